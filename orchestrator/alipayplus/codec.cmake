@@ -1,0 +1,2 @@
+# Sources of the Alipay+ message codec (relative to orchestrator/alipayplus/).
+set(CASHIER_CODEC_SOURCES)
