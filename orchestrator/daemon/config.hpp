@@ -1,0 +1,83 @@
+// cashierd's configuration: the JSON file of PRODUCT.md (comments allowed), parsed and validated
+// into plain values. Every error names the offending key (`alipayplus.gateway: ...`) so
+// `cashierd --check-config` can say exactly what to fix. Files named by the config (keys,
+// certificates) are checked for readability here; their contents are loaded by the daemon.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+namespace cashier::daemon {
+
+/// A configuration problem: the dotted key and what is wrong with it.
+struct config_error {
+  std::string key;      ///< e.g. `alipayplus.gateway`, or `` for the file as a whole
+  std::string message;  ///< e.g. `must be https:// unless the host is a loopback address`
+};
+/// "key: message".
+std::string to_string(const config_error& e);
+/// Lets boost::system::result<T, config_error>::value() throw (std::invalid_argument).
+[[noreturn]] void throw_exception_from_error(const config_error& e, const boost::source_location& loc);
+
+/// One Alipay+ public key accepted for verification (up to two during a rotation).
+struct public_key_config {
+  std::string path;         ///< SubjectPublicKeyInfo PEM file
+  std::string key_version;  ///< the keyVersion Alipay+ signs with ("" = any)
+};
+
+/// One merchant allowed to use the API.
+struct merchant_config {
+  std::string id;                         ///< merchant id, recorded with each payment
+  std::string token;                      ///< Bearer token of the merchant API
+  std::vector<std::string> notify_secrets;///< `whsec_<base64>`; two during a rotation
+  std::string notify_url;                 ///< default webhook URL ("" = none)
+  std::string ca_file;                    ///< CA bundle for the webhook URL ("" = system)
+};
+
+/// The whole configuration, with defaults applied.
+struct config {
+  std::string listen_host = "127.0.0.1";  ///< from `listen`
+  std::uint16_t listen_port = 8080;       ///< from `listen`
+  std::optional<std::string> tls_cert;    ///< `tls.cert`: HTTPS when set
+  std::optional<std::string> tls_key;     ///< `tls.key`
+  std::string database;                   ///< SQLite path
+  bool synchronous_full = true;           ///< `databaseSynchronous`: "FULL" (default) or "NORMAL"
+
+  struct alipayplus_config {
+    std::string gateway;                  ///< base URL, https:// unless loopback
+    std::string client_id;                ///< our Client-Id
+    std::string private_key;              ///< PEM path, PKCS#1 or PKCS#8
+    std::vector<public_key_config> public_keys;  ///< Alipay+ keys, at most two
+    std::string key_version = "1";        ///< keyVersion of our signatures
+    std::string notify_url;               ///< sent as paymentNotifyUrl
+    std::string notify_path;              ///< served path; default: the path of notify_url
+    std::string ca_file;                  ///< private CA for the gateway ("" = system)
+    std::int64_t request_timeout_ms = 15000;
+    std::int64_t max_clock_skew_seconds = 600;
+    double max_requests_per_second = 0;   ///< global outbound budget (0 = unlimited)
+  } alipayplus;
+
+  struct payment_config {
+    std::int64_t default_expiry_minutes = 15;
+    std::int64_t poll_grace_minutes = 10;  ///< ≥ 10, enforced
+    std::vector<std::int64_t> poll_intervals_seconds{2, 4, 8, 15, 30, 60};
+    std::int64_t create_wait_ms = 10000;
+  } payment;
+
+  std::vector<merchant_config> merchants;
+  double time_scale = 1;                   ///< demos and tests only
+};
+
+/// Parses and validates a configuration document (JSON with comments).
+boost::system::result<config, config_error> parse_config(std::string_view text);
+/// Reads and parses the file at `path`.
+boost::system::result<config, config_error> load_config(const std::string& path);
+/// True when `host` is a loopback name or address (localhost, 127.0.0.0/8, ::1).
+bool is_loopback_host(std::string_view host);
+
+}  // namespace cashier::daemon

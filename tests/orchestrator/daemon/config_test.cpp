@@ -1,0 +1,120 @@
+// Tests for config parsing: defaults, every validation error names its key.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "orchestrator/daemon/config.hpp"
+
+using namespace cashier::daemon;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A temp dir with placeholder key files, so the readability checks pass.
+struct files {
+  fs::path dir = fs::temp_directory_path() / ("cashier_config_test_" + std::to_string(::getpid()));
+  files() {
+    fs::create_directories(dir);
+    for (auto n : {"priv.pem", "pub.pem", "pub2.pem"}) std::ofstream(dir / n) << "x";
+  }
+  ~files() { fs::remove_all(dir); }
+  std::string p(const char* n) const { return (dir / n).string(); }
+};
+
+std::string good(const files& f, const std::string& alipay_extra = "", const std::string& root_extra = "") {
+  return R"({
+    // comments are allowed
+    "listen": "127.0.0.1:8443",
+    "database": "/tmp/x.db",
+    "alipayplus": {
+      "gateway": "https://open-sea-global.alipayplus.com",
+      "clientId": "TEST_CLIENT",
+      "privateKey": ")" + f.p("priv.pem") + R"(",
+      "alipayplusPublicKey": ")" + f.p("pub.pem") + R"(",
+      "keyVersion": 2,
+      "notifyUrl": "https://acqp.example.com/alipayplus/notify")" + alipay_extra + R"(
+    },
+    "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_c2VjcmV0a2V5",
+                   "notifyUrl": "https://merchant.example.com/hook"}])" + root_extra + R"(
+  })";
+}
+
+config_error error_of(const std::string& text) {
+  auto r = parse_config(text);
+  REQUIRE_FALSE(r.has_value());
+  return r.error();
+}
+
+}  // namespace
+
+TEST_CASE("a minimal config parses with PRODUCT.md's defaults") {
+  files f;
+  auto r = parse_config(good(f));
+  REQUIRE_MESSAGE(r.has_value(), to_string(r.error()));
+  const auto& c = *r;
+  CHECK(c.listen_host == "127.0.0.1");
+  CHECK(c.listen_port == 8443);
+  CHECK(c.alipayplus.key_version == "2");
+  CHECK(c.alipayplus.notify_path == "/alipayplus/notify");
+  CHECK(c.alipayplus.request_timeout_ms == 15000);
+  CHECK(c.alipayplus.max_clock_skew_seconds == 600);
+  CHECK(c.payment.create_wait_ms == 10000);
+  CHECK(c.payment.default_expiry_minutes == 15);
+  CHECK(c.payment.poll_grace_minutes == 10);
+  CHECK(c.payment.poll_intervals_seconds == std::vector<std::int64_t>{2, 4, 8, 15, 30, 60});
+  CHECK(c.time_scale == 1);
+  CHECK(c.synchronous_full);
+  REQUIRE(c.merchants.size() == 1);
+  CHECK(c.merchants[0].notify_secrets.size() == 1);
+}
+
+TEST_CASE("keyVersion may be a string and two public keys may be active") {
+  files f;
+  auto text = good(f);
+  text.replace(text.find("\"keyVersion\": 2"), 15, "\"keyVersion\": \"v3\"");
+  text.replace(text.find("\"" + f.p("pub.pem") + "\""), f.p("pub.pem").size() + 2,
+               "[{\"path\": \"" + f.p("pub.pem") + "\", \"keyVersion\": 1}, {\"path\": \"" + f.p("pub2.pem") + "\", \"keyVersion\": \"2\"}]");
+  auto r = parse_config(text);
+  REQUIRE_MESSAGE(r.has_value(), to_string(r.error()));
+  CHECK(r->alipayplus.key_version == "v3");
+  REQUIRE(r->alipayplus.public_keys.size() == 2);
+  CHECK(r->alipayplus.public_keys[1].key_version == "2");
+}
+
+TEST_CASE("errors name the offending key") {
+  files f;
+  CHECK(error_of("{").key == "");
+  CHECK(error_of(good(f, ",\"pollGrace\": 3")).key == "alipayplus.pollGrace");
+  CHECK(error_of(good(f, "", ",\"payment\": {\"pollGraceMinutes\": 9}")).key == "payment.pollGraceMinutes");
+  CHECK(error_of(good(f, "", ",\"payment\": {\"pollIntervalsSeconds\": [2, 0]}")).key == "payment.pollIntervalsSeconds");
+  CHECK(error_of(good(f, "", ",\"timeScale\": 0.5")).key == "timeScale");
+  CHECK(error_of(good(f, ",\"requestTimeoutMs\": \"5\"")).key == "alipayplus.requestTimeoutMs");
+  auto text = good(f);
+  text.replace(text.find("https://open-sea"), 8, "http://");
+  CHECK(error_of(text).key == "alipayplus.gateway");
+  text = good(f);
+  text.replace(text.find(f.p("priv.pem")), f.p("priv.pem").size(), "/nonexistent/key.pem");
+  const auto e = error_of(text);
+  CHECK(e.key == "alipayplus.privateKey");
+  CHECK(e.message.find("/nonexistent/key.pem") != std::string::npos);
+  text = good(f);
+  text.replace(text.find("127.0.0.1:8443"), 14, "127.0.0.1:99999");
+  CHECK(error_of(text).key == "listen");
+  text = good(f);
+  text.replace(text.find("whsec_"), 6, "secret");
+  CHECK(error_of(text).key == "merchants[0].notifySecret");
+}
+
+TEST_CASE("plain http is accepted only towards loopback") {
+  files f;
+  auto text = good(f);
+  text.replace(text.find("https://open-sea-global.alipayplus.com"), 38, "http://127.0.0.1:9443");
+  CHECK(parse_config(text).has_value());
+  CHECK(is_loopback_host("localhost"));
+  CHECK(is_loopback_host("127.0.0.1"));
+  CHECK(is_loopback_host("[::1]"));
+  CHECK_FALSE(is_loopback_host("10.0.0.1"));
+  CHECK_FALSE(is_loopback_host("localhost.evil.com"));
+}
