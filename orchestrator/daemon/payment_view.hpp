@@ -1,0 +1,23 @@
+// The public payment object of PRODUCT.md as JSON: what create and GET answer at the top level,
+// what webhooks carry as data.payment and what `cashierctl show --json` prints as `payment`.
+// One function builds it, so the three never drift apart.
+#pragma once
+
+#include <string>
+
+#include <boost/json/object.hpp>
+
+#include "state/machine/payment.hpp"
+
+namespace cashier::daemon {
+
+/// ISO 8601 UTC with milliseconds (`2026-11-25T23:42:34.123Z`), or null JSON for `never`.
+std::string iso8601(time_point t);
+
+/// The public payment object.
+boost::json::object payment_to_json(const payment& p);
+
+/// `{"currency": "USD", "value": "100"}`.
+boost::json::object money_to_json(const money& m);
+
+}  // namespace cashier::daemon
