@@ -9,7 +9,7 @@
 
 #include "state/machine/payment.hpp"
 
-namespace cashier::daemon {
+namespace cashier::engine {
 
 /// ISO 8601 UTC with milliseconds (`2026-11-25T23:42:34.123Z`), or null JSON for `never`.
 std::string iso8601(time_point t);
@@ -20,4 +20,4 @@ boost::json::object payment_to_json(const payment& p);
 /// `{"currency": "USD", "value": "100"}`.
 boost::json::object money_to_json(const money& m);
 
-}  // namespace cashier::daemon
+}  // namespace cashier::engine

@@ -1,12 +1,12 @@
 // The public payment object (see payment_view.hpp).
-#include "orchestrator/daemon/payment_view.hpp"
+#include "orchestrator/engine/payment_view.hpp"
 
 #include <chrono>
 #include <cstdio>
 
 #include <boost/json/parse.hpp>
 
-namespace cashier::daemon {
+namespace cashier::engine {
 namespace json = boost::json;
 
 std::string iso8601(time_point t) {
@@ -78,4 +78,4 @@ json::object payment_to_json(const payment& p) {
   return o;
 }
 
-}  // namespace cashier::daemon
+}  // namespace cashier::engine

@@ -1,0 +1,180 @@
+// The engine (see engine.hpp): load, step, record, group-commit.
+#include "orchestrator/engine/engine.hpp"
+
+#include <map>
+#include <type_traits>
+#include <variant>
+
+#include <boost/json/serialize.hpp>
+
+#include "orchestrator/engine/payment_view.hpp"
+
+namespace cashier::engine {
+namespace json = boost::json;
+
+std::string event_id(std::int64_t payment_id, std::int32_t seq) {
+  return "evt_" + std::to_string(payment_id) + "_" + std::to_string(seq);
+}
+
+std::string webhook_payload(const payment& p, merchant_event_type type, std::int32_t seq,
+                            time_point now) {
+  json::object data;
+  data["payment"] = payment_to_json(p);
+  data["sequence"] = seq;
+  data["eventId"] = event_id(p.id, seq);
+  json::object body;
+  body["type"] = "payment." + std::string(to_string(type));
+  body["timestamp"] = iso8601(now);
+  body["data"] = std::move(data);
+  return json::serialize(body);
+}
+
+engine::engine(store::payment_store& store, engine_config config)
+    : store_(store), config_(std::move(config)) {}
+
+namespace {
+
+/// Where an input stands while the batch is being built.
+struct pending_item {
+  output out;
+  std::optional<std::size_t> transition;  // index into the batch of transitions
+  bool log_only = false;                  // its transition carries no payment
+};
+
+/// Adds the decision's merchant events and anomalies to `t`.
+void add_effect_records(store::transition& t, const payment& next, const decision& d,
+                        const std::function<std::string(const payment&)>& webhook_url,
+                        time_point now) {
+  for (const auto& e : d.effects) {
+    if (const auto* ev = std::get_if<emit_merchant_event>(&e)) {
+      store::outbox_record r;
+      r.event_id = event_id(next.id, ev->seq);
+      r.seq = ev->seq;
+      r.type = "payment." + std::string(to_string(ev->type));
+      r.payload = webhook_payload(next, ev->type, ev->seq, now);
+      r.target_url = webhook_url ? webhook_url(next) : std::string();
+      r.next_attempt_at = now;
+      r.state = r.target_url.empty() ? store::outbox_state::delivered : store::outbox_state::pending;
+      r.created_at = now;
+      t.outbox.push_back(std::move(r));
+    } else if (const auto* an = std::get_if<record_anomaly>(&e)) {
+      t.anomalies.push_back({0, next.id, std::string(to_string(an->kind)), an->detail, now});
+    }
+  }
+}
+
+bool has_records(const store::transition& t) {
+  return !t.calls.empty() || !t.notifies.empty() || !t.anomalies.empty() || !t.outbox.empty();
+}
+
+/// Stamps a payment id on records of a log-only transition (the store cannot infer it).
+void stamp(store::transition& t, std::int64_t payment_id) {
+  for (auto& c : t.calls) c.payment_id = payment_id;
+  for (auto& n : t.notifies) n.payment_id = payment_id;
+  for (auto& a : t.anomalies) a.payment_id = payment_id;
+}
+
+}  // namespace
+
+std::vector<output> engine::apply(std::span<const input> batch, time_point now) {
+  std::vector<pending_item> items(batch.size());
+  std::vector<store::transition> transitions;
+  transitions.reserve(batch.size());
+  // Later inputs for the same payment step on the earlier ones' result (chained versions).
+  std::map<std::int64_t, payment> working;
+
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& in = batch[i];
+    auto& item = items[i];
+    store::transition t;
+    t.calls = in.calls;
+    t.notifies = in.notifies;
+    t.anomalies = in.anomalies;
+
+    std::optional<payment> current;
+    if (in.create) {
+      current = *in.create;
+    } else if (in.payment_id != 0) {
+      if (auto it = working.find(in.payment_id); it != working.end()) current = it->second;
+      else current = store_.load(in.payment_id);
+    }
+    if (!current) {
+      item.out.result = in.payment_id == 0 && !in.create ? outcome::unchanged : outcome::not_found;
+      if (has_records(t)) {
+        stamp(t, 0);
+        item.transition = transitions.size();
+        item.log_only = true;
+        transitions.push_back(std::move(t));
+      }
+      continue;
+    }
+
+    item.out.made = step(*current, in.ev, now, config_.params);
+    const auto& d = item.out.made;
+    add_effect_records(t, d.next, d, config_.webhook_url, now);
+    if (d.changed || in.create) {
+      t.expected_version = in.create ? 0 : current->version;
+      t.after = d.next;
+      t.event = store::event_record{};
+      t.event->at = now;
+      if (!in.create) t.event->from_status = d.from.status;
+      t.event->from_pending = in.create ? pending_action::none : d.from.pending;
+      t.event->to_status = d.to.status;
+      t.event->to_pending = d.to.pending;
+      t.event->cause = d.cause;
+      item.out.result = outcome::applied;
+      if (!in.create) {
+        payment chained = d.next;
+        chained.version = current->version + 1;
+        working[in.payment_id] = chained;
+      }
+    } else {
+      item.out.result = outcome::unchanged;
+      item.out.after = *current;
+      if (!has_records(t)) continue;
+      stamp(t, current->id);
+      item.log_only = true;
+    }
+    item.transition = transitions.size();
+    transitions.push_back(std::move(t));
+  }
+
+  const auto outcomes = transitions.empty() ? std::vector<store::commit_outcome>{}
+                                            : store_.commit(transitions);
+
+  std::vector<output> result;
+  result.reserve(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto& item = items[i];
+    if (item.transition && !item.log_only) {
+      const auto& oc = outcomes[*item.transition];
+      switch (oc.status) {
+        case store::commit_status::committed:
+          item.out.after = *transitions[*item.transition].after;
+          item.out.after.id = oc.payment_id;
+          item.out.after.version = oc.version;
+          break;
+        case store::commit_status::conflict:
+          item.out.result = outcome::conflict;
+          break;
+        case store::commit_status::duplicate:
+          item.out.result = outcome::duplicate;
+          if (auto existing = store_.load(oc.payment_id)) item.out.after = std::move(*existing);
+          break;
+        case store::commit_status::rejected:
+          item.out.result = outcome::rejected;
+          item.out.detail = oc.detail;
+          break;
+      }
+      if (item.out.result != outcome::applied) item.out.made.effects.clear();
+    }
+    result.push_back(std::move(item.out));
+  }
+  return result;
+}
+
+output engine::apply_one(const input& in, time_point now) {
+  return std::move(apply(std::span<const input>(&in, 1)).front());
+}
+
+}  // namespace cashier::engine

@@ -1,0 +1,86 @@
+// The engine: the I/O-free heart of the driver, shared by the daemon and the deterministic
+// simulation. For a batch of inputs it loads each payment from the store, asks the machine for
+// a decision, turns the decision into store records (event-log row, merchant outbox row with
+// its webhook payload, anomalies, the call or notify that caused it) and commits the whole
+// batch in ONE store transaction (group commit). It returns what the caller must do next:
+// sends to execute, deadlines to arm, acks to write. It never sends, sleeps or reads a clock;
+// the caller executes effects only after apply() returned, i.e. after the commit.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "state/machine/machine.hpp"
+#include "state/store/store.hpp"
+
+namespace cashier::engine {
+
+/// One input: an event for an existing payment, a new payment, or (neither) a log-only write.
+struct input {
+  std::int64_t payment_id = 0;               ///< existing payment; 0 with `create` or log-only
+  std::optional<payment> create;             ///< a new payment (INIT, pending PAY, pay_request set)
+  event ev = deadline_reached{};             ///< the machine event (`created` with `create`)
+  std::vector<store::call_record> calls;     ///< Alipay+ calls to log with this input
+  std::vector<store::notify_record> notifies;///< inbound notifies to log with this input
+  std::vector<store::anomaly_record> anomalies;  ///< extra anomalies found by the caller
+};
+
+/// What became of one input.
+enum class outcome {
+  applied,     ///< the decision changed the payment and is durable
+  unchanged,   ///< the machine changed nothing (logs, if any, are durable)
+  duplicate,   ///< create: the payment_request_id exists (`after` is the existing payment)
+  not_found,   ///< no payment with this id (logs, if any, are durable)
+  conflict,    ///< another writer changed the payment first; nothing written, retry
+  rejected,    ///< the store refused it (an invariant); nothing written
+};
+
+/// The result of one input, in batch order.
+struct output {
+  outcome result = outcome::unchanged;  ///< what happened
+  payment after;                         ///< the payment as stored now (empty for log-only / not_found)
+  decision made;                         ///< the machine's decision (effects to execute)
+  std::string detail;                    ///< rejected: why
+};
+
+/// Settings of the engine.
+struct engine_config {
+  machine_params params;  ///< the machine's schedules
+  /// Where the merchant events of a payment go ("" = feed only, no delivery).
+  std::function<std::string(const payment&)> webhook_url;
+};
+
+/// Drives payments through the machine with group-committed store writes.
+class engine {
+ public:
+  /// An engine over `store` (which must outlive it).
+  engine(store::payment_store& store, engine_config config);
+  /// Applies the batch at payment-clock instant `now`: one durable commit for all of it.
+  /// Throws store::store_error on infrastructure failure (then nothing of the batch is written).
+  std::vector<output> apply(std::span<const input> batch, time_point now);
+  /// Applies one input (a batch of one).
+  output apply_one(const input& in, time_point now);
+  /// Every open payment and its deadline, to re-arm the timers after a start.
+  std::vector<store::deadline> recover() { return store_.open_deadlines(); }
+  /// The machine's parameters.
+  const machine_params& params() const { return config_.params; }
+  /// The store.
+  store::payment_store& store() { return store_; }
+
+ private:
+  store::payment_store& store_;
+  engine_config config_;
+};
+
+/// The stable webhook id of a payment's merchant event: `evt_<payment id>_<seq>`.
+std::string event_id(std::int64_t payment_id, std::int32_t seq);
+
+/// The merchant webhook body (Standard Webhooks shape) for event `seq` of type `type`.
+std::string webhook_payload(const payment& p, merchant_event_type type, std::int32_t seq,
+                            time_point now);
+
+}  // namespace cashier::engine
