@@ -1,0 +1,282 @@
+// The driver (see driver.hpp). Everything here runs on the reactor thread.
+#include "orchestrator/daemon/driver.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "orchestrator/daemon/log.hpp"
+
+namespace cashier::daemon {
+namespace asio = boost::asio;
+
+namespace {
+/// Inputs committed together at most; more wait for the next turn.
+constexpr std::size_t max_batch = 512;
+/// Due deadlines handled per timer tick; the rest on the next tick.
+constexpr std::size_t max_due_per_tick = 2048;
+/// After a failed commit, when a popped deadline is tried again.
+constexpr auto retry_after_store_failure = std::chrono::seconds(1);
+
+/// A one-shot signal: a timer that never expires by itself and is cancelled to wake.
+struct signal_timer {
+  explicit signal_timer(asio::any_io_executor ex) : timer(ex) { timer.expires_at(asio::steady_timer::time_point::max()); }
+  asio::awaitable<void> wait() {
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  void fire() { timer.cancel(); }
+  asio::steady_timer timer;
+};
+
+struct waiter {
+  explicit waiter(asio::any_io_executor ex) : signal(ex) {}
+  signal_timer signal;
+  std::optional<engine::output> out;
+  std::exception_ptr error;
+};
+
+enum class call_kind { pay, inquiry, cancel };
+}  // namespace
+
+struct driver_core : std::enable_shared_from_this<driver_core> {
+  driver_core(asio::io_context& io_, engine::engine& e, const payment_clock& c, gateway& g)
+      : io(io_), eng(e), clock(c), gw(g), timer(io_) {}
+
+  asio::io_context& io;
+  engine::engine& eng;
+  const payment_clock& clock;
+  gateway& gw;
+  deadline_heap heap;
+  asio::steady_timer timer;
+  time_point timer_at = never;
+  struct queued {
+    engine::input in;
+    std::shared_ptr<waiter> w;
+  };
+  std::vector<queued> queue;
+  bool flush_scheduled = false;
+  std::unordered_map<std::int64_t, int> in_flight;
+  std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> watchers;
+  std::vector<commit_observer> observers;
+  bool draining = false;
+  std::shared_ptr<signal_timer> idle_signal;
+  driver_stats st;
+
+  void enqueue(engine::input in, std::shared_ptr<waiter> w) {
+    queue.push_back({std::move(in), std::move(w)});
+    if (!flush_scheduled) {
+      flush_scheduled = true;
+      asio::post(io, [self = shared_from_this()] { self->flush(); });
+    }
+  }
+
+  void flush() {
+    flush_scheduled = false;
+    while (!queue.empty()) {
+      const auto n = std::min(queue.size(), max_batch);
+      std::vector<queued> batch(std::make_move_iterator(queue.begin()),
+                                std::make_move_iterator(queue.begin() + static_cast<std::ptrdiff_t>(n)));
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      commit(batch);
+    }
+    arm_timer();
+    check_idle();
+  }
+
+  void commit(std::vector<queued>& batch) {
+    std::vector<engine::input> inputs;
+    inputs.reserve(batch.size());
+    for (auto& q : batch) inputs.push_back(q.in);
+    std::vector<engine::output> outs;
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      outs = eng.apply(inputs, clock.now());
+    } catch (const store::store_error& e) {
+      ++st.store_failures;
+      log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", batch.size()}});
+      for (auto& q : batch) {
+        // Timers and answers of existing payments come back through the deadline heap.
+        if (q.in.payment_id != 0) heap.arm(q.in.payment_id, clock.now() + retry_after_store_failure);
+        if (q.w) {
+          q.w->error = std::current_exception();
+          q.w->signal.fire();
+        }
+      }
+      return;
+    }
+    st.last_commit_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    ++st.commits;
+    st.inputs += batch.size();
+    for (std::size_t i = 0; i < batch.size(); ++i) after_commit(batch[i], outs[i]);
+  }
+
+  void after_commit(queued& q, engine::output& out) {
+    const auto id = out.after.id;
+    if (id != 0 && (out.result == engine::outcome::applied || out.result == engine::outcome::unchanged))
+      heap.arm(id, out.after.next_action_at);
+    if (out.result == engine::outcome::conflict && q.in.payment_id != 0)
+      heap.arm(q.in.payment_id, clock.now());  // reread and try again
+    for (const auto& o : observers) o(q.in, out);
+    if (out.result == engine::outcome::applied) {
+      for (const auto& e : out.made.effects) {
+        if (std::holds_alternative<send_pay>(e)) start_call(call_kind::pay, out.after);
+        else if (std::holds_alternative<send_inquiry>(e)) start_call(call_kind::inquiry, out.after);
+        else if (std::holds_alternative<send_cancel>(e)) start_call(call_kind::cancel, out.after);
+      }
+      wake_watchers(id);
+    }
+    if (q.w) {
+      q.w->out = std::move(out);
+      q.w->signal.fire();
+    }
+  }
+
+  void wake_watchers(std::int64_t id) {
+    const auto it = watchers.find(id);
+    if (it == watchers.end()) return;
+    for (auto& w : it->second) w->fire();
+    watchers.erase(it);
+  }
+
+  void start_call(call_kind kind, const payment& p) {
+    if (draining) return;  // the armed answer guard resends after the restart
+    ++in_flight[p.id];
+    ++st.calls_in_flight;
+    auto self = shared_from_this();
+    asio::co_spawn(
+        io,
+        [self, kind, p]() -> asio::awaitable<void> {
+          call_result r = co_await (kind == call_kind::pay       ? self->gw.pay(p)
+                                    : kind == call_kind::inquiry ? self->gw.inquiry(p)
+                                                                 : self->gw.cancel(p));
+          self->call_ended(p.id);
+          engine::input in;
+          in.payment_id = p.id;
+          in.ev = std::move(r.ev);
+          in.calls.push_back(std::move(r.call));
+          self->enqueue(std::move(in), nullptr);
+        },
+        [self, id = p.id](std::exception_ptr e) {
+          if (!e) return;
+          self->call_ended(id);
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            log_line(log_level::error, "Alipay+ call failed", {{"paymentId", id}, {"error", ex.what()}});
+          }
+          self->check_idle();
+        });
+  }
+
+  void call_ended(std::int64_t id) {
+    if (--in_flight[id] <= 0) in_flight.erase(id);
+    --st.calls_in_flight;
+  }
+
+  void arm_timer() {
+    if (draining) return;
+    const auto earliest = heap.earliest();
+    if (!earliest) {
+      timer_at = never;
+      timer.cancel();
+      return;
+    }
+    if (*earliest == timer_at) return;
+    timer_at = *earliest;
+    timer.expires_after(clock.wall_wait_until(*earliest));
+    timer.async_wait([self = shared_from_this(), at = *earliest](boost::system::error_code ec) {
+      if (ec || self->timer_at != at) return;  // re-armed or cancelled meanwhile
+      self->timer_at = never;
+      self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    if (draining) return;
+    const auto now = clock.now();
+    std::size_t n = 0;
+    while (n < max_due_per_tick) {
+      const auto id = heap.pop_due(now);
+      if (!id) break;
+      ++n;
+      // A call in flight re-arms the payment when its answer is committed.
+      if (in_flight.contains(*id)) continue;
+      engine::input in;
+      in.payment_id = *id;
+      in.ev = deadline_reached{};
+      enqueue(std::move(in), nullptr);
+    }
+    if (n == 0) arm_timer();
+  }
+
+  void check_idle() {
+    if (draining && idle_signal && in_flight.empty() && queue.empty()) idle_signal->fire();
+  }
+};
+
+driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock& clock, gateway& gw)
+    : core_(std::make_shared<driver_core>(io, engine, clock, gw)) {}
+
+driver::~driver() {
+  core_->timer.cancel();
+  core_->draining = true;
+}
+
+std::size_t driver::recover() {
+  const auto open = core_->eng.recover();
+  core_->heap.reserve(open.size());
+  for (const auto& d : open) core_->heap.arm(d.payment_id, d.next_action_at);
+  core_->arm_timer();
+  return open.size();
+}
+
+asio::awaitable<engine::output> driver::submit(engine::input in) {
+  auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
+  core_->enqueue(std::move(in), w);
+  co_await w->signal.wait();
+  if (w->error) std::rethrow_exception(w->error);
+  co_return std::move(*w->out);
+}
+
+void driver::post(engine::input in) { core_->enqueue(std::move(in), nullptr); }
+
+asio::awaitable<void> driver::wait_for_change(std::int64_t id, std::chrono::milliseconds timeout) {
+  auto s = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
+  s->timer.expires_after(timeout);
+  core_->watchers[id].push_back(s);
+  co_await s->wait();
+  // Drop this watcher if the timeout (not a commit) woke it.
+  if (auto it = core_->watchers.find(id); it != core_->watchers.end()) {
+    std::erase(it->second, s);
+    if (it->second.empty()) core_->watchers.erase(it);
+  }
+}
+
+void driver::observe(commit_observer observer) { core_->observers.push_back(std::move(observer)); }
+
+asio::awaitable<void> driver::drain(std::chrono::milliseconds timeout) {
+  core_->draining = true;
+  core_->timer.cancel();
+  core_->idle_signal = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
+  core_->idle_signal->timer.expires_after(timeout);
+  // A fire() before the wait starts would be lost: test the condition first.
+  if (core_->in_flight.empty() && core_->queue.empty()) co_return;
+  co_await core_->idle_signal->wait();
+}
+
+const payment_clock& driver::clock() const { return core_->clock; }
+
+driver_stats driver::stats() const {
+  auto s = core_->st;
+  s.armed_deadlines = core_->heap.size();
+  return s;
+}
+
+}  // namespace cashier::daemon

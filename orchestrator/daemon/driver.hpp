@@ -1,0 +1,71 @@
+// The driver: the Asio side of the engine. It runs on the daemon's single reactor thread and
+// owns every moving part of payment state: the queue of inputs (group-committed: everything
+// submitted during one reactor turn commits in one transaction), the one deadline heap with
+// its single timer, the Alipay+ calls in flight, and the waiters that want to see a payment
+// change (merchant create waits up to createWaitMs for the pay answer). Effects run only after
+// the commit that records them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/daemon/gateway.hpp"
+#include "orchestrator/engine/engine.hpp"
+
+namespace cashier::daemon {
+
+/// Counters the driver keeps for metrics.
+struct driver_stats {
+  std::uint64_t commits = 0;           ///< group commits done
+  std::uint64_t inputs = 0;            ///< inputs committed
+  std::uint64_t store_failures = 0;    ///< commits that threw store_error
+  std::size_t armed_deadlines = 0;     ///< payments in the deadline heap
+  std::size_t calls_in_flight = 0;     ///< Alipay+ calls under way
+  double last_commit_ms = 0;           ///< wall time of the last group commit
+};
+
+/// Called after each group commit with the committed outputs (logging, metrics, webhooks).
+using commit_observer = std::function<void(const engine::input&, const engine::output&)>;
+
+struct driver_core;
+
+/// Drives payments on one reactor thread.
+class driver {
+ public:
+  /// A driver over `engine` (and its store), `clock` and `gateway`, all outliving it.
+  driver(boost::asio::io_context& io, engine::engine& engine, const payment_clock& clock,
+         gateway& gateway);
+  ~driver();
+  driver(const driver&) = delete;
+  driver& operator=(const driver&) = delete;
+
+  /// Re-arms every open payment from the store and starts the timer. Returns the count.
+  std::size_t recover();
+  /// Queues `in`; resumes after the group commit that includes it (rethrows store_error).
+  boost::asio::awaitable<engine::output> submit(engine::input in);
+  /// Queues `in` without waiting for it.
+  void post(engine::input in);
+  /// Waits until payment `id` is committed with a change, or `timeout` (wall) passes.
+  boost::asio::awaitable<void> wait_for_change(std::int64_t id, std::chrono::milliseconds timeout);
+  /// Adds an observer of committed outputs.
+  void observe(commit_observer observer);
+  /// Stops starting new calls and timers; resumes when in-flight calls have ended and their
+  /// answers are committed, or when `timeout` passes.
+  boost::asio::awaitable<void> drain(std::chrono::milliseconds timeout);
+  /// The payment clock.
+  const payment_clock& clock() const;
+  /// Counters.
+  driver_stats stats() const;
+
+ private:
+  std::shared_ptr<driver_core> core_;
+};
+
+}  // namespace cashier::daemon
