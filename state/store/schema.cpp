@@ -1,0 +1,232 @@
+// Schema migrations of the SQLite store (schema.hpp). Step N brings user_version N-1 to N; a
+// new step is appended, never edited once released. All steps missing from a database run in
+// one IMMEDIATE transaction together with the user_version bump, so a crash leaves either the
+// old schema or the new one.
+#include "state/store/schema.hpp"
+
+#include <array>
+#include <string>
+
+namespace cashier::store {
+namespace {
+
+// 'CASH': marks the file as a cashierd database, so a foreign SQLite file is refused.
+constexpr std::int64_t application_id = 0x43415348;
+
+// Version 1. Times are epoch milliseconds, money is integer minor units, statuses and pending
+// actions are their public names ('' = no pending action). Logs are append-only (triggers).
+constexpr const char* schema_v1 = R"sql(
+CREATE TABLE payments (
+  id                   INTEGER PRIMARY KEY,
+  version              INTEGER NOT NULL CHECK (version >= 1),
+  payment_request_id   TEXT NOT NULL UNIQUE,
+  merchant_id          TEXT NOT NULL,
+  status               TEXT NOT NULL
+                       CHECK (status IN ('INIT', 'IN_PROCESS', 'SUCCESS', 'FAIL', 'CANCELLED')),
+  pending              TEXT NOT NULL CHECK (pending IN ('', 'PAY', 'INQUIRY', 'CANCEL')),
+  cancel_abandoned     INTEGER NOT NULL CHECK (cancel_abandoned IN (0, 1)),
+  attempt              INTEGER NOT NULL,
+  event_seq            INTEGER NOT NULL,
+  amount_minor         INTEGER NOT NULL,
+  currency             TEXT NOT NULL CHECK (length(currency) = 3),
+  expiry_at            INTEGER NOT NULL,
+  poll_deadline_at     INTEGER NOT NULL,
+  next_action_at       INTEGER NOT NULL,
+  last_hint_inquiry_at INTEGER NOT NULL,
+  created_at           INTEGER NOT NULL,
+  updated_at           INTEGER NOT NULL,
+  pay_request          BLOB NOT NULL,
+  merchant_request     BLOB NOT NULL,
+  merchant_notify_url  TEXT NOT NULL,
+  aplus_payment_id     TEXT NOT NULL,
+  normal_url           TEXT NOT NULL,
+  payment_data         TEXT NOT NULL,
+  wallet_brand_name    TEXT NOT NULL,
+  customer_id          TEXT NOT NULL,
+  payment_time         TEXT NOT NULL,
+  settlement_minor     INTEGER,
+  settlement_currency  TEXT,
+  result_code          TEXT,
+  result_status        TEXT CHECK (result_status IN ('S', 'F', 'U')),
+  result_message       TEXT,
+  cancel_reason        TEXT NOT NULL,
+  CHECK ((settlement_minor IS NULL) = (settlement_currency IS NULL)),
+  CHECK ((result_code IS NULL) = (result_status IS NULL)
+         AND (result_code IS NULL) = (result_message IS NULL)),
+  -- An open payment always waits on something; a final one at most on a cancel.
+  CHECK (status NOT IN ('INIT', 'IN_PROCESS') OR pending <> ''),
+  CHECK (status IN ('INIT', 'IN_PROCESS') OR pending IN ('', 'CANCEL'))
+) STRICT;
+-- Recovery and overdue scans read only this small index (covering: the row id is in it).
+CREATE INDEX payments_open ON payments (next_action_at, poll_deadline_at, status, pending)
+  WHERE status IN ('INIT', 'IN_PROCESS') OR pending <> '';
+CREATE INDEX payments_by_status ON payments (status, created_at);
+CREATE INDEX payments_by_created ON payments (created_at);
+
+CREATE TABLE payment_events (
+  id           INTEGER PRIMARY KEY,
+  payment_id   INTEGER NOT NULL REFERENCES payments (id),
+  version      INTEGER NOT NULL,
+  at           INTEGER NOT NULL,
+  from_status  TEXT,
+  from_pending TEXT,
+  to_status    TEXT NOT NULL,
+  to_pending   TEXT NOT NULL,
+  cause        TEXT NOT NULL,
+  detail       TEXT NOT NULL
+) STRICT;
+-- One event per payment version: a transition writes exactly one version.
+CREATE UNIQUE INDEX payment_events_by_payment ON payment_events (payment_id, version);
+
+CREATE TABLE aplus_calls (
+  id               INTEGER PRIMARY KEY,
+  payment_id       INTEGER REFERENCES payments (id),
+  api              TEXT NOT NULL,
+  request_body     BLOB NOT NULL,
+  request_headers  BLOB NOT NULL,
+  http_status      INTEGER NOT NULL,
+  response_body    BLOB NOT NULL,
+  response_headers BLOB NOT NULL,
+  outcome          TEXT NOT NULL,
+  started_at       INTEGER NOT NULL,
+  latency_us       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX aplus_calls_by_payment ON aplus_calls (payment_id);
+
+CREATE TABLE inbound_notifies (
+  id                 INTEGER PRIMARY KEY,
+  payment_id         INTEGER REFERENCES payments (id),
+  payment_request_id TEXT NOT NULL,
+  body               BLOB NOT NULL,
+  headers            BLOB NOT NULL,
+  verification       TEXT NOT NULL,
+  received_at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX inbound_notifies_by_payment ON inbound_notifies (payment_id);
+
+-- AUTOINCREMENT: the row id is the events-feed cursor and must never be reused.
+CREATE TABLE merchant_outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id        TEXT NOT NULL UNIQUE,
+  payment_id      INTEGER NOT NULL REFERENCES payments (id),
+  seq             INTEGER NOT NULL,
+  type            TEXT NOT NULL,
+  payload         TEXT NOT NULL,
+  target_url      TEXT NOT NULL,
+  attempts        INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+  last_status     INTEGER NOT NULL,
+  last_error      TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  UNIQUE (payment_id, seq)
+) STRICT;
+CREATE INDEX merchant_outbox_due ON merchant_outbox (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX merchant_outbox_dead ON merchant_outbox (id) WHERE state = 'dead';
+
+CREATE TABLE webhook_attempts (
+  id          INTEGER PRIMARY KEY,
+  event_id    TEXT NOT NULL REFERENCES merchant_outbox (event_id),
+  at          INTEGER NOT NULL,
+  http_status INTEGER NOT NULL,
+  error       TEXT NOT NULL,
+  latency_us  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX webhook_attempts_by_event ON webhook_attempts (event_id);
+
+CREATE TABLE anomalies (
+  id         INTEGER PRIMARY KEY,
+  payment_id INTEGER REFERENCES payments (id),
+  kind       TEXT NOT NULL,
+  detail     TEXT NOT NULL,
+  at         INTEGER NOT NULL
+) STRICT;
+CREATE INDEX anomalies_by_payment ON anomalies (payment_id);
+CREATE INDEX anomalies_by_time ON anomalies (at);
+
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER payment_events_append_only_u BEFORE UPDATE ON payment_events
+  BEGIN SELECT RAISE(ABORT, 'payment_events is append-only'); END;
+CREATE TRIGGER payment_events_append_only_d BEFORE DELETE ON payment_events
+  BEGIN SELECT RAISE(ABORT, 'payment_events is append-only'); END;
+CREATE TRIGGER aplus_calls_append_only_u BEFORE UPDATE ON aplus_calls
+  BEGIN SELECT RAISE(ABORT, 'aplus_calls is append-only'); END;
+CREATE TRIGGER aplus_calls_append_only_d BEFORE DELETE ON aplus_calls
+  BEGIN SELECT RAISE(ABORT, 'aplus_calls is append-only'); END;
+CREATE TRIGGER inbound_notifies_append_only_u BEFORE UPDATE ON inbound_notifies
+  BEGIN SELECT RAISE(ABORT, 'inbound_notifies is append-only'); END;
+CREATE TRIGGER inbound_notifies_append_only_d BEFORE DELETE ON inbound_notifies
+  BEGIN SELECT RAISE(ABORT, 'inbound_notifies is append-only'); END;
+CREATE TRIGGER webhook_attempts_append_only_u BEFORE UPDATE ON webhook_attempts
+  BEGIN SELECT RAISE(ABORT, 'webhook_attempts is append-only'); END;
+CREATE TRIGGER webhook_attempts_append_only_d BEFORE DELETE ON webhook_attempts
+  BEGIN SELECT RAISE(ABORT, 'webhook_attempts is append-only'); END;
+CREATE TRIGGER anomalies_append_only_u BEFORE UPDATE ON anomalies
+  BEGIN SELECT RAISE(ABORT, 'anomalies is append-only'); END;
+CREATE TRIGGER anomalies_append_only_d BEFORE DELETE ON anomalies
+  BEGIN SELECT RAISE(ABORT, 'anomalies is append-only'); END;
+CREATE TRIGGER payments_no_delete BEFORE DELETE ON payments
+  BEGIN SELECT RAISE(ABORT, 'payments are never deleted'); END;
+)sql";
+
+// The migration steps, oldest first: steps[i] brings version i to i + 1.
+constexpr std::array<const char*, 1> steps = {schema_v1};
+
+std::int64_t pragma_value(sqlite_db& db, const char* sql) {
+  auto q = db.query(sql);
+  return q.step() ? q.int64(0) : 0;
+}
+
+// Refuses files that are not ours and schemas newer than this build.
+void check_known(sqlite_db& db, std::int64_t version) {
+  if (version > latest_schema_version()) {
+    throw store_error(store_failure::schema,
+                      "database schema version " + std::to_string(version) +
+                          " is newer than this build knows (" +
+                          std::to_string(latest_schema_version()) + "); upgrade cashierd");
+  }
+  if (version > 0 && pragma_value(db, "PRAGMA application_id") != application_id) {
+    throw store_error(store_failure::corrupt, "not a cashierd database (application_id)");
+  }
+}
+
+}  // namespace
+
+int latest_schema_version() { return static_cast<int>(steps.size()); }
+
+void migrate(sqlite_db& db) {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    std::int64_t version = pragma_value(db, "PRAGMA user_version");
+    check_known(db, version);
+    if (version == 0 && pragma_value(db, "SELECT count(*) FROM sqlite_schema") != 0) {
+      throw store_error(store_failure::corrupt, "not a cashierd database (foreign tables, no version)");
+    }
+    for (auto v = static_cast<std::size_t>(version); v < steps.size(); ++v) db.exec(steps[v]);
+    if (version < latest_schema_version()) {
+      std::string bump = "PRAGMA application_id = " + std::to_string(application_id) +
+                         "; PRAGMA user_version = " + std::to_string(latest_schema_version());
+      db.exec(bump.c_str());
+    }
+    db.exec("COMMIT");
+  } catch (...) {
+    db.rollback_quietly();
+    throw;
+  }
+}
+
+void check_schema(sqlite_db& db) {
+  std::int64_t version = pragma_value(db, "PRAGMA user_version");
+  check_known(db, version);
+  if (version < latest_schema_version()) {
+    throw store_error(store_failure::schema,
+                      "database schema version " + std::to_string(version) +
+                          " is older than this build's; open it read-write once (cashierd) to migrate");
+  }
+}
+
+}  // namespace cashier::store

@@ -1,0 +1,302 @@
+// The read side of the SQLite store: queries and row decoding. Every row read is checked on the
+// way in (known status names, a valid currency): a value this build cannot interpret is a
+// corrupt database, reported as store_error, never guessed at.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "state/store/sqlite_store_impl.hpp"
+
+namespace cashier::store {
+namespace {
+
+constexpr std::string_view payment_columns =
+    "id, version, payment_request_id, merchant_id, status, pending, cancel_abandoned, attempt, "
+    "event_seq, amount_minor, currency, expiry_at, poll_deadline_at, next_action_at, "
+    "last_hint_inquiry_at, created_at, updated_at, pay_request, merchant_request, "
+    "merchant_notify_url, aplus_payment_id, normal_url, payment_data, wallet_brand_name, "
+    "customer_id, payment_time, settlement_minor, settlement_currency, result_code, "
+    "result_status, result_message, cancel_reason";
+
+constexpr std::string_view outbox_columns =
+    "o.id, o.event_id, o.payment_id, o.seq, o.type, o.payload, o.target_url, o.attempts, "
+    "o.next_attempt_at, o.state, o.last_status, o.last_error, o.created_at";
+
+// The recovery predicate; the partial index payments_open is defined with the same text.
+constexpr std::string_view open_rows = "(status IN ('INIT', 'IN_PROCESS') OR pending <> '')";
+
+std::string payments_where(std::string_view tail) {
+  return "SELECT " + std::string(payment_columns) + " FROM payments WHERE " + std::string(tail);
+}
+
+std::string outbox_where(std::string_view tail) {
+  return "SELECT " + std::string(outbox_columns) + " FROM merchant_outbox o " + std::string(tail);
+}
+
+template <class T>
+T checked(std::optional<T> v, std::string_view what) {
+  if (!v) throw store_error(store_failure::corrupt, "unreadable " + std::string(what) + " in the database");
+  return *v;
+}
+
+money money_at(const sqlite_statement& q, int minor, int currency) {
+  return {q.int64(minor), checked(currency_code::parse(q.bytes(currency)), "currency")};
+}
+
+payment payment_row(const sqlite_statement& q) {
+  payment p;
+  p.id = q.int64(0);
+  p.version = q.int64(1);
+  p.payment_request_id = q.bytes(2);
+  p.merchant_id = q.bytes(3);
+  p.status = checked(parse_payment_status(q.bytes(4)), "status");
+  p.pending = checked(parse_pending_action(q.bytes(5)), "pending action");
+  p.cancel_abandoned = q.int64(6) != 0;
+  p.attempt = q.int32(7);
+  p.event_seq = q.int32(8);
+  p.amount = money_at(q, 9, 10);
+  p.expiry_at = q.time(11);
+  p.poll_deadline_at = q.time(12);
+  p.next_action_at = q.time(13);
+  p.last_hint_inquiry_at = q.time(14);
+  p.created_at = q.time(15);
+  p.updated_at = q.time(16);
+  p.pay_request = q.bytes(17);
+  p.merchant_request = q.bytes(18);
+  p.merchant_notify_url = q.bytes(19);
+  p.payment_id = q.bytes(20);
+  p.normal_url = q.bytes(21);
+  p.payment_data = q.bytes(22);
+  p.wallet_brand_name = q.bytes(23);
+  p.customer_id = q.bytes(24);
+  p.payment_time = q.bytes(25);
+  if (!q.is_null(26)) p.settlement_amount = money_at(q, 26, 27);
+  if (!q.is_null(28)) {
+    std::string status = q.bytes(29);
+    p.result = aplus_result{q.bytes(28), status.empty() ? '?' : status[0], q.bytes(30)};
+  }
+  p.cancel_reason = q.bytes(31);
+  return p;
+}
+
+event_record event_row(const sqlite_statement& q) {
+  event_record e;
+  e.id = q.int64(0);
+  e.payment_id = q.int64(1);
+  e.version = q.int64(2);
+  e.at = q.time(3);
+  if (!q.is_null(4)) {
+    e.from_status = checked(parse_payment_status(q.bytes(4)), "status");
+    e.from_pending = checked(parse_pending_action(q.bytes(5)), "pending action");
+  }
+  e.to_status = checked(parse_payment_status(q.bytes(6)), "status");
+  e.to_pending = checked(parse_pending_action(q.bytes(7)), "pending action");
+  e.cause = q.bytes(8);
+  e.detail = q.bytes(9);
+  return e;
+}
+
+call_record call_row(const sqlite_statement& q) {
+  return {q.int64(0), q.int64(1),    q.bytes(2), q.bytes(3), q.bytes(4), q.int32(5),
+          q.bytes(6), q.bytes(7),    q.bytes(8), q.time(9),  q.int64(10)};
+}
+
+notify_record notify_row(const sqlite_statement& q) {
+  return {q.int64(0), q.int64(1), q.bytes(2), q.bytes(3), q.bytes(4), q.bytes(5), q.time(6)};
+}
+
+outbox_record outbox_row(const sqlite_statement& q) {
+  return {q.int64(0),  q.bytes(1),  q.int64(2),  q.int32(3),
+          q.bytes(4),  q.bytes(5),  q.bytes(6),  q.int32(7),
+          q.time(8),   checked(parse_outbox_state(q.bytes(9)), "outbox state"),
+          q.int32(10), q.bytes(11), q.time(12)};
+}
+
+webhook_attempt_record attempt_row(const sqlite_statement& q) {
+  return {q.int64(0), q.bytes(1), q.time(2), q.int32(3), q.bytes(4), q.int64(5)};
+}
+
+anomaly_record anomaly_row(const sqlite_statement& q) {
+  return {q.int64(0), q.int64(1), q.bytes(2), q.bytes(3), q.time(4)};
+}
+
+template <class Decode>
+auto all_rows(sqlite_statement& q, Decode decode) {
+  std::vector<decltype(decode(q))> rows;
+  while (q.step()) rows.push_back(decode(q));
+  return rows;
+}
+
+template <class Decode>
+auto one_row(sqlite_statement& q, Decode decode) -> std::optional<decltype(decode(q))> {
+  if (!q.step()) return std::nullopt;
+  return decode(q);
+}
+
+std::int64_t limit_of(std::size_t limit) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
+}
+
+}  // namespace
+
+std::optional<payment> sqlite_store::find(std::string_view payment_request_id) {
+  auto q = db_.query(payments_where("payment_request_id = ?1"));
+  q.bind(1, payment_request_id);
+  return one_row(q, payment_row);
+}
+
+std::optional<payment> sqlite_store::load(std::int64_t id) {
+  auto q = db_.query(payments_where("id = ?1"));
+  q.bind(1, id);
+  return one_row(q, payment_row);
+}
+
+std::vector<deadline> sqlite_store::open_deadlines() {
+  auto q = db_.query("SELECT id, next_action_at FROM payments WHERE " + std::string(open_rows) +
+                     " ORDER BY next_action_at");
+  return all_rows(q, [](const sqlite_statement& r) { return deadline{r.int64(0), r.time(1)}; });
+}
+
+std::vector<payment> sqlite_store::list(const list_query& lq) {
+  // Two statements, so each can walk its index in the order asked for.
+  auto q = db_.query(payments_where(lq.status ? "status = ?1 AND created_at >= ?2 "
+                                                "ORDER BY created_at DESC, id DESC LIMIT ?3"
+                                              : "created_at >= ?2 "
+                                                "ORDER BY created_at DESC, id DESC LIMIT ?3"));
+  if (lq.status) q.bind(1, to_string(*lq.status));
+  q.bind(2, lq.since).bind(3, limit_of(lq.limit));
+  return all_rows(q, payment_row);
+}
+
+std::vector<payment> sqlite_store::overdue(time_point now, std::size_t limit) {
+  auto q = db_.query(payments_where(std::string(open_rows) +
+                                    " AND poll_deadline_at < ?1 ORDER BY poll_deadline_at LIMIT ?2"));
+  q.bind(1, now).bind(2, limit_of(limit));
+  return all_rows(q, payment_row);
+}
+
+std::vector<event_record> sqlite_store::events_of(std::int64_t payment_id) {
+  auto q = db_.query(
+      "SELECT id, payment_id, version, at, from_status, from_pending, to_status, to_pending, "
+      "cause, detail FROM payment_events WHERE payment_id = ?1 ORDER BY version");
+  q.bind(1, payment_id);
+  return all_rows(q, event_row);
+}
+
+std::vector<call_record> sqlite_store::calls_of(std::int64_t payment_id) {
+  auto q = db_.query(
+      "SELECT id, coalesce(payment_id, 0), api, request_body, request_headers, http_status, "
+      "response_body, response_headers, outcome, started_at, latency_us FROM aplus_calls "
+      "WHERE payment_id = ?1 ORDER BY id");
+  q.bind(1, payment_id);
+  return all_rows(q, call_row);
+}
+
+std::vector<notify_record> sqlite_store::notifies_of(std::int64_t payment_id) {
+  auto q = db_.query(
+      "SELECT id, coalesce(payment_id, 0), payment_request_id, body, headers, verification, "
+      "received_at FROM inbound_notifies WHERE payment_id = ?1 ORDER BY id");
+  q.bind(1, payment_id);
+  return all_rows(q, notify_row);
+}
+
+std::vector<outbox_record> sqlite_store::outbox_of(std::int64_t payment_id) {
+  auto q = db_.query(outbox_where("WHERE o.payment_id = ?1 ORDER BY o.seq"));
+  q.bind(1, payment_id);
+  return all_rows(q, outbox_row);
+}
+
+std::vector<webhook_attempt_record> sqlite_store::webhook_attempts_of(std::int64_t payment_id) {
+  auto q = db_.query(
+      "SELECT w.id, w.event_id, w.at, w.http_status, w.error, w.latency_us FROM webhook_attempts w "
+      "JOIN merchant_outbox o ON o.event_id = w.event_id WHERE o.payment_id = ?1 ORDER BY w.id");
+  q.bind(1, payment_id);
+  return all_rows(q, attempt_row);
+}
+
+std::vector<anomaly_record> sqlite_store::anomalies(const anomaly_query& aq) {
+  auto q = db_.query(
+      aq.payment_id != 0
+          ? "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
+            "WHERE payment_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3"
+          : "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
+            "WHERE at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3");
+  if (aq.payment_id != 0) q.bind(1, aq.payment_id);
+  q.bind(2, aq.since).bind(3, limit_of(aq.limit));
+  return all_rows(q, anomaly_row);
+}
+
+std::vector<outbox_record> sqlite_store::events_feed(std::string_view merchant_id,
+                                                     std::int64_t after, std::size_t limit) {
+  auto q = db_.query(outbox_where(merchant_id.empty()
+                                      ? "WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"
+                                      : "JOIN payments p ON p.id = o.payment_id "
+                                        "WHERE o.id > ?1 AND p.merchant_id = ?3 "
+                                        "ORDER BY o.id LIMIT ?2"));
+  q.bind(1, after).bind(2, limit_of(limit));
+  if (!merchant_id.empty()) q.bind(3, merchant_id);
+  return all_rows(q, outbox_row);
+}
+
+std::vector<outbox_record> sqlite_store::due_outbox(time_point now, std::size_t limit) {
+  auto q = db_.query(outbox_where(
+      "WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 ORDER BY o.next_attempt_at LIMIT ?2"));
+  q.bind(1, now).bind(2, limit_of(limit));
+  return all_rows(q, outbox_row);
+}
+
+std::vector<outbox_record> sqlite_store::dead_outbox(std::size_t limit) {
+  auto q = db_.query(outbox_where("WHERE o.state = 'dead' ORDER BY o.id LIMIT ?1"));
+  q.bind(1, limit_of(limit));
+  return all_rows(q, outbox_row);
+}
+
+std::optional<outbox_record> sqlite_store::outbox_by_event_id(std::string_view event_id) {
+  auto q = db_.query(outbox_where("WHERE o.event_id = ?1"));
+  q.bind(1, event_id);
+  return one_row(q, outbox_row);
+}
+
+std::int64_t sqlite_store::count(std::string_view sql, std::optional<time_point> now) {
+  auto q = db_.query(sql);
+  if (now) q.bind(1, *now);
+  return q.step() ? q.int64(0) : 0;
+}
+
+store_stats sqlite_store::stats(time_point now) {
+  store_stats s;
+  {
+    auto q = db_.query("SELECT status, count(*) FROM payments GROUP BY status");
+    while (q.step()) {
+      auto status = checked(parse_payment_status(q.bytes(0)), "status");
+      std::int64_t n = q.int64(1);
+      switch (status) {
+        case payment_status::init: s.init = n; break;
+        case payment_status::in_process: s.in_process = n; break;
+        case payment_status::success: s.success = n; break;
+        case payment_status::fail: s.fail = n; break;
+        case payment_status::cancelled: s.cancelled = n; break;
+      }
+    }
+  }
+  const std::string open = "SELECT count(*) FROM payments WHERE " + std::string(open_rows);
+  s.cancel_pending = count(open + " AND pending = 'CANCEL'");
+  s.open_past_deadline = count(open + " AND poll_deadline_at < ?1", now);
+  s.outbox_pending = count("SELECT count(*) FROM merchant_outbox WHERE state = 'pending'");
+  s.outbox_dead = count("SELECT count(*) FROM merchant_outbox WHERE state = 'dead'");
+  std::int64_t oldest = count(
+      "SELECT ?1 - created_at FROM merchant_outbox WHERE id = "
+      "(SELECT min(id) FROM merchant_outbox WHERE state = 'pending')",
+      now);
+  s.oldest_pending_age = duration{oldest};
+  s.anomalies = count("SELECT count(*) FROM anomalies");
+  return s;
+}
+
+std::optional<std::string> sqlite_store::meta(std::string_view key) {
+  auto q = db_.query("SELECT value FROM meta WHERE key = ?1");
+  q.bind(1, key);
+  return one_row(q, [](const sqlite_statement& r) { return r.bytes(0); });
+}
+
+}  // namespace cashier::store

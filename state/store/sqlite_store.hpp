@@ -1,0 +1,31 @@
+// Opening the SQLite implementation of payment_store: a single file in WAL mode, written by one
+// daemon (one writer connection) and readable at the same time by other connections and
+// processes (the CLI opens it read-only). Everything SQLite-specific stays behind this call.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "state/store/store.hpp"
+
+namespace cashier::store {
+
+/// How long a commit waits for the disk (SQLite `PRAGMA synchronous`).
+enum class sync_mode {
+  full,    ///< every commit survives power loss (the default)
+  normal,  ///< commits survive a process crash, not a power loss; faster
+};
+
+/// Options of open_sqlite_store.
+struct sqlite_options {
+  sync_mode synchronous = sync_mode::full;  ///< durability of each commit
+  bool read_only = false;       ///< open read-only (no migration; commit throws store_error)
+  int busy_timeout_ms = 5000;   ///< how long to wait for another connection's lock
+};
+
+/// Opens (creating and migrating it when read-write) the SQLite store at `path`. The store object
+/// must be used by one thread at a time. Throws store_error (cannot_open, schema, corrupt, ...).
+std::unique_ptr<payment_store> open_sqlite_store(const std::string& path,
+                                                 const sqlite_options& options = {});
+
+}  // namespace cashier::store

@@ -1,0 +1,63 @@
+// The SQLite payment store class, shared by its two source files: sqlite_store.cpp (open and
+// the write path: group commit with one savepoint per transition) and sqlite_reads.cpp (the
+// queries and row decoding). Internal to state/store; users call open_sqlite_store.
+#pragma once
+
+#include <string>
+
+#include "state/store/sqlite_db.hpp"
+#include "state/store/sqlite_store.hpp"
+#include "state/store/store.hpp"
+
+namespace cashier::store {
+
+/// payment_store on one SQLite connection.
+class sqlite_store final : public payment_store {
+ public:
+  /// Opens, configures and (read-write) migrates the database at `path`.
+  sqlite_store(const std::string& path, const sqlite_options& options);
+
+  // payment_store, documented in store.hpp.
+  std::vector<commit_outcome> commit(std::span<const transition> batch) override;
+  std::optional<payment> find(std::string_view payment_request_id) override;
+  std::optional<payment> load(std::int64_t id) override;
+  std::vector<deadline> open_deadlines() override;
+  std::vector<payment> list(const list_query& q) override;
+  std::vector<payment> overdue(time_point now, std::size_t limit) override;
+  std::vector<event_record> events_of(std::int64_t payment_id) override;
+  std::vector<call_record> calls_of(std::int64_t payment_id) override;
+  std::vector<notify_record> notifies_of(std::int64_t payment_id) override;
+  std::vector<outbox_record> outbox_of(std::int64_t payment_id) override;
+  std::vector<webhook_attempt_record> webhook_attempts_of(std::int64_t payment_id) override;
+  std::vector<anomaly_record> anomalies(const anomaly_query& q) override;
+  std::vector<outbox_record> events_feed(std::string_view merchant_id, std::int64_t after,
+                                         std::size_t limit) override;
+  std::vector<outbox_record> due_outbox(time_point now, std::size_t limit) override;
+  std::vector<outbox_record> dead_outbox(std::size_t limit) override;
+  std::optional<outbox_record> outbox_by_event_id(std::string_view event_id) override;
+  store_stats stats(time_point now) override;
+  std::optional<std::string> meta(std::string_view key) override;
+  void set_meta(std::string_view key, std::string_view value) override;
+  std::string meta_or_set(std::string_view key, std::string_view value) override;
+
+ private:
+  void configure(const sqlite_options& options);
+  void require_writable() const;
+  commit_outcome apply_in_savepoint(const transition& t);
+  commit_outcome apply(const transition& t);
+  commit_outcome insert_payment(const payment& p);
+  commit_outcome update_payment(const payment& p, std::int64_t expected_version);
+  void insert_event(const event_record& e, const payment& p, std::int64_t id, std::int64_t version);
+  void insert_outbox(const outbox_record& o, std::int64_t payment_id);
+  void update_delivery(const outbox_progress& d);
+  void insert_call(const call_record& c, std::int64_t payment_id);
+  void insert_notify(const notify_record& n, std::int64_t payment_id);
+  void insert_webhook_attempt(const webhook_attempt_record& w);
+  void insert_anomaly(const anomaly_record& a, std::int64_t payment_id);
+  std::int64_t count(std::string_view sql, std::optional<time_point> now = std::nullopt);
+
+  sqlite_db db_;
+  bool read_only_;
+};
+
+}  // namespace cashier::store
