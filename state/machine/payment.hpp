@@ -73,6 +73,7 @@ struct payment {
   std::optional<money> settlement_amount;  ///< settlementAmount
   std::optional<aplus_result> result;      ///< the last Alipay+ result that changed the payment
   std::string cancel_reason;       ///< why a cancel was asked (merchant, operator, expiry, mismatch)
+  friend bool operator==(const payment&, const payment&) = default;
 };
 
 /// True for SUCCESS, FAIL and CANCELLED.

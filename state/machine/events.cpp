@@ -1,0 +1,27 @@
+// Names of event enumerations (see events.hpp).
+#include "state/machine/events.hpp"
+
+namespace cashier {
+
+std::string_view to_string(no_answer_reason r) {
+  switch (r) {
+    case no_answer_reason::timeout: return "timeout";
+    case no_answer_reason::transport_error: return "transport_error";
+    case no_answer_reason::server_error: return "server_error";
+    case no_answer_reason::unsigned_answer: return "unsigned_answer";
+    case no_answer_reason::bad_signature: return "bad_signature";
+    case no_answer_reason::garbled: return "garbled";
+  }
+  return "?";
+}
+
+std::string_view to_string(requester r) {
+  switch (r) {
+    case requester::merchant: return "merchant";
+    case requester::operator_: return "operator";
+    case requester::system: return "system";
+  }
+  return "?";
+}
+
+}  // namespace cashier
