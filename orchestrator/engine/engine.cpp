@@ -174,7 +174,7 @@ std::vector<output> engine::apply(std::span<const input> batch, time_point now) 
 }
 
 output engine::apply_one(const input& in, time_point now) {
-  return std::move(apply(std::span<const input>(&in, 1)).front());
+  return std::move(apply(std::span<const input>(&in, 1), now).front());
 }
 
 }  // namespace cashier::engine
