@@ -1,9 +1,19 @@
 // Names of effects (see effects.hpp).
 #include "state/machine/effects.hpp"
 
-#include "state/machine/overloaded.hpp"
-
 namespace cashier {
+
+namespace {
+
+/// A visitor made of lambdas, one per alternative.
+template <class... Fs>
+struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
+
+}  // namespace
 
 std::string_view to_string(merchant_event_type t) {
   switch (t) {

@@ -82,4 +82,3 @@ bool is_cancel_pending(phase ph) {
 }
 
 }  // namespace cashier
-

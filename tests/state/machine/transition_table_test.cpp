@@ -1,0 +1,254 @@
+// The transition table of proto-docs/state-machine.md, replayed against the code: every row
+// builds a payment in its phase, feeds its input, and checks the next phase, the effects (in
+// order), the deadline and the rejection. Also checks the table holds every (phase, input)
+// pair exactly once.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "state/machine/machine.hpp"
+#include "state/machine/phase.hpp"
+#include "state/machine/schedule.hpp"
+
+using namespace cashier;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct row {
+  std::string phase, input, next_phase, effects, deadline;
+};
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(' ');
+  const auto e = s.find_last_not_of(' ');
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> cells(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  std::string cell;
+  std::getline(ss, cell, '|');  // before the first bar
+  while (std::getline(ss, cell, '|')) out.push_back(trim(cell));
+  if (!out.empty() && out.back().empty()) out.pop_back();
+  return out;
+}
+
+std::vector<row> read_table() {
+  std::ifstream in(CASHIER_SOURCE_DIR "/proto-docs/state-machine.md");
+  REQUIRE(in.good());
+  std::vector<row> rows;
+  bool in_table = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("## ", 0) == 0) in_table = line == "## Transition table";
+    if (!in_table || line.rfind("|", 0) != 0) continue;
+    auto c = cells(line);
+    REQUIRE_MESSAGE(c.size() == 5, line);
+    if (c[0] == "phase" || c[0].rfind("---", 0) == 0) continue;
+    rows.push_back({c[0], c[1], c[2], c[3], c[4]});
+  }
+  return rows;
+}
+
+const time_point t0 = from_epoch_ms(1'700'000'000'000);
+const money order_amount{1000, *currency_code::parse("USD")};
+
+const std::vector<std::string> phases{
+    "INIT/PAY", "IN_PROCESS/INQUIRY", "INQUIRY abandoned", "INIT/CANCEL", "IN_PROCESS/CANCEL",
+    "SUCCESS/CANCEL", "FAIL/CANCEL", "SUCCESS", "FAIL", "CANCELLED"};
+
+const std::vector<std::string> inputs{
+    "created", "pay S", "pay F", "pay U PAYMENT_IN_PROCESS", "pay U other", "pay no answer",
+    "inquiry S/S", "inquiry S/F", "inquiry S/U", "inquiry F ORDER_NOT_EXIST", "inquiry F other",
+    "inquiry U", "inquiry no answer", "inquiry mismatch", "cancel S", "cancel U",
+    "cancel no answer", "cancel F ORDER_NOT_EXIST", "cancel F ORDER_IS_CLOSED",
+    "cancel F CANCEL_WINDOW_EXCEED", "cancel F other", "notify S", "notify F", "notify mismatch",
+    "notify unverified", "notify unverified rate-limited", "cancel request", "inquiry request",
+    "timer early", "timer due", "timer past deadline"};
+
+/// A payment in the named phase, with a deadline armed 10 min after creation when open.
+payment in_phase(const std::string& name) {
+  payment p;
+  p.payment_request_id = "pr-table";
+  p.merchant_id = "m1";
+  p.amount = order_amount;
+  p.created_at = p.updated_at = t0;
+  p.expiry_at = t0 + 15min;
+  p.poll_deadline_at = t0 + 25min;
+  p.pay_request = R"({"paymentRequestId":"pr-table"})";
+  p.attempt = 2;
+  p.next_action_at = t0 + 10min;
+  const std::map<std::string, std::pair<payment_status, pending_action>> shape{
+      {"INIT/PAY", {payment_status::init, pending_action::pay}},
+      {"IN_PROCESS/INQUIRY", {payment_status::in_process, pending_action::inquiry}},
+      {"INQUIRY abandoned", {payment_status::in_process, pending_action::inquiry}},
+      {"INIT/CANCEL", {payment_status::init, pending_action::cancel}},
+      {"IN_PROCESS/CANCEL", {payment_status::in_process, pending_action::cancel}},
+      {"SUCCESS/CANCEL", {payment_status::success, pending_action::cancel}},
+      {"FAIL/CANCEL", {payment_status::fail, pending_action::cancel}},
+      {"SUCCESS", {payment_status::success, pending_action::none}},
+      {"FAIL", {payment_status::fail, pending_action::none}},
+      {"CANCELLED", {payment_status::cancelled, pending_action::none}}};
+  const auto& [status, pending] = shape.at(name);
+  p.status = status;
+  p.pending = pending;
+  if (name == "INQUIRY abandoned") {
+    p.cancel_abandoned = true;
+    p.next_action_at = t0 + 30min;  // past the polling deadline: polling goes on
+  }
+  if (is_final(status)) p.event_seq = 1;
+  if (pending == pending_action::none) {
+    p.attempt = 0;
+    p.next_action_at = never;
+  }
+  return p;
+}
+
+payment_facts facts() { return {"pid-1", "2026-01-01T00:00:00+08:00", "cust-1", "GCash", {}}; }
+
+aplus_result res(const char* code, char status) { return {code, status, "msg"}; }
+
+inquiry_answer inquiry(aplus_result result, std::optional<aplus_result> payment_result) {
+  return {std::move(result), std::move(payment_result), facts(), order_amount};
+}
+
+/// The event for `input`, and the instant it happens at; may adjust `p` (hint rate limit).
+event make_event(const std::string& input, payment& p, time_point& now) {
+  const bool armed = p.next_action_at != never;
+  now = armed ? p.next_action_at - 5s : t0 + 2h;
+  const std::map<std::string, event> plain{
+      {"created", created{}},
+      {"pay S", pay_answer{res("SUCCESS", 'S'), facts(), "https://pay/1", "{}"}},
+      {"pay F", pay_answer{res("PROCESS_FAIL", 'F'), {}, "", ""}},
+      {"pay U PAYMENT_IN_PROCESS",
+       pay_answer{res("PAYMENT_IN_PROCESS", 'U'), facts(), "https://pay/1", "{}"}},
+      {"pay U other", pay_answer{res("UNKNOWN_EXCEPTION", 'U'), {}, "", ""}},
+      {"pay no answer", pay_no_answer{no_answer_reason::timeout}},
+      {"inquiry S/S", inquiry(res("SUCCESS", 'S'), res("SUCCESS", 'S'))},
+      {"inquiry S/F", inquiry(res("SUCCESS", 'S'), res("USER_BALANCE_NOT_ENOUGH", 'F'))},
+      {"inquiry S/U", inquiry(res("SUCCESS", 'S'), res("PAYMENT_IN_PROCESS", 'U'))},
+      {"inquiry F ORDER_NOT_EXIST", inquiry(res("ORDER_NOT_EXIST", 'F'), std::nullopt)},
+      {"inquiry F other", inquiry(res("ACCESS_DENIED", 'F'), std::nullopt)},
+      {"inquiry U", inquiry(res("UNKNOWN_EXCEPTION", 'U'), std::nullopt)},
+      {"inquiry no answer", inquiry_no_answer{no_answer_reason::server_error}},
+      {"inquiry mismatch",
+       inquiry_answer{res("SUCCESS", 'S'), res("SUCCESS", 'S'), facts(), money{999, order_amount.currency}}},
+      {"cancel S", cancel_answer{res("SUCCESS", 'S')}},
+      {"cancel U", cancel_answer{res("UNKNOWN_EXCEPTION", 'U')}},
+      {"cancel no answer", cancel_no_answer{no_answer_reason::bad_signature}},
+      {"cancel F ORDER_NOT_EXIST", cancel_answer{res("ORDER_NOT_EXIST", 'F')}},
+      {"cancel F ORDER_IS_CLOSED", cancel_answer{res("ORDER_IS_CLOSED", 'F')}},
+      {"cancel F CANCEL_WINDOW_EXCEED", cancel_answer{res("CANCEL_WINDOW_EXCEED", 'F')}},
+      {"cancel F other", cancel_answer{res("PROCESS_FAIL", 'F')}},
+      {"notify S", notify_verified{res("SUCCESS", 'S'), order_amount, facts()}},
+      {"notify F", notify_verified{res("USER_BALANCE_NOT_ENOUGH", 'F'), order_amount, facts()}},
+      {"notify mismatch",
+       notify_verified{res("SUCCESS", 'S'), money{1000, *currency_code::parse("JPY")}, facts()}},
+      {"notify unverified", notify_unverified{}},
+      {"cancel request", cancel_requested{requester::merchant, "customer asked"}},
+      {"inquiry request", inquiry_requested{}}};
+  if (auto it = plain.find(input); it != plain.end()) return it->second;
+  if (input == "notify unverified rate-limited") {
+    p.last_hint_inquiry_at = now - 1s;
+    return notify_unverified{};
+  }
+  if (input == "timer early" && armed) now = p.next_action_at - 1ms;
+  if (input == "timer due" && armed) now = p.next_action_at;
+  if (input == "timer past deadline" && armed) {
+    now = p.next_action_at;
+    if (p.pending == pending_action::pay) now = p.expiry_at;
+    if (p.pending == pending_action::inquiry && !p.cancel_abandoned) now = p.poll_deadline_at;
+  }
+  REQUIRE_MESSAGE(input.rfind("timer ", 0) == 0, "unknown input " << input);
+  return deadline_reached{};
+}
+
+time_point expected_deadline(const std::string& token, const payment& before,
+                             const payment& after, time_point now, const machine_params& mp) {
+  const auto seed = payment_seed(before.payment_request_id);
+  if (token == "unchanged") return before.next_action_at;
+  if (token == "never") return never;
+  if (token == "guard") return now + mp.answer_guard;
+  if (token == "pay retry") {
+    return std::min(now + pay_retry_delay(after.attempt, seed, mp.pay_retry_base, mp.pay_retry_cap),
+                    after.expiry_at);
+  }
+  if (token == "poll") {
+    return std::min(now + inquiry_delay(after.attempt, mp.inquiry_intervals), after.poll_deadline_at);
+  }
+  if (token == "poll last") return now + mp.inquiry_intervals.back();
+  if (token == "cancel retry") {
+    return now + cancel_retry_delay(after.attempt, seed, mp.cancel_retry_base, mp.cancel_retry_cap);
+  }
+  if (token == "cancel slow") return now + mp.cancel_refused_retry;
+  FAIL("unknown deadline token " << token);
+  return never;
+}
+
+/// The effects column for decision `d`: described effects and rejection, "; "-joined.
+std::string effects_cell(const decision& d) {
+  std::string out;
+  for (const effect& e : d.effects) out += (out.empty() ? "" : "; ") + describe(e);
+  if (d.rejected) out += (out.empty() ? "reject " : "; reject ") + std::string(to_string(*d.rejected));
+  return out.empty() ? "—" : out;
+}
+
+void check_row(const row& r, const machine_params& mp) {
+  INFO("row: " << r.phase << " | " << r.input);
+  payment p = in_phase(r.phase);
+  REQUIRE(phase_of(p));
+  REQUIRE(to_string(*phase_of(p)) == r.phase);
+  time_point now{};
+  const event e = make_event(r.input, p, now);
+  const decision d = step(p, e, now, mp);
+  const auto next_phase = phase_of(d.next);
+  REQUIRE(next_phase);
+  CHECK(to_string(*next_phase) == r.next_phase);
+  CHECK(effects_cell(d) == r.effects);
+  CHECK(d.next.next_action_at == expected_deadline(r.deadline, p, d.next, now, mp));
+  if (r.deadline == "guard") {
+    const bool same_action = d.next.pending == p.pending;
+    CHECK(d.next.attempt == (same_action ? p.attempt + 1 : 1));
+  }
+  const bool quiet = r.effects == "—" && r.deadline == "unchanged" && r.next_phase == r.phase;
+  if (quiet) CHECK_FALSE(d.changed);
+  CHECK(d.changed == !(d.next == p));
+  CHECK(d.from == state_of(p));
+  CHECK(d.to == state_of(d.next));
+  CHECK(d.ack == std::holds_alternative<notify_verified>(e));
+}
+
+}  // namespace
+
+TEST_CASE("the transition table holds every (phase, input) pair exactly once") {
+  const auto rows = read_table();
+  std::map<std::pair<std::string, std::string>, int> seen;
+  for (const row& r : rows) {
+    INFO("row: " << r.phase << " | " << r.input);
+    CHECK(std::find(phases.begin(), phases.end(), r.phase) != phases.end());
+    CHECK(std::find(inputs.begin(), inputs.end(), r.input) != inputs.end());
+    CHECK(std::find(phases.begin(), phases.end(), r.next_phase) != phases.end());
+    ++seen[{r.phase, r.input}];
+  }
+  for (const auto& ph : phases) {
+    for (const auto& in : inputs) {
+      INFO("pair: " << ph << " | " << in);
+      CHECK(seen[{ph, in}] == 1);
+    }
+  }
+  CHECK(rows.size() == phases.size() * inputs.size());
+}
+
+TEST_CASE("every row of the transition table matches the machine") {
+  const machine_params mp;
+  REQUIRE_FALSE(mp.validate());
+  const auto rows = read_table();
+  REQUIRE(rows.size() > 0);
+  for (const row& r : rows) check_row(r, mp);
+}
