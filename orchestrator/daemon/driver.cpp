@@ -62,7 +62,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   };
   std::vector<queued> queue;
   bool flush_scheduled = false;
-  std::unordered_map<std::int64_t, int> in_flight;
+  std::unordered_map<std::int64_t, int> in_flight;  // calls under way per payment
+  std::unordered_map<std::int64_t, int> pays_in_flight;  // of which pay calls
   std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> watchers;
   std::vector<commit_observer> observers;
   bool draining = false;
@@ -147,6 +148,13 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
 
   void start_call(call_kind kind, const payment& p) {
     if (draining) return;  // the armed answer guard resends after the restart
+    if (kind == call_kind::cancel && pays_in_flight.contains(p.id)) {
+      // A cancel answered ORDER_NOT_EXIST could overtake the pay that then creates the order.
+      // The cancel's answer guard is armed; it resends once the pay answer is committed.
+      log_line(log_level::info, "cancel deferred until the pay answer", {{"paymentId", p.id}});
+      return;
+    }
+    if (kind == call_kind::pay) ++pays_in_flight[p.id];
     ++in_flight[p.id];
     ++st.calls_in_flight;
     auto self = shared_from_this();
@@ -156,16 +164,16 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
           call_result r = co_await (kind == call_kind::pay       ? self->gw.pay(p)
                                     : kind == call_kind::inquiry ? self->gw.inquiry(p)
                                                                  : self->gw.cancel(p));
-          self->call_ended(p.id);
+          self->call_ended(p.id, kind);
           engine::input in;
           in.payment_id = p.id;
           in.ev = std::move(r.ev);
           in.calls.push_back(std::move(r.call));
           self->enqueue(std::move(in), nullptr);
         },
-        [self, id = p.id](std::exception_ptr e) {
+        [self, id = p.id, kind](std::exception_ptr e) {
           if (!e) return;
-          self->call_ended(id);
+          self->call_ended(id, kind);
           try {
             std::rethrow_exception(e);
           } catch (const std::exception& ex) {
@@ -175,8 +183,9 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
         });
   }
 
-  void call_ended(std::int64_t id) {
+  void call_ended(std::int64_t id, call_kind kind) {
     if (--in_flight[id] <= 0) in_flight.erase(id);
+    if (kind == call_kind::pay && --pays_in_flight[id] <= 0) pays_in_flight.erase(id);
     --st.calls_in_flight;
   }
 
