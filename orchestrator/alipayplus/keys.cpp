@@ -113,8 +113,8 @@ signing_result<pkey_ref> decode(const pem_block& block, Reader read) {
 signing_result<pkey_ref> require_rsa(pkey_ref key) {
   if (EVP_PKEY_is_a(key.get(), "RSA") != 1) {
     const char* type = EVP_PKEY_get0_type_name(key.get());
-    return signing_error{"expected an RSA key, found a " + std::string(type ? type : "unknown") +
-                         " key"};
+    return signing_error{"expected an RSA key, found key type " +
+                         std::string(type != nullptr ? type : "unknown")};
   }
   const int bits = EVP_PKEY_get_bits(key.get());
   if (bits < min_rsa_bits)
