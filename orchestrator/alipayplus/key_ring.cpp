@@ -12,20 +12,27 @@ namespace cashier::aplus {
 
 std::string_view to_string(verify_outcome outcome) {
   switch (outcome) {
-    case verify_outcome::ok: return "ok";
-    case verify_outcome::missing_header: return "missing_header";
-    case verify_outcome::bad_header: return "bad_header";
-    case verify_outcome::no_key: return "no_key";
-    case verify_outcome::bad_signature: return "bad_signature";
+    case verify_outcome::ok:
+      return "ok";
+    case verify_outcome::missing_header:
+      return "missing_header";
+    case verify_outcome::bad_header:
+      return "bad_header";
+    case verify_outcome::no_key:
+      return "no_key";
+    case verify_outcome::bad_signature:
+      return "bad_signature";
   }
   return "unknown";  // unreachable: every enumerator is handled above
 }
 
 signing_result<void> verifier_keys::add(std::string key_version, public_key key) {
   if (entries_.size() >= capacity)
-    return signing_error{"at most " + std::to_string(capacity) + " Alipay+ public keys may be active"};
+    return signing_error{"at most " + std::to_string(capacity) +
+                         " Alipay+ public keys may be active"};
   if (find(key_version) != nullptr)
-    return signing_error{"an Alipay+ public key with keyVersion \"" + key_version + "\" is already active"};
+    return signing_error{"an Alipay+ public key with keyVersion \"" + key_version +
+                         "\" is already active"};
   entries_.push_back(entry{std::move(key_version), std::move(key)});
   return {};
 }

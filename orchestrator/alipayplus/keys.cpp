@@ -80,9 +80,9 @@ std::string describe(std::string_view label) {
   return found;
 }
 
-/// The reason at the head of the OpenSSL error queue; empties the queue.
+/// The reason of the earliest (root-cause) error on the OpenSSL queue; empties the queue.
 std::string take_openssl_error() {
-  const unsigned long code = ERR_peek_last_error();
+  const unsigned long code = ERR_peek_error();
   const char* reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
   ERR_clear_error();
   return reason != nullptr ? reason : "unknown OpenSSL error";
@@ -104,7 +104,7 @@ signing_result<pkey_ref> decode(const pem_block& block, Reader read) {
   pkey_ref key(read(bio.get(), nullptr, refuse_password, nullptr, nullptr, nullptr));
   if (key.get() == nullptr)
     return signing_error{"cannot decode the " + std::string(block.label) +
-                         " PEM block: " + take_openssl_error()};
+                         " PEM block (damaged, or not a key): " + take_openssl_error()};
   ERR_clear_error();
   return key;
 }
@@ -128,12 +128,16 @@ signing_result<pkey_ref> load_private(std::string_view pem) {
   if (!block) return block.error();
   const auto label = block->label;
   if (label == "ENCRYPTED PRIVATE KEY" ||
-      (label == "RSA PRIVATE KEY" && block->text.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos))
-    return signing_error{"the private key is encrypted; cashierd needs an unencrypted PEM key "
-                         "(openssl pkey -in KEY -out PLAIN.pem)"};
+      (label == "RSA PRIVATE KEY" &&
+       block->text.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos))
+    return signing_error{
+        "the private key is encrypted; cashierd needs an unencrypted PEM key "
+        "(openssl pkey -in KEY -out PLAIN.pem)"};
   if (label != "RSA PRIVATE KEY" && label != "PRIVATE KEY")
-    return signing_error{"expected an RSA private key (-----BEGIN RSA PRIVATE KEY----- or "
-                         "-----BEGIN PRIVATE KEY-----), " + describe(label)};
+    return signing_error{
+        "expected an RSA private key (-----BEGIN RSA PRIVATE KEY----- or "
+        "-----BEGIN PRIVATE KEY-----), " +
+        describe(label)};
   auto key = decode(*block, PEM_read_bio_PrivateKey_ex);
   if (!key) return key.error();
   return require_rsa(std::move(*key));
@@ -153,7 +157,9 @@ signing_result<pkey_ref> load_public(std::string_view pem) {
 /// The contents of the file at `path` (at most 1 MiB: no key is larger).
 signing_result<std::string> read_small_file(const std::string& path) {
   constexpr std::size_t limit = 1 << 20;
-  const auto fail = [&](std::string why) { return signing_error{"cannot read " + path + ": " + why}; };
+  const auto fail = [&](std::string why) {
+    return signing_error{"cannot read " + path + ": " + why};
+  };
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!file) return fail(std::generic_category().message(errno));
   std::string text(limit + 1, '\0');

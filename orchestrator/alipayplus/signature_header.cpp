@@ -7,8 +7,8 @@ namespace cashier::aplus {
 namespace {
 
 bool is_unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 /// The value of a hex digit of either case, or -1.
@@ -135,7 +135,8 @@ signing_result<signature_header> parse_signature_header(std::string_view value) 
   auto& [algorithm, key_version, signature] = *found;
   if (!algorithm || algorithm->empty()) return signing_error{"Signature header has no algorithm"};
   if (!iequals(*algorithm, rsa256))
-    return signing_error{"Signature header algorithm is " + quoted(*algorithm) + ", expected RSA256"};
+    return signing_error{"Signature header algorithm is " + quoted(*algorithm) +
+                         ", expected RSA256"};
   if (!signature || signature->empty()) return signing_error{"Signature header has no signature"};
   if (key_version && key_version->empty()) key_version.reset();
   return signature_header{std::string(rsa256), std::move(key_version), std::move(*signature)};

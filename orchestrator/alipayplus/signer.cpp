@@ -123,9 +123,8 @@ std::string sign(const private_key& key, std::string_view content) {
   EVP_MD_CTX* ctx = contexts.ready(key.native(), direction::sign);
   std::string sig(static_cast<std::size_t>(EVP_PKEY_get_size(key.native())), '\0');
   std::size_t len = sig.size();
-  if (ctx == nullptr ||
-      EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, bytes(content),
-                     content.size()) != 1) {
+  if (ctx == nullptr || EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                                       bytes(content), content.size()) != 1) {
     ERR_clear_error();
     throw std::runtime_error("RSA256 signing failed inside OpenSSL");
   }
@@ -139,8 +138,8 @@ bool verify(const public_key& key, std::string_view content, std::string_view si
   if (!sig || sig->size() != static_cast<std::size_t>(EVP_PKEY_get_size(key.native())))
     return false;
   EVP_MD_CTX* ctx = contexts.ready(key.native(), direction::verify);
-  const bool ok = ctx != nullptr && EVP_DigestVerify(ctx, bytes(*sig), sig->size(),
-                                                     bytes(content), content.size()) == 1;
+  const bool ok = ctx != nullptr && EVP_DigestVerify(ctx, bytes(*sig), sig->size(), bytes(content),
+                                                     content.size()) == 1;
   // A failed verification leaves an entry on the thread's error queue; TLS code on the same
   // thread must not see it.
   ERR_clear_error();

@@ -75,7 +75,8 @@ signing_result<time_point> in_range(time_point t) {
 signing_result<time_point> parse_epoch_ms(std::string_view text) {
   std::int64_t ms = 0;
   const auto r = std::from_chars(text.data(), text.data() + text.size(), ms);
-  if (r.ec != std::errc{} || r.ptr != text.data() + text.size()) return error("epoch milliseconds out of range");
+  if (r.ec != std::errc{} || r.ptr != text.data() + text.size())
+    return error("epoch milliseconds out of range");
   return in_range(from_epoch_ms(ms));
 }
 
@@ -109,7 +110,8 @@ signing_result<time_point> parse_iso(std::string_view text) {
   if (ms < 0) return error("no digits after the decimal point");
   const auto offset = parse_offset(c);
   if (!offset || !c.done()) return error("expected Z or a UTC offset such as +08:00 at the end");
-  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                            day{static_cast<unsigned>(d)}};
   if (!date.ok()) return error("no such date");
   if (h > 23 || mi > 59 || s > 59) return error("no such time of day");
   const auto local = sys_days{date} + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};

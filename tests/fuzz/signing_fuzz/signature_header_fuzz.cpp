@@ -24,6 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   }
   if (percent_decode(percent_encode(input)) != input) std::abort();
-  if (const auto bytes = base64_decode(input); bytes && base64_encode(*bytes) != input) std::abort();
+  if (const auto bytes = base64_decode(input); bytes && base64_encode(*bytes) != input)
+    std::abort();
   return 0;
 }

@@ -23,8 +23,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!utc || *utc != *t) std::abort();
   const auto shifted = parse_wire_time(format_wire_time(*t, offset));
   // At a non-zero offset the local year may leave 0000..9999 only for the first or last day.
-  if (shifted ? *shifted != *t : (*t > min_wire_time + std::chrono::hours{24} &&
-                                  *t < max_wire_time - std::chrono::hours{24}))
+  if (shifted ? *shifted != *t
+              : (*t > min_wire_time + std::chrono::hours{24} &&
+                 *t < max_wire_time - std::chrono::hours{24}))
     std::abort();
   return 0;
 }

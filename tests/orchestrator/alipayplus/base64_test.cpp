@@ -10,8 +10,13 @@ using cashier::aplus::base64_encode;
 
 TEST_CASE("base64: RFC 4648 test vectors encode and decode") {
   const std::pair<std::string, std::string> vectors[] = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
   };
   for (const auto& [plain, encoded] : vectors) {
     CHECK(base64_encode(plain) == encoded);
@@ -29,15 +34,16 @@ TEST_CASE("base64: the standard alphabet, not base64url") {
 TEST_CASE("base64: every byte value round-trips") {
   std::string all;
   for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
-  for (std::size_t n = 0; n <= all.size(); n += 37) CHECK(base64_decode(base64_encode(all.substr(0, n))) == all.substr(0, n));
+  for (std::size_t n = 0; n <= all.size(); n += 37)
+    CHECK(base64_decode(base64_encode(all.substr(0, n))) == all.substr(0, n));
 }
 
 TEST_CASE("base64: non-canonical or malformed text is rejected") {
-  CHECK_FALSE(base64_decode("Zg"));        // missing padding
-  CHECK_FALSE(base64_decode("Zg="));       // length not a multiple of 4
-  CHECK_FALSE(base64_decode("Zh=="));      // non-zero bits under the padding
-  CHECK_FALSE(base64_decode("Zm9=="));     // length 5
-  CHECK_FALSE(base64_decode("Z==="));      // three padding characters
+  CHECK_FALSE(base64_decode("Zg"));     // missing padding
+  CHECK_FALSE(base64_decode("Zg="));    // length not a multiple of 4
+  CHECK_FALSE(base64_decode("Zh=="));   // non-zero bits under the padding
+  CHECK_FALSE(base64_decode("Zm9=="));  // length 5
+  CHECK_FALSE(base64_decode("Z==="));   // three padding characters
   CHECK_FALSE(base64_decode("===="));
   CHECK_FALSE(base64_decode("Zg==Zg=="));  // padding in the middle
   CHECK_FALSE(base64_decode("Zm 9"));      // blank

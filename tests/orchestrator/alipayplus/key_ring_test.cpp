@@ -88,8 +88,10 @@ TEST_CASE("key ring: each failure has its own outcome") {
   CHECK(verify_with(keys, "", content) == verify_outcome::missing_header);
   CHECK(verify_with(keys, "  ", content) == verify_outcome::missing_header);
   CHECK(verify_with(keys, "signature=abc", content) == verify_outcome::bad_header);
-  CHECK(verify_with(keys, "algorithm=SHA1withRSA,signature=abc", content) == verify_outcome::bad_header);
-  CHECK(verify_with(keys, "algorithm=RSA256,signature=not-base64", content) == verify_outcome::bad_signature);
+  CHECK(verify_with(keys, "algorithm=SHA1withRSA,signature=abc", content) ==
+        verify_outcome::bad_header);
+  CHECK(verify_with(keys, "algorithm=RSA256,signature=not-base64", content) ==
+        verify_outcome::bad_signature);
   CHECK(verify_with(keys, header_by(0, "1"), content + "x") == verify_outcome::bad_signature);
   CHECK(verify_with(verifier_keys{}, header_by(0, "1"), content) == verify_outcome::no_key);
 }
@@ -112,7 +114,8 @@ TEST_CASE("key ring: keyVersion from config, a number or a string") {
   CHECK(version("\"v2\"") == "v2");
   CHECK(version("0") == "0");
   CHECK(version("18446744073709551615") == "18446744073709551615");
-  const std::string bad = "error: keyVersion must be a non-negative whole number or a non-empty string";
+  const std::string bad =
+      "error: keyVersion must be a non-negative whole number or a non-empty string";
   CHECK(version("-1") == bad);
   CHECK(version("1.5") == bad);
   CHECK(version("\"\"") == bad);

@@ -83,19 +83,23 @@ TEST_CASE("keys: the wrong kind of PEM is named in the error") {
 
 TEST_CASE("keys: EC keys are refused in both encodings") {
   const auto ec = work_path("ec.pem");
-  const auto ec_pem = cli_pem(ec, "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '" + ec + "'");
+  const auto ec_pem = cli_pem(
+      ec, "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '" + ec + "'");
   CHECK(contains(private_error(ec_pem), "expected an RSA key, found key type EC"));
   const auto ec1 = work_path("ec1.pem");
-  const auto ec1_pem = cli_pem(ec1, "openssl pkey -in '" + ec + "' -traditional -out '" + ec1 + "'");
+  const auto ec1_pem =
+      cli_pem(ec1, "openssl pkey -in '" + ec + "' -traditional -out '" + ec1 + "'");
   CHECK(contains(private_error(ec1_pem), "(an EC private key)"));
   const auto ec_pub = work_path("ec.pub.pem");
-  const auto ec_pub_pem = cli_pem(ec_pub, "openssl pkey -in '" + ec + "' -pubout -out '" + ec_pub + "'");
+  const auto ec_pub_pem =
+      cli_pem(ec_pub, "openssl pkey -in '" + ec + "' -pubout -out '" + ec_pub + "'");
   CHECK(contains(public_error(ec_pub_pem), "found key type EC"));
 }
 
 TEST_CASE("keys: RSA keys under 2048 bits are refused") {
   const auto small = work_path("rsa1024.pem");
-  const auto pem = cli_pem(small, "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out '" + small + "'");
+  const auto pem = cli_pem(
+      small, "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out '" + small + "'");
   CHECK(contains(private_error(pem), "RSA key has 1024 bits; at least 2048 are required"));
   const auto pub = work_path("rsa1024.pub.pem");
   const auto pub_pem = cli_pem(pub, "openssl pkey -in '" + small + "' -pubout -out '" + pub + "'");
@@ -115,7 +119,7 @@ TEST_CASE("keys: garbage and damaged PEM give errors, never exceptions") {
   pem[pem.size() / 2] = pem[pem.size() / 2] == 'A' ? 'B' : 'A';  // damage the DER inside
   const auto damaged = load_private_key_pem(pem);
   if (damaged) CHECK(damaged->bits() == 2048);  // a flipped bit may still decode; never a crash
-  CHECK(ERR_peek_error() == 0);  // failures leave no stale OpenSSL errors behind
+  CHECK(ERR_peek_error() == 0);                 // failures leave no stale OpenSSL errors behind
 }
 
 TEST_CASE("keys: file variants report unreadable paths and prefix content errors") {

@@ -21,7 +21,8 @@ namespace {
 class work_dir {
  public:
   work_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "cashier-signing-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "cashier-signing-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
@@ -44,8 +45,9 @@ std::string quote(const std::string& path) { return "'" + path + "'"; }
 
 cli_rsa_keys make_keys(int n) {
   const std::string p = "rsa" + std::to_string(n);
-  cli_rsa_keys k{work_path(p + ".p8.pem"),  work_path(p + ".p1.pem"),    work_path(p + ".pub.pem"),
-                 work_path(p + ".rsapub.pem"), work_path(p + ".crt.pem"), work_path(p + ".enc8.pem"),
+  cli_rsa_keys k{work_path(p + ".p8.pem"),  work_path(p + ".p1.pem"),
+                 work_path(p + ".pub.pem"), work_path(p + ".rsapub.pem"),
+                 work_path(p + ".crt.pem"), work_path(p + ".enc8.pem"),
                  work_path(p + ".enc1.pem")};
   const std::string in = " -in " + quote(k.pkcs8);
   const std::string steps[] = {
@@ -53,7 +55,8 @@ cli_rsa_keys make_keys(int n) {
       "openssl pkey" + in + " -traditional -out " + quote(k.pkcs1),
       "openssl pkey" + in + " -pubout -out " + quote(k.spki),
       "openssl rsa" + in + " -RSAPublicKey_out -out " + quote(k.pkcs1_pub),
-      "openssl req -x509 -new -key " + quote(k.pkcs8) + " -subj /CN=test -days 2 -out " + quote(k.cert),
+      "openssl req -x509 -new -key " + quote(k.pkcs8) + " -subj /CN=test -days 2 -out " +
+          quote(k.cert),
       "openssl pkey" + in + " -aes256 -passout pass:secret -out " + quote(k.enc_pkcs8),
       "openssl rsa" + in + " -aes256 -passout pass:secret -traditional -out " + quote(k.enc_pkcs1),
   };

@@ -23,13 +23,13 @@ void write_bytes(const std::string& path, std::string_view bytes);
 
 /// Paths of an RSA-2048 key pair made by `openssl genpkey`, in the formats the tests use.
 struct cli_rsa_keys {
-  std::string pkcs8;       ///< private key, PKCS#8 (`BEGIN PRIVATE KEY`)
-  std::string pkcs1;       ///< the same private key, PKCS#1 (`BEGIN RSA PRIVATE KEY`)
-  std::string spki;        ///< its public key, SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`)
-  std::string pkcs1_pub;   ///< its public key, PKCS#1 (`BEGIN RSA PUBLIC KEY`)
-  std::string cert;        ///< a self-signed certificate for the key
-  std::string enc_pkcs8;   ///< the private key, encrypted PKCS#8 (passphrase "secret")
-  std::string enc_pkcs1;   ///< the private key, encrypted traditional PEM (passphrase "secret")
+  std::string pkcs8;      ///< private key, PKCS#8 (`BEGIN PRIVATE KEY`)
+  std::string pkcs1;      ///< the same private key, PKCS#1 (`BEGIN RSA PRIVATE KEY`)
+  std::string spki;       ///< its public key, SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`)
+  std::string pkcs1_pub;  ///< its public key, PKCS#1 (`BEGIN RSA PUBLIC KEY`)
+  std::string cert;       ///< a self-signed certificate for the key
+  std::string enc_pkcs8;  ///< the private key, encrypted PKCS#8 (passphrase "secret")
+  std::string enc_pkcs1;  ///< the private key, encrypted traditional PEM (passphrase "secret")
 };
 
 /// Key pair number `n` (0 or 1), generated once per process and CHECKed to exist.

@@ -28,7 +28,8 @@ std::string error_of(std::string_view value) {
 }  // namespace
 
 TEST_CASE("signature header: canonical format") {
-  CHECK(format_signature_header("1", sig_b64) == "algorithm=RSA256,keyVersion=1,signature=ab%2B%2Fcd%3D%3D");
+  CHECK(format_signature_header("1", sig_b64) ==
+        "algorithm=RSA256,keyVersion=1,signature=ab%2B%2Fcd%3D%3D");
   CHECK(format_signature_header("", sig_b64) == "algorithm=RSA256,signature=ab%2B%2Fcd%3D%3D");
   CHECK(format_signature_header("v 2", "x") == "algorithm=RSA256,keyVersion=v%202,signature=x");
 }
@@ -93,16 +94,21 @@ TEST_CASE("signature header: errors") {
   CHECK(error_of("algorithm=RSA256") == "Signature header has no signature");
   CHECK(error_of("algorithm=RSA256,signature=") == "Signature header has no signature");
   CHECK(error_of("algorithm=RSA256,signature= ") == "Signature header has no signature");
-  CHECK(error_of("algorithm=RSA,signature=xyz") == "Signature header algorithm is \"RSA\", expected RSA256");
-  CHECK(error_of("algorithm=RSA2048,signature=xyz") == "Signature header algorithm is \"RSA2048\", expected RSA256");
+  CHECK(error_of("algorithm=RSA,signature=xyz") ==
+        "Signature header algorithm is \"RSA\", expected RSA256");
+  CHECK(error_of("algorithm=RSA2048,signature=xyz") ==
+        "Signature header algorithm is \"RSA2048\", expected RSA256");
   CHECK(error_of("algorithm=RSA256,signature=xyz,garbage") ==
         "Signature header element without '=': \"garbage\"");
-  CHECK(error_of("algorithm=RSA256,signature=a,Signature=b") == "Signature header repeats \"Signature\"");
-  CHECK(error_of("algorithm=RSA256,signature=ab%2") == "Signature header \"signature\" has a bad % escape");
+  CHECK(error_of("algorithm=RSA256,signature=a,Signature=b") ==
+        "Signature header repeats \"Signature\"");
+  CHECK(error_of("algorithm=RSA256,signature=ab%2") ==
+        "Signature header \"signature\" has a bad % escape");
   CHECK(error_of("algorithm=RSA256,keyVersion=%zz,signature=x") ==
         "Signature header \"keyVersion\" has a bad % escape");
   // Control characters from the wire never reach an error message.
-  CHECK(error_of("algorithm=R%0ASA,signature=x") == "Signature header algorithm is \"R?SA\", expected RSA256");
+  CHECK(error_of("algorithm=R%0ASA,signature=x") ==
+        "Signature header algorithm is \"R?SA\", expected RSA256");
   CHECK(error_of("algorithm=" + std::string(40, 'A') + ",signature=x") ==
         "Signature header algorithm is \"" + std::string(32, 'A') + "...\", expected RSA256");
 }

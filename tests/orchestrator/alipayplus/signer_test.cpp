@@ -52,9 +52,10 @@ TEST_CASE("signer: request content is byte-exact") {
 }
 
 TEST_CASE("signer: response content uses the request's method and path") {
-  CHECK(response_content("POST", "/aps/api/v1/payments/inquiryPayment", "C2",
-                         "2026-11-25T23:42:35.000+00:00", "{\"result\":{}}") ==
-        "POST /aps/api/v1/payments/inquiryPayment\nC2.2026-11-25T23:42:35.000+00:00.{\"result\":{}}");
+  CHECK(
+      response_content("POST", "/aps/api/v1/payments/inquiryPayment", "C2",
+                       "2026-11-25T23:42:35.000+00:00", "{\"result\":{}}") ==
+      "POST /aps/api/v1/payments/inquiryPayment\nC2.2026-11-25T23:42:35.000+00:00.{\"result\":{}}");
   CHECK(response_content("POST", "notify?x=1", "C", "T", "") == "POST /notify?x=1\nC.T.");
 }
 
@@ -82,19 +83,27 @@ TEST_CASE("signer: our signatures verify with the openssl CLI and equal its own"
 
 TEST_CASE("signer: a changed byte in any signed part fails verification") {
   const auto pub = our_public_key();
-  const auto sig = sign(our_key(), request_content("POST", pay_path, client_id, request_time, body));
+  const auto sig =
+      sign(our_key(), request_content("POST", pay_path, client_id, request_time, body));
   CHECK(verify(pub, request_content("POST", pay_path, client_id, request_time, body), sig));
   const auto flip = [](std::string s, std::size_t at) {
     s[at] = static_cast<char>(s[at] ^ 0x20);
     return s;
   };
-  CHECK_FALSE(verify(pub, request_content(flip("POST", 1), pay_path, client_id, request_time, body), sig));
-  CHECK_FALSE(verify(pub, request_content("POST", flip(pay_path, 9), client_id, request_time, body), sig));
-  CHECK_FALSE(verify(pub, request_content("POST", pay_path + "?", client_id, request_time, body), sig));
-  CHECK_FALSE(verify(pub, request_content("POST", pay_path, flip(client_id, 0), request_time, body), sig));
-  CHECK_FALSE(verify(pub, request_content("POST", pay_path, client_id, flip(request_time, 5), body), sig));
-  CHECK_FALSE(verify(pub, request_content("POST", pay_path, client_id, request_time, flip(body, 40)), sig));
-  CHECK_FALSE(verify(pub, request_content("POST", pay_path, client_id, request_time, body + " "), sig));
+  CHECK_FALSE(
+      verify(pub, request_content(flip("POST", 1), pay_path, client_id, request_time, body), sig));
+  CHECK_FALSE(
+      verify(pub, request_content("POST", flip(pay_path, 9), client_id, request_time, body), sig));
+  CHECK_FALSE(
+      verify(pub, request_content("POST", pay_path + "?", client_id, request_time, body), sig));
+  CHECK_FALSE(
+      verify(pub, request_content("POST", pay_path, flip(client_id, 0), request_time, body), sig));
+  CHECK_FALSE(
+      verify(pub, request_content("POST", pay_path, client_id, flip(request_time, 5), body), sig));
+  CHECK_FALSE(
+      verify(pub, request_content("POST", pay_path, client_id, request_time, flip(body, 40)), sig));
+  CHECK_FALSE(
+      verify(pub, request_content("POST", pay_path, client_id, request_time, body + " "), sig));
   // CRLF instead of LF in the string to sign is a different string.
   auto crlf = request_content("POST", pay_path, client_id, request_time, body);
   crlf.insert(crlf.find('\n'), "\r");
@@ -130,7 +139,8 @@ TEST_CASE("signer: concurrent signing and verifying with shared keys") {
   REQUIRE(other.has_value());
   std::vector<std::string> contents, expected;
   for (int i = 0; i < 8; ++i) {
-    contents.push_back(request_content("POST", pay_path, client_id, request_time, "{\"n\":" + std::to_string(i) + "}"));
+    contents.push_back(request_content("POST", pay_path, client_id, request_time,
+                                       "{\"n\":" + std::to_string(i) + "}"));
     expected.push_back(sign(key, contents.back()));
   }
   constexpr int threads = 4;
@@ -162,5 +172,6 @@ TEST_CASE("signer: more keys than a thread's context cache holds, used in turn")
     keys.push_back(*k);
   }
   for (int round = 0; round < 3; ++round)
-    for (int i = 0; i < 6; ++i) CHECK(verify(keys[static_cast<std::size_t>(i)], content, sig) == (i != 5));
+    for (int i = 0; i < 6; ++i)
+      CHECK(verify(keys[static_cast<std::size_t>(i)], content, sig) == (i != 5));
 }

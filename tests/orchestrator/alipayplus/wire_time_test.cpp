@@ -16,7 +16,8 @@ namespace {
 /// Epoch milliseconds of `text`, REQUIREd to parse.
 std::int64_t ms_of(std::string_view text) {
   const auto t = parse_wire_time(text);
-  REQUIRE_MESSAGE(t.has_value(), (std::string(text) + ": " + (t ? std::string() : t.error().message)));
+  REQUIRE_MESSAGE(t.has_value(),
+                  (std::string(text) + ": " + (t ? std::string() : t.error().message)));
   return to_epoch_ms(*t);
 }
 
@@ -84,16 +85,16 @@ TEST_CASE("wire time: out-of-range fields are rejected") {
   CHECK(rejected("2026-01-01T00:00:60Z"));
   CHECK(rejected("2026-01-01T00:00:00+24:00"));
   CHECK(rejected("2026-01-01T00:00:00+08:60"));
-  CHECK(rejected("1969-12-31T23:59:59.999Z"));         // before the epoch
-  CHECK(rejected("1970-01-01T00:00:00+00:01"));        // before the epoch after the offset
-  CHECK(rejected("9999-12-31T23:59:59.999-00:01"));    // after 9999 after the offset
+  CHECK(rejected("1969-12-31T23:59:59.999Z"));       // before the epoch
+  CHECK(rejected("1970-01-01T00:00:00+00:01"));      // before the epoch after the offset
+  CHECK(rejected("9999-12-31T23:59:59.999-00:01"));  // after 9999 after the offset
 }
 
 TEST_CASE("wire time: malformed shapes are rejected") {
   const char* bad[] = {
       "",
       "2026-11-25",
-      "2026-11-25T23:42:34",            // no offset: local time is ambiguous
+      "2026-11-25T23:42:34",  // no offset: local time is ambiguous
       "2026-11-25 23:42:34Z",
       "26-11-25T23:42:34Z",
       "2026-1-25T23:42:34Z",
@@ -123,11 +124,13 @@ TEST_CASE("wire time: format then parse gives the same instant at every offset")
   const int offsets[] = {0, 1, -1, 330, 510, 525, -210, -300, 840, -720, 1439, -1439};
   for (int i = 0; i < 2000; ++i) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    const auto t = from_epoch_ms(static_cast<std::int64_t>(x % static_cast<std::uint64_t>(to_epoch_ms(max_wire_time) + 1)));
+    const auto t = from_epoch_ms(
+        static_cast<std::int64_t>(x % static_cast<std::uint64_t>(to_epoch_ms(max_wire_time) + 1)));
     const int offset = offsets[static_cast<std::size_t>(i) % std::size(offsets)];
     const auto text = format_wire_time(t, offset);
     const auto back = parse_wire_time(text);
-    if (t < min_wire_time + std::chrono::hours{24} || t > max_wire_time - std::chrono::hours{24}) continue;
+    if (t < min_wire_time + std::chrono::hours{24} || t > max_wire_time - std::chrono::hours{24})
+      continue;
     REQUIRE_MESSAGE(back.has_value(), text);
     CHECK_MESSAGE(*back == t, text);
   }
