@@ -4,6 +4,7 @@
 #include "orchestrator/alipayplus/json_guard.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <optional>
 
@@ -68,18 +69,30 @@ class guard_handler {
     stack_.push_string(s);
     return completed();
   }
-  bool on_number_part(json::string_view, error_code&) { return true; }
+  bool on_number_part(json::string_view s, error_code&) {
+    number_.append(s.data(), s.size());
+    return true;
+  }
   bool on_int64(std::int64_t i, json::string_view, error_code&) {
+    number_.clear();
     stack_.push_int64(i);
     return completed();
   }
   bool on_uint64(std::uint64_t u, json::string_view, error_code&) {
+    number_.clear();
     stack_.push_uint64(u);
     return completed();
   }
-  bool on_double(double d, json::string_view, error_code& ec) {
-    // 1e999 parses to infinity, which cannot be written back as JSON.
-    if (!std::isfinite(d)) return fail(ec, path_here(), "number out of range");
+  bool on_double(double, json::string_view s, error_code& ec) {
+    // Boost.JSON 1.81 converts long mantissas inexactly, so the same text could come back a
+    // different double after a write and a read; from_chars rounds correctly. A number beyond
+    // a double (1e999, 1e-400) could not be written back at all, so it is refused.
+    number_.append(s.data(), s.size());
+    double d = 0;
+    const auto [end, err] = std::from_chars(number_.data(), number_.data() + number_.size(), d);
+    const bool exact = err == std::errc() && end == number_.data() + number_.size() && std::isfinite(d);
+    number_.clear();
+    if (!exact) return fail(ec, path_here(), "number out of range");
     stack_.push_double(d);
     return completed();
   }
@@ -147,7 +160,8 @@ class guard_handler {
 
   json::value_stack stack_;
   std::vector<open_container> open_;
-  std::string key_;
+  std::string key_;     ///< the key being read, when split into parts
+  std::string number_;  ///< the number being read, when split into parts
   std::optional<field_error> error_;
 };
 
