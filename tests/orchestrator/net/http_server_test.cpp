@@ -79,7 +79,7 @@ TEST_CASE("listen rejects malformed addresses and reports bind failures") {
   CHECK(clash.error().message.starts_with("cannot listen on 127.0.0.1:" + std::to_string(first.port()) + ": "));
 }
 
-TEST_CASE("the handler sees the exact body and the peer; arbitrary answer headers reach the client") {
+TEST_CASE("the handler sees the exact body and the peer, and arbitrary answer headers reach the client") {
   const auto raw = exchange("POST /notify HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\na\"\r\nb");
   CHECK(status_of(raw) == 200);
   CHECK(raw.find("\r\n\r\n5:a\"\r\nb") != std::string::npos);
@@ -89,7 +89,7 @@ TEST_CASE("the handler sees the exact body and the peer; arbitrary answer header
   CHECK(raw.find("X-Peer: 127.0.0.1 loopback\r\n") != std::string::npos);
 }
 
-TEST_CASE("a body of exactly 64 KiB is served; one byte more is 413 BODY_TOO_LARGE") {
+TEST_CASE("a body of exactly 64 KiB is served, one byte more is 413 BODY_TOO_LARGE") {
   CHECK(status_of(exchange(post(64 * 1024))) == 200);
   const auto raw = exchange(post(64 * 1024 + 1));
   CHECK(status_of(raw) == 413);
@@ -97,7 +97,7 @@ TEST_CASE("a body of exactly 64 KiB is served; one byte more is 413 BODY_TOO_LAR
   CHECK(raw.find("Connection: close") != std::string::npos);
 }
 
-TEST_CASE("a chunked body over the limit is 413 too; within it the handler gets the decoded bytes") {
+TEST_CASE("a chunked body over the limit is 413 too, within it the handler gets the decoded bytes") {
   server_options small;
   small.limits.body_limit = 10;
   const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";

@@ -19,7 +19,8 @@ asio::awaitable<response> echo(request req, const peer_info&) {
 }
 
 // What a session writes when `input` arrives and the client then closes its end.
-std::string serve_bytes(std::string_view input, bool stopping = false, beast::test::fail_count* fc = nullptr) {
+std::string serve_bytes(std::string_view input, const request_handler& handler = echo, const bool& stopping = false,
+                        beast::test::fail_count* fc = nullptr) {
   asio::io_context ioc;
   auto server = fc ? beast::test::stream(ioc, *fc) : beast::test::stream(ioc);
   beast::test::stream client(ioc);
@@ -27,7 +28,6 @@ std::string serve_bytes(std::string_view input, bool stopping = false, beast::te
   server.append(input);
   server.close_remote();
   const server_limits limits;
-  const request_handler handler = echo;
   const log_function log = [](std::string_view) {};
   detail::session_context ctx{limits, handler, log, stopping, peer_info{"127.0.0.1", 1, true}};
   run(ioc, detail::serve(server, ctx));
@@ -64,9 +64,19 @@ TEST_CASE("HTTP/1.0 and Connection: close end the session after one answer") {
   }
 }
 
-TEST_CASE("a draining server answers the request in hand with Connection: close") {
-  const auto out = serve_bytes("GET /a HTTP/1.1\r\nHost: x\r\n\r\n", true);
-  CHECK(out.empty());  // stopping before the first byte: nothing is read or answered
+TEST_CASE("a draining server answers the request in hand with Connection: close, then stops") {
+  const std::string two = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+  bool stopping = true;
+  CHECK(serve_bytes(two, echo, stopping).empty());  // stopped before the first byte: nothing read
+  stopping = false;
+  const request_handler stop_during_first = [&](request req, const peer_info& peer) {
+    stopping = true;
+    return echo(std::move(req), peer);
+  };
+  const auto out = serve_bytes(two, stop_during_first, stopping);
+  CHECK(count(out, " 200 OK") == 1);
+  CHECK(out.find("Connection: close") != std::string::npos);
+  CHECK(out.find("/b|") == std::string::npos);
 }
 
 TEST_CASE("a failure at any I/O step ends the session without an exception") {
@@ -79,7 +89,7 @@ TEST_CASE("a failure at any I/O step ends the session without an exception") {
     CAPTURE(n);
     beast::test::fail_count fc(n);
     std::string out;
-    CHECK_NOTHROW(out = serve_bytes(input, false, &fc));
+    CHECK_NOTHROW(out = serve_bytes(input, echo, false, &fc));
     CHECK(complete.starts_with(out));  // whatever was written is a prefix of the full answer
     reached_success = out == complete;
   }
