@@ -1,0 +1,236 @@
+// One server connection's request loop, generic over the stream (TCP, TLS over TCP, or Beast's
+// test::stream in tests and the fuzzer): wait for a request, read it under the limits, answer
+// protocol errors with JSON, call the handler, write the answer, keep alive or close gracefully.
+// Internal to orchestrator/net; includes Beast, so only transport, test and fuzz files use it.
+#pragma once
+
+#include "orchestrator/net/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <array>
+#include <exception>
+#include <optional>
+#include <string>
+
+namespace cashier::net::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+/// What a session needs from its server; the server outlives every session.
+struct session_context {
+  const server_limits& limits;  ///< bounds for this connection
+  const request_handler& handler;  ///< the application
+  const log_function& log;      ///< where to report handler failures
+  const bool& stopping;         ///< the server drains: answer the current request, then close
+  peer_info peer;               ///< the remote end
+  bool idle = false;            ///< waiting for a request's first byte (stop() may close now)
+};
+
+/// How a session continues after one request.
+enum class next_step {
+  keep_alive,  ///< wait for the next request on this connection
+  close,       ///< an answer with Connection: close was written: shut down gracefully
+  drop,        ///< the connection is broken or timed out: just let it go
+};
+
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+/// Arms the stream's timer for the next operations (Beast closes the socket when it fires).
+inline void set_timeout(beast::tcp_stream& s, std::chrono::milliseconds t) { s.expires_after(t); }
+/// Arms the timer of the TCP stream under TLS.
+inline void set_timeout(beast::ssl_stream<beast::tcp_stream>& s, std::chrono::milliseconds t) {
+  beast::get_lowest_layer(s).expires_after(t);
+}
+/// Streams without a timer (Beast's test::stream) ignore timeouts.
+template <class Stream>
+void set_timeout(Stream&, std::chrono::milliseconds) {}
+
+/// After a closing answer: half-close, then read and discard until the client closes, the
+/// linger timeout or the byte budget. Closing with unread input would make the kernel send a
+/// RST that can destroy our answer (e.g. a 413) before the client has read it.
+inline asio::awaitable<void> shut_down(beast::tcp_stream& s, const server_limits& limits) {
+  boost::system::error_code ec;
+  s.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  s.expires_after(limits.linger_timeout);
+  std::array<char, 4096> scratch;
+  for (std::size_t budget = limits.body_limit + limits.header_limit + scratch.size(); !ec;) {
+    auto [rec, n] = co_await s.async_read_some(asio::buffer(scratch), use_tuple);
+    ec = rec;
+    if (n >= budget) break;
+    budget -= n;
+  }
+  s.close();
+}
+
+/// TLS: no close_notify exchange. Our answers are delimited by Content-Length, so a client
+/// cannot mistake a truncation for a complete answer, and waiting for the client's close_notify
+/// would let it hold the connection. The TCP layer lingers as for plain HTTP.
+inline asio::awaitable<void> shut_down(beast::ssl_stream<beast::tcp_stream>& s, const server_limits& limits) {
+  co_await shut_down(beast::get_lowest_layer(s), limits);
+}
+
+/// Test streams just close.
+template <class Stream>
+asio::awaitable<void> shut_down(Stream& s, const server_limits&) {
+  s.close();
+  co_return;
+}
+
+/// A JSON error answer produced by the server itself.
+inline response error_response(int status, std::string_view code, std::string_view message) {
+  return response{status, {{"Content-Type", "application/json"}}, json_error_body(code, message), {}};
+}
+
+/// Why a request's framing is unacceptable (request smuggling guards beyond Beast's own).
+inline std::optional<std::string> framing_problem(const http::request_parser<http::string_body>& p) {
+  const auto& m = p.get();
+  if (m.count(http::field::transfer_encoding) == 0) return std::nullopt;
+  if (m.count(http::field::content_length) > 0) return "Content-Length and Transfer-Encoding conflict";
+  if (!p.chunked()) return "Transfer-Encoding must end with chunked";
+  return std::nullopt;
+}
+
+/// The answer to a failed header or body read, or nothing when the connection is just gone.
+inline std::optional<response> read_error_response(const boost::system::error_code& ec) {
+  if (ec == http::error::header_limit) return error_response(431, "HEADER_TOO_LARGE", "request headers are too large");
+  if (ec == http::error::body_limit) return error_response(413, "BODY_TOO_LARGE", "request body is too large");
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
+  if (ec.category() == make_error_code(http::error::bad_version).category())
+    return error_response(400, "BAD_REQUEST", "malformed request: " + ec.message());
+  return std::nullopt;
+}
+
+/// The server-side message for `res`, or a 500 when the handler's answer cannot be framed.
+inline http::response<http::string_body> to_message(response res, bool keep_alive, const log_function& log) {
+  bool valid = res.status >= 200 && res.status <= 999;
+  for (const auto& h : res.headers) valid = valid && is_valid_header(h.name, h.value);
+  if (!valid) {
+    log("handler answered with an invalid status or header; sending 500");
+    res = error_response(500, "INTERNAL_ERROR", "internal error");
+  }
+  http::response<http::string_body> msg;
+  msg.version(11);
+  msg.result(static_cast<unsigned>(res.status));
+  for (const auto& h : res.headers) msg.insert(h.name, h.value);
+  msg.erase(http::field::content_length);
+  msg.erase(http::field::transfer_encoding);
+  msg.erase(http::field::connection);
+  if (res.status != 204 && res.status != 304) msg.body() = std::move(res.body);
+  msg.keep_alive(keep_alive);
+  msg.prepare_payload();
+  return msg;
+}
+
+/// The plain request handed to the handler.
+inline request to_request(http::request<http::string_body>&& m) {
+  request r;
+  r.method = std::string(m.method_string());
+  r.target = std::string(m.target());
+  for (const auto& f : m) r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  r.body = std::move(m.body());
+  return r;
+}
+
+/// Runs the handler; an exception becomes a logged 500 so one request cannot end the session.
+inline asio::awaitable<response> call_handler(session_context& ctx, request req) {
+  std::string failure;
+  try {
+    co_return co_await ctx.handler(std::move(req), ctx.peer);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  ctx.log("handler failed for " + ctx.peer.address + ": " + failure);
+  co_return error_response(500, "INTERNAL_ERROR", "internal error");
+}
+
+/// Writes `res`; closing answers lead to a graceful shutdown.
+template <class Stream>
+asio::awaitable<next_step> write_answer(Stream& stream, session_context& ctx, response res, bool keep_alive) {
+  auto msg = to_message(std::move(res), keep_alive, ctx.log);
+  set_timeout(stream, ctx.limits.write_timeout);
+  auto [ec, n] = co_await http::async_write(stream, msg, use_tuple);
+  if (ec) co_return next_step::drop;
+  co_return keep_alive ? next_step::keep_alive : next_step::close;
+}
+
+/// Tells an HTTP/1.1 client that sent "Expect: 100-continue" to go on with the body.
+template <class Stream>
+asio::awaitable<bool> send_continue_if_expected(Stream& stream, const http::request_parser<http::string_body>& p) {
+  const auto& m = p.get();
+  const auto expect = m[http::field::expect];
+  if (m.version() < 11 || !beast::iequals(expect, "100-continue") || p.is_done()) co_return true;
+  http::response<http::empty_body> cont{http::status::continue_, 11};
+  auto [ec, n] = co_await http::async_write(stream, cont, use_tuple);
+  co_return !ec;
+}
+
+/// Reads and answers one request whose first bytes are in `buffer`.
+template <class Stream>
+asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer, session_context& ctx) {
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_limit));
+  parser.body_limit(ctx.limits.body_limit);
+  set_timeout(stream, ctx.limits.header_timeout);
+  auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+  if (hec) {
+    auto answer = read_error_response(hec);
+    co_return answer ? co_await write_answer(stream, ctx, std::move(*answer), false) : next_step::drop;
+  }
+  if (auto problem = framing_problem(parser))
+    co_return co_await write_answer(stream, ctx, error_response(400, "BAD_REQUEST", *problem), false);
+  if (!co_await send_continue_if_expected(stream, parser)) co_return next_step::drop;
+  set_timeout(stream, ctx.limits.body_timeout);
+  auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+  if (bec) {
+    auto answer = read_error_response(bec);
+    co_return answer ? co_await write_answer(stream, ctx, std::move(*answer), false) : next_step::drop;
+  }
+  const bool keep_alive = parser.keep_alive();
+  auto res = co_await call_handler(ctx, to_request(parser.release()));
+  co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping);
+}
+
+/// Waits (idle timeout) for the first byte of the next request; false when none comes.
+template <class Stream>
+asio::awaitable<bool> await_request(Stream& stream, beast::flat_buffer& buffer, session_context& ctx) {
+  ctx.idle = true;
+  set_timeout(stream, ctx.limits.idle_timeout);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+  ctx.idle = false;
+  if (ec) co_return false;
+  buffer.commit(n);
+  co_return true;
+}
+
+/// Serves requests on `stream` until the client leaves, a limit trips or the server stops.
+template <class Stream>
+asio::awaitable<void> serve(Stream& stream, session_context& ctx) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (ctx.stopping) co_return;
+    if (buffer.size() == 0 && !co_await await_request(stream, buffer, ctx)) co_return;
+    switch (co_await serve_one(stream, buffer, ctx)) {
+      case next_step::keep_alive: break;
+      case next_step::close: co_await shut_down(stream, ctx.limits); co_return;
+      case next_step::drop: co_return;
+    }
+  }
+}
+
+}  // namespace cashier::net::detail
