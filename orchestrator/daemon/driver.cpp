@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "orchestrator/daemon/deadline_heap.hpp"
 #include "orchestrator/daemon/log.hpp"
 
 namespace cashier::daemon {
