@@ -67,6 +67,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   std::unordered_map<std::int64_t, int> pays_in_flight;  // of which pay calls
   std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> watchers;
   std::vector<commit_observer> observers;
+  std::function<void(double)> commit_timer;
   bool draining = false;
   std::shared_ptr<signal_timer> idle_signal;
   driver_stats st;
@@ -113,7 +114,9 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       }
       return;
     }
-    st.last_commit_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+    st.last_commit_ms = took.count() * 1000;
+    if (commit_timer) commit_timer(took.count());
     ++st.commits;
     st.inputs += batch.size();
     for (std::size_t i = 0; i < batch.size(); ++i) after_commit(batch[i], outs[i]);
@@ -270,6 +273,8 @@ asio::awaitable<void> driver::wait_for_change(std::int64_t id, std::chrono::mill
 }
 
 void driver::observe(commit_observer observer) { core_->observers.push_back(std::move(observer)); }
+
+void driver::on_group_commit(std::function<void(double)> observer) { core_->commit_timer = std::move(observer); }
 
 asio::awaitable<void> driver::drain(std::chrono::milliseconds timeout) {
   core_->draining = true;

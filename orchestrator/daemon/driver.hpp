@@ -56,6 +56,8 @@ class driver {
   boost::asio::awaitable<void> wait_for_change(std::int64_t id, std::chrono::milliseconds timeout);
   /// Adds an observer of committed outputs.
   void observe(commit_observer observer);
+  /// Called after each group commit with its wall duration in seconds.
+  void on_group_commit(std::function<void(double seconds)> observer);
   /// Stops starting new calls and timers; resumes when in-flight calls have ended and their
   /// answers are committed, or when `timeout` passes.
   boost::asio::awaitable<void> drain(std::chrono::milliseconds timeout);
