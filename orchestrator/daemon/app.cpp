@@ -1,0 +1,328 @@
+// The assembled daemon (see app.hpp): construction in dependency order, the HTTP routes
+// (notifyPayment, merchant API, admin), the observers that log every transition and feed the
+// metrics, and the signal-driven drain.
+#include "orchestrator/daemon/app.hpp"
+
+#include <csignal>
+#include <iostream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "orchestrator/alipayplus/keys.hpp"
+#include "orchestrator/daemon/aplus_gateway.hpp"
+#include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/log.hpp"
+#include "orchestrator/daemon/merchant_api.hpp"
+#include "orchestrator/daemon/metrics.hpp"
+#include "orchestrator/daemon/notify_inbound.hpp"
+#include "orchestrator/daemon/webhook_sender.hpp"
+#include "orchestrator/engine/payment_view.hpp"
+#include "orchestrator/net/http_server.hpp"
+#include "orchestrator/net/tls.hpp"
+#include "state/store/sqlite_store.hpp"
+
+namespace cashier::daemon {
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+std::optional<config_error> check_resources(const config& cfg) {
+  if (auto k = aplus::load_private_key_file(cfg.alipayplus.private_key); !k)
+    return config_error{"alipayplus.privateKey", k.error().message};
+  for (const auto& pk : cfg.alipayplus.public_keys)
+    if (auto k = aplus::load_public_key_file(pk.path); !k)
+      return config_error{"alipayplus.alipayplusPublicKey", k.error().message};
+  if (cfg.tls_cert)
+    if (auto c = net::make_server_context(*cfg.tls_cert, *cfg.tls_key); !c)
+      return config_error{"tls", c.error().message};
+  if (!cfg.alipayplus.ca_file.empty())
+    if (auto c = net::make_client_context(cfg.alipayplus.ca_file); !c)
+      return config_error{"alipayplus.caFile", c.error().message};
+  return std::nullopt;
+}
+
+namespace {
+
+/// The machine's schedules from the config.
+machine_params params_of(const config& cfg) {
+  machine_params p;
+  p.inquiry_intervals.clear();
+  for (auto s : cfg.payment.poll_intervals_seconds) p.inquiry_intervals.push_back(std::chrono::seconds(s));
+  p.poll_grace = std::chrono::minutes(cfg.payment.poll_grace_minutes);
+  p.default_expiry = std::chrono::minutes(cfg.payment.default_expiry_minutes);
+  // Wait a little longer than a request may take before treating the call as lost.
+  p.answer_guard = std::chrono::milliseconds(cfg.alipayplus.request_timeout_ms) + std::chrono::seconds(5);
+  return p;
+}
+
+net::response json_response(int status, const json::value& body) {
+  net::response r;
+  r.status = status;
+  r.headers.push_back({"Content-Type", "application/json"});
+  r.body = json::serialize(body);
+  return r;
+}
+
+net::response error_response(int status, std::string_view code, std::string_view message) {
+  net::response r;
+  r.status = status;
+  r.headers.push_back({"Content-Type", "application/json"});
+  r.body = net::json_error_body(code, message);
+  return r;
+}
+
+std::string headers_text(const net::header_list& headers) {
+  std::string out;
+  for (const auto& h : headers) out += h.name + ": " + h.value + "\n";
+  return out;
+}
+
+/// Everything the running daemon holds, in construction order.
+struct daemon {
+  explicit daemon(const config& c) : cfg(c) {}
+  const config& cfg;
+  asio::io_context io{1};
+  std::unique_ptr<store::payment_store> store;
+  std::unique_ptr<payment_clock> clock;
+  std::unique_ptr<engine::engine> eng;
+  std::unique_ptr<aplus_gateway> gateway;
+  std::unique_ptr<driver> drv;
+  std::unique_ptr<webhook_sender> webhooks;
+  std::unique_ptr<merchant_api> api;
+  std::optional<net::http_server> server;
+  notify_settings notify;
+  metrics stats;
+  bool ready = false;
+
+  std::string webhook_url_of(const payment& p) const {
+    if (!p.merchant_notify_url.empty()) return p.merchant_notify_url;
+    for (const auto& m : cfg.merchants)
+      if (m.id == p.merchant_id) return m.notify_url;
+    return {};
+  }
+
+  // notifyPayment: verify on the raw bytes → commit → signed ack (PRODUCT.md, ALIPAYPLUS.md).
+  asio::awaitable<net::response> on_notify(const net::request& req) {
+    const auto check = check_notify(req, notify, wall_now());
+    stats.count("cashierd_notifies_total", {{"outcome", std::string(to_string(check.outcome))}});
+    store::notify_record rec;
+    rec.payment_request_id = check.payment_request_id;
+    rec.body = req.body;
+    rec.headers = headers_text(req.headers);
+    rec.verification = std::string(to_string(check.outcome));
+    rec.received_at = clock->now();
+    std::optional<payment> p;
+    if (!check.payment_request_id.empty()) p = store->find(check.payment_request_id);
+
+    engine::input in;
+    in.payment_id = p ? p->id : 0;
+    in.notifies.push_back(rec);
+    if (check.outcome != notify_outcome::ok) {
+      // Changes nothing, but prompts a (rate-limited) inquiry instead of being ignored.
+      if (p) in.ev = notify_unverified{};
+      drv->post(std::move(in));
+      co_return rejection_response(check.outcome);
+    }
+    const auto& n = *check.message;
+    if (!p) {
+      in.anomalies.push_back({0, 0, "orphan_notify", "notify for unknown paymentRequestId " + n.payment_request_id, clock->now()});
+    } else {
+      notify_verified ev;
+      ev.payment_result = n.payment_result;
+      ev.amount = n.payment_amount;
+      ev.facts.payment_id = n.payment_id;
+      ev.facts.payment_time = n.payment_time.value_or("");
+      ev.facts.customer_id = n.customer_id.value_or("");
+      ev.facts.wallet_brand_name = n.wallet_brand_name.value_or("");
+      if (n.settlement_amount) ev.facts.settlement_amount = money(*n.settlement_amount);
+      in.ev = std::move(ev);
+    }
+    try {
+      const auto out = co_await drv->submit(std::move(in));
+      if (out.result == engine::outcome::conflict || out.result == engine::outcome::rejected)
+        co_return error_response(503, "RETRY", "could not record the notify; please retry");
+    } catch (const store::store_error& e) {
+      co_return error_response(503, "STORE_UNAVAILABLE", e.what());
+    }
+    co_return notify_ack(notify, wall_now());
+  }
+
+  asio::awaitable<net::response> on_admin(const net::request& req, std::string_view path) {
+    // /admin/payments/{id}/cancel, /admin/payments/{id}/inquire, /admin/events/{eventId}/redeliver
+    if (req.method != "POST") co_return error_response(405, "METHOD_NOT_ALLOWED", "admin actions are POST");
+    auto rest = path.substr(std::string_view("/admin/").size());
+    const auto slash1 = rest.find('/');
+    const auto slash2 = rest.rfind('/');
+    if (slash1 == std::string_view::npos || slash1 == slash2)
+      co_return error_response(404, "NOT_FOUND", "unknown admin action");
+    const auto kind = rest.substr(0, slash1);
+    const auto id = rest.substr(slash1 + 1, slash2 - slash1 - 1);
+    const auto action = rest.substr(slash2 + 1);
+    if (kind == "events" && action == "redeliver") {
+      if (webhooks->redeliver(id) == redeliver_result::not_found)
+        co_return error_response(404, "NOT_FOUND", "no merchant event " + std::string(id));
+      co_return json_response(202, json::object{{"eventId", id}, {"status", "queued"}});
+    }
+    if (kind != "payments" || (action != "cancel" && action != "inquire"))
+      co_return error_response(404, "NOT_FOUND", "unknown admin action");
+    const auto p = store->find(id);
+    if (!p) co_return error_response(404, "NOT_FOUND", "no payment " + std::string(id));
+    engine::input in;
+    in.payment_id = p->id;
+    if (action == "cancel") in.ev = cancel_requested{requester::operator_, "operator"};
+    else in.ev = inquiry_requested{};
+    const auto out = co_await drv->submit(std::move(in));
+    if (out.made.rejected)
+      co_return error_response(409, "PAYMENT_FINAL", "payment is final: " + std::string(to_string(*out.made.rejected)));
+    co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
+  }
+
+  asio::awaitable<net::response> route(net::request req, const net::peer_info& peer) {
+    const std::string_view target = req.target;
+    const auto path = target.substr(0, target.find('?'));
+    try {
+      if (path == cfg.alipayplus.notify_path) {
+        if (req.method != "POST") co_return error_response(405, "METHOD_NOT_ALLOWED", "notifyPayment is POST");
+        co_return co_await on_notify(req);
+      }
+      if (path.starts_with("/v1/")) co_return co_await api->handle(req);
+      if (path == "/healthz") co_return json_response(200, json::object{{"status", "ok"}});
+      if (path == "/readyz")
+        co_return ready ? json_response(200, json::object{{"status", "ready"}})
+                        : error_response(503, "NOT_READY", "recovery not finished");
+      if (path == "/metrics") {
+        stats.set_store_stats(store->stats(clock->now()));
+        net::response r;
+        r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
+        r.body = stats.render();
+        co_return r;
+      }
+      if (path.starts_with("/admin/")) {
+        if (!peer.is_loopback) co_return error_response(403, "FORBIDDEN", "admin actions are accepted from loopback only");
+        co_return co_await on_admin(req, path);
+      }
+    } catch (const store::store_error& e) {
+      ++store_failures;
+      stats.count("cashierd_store_failures_total");
+      co_return error_response(503, "STORE_UNAVAILABLE", e.what());
+    }
+    co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
+  }
+  std::uint64_t store_failures = 0;
+
+  /// Logs every transition and feeds the metrics; pokes the webhook sender on new events.
+  void observe(const engine::input& in, const engine::output& out) {
+    for (const auto& c : in.calls) {
+      stats.count("cashierd_alipayplus_calls_total", {{"api", c.api}, {"result", c.outcome}});
+      stats.observe("cashierd_alipayplus_call_seconds", {{"api", c.api}}, static_cast<double>(c.latency_us) / 1e6);
+    }
+    if (out.result != engine::outcome::applied) return;
+    const auto& d = out.made;
+    bool events = false;
+    for (const auto& e : d.effects) {
+      if (std::holds_alternative<emit_merchant_event>(e)) events = true;
+      if (const auto* a = std::get_if<record_anomaly>(&e)) {
+        stats.count("cashierd_anomalies_total");
+        log_line(log_level::warn, "anomaly", {{"paymentRequestId", out.after.payment_request_id},
+                                              {"kind", to_string(a->kind)}, {"detail", a->detail}});
+      }
+    }
+    if (d.from != d.to || in.create)
+      log_line(log_level::info, "transition",
+               {{"paymentRequestId", out.after.payment_request_id},
+                {"from", in.create ? "" : std::string(to_string(d.from.status)) + "/" + std::string(to_string(d.from.pending))},
+                {"to", std::string(to_string(d.to.status)) + "/" + std::string(to_string(d.to.pending))},
+                {"cause", d.cause}});
+    if (events) webhooks->poke();
+  }
+};
+
+}  // namespace
+
+int run_daemon(const config& cfg) {
+  if (auto e = check_resources(cfg)) {
+    std::cerr << "cashierd: " << to_string(*e) << "\n";
+    return 2;
+  }
+  daemon d(cfg);
+  try {
+    d.store = store::open_sqlite_store(cfg.database, {.synchronous_full = cfg.synchronous_full});
+  } catch (const store::store_error& e) {
+    log_line(log_level::error, "cannot open the database", {{"database", cfg.database}, {"error", e.what()}});
+    return 1;
+  }
+  const auto origin_ms = std::stoll(d.store->meta_or_set("clock_origin_ms", std::to_string(to_epoch_ms(wall_now()))));
+  if (cfg.time_scale != 1) {
+    d.clock = std::make_unique<scaled_clock>(from_epoch_ms(origin_ms), cfg.time_scale);
+    log_line(log_level::warn, "TIME SCALE ACTIVE: the payment clock runs faster than the wall clock; for demos and tests only",
+             {{"timeScale", cfg.time_scale}, {"origin", engine::iso8601(from_epoch_ms(origin_ms))}});
+  } else {
+    d.clock = std::make_unique<real_clock>();
+  }
+  const auto params = params_of(cfg);
+  if (auto problem = params.validate()) {
+    std::cerr << "cashierd: payment: " << *problem << "\n";
+    return 2;
+  }
+  d.eng = std::make_unique<engine::engine>(*d.store, engine::engine_config{params, [&d](const payment& p) { return d.webhook_url_of(p); }});
+  auto gw = make_aplus_gateway(d.io.get_executor(), cfg, *d.clock);
+  if (!gw) {
+    std::cerr << "cashierd: " << gw.error() << "\n";
+    return 2;
+  }
+  d.gateway = std::move(*gw);
+  d.notify = make_notify_settings(cfg).value();
+  d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway);
+  d.drv->observe([&d](const engine::input& in, const engine::output& out) { d.observe(in, out); });
+  d.drv->on_group_commit([&d](double seconds) { d.stats.observe("cashierd_commit_seconds", {}, seconds); });
+  d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants);
+  d.webhooks->observe([&d](const delivery_report& r) {
+    d.stats.count("cashierd_webhooks_total", {{"result", std::string(to_string(r.result))}});
+  });
+  d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
+      [&d](std::string body) { return d.gateway->consult(std::move(body)); }});
+
+  // Every open payment is re-armed before the listener opens.
+  const auto recovered = d.drv->recover();
+  log_line(log_level::info, "recovered open payments", {{"count", recovered}});
+
+  net::server_options so;
+  if (cfg.tls_cert) so.tls = net::make_server_context(*cfg.tls_cert, *cfg.tls_key).value();
+  so.log = [](std::string_view line) { log_line(log_level::warn, "http", {{"detail", line}}); };
+  const auto where = cfg.listen_host + ":" + std::to_string(cfg.listen_port);
+  auto server = net::http_server::listen(
+      d.io.get_executor(), where,
+      [&d](net::request req, const net::peer_info& peer) { return d.route(std::move(req), peer); }, so);
+  if (!server) {
+    log_line(log_level::error, "cannot listen", {{"listen", where}, {"error", server.error()}});
+    return 1;
+  }
+  d.server.emplace(std::move(*server));
+  d.webhooks->start();
+  d.ready = true;
+  log_line(log_level::info, "cashierd ready",
+           {{"listen", where}, {"tls", cfg.tls_cert.has_value()}, {"port", d.server->port()},
+            {"database", cfg.database}, {"gateway", cfg.alipayplus.gateway}});
+
+  asio::signal_set signals(d.io, SIGTERM, SIGINT);
+  signals.async_wait([&d](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log_line(log_level::info, "draining", {{"signal", sig}});
+    d.ready = false;
+    asio::co_spawn(d.io, [&d]() -> asio::awaitable<void> {
+      co_await d.server->stop(std::chrono::seconds(10));
+      co_await d.drv->drain(std::chrono::milliseconds(d.cfg.alipayplus.request_timeout_ms + 1000));
+      co_await d.webhooks->drain(std::chrono::seconds(10));
+      d.io.stop();
+    }, asio::detached);
+  });
+  d.io.run();
+  log_line(log_level::info, "cashierd stopped");
+  return 0;
+}
+
+}  // namespace cashier::daemon

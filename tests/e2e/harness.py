@@ -1,0 +1,290 @@
+"""End-to-end harness: real cashierd and aplus-sim processes on loopback, real TLS with
+certificates made by tools/dev-keys, a merchant webhook sink, and helpers to drive the merchant
+API. Standard library only. Each test gets its own temp dir, ports and database.
+
+Environment: CASHIER_BUILD_DIR (the CMake build dir with the binaries), CASHIER_SOURCE_DIR.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import http.client
+import http.server
+import unittest
+import urllib.parse
+
+SOURCE = os.environ.get("CASHIER_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD = os.environ.get("CASHIER_BUILD_DIR", os.path.join(SOURCE, "build", "dev"))
+CASHIERD = os.path.join(BUILD, "orchestrator", "daemon", "cashierd")
+APLUS_SIM = os.path.join(BUILD, "tools", "aplus-sim", "aplus-sim")
+TOKEN = "e2e_merchant_token_0123456789"
+SECRET = "whsec_ZTJlLXdlYmhvb2stc2VjcmV0LWtleS0wMTIz"
+CLIENT_ID = "E2E_CLIENT"
+
+_keys_lock = threading.Lock()
+_keys_dir = None
+
+
+def dev_keys():
+    """One set of dev keys and certificates per test process (tools/dev-keys is idempotent)."""
+    global _keys_dir
+    with _keys_lock:
+        if _keys_dir is None:
+            _keys_dir = tempfile.mkdtemp(prefix="cashier-e2e-keys-")
+            subprocess.run([os.path.join(SOURCE, "tools", "dev-keys"), _keys_dir], check=True,
+                           stdout=subprocess.DEVNULL)
+        return _keys_dir
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it returns a truthy value; fails the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1f s waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class WebhookSink:
+    """A merchant endpoint that records every webhook; can be switched to answer 500."""
+
+    def __init__(self):
+        self.events = []
+        self.failing = False
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                wid, wts = self.headers.get("webhook-id"), self.headers.get("webhook-timestamp")
+                key = base64.b64decode(SECRET[len("whsec_"):])
+                mac = hmac.new(key, ("%s.%s." % (wid, wts)).encode() + body, hashlib.sha256).digest()
+                expected = "v1," + base64.b64encode(mac).decode()
+                sig_ok = expected in (self.headers.get("webhook-signature") or "").split(" ")
+                with sink.lock:
+                    failing = sink.failing
+                    if not failing:
+                        sink.events.append({"id": wid, "sig_ok": sig_ok,
+                                            "timestamp": self.headers.get("webhook-timestamp"),
+                                            "signature": self.headers.get("webhook-signature"),
+                                            "body": json.loads(body)})
+                self.send_response(500 if failing else 204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/webhooks" % self.port
+
+    def for_payment(self, payment_request_id):
+        with self.lock:
+            return [e for e in self.events if e["body"]["data"]["payment"]["paymentRequestId"] == payment_request_id]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Process:
+    """A child process with its stderr in a log file."""
+
+    def __init__(self, args, log_path):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def tail(self, n=40):
+        with open(self.log_path, "rb") as f:
+            return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+
+
+class Cluster:
+    """aplus-sim + cashierd + a webhook sink, over HTTPS on loopback."""
+
+    def __init__(self, time_scale=1, auto_pay_after="2s", payment_cfg=None, request_timeout_ms=2000,
+                 sim_args=()):
+        self.dir = tempfile.mkdtemp(prefix="cashier-e2e-")
+        self.keys = dev_keys()
+        self.time_scale = time_scale
+        self.sink = WebhookSink()
+        self.sim_port = free_port()
+        self.port = free_port()
+        self.ctx = ssl.create_default_context(cafile=os.path.join(self.keys, "ca.pem"))
+        self.sim = Process([APLUS_SIM, "--listen", "127.0.0.1:%d" % self.sim_port,
+                            "--cert", self.k("server.pem"), "--key", self.k("server.key"),
+                            "--private-key", self.k("aplus_private.pem"),
+                            "--acqp-public-key", self.k("acqp_public.pem"),
+                            "--client-id", CLIENT_ID, "--notify-ca", self.k("ca.pem"),
+                            "--auto-pay-after", auto_pay_after, "--time-scale", str(time_scale)]
+                           + list(sim_args), os.path.join(self.dir, "aplus-sim.log"))
+        self.config_path = os.path.join(self.dir, "cashierd.json")
+        self.database = os.path.join(self.dir, "cashierd.db")
+        cfg = {
+            "listen": "127.0.0.1:%d" % self.port,
+            "tls": {"cert": self.k("server.pem"), "key": self.k("server.key")},
+            "database": self.database,
+            "alipayplus": {
+                "gateway": "https://127.0.0.1:%d" % self.sim_port,
+                "clientId": CLIENT_ID,
+                "privateKey": self.k("acqp_private.pem"),
+                "alipayplusPublicKey": self.k("aplus_public.pem"),
+                "keyVersion": 1,
+                "notifyUrl": "https://127.0.0.1:%d/alipayplus/notify" % self.port,
+                "caFile": self.k("ca.pem"),
+                "requestTimeoutMs": request_timeout_ms,
+            },
+            "payment": dict({"createWaitMs": 3000}, **(payment_cfg or {})),
+            "merchants": [{"id": "shop", "token": TOKEN, "notifySecret": SECRET, "notifyUrl": self.sink.url}],
+            "timeScale": time_scale,
+        }
+        with open(self.config_path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        self.daemon = None
+        wait_until(lambda: self._sim_up(), 10, "aplus-sim to listen")
+        self.start_daemon()
+
+    def k(self, name):
+        return os.path.join(self.keys, name)
+
+    def _sim_up(self):
+        if not self.sim.alive():
+            raise AssertionError("aplus-sim exited:\n" + self.sim.tail())
+        try:
+            socket.create_connection(("127.0.0.1", self.sim_port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def start_daemon(self):
+        self.daemon = Process([CASHIERD, "--config", self.config_path], os.path.join(self.dir, "cashierd.log"))
+
+        def ready():
+            if not self.daemon.alive():
+                raise AssertionError("cashierd exited:\n" + self.daemon.tail())
+            try:
+                return self.request("GET", "/readyz", auth=False)[0] == 200
+            except OSError:
+                return False
+        wait_until(ready, 15, "cashierd /readyz")
+
+    def request(self, method, path, body=None, auth=True, headers=None):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
+        h = {"Content-Type": "application/json"}
+        if auth:
+            h["Authorization"] = "Bearer " + TOKEN
+        h.update(headers or {})
+        data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return r.status, parsed
+
+    def create(self, payment_request_id, value="1000", currency="USD", description="e2e order", **extra):
+        body = {
+            "paymentRequestId": payment_request_id,
+            "order": {"referenceOrderId": "ord-" + payment_request_id, "orderDescription": description,
+                      "orderAmount": {"currency": currency, "value": value},
+                      "merchant": {"referenceMerchantId": "M1", "merchantName": "E2E Shop", "merchantMCC": "5812",
+                                   "merchantAddress": {"region": "US", "city": "Springfield"}},
+                      "env": {"terminalType": "WEB"}},
+            "paymentAmount": {"currency": currency, "value": value},
+            "paymentRedirectUrl": "https://shop.example.com/done",
+        }
+        body.update(extra)
+        return self.request("POST", "/v1/payments", body)
+
+    def get(self, payment_request_id, events=False):
+        return self.request("GET", "/v1/payments/" + urllib.parse.quote(payment_request_id, safe="")
+                            + ("?events=true" if events else ""))
+
+    def status(self, payment_request_id):
+        code, body = self.get(payment_request_id)
+        return body["status"] if code == 200 else None
+
+    def wait_status(self, payment_request_id, wanted, timeout=30):
+        wanted = {wanted} if isinstance(wanted, str) else set(wanted)
+        return wait_until(lambda: (self.status(payment_request_id) in wanted) and self.status(payment_request_id),
+                          timeout, "%s to reach %s" % (payment_request_id, wanted), interval=0.1)
+
+    def sim_truth(self, payment_request_id):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.sim_port, context=self.ctx, timeout=10)
+        conn.request("GET", "/sim/payments/" + urllib.parse.quote(payment_request_id, safe=""))
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        return json.loads(body) if r.status == 200 else None
+
+    def sim_control(self, path, body):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.sim_port, context=self.ctx, timeout=10)
+        conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, data
+
+    def close(self):
+        rc = self.daemon.stop() if self.daemon else None
+        self.sim.stop()
+        self.sink.close()
+        return rc
+
+
+class ClusterTest(unittest.TestCase):
+    """A test case with one cluster; logs are printed when a test fails."""
+    cluster_args = {}
+
+    def setUp(self):
+        self.c = Cluster(**self.cluster_args)
+
+    def tearDown(self):
+        failed = any(err for _, err in (self._outcome.errors if hasattr(self._outcome, "errors") else []))
+        rc = self.c.close()
+        if failed or (hasattr(self._outcome, "result") and not self._outcome.result.wasSuccessful()):
+            print("\n--- cashierd log (%s) ---\n%s" % (self.c.dir, open(self.c.daemon.log_path, errors="replace").read()[-6000:]))
+            print("--- aplus-sim log ---\n%s" % open(self.c.sim.log_path, errors="replace").read()[-4000:])
+        self.assertEqual(rc, 0, "cashierd should exit 0 after SIGTERM")
