@@ -29,18 +29,18 @@ using metric_labels = std::vector<std::pair<std::string, std::string>>;
 
 /// Names of the fixed cashierd metrics.
 namespace metric {
-inline constexpr std::string_view aplus_calls = "cashierd_alipayplus_calls_total";        ///< {api,result}
-inline constexpr std::string_view aplus_call_seconds = "cashierd_alipayplus_call_seconds";  ///< {api}
-inline constexpr std::string_view notifies = "cashierd_notifies_total";                   ///< {outcome}
-inline constexpr std::string_view payments = "cashierd_payments";                         ///< {status}
-inline constexpr std::string_view open_past_deadline = "cashierd_payments_open_past_deadline";
-inline constexpr std::string_view webhook_backlog = "cashierd_webhook_backlog";
-inline constexpr std::string_view webhook_dead = "cashierd_webhook_dead";
-inline constexpr std::string_view webhook_oldest_age = "cashierd_webhook_oldest_age_seconds";
-inline constexpr std::string_view webhooks = "cashierd_webhooks_total";  ///< {result}
-inline constexpr std::string_view commit_seconds = "cashierd_commit_seconds";
-inline constexpr std::string_view anomalies = "cashierd_anomalies_total";
-inline constexpr std::string_view store_failures = "cashierd_store_failures_total";
+inline constexpr std::string_view aplus_calls = "cashierd_alipayplus_calls_total";  ///< counter {api,result}
+inline constexpr std::string_view aplus_call_seconds = "cashierd_alipayplus_call_seconds";  ///< histogram {api}
+inline constexpr std::string_view notifies = "cashierd_notifies_total";  ///< counter {outcome}
+inline constexpr std::string_view payments = "cashierd_payments";  ///< gauge {status}
+inline constexpr std::string_view open_past_deadline = "cashierd_payments_open_past_deadline";  ///< gauge
+inline constexpr std::string_view webhook_backlog = "cashierd_webhook_backlog";  ///< gauge: pending
+inline constexpr std::string_view webhook_dead = "cashierd_webhook_dead";  ///< gauge: dead
+inline constexpr std::string_view webhook_oldest_age = "cashierd_webhook_oldest_age_seconds";  ///< gauge
+inline constexpr std::string_view webhooks = "cashierd_webhooks_total";  ///< counter {result}
+inline constexpr std::string_view commit_seconds = "cashierd_commit_seconds";  ///< histogram
+inline constexpr std::string_view anomalies = "cashierd_anomalies_total";  ///< counter
+inline constexpr std::string_view store_failures = "cashierd_store_failures_total";  ///< counter
 }  // namespace metric
 
 /// A metrics registry; reactor thread only.

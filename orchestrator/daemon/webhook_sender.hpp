@@ -10,7 +10,8 @@
 // Ordering: a payment's events are delivered in sequence order. A row is held while a row of
 // the same payment with a lower sequence is still pending; a held row's next_attempt_at is moved
 // to its blocker's so the due query does not keep returning it. A dead row no longer holds back
-// the next one (the merchant can still order events by `sequence` and the feed).
+// the next one (the merchant can still order events by `sequence` and the feed); a redelivered
+// earlier event holds back the later pending ones too.
 #pragma once
 
 #include <chrono>
@@ -77,6 +78,8 @@ class webhook_sender {
   webhook_sender(boost::asio::any_io_executor executor, store::payment_store& store,
                  const payment_clock& clock, std::vector<merchant_config> merchants,
                  webhook_options options = {});
+  /// Stops the timer; attempts still under way are dropped without touching the store (their
+  /// rows stay pending and are sent again later: at-least-once).
   ~webhook_sender();
   webhook_sender(const webhook_sender&) = delete;
   webhook_sender& operator=(const webhook_sender&) = delete;

@@ -284,7 +284,7 @@ TEST_CASE("during a secret rotation both signatures are sent and each verifies o
   CHECK_FALSE(daemon::verify_webhook(std::vector<std::string>{"whsec_QUJD"}, "evt_p3_1", ts, body, header));
 }
 
-TEST_CASE("a payment's events go out in sequence; other payments are not held back") {
+TEST_CASE("a payment's events go out in sequence while other payments are not held back") {
   fixture f;
   f.clock.auto_advance = true;
   int first_event_tries = 0;
