@@ -1,0 +1,107 @@
+// Merchant webhook delivery from the store's outbox (PRODUCT.md, guarantee 5: at-least-once with
+// a stable webhook-id). Runs on the reactor thread, the only thread that touches the store it is
+// given. One timer wakes it at the earliest retry it knows of, and at least every `recheck`
+// (wall) to find rows written elsewhere; poke() wakes it at once after a commit that added rows.
+// Each due row is POSTed, Standard-Webhooks-signed with its merchant's secrets, through one
+// keep-alive client per (origin, CA file); 2xx means delivered, anything else is retried on
+// webhook_delay()'s schedule and marked dead when it runs out. Every attempt commits its
+// outbox_progress and webhook_attempt_record together (group-committed per reactor turn).
+//
+// Ordering: a payment's events are delivered in sequence order. A row is held while a row of
+// the same payment with a lower sequence is still pending; a held row's next_attempt_at is moved
+// to its blocker's so the due query does not keep returning it. A dead row no longer holds back
+// the next one (the merchant can still order events by `sequence` and the feed); a redelivered
+// earlier event holds back the later pending ones too.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/daemon/config.hpp"
+#include "state/store/store.hpp"
+
+namespace cashier::daemon {
+
+/// Knobs of the webhook sender.
+struct webhook_options {
+  std::chrono::milliseconds timeout{10000};  ///< per attempt (wall): connect, TLS, write, read
+  std::size_t max_in_flight = 32;            ///< deliveries under way at most
+  std::chrono::milliseconds recheck{1000};   ///< wall period of the poll for rows added elsewhere
+  std::size_t batch = 256;                   ///< due rows read per poll
+};
+
+/// How one delivery attempt ended.
+enum class delivery_result {
+  delivered,  ///< the merchant answered 2xx
+  retry,      ///< it failed; another attempt is scheduled
+  dead,       ///< it failed and the retry schedule is exhausted
+};
+
+/// "delivered", "retry" or "dead" (the `result` label of cashierd_webhooks_total).
+std::string_view to_string(delivery_result r);
+
+/// One committed attempt, for metrics and logs.
+struct delivery_report {
+  std::string event_id;                       ///< the outbox row
+  delivery_result result = delivery_result::retry;  ///< what became of it
+  std::int32_t http_status = 0;               ///< 0 = no HTTP answer
+  std::string error;                          ///< empty on a 2xx
+  std::chrono::microseconds latency{0};       ///< wall time of the attempt
+};
+
+/// Called on the reactor thread after each attempt is committed.
+using delivery_observer = std::function<void(const delivery_report&)>;
+
+/// What an operator's redeliver did.
+enum class redeliver_result {
+  queued,     ///< the row is pending again with attempts reset to 0, due now
+  not_found,  ///< no merchant event has this id
+};
+
+struct webhook_sender_core;
+
+/// Delivers merchant webhooks on one reactor thread.
+class webhook_sender {
+ public:
+  /// A sender on `executor` over `store` (used only from that executor's thread) and the
+  /// payment `clock`, both outliving it; `merchants` gives each payment's secrets and CA file.
+  webhook_sender(boost::asio::any_io_executor executor, store::payment_store& store,
+                 const payment_clock& clock, std::vector<merchant_config> merchants,
+                 webhook_options options = {});
+  /// Stops the timer; attempts still under way are dropped without touching the store (their
+  /// rows stay pending and are sent again later: at-least-once).
+  ~webhook_sender();
+  webhook_sender(const webhook_sender&) = delete;
+  webhook_sender& operator=(const webhook_sender&) = delete;
+
+  /// Starts polling (the first poll runs on the next reactor turn).
+  void start();
+  /// Polls again on the next reactor turn (after commits that added outbox rows).
+  void poke();
+  /// Makes the event pending again, due now, attempts reset to 0 (a fresh retry schedule; the
+  /// attempt log keeps the history). Works on dead, pending and delivered rows alike: a merchant
+  /// who lost an event may ask for it again, and it keeps its webhook-id. An attempt under way
+  /// for it cannot undo this. Throws store::store_error.
+  redeliver_result redeliver(std::string_view event_id);
+  /// Adds an observer of committed attempts.
+  void observe(delivery_observer observer);
+  /// Stops polling; resumes when the attempts under way are committed, or after `timeout`.
+  boost::asio::awaitable<void> drain(std::chrono::milliseconds timeout);
+  /// Deliveries under way.
+  std::size_t in_flight() const;
+
+ private:
+  std::shared_ptr<webhook_sender_core> core_;
+};
+
+}  // namespace cashier::daemon
