@@ -24,19 +24,24 @@ bool is_id_char(char c) {
 }
 
 std::string_view check_request_id(std::string_view s) {
-  if (!std::all_of(s.begin(), s.end(), is_id_char)) return "only A-Z, a-z, 0-9 and _ . : - are allowed";
+  if (!std::all_of(s.begin(), s.end(), is_id_char))
+    return "only A-Z, a-z, 0-9 and _ . : - are allowed";
   // "" is reported as empty by the reader; "." and ".." would be dot segments in a URL path.
-  if (!s.empty() && s.find_first_not_of('.') == std::string_view::npos) return "cannot be only dots";
+  if (!s.empty() && s.find_first_not_of('.') == std::string_view::npos)
+    return "cannot be only dots";
   return "";
 }
 
 std::string_view check_region(std::string_view s) {
-  return s.size() == 2 && is_upper(s[0]) && is_upper(s[1]) ? "" : "not a 2-letter uppercase ISO 3166 code";
+  return s.size() == 2 && is_upper(s[0]) && is_upper(s[1])
+             ? ""
+             : "not a 2-letter uppercase ISO 3166 code";
 }
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return is_upper(c) ? char(c - 'A' + 'a') : c; });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](char c) { return is_upper(c) ? char(c - 'A' + 'a') : c; });
   return out;
 }
 
@@ -45,7 +50,8 @@ std::string_view check_redirect_url(std::string_view s) {
   if (!url) return "not an absolute URI";
   constexpr std::array<std::string_view, 4> refused{"javascript", "data", "vbscript", "file"};
   const auto scheme = lower(url->scheme());
-  if (std::find(refused.begin(), refused.end(), scheme) != refused.end()) return "scheme not allowed";
+  if (std::find(refused.begin(), refused.end(), scheme) != refused.end())
+    return "scheme not allowed";
   return "";
 }
 
@@ -58,7 +64,8 @@ std::string_view check_notify_url(std::string_view s) {
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff]` then `Z` or `±HH:MM`, naming a real instant.
 std::string_view check_expiry(std::string_view s) {
-  constexpr std::string_view bad = "not an ISO 8601 time with offset, e.g. 2026-01-31T12:00:00+08:00";
+  constexpr std::string_view bad =
+      "not an ISO 8601 time with offset, e.g. 2026-01-31T12:00:00+08:00";
   if (s.size() < 20 || s[10] != 'T') return bad;
   const std::size_t n = s.size();
   const bool zulu = s[n - 1] == 'Z';
@@ -84,7 +91,8 @@ void refuse(const aplus::extra_fields_t& extra, std::string_view path, error_lis
 
 void refuse(const aplus::merchant& m, std::string_view path, error_list& errors) {
   refuse(m.extra_fields, path, errors);
-  if (m.merchant_address) refuse(m.merchant_address->extra_fields, join(path, "merchantAddress"), errors);
+  if (m.merchant_address)
+    refuse(m.merchant_address->extra_fields, join(path, "merchantAddress"), errors);
 }
 
 void refuse(const aplus::order& o, error_list& errors) {
@@ -96,7 +104,8 @@ void refuse(const aplus::order& o, error_list& errors) {
 
 /// Top-level keys of a create body that no reader asked for.
 void refuse_top_level(const aplus::extra_fields_t& extra, error_list& errors) {
-  constexpr std::array<std::string_view, 3> filled{"paymentNotifyUrl", "paymentMethod", "paymentFactor"};
+  constexpr std::array<std::string_view, 3> filled{"paymentNotifyUrl", "paymentMethod",
+                                                   "paymentFactor"};
   for (const auto& field : extra) {
     const bool ours = std::find(filled.begin(), filled.end(), field.key()) != filled.end();
     errors.add(std::string(field.key()), ours ? "set by cashierd; leave it out" : "unknown field");
@@ -110,7 +119,8 @@ void check_env(const aplus::env& e, std::string_view path, error_list& errors) {
 
 /// Checks across fields, once every field on its own is valid.
 void check_create(create_request& r, time_point now, error_list& errors) {
-  if (r.payment_amount.minor_units <= 0) errors.add("paymentAmount.value", "must be greater than zero");
+  if (r.payment_amount.minor_units <= 0)
+    errors.add("paymentAmount.value", "must be greater than zero");
   check_env(r.order.env, "order.env", errors);
   if (!r.payment_expiry_time) return;
   const auto at = aplus::parse_wire_time(*r.payment_expiry_time);
@@ -162,7 +172,8 @@ aplus::decode_result<create_request> parse_create_request(const json::value& bod
   refuse_top_level(out.extra_fields, errors);
   refuse(out.order, errors);
   refuse(out.payment_amount.extra_fields, "paymentAmount", errors);
-  if (out.settlement_strategy) refuse(out.settlement_strategy->extra_fields, "settlementStrategy", errors);
+  if (out.settlement_strategy)
+    refuse(out.settlement_strategy->extra_fields, "settlementStrategy", errors);
   if (errors.empty()) check_create(out, now, errors);
   if (!errors.empty()) return errors.take();
   return out;
@@ -181,7 +192,8 @@ aplus::payment_factor cashier_payment_factor() {
   return f;
 }
 
-aplus::pay_request build_pay_request(const create_request& in, std::string_view notify_url, time_point expiry_at) {
+aplus::pay_request build_pay_request(const create_request& in, std::string_view notify_url,
+                                     time_point expiry_at) {
   aplus::pay_request p;
   p.payment_request_id = in.payment_request_id;
   p.order = known_fields(in.order);
@@ -189,7 +201,8 @@ aplus::pay_request build_pay_request(const create_request& in, std::string_view 
   p.payment_amount.extra_fields.clear();
   p.payment_method.payment_method_type = "CONNECT_WALLET";
   p.payment_factor = cashier_payment_factor();
-  p.payment_expiry_time = in.payment_expiry_time ? *in.payment_expiry_time : wire_seconds(expiry_at);
+  p.payment_expiry_time =
+      in.payment_expiry_time ? *in.payment_expiry_time : wire_seconds(expiry_at);
   p.payment_notify_url = std::string(notify_url);
   p.payment_redirect_url = in.payment_redirect_url;
   if (in.settlement_strategy) {
@@ -208,7 +221,8 @@ payment build_payment(const create_request& in, std::string raw_body, const crea
   p.pending = pending_action::pay;
   p.amount = static_cast<const money&>(in.payment_amount);
   // The default is whole seconds so that the instant kept equals the text sent.
-  p.expiry_at = in.expiry_at.value_or(std::chrono::floor<std::chrono::seconds>(ctx.now + ctx.default_expiry));
+  p.expiry_at =
+      in.expiry_at.value_or(std::chrono::floor<std::chrono::seconds>(ctx.now + ctx.default_expiry));
   p.created_at = ctx.now;
   p.updated_at = ctx.now;
   p.pay_request = aplus::encode(build_pay_request(in, ctx.notify_url, p.expiry_at));
@@ -217,7 +231,8 @@ payment build_payment(const create_request& in, std::string raw_body, const crea
   return p;
 }
 
-aplus::decode_result<aplus::consult_payment_request> parse_consult_request(const json::value& body) {
+aplus::decode_result<aplus::consult_payment_request> parse_consult_request(
+    const json::value& body) {
   error_list errors;
   aplus::consult_payment_request out;
   if (!aplus::read_object(body, "", errors, out)) return errors.take();
@@ -226,7 +241,8 @@ aplus::decode_result<aplus::consult_payment_request> parse_consult_request(const
   refuse(out.payment_amount.extra_fields, "paymentAmount", errors);
   if (out.env) refuse(out.env->extra_fields, "env", errors);
   if (out.merchant) refuse(*out.merchant, "merchant", errors);
-  if (out.settlement_strategy) refuse(out.settlement_strategy->extra_fields, "settlementStrategy", errors);
+  if (out.settlement_strategy)
+    refuse(out.settlement_strategy->extra_fields, "settlementStrategy", errors);
   if (errors.empty() && out.env) check_env(*out.env, "env", errors);
   if (!errors.empty()) return errors.take();
   out.payment_factor = cashier_payment_factor();

@@ -44,8 +44,8 @@ struct create_request {
   std::optional<time_point> expiry_at;             ///< the same instant, parsed
   std::optional<std::string> user_region;          ///< ISO 3166 alpha-2
   std::optional<aplus::settlement_strategy> settlement_strategy;  ///< settlementCurrency
-  std::optional<std::string> merchant_notify_url;  ///< per-payment webhook URL
-  aplus::extra_fields_t extra_fields;              ///< unknown keys (refused by the parser)
+  std::optional<std::string> merchant_notify_url;                 ///< per-payment webhook URL
+  aplus::extra_fields_t extra_fields;  ///< unknown keys (refused by the parser)
 };
 
 /// What the daemon adds to a create besides the merchant's fields.
@@ -57,7 +57,8 @@ struct create_context {
 };
 
 /// Validates a parsed create body at payment-clock instant `now`; every error with its path.
-aplus::decode_result<create_request> parse_create_request(const boost::json::value& body, time_point now);
+aplus::decode_result<create_request> parse_create_request(const boost::json::value& body,
+                                                          time_point now);
 
 /// The pay request for `in`: the merchant's known fields, plus paymentNotifyUrl = `notify_url`,
 /// paymentMethodType CONNECT_WALLET, the cashier paymentFactor and paymentExpiryTime (the
@@ -78,7 +79,8 @@ aplus::payment_factor cashier_payment_factor();
 
 /// Validates a parsed consult body (paymentAmount, optional userRegion, env,
 /// settlementStrategy, merchant) and returns the consultPayment request with paymentFactor set.
-aplus::decode_result<aplus::consult_payment_request> parse_consult_request(const boost::json::value& body);
+aplus::decode_result<aplus::consult_payment_request> parse_consult_request(
+    const boost::json::value& body);
 
 /// The cancel reason in a cancel body: "" for an empty body or `{}`, else `reason` (a string of
 /// at most 256 characters); any other field is refused.

@@ -40,11 +40,11 @@ using consult_function = std::function<boost::asio::awaitable<consult_outcome>(s
 
 /// What the merchant API works with; everything outlives it.
 struct merchant_api_deps {
-  const config& cfg;             ///< merchants, notifyUrl, defaultExpiryMinutes, createWaitMs
-  driver& drv;                   ///< the only way to change a payment
-  engine::engine& eng;           ///< its store() serves the reads
-  const payment_clock& clock;    ///< payment clock for createdAt and expiry checks
-  consult_function consult;      ///< the gateway's consultPayment
+  const config& cfg;           ///< merchants, notifyUrl, defaultExpiryMinutes, createWaitMs
+  driver& drv;                 ///< the only way to change a payment
+  engine::engine& eng;         ///< its store() serves the reads
+  const payment_clock& clock;  ///< payment clock for createdAt and expiry checks
+  consult_function consult;    ///< the gateway's consultPayment
 };
 
 /// Serves /v1/ for the merchants of the configuration.

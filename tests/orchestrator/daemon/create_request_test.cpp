@@ -33,7 +33,9 @@ json::object create_body() {
       .as_object();
 }
 
-create_context context() { return {"m1", "https://acqp.example/aplus/notify", std::chrono::minutes(15), t0}; }
+create_context context() {
+  return {"m1", "https://acqp.example/aplus/notify", std::chrono::minutes(15), t0};
+}
 
 /// The paths of the errors of a create body.
 std::vector<std::string> error_paths(const json::object& body) {
@@ -89,7 +91,8 @@ TEST_CASE("a merchant's paymentExpiryTime is checked and forwarded verbatim") {
   CHECK(parsed->expiry_at == from_epoch_ms(1'700'006'400'500));
   const payment p = build_payment(*parsed, "", context());
   CHECK(p.expiry_at == from_epoch_ms(1'700'006'400'500));
-  CHECK(aplus::decode_pay_request(p.pay_request)->payment_expiry_time == "2023-11-15T08:00:00.5+08:00");
+  CHECK(aplus::decode_pay_request(p.pay_request)->payment_expiry_time ==
+        "2023-11-15T08:00:00.5+08:00");
   CHECK(p.merchant_notify_url == "https://shop.example/hooks");
 
   body["paymentExpiryTime"] = "2023-12-14T22:13:20.123Z";  // exactly 30 days ahead
@@ -106,10 +109,20 @@ TEST_CASE("paymentRequestId allows only URL-safe characters") {
     bool ok;
   };
   const std::vector<id_case> cases{
-      {"abc-DEF_1.2:3", true}, {std::string(64, 'x'), true}, {"a..b", true},   {"", false},
-      {std::string(65, 'x'), false}, {"a/b", false},       {"a b", false},     {"a%2Fb", false},
-      {"a?b", false},          {"a#b", false},             {"a\nb", false},    {"caf\xc3\xa9", false},
-      {".", false},            {"..", false},
+      {"abc-DEF_1.2:3", true},
+      {std::string(64, 'x'), true},
+      {"a..b", true},
+      {"", false},
+      {std::string(65, 'x'), false},
+      {"a/b", false},
+      {"a b", false},
+      {"a%2Fb", false},
+      {"a?b", false},
+      {"a#b", false},
+      {"a\nb", false},
+      {"caf\xc3\xa9", false},
+      {".", false},
+      {"..", false},
   };
   for (const auto& c : cases) {
     CAPTURE(c.id);
@@ -154,33 +167,43 @@ TEST_CASE("cross-field rules: amount above zero and osType for APP and WAP") {
 }
 
 TEST_CASE("consult request: paymentFactor filled by cashierd, amount 0 allowed") {
-  const auto body = json::parse(R"({"paymentAmount":{"currency":"USD","value":"0"},"userRegion":"PH",
+  const auto body =
+      json::parse(R"({"paymentAmount":{"currency":"USD","value":"0"},"userRegion":"PH",
       "env":{"terminalType":"WEB"},"settlementStrategy":{"settlementCurrency":"USD"},
       "merchant":{"referenceMerchantId":"M1","merchantName":"Shop","merchantMCC":"5732"}})");
   const auto consult = parse_consult_request(body);
   REQUIRE(consult);
   CHECK(consult->payment_factor == cashier_payment_factor());
   CHECK(consult->payment_amount.minor_units == 0);
-  CHECK(json::parse(aplus::encode(*consult)).at("paymentFactor") ==
-        json::parse(R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
+  CHECK(
+      json::parse(aplus::encode(*consult)).at("paymentFactor") ==
+      json::parse(
+          R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
 
   auto with_factor = body;
   with_factor.as_object()["paymentFactor"] = json::object{};
   REQUIRE_FALSE(parse_consult_request(with_factor));
   CHECK(parse_consult_request(with_factor).errors().front().path == "paymentFactor");
   auto with_unknown = body;
-  with_unknown.as_object()["merchant"].as_object()["merchantAddress"] = json::object{{"region", "JP"}, {"x", "1"}};
+  with_unknown.as_object()["merchant"].as_object()["merchantAddress"] =
+      json::object{{"region", "JP"}, {"x", "1"}};
   CHECK(parse_consult_request(with_unknown).errors().front().path == "merchant.merchantAddress.x");
-  CHECK(parse_consult_request(json::parse(R"({"env":{"terminalType":"WEB"}})")).errors().front().path ==
-        "paymentAmount");
+  CHECK(parse_consult_request(json::parse(R"({"env":{"terminalType":"WEB"}})"))
+            .errors()
+            .front()
+            .path == "paymentAmount");
 }
 
 TEST_CASE("cancel body: empty, {} or a reason of at most 256 characters") {
   CHECK(*parse_cancel_reason("") == "");
   CHECK(*parse_cancel_reason("{}") == "");
-  CHECK(*parse_cancel_reason(R"({"reason":"customer changed their mind"})") == "customer changed their mind");
+  CHECK(*parse_cancel_reason(R"({"reason":"customer changed their mind"})") ==
+        "customer changed their mind");
   CHECK(parse_cancel_reason(R"({"reason":")" + std::string(256, 'r') + R"("})"));
-  CHECK(parse_cancel_reason(R"({"reason":")" + std::string(257, 'r') + R"("})").errors().front().path == "reason");
+  CHECK(parse_cancel_reason(R"({"reason":")" + std::string(257, 'r') + R"("})")
+            .errors()
+            .front()
+            .path == "reason");
   CHECK(parse_cancel_reason(R"({"reason":7})").errors().front().path == "reason");
   CHECK(parse_cancel_reason(R"({"why":"x"})").errors().front().path == "why");
   CHECK(parse_cancel_reason("[]").errors().front().message == "not an object");

@@ -73,7 +73,9 @@ enum class pay_mode {
 /// Alipay+ as the driver sees it. Answers come a few reactor turns later, as a real call would.
 class fake_gateway final : public gateway {
  public:
-  explicit fake_gateway(asio::io_context& io) : hold_(io) { hold_.expires_at(asio::steady_timer::time_point::max()); }
+  explicit fake_gateway(asio::io_context& io) : hold_(io) {
+    hold_.expires_at(asio::steady_timer::time_point::max());
+  }
   pay_mode mode = pay_mode::in_process;
   int pays = 0;
   /// Lets held pay calls answer.
@@ -100,7 +102,8 @@ class fake_gateway final : public gateway {
   }
   asio::awaitable<call_result> inquiry(const payment& p) override {
     co_await later();
-    co_return call_result{inquiry_no_answer{no_answer_reason::timeout}, record("inquiryPayment", p)};
+    co_return call_result{inquiry_no_answer{no_answer_reason::timeout},
+                          record("inquiryPayment", p)};
   }
   asio::awaitable<call_result> cancel(const payment& p) override {
     co_await later();
@@ -109,7 +112,8 @@ class fake_gateway final : public gateway {
 
  private:
   static asio::awaitable<void> later() {
-    for (int i = 0; i < 3; ++i) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    for (int i = 0; i < 3; ++i)
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
   }
   static store::call_record record(std::string api, const payment& p) {
     store::call_record c;
@@ -139,10 +143,14 @@ config test_config() {
 std::string create_body(std::string_view id, std::string_view value = "1000") {
   return R"({"paymentRequestId":")" + std::string(id) +
          R"(","order":{"referenceOrderId":"order-1","orderDescription":"Mi Band 3 strap",)"
-         R"("orderAmount":{"currency":"USD","value":")" + std::string(value) + R"("},)"
+         R"("orderAmount":{"currency":"USD","value":")" +
+         std::string(value) +
+         R"("},)"
          R"("merchant":{"referenceMerchantId":"M0001","merchantName":"Shop","merchantMCC":"5732",)"
          R"("merchantAddress":{"region":"JP","city":"Tokyo"}},"env":{"terminalType":"WEB"}},)"
-         R"("paymentAmount":{"currency":"USD","value":")" + std::string(value) + R"("},)"
+         R"("paymentAmount":{"currency":"USD","value":")" +
+         std::string(value) +
+         R"("},)"
          R"("paymentRedirectUrl":"https://shop.example/return","userRegion":"PH",)"
          R"("settlementStrategy":{"settlementCurrency":"USD"},"merchantNotifyUrl":"https://shop.example/hooks"})";
 }
@@ -160,7 +168,9 @@ json::object reverse_keys(const json::object& o) {
 }
 
 /// The `error` object of an error answer.
-json::object error_of(const net::response& r) { return parse_object(r.body).at("error").as_object(); }
+json::object error_of(const net::response& r) {
+  return parse_object(r.body).at("error").as_object();
+}
 
 struct api_fixture {
   asio::io_context io;  // first: destroyed last, after everything that holds its handlers
@@ -174,10 +184,11 @@ struct api_fixture {
   config cfg = test_config();
   std::vector<std::string> consulted;
   consult_outcome consult_reply;
-  merchant_api api{{cfg, drv, eng, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
-                      consulted.push_back(std::move(body));
-                      co_return consult_reply;
-                    }}};
+  merchant_api api{
+      {cfg, drv, eng, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
+         consulted.push_back(std::move(body));
+         co_return consult_reply;
+       }}};
 
   /// Runs `req` through handle() on the io_context until it answers.
   net::response run(const net::request& req) {
@@ -200,7 +211,8 @@ struct api_fixture {
                      std::string_view token = token_m1) {
     net::request req{std::move(method), std::move(target), {}, std::move(body)};
     if (!token.empty()) req.headers.push_back({"Authorization", "Bearer " + std::string(token)});
-    if (!req.body.empty()) req.headers.push_back({"Content-Type", "application/json; charset=utf-8"});
+    if (!req.body.empty())
+      req.headers.push_back({"Content-Type", "application/json; charset=utf-8"});
     return run(req);
   }
 
@@ -231,7 +243,8 @@ TEST_CASE_FIXTURE(api_fixture, "create answers 201 with normalUrl once pay has a
   CHECK(gw.pays == 1);
 }
 
-TEST_CASE_FIXTURE(api_fixture, "the stored payment keeps the raw body and a pay request with the filled fields") {
+TEST_CASE_FIXTURE(
+    api_fixture, "the stored payment keeps the raw body and a pay request with the filled fields") {
   const std::string body = create_body("pr-2");
   REQUIRE(call("POST", "/v1/payments", body).status == 201);
   const auto p = store->find("pr-2");
@@ -243,15 +256,18 @@ TEST_CASE_FIXTURE(api_fixture, "the stored payment keeps the raw body and a pay 
   const auto pay = parse_object(p->pay_request);
   CHECK(pay.at("paymentNotifyUrl") == "https://acqp.example/aplus/notify");
   CHECK(pay.at("paymentMethod") == json::parse(R"({"paymentMethodType":"CONNECT_WALLET"})"));
-  CHECK(pay.at("paymentFactor") ==
-        json::parse(R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
+  CHECK(
+      pay.at("paymentFactor") ==
+      json::parse(
+          R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
   CHECK(pay.at("paymentExpiryTime") == "2023-11-14T22:28:20+00:00");
   CHECK(pay.at("order") == parse_object(body).at("order"));
   std::vector<std::string> keys;
   for (const auto& f : pay) keys.emplace_back(f.key());
-  CHECK(keys == std::vector<std::string>{"paymentRequestId", "order", "paymentAmount", "paymentMethod",
-                                         "paymentFactor", "paymentExpiryTime", "paymentNotifyUrl",
-                                         "paymentRedirectUrl", "settlementStrategy", "userRegion"});
+  CHECK(keys == std::vector<std::string>{"paymentRequestId", "order", "paymentAmount",
+                                         "paymentMethod", "paymentFactor", "paymentExpiryTime",
+                                         "paymentNotifyUrl", "paymentRedirectUrl",
+                                         "settlementStrategy", "userRegion"});
 }
 
 TEST_CASE_FIXTURE(api_fixture, "unknown nested fields are refused and never reach Alipay+") {
@@ -264,7 +280,8 @@ TEST_CASE_FIXTURE(api_fixture, "unknown nested fields are refused and never reac
   CHECK(gw.pays == 0);
 }
 
-TEST_CASE_FIXTURE(api_fixture, "create answers 202 with INIT when pay has not answered within createWaitMs") {
+TEST_CASE_FIXTURE(api_fixture,
+                  "create answers 202 with INIT when pay has not answered within createWaitMs") {
   cfg.payment.create_wait_ms = 30;
   gw.mode = pay_mode::hold;
   const auto r = call("POST", "/v1/payments", create_body("pr-slow"));
@@ -280,13 +297,15 @@ TEST_CASE_FIXTURE(api_fixture, "create answers 202 with INIT when pay has not an
   CHECK(parse_object(g.body).at("normalUrl") == "https://checkout.example/pr-slow");
 }
 
-TEST_CASE_FIXTURE(api_fixture, "an identical repeat in another key order and white space answers 200") {
+TEST_CASE_FIXTURE(api_fixture,
+                  "an identical repeat in another key order and white space answers 200") {
   REQUIRE(call("POST", "/v1/payments", create_body("pr-rep")).status == 201);
   // The same JSON value, keys reversed at the top and in `order`, with other white space.
   auto reversed = reverse_keys(parse_object(create_body("pr-rep")));
   reversed["order"] = reverse_keys(reversed["order"].as_object());
   std::string text = json::serialize(reversed);
-  for (std::size_t at = 0; (at = text.find(",\"", at)) != std::string::npos; at += 4) text.replace(at, 1, " ,\n\t");
+  for (std::size_t at = 0; (at = text.find(",\"", at)) != std::string::npos; at += 4)
+    text.replace(at, 1, " ,\n\t");
   REQUIRE(text != create_body("pr-rep"));
 
   const auto r = call("POST", "/v1/payments", "\n " + text + " \n");
@@ -309,8 +328,9 @@ TEST_CASE_FIXTURE(api_fixture, "a repeat with another body or from another merch
 }
 
 TEST_CASE_FIXTURE(api_fixture, "a missing or wrong Bearer token answers 401") {
-  for (const std::string header : {"", "Bearer token-of-merchant-onf", "Bearer token-of-merchant-one-",
-                                   "Basic token-of-merchant-one", "Bearer ", "token-of-merchant-one"}) {
+  for (const std::string header :
+       {"", "Bearer token-of-merchant-onf", "Bearer token-of-merchant-one-",
+        "Basic token-of-merchant-one", "Bearer ", "token-of-merchant-one"}) {
     CAPTURE(header);
     net::request req{"GET", "/v1/events", {}, ""};
     if (!header.empty()) req.headers.push_back({"Authorization", header});
@@ -347,40 +367,54 @@ TEST_CASE_FIXTURE(api_fixture, "each bad field answers 400 naming the field") {
   const std::vector<bad_field> cases{
       {[](auto& b) { b["paymentRequestId"] = ""; }, "paymentRequestId", "empty"},
       {[](auto& b) { b["paymentRequestId"] = "pr/bad"; }, "paymentRequestId", "only A-Z"},
-      {[](auto& b) { b["paymentRequestId"] = std::string(65, 'p'); }, "paymentRequestId", "longer than 64"},
+      {[](auto& b) { b["paymentRequestId"] = std::string(65, 'p'); }, "paymentRequestId",
+       "longer than 64"},
       {[](auto& b) { b["paymentRequestId"] = ".."; }, "paymentRequestId", "only dots"},
       {[](auto& b) { b.erase("paymentRequestId"); }, "paymentRequestId", "missing"},
-      {[](auto& b) { at(at(b, "order"), "orderAmount")["value"] = "12.5"; }, "order.orderAmount.value",
-       "not a non-negative integer"},
-      {[](auto& b) { at(at(b, "order"), "orderAmount")["currency"] = "usd"; }, "order.orderAmount.currency",
-       "ISO 4217"},
-      {[](auto& b) { at(b, "order")["orderDescription"] = std::string(257, 'd'); }, "order.orderDescription",
-       "longer than 256"},
-      {[](auto& b) { at(b, "order").erase("referenceOrderId"); }, "order.referenceOrderId", "missing"},
-      {[](auto& b) { at(at(b, "order"), "merchant").erase("merchantName"); }, "order.merchant.merchantName",
+      {[](auto& b) { at(at(b, "order"), "orderAmount")["value"] = "12.5"; },
+       "order.orderAmount.value", "not a non-negative integer"},
+      {[](auto& b) { at(at(b, "order"), "orderAmount")["currency"] = "usd"; },
+       "order.orderAmount.currency", "ISO 4217"},
+      {[](auto& b) { at(b, "order")["orderDescription"] = std::string(257, 'd'); },
+       "order.orderDescription", "longer than 256"},
+      {[](auto& b) { at(b, "order").erase("referenceOrderId"); }, "order.referenceOrderId",
        "missing"},
-      {[](auto& b) { at(at(b, "order"), "env")["terminalType"] = "TV"; }, "order.env.terminalType", "not one of"},
-      {[](auto& b) { at(at(b, "order"), "env")["terminalType"] = "APP"; }, "order.env.osType", "required when"},
-      {[](auto& b) { at(at(b, "order"), "env")["OsType"] = "IOS"; }, "order.env.OsType", "unknown field"},
+      {[](auto& b) { at(at(b, "order"), "merchant").erase("merchantName"); },
+       "order.merchant.merchantName", "missing"},
+      {[](auto& b) { at(at(b, "order"), "env")["terminalType"] = "TV"; }, "order.env.terminalType",
+       "not one of"},
+      {[](auto& b) { at(at(b, "order"), "env")["terminalType"] = "APP"; }, "order.env.osType",
+       "required when"},
+      {[](auto& b) { at(at(b, "order"), "env")["OsType"] = "IOS"; }, "order.env.OsType",
+       "unknown field"},
       {[](auto& b) { at(at(at(b, "order"), "merchant"), "merchantAddress")["zip"] = "1"; },
        "order.merchant.merchantAddress.zip", "unknown field"},
       {[](auto& b) { b["order"] = "order-1"; }, "order", "not an object"},
-      {[](auto& b) { at(b, "paymentAmount")["value"] = "0"; }, "paymentAmount.value", "greater than zero"},
-      {[](auto& b) { at(b, "paymentAmount")["value"] = 1000; }, "paymentAmount.value", "not a string"},
+      {[](auto& b) { at(b, "paymentAmount")["value"] = "0"; }, "paymentAmount.value",
+       "greater than zero"},
+      {[](auto& b) { at(b, "paymentAmount")["value"] = 1000; }, "paymentAmount.value",
+       "not a string"},
       {[](auto& b) { b.erase("paymentAmount"); }, "paymentAmount", "missing"},
-      {[](auto& b) { b["paymentRedirectUrl"] = "not a url"; }, "paymentRedirectUrl", "not an absolute URI"},
-      {[](auto& b) { b["paymentRedirectUrl"] = "javascript:alert(1)"; }, "paymentRedirectUrl", "not allowed"},
+      {[](auto& b) { b["paymentRedirectUrl"] = "not a url"; }, "paymentRedirectUrl",
+       "not an absolute URI"},
+      {[](auto& b) { b["paymentRedirectUrl"] = "javascript:alert(1)"; }, "paymentRedirectUrl",
+       "not allowed"},
       {[](auto& b) { b.erase("paymentRedirectUrl"); }, "paymentRedirectUrl", "missing"},
-      {[](auto& b) { b["paymentExpiryTime"] = "2020-01-01T00:00:00+08:00"; }, "paymentExpiryTime", "in the future"},
-      {[](auto& b) { b["paymentExpiryTime"] = "2023-12-31T00:00:00Z"; }, "paymentExpiryTime", "30 days"},
+      {[](auto& b) { b["paymentExpiryTime"] = "2020-01-01T00:00:00+08:00"; }, "paymentExpiryTime",
+       "in the future"},
+      {[](auto& b) { b["paymentExpiryTime"] = "2023-12-31T00:00:00Z"; }, "paymentExpiryTime",
+       "30 days"},
       {[](auto& b) { b["paymentExpiryTime"] = "1700000900000"; }, "paymentExpiryTime", "ISO 8601"},
-      {[](auto& b) { b["paymentExpiryTime"] = "2023-11-15T00:00:00+0800"; }, "paymentExpiryTime", "ISO 8601"},
+      {[](auto& b) { b["paymentExpiryTime"] = "2023-11-15T00:00:00+0800"; }, "paymentExpiryTime",
+       "ISO 8601"},
       {[](auto& b) { b["userRegion"] = "usa"; }, "userRegion", "ISO 3166"},
       {[](auto& b) { at(b, "settlementStrategy")["settlementCurrency"] = "US"; },
        "settlementStrategy.settlementCurrency", "ISO 4217"},
-      {[](auto& b) { b["merchantNotifyUrl"] = "ftp://shop.example/hooks"; }, "merchantNotifyUrl", "http(s)"},
+      {[](auto& b) { b["merchantNotifyUrl"] = "ftp://shop.example/hooks"; }, "merchantNotifyUrl",
+       "http(s)"},
       {[](auto& b) { b["amount"] = "1000"; }, "amount", "unknown field"},
-      {[](auto& b) { b["paymentNotifyUrl"] = "https://evil.example/"; }, "paymentNotifyUrl", "set by cashierd"},
+      {[](auto& b) { b["paymentNotifyUrl"] = "https://evil.example/"; }, "paymentNotifyUrl",
+       "set by cashierd"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.field);
@@ -403,15 +437,19 @@ TEST_CASE_FIXTURE(api_fixture, "bodies that are not acceptable JSON answer 400, 
   const auto garbage = call("POST", "/v1/payments", "{not json");
   CHECK(garbage.status == 400);
   CHECK(error_of(garbage).at("code") == "INVALID_REQUEST");
-  const auto duplicate = call("POST", "/v1/payments", R"({"paymentRequestId":"a","paymentRequestId":"b"})");
+  const auto duplicate =
+      call("POST", "/v1/payments", R"({"paymentRequestId":"a","paymentRequestId":"b"})");
   CHECK(duplicate.status == 400);
   CHECK(error_of(duplicate).at("field") == "paymentRequestId");
   CHECK(call("POST", "/v1/payments", "[]").status == 400);
   CHECK(call("POST", "/v1/payments", "").status == 400);
   CHECK(call("POST", "/v1/payments", std::string(70 * 1024, ' ')).status == 413);
 
-  net::request text{"POST", "/v1/payments", {{"Authorization", "Bearer " + std::string(token_m1)},
-                                             {"Content-Type", "text/plain"}}, create_body("pr-t")};
+  net::request text{
+      "POST",
+      "/v1/payments",
+      {{"Authorization", "Bearer " + std::string(token_m1)}, {"Content-Type", "text/plain"}},
+      create_body("pr-t")};
   const auto r = run(text);
   CHECK(r.status == 415);
   CHECK(error_of(r).at("code") == "UNSUPPORTED_MEDIA_TYPE");
@@ -445,7 +483,8 @@ TEST_CASE_FIXTURE(api_fixture, "GET answers the payment and with events=true its
 
 TEST_CASE_FIXTURE(api_fixture, "cancel answers 202 and the payment ends CANCELLED") {
   REQUIRE(call("POST", "/v1/payments", create_body("pr-c")).status == 201);
-  const auto r = call("POST", "/v1/payments/pr-c/cancel", R"({"reason":"customer changed their mind"})");
+  const auto r =
+      call("POST", "/v1/payments/pr-c/cancel", R"({"reason":"customer changed their mind"})");
   CHECK(r.status == 202);
   const auto b = parse_object(r.body);
   CHECK(b.at("status") == "IN_PROCESS");
@@ -453,7 +492,8 @@ TEST_CASE_FIXTURE(api_fixture, "cancel answers 202 and the payment ends CANCELLE
   REQUIRE(run_until([&] { return status_of("pr-c") == payment_status::cancelled; }));
   const auto got = parse_object(call("GET", "/v1/payments/pr-c").body);
   CHECK(got.at("status") == "CANCELLED");
-  CHECK(std::string(got.at("cancelReason").as_string()).find("customer changed their mind") != std::string::npos);
+  CHECK(std::string(got.at("cancelReason").as_string()).find("customer changed their mind") !=
+        std::string::npos);
   // A repeated cancel of a cancelled payment is idempotent.
   const auto again = call("POST", "/v1/payments/pr-c/cancel", "");
   CHECK(again.status == 202);
@@ -471,15 +511,18 @@ TEST_CASE_FIXTURE(api_fixture, "cancel of a FAIL payment answers 409 and bad can
   CHECK(status_of("pr-f") == payment_status::fail);
 
   CHECK(call("POST", "/v1/payments/pr-none/cancel", "{}").status == 404);
-  const auto long_reason = call("POST", "/v1/payments/pr-f/cancel", R"({"reason":")" + std::string(257, 'r') + "\"}");
+  const auto long_reason =
+      call("POST", "/v1/payments/pr-f/cancel", R"({"reason":")" + std::string(257, 'r') + "\"}");
   CHECK(long_reason.status == 400);
   CHECK(error_of(long_reason).at("field") == "reason");
   CHECK(error_of(call("POST", "/v1/payments/pr-f/cancel", R"({"why":"x"})")).at("field") == "why");
 }
 
-TEST_CASE_FIXTURE(api_fixture, "the events feed pages with a cursor and shows only the merchant's events") {
+TEST_CASE_FIXTURE(api_fixture,
+                  "the events feed pages with a cursor and shows only the merchant's events") {
   gw.mode = pay_mode::fail;
-  for (const char* id : {"f1", "f2", "f3"}) REQUIRE(call("POST", "/v1/payments", create_body(id)).status == 201);
+  for (const char* id : {"f1", "f2", "f3"})
+    REQUIRE(call("POST", "/v1/payments", create_body(id)).status == 201);
   REQUIRE(call("POST", "/v1/payments", create_body("g1"), token_m2).status == 201);
 
   const auto first = parse_object(call("GET", "/v1/events?limit=2").body);
@@ -488,7 +531,8 @@ TEST_CASE_FIXTURE(api_fixture, "the events feed pages with a cursor and shows on
   CHECK(page1[0].at("paymentRequestId") == "f1");
   CHECK(page1[0].at("type") == "payment.failed");
   CHECK(page1[0].at("sequence") == 1);
-  CHECK(page1[0].at("eventId") == json::value("evt_" + std::to_string(store->find("f1")->id) + "_1"));
+  CHECK(page1[0].at("eventId") ==
+        json::value("evt_" + std::to_string(store->find("f1")->id) + "_1"));
   CHECK(page1[0].at("createdAt") == "2023-11-14T22:13:20.000Z");
   CHECK(page1[0].at("data").at("payment").at("status") == "FAIL");
   CHECK(page1[1].at("paymentRequestId") == "f2");
@@ -508,18 +552,21 @@ TEST_CASE_FIXTURE(api_fixture, "the events feed pages with a cursor and shows on
   REQUIRE(other.at("events").as_array().size() == 1);
   CHECK(other.at("events").as_array()[0].at("paymentRequestId") == "g1");
 
-  for (const char* query : {"limit=0", "limit=501", "limit=x", "after=-1", "after=abc", "cursor=1"}) {
+  for (const char* query :
+       {"limit=0", "limit=501", "limit=x", "after=-1", "after=abc", "cursor=1"}) {
     CAPTURE(query);
     CHECK(call("GET", std::string("/v1/events?") + query).status == 400);
   }
 }
 
-TEST_CASE_FIXTURE(api_fixture, "consult sends a filled consultPayment and answers the payment options") {
+TEST_CASE_FIXTURE(api_fixture,
+                  "consult sends a filled consultPayment and answers the payment options") {
   consult_reply.verified_body =
       R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
       R"("paymentOptions":[{"paymentMethodType":"CONNECT_WALLET","enabled":"true",)"
       R"("logo":{"logoName":"Alipay+","logoUrl":"https://logo.example/a.png"}}]})";
-  const std::string body = R"({"paymentAmount":{"currency":"USD","value":"0"},"userRegion":"PH","env":{"terminalType":"WEB"}})";
+  const std::string body =
+      R"({"paymentAmount":{"currency":"USD","value":"0"},"userRegion":"PH","env":{"terminalType":"WEB"}})";
   const auto r = call("POST", "/v1/payments/consult", body);
   CHECK(r.status == 200);
   CHECK(parse_object(r.body).at("paymentOptions") ==
@@ -527,8 +574,10 @@ TEST_CASE_FIXTURE(api_fixture, "consult sends a filled consultPayment and answer
                     R"("logo":{"logoName":"Alipay+","logoUrl":"https://logo.example/a.png"}}])"));
   REQUIRE(consulted.size() == 1);
   const auto sent = parse_object(consulted[0]);
-  CHECK(sent.at("paymentFactor") ==
-        json::parse(R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
+  CHECK(
+      sent.at("paymentFactor") ==
+      json::parse(
+          R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
   CHECK(sent.at("paymentAmount") == json::parse(R"({"currency":"USD","value":"0"})"));
   CHECK(sent.at("env") == json::parse(R"({"terminalType":"WEB"})"));
 
@@ -537,13 +586,15 @@ TEST_CASE_FIXTURE(api_fixture, "consult sends a filled consultPayment and answer
   CHECK(refused.status == 502);
   CHECK(error_of(refused).at("code") == "ALIPAYPLUS_REJECTED");
   consult_reply.verified_body = R"({"paymentOptions":[]})";
-  CHECK(error_of(call("POST", "/v1/payments/consult", body)).at("code") == "ALIPAYPLUS_UNAVAILABLE");
+  CHECK(error_of(call("POST", "/v1/payments/consult", body)).at("code") ==
+        "ALIPAYPLUS_UNAVAILABLE");
   consult_reply = {std::nullopt, "timeout"};
   const auto none = call("POST", "/v1/payments/consult", body);
   CHECK(none.status == 502);
   CHECK(error_of(none).at("code") == "ALIPAYPLUS_UNAVAILABLE");
   CHECK(std::string(error_of(none).at("message").as_string()).find("timeout") != std::string::npos);
-  const auto bad = call("POST", "/v1/payments/consult", R"({"paymentAmount":{"currency":"USD","value":"-1"}})");
+  const auto bad =
+      call("POST", "/v1/payments/consult", R"({"paymentAmount":{"currency":"USD","value":"-1"}})");
   CHECK(bad.status == 400);
   CHECK(error_of(bad).at("field") == "paymentAmount.value");
   CHECK(consulted.size() == 4);  // the bad body never reached Alipay+
@@ -560,9 +611,11 @@ TEST_CASE_FIXTURE(api_fixture, "unknown paths answer 404 and wrong methods 405 w
     const char* target;
     const char* allow;
   };
-  for (const auto& c : {method_case{"PUT", "/v1/payments", "POST"}, method_case{"DELETE", "/v1/payments/a", "GET"},
-                        method_case{"PUT", "/v1/payments/consult", "GET, POST"},
-                        method_case{"GET", "/v1/payments/a/cancel", "POST"}, method_case{"POST", "/v1/events", "GET"}}) {
+  for (const auto& c :
+       {method_case{"PUT", "/v1/payments", "POST"}, method_case{"DELETE", "/v1/payments/a", "GET"},
+        method_case{"PUT", "/v1/payments/consult", "GET, POST"},
+        method_case{"GET", "/v1/payments/a/cancel", "POST"},
+        method_case{"POST", "/v1/events", "GET"}}) {
     CAPTURE(c.target);
     const auto r = call(c.method, c.target);
     CHECK(r.status == 405);
