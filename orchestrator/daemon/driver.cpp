@@ -44,6 +44,13 @@ struct waiter {
 };
 
 enum class call_kind { pay, inquiry, cancel };
+
+/// The gateway call of `kind`. It lives outside the coroutine on purpose: GCC 12 mishandles the
+/// awaitable temporaries of a conditional expression under co_await (every call segfaulted in
+/// ~awaitable when the calling coroutine finished).
+asio::awaitable<call_result> start(gateway& gw, call_kind kind, const payment& p) {
+  return kind == call_kind::pay ? gw.pay(p) : kind == call_kind::inquiry ? gw.inquiry(p) : gw.cancel(p);
+}
 }  // namespace
 
 struct driver_core : std::enable_shared_from_this<driver_core> {
@@ -165,9 +172,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     asio::co_spawn(
         io,
         [self, kind, p]() -> asio::awaitable<void> {
-          call_result r = co_await (kind == call_kind::pay       ? self->gw.pay(p)
-                                    : kind == call_kind::inquiry ? self->gw.inquiry(p)
-                                                                 : self->gw.cancel(p));
+          call_result r = co_await start(self->gw, kind, p);
           self->call_ended(p.id, kind);
           engine::input in;
           in.payment_id = p.id;

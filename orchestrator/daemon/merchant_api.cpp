@@ -1,0 +1,317 @@
+// The merchant API (see merchant_api.hpp): authentication, routing and the five endpoints.
+// Body validation and request building live in create_request.cpp, the answer building blocks
+// in merchant_answers.cpp.
+#include "orchestrator/daemon/merchant_api.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/url/parse.hpp>
+
+#include "orchestrator/daemon/create_request.hpp"
+#include "orchestrator/daemon/log.hpp"
+#include "orchestrator/daemon/merchant_answers.hpp"
+#include "orchestrator/engine/payment_view.hpp"
+
+namespace cashier::daemon {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using net::request;
+using net::response;
+using namespace answers;
+
+/// How often a cancel is resubmitted when another writer changed the payment meanwhile.
+constexpr int max_conflict_retries = 3;
+/// The events feed page size: default and most.
+constexpr std::int64_t default_feed_limit = 100;
+constexpr std::int64_t max_feed_limit = 500;
+
+std::array<unsigned char, 32> sha256(std::string_view text) {
+  std::array<unsigned char, 32> out{};
+  unsigned int size = 0;
+  if (EVP_Digest(text.data(), text.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 ||
+      size != out.size())
+    throw std::runtime_error("SHA-256 failed");
+  return out;
+}
+
+response path_not_found() { return error_response(404, "NOT_FOUND", "no such endpoint"); }
+
+response payment_not_found() { return error_response(404, "PAYMENT_NOT_FOUND", "no such payment"); }
+
+bool pay_answered(const payment& p) {
+  return p.status != payment_status::init || p.pending != pending_action::pay;
+}
+
+/// True when the stored merchant request is the same JSON value as `body`.
+bool same_json(const std::string& stored, const json::value& body) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(stored, ec);
+  return !ec && v == body;
+}
+
+/// 200 with `existing` for an idempotent repeat, else 409.
+response repeat(const payment& existing, const merchant_config& m, const json::value& body) {
+  if (existing.merchant_id == m.id && same_json(existing.merchant_request, body))
+    return json_response(200, engine::payment_to_json(existing));
+  return error_response(409, "REPEAT_REQ_INCONSISTENT",
+                        "paymentRequestId is already used by a different request",
+                        "paymentRequestId");
+}
+
+std::optional<std::string_view> request_id_of(const json::value& body) {
+  const auto* object = body.if_object();
+  const auto* id = object ? object->if_contains("paymentRequestId") : nullptr;
+  if (id == nullptr || !id->is_string()) return std::nullopt;
+  return std::string_view(id->get_string());
+}
+
+/// Rereads `p`; false when the store cannot be read. The payment is committed by then, so the
+/// caller answers with what it has rather than with an error.
+bool reload(store::payment_store& s, payment& p) {
+  try {
+    if (auto fresh = s.load(p.id)) p = std::move(*fresh);
+    return true;
+  } catch (const store::store_error& e) {
+    log_line(log_level::error, "merchant API: reload failed",
+             {{"paymentId", p.id}, {"error", e.what()}});
+    return false;
+  }
+}
+
+response cancel_answer(const engine::output& out) {
+  switch (out.result) {
+    case engine::outcome::applied:
+    case engine::outcome::unchanged:
+      if (!out.made.rejected) return json_response(202, engine::payment_to_json(out.after));
+      switch (*out.made.rejected) {
+        case rejection::already_final:
+          return error_response(409, "PAYMENT_FINAL",
+                                "the payment is " + std::string(to_string(out.after.status)) +
+                                    " and can no longer be cancelled");
+      }
+      break;
+    case engine::outcome::not_found:
+      return payment_not_found();
+    case engine::outcome::duplicate:
+    case engine::outcome::conflict:
+    case engine::outcome::rejected:
+      break;
+  }
+  log_line(log_level::error, "merchant API: cancel not applied", {{"detail", out.detail}});
+  return error_response(500, "INTERNAL", "the cancel could not be recorded");
+}
+
+response consult_answer(const consult_outcome& o) {
+  if (!o.verified_body)
+    return error_response(502, "ALIPAYPLUS_UNAVAILABLE", "no answer from Alipay+: " + o.error);
+  const auto answer = aplus::decode_consult_payment_response(*o.verified_body);
+  if (!answer)
+    return error_response(502, "ALIPAYPLUS_UNAVAILABLE",
+                          "unreadable answer from Alipay+: " + aplus::to_string(answer.errors()));
+  const auto& r = answer->result;
+  const std::string said =
+      std::string(1, r.status) + "/" + r.code + (r.message.empty() ? "" : " (" + r.message + ")");
+  if (r.status == 'F')
+    return error_response(502, "ALIPAYPLUS_REJECTED", "Alipay+ refused the consult: " + said);
+  if (r.status != 'S')
+    return error_response(502, "ALIPAYPLUS_UNAVAILABLE", "Alipay+ answered " + said);
+  json::value options =
+      answer->payment_options ? aplus::to_json(*answer->payment_options) : json::array();
+  return json_response(200, json::object{{"paymentOptions", std::move(options)}});
+}
+
+}  // namespace
+
+merchant_api::merchant_api(merchant_api_deps deps) : deps_(std::move(deps)) {
+  for (const auto& m : deps_.cfg.merchants)
+    if (!m.id.empty() && !m.token.empty()) keys_.push_back({&m, sha256(m.token)});
+}
+
+const merchant_config* merchant_api::authenticate(const request& req) const {
+  const auto token = bearer_token(req);
+  if (!token) return nullptr;
+  // Digests have equal lengths, so CRYPTO_memcmp's time depends on neither token; every key is
+  // compared, whether or not an earlier one matched.
+  const auto digest = sha256(*token);
+  const merchant_config* found = nullptr;
+  for (const auto& k : keys_)
+    if (CRYPTO_memcmp(k.digest.data(), digest.data(), digest.size()) == 0) found = k.merchant;
+  return found;
+}
+
+asio::awaitable<response> merchant_api::handle(const request& req) {
+  const merchant_config* m = authenticate(req);
+  if (m == nullptr) {
+    auto r = error_response(401, "UNAUTHORIZED", "missing or unknown Bearer token");
+    r.headers.push_back({"WWW-Authenticate", "Bearer"});
+    co_return r;
+  }
+  try {
+    co_return co_await route(req, *m);
+  } catch (const store::store_error& e) {
+    log_line(log_level::error, "merchant API: store unavailable", {{"error", e.what()}});
+    co_return error_response(503, "STORE_UNAVAILABLE",
+                             "the payment store is unavailable; retry later");
+  }
+}
+
+asio::awaitable<response> merchant_api::route(const request& req, const merchant_config& m) {
+  const auto url = boost::urls::parse_origin_form(req.target);
+  if (!url) co_return path_not_found();
+  const std::vector<std::string> seg(url->segments().begin(), url->segments().end());
+  const bool is_get = req.method == "GET";
+  const bool is_post = req.method == "POST";
+  if (seg.size() < 2 || seg[0] != "v1") co_return path_not_found();
+  if (seg[1] == "payments" && seg.size() == 2) {
+    if (is_post) co_return co_await create(req, m);
+    co_return method_not_allowed("POST");
+  }
+  if (seg[1] == "payments" && seg.size() == 3) {
+    if (is_post && seg[2] == "consult") co_return co_await consult(req);
+    if (is_get) co_return get(m, seg[2], req);
+    co_return method_not_allowed(seg[2] == "consult" ? "GET, POST" : "GET");
+  }
+  if (seg[1] == "payments" && seg.size() == 4 && seg[3] == "cancel") {
+    if (is_post) co_return co_await cancel(req, m, seg[2]);
+    co_return method_not_allowed("POST");
+  }
+  if (seg[1] == "events" && seg.size() == 2) {
+    if (is_get) co_return events(m, req);
+    co_return method_not_allowed("GET");
+  }
+  co_return path_not_found();
+}
+
+asio::awaitable<response> merchant_api::create(const request& req, const merchant_config& m) {
+  if (auto bad = check_json_body(req)) co_return *bad;
+  const auto body = aplus::parse_untrusted(req.body);
+  if (!body) co_return invalid_request(body.errors());
+  // A repeat is answered before validation: time-dependent rules (expiry in the future) must not
+  // turn a retry of an accepted request into a 400.
+  if (const auto id = request_id_of(*body))
+    if (auto existing = deps_.eng.store().find(*id)) co_return repeat(*existing, m, *body);
+  const auto now = deps_.clock.now();
+  const auto parsed = parse_create_request(*body, now);
+  if (!parsed) co_return invalid_request(parsed.errors());
+  const create_context ctx{m.id, deps_.cfg.alipayplus.notify_url,
+                           std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now};
+  engine::input in;
+  in.create = build_payment(*parsed, req.body, ctx);
+  in.ev = created{};
+  auto out = co_await deps_.drv.submit(std::move(in));
+  switch (out.result) {
+    case engine::outcome::duplicate:
+      co_return repeat(out.after, m, *body);
+    case engine::outcome::applied: {
+      const payment p = co_await await_pay_answer(std::move(out.after));
+      co_return json_response(pay_answered(p) ? 201 : 202, engine::payment_to_json(p));
+    }
+    case engine::outcome::unchanged:
+    case engine::outcome::not_found:
+    case engine::outcome::conflict:
+    case engine::outcome::rejected:
+      break;
+  }
+  log_line(log_level::error, "merchant API: create not applied",
+           {{"paymentRequestId", parsed->payment_request_id}, {"detail", out.detail}});
+  co_return error_response(500, "INTERNAL", "the payment could not be stored");
+}
+
+asio::awaitable<payment> merchant_api::await_pay_answer(payment p) {
+  using std::chrono::milliseconds;
+  const auto deadline =
+      std::chrono::steady_clock::now() + milliseconds(deps_.cfg.payment.create_wait_ms);
+  for (;;) {
+    // Reread before every wait: the answer may have been committed while this coroutine was
+    // queued, before any watcher was registered. Nothing suspends between the read and the
+    // watcher's registration, so no commit can fall between them.
+    if (!reload(deps_.eng.store(), p) || pay_answered(p)) co_return p;
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left <= milliseconds::zero()) co_return p;
+    co_await deps_.drv.wait_for_change(p.id, left);
+  }
+}
+
+std::optional<payment> merchant_api::own_payment(const merchant_config& m, const std::string& id) {
+  auto p = deps_.eng.store().find(id);
+  if (!p || p->merchant_id != m.id) return std::nullopt;  // another merchant's looks absent
+  return p;
+}
+
+response merchant_api::get(const merchant_config& m, const std::string& id, const request& req) {
+  bool with_events = false;
+  for (const auto& [key, value] : query_params(req.target)) {
+    if (key != "events") return bad_query(key, "unknown query parameter");
+    if (value != "true" && value != "false") return bad_query(key, "not true or false");
+    with_events = value == "true";
+  }
+  const auto p = own_payment(m, id);
+  if (!p) return payment_not_found();
+  json::object body = engine::payment_to_json(*p);
+  if (with_events) body["events"] = event_log_json(deps_.eng.store().events_of(p->id));
+  return json_response(200, body);
+}
+
+asio::awaitable<response> merchant_api::cancel(const request& req, const merchant_config& m,
+                                               const std::string& id) {
+  if (auto bad = check_json_body(req)) co_return *bad;
+  const auto p = own_payment(m, id);
+  if (!p) co_return payment_not_found();
+  const auto reason = parse_cancel_reason(req.body);
+  if (!reason) co_return invalid_request(reason.errors());
+  for (int attempt = 0; attempt < max_conflict_retries; ++attempt) {
+    engine::input in;
+    in.payment_id = p->id;
+    in.ev = cancel_requested{requester::merchant, *reason};
+    const auto out = co_await deps_.drv.submit(std::move(in));
+    // A conflict means another writer changed the payment between load and commit: resubmit.
+    if (out.result != engine::outcome::conflict) co_return cancel_answer(out);
+  }
+  co_return error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry later");
+}
+
+asio::awaitable<response> merchant_api::consult(const request& req) {
+  if (auto bad = check_json_body(req)) co_return *bad;
+  const auto body = aplus::parse_untrusted(req.body);
+  if (!body) co_return invalid_request(body.errors());
+  const auto consult_request = parse_consult_request(*body);
+  if (!consult_request) co_return invalid_request(consult_request.errors());
+  if (!deps_.consult)
+    co_return error_response(502, "ALIPAYPLUS_UNAVAILABLE", "consultPayment is not available");
+  const consult_outcome outcome = co_await deps_.consult(aplus::encode(*consult_request));
+  co_return consult_answer(outcome);
+}
+
+response merchant_api::events(const merchant_config& m, const request& req) {
+  std::int64_t after = 0;
+  std::int64_t limit = default_feed_limit;
+  for (const auto& [key, value] : query_params(req.target)) {
+    const auto n = parse_count(value);
+    if (key == "after") {
+      if (!n) return bad_query(key, "not a cursor (nextCursor of a previous page)");
+      after = *n;
+    } else if (key == "limit") {
+      if (!n || *n < 1 || *n > max_feed_limit)
+        return bad_query(key, "not an integer from 1 to 500");
+      limit = *n;
+    } else {
+      return bad_query(key, "unknown query parameter");
+    }
+  }
+  const auto rows = deps_.eng.store().events_feed(m.id, after, static_cast<std::size_t>(limit));
+  json::array list;
+  for (const auto& r : rows) list.push_back(feed_entry_json(r));
+  const std::int64_t next = rows.empty() ? after : rows.back().id;
+  return json_response(
+      200, json::object{{"events", std::move(list)}, {"nextCursor", std::to_string(next)}});
+}
+
+}  // namespace cashier::daemon

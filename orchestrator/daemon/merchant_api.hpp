@@ -1,0 +1,81 @@
+// The merchant API (PRODUCT.md "Merchant API"): every request under /v1/, authenticated by a
+// Bearer token per merchant, answered with JSON. Create validates the body, builds the payment
+// and its byte-exact pay request, submits it to the driver (answering only after the commit)
+// and waits up to createWaitMs for the pay answer; GET, cancel, consult and the events feed
+// serve the merchant's own data only. It runs on the reactor thread and reads the store there;
+// it never changes a payment except through driver::submit.
+//
+// Answers: 200/201/202 with JSON; errors are {"error":{"code","message","field"?}} with
+// 400 INVALID_REQUEST (field-level, `details` lists every error when there are several),
+// 401 UNAUTHORIZED, 404 NOT_FOUND / PAYMENT_NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow),
+// 409 REPEAT_REQ_INCONSISTENT / PAYMENT_FINAL, 413 PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE
+// (a non-empty POST body whose Content-Type is not application/json), 500 INTERNAL,
+// 502 ALIPAYPLUS_UNAVAILABLE / ALIPAYPLUS_REJECTED (consult), 503 STORE_UNAVAILABLE.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/daemon/config.hpp"
+#include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/engine/engine.hpp"
+#include "orchestrator/net/http_types.hpp"
+
+namespace cashier::daemon {
+
+/// What a consultPayment call produced: the verified answer body, or why there is none.
+struct consult_outcome {
+  std::optional<std::string> verified_body;  ///< the answer, its signature verified
+  std::string error;                         ///< without an answer: e.g. "timeout", "bad_signature"
+};
+
+/// Sends a consultPayment request body (signed by the gateway) and returns its outcome.
+using consult_function = std::function<boost::asio::awaitable<consult_outcome>(std::string body)>;
+
+/// What the merchant API works with; everything outlives it.
+struct merchant_api_deps {
+  const config& cfg;           ///< merchants, notifyUrl, defaultExpiryMinutes, createWaitMs
+  driver& drv;                 ///< the only way to change a payment
+  engine::engine& eng;         ///< its store() serves the reads
+  const payment_clock& clock;  ///< payment clock for createdAt and expiry checks
+  consult_function consult;    ///< the gateway's consultPayment
+};
+
+/// Serves /v1/ for the merchants of the configuration.
+class merchant_api {
+ public:
+  /// An API over `deps`; the merchants' token digests are computed here.
+  explicit merchant_api(merchant_api_deps deps);
+
+  /// Answers one request under /v1/ (`req` must outlive the returned awaitable). Store
+  /// failures become 503; nothing is acknowledged before its commit.
+  boost::asio::awaitable<net::response> handle(const net::request& req);
+
+ private:
+  struct merchant_key {
+    const merchant_config* merchant;
+    std::array<unsigned char, 32> digest;
+  };
+
+  const merchant_config* authenticate(const net::request& req) const;
+  boost::asio::awaitable<net::response> route(const net::request& req, const merchant_config& m);
+  boost::asio::awaitable<net::response> create(const net::request& req, const merchant_config& m);
+  boost::asio::awaitable<payment> await_pay_answer(payment p);
+  net::response get(const merchant_config& m, const std::string& id, const net::request& req);
+  boost::asio::awaitable<net::response> cancel(const net::request& req, const merchant_config& m,
+                                               const std::string& id);
+  boost::asio::awaitable<net::response> consult(const net::request& req);
+  net::response events(const merchant_config& m, const net::request& req);
+  std::optional<payment> own_payment(const merchant_config& m, const std::string& id);
+
+  merchant_api_deps deps_;
+  std::vector<merchant_key> keys_;
+};
+
+}  // namespace cashier::daemon

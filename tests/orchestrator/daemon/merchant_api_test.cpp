@@ -1,0 +1,642 @@
+// Tests of the merchant API over a real driver, engine and SQLite store in a temporary
+// directory, with a fake Alipay+ gateway, a manual payment clock and a fake consult function.
+// The io_context runs inside the test; handle() is called directly with net::request values.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "orchestrator/daemon/merchant_api.hpp"
+#include "orchestrator/engine/payment_view.hpp"
+#include "state/store/sqlite_store.hpp"
+
+namespace cashier::daemon {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr std::string_view token_m1 = "token-of-merchant-one";
+constexpr std::string_view token_m2 = "token-of-merchant-two";
+
+/// A fresh directory under the system temp dir, removed with everything in it.
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "merchant-api-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~temp_dir() { std::filesystem::remove_all(path_); }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// A payment clock that stands still unless a test moves it.
+class manual_clock final : public payment_clock {
+ public:
+  time_point t = from_epoch_ms(1'700'000'000'000);  // 2023-11-14T22:13:20Z
+  time_point now() const override { return t; }
+  std::chrono::steady_clock::duration wall_wait_until(time_point at) const override {
+    if (at <= t) return std::chrono::steady_clock::duration::zero();
+    return std::min<std::chrono::steady_clock::duration>(at - t, std::chrono::hours(24));
+  }
+};
+
+/// How the fake answers pay.
+enum class pay_mode {
+  in_process,  ///< U/PAYMENT_IN_PROCESS with paymentId and normalUrl
+  fail,        ///< F/PROCESS_FAIL
+  hold,        ///< no answer until release(), then U/PAYMENT_IN_PROCESS
+};
+
+/// Alipay+ as the driver sees it. Answers come a few reactor turns later, as a real call would.
+class fake_gateway final : public gateway {
+ public:
+  explicit fake_gateway(asio::io_context& io) : hold_(io) {
+    hold_.expires_at(asio::steady_timer::time_point::max());
+  }
+  pay_mode mode = pay_mode::in_process;
+  int pays = 0;
+  /// Lets held pay calls answer.
+  void release() { hold_.cancel(); }
+
+  asio::awaitable<call_result> pay(const payment& p) override {
+    ++pays;
+    const pay_mode m = mode;
+    co_await later();
+    if (m == pay_mode::hold) {
+      boost::system::error_code ec;
+      co_await hold_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    pay_answer a;
+    if (m == pay_mode::fail) {
+      a.result = {"PROCESS_FAIL", 'F', "declined"};
+    } else {
+      a.result = {"PAYMENT_IN_PROCESS", 'U', "in process"};
+      a.facts.payment_id = "ap-" + p.payment_request_id;
+      a.normal_url = "https://checkout.example/" + p.payment_request_id;
+      a.payment_data = R"({"wallets":[]})";
+    }
+    co_return call_result{a, record("pay", p)};
+  }
+  asio::awaitable<call_result> inquiry(const payment& p) override {
+    co_await later();
+    co_return call_result{inquiry_no_answer{no_answer_reason::timeout},
+                          record("inquiryPayment", p)};
+  }
+  asio::awaitable<call_result> cancel(const payment& p) override {
+    co_await later();
+    co_return call_result{cancel_answer{{"SUCCESS", 'S', "success"}}, record("cancelPayment", p)};
+  }
+
+ private:
+  static asio::awaitable<void> later() {
+    for (int i = 0; i < 3; ++i)
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  }
+  static store::call_record record(std::string api, const payment& p) {
+    store::call_record c;
+    c.api = std::move(api);
+    c.request_body = p.pay_request;
+    c.http_status = 200;
+    c.outcome = "fake";
+    return c;
+  }
+  asio::steady_timer hold_;
+};
+
+config test_config() {
+  config c;
+  c.alipayplus.notify_url = "https://acqp.example/aplus/notify";
+  c.payment.create_wait_ms = 5000;
+  for (const auto& [id, token] : {std::pair{"m1", token_m1}, std::pair{"m2", token_m2}}) {
+    merchant_config m;
+    m.id = id;
+    m.token = token;
+    c.merchants.push_back(m);
+  }
+  return c;
+}
+
+/// A create body; `value` is both order and payment amount.
+std::string create_body(std::string_view id, std::string_view value = "1000") {
+  return R"({"paymentRequestId":")" + std::string(id) +
+         R"(","order":{"referenceOrderId":"order-1","orderDescription":"Mi Band 3 strap",)"
+         R"("orderAmount":{"currency":"USD","value":")" +
+         std::string(value) +
+         R"("},)"
+         R"("merchant":{"referenceMerchantId":"M0001","merchantName":"Shop","merchantMCC":"5732",)"
+         R"("merchantAddress":{"region":"JP","city":"Tokyo"}},"env":{"terminalType":"WEB"}},)"
+         R"("paymentAmount":{"currency":"USD","value":")" +
+         std::string(value) +
+         R"("},)"
+         R"("paymentRedirectUrl":"https://shop.example/return","userRegion":"PH",)"
+         R"("settlementStrategy":{"settlementCurrency":"USD"},"merchantNotifyUrl":"https://shop.example/hooks"})";
+}
+
+json::object parse_object(const std::string& text) { return json::parse(text).as_object(); }
+
+/// `o` with its keys in reverse order.
+json::object reverse_keys(const json::object& o) {
+  json::object out;
+  for (auto it = o.end(); it != o.begin();) {
+    --it;
+    out.emplace(it->key(), it->value());
+  }
+  return out;
+}
+
+/// The `error` object of an error answer.
+json::object error_of(const net::response& r) {
+  return parse_object(r.body).at("error").as_object();
+}
+
+struct api_fixture {
+  asio::io_context io;  // first: destroyed last, after everything that holds its handlers
+  temp_dir dir;
+  std::unique_ptr<store::payment_store> store =
+      store::open_sqlite_store(dir.file("cashier.db"), {.busy_timeout_ms = 100});
+  engine::engine eng{*store, engine::engine_config{}};
+  manual_clock clock;
+  fake_gateway gw{io};
+  driver drv{io, eng, clock, gw};
+  config cfg = test_config();
+  std::vector<std::string> consulted;
+  consult_outcome consult_reply;
+  merchant_api api{
+      {cfg, drv, eng, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
+         consulted.push_back(std::move(body));
+         co_return consult_reply;
+       }}};
+
+  /// Runs `req` through handle() on the io_context until it answers.
+  net::response run(const net::request& req) {
+    std::optional<net::response> out;
+    std::exception_ptr error;
+    asio::co_spawn(io, api.handle(req), [&](std::exception_ptr e, net::response r) {
+      error = e;
+      if (!e) out = std::move(r);
+    });
+    io.restart();
+    while (!out && !error && io.run_one() > 0) {
+    }
+    if (error) std::rethrow_exception(error);
+    REQUIRE(out);
+    return *out;
+  }
+
+  /// A request from merchant `token` ("" = no Authorization), JSON body when not empty.
+  net::response call(std::string method, std::string target, std::string body = "",
+                     std::string_view token = token_m1) {
+    net::request req{std::move(method), std::move(target), {}, std::move(body)};
+    if (!token.empty()) req.headers.push_back({"Authorization", "Bearer " + std::string(token)});
+    if (!req.body.empty())
+      req.headers.push_back({"Content-Type", "application/json; charset=utf-8"});
+    return run(req);
+  }
+
+  /// Runs the io_context until `done()` (bounded: each turn waits at most 50 ms for a handler).
+  bool run_until(const std::function<bool()>& done) {
+    io.restart();
+    for (int i = 0; i < 100 && !done(); ++i) io.run_one_for(std::chrono::milliseconds(50));
+    return done();
+  }
+
+  payment_status status_of(const std::string& id) { return store->find(id).value().status; }
+};
+
+TEST_CASE_FIXTURE(api_fixture, "create answers 201 with normalUrl once pay has answered") {
+  const auto r = call("POST", "/v1/payments", create_body("pr-1"));
+  CHECK(r.status == 201);
+  CHECK(net::find_header(r.headers, "content-type") == "application/json");
+  const auto b = parse_object(r.body);
+  CHECK(b.at("paymentRequestId") == "pr-1");
+  CHECK(b.at("status") == "IN_PROCESS");
+  CHECK(b.at("pendingAction") == "INQUIRY");
+  CHECK(b.at("normalUrl") == "https://checkout.example/pr-1");
+  CHECK(b.at("paymentId") == "ap-pr-1");
+  CHECK(b.at("paymentAmount") == json::parse(R"({"currency":"USD","value":"1000"})"));
+  CHECK(b.at("order").at("referenceOrderId") == "order-1");
+  CHECK(b.at("createdAt") == "2023-11-14T22:13:20.000Z");
+  CHECK(b.at("paymentExpiryTime") == "2023-11-14T22:28:20.000Z");
+  CHECK(gw.pays == 1);
+}
+
+TEST_CASE_FIXTURE(
+    api_fixture, "the stored payment keeps the raw body and a pay request with the filled fields") {
+  const std::string body = create_body("pr-2");
+  REQUIRE(call("POST", "/v1/payments", body).status == 201);
+  const auto p = store->find("pr-2");
+  REQUIRE(p);
+  CHECK(p->merchant_request == body);
+  CHECK(p->merchant_id == "m1");
+  CHECK(p->merchant_notify_url == "https://shop.example/hooks");
+  CHECK(p->expiry_at == clock.t + std::chrono::minutes(15));
+  const auto pay = parse_object(p->pay_request);
+  CHECK(pay.at("paymentNotifyUrl") == "https://acqp.example/aplus/notify");
+  CHECK(pay.at("paymentMethod") == json::parse(R"({"paymentMethodType":"CONNECT_WALLET"})"));
+  CHECK(
+      pay.at("paymentFactor") ==
+      json::parse(
+          R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
+  CHECK(pay.at("paymentExpiryTime") == "2023-11-14T22:28:20+00:00");
+  CHECK(pay.at("order") == parse_object(body).at("order"));
+  std::vector<std::string> keys;
+  for (const auto& f : pay) keys.emplace_back(f.key());
+  CHECK(keys == std::vector<std::string>{"paymentRequestId", "order", "paymentAmount",
+                                         "paymentMethod", "paymentFactor", "paymentExpiryTime",
+                                         "paymentNotifyUrl", "paymentRedirectUrl",
+                                         "settlementStrategy", "userRegion"});
+}
+
+TEST_CASE_FIXTURE(api_fixture, "unknown nested fields are refused and never reach Alipay+") {
+  auto body = parse_object(create_body("pr-nested"));
+  body["order"].as_object()["goods"] = json::array{json::object{{"goodsName", "strap"}}};
+  const auto r = call("POST", "/v1/payments", json::serialize(body));
+  CHECK(r.status == 400);
+  CHECK(error_of(r).at("field") == "order.goods");
+  CHECK_FALSE(store->find("pr-nested"));
+  CHECK(gw.pays == 0);
+}
+
+TEST_CASE_FIXTURE(api_fixture,
+                  "create answers 202 with INIT when pay has not answered within createWaitMs") {
+  cfg.payment.create_wait_ms = 30;
+  gw.mode = pay_mode::hold;
+  const auto r = call("POST", "/v1/payments", create_body("pr-slow"));
+  CHECK(r.status == 202);
+  const auto b = parse_object(r.body);
+  CHECK(b.at("status") == "INIT");
+  CHECK(b.at("pendingAction") == "PAY");
+  CHECK(b.at("normalUrl").is_null());
+  gw.release();
+  REQUIRE(run_until([&] { return status_of("pr-slow") == payment_status::in_process; }));
+  const auto g = call("GET", "/v1/payments/pr-slow");
+  CHECK(g.status == 200);
+  CHECK(parse_object(g.body).at("normalUrl") == "https://checkout.example/pr-slow");
+}
+
+TEST_CASE_FIXTURE(api_fixture,
+                  "an identical repeat in another key order and white space answers 200") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-rep")).status == 201);
+  // The same JSON value, keys reversed at the top and in `order`, with other white space.
+  auto reversed = reverse_keys(parse_object(create_body("pr-rep")));
+  reversed["order"] = reverse_keys(reversed["order"].as_object());
+  std::string text = json::serialize(reversed);
+  for (std::size_t at = 0; (at = text.find(",\"", at)) != std::string::npos; at += 4)
+    text.replace(at, 1, " ,\n\t");
+  REQUIRE(text != create_body("pr-rep"));
+
+  const auto r = call("POST", "/v1/payments", "\n " + text + " \n");
+  CHECK(r.status == 200);
+  CHECK(parse_object(r.body).at("paymentId") == "ap-pr-rep");
+  CHECK(gw.pays == 1);
+  CHECK(store->find("pr-rep")->merchant_request == create_body("pr-rep"));
+}
+
+TEST_CASE_FIXTURE(api_fixture, "a repeat with another body or from another merchant answers 409") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-x")).status == 201);
+  const auto other_amount = call("POST", "/v1/payments", create_body("pr-x", "2000"));
+  CHECK(other_amount.status == 409);
+  CHECK(error_of(other_amount).at("code") == "REPEAT_REQ_INCONSISTENT");
+  CHECK(error_of(other_amount).at("field") == "paymentRequestId");
+  const auto other_merchant = call("POST", "/v1/payments", create_body("pr-x"), token_m2);
+  CHECK(other_merchant.status == 409);
+  CHECK(store->find("pr-x")->amount.minor_units == 1000);
+  CHECK(gw.pays == 1);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "a missing or wrong Bearer token answers 401") {
+  for (const std::string header :
+       {"", "Bearer token-of-merchant-onf", "Bearer token-of-merchant-one-",
+        "Basic token-of-merchant-one", "Bearer ", "token-of-merchant-one"}) {
+    CAPTURE(header);
+    net::request req{"GET", "/v1/events", {}, ""};
+    if (!header.empty()) req.headers.push_back({"Authorization", header});
+    const auto r = run(req);
+    CHECK(r.status == 401);
+    CHECK(error_of(r).at("code") == "UNAUTHORIZED");
+    CHECK(net::find_header(r.headers, "WWW-Authenticate") == "Bearer");
+  }
+  net::request lower{"GET", "/v1/events", {{"authorization", "bearer  token-of-merchant-one"}}, ""};
+  CHECK(run(lower).status == 200);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "another merchant's payment looks absent") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-own")).status == 201);
+  CHECK(call("GET", "/v1/payments/pr-own").status == 200);
+  const auto get = call("GET", "/v1/payments/pr-own", "", token_m2);
+  CHECK(get.status == 404);
+  CHECK(error_of(get).at("code") == "PAYMENT_NOT_FOUND");
+  CHECK(call("POST", "/v1/payments/pr-own/cancel", "{}", token_m2).status == 404);
+  CHECK(status_of("pr-own") == payment_status::in_process);
+  CHECK(store->find("pr-own")->pending == pending_action::inquiry);
+}
+
+/// One bad create body: how it differs from create_body("pr-bad") and the error expected.
+struct bad_field {
+  std::function<void(json::object&)> change;
+  std::string field;
+  std::string message;
+};
+
+json::object& at(json::object& o, std::string_view key) { return o[key].as_object(); }
+
+TEST_CASE_FIXTURE(api_fixture, "each bad field answers 400 naming the field") {
+  const std::vector<bad_field> cases{
+      {[](auto& b) { b["paymentRequestId"] = ""; }, "paymentRequestId", "empty"},
+      {[](auto& b) { b["paymentRequestId"] = "pr/bad"; }, "paymentRequestId", "only A-Z"},
+      {[](auto& b) { b["paymentRequestId"] = std::string(65, 'p'); }, "paymentRequestId",
+       "longer than 64"},
+      {[](auto& b) { b["paymentRequestId"] = ".."; }, "paymentRequestId", "only dots"},
+      {[](auto& b) { b.erase("paymentRequestId"); }, "paymentRequestId", "missing"},
+      {[](auto& b) { at(at(b, "order"), "orderAmount")["value"] = "12.5"; },
+       "order.orderAmount.value", "not a non-negative integer"},
+      {[](auto& b) { at(at(b, "order"), "orderAmount")["currency"] = "usd"; },
+       "order.orderAmount.currency", "ISO 4217"},
+      {[](auto& b) { at(b, "order")["orderDescription"] = std::string(257, 'd'); },
+       "order.orderDescription", "longer than 256"},
+      {[](auto& b) { at(b, "order").erase("referenceOrderId"); }, "order.referenceOrderId",
+       "missing"},
+      {[](auto& b) { at(at(b, "order"), "merchant").erase("merchantName"); },
+       "order.merchant.merchantName", "missing"},
+      {[](auto& b) { at(at(b, "order"), "env")["terminalType"] = "TV"; }, "order.env.terminalType",
+       "not one of"},
+      {[](auto& b) { at(at(b, "order"), "env")["terminalType"] = "APP"; }, "order.env.osType",
+       "required when"},
+      {[](auto& b) { at(at(b, "order"), "env")["OsType"] = "IOS"; }, "order.env.OsType",
+       "unknown field"},
+      {[](auto& b) { at(at(at(b, "order"), "merchant"), "merchantAddress")["zip"] = "1"; },
+       "order.merchant.merchantAddress.zip", "unknown field"},
+      {[](auto& b) { b["order"] = "order-1"; }, "order", "not an object"},
+      {[](auto& b) { at(b, "paymentAmount")["value"] = "0"; }, "paymentAmount.value",
+       "greater than zero"},
+      {[](auto& b) { at(b, "paymentAmount")["value"] = 1000; }, "paymentAmount.value",
+       "not a string"},
+      {[](auto& b) { b.erase("paymentAmount"); }, "paymentAmount", "missing"},
+      {[](auto& b) { b["paymentRedirectUrl"] = "not a url"; }, "paymentRedirectUrl",
+       "not an absolute URI"},
+      {[](auto& b) { b["paymentRedirectUrl"] = "javascript:alert(1)"; }, "paymentRedirectUrl",
+       "not allowed"},
+      {[](auto& b) { b.erase("paymentRedirectUrl"); }, "paymentRedirectUrl", "missing"},
+      {[](auto& b) { b["paymentExpiryTime"] = "2020-01-01T00:00:00+08:00"; }, "paymentExpiryTime",
+       "in the future"},
+      {[](auto& b) { b["paymentExpiryTime"] = "2023-12-31T00:00:00Z"; }, "paymentExpiryTime",
+       "30 days"},
+      {[](auto& b) { b["paymentExpiryTime"] = "1700000900000"; }, "paymentExpiryTime", "ISO 8601"},
+      {[](auto& b) { b["paymentExpiryTime"] = "2023-11-15T00:00:00+0800"; }, "paymentExpiryTime",
+       "ISO 8601"},
+      {[](auto& b) { b["userRegion"] = "usa"; }, "userRegion", "ISO 3166"},
+      {[](auto& b) { at(b, "settlementStrategy")["settlementCurrency"] = "US"; },
+       "settlementStrategy.settlementCurrency", "ISO 4217"},
+      {[](auto& b) { b["merchantNotifyUrl"] = "ftp://shop.example/hooks"; }, "merchantNotifyUrl",
+       "http(s)"},
+      {[](auto& b) { b["amount"] = "1000"; }, "amount", "unknown field"},
+      {[](auto& b) { b["paymentNotifyUrl"] = "https://evil.example/"; }, "paymentNotifyUrl",
+       "set by cashierd"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.field);
+    auto body = parse_object(create_body("pr-bad"));
+    c.change(body);
+    const auto r = call("POST", "/v1/payments", json::serialize(body));
+    CHECK(r.status == 400);
+    const auto e = error_of(r);
+    CHECK(e.at("code") == "INVALID_REQUEST");
+    CHECK(e.at("field") == json::value(c.field));
+    const std::string message(e.at("message").as_string());
+    CHECK(message.rfind(c.field + ": ", 0) == 0);
+    CHECK(message.find(c.message) != std::string::npos);
+  }
+  CHECK_FALSE(store->find("pr-bad"));
+  CHECK(gw.pays == 0);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "bodies that are not acceptable JSON answer 400, 413 or 415") {
+  const auto garbage = call("POST", "/v1/payments", "{not json");
+  CHECK(garbage.status == 400);
+  CHECK(error_of(garbage).at("code") == "INVALID_REQUEST");
+  const auto duplicate =
+      call("POST", "/v1/payments", R"({"paymentRequestId":"a","paymentRequestId":"b"})");
+  CHECK(duplicate.status == 400);
+  CHECK(error_of(duplicate).at("field") == "paymentRequestId");
+  CHECK(call("POST", "/v1/payments", "[]").status == 400);
+  CHECK(call("POST", "/v1/payments", "").status == 400);
+  CHECK(call("POST", "/v1/payments", std::string(70 * 1024, ' ')).status == 413);
+
+  net::request text{
+      "POST",
+      "/v1/payments",
+      {{"Authorization", "Bearer " + std::string(token_m1)}, {"Content-Type", "text/plain"}},
+      create_body("pr-t")};
+  const auto r = run(text);
+  CHECK(r.status == 415);
+  CHECK(error_of(r).at("code") == "UNSUPPORTED_MEDIA_TYPE");
+  text.headers.pop_back();
+  CHECK(run(text).status == 415);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "GET answers the payment and with events=true its event log") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-ev")).status == 201);
+  const auto plain = parse_object(call("GET", "/v1/payments/pr-ev").body);
+  CHECK(plain.at("status") == "IN_PROCESS");
+  CHECK_FALSE(plain.contains("events"));
+
+  const auto r = call("GET", "/v1/payments/pr-ev?events=true");
+  CHECK(r.status == 200);
+  const auto events = parse_object(r.body).at("events").as_array();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].at("cause") == "created");
+  CHECK(events[0].at("from").is_null());
+  CHECK(events[0].at("to") == json::parse(R"({"status":"INIT","pendingAction":"PAY"})"));
+  CHECK(events[0].at("at") == "2023-11-14T22:13:20.000Z");
+  CHECK(events[1].at("cause") == "pay:U/PAYMENT_IN_PROCESS");
+  CHECK(events[1].at("from") == json::parse(R"({"status":"INIT","pendingAction":"PAY"})"));
+  CHECK(events[1].at("to") == json::parse(R"({"status":"IN_PROCESS","pendingAction":"INQUIRY"})"));
+
+  CHECK_FALSE(parse_object(call("GET", "/v1/payments/pr-ev?events=false").body).contains("events"));
+  CHECK(error_of(call("GET", "/v1/payments/pr-ev?events=yes")).at("field") == "events");
+  CHECK(error_of(call("GET", "/v1/payments/pr-ev?event=true")).at("field") == "event");
+  CHECK(call("GET", "/v1/payments/pr-none").status == 404);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "cancel answers 202 and the payment ends CANCELLED") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-c")).status == 201);
+  const auto r =
+      call("POST", "/v1/payments/pr-c/cancel", R"({"reason":"customer changed their mind"})");
+  CHECK(r.status == 202);
+  const auto b = parse_object(r.body);
+  CHECK(b.at("status") == "IN_PROCESS");
+  CHECK(b.at("pendingAction") == "CANCEL");
+  REQUIRE(run_until([&] { return status_of("pr-c") == payment_status::cancelled; }));
+  const auto got = parse_object(call("GET", "/v1/payments/pr-c").body);
+  CHECK(got.at("status") == "CANCELLED");
+  CHECK(std::string(got.at("cancelReason").as_string()).find("customer changed their mind") !=
+        std::string::npos);
+  // A repeated cancel of a cancelled payment is idempotent.
+  const auto again = call("POST", "/v1/payments/pr-c/cancel", "");
+  CHECK(again.status == 202);
+  CHECK(parse_object(again.body).at("status") == "CANCELLED");
+}
+
+TEST_CASE_FIXTURE(api_fixture, "cancel of a FAIL payment answers 409 and bad cancels are refused") {
+  gw.mode = pay_mode::fail;
+  const auto created = call("POST", "/v1/payments", create_body("pr-f"));
+  CHECK(created.status == 201);
+  CHECK(parse_object(created.body).at("status") == "FAIL");
+  const auto r = call("POST", "/v1/payments/pr-f/cancel", "{}");
+  CHECK(r.status == 409);
+  CHECK(error_of(r).at("code") == "PAYMENT_FINAL");
+  CHECK(status_of("pr-f") == payment_status::fail);
+
+  CHECK(call("POST", "/v1/payments/pr-none/cancel", "{}").status == 404);
+  const auto long_reason =
+      call("POST", "/v1/payments/pr-f/cancel", R"({"reason":")" + std::string(257, 'r') + "\"}");
+  CHECK(long_reason.status == 400);
+  CHECK(error_of(long_reason).at("field") == "reason");
+  CHECK(error_of(call("POST", "/v1/payments/pr-f/cancel", R"({"why":"x"})")).at("field") == "why");
+}
+
+TEST_CASE_FIXTURE(api_fixture,
+                  "the events feed pages with a cursor and shows only the merchant's events") {
+  gw.mode = pay_mode::fail;
+  for (const char* id : {"f1", "f2", "f3"})
+    REQUIRE(call("POST", "/v1/payments", create_body(id)).status == 201);
+  REQUIRE(call("POST", "/v1/payments", create_body("g1"), token_m2).status == 201);
+
+  const auto first = parse_object(call("GET", "/v1/events?limit=2").body);
+  const auto& page1 = first.at("events").as_array();
+  REQUIRE(page1.size() == 2);
+  CHECK(page1[0].at("paymentRequestId") == "f1");
+  CHECK(page1[0].at("type") == "payment.failed");
+  CHECK(page1[0].at("sequence") == 1);
+  CHECK(page1[0].at("eventId") ==
+        json::value("evt_" + std::to_string(store->find("f1")->id) + "_1"));
+  CHECK(page1[0].at("createdAt") == "2023-11-14T22:13:20.000Z");
+  CHECK(page1[0].at("data").at("payment").at("status") == "FAIL");
+  CHECK(page1[1].at("paymentRequestId") == "f2");
+  const std::string cursor1(first.at("nextCursor").as_string());
+
+  const auto second = parse_object(call("GET", "/v1/events?after=" + cursor1 + "&limit=2").body);
+  REQUIRE(second.at("events").as_array().size() == 1);
+  CHECK(second.at("events").as_array()[0].at("paymentRequestId") == "f3");
+  const std::string cursor2(second.at("nextCursor").as_string());
+  CHECK(cursor2 != cursor1);
+
+  const auto third = parse_object(call("GET", "/v1/events?after=" + cursor2).body);
+  CHECK(third.at("events").as_array().empty());
+  CHECK(third.at("nextCursor") == json::value(cursor2));
+
+  const auto other = parse_object(call("GET", "/v1/events", "", token_m2).body);
+  REQUIRE(other.at("events").as_array().size() == 1);
+  CHECK(other.at("events").as_array()[0].at("paymentRequestId") == "g1");
+
+  for (const char* query :
+       {"limit=0", "limit=501", "limit=x", "after=-1", "after=abc", "cursor=1"}) {
+    CAPTURE(query);
+    CHECK(call("GET", std::string("/v1/events?") + query).status == 400);
+  }
+}
+
+TEST_CASE_FIXTURE(api_fixture,
+                  "consult sends a filled consultPayment and answers the payment options") {
+  consult_reply.verified_body =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+      R"("paymentOptions":[{"paymentMethodType":"CONNECT_WALLET","enabled":"true",)"
+      R"("logo":{"logoName":"Alipay+","logoUrl":"https://logo.example/a.png"}}]})";
+  const std::string body =
+      R"({"paymentAmount":{"currency":"USD","value":"0"},"userRegion":"PH","env":{"terminalType":"WEB"}})";
+  const auto r = call("POST", "/v1/payments/consult", body);
+  CHECK(r.status == 200);
+  CHECK(parse_object(r.body).at("paymentOptions") ==
+        json::parse(R"([{"paymentMethodType":"CONNECT_WALLET","enabled":"true",)"
+                    R"("logo":{"logoName":"Alipay+","logoUrl":"https://logo.example/a.png"}}])"));
+  REQUIRE(consulted.size() == 1);
+  const auto sent = parse_object(consulted[0]);
+  CHECK(
+      sent.at("paymentFactor") ==
+      json::parse(
+          R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
+  CHECK(sent.at("paymentAmount") == json::parse(R"({"currency":"USD","value":"0"})"));
+  CHECK(sent.at("env") == json::parse(R"({"terminalType":"WEB"})"));
+
+  consult_reply.verified_body = R"({"result":{"resultCode":"PARAM_ILLEGAL","resultStatus":"F"}})";
+  const auto refused = call("POST", "/v1/payments/consult", body);
+  CHECK(refused.status == 502);
+  CHECK(error_of(refused).at("code") == "ALIPAYPLUS_REJECTED");
+  consult_reply.verified_body = R"({"paymentOptions":[]})";
+  CHECK(error_of(call("POST", "/v1/payments/consult", body)).at("code") ==
+        "ALIPAYPLUS_UNAVAILABLE");
+  consult_reply = {std::nullopt, "timeout"};
+  const auto none = call("POST", "/v1/payments/consult", body);
+  CHECK(none.status == 502);
+  CHECK(error_of(none).at("code") == "ALIPAYPLUS_UNAVAILABLE");
+  CHECK(std::string(error_of(none).at("message").as_string()).find("timeout") != std::string::npos);
+  const auto bad =
+      call("POST", "/v1/payments/consult", R"({"paymentAmount":{"currency":"USD","value":"-1"}})");
+  CHECK(bad.status == 400);
+  CHECK(error_of(bad).at("field") == "paymentAmount.value");
+  CHECK(consulted.size() == 4);  // the bad body never reached Alipay+
+}
+
+TEST_CASE_FIXTURE(api_fixture, "unknown paths answer 404 and wrong methods 405 with Allow") {
+  const auto missing = call("GET", "/v1/nothing");
+  CHECK(missing.status == 404);
+  CHECK(error_of(missing).at("code") == "NOT_FOUND");
+  CHECK(call("GET", "/v1/payments/a/b/c").status == 404);
+  CHECK(call("POST", "/v1/payments/a/refund", "{}").status == 404);
+  struct method_case {
+    const char* method;
+    const char* target;
+    const char* allow;
+  };
+  for (const auto& c :
+       {method_case{"PUT", "/v1/payments", "POST"}, method_case{"DELETE", "/v1/payments/a", "GET"},
+        method_case{"PUT", "/v1/payments/consult", "GET, POST"},
+        method_case{"GET", "/v1/payments/a/cancel", "POST"},
+        method_case{"POST", "/v1/events", "GET"}}) {
+    CAPTURE(c.target);
+    const auto r = call(c.method, c.target);
+    CHECK(r.status == 405);
+    CHECK(net::find_header(r.headers, "Allow") == c.allow);
+    CHECK(error_of(r).at("code") == "METHOD_NOT_ALLOWED");
+  }
+}
+
+TEST_CASE_FIXTURE(api_fixture, "a store that cannot commit answers 503 and acknowledges nothing") {
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(dir.file("cashier.db").c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  const auto r = call("POST", "/v1/payments", create_body("pr-503"));
+  CHECK(r.status == 503);
+  CHECK(error_of(r).at("code") == "STORE_UNAVAILABLE");
+  REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  CHECK_FALSE(store->find("pr-503"));
+  CHECK(gw.pays == 0);
+  CHECK(call("POST", "/v1/payments", create_body("pr-503")).status == 201);
+}
+
+}  // namespace
+}  // namespace cashier::daemon
