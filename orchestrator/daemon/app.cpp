@@ -75,12 +75,6 @@ net::response error_response(int status, std::string_view code, std::string_view
   return r;
 }
 
-std::string headers_text(const net::header_list& headers) {
-  std::string out;
-  for (const auto& h : headers) out += h.name + ": " + h.value + "\n";
-  return out;
-}
-
 /// Everything the running daemon holds, in construction order.
 struct daemon {
   explicit daemon(const config& c) : cfg(c) {}
@@ -95,6 +89,7 @@ struct daemon {
   std::unique_ptr<merchant_api> api;
   std::optional<net::http_server> server;
   notify_settings notify;
+  std::optional<ack_builder> acks;
   metrics stats;
   bool ready = false;
 
@@ -108,12 +103,13 @@ struct daemon {
   // notifyPayment: verify on the raw bytes → commit → signed ack (PRODUCT.md, ALIPAYPLUS.md).
   asio::awaitable<net::response> on_notify(const net::request& req) {
     const auto check = check_notify(req, notify, wall_now());
-    stats.count("cashierd_notifies_total", {{"outcome", std::string(to_string(check.outcome))}});
+    const auto verdict = std::string(to_string(check.verification));
+    stats.count("cashierd_notifies_total", {{"outcome", verdict}});
     store::notify_record rec;
     rec.payment_request_id = check.payment_request_id;
     rec.body = req.body;
-    rec.headers = headers_text(req.headers);
-    rec.verification = std::string(to_string(check.outcome));
+    rec.headers = format_headers(req.headers);
+    rec.verification = verdict;
     rec.received_at = clock->now();
     std::optional<payment> p;
     if (!check.payment_request_id.empty()) p = store->find(check.payment_request_id);
@@ -121,11 +117,13 @@ struct daemon {
     engine::input in;
     in.payment_id = p ? p->id : 0;
     in.notifies.push_back(rec);
-    if (check.outcome != notify_outcome::ok) {
+    if (check.verification != notify_verification::ok) {
       // Changes nothing, but prompts a (rate-limited) inquiry instead of being ignored.
       if (p) in.ev = notify_unverified{};
+      log_line(log_level::warn, "notify rejected", {{"paymentRequestId", check.payment_request_id},
+                                                   {"verification", verdict}, {"detail", check.detail}});
       drv->post(std::move(in));
-      co_return rejection_response(check.outcome);
+      co_return reject_response(check.verification);
     }
     const auto& n = *check.message;
     if (!p) {
@@ -148,7 +146,7 @@ struct daemon {
     } catch (const store::store_error& e) {
       co_return error_response(503, "STORE_UNAVAILABLE", e.what());
     }
-    co_return notify_ack(notify, wall_now());
+    co_return acks->build_ack(wall_now());
   }
 
   asio::awaitable<net::response> on_admin(const net::request& req, std::string_view path) {
@@ -214,6 +212,18 @@ struct daemon {
   }
   std::uint64_t store_failures = 0;
 
+  /// consultPayment for the merchant API; the call is logged like every other.
+  asio::awaitable<consult_outcome> consult(std::string body) {
+    auto r = co_await gateway->consult(std::move(body));
+    consult_outcome out;
+    if (std::holds_alternative<aplus::consult_payment_response>(r.answer)) out.verified_body = r.call.response_body;
+    else out.error = std::string(to_string(std::get<no_answer_reason>(r.answer)));
+    engine::input in;
+    in.calls.push_back(std::move(r.call));
+    drv->post(std::move(in));
+    co_return out;
+  }
+
   /// Logs every transition and feeds the metrics; pokes the webhook sender on new events.
   void observe(const engine::input& in, const engine::output& out) {
     for (const auto& c : in.calls) {
@@ -269,13 +279,20 @@ int run_daemon(const config& cfg) {
     return 2;
   }
   d.eng = std::make_unique<engine::engine>(*d.store, engine::engine_config{params, [&d](const payment& p) { return d.webhook_url_of(p); }});
-  auto gw = make_aplus_gateway(d.io.get_executor(), cfg, *d.clock);
+  auto gw = aplus_gateway::create(d.io.get_executor(), cfg.alipayplus, *d.clock, {.sign_threads = 1});
   if (!gw) {
-    std::cerr << "cashierd: " << gw.error() << "\n";
+    std::cerr << "cashierd: " << gw.error().message << "\n";
     return 2;
   }
   d.gateway = std::move(*gw);
-  d.notify = make_notify_settings(cfg).value();
+  auto ns = make_notify_settings(cfg.alipayplus);
+  auto ab = ack_builder::create(cfg.alipayplus);
+  if (!ns || !ab) {
+    std::cerr << "cashierd: " << (!ns ? ns.error().message : ab.error().message) << "\n";
+    return 2;
+  }
+  d.notify = std::move(*ns);
+  d.acks.emplace(std::move(*ab));
   d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway);
   d.drv->observe([&d](const engine::input& in, const engine::output& out) { d.observe(in, out); });
   d.drv->on_group_commit([&d](double seconds) { d.stats.observe("cashierd_commit_seconds", {}, seconds); });
@@ -284,7 +301,7 @@ int run_daemon(const config& cfg) {
     d.stats.count("cashierd_webhooks_total", {{"result", std::string(to_string(r.result))}});
   });
   d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
-      [&d](std::string body) { return d.gateway->consult(std::move(body)); }});
+      [&d](std::string body) { return d.consult(std::move(body)); }});
 
   // Every open payment is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
