@@ -190,30 +190,48 @@ struct api_fixture {
          co_return consult_reply;
        }}};
 
-  /// Runs `req` through handle() on the io_context until it answers.
-  net::response run(const net::request& req) {
-    std::optional<net::response> out;
+  /// Runs every request of `reqs` through handle() at once, on the io_context, until all have
+  /// answered; the answers in request order.
+  std::vector<net::response> run_all(const std::vector<net::request>& reqs) {
+    std::vector<std::optional<net::response>> out(reqs.size());
     std::exception_ptr error;
-    asio::co_spawn(io, api.handle(req), [&](std::exception_ptr e, net::response r) {
-      error = e;
-      if (!e) out = std::move(r);
-    });
+    std::size_t answered = 0;
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+      asio::co_spawn(io, api.handle(reqs[i]), [&, i](std::exception_ptr e, net::response r) {
+        ++answered;
+        if (e)
+          error = e;
+        else
+          out[i] = std::move(r);
+      });
+    }
     io.restart();
-    while (!out && !error && io.run_one() > 0) {
+    while (answered < reqs.size() && io.run_one() > 0) {
     }
     if (error) std::rethrow_exception(error);
-    REQUIRE(out);
-    return *out;
+    REQUIRE(answered == reqs.size());
+    std::vector<net::response> result;
+    for (auto& r : out) result.push_back(std::move(r.value()));
+    return result;
   }
 
+  /// Runs `req` through handle() on the io_context until it answers.
+  net::response run(const net::request& req) { return run_all({req}).front(); }
+
   /// A request from merchant `token` ("" = no Authorization), JSON body when not empty.
-  net::response call(std::string method, std::string target, std::string body = "",
-                     std::string_view token = token_m1) {
+  static net::request make(std::string method, std::string target, std::string body = "",
+                           std::string_view token = token_m1) {
     net::request req{std::move(method), std::move(target), {}, std::move(body)};
     if (!token.empty()) req.headers.push_back({"Authorization", "Bearer " + std::string(token)});
     if (!req.body.empty())
       req.headers.push_back({"Content-Type", "application/json; charset=utf-8"});
-    return run(req);
+    return req;
+  }
+
+  /// make() and run().
+  net::response call(std::string method, std::string target, std::string body = "",
+                     std::string_view token = token_m1) {
+    return run(make(std::move(method), std::move(target), std::move(body), token));
   }
 
   /// Runs the io_context until `done()` (bounded: each turn waits at most 50 ms for a handler).
@@ -325,6 +343,21 @@ TEST_CASE_FIXTURE(api_fixture, "a repeat with another body or from another merch
   CHECK(other_merchant.status == 409);
   CHECK(store->find("pr-x")->amount.minor_units == 1000);
   CHECK(gw.pays == 1);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "concurrent creates with one id: one 201, then 200 or 409 by body") {
+  // Both miss the early lookup and reach the same group commit; the store sees the duplicate.
+  const auto same = run_all({make("POST", "/v1/payments", create_body("pr-race")),
+                             make("POST", "/v1/payments", create_body("pr-race"))});
+  CHECK(same[0].status == 201);
+  CHECK(same[1].status == 200);
+  CHECK(parse_object(same[1].body).at("paymentRequestId") == "pr-race");
+  const auto other = run_all({make("POST", "/v1/payments", create_body("pr-race2")),
+                              make("POST", "/v1/payments", create_body("pr-race2", "2000"))});
+  CHECK(other[0].status == 201);
+  CHECK(other[1].status == 409);
+  CHECK(store->find("pr-race2")->amount.minor_units == 1000);
+  CHECK(gw.pays == 2);
 }
 
 TEST_CASE_FIXTURE(api_fixture, "a missing or wrong Bearer token answers 401") {
