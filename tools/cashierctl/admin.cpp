@@ -106,8 +106,11 @@ boost::system::result<net::response, std::string> post(const admin_target& t, co
   net::request req{.method = "POST", .target = path, .headers = {{"Content-Type", "application/json"}}, .body = "{}"};
   std::optional<answer> got;
   std::exception_ptr failure;
-  asio::co_spawn(ioc, send_into(std::move(*client), std::move(req), &got),
-                 [&failure](std::exception_ptr e) { failure = e; });
+  // Stop once the answer is in: a pooled keep-alive connection would otherwise keep run() busy.
+  asio::co_spawn(ioc, send_into(std::move(*client), std::move(req), &got), [&](std::exception_ptr e) {
+    failure = e;
+    ioc.stop();
+  });
   ioc.run();
   if (failure) {
     try {

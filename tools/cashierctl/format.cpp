@@ -54,9 +54,9 @@ void text_table::add(std::vector<cell> row) {
   rows_.push_back(std::move(row));
 }
 
-void text_table::print(std::ostream& out, bool use_color, std::size_t indent) const {
+void text_table::print(std::ostream& out, bool use_color, std::size_t indent, bool headings) const {
   std::vector<std::size_t> widths;
-  for (const auto& h : headings_) widths.push_back(display_width(h));
+  for (const auto& h : headings_) widths.push_back(headings ? display_width(h) : 0);
   for (const auto& row : rows_)
     for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i].text));
   const auto line = [&](const std::vector<cell>& cells) {
@@ -70,7 +70,7 @@ void text_table::print(std::ostream& out, bool use_color, std::size_t indent) co
   };
   std::vector<cell> head;
   for (const auto& h : headings_) head.push_back({h, tint::bold});
-  line(head);
+  if (headings) line(head);
   for (const auto& row : rows_) line(row);
 }
 

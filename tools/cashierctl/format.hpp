@@ -53,8 +53,8 @@ class text_table {
   void add(std::vector<cell> row);
   /// True when no row was added.
   bool empty() const { return rows_.empty(); }
-  /// Writes the table, each line indented by `indent` spaces.
-  void print(std::ostream& out, bool use_color, std::size_t indent = 0) const;
+  /// Writes the table, each line indented by `indent` spaces, with the heading row or without.
+  void print(std::ostream& out, bool use_color, std::size_t indent = 0, bool headings = true) const;
 
  private:
   std::vector<std::string> headings_;

@@ -57,7 +57,10 @@ void print_json(const session& s, const payment_file& f) {
   s.io.out << json::serialize(doc) << '\n';
 }
 
-std::string when(time_point t, time_point now) { return time_text(t) + " (" + relative_time(t, now) + ")"; }
+std::string when(time_point t, time_point now) {
+  if (t == never || t == time_point{}) return "-";
+  return time_text(t) + " (" + relative_time(t, now) + ")";
+}
 
 void print_header(const session& s, const payment& p) {
   auto& out = s.io.out;
@@ -80,7 +83,7 @@ void print_header(const session& s, const payment& p) {
   if (p.settlement_amount) t.add({{"settlement"}, {amount_text(*p.settlement_amount)}});
   if (!p.cancel_reason.empty()) t.add({{"cancel reason"}, {p.cancel_reason}});
   if (p.cancel_abandoned) t.add({{"cancel abandoned"}, {"yes: Alipay+ refused the cancel; settled by inquiry", tint::red}});
-  t.print(out, s.io.color, 2);
+  t.print(out, s.io.color, 2, false);
 }
 
 /// One line of the timeline.

@@ -57,7 +57,7 @@ std::string overdue_reason(const payment& p) {
     case phase::init_cancel:
     case phase::in_process_cancel:
     case phase::success_cancel:
-    case phase::fail_cancel: return "cancel not confirmed yet (" + std::to_string(p.attempt) + " sends)";
+    case phase::fail_cancel: return "cancel not confirmed yet (sent " + std::to_string(p.attempt) + "x)";
     case phase::success:
     case phase::fail:
     case phase::cancelled: return "settled";
@@ -110,6 +110,12 @@ void print_stuck_json(const session& s, const stuck_report& r) {
   s.io.out << json::serialize(doc) << '\n';
 }
 
+std::string last_delivery(const store::outbox_record& o) {
+  std::string text = o.last_status != 0 ? "HTTP " + std::to_string(o.last_status) : std::string();
+  if (!o.last_error.empty()) text += (text.empty() ? "" : " ") + o.last_error;
+  return text.empty() ? "-" : text;
+}
+
 void section(const session& s, std::string_view title, const text_table& t) {
   s.io.out << paint(title, tint::bold, s.io.color) << "\n";
   if (t.empty()) s.io.out << "  none\n";
@@ -126,7 +132,7 @@ void print_stuck(const session& s, const stuck_report& r) {
   text_table dead({"EVENT ID", "PAYMENT REQUEST ID", "TYPE", "ATTEMPTS", "LAST", "CREATED"});
   for (const auto& [o, id] : r.dead)
     dead.add({{o.event_id}, {id}, {o.type}, {std::to_string(o.attempts)},
-              {o.last_status != 0 ? "HTTP " + std::to_string(o.last_status) + " " + o.last_error : o.last_error, tint::red},
+              {last_delivery(o), tint::red},
               {relative_time(o.created_at, s.now)}});
   s.io.out << "\n";
   section(s, "Dead merchant webhooks (cashierctl redeliver <eventId>)", dead);
