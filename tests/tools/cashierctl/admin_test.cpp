@@ -160,7 +160,7 @@ TEST_CASE("the target: --admin-url wins, else the config's listen (https with tl
   CHECK_FALSE(resolve_admin_target(std::nullopt, std::string("http://x/admin"), std::nullopt).has_value());
 }
 
-TEST_CASE("the command line runs actions against --admin-url; without a target it is a usage error") {
+TEST_CASE("the command line runs actions against --admin-url, and without a target it is a usage error") {
   fake_daemon d;
   auto r = cashier::ctl::test::run({"--admin-url", d.origin(), "cancel", "pr-1"});
   CHECK(r.status == exit_status::ok);

@@ -15,7 +15,7 @@ namespace {
 bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 }  // namespace
 
-TEST_CASE("list: newest first, aligned, with relative times; filters by status, since and limit") {
+TEST_CASE("list: newest first, aligned, with relative times, filtered by status, since and limit") {
   sample_db db;
   auto r = run({"--db", db.path, "list"});
   CHECK(r.status == exit_status::ok);
