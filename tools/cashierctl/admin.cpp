@@ -55,12 +55,14 @@ boost::system::result<admin_target, std::string> resolve_admin_target(
     const std::optional<daemon::config>& cfg, const std::optional<std::string>& admin_url,
     const std::optional<std::string>& ca_file) {
   const auto fail = [](std::string message) {
-    return boost::system::result<admin_target, std::string>(boost::system::in_place_error, std::move(message));
+    return boost::system::result<admin_target, std::string>(boost::system::in_place_error,
+                                                            std::move(message));
   };
   admin_target t{.origin = {}, .ca_file = ca_file};
   if (admin_url) {
     if (!is_origin(*admin_url))
-      return fail("--admin-url must be http://host:port or https://host:port, not '" + printable(*admin_url) + "'");
+      return fail("--admin-url must be http://host:port or https://host:port, not '" +
+                  printable(*admin_url) + "'");
     t.origin = *admin_url;
     if (t.origin.ends_with('/')) t.origin.pop_back();
   } else if (cfg) {
@@ -85,12 +87,14 @@ namespace {
 
 using answer = boost::system::result<net::response, net::net_error>;
 
-asio::awaitable<void> send_into(net::http_client client, net::request req, std::optional<answer>* out) {
+asio::awaitable<void> send_into(net::http_client client, net::request req,
+                                std::optional<answer>* out) {
   *out = co_await client.send(std::move(req));
 }
 
 /// POSTs `{}` to `path`; the response, or why there is none.
-boost::system::result<net::response, std::string> post(const admin_target& t, const std::string& path,
+boost::system::result<net::response, std::string> post(const admin_target& t,
+                                                       const std::string& path,
                                                        std::chrono::milliseconds timeout) {
   net::client_options options;
   options.timeout = timeout;
@@ -103,14 +107,18 @@ boost::system::result<net::response, std::string> post(const admin_target& t, co
   asio::io_context ioc;
   auto client = net::http_client::create(ioc.get_executor(), t.origin, std::move(options));
   if (!client) return client.error().message;
-  net::request req{.method = "POST", .target = path, .headers = {{"Content-Type", "application/json"}}, .body = "{}"};
+  net::request req{.method = "POST",
+                   .target = path,
+                   .headers = {{"Content-Type", "application/json"}},
+                   .body = "{}"};
   std::optional<answer> got;
   std::exception_ptr failure;
   // Stop once the answer is in: a pooled keep-alive connection would otherwise keep run() busy.
-  asio::co_spawn(ioc, send_into(std::move(*client), std::move(req), &got), [&](std::exception_ptr e) {
-    failure = e;
-    ioc.stop();
-  });
+  asio::co_spawn(ioc, send_into(std::move(*client), std::move(req), &got),
+                 [&](std::exception_ptr e) {
+                   failure = e;
+                   ioc.stop();
+                 });
   ioc.run();
   if (failure) {
     try {
@@ -146,29 +154,35 @@ std::string accepted_text(admin_action action, std::string_view id, const json::
   return {};
 }
 
-exit_status report_answer(const console& io, admin_action action, std::string_view id, const net::response& r) {
+exit_status report_answer(const console& io, admin_action action, std::string_view id,
+                          const net::response& r) {
   boost::system::error_code ec;
   const auto body = json::parse(r.body, ec);
   if (r.status == 202) {
-    if (io.json) io.out << (ec ? json::serialize(json::object{}) : json::serialize(body)) << '\n';
-    else io.out << accepted_text(action, id, ec ? json::value{} : body) << '\n';
+    if (io.json)
+      io.out << (ec ? json::serialize(json::object{}) : json::serialize(body)) << '\n';
+    else
+      io.out << accepted_text(action, id, ec ? json::value{} : body) << '\n';
     return exit_status::ok;
   }
   std::string code = "HTTP_" + std::to_string(r.status);
   std::string message = "HTTP " + std::to_string(r.status);
   const auto* error = !ec && body.is_object() ? body.get_object().if_contains("error") : nullptr;
   if (error && error->is_object()) {
-    if (const auto* c = error->get_object().if_contains("code"); c && c->is_string()) code = c->get_string();
-    if (const auto* m = error->get_object().if_contains("message"); m && m->is_string()) message = m->get_string();
+    if (const auto* c = error->get_object().if_contains("code"); c && c->is_string())
+      code = c->get_string();
+    if (const auto* m = error->get_object().if_contains("message"); m && m->is_string())
+      message = m->get_string();
   }
-  return report_error(io, exit_status::failed, code,
-                      std::string(to_string(action)) + " " + printable(id) + ": " + printable(message));
+  return report_error(
+      io, exit_status::failed, code,
+      std::string(to_string(action)) + " " + printable(id) + ": " + printable(message));
 }
 
 }  // namespace
 
-exit_status cmd_admin(const console& io, const admin_target& target, admin_action action, std::string_view id,
-                      std::chrono::milliseconds timeout) {
+exit_status cmd_admin(const console& io, const admin_target& target, admin_action action,
+                      std::string_view id, std::chrono::milliseconds timeout) {
   const auto r = post(target, admin_path(action, id), timeout);
   if (!r)
     return report_error(io, exit_status::failed, "UNREACHABLE",

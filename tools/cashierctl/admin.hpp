@@ -28,8 +28,8 @@ std::string_view to_string(admin_action a);
 
 /// Where the daemon's admin API is.
 struct admin_target {
-  std::string origin{};                ///< "http://127.0.0.1:8080" or "https://host:port"
-  std::optional<std::string> ca_file{};///< CA bundle for https ("" = system trust store)
+  std::string origin{};                  ///< "http://127.0.0.1:8080" or "https://host:port"
+  std::optional<std::string> ca_file{};  ///< CA bundle for https ("" = system trust store)
 };
 
 /// The target from `--admin-url` (an origin: scheme http or https, host, optional port, no

@@ -49,48 +49,58 @@ struct checker {
   duration grace;
 
   void add(invariant rule, const payment& p, std::string message, std::string event_id = {}) {
-    report.violations.push_back({rule, p.payment_request_id, std::move(event_id), std::move(message)});
+    report.violations.push_back(
+        {rule, p.payment_request_id, std::move(event_id), std::move(message)});
   }
 
   void phase_rules(const payment& p) {
     if (phase_of(p)) return;
     const auto state = state_text(p.status, p.pending);
     if (is_final(p.status))
-      add(invariant::final_pending, p, "final payment in " + state + ": a final payment waits on nothing or CANCEL (CANCELLED on nothing)");
+      add(invariant::final_pending, p,
+          "final payment in " + state +
+              ": a final payment waits on nothing or CANCEL (CANCELLED on nothing)");
     else
-      add(invariant::phase, p, state + (p.cancel_abandoned ? " (cancel abandoned)" : "") + " is no phase of the machine");
+      add(invariant::phase, p,
+          state + (p.cancel_abandoned ? " (cancel abandoned)" : "") +
+              " is no phase of the machine");
   }
 
   void deadline_rules(const payment& p) {
     if (p.pending != pending_action::none && p.next_action_at == never)
-      add(invariant::open_unscheduled, p, state_text(p.status, p.pending) + " has no timer armed: nothing will move it");
+      add(invariant::open_unscheduled, p,
+          state_text(p.status, p.pending) + " has no timer armed: nothing will move it");
     const auto ph = phase_of(p);
     if (!ph || (*ph != phase::init_pay && *ph != phase::in_process_inquiry)) return;
     const bool paying = *ph == phase::init_pay;
     const auto cutoff = paying ? p.expiry_at : p.poll_deadline_at;
     if (cutoff + grace >= now) return;
     add(invariant::open_past_deadline, p,
-        std::string(to_string(*ph)) + " past its " + (paying ? "expiry " : "polling deadline ") + time_text(cutoff) +
-            " (" + relative_time(cutoff, now) + ") without entering cancel");
+        std::string(to_string(*ph)) + " past its " + (paying ? "expiry " : "polling deadline ") +
+            time_text(cutoff) + " (" + relative_time(cutoff, now) + ") without entering cancel");
   }
 
   void log_rules(const payment& p, const std::vector<store::event_record>& log) {
     if (log.empty()) return add(invariant::event_log, p, "no transition log");
     if (log.front().from_status)
-      add(invariant::event_log, p, "the first log row (version " + std::to_string(log.front().version) + ") is not the creation");
+      add(invariant::event_log, p,
+          "the first log row (version " + std::to_string(log.front().version) +
+              ") is not the creation");
     for (std::size_t i = 1; i < log.size(); ++i) {
       const auto& before = log[i - 1];
       const auto& row = log[i];
       if (row.from_status == before.to_status && row.from_pending == before.to_pending) continue;
-      add(invariant::event_log, p, "log row version " + std::to_string(row.version) + " starts from " +
-                                       (row.from_status ? state_text(*row.from_status, row.from_pending) : "nothing") +
-                                       " but the row before ended in " + state_text(before.to_status, before.to_pending));
+      add(invariant::event_log, p,
+          "log row version " + std::to_string(row.version) + " starts from " +
+              (row.from_status ? state_text(*row.from_status, row.from_pending) : "nothing") +
+              " but the row before ended in " + state_text(before.to_status, before.to_pending));
       break;
     }
     const auto& last = log.back();
     if (last.to_status != p.status || last.to_pending != p.pending)
-      add(invariant::event_log, p, "the last log row ends in " + state_text(last.to_status, last.to_pending) +
-                                       " but the payment is " + state_text(p.status, p.pending));
+      add(invariant::event_log, p,
+          "the last log row ends in " + state_text(last.to_status, last.to_pending) +
+              " but the payment is " + state_text(p.status, p.pending));
   }
 
   void event_rules(const payment& p, const std::vector<store::event_record>& log,
@@ -101,27 +111,36 @@ struct checker {
     for (std::size_t i = 0; i < outbox.size(); ++i) {
       const auto& o = outbox[i];
       if (o.seq != static_cast<std::int32_t>(i + 1))
-        add(invariant::merchant_events, p, "sequence " + std::to_string(o.seq) + " where " + std::to_string(i + 1) + " was due", o.event_id);
+        add(invariant::merchant_events, p,
+            "sequence " + std::to_string(o.seq) + " where " + std::to_string(i + 1) + " was due",
+            o.event_id);
       else if (i < finals.size() && o.type != event_type_of(finals[i]))
-        add(invariant::merchant_events, p, o.type + " for the transition to " + std::string(to_string(finals[i])), o.event_id);
+        add(invariant::merchant_events, p,
+            o.type + " for the transition to " + std::string(to_string(finals[i])), o.event_id);
     }
     if (outbox.size() != finals.size())
-      add(invariant::merchant_events, p, std::to_string(finals.size()) + " transitions to a final status but " +
-                                             std::to_string(outbox.size()) + " merchant events");
+      add(invariant::merchant_events, p,
+          std::to_string(finals.size()) + " transitions to a final status but " +
+              std::to_string(outbox.size()) + " merchant events");
     if (p.event_seq != static_cast<std::int32_t>(outbox.size()))
-      add(invariant::merchant_events, p, "event_seq is " + std::to_string(p.event_seq) + " but " +
-                                             std::to_string(outbox.size()) + " merchant events exist");
+      add(invariant::merchant_events, p,
+          "event_seq is " + std::to_string(p.event_seq) + " but " + std::to_string(outbox.size()) +
+              " merchant events exist");
   }
 
   void outbox_rules(const payment& p, const std::vector<store::outbox_record>& outbox) {
     for (const auto& o : outbox) {
       if (o.state != store::outbox_state::pending) continue;
       if (!webhook_delay(o.attempts))
-        add(invariant::outbox_overdue, p, "still pending after " + std::to_string(o.attempts) +
-                                              " attempts: the retry schedule is over, it should be dead", o.event_id);
+        add(invariant::outbox_overdue, p,
+            "still pending after " + std::to_string(o.attempts) +
+                " attempts: the retry schedule is over, it should be dead",
+            o.event_id);
       else if (o.next_attempt_at + grace < now)
-        add(invariant::outbox_overdue, p, "pending, attempt " + std::to_string(o.attempts + 1) + " was due " +
-                                              relative_time(o.next_attempt_at, now), o.event_id);
+        add(invariant::outbox_overdue, p,
+            "pending, attempt " + std::to_string(o.attempts + 1) + " was due " +
+                relative_time(o.next_attempt_at, now),
+            o.event_id);
     }
   }
 };
@@ -150,12 +169,15 @@ namespace {
 void print_json(const session& s, const check_report& r) {
   json::array list;
   for (const auto& v : r.violations)
-    list.push_back(json::object{{"invariant", to_string(v.rule)},
-                                {"paymentRequestId", v.payment_request_id},
-                                {"eventId", v.event_id.empty() ? json::value(nullptr) : json::value(v.event_id)},
-                                {"message", v.message}});
-  const json::object doc{{"now", engine::iso8601(s.now)}, {"ok", r.violations.empty()},
-                         {"payments", r.payments},        {"merchantEvents", r.merchant_events},
+    list.push_back(json::object{
+        {"invariant", to_string(v.rule)},
+        {"paymentRequestId", v.payment_request_id},
+        {"eventId", v.event_id.empty() ? json::value(nullptr) : json::value(v.event_id)},
+        {"message", v.message}});
+  const json::object doc{{"now", engine::iso8601(s.now)},
+                         {"ok", r.violations.empty()},
+                         {"payments", r.payments},
+                         {"merchantEvents", r.merchant_events},
                          {"violations", std::move(list)}};
   s.io.out << json::serialize(doc) << '\n';
 }
@@ -169,19 +191,26 @@ void print_human(const session& s, const check_report& r) {
   }
   text_table t({"INVARIANT", "PAYMENT REQUEST ID", "EVENT ID", "PROBLEM"});
   for (const auto& v : r.violations)
-    t.add({{std::string(to_string(v.rule)), tint::red}, {v.payment_request_id},
-           {v.event_id.empty() ? "-" : v.event_id}, {v.message}});
+    t.add({{std::string(to_string(v.rule)), tint::red},
+           {v.payment_request_id},
+           {v.event_id.empty() ? "-" : v.event_id},
+           {v.message}});
   t.print(s.io.out, s.io.color);
   const auto n = r.violations.size();
-  s.io.out << summary << paint(std::to_string(n) + (n == 1 ? " violation" : " violations"), tint::red, s.io.color) << "\n";
+  s.io.out << summary
+           << paint(std::to_string(n) + (n == 1 ? " violation" : " violations"), tint::red,
+                    s.io.color)
+           << "\n";
 }
 
 }  // namespace
 
 exit_status cmd_check(const session& s, const check_args& a) {
   const auto r = check_store(s.store, s.now, a.grace);
-  if (s.io.json) print_json(s, r);
-  else print_human(s, r);
+  if (s.io.json)
+    print_json(s, r);
+  else
+    print_human(s, r);
   return r.violations.empty() ? exit_status::ok : exit_status::failed;
 }
 

@@ -17,11 +17,14 @@ namespace cashier::ctl {
 enum class invariant {
   final_pending,       ///< a final payment waits on PAY or INQUIRY, or a CANCELLED one on anything
   phase,               ///< an open payment's status and pending action match no machine phase
-  open_past_deadline,  ///< INIT/PAY past expiry, or IN_PROCESS/INQUIRY past the poll deadline (plus grace)
+  open_past_deadline,  ///< INIT/PAY past expiry, or IN_PROCESS/INQUIRY past the poll deadline (plus
+                       ///< grace)
   open_unscheduled,    ///< something is pending but no timer is armed (next action never)
-  event_log,           ///< the transition log is missing, broken, or its last row is not the payment's state
-  merchant_events,     ///< merchant events are not seq 1..n, one per final transition, of the right type
-  outbox_overdue,      ///< a pending merchant event is past its attempt time (plus grace) or its schedule
+  event_log,  ///< the transition log is missing, broken, or its last row is not the payment's state
+  merchant_events,  ///< merchant events are not seq 1..n, one per final transition, of the right
+                    ///< type
+  outbox_overdue,   ///< a pending merchant event is past its attempt time (plus grace) or its
+                    ///< schedule
 };
 
 /// The stable name of `i`, e.g. "open_past_deadline".

@@ -58,12 +58,14 @@ void text_table::print(std::ostream& out, bool use_color, std::size_t indent, bo
   std::vector<std::size_t> widths;
   for (const auto& h : headings_) widths.push_back(headings ? display_width(h) : 0);
   for (const auto& row : rows_)
-    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i].text));
+    for (std::size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], display_width(row[i].text));
   const auto line = [&](const std::vector<cell>& cells) {
     std::string text(indent, ' ');
     for (std::size_t i = 0; i < cells.size(); ++i) {
       text += paint(cells[i].text, cells[i].color, use_color);
-      if (i + 1 < cells.size()) text += std::string(widths[i] - display_width(cells[i].text) + 2, ' ');
+      if (i + 1 < cells.size())
+        text += std::string(widths[i] - display_width(cells[i].text) + 2, ' ');
     }
     while (!text.empty() && text.back() == ' ') text.pop_back();
     out << text << '\n';

@@ -40,8 +40,8 @@ std::size_t display_width(std::string_view text);
 
 /// One table cell: its text (printable) and colour.
 struct cell {
-  std::string text;        ///< what is shown
-  tint color = tint::none; ///< how it is painted
+  std::string text;         ///< what is shown
+  tint color = tint::none;  ///< how it is painted
 };
 
 /// An aligned text table with a header row; the last column is not padded.

@@ -14,15 +14,14 @@ namespace {
 void print_json(const session& s, const std::vector<payment>& payments) {
   boost::json::array list;
   for (const auto& p : payments) list.push_back(engine::payment_to_json(p));
-  const boost::json::object doc{{"now", engine::iso8601(s.now)},
-                                {"count", payments.size()},
-                                {"payments", std::move(list)}};
+  const boost::json::object doc{
+      {"now", engine::iso8601(s.now)}, {"count", payments.size()}, {"payments", std::move(list)}};
   s.io.out << boost::json::serialize(doc) << '\n';
 }
 
 void print_table(const session& s, const std::vector<payment>& payments) {
-  text_table t({"PAYMENT REQUEST ID", "STATE", "AMOUNT", "MERCHANT", "CREATED", "UPDATED", "NEXT ACTION",
-                "RESULT"});
+  text_table t({"PAYMENT REQUEST ID", "STATE", "AMOUNT", "MERCHANT", "CREATED", "UPDATED",
+                "NEXT ACTION", "RESULT"});
   for (const auto& p : payments) {
     t.add({{p.payment_request_id},
            {state_text(p.status, p.pending), state_tint(p.status, p.pending)},
@@ -41,8 +40,10 @@ void print_table(const session& s, const std::vector<payment>& payments) {
 
 exit_status cmd_list(const session& s, const list_args& a) {
   const auto payments = s.store.list({.status = a.status, .since = a.since, .limit = a.limit});
-  if (s.io.json) print_json(s, payments);
-  else print_table(s, payments);
+  if (s.io.json)
+    print_json(s, payments);
+  else
+    print_table(s, payments);
   return exit_status::ok;
 }
 

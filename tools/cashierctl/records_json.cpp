@@ -15,10 +15,14 @@ std::size_t sequence_length(std::string_view s) {
   if (b0 < 0x80) return 1;
   std::size_t n = 0;
   unsigned char lo = 0x80, hi = 0xbf;  // bounds of the second byte
-  if (b0 >= 0xc2 && b0 <= 0xdf) n = 2;
-  else if (b0 >= 0xe0 && b0 <= 0xef) n = 3, lo = b0 == 0xe0 ? 0xa0 : 0x80, hi = b0 == 0xed ? 0x9f : 0xbf;
-  else if (b0 >= 0xf0 && b0 <= 0xf4) n = 4, lo = b0 == 0xf0 ? 0x90 : 0x80, hi = b0 == 0xf4 ? 0x8f : 0xbf;
-  else return 0;
+  if (b0 >= 0xc2 && b0 <= 0xdf)
+    n = 2;
+  else if (b0 >= 0xe0 && b0 <= 0xef)
+    n = 3, lo = b0 == 0xe0 ? 0xa0 : 0x80, hi = b0 == 0xed ? 0x9f : 0xbf;
+  else if (b0 >= 0xf0 && b0 <= 0xf4)
+    n = 4, lo = b0 == 0xf0 ? 0x90 : 0x80, hi = b0 == 0xf4 ? 0x8f : 0xbf;
+  else
+    return 0;
   if (s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
   for (std::size_t i = 2; i < n; ++i)
     if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
@@ -59,14 +63,15 @@ json::value time_json(time_point t) {
 }
 
 json::object event_json(const store::event_record& e) {
-  return {{"at", time_json(e.at)},
-          {"version", e.version},
-          {"fromStatus", e.from_status ? json::value(to_string(*e.from_status)) : json::value(nullptr)},
-          {"fromPendingAction", e.from_status ? pending_json(e.from_pending) : json::value(nullptr)},
-          {"toStatus", to_string(e.to_status)},
-          {"toPendingAction", pending_json(e.to_pending)},
-          {"cause", valid_utf8(e.cause)},
-          {"detail", text_or_null(e.detail)}};
+  return {
+      {"at", time_json(e.at)},
+      {"version", e.version},
+      {"fromStatus", e.from_status ? json::value(to_string(*e.from_status)) : json::value(nullptr)},
+      {"fromPendingAction", e.from_status ? pending_json(e.from_pending) : json::value(nullptr)},
+      {"toStatus", to_string(e.to_status)},
+      {"toPendingAction", pending_json(e.to_pending)},
+      {"cause", valid_utf8(e.cause)},
+      {"detail", text_or_null(e.detail)}};
 }
 
 json::object call_json(const store::call_record& c) {
@@ -93,10 +98,11 @@ json::object webhook_json(const store::outbox_record& o,
   json::array tries;
   for (const auto& a : attempts) {
     if (a.event_id != o.event_id) continue;
-    tries.push_back(json::object{{"at", time_json(a.at)},
-                                 {"httpStatus", a.http_status == 0 ? json::value(nullptr) : json::value(a.http_status)},
-                                 {"error", text_or_null(a.error)},
-                                 {"latencyUs", a.latency_us}});
+    tries.push_back(json::object{
+        {"at", time_json(a.at)},
+        {"httpStatus", a.http_status == 0 ? json::value(nullptr) : json::value(a.http_status)},
+        {"error", text_or_null(a.error)},
+        {"latencyUs", a.latency_us}});
   }
   return {{"eventId", valid_utf8(o.event_id)},
           {"seq", o.seq},
@@ -116,8 +122,9 @@ json::object anomaly_json(const store::anomaly_record& a, std::string_view payme
   return {{"at", time_json(a.at)},
           {"kind", valid_utf8(a.kind)},
           {"detail", valid_utf8(a.detail)},
-          {"paymentRequestId", payment_request_id.empty() ? json::value(nullptr)
-                                                          : json::value(valid_utf8(payment_request_id))}};
+          {"paymentRequestId", payment_request_id.empty()
+                                   ? json::value(nullptr)
+                                   : json::value(valid_utf8(payment_request_id))}};
 }
 
 }  // namespace cashier::ctl

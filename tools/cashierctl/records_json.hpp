@@ -41,6 +41,7 @@ boost::json::object webhook_json(const store::outbox_record& o,
                                  const std::vector<store::webhook_attempt_record>& attempts);
 
 /// One anomaly: at, kind, detail, paymentRequestId (null when tied to no payment).
-boost::json::object anomaly_json(const store::anomaly_record& a, std::string_view payment_request_id);
+boost::json::object anomaly_json(const store::anomaly_record& a,
+                                 std::string_view payment_request_id);
 
 }  // namespace cashier::ctl

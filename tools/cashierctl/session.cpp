@@ -65,7 +65,8 @@ std::optional<time_point> parse_date(reader& r) {
   if (!m || !r.eat('-')) return std::nullopt;
   const auto d = r.digits(2);
   if (!d) return std::nullopt;
-  const std::chrono::year_month_day ymd{std::chrono::year{*y}, std::chrono::month(static_cast<unsigned>(*m)),
+  const std::chrono::year_month_day ymd{std::chrono::year{*y},
+                                        std::chrono::month(static_cast<unsigned>(*m)),
                                         std::chrono::day(static_cast<unsigned>(*d))};
   if (!ymd.ok()) return std::nullopt;
   return time_point{std::chrono::sys_days{ymd}};
@@ -88,7 +89,8 @@ std::optional<duration> parse_clock(reader& r) {
       ms = *f;
     }
   }
-  return std::chrono::hours(*h) + std::chrono::minutes(*mi) + std::chrono::seconds(s) + duration(ms);
+  return std::chrono::hours(*h) + std::chrono::minutes(*mi) + std::chrono::seconds(s) +
+         duration(ms);
 }
 
 /// "Z", "+hh:mm" or "-hh:mm": what to subtract from the local time to get UTC.

@@ -50,10 +50,11 @@ void print_json(const session& s, const payment_file& f) {
   for (const auto& n : f.notifies) notifies.push_back(notify_json(n));
   for (const auto& o : f.outbox) webhooks.push_back(webhook_json(o, f.attempts));
   for (const auto& a : f.anomalies) anomalies.push_back(anomaly_json(a, f.p.payment_request_id));
-  const json::object doc{{"now", engine::iso8601(s.now)},   {"payment", engine::payment_to_json(f.p)},
-                         {"events", std::move(events)},     {"calls", std::move(calls)},
-                         {"notifies", std::move(notifies)}, {"webhooks", std::move(webhooks)},
-                         {"anomalies", std::move(anomalies)}};
+  const json::object doc{
+      {"now", engine::iso8601(s.now)},    {"payment", engine::payment_to_json(f.p)},
+      {"events", std::move(events)},      {"calls", std::move(calls)},
+      {"notifies", std::move(notifies)},  {"webhooks", std::move(webhooks)},
+      {"anomalies", std::move(anomalies)}};
   s.io.out << json::serialize(doc) << '\n';
 }
 
@@ -65,16 +66,21 @@ std::string when(time_point t, time_point now) {
 void print_header(const session& s, const payment& p) {
   auto& out = s.io.out;
   out << paint("Payment " + printable(p.payment_request_id), tint::bold, s.io.color) << "  "
-      << paint(state_text(p.status, p.pending), state_tint(p.status, p.pending), s.io.color) << "\n";
+      << paint(state_text(p.status, p.pending), state_tint(p.status, p.pending), s.io.color)
+      << "\n";
   text_table t({"FIELD", "VALUE"});
   t.add({{"merchant"}, {p.merchant_id}});
   t.add({{"amount"}, {amount_text(p.amount)}});
   if (!p.payment_id.empty()) t.add({{"paymentId"}, {p.payment_id}});
-  if (p.result) t.add({{"result"}, {std::string(1, p.result->status) + "/" + p.result->code + " " + p.result->message}});
+  if (p.result)
+    t.add({{"result"},
+           {std::string(1, p.result->status) + "/" + p.result->code + " " + p.result->message}});
   t.add({{"created"}, {when(p.created_at, s.now)}});
   t.add({{"updated"}, {when(p.updated_at, s.now)}});
   t.add({{"expiry"}, {when(p.expiry_at, s.now)}});
-  t.add({{"poll deadline"}, {when(p.poll_deadline_at, s.now), p.poll_deadline_at < s.now && !is_final(p.status) ? tint::red : tint::none}});
+  t.add({{"poll deadline"},
+         {when(p.poll_deadline_at, s.now),
+          p.poll_deadline_at < s.now && !is_final(p.status) ? tint::red : tint::none}});
   t.add({{"next action"}, {when(p.next_action_at, s.now)}});
   t.add({{"attempt"}, {std::to_string(p.attempt)}});
   if (!p.wallet_brand_name.empty()) t.add({{"wallet"}, {p.wallet_brand_name}});
@@ -82,7 +88,9 @@ void print_header(const session& s, const payment& p) {
   if (!p.payment_time.empty()) t.add({{"paymentTime"}, {p.payment_time}});
   if (p.settlement_amount) t.add({{"settlement"}, {amount_text(*p.settlement_amount)}});
   if (!p.cancel_reason.empty()) t.add({{"cancel reason"}, {p.cancel_reason}});
-  if (p.cancel_abandoned) t.add({{"cancel abandoned"}, {"yes: Alipay+ refused the cancel; settled by inquiry", tint::red}});
+  if (p.cancel_abandoned)
+    t.add(
+        {{"cancel abandoned"}, {"yes: Alipay+ refused the cancel; settled by inquiry", tint::red}});
   t.print(out, s.io.color, 2, false);
 }
 
@@ -103,12 +111,14 @@ std::string transition_text(const store::event_record& e) {
 }
 
 std::string call_text(const store::call_record& c) {
-  const auto http = c.http_status == 0 ? std::string("no answer") : "HTTP " + std::to_string(c.http_status);
+  const auto http =
+      c.http_status == 0 ? std::string("no answer") : "HTTP " + std::to_string(c.http_status);
   return http + "  " + c.outcome + "  " + latency_text(c.latency_us);
 }
 
 std::string attempt_text(const store::webhook_attempt_record& a) {
-  std::string text = a.event_id + "  " + (a.http_status == 0 ? "no answer" : "HTTP " + std::to_string(a.http_status));
+  std::string text = a.event_id + "  " +
+                     (a.http_status == 0 ? "no answer" : "HTTP " + std::to_string(a.http_status));
   if (!a.error.empty()) text += "  " + a.error;
   return text + "  " + latency_text(a.latency_us);
 }
@@ -119,16 +129,20 @@ std::vector<moment> timeline(const payment_file& f) {
     m.push_back({n.received_at, 0, "notify", "verification " + n.verification,
                  n.verification == "ok" ? tint::none : tint::red});
   for (const auto& c : f.calls)
-    m.push_back({c.started_at, 1, "call " + c.api, call_text(c), c.http_status == 0 ? tint::red : tint::none});
+    m.push_back({c.started_at, 1, "call " + c.api, call_text(c),
+                 c.http_status == 0 ? tint::red : tint::none});
   for (const auto& e : f.events)
     m.push_back({e.at, 2, "transition", transition_text(e), state_tint(e.to_status, e.to_pending)});
-  for (const auto& a : f.anomalies) m.push_back({a.at, 3, "anomaly", a.kind + ": " + a.detail, tint::red});
+  for (const auto& a : f.anomalies)
+    m.push_back({a.at, 3, "anomaly", a.kind + ": " + a.detail, tint::red});
   for (const auto& o : f.outbox)
-    m.push_back({o.created_at, 4, "event", o.event_id + "  " + o.type + "  seq " + std::to_string(o.seq)});
+    m.push_back(
+        {o.created_at, 4, "event", o.event_id + "  " + o.type + "  seq " + std::to_string(o.seq)});
   for (const auto& a : f.attempts)
     m.push_back({a.at, 5, "webhook", attempt_text(a), a.error.empty() ? tint::green : tint::red});
-  std::stable_sort(m.begin(), m.end(),
-                   [](const moment& a, const moment& b) { return a.at != b.at ? a.at < b.at : a.rank < b.rank; });
+  std::stable_sort(m.begin(), m.end(), [](const moment& a, const moment& b) {
+    return a.at != b.at ? a.at < b.at : a.rank < b.rank;
+  });
   return m;
 }
 
@@ -154,10 +168,17 @@ void print_outbox(const session& s, const payment_file& f) {
   s.io.out << "\n" << paint("Merchant events", tint::bold, s.io.color) << "\n";
   text_table t({"EVENT ID", "SEQ", "TYPE", "STATE", "ATTEMPTS", "LAST", "NEXT ATTEMPT"});
   for (const auto& o : f.outbox) {
-    const auto last = o.last_status != 0 ? "HTTP " + std::to_string(o.last_status) : o.last_error.empty() ? "-" : o.last_error;
+    const auto last = o.last_status != 0     ? "HTTP " + std::to_string(o.last_status)
+                      : o.last_error.empty() ? "-"
+                                             : o.last_error;
     const bool pending = o.state == store::outbox_state::pending;
-    t.add({{o.event_id}, {std::to_string(o.seq)}, {o.type}, {std::string(to_string(o.state)), outbox_tint(o.state)},
-           {std::to_string(o.attempts)}, {last}, {pending ? relative_time(o.next_attempt_at, s.now) : "-"}});
+    t.add({{o.event_id},
+           {std::to_string(o.seq)},
+           {o.type},
+           {std::string(to_string(o.state)), outbox_tint(o.state)},
+           {std::to_string(o.attempts)},
+           {last},
+           {pending ? relative_time(o.next_attempt_at, s.now) : "-"}});
   }
   t.print(s.io.out, s.io.color, 2);
 }

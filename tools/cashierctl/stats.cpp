@@ -17,12 +17,19 @@ namespace {
 json::object stats_json(const store::store_stats& st, time_point now) {
   const auto total = st.init + st.in_process + st.success + st.fail + st.cancelled;
   return {{"now", engine::iso8601(now)},
-          {"payments", {{"INIT", st.init}, {"IN_PROCESS", st.in_process}, {"SUCCESS", st.success},
-                        {"FAIL", st.fail}, {"CANCELLED", st.cancelled}, {"total", total}}},
+          {"payments",
+           {{"INIT", st.init},
+            {"IN_PROCESS", st.in_process},
+            {"SUCCESS", st.success},
+            {"FAIL", st.fail},
+            {"CANCELLED", st.cancelled},
+            {"total", total}}},
           {"cancelPending", st.cancel_pending},
           {"openPastDeadline", st.open_past_deadline},
-          {"webhooks", {{"pending", st.outbox_pending}, {"dead", st.outbox_dead},
-                        {"oldestPendingAgeMs", st.oldest_pending_age.count()}}},
+          {"webhooks",
+           {{"pending", st.outbox_pending},
+            {"dead", st.outbox_dead},
+            {"oldestPendingAgeMs", st.oldest_pending_age.count()}}},
           {"anomalies", st.anomalies}};
 }
 
@@ -36,7 +43,8 @@ void print_stats(const session& s, const store::store_stats& st) {
   t.add({{"FAIL"}, {n(st.fail), tint::red}});
   t.add({{"CANCELLED"}, {n(st.cancelled), tint::yellow}});
   t.add({{"total"}, {n(st.init + st.in_process + st.success + st.fail + st.cancelled)}});
-  t.add({{"cancel pending"}, {n(st.cancel_pending), st.cancel_pending > 0 ? tint::yellow : tint::none}});
+  t.add({{"cancel pending"},
+         {n(st.cancel_pending), st.cancel_pending > 0 ? tint::yellow : tint::none}});
   t.add({{"open past deadline"}, {n(st.open_past_deadline), alarm(st.open_past_deadline)}});
   auto pending = n(st.outbox_pending);
   if (st.outbox_pending > 0) pending += " (oldest " + span_text(st.oldest_pending_age) + ")";
@@ -52,12 +60,15 @@ std::string overdue_reason(const payment& p) {
   if (!ph) return "impossible state: parked";
   switch (*ph) {
     case phase::init_pay:
-    case phase::in_process_inquiry: return "not moved to cancel at its deadline (is cashierd running?)";
-    case phase::inquiry_abandoned: return "cancel refused (CANCEL_WINDOW_EXCEED): settling by inquiry";
+    case phase::in_process_inquiry:
+      return "not moved to cancel at its deadline (is cashierd running?)";
+    case phase::inquiry_abandoned:
+      return "cancel refused (CANCEL_WINDOW_EXCEED): settling by inquiry";
     case phase::init_cancel:
     case phase::in_process_cancel:
     case phase::success_cancel:
-    case phase::fail_cancel: return "cancel not confirmed yet (sent " + std::to_string(p.attempt) + "x)";
+    case phase::fail_cancel:
+      return "cancel not confirmed yet (sent " + std::to_string(p.attempt) + "x)";
     case phase::success:
     case phase::fail:
     case phase::cancelled: return "settled";
@@ -105,8 +116,10 @@ void print_stuck_json(const session& s, const stuck_report& r) {
     dead.push_back(std::move(w));
   }
   for (const auto& [a, id] : r.anomalies) anomalies.push_back(anomaly_json(a, id));
-  const json::object doc{{"now", engine::iso8601(s.now)}, {"overdue", std::move(overdue)},
-                         {"deadWebhooks", std::move(dead)}, {"anomalies", std::move(anomalies)}};
+  const json::object doc{{"now", engine::iso8601(s.now)},
+                         {"overdue", std::move(overdue)},
+                         {"deadWebhooks", std::move(dead)},
+                         {"anomalies", std::move(anomalies)}};
   s.io.out << json::serialize(doc) << '\n';
 }
 
@@ -118,27 +131,35 @@ std::string last_delivery(const store::outbox_record& o) {
 
 void section(const session& s, std::string_view title, const text_table& t) {
   s.io.out << paint(title, tint::bold, s.io.color) << "\n";
-  if (t.empty()) s.io.out << "  none\n";
-  else t.print(s.io.out, s.io.color, 2);
+  if (t.empty())
+    s.io.out << "  none\n";
+  else
+    t.print(s.io.out, s.io.color, 2);
 }
 
 void print_stuck(const session& s, const stuck_report& r) {
   text_table overdue({"PAYMENT REQUEST ID", "STATE", "DEADLINE", "NEXT ACTION", "WHY"});
   for (const auto& p : r.overdue)
-    overdue.add({{p.payment_request_id}, {state_text(p.status, p.pending), state_tint(p.status, p.pending)},
-                 {relative_time(p.poll_deadline_at, s.now), tint::red}, {relative_time(p.next_action_at, s.now)},
+    overdue.add({{p.payment_request_id},
+                 {state_text(p.status, p.pending), state_tint(p.status, p.pending)},
+                 {relative_time(p.poll_deadline_at, s.now), tint::red},
+                 {relative_time(p.next_action_at, s.now)},
                  {overdue_reason(p)}});
   section(s, "Open past their polling deadline", overdue);
   text_table dead({"EVENT ID", "PAYMENT REQUEST ID", "TYPE", "ATTEMPTS", "LAST", "CREATED"});
   for (const auto& [o, id] : r.dead)
-    dead.add({{o.event_id}, {id}, {o.type}, {std::to_string(o.attempts)},
+    dead.add({{o.event_id},
+              {id},
+              {o.type},
+              {std::to_string(o.attempts)},
               {last_delivery(o), tint::red},
               {relative_time(o.created_at, s.now)}});
   s.io.out << "\n";
   section(s, "Dead merchant webhooks (cashierctl redeliver <eventId>)", dead);
   text_table anomalies({"WHEN", "PAYMENT REQUEST ID", "KIND", "DETAIL"});
   for (const auto& [a, id] : r.anomalies)
-    anomalies.add({{relative_time(a.at, s.now)}, {id.empty() ? "-" : id}, {a.kind, tint::red}, {a.detail}});
+    anomalies.add(
+        {{relative_time(a.at, s.now)}, {id.empty() ? "-" : id}, {a.kind, tint::red}, {a.detail}});
   s.io.out << "\n";
   section(s, "Anomalies (newest first)", anomalies);
 }
@@ -147,15 +168,19 @@ void print_stuck(const session& s, const stuck_report& r) {
 
 exit_status cmd_stats(const session& s) {
   const auto st = s.store.stats(s.now);
-  if (s.io.json) s.io.out << json::serialize(stats_json(st, s.now)) << '\n';
-  else print_stats(s, st);
+  if (s.io.json)
+    s.io.out << json::serialize(stats_json(st, s.now)) << '\n';
+  else
+    print_stats(s, st);
   return exit_status::ok;
 }
 
 exit_status cmd_stuck(const session& s, const stuck_args& a) {
   const auto r = read_stuck(s, a.limit);
-  if (s.io.json) print_stuck_json(s, r);
-  else print_stuck(s, r);
+  if (s.io.json)
+    print_stuck_json(s, r);
+  else
+    print_stuck(s, r);
   return exit_status::ok;
 }
 

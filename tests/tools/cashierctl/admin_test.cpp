@@ -20,18 +20,23 @@ namespace asio = boost::asio;
 namespace {
 
 net::response json_answer(int status, std::string body) {
-  return net::response{.status = status, .headers = {{"Content-Type", "application/json"}}, .body = std::move(body)};
+  return net::response{
+      .status = status, .headers = {{"Content-Type", "application/json"}}, .body = std::move(body)};
 }
 
 /// The scripted daemon: answers by path, remembers what it was asked.
 net::response answer_for(const std::string& target) {
   if (target == "/admin/payments/pr-1/cancel")
-    return json_answer(202, R"({"paymentRequestId":"pr-1","status":"SUCCESS","pendingAction":"CANCEL"})");
+    return json_answer(
+        202, R"({"paymentRequestId":"pr-1","status":"SUCCESS","pendingAction":"CANCEL"})");
   if (target == "/admin/payments/a%20b%2Fc%25%3F/inquire")
-    return json_answer(202, R"({"paymentRequestId":"a b/c%?","status":"IN_PROCESS","pendingAction":"INQUIRY"})");
-  if (target == "/admin/events/evt_1_1/redeliver") return json_answer(202, R"({"eventId":"evt_1_1","status":"queued"})");
+    return json_answer(
+        202, R"({"paymentRequestId":"a b/c%?","status":"IN_PROCESS","pendingAction":"INQUIRY"})");
+  if (target == "/admin/events/evt_1_1/redeliver")
+    return json_answer(202, R"({"eventId":"evt_1_1","status":"queued"})");
   if (target == "/admin/payments/done/cancel")
-    return json_answer(409, R"({"error":{"code":"PAYMENT_FINAL","message":"payment is final: already_final"}})");
+    return json_answer(
+        409, R"({"error":{"code":"PAYMENT_FINAL","message":"payment is final: already_final"}})");
   if (target == "/admin/payments/boom/cancel") return json_answer(503, "<html>down</html>");
   return json_answer(404, R"({"error":{"code":"NOT_FOUND","message":"no payment gone"}})");
 }
@@ -40,7 +45,8 @@ net::response answer_for(const std::string& target) {
 class fake_daemon {
  public:
   fake_daemon() {
-    auto handler = [this](net::request req, const net::peer_info&) -> asio::awaitable<net::response> {
+    auto handler = [this](net::request req,
+                          const net::peer_info&) -> asio::awaitable<net::response> {
       {
         std::lock_guard lock(mutex_);
         seen_.push_back(req.method + " " + req.target + " " + req.body);
@@ -77,7 +83,8 @@ struct action_result {
   std::string out, err;
 };
 
-action_result act(const std::string& origin, admin_action a, std::string_view id, bool json = false) {
+action_result act(const std::string& origin, admin_action a, std::string_view id,
+                  bool json = false) {
   std::ostringstream out, err;
   const console io{out, err, json, false};
   const auto status = cmd_admin(io, {.origin = origin}, a, id, std::chrono::seconds(10));
@@ -110,7 +117,8 @@ TEST_CASE("accepted actions exit 0 and say what the daemon now reports") {
   CHECK(seen[2] == "POST /admin/events/evt_1_1/redeliver {}");
 }
 
-TEST_CASE("unknown id (404), final payment (409) and other answers exit 1 with the daemon's message") {
+TEST_CASE(
+    "unknown id (404), final payment (409) and other answers exit 1 with the daemon's message") {
   fake_daemon d;
   auto r = act(d.origin(), admin_action::cancel, "gone");
   CHECK(r.status == exit_status::failed);
@@ -129,10 +137,12 @@ TEST_CASE("no daemon listening: exit 1, saying where it looked") {
   {
     // A port that was free a moment ago and has no listener now.
     asio::io_context io;
-    auto s = net::http_server::listen(io.get_executor(), "127.0.0.1:0",
-                                      [](net::request, const net::peer_info&) -> asio::awaitable<net::response> {
-                                        co_return net::response{};
-                                      }).value();
+    auto s = net::http_server::listen(
+                 io.get_executor(), "127.0.0.1:0",
+                 [](net::request, const net::peer_info&) -> asio::awaitable<net::response> {
+                   co_return net::response{};
+                 })
+                 .value();
     port = s.port();
   }
   const auto origin = "http://127.0.0.1:" + std::to_string(port);
@@ -141,7 +151,9 @@ TEST_CASE("no daemon listening: exit 1, saying where it looked") {
   CHECK(r.err.find("cannot reach cashierd at " + origin) != std::string::npos);
 }
 
-TEST_CASE("the target: --admin-url wins, else the config's listen (https with tls, loopback for a wildcard)") {
+TEST_CASE(
+    "the target: --admin-url wins, else the config's listen (https with tls, loopback for a "
+    "wildcard)") {
   daemon::config cfg;
   cfg.listen_host = "0.0.0.0";
   cfg.listen_port = 8443;
@@ -157,16 +169,20 @@ TEST_CASE("the target: --admin-url wins, else the config's listen (https with tl
         "http://localhost:9000");
   CHECK_FALSE(resolve_admin_target(std::nullopt, std::nullopt, std::nullopt).has_value());
   CHECK_FALSE(resolve_admin_target(std::nullopt, std::string("ftp://x"), std::nullopt).has_value());
-  CHECK_FALSE(resolve_admin_target(std::nullopt, std::string("http://x/admin"), std::nullopt).has_value());
+  CHECK_FALSE(
+      resolve_admin_target(std::nullopt, std::string("http://x/admin"), std::nullopt).has_value());
 }
 
-TEST_CASE("the command line runs actions against --admin-url, and without a target it is a usage error") {
+TEST_CASE(
+    "the command line runs actions against --admin-url, and without a target it is a usage error") {
   fake_daemon d;
   auto r = cashier::ctl::test::run({"--admin-url", d.origin(), "cancel", "pr-1"});
   CHECK(r.status == exit_status::ok);
   r = cashier::ctl::test::run({"redeliver", "evt_9_9", "--admin-url", d.origin()});
   CHECK(r.status == exit_status::failed);
   CHECK(cashier::ctl::test::run({"cancel", "pr-1"}).status == exit_status::usage);
-  CHECK(cashier::ctl::test::run({"--admin-url", "nonsense", "cancel", "pr-1"}).status == exit_status::usage);
-  CHECK(cashier::ctl::test::run({"--admin-url", d.origin(), "cancel"}).status == exit_status::usage);
+  CHECK(cashier::ctl::test::run({"--admin-url", "nonsense", "cancel", "pr-1"}).status ==
+        exit_status::usage);
+  CHECK(cashier::ctl::test::run({"--admin-url", d.origin(), "cancel"}).status ==
+        exit_status::usage);
 }

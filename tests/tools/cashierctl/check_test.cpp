@@ -1,8 +1,8 @@
 // Tests of `cashierctl check`: the clean sample passes (exit 0); each invariant, broken by a
 // payment committed through the real store (or, where the store itself refuses, by raw SQL under
 // it), is reported with its name and the payment, and the command exits 1.
-#include "tests/tools/cashierctl/ctl_fixture.hpp"
 #include "tools/cashierctl/check.hpp"
+#include "tests/tools/cashierctl/ctl_fixture.hpp"
 
 using namespace cashier;
 using namespace cashier::ctl;
@@ -42,19 +42,25 @@ TEST_CASE("the clean sample holds every invariant: exit 0") {
   const auto r = run({"--db", db.path, "check"});
   INFO(r.out);
   CHECK(r.status == exit_status::ok);
-  CHECK(r.out.find("checked 5 payments and 4 merchant events: all invariants hold") != std::string::npos);
+  CHECK(r.out.find("checked 5 payments and 4 merchant events: all invariants hold") !=
+        std::string::npos);
   const auto v = parse_json(run({"--db", db.path, "check", "--json"}).out);
-  expect_shape(v, {{"now", "string"}, {"ok", "bool"}, {"payments", "int"}, {"merchantEvents", "int"},
+  expect_shape(v, {{"now", "string"},
+                   {"ok", "bool"},
+                   {"payments", "int"},
+                   {"merchantEvents", "int"},
                    {"violations", "array"}});
   CHECK(v.at("ok") == true);
 }
 
-TEST_CASE("final_pending: a SUCCESS still polling (the schema forbids it: written under the store)") {
+TEST_CASE(
+    "final_pending: a SUCCESS still polling (the schema forbids it: written under the store)") {
   sample_db db;
   {
     store::test::raw_db raw(db.path);
-    REQUIRE(raw.exec("PRAGMA ignore_check_constraints = ON; UPDATE payments SET pending = 'INQUIRY', "
-                     "next_action_at = 1700000700000 WHERE payment_request_id = 'pr-success'") == 0);
+    REQUIRE(
+        raw.exec("PRAGMA ignore_check_constraints = ON; UPDATE payments SET pending = 'INQUIRY', "
+                 "next_action_at = 1700000700000 WHERE payment_request_id = 'pr-success'") == 0);
   }
   const auto v = violations_in(db.path);
   REQUIRE(v.size() == 2);
@@ -70,12 +76,15 @@ TEST_CASE("final_pending: a SUCCESS still polling (the schema forbids it: writte
   const auto j = parse_json(run({"--db", db.path, "check", "--json"}).out);
   CHECK(j.at("ok") == false);
   REQUIRE(j.at("violations").as_array().size() == 2);
-  expect_shape(j.at("violations").at(0),
-               {{"invariant", "string"}, {"paymentRequestId", "string"}, {"eventId", "string?"}, {"message", "string"}});
+  expect_shape(j.at("violations").at(0), {{"invariant", "string"},
+                                          {"paymentRequestId", "string"},
+                                          {"eventId", "string?"},
+                                          {"message", "string"}});
   CHECK(j.at("violations").at(0).at("invariant") == "final_pending");
 }
 
-TEST_CASE("phase: an open payment waiting on nothing is no machine phase (written under the store)") {
+TEST_CASE(
+    "phase: an open payment waiting on nothing is no machine phase (written under the store)") {
   sample_db db;
   {
     store::test::raw_db raw(db.path);
@@ -97,7 +106,8 @@ TEST_CASE("open_past_deadline: polling past the deadline, and pay past expiry, b
     sample.poll_deadline_at = at(500'000);  // 100 s before now
     auto p = store::test::insert(*w, sample);
     p.next_action_at = at(400'000);
-    advance(*w, p, payment_status::in_process, pending_action::inquiry, at(5100), "pay:U/PAYMENT_IN_PROCESS");
+    advance(*w, p, payment_status::in_process, pending_action::inquiry, at(5100),
+            "pay:U/PAYMENT_IN_PROCESS");
     auto paying = store::test::sample_payment("pr-unpaid", t0_ms + 6000);
     paying.expiry_at = at(100'000);
     store::test::insert(*w, paying);
@@ -108,7 +118,8 @@ TEST_CASE("open_past_deadline: polling past the deadline, and pay past expiry, b
   CHECK(v[0].payment_request_id == "pr-unpaid");
   CHECK(v[0].message.find("INIT/PAY past its expiry") != std::string::npos);
   CHECK(v[1].payment_request_id == "pr-late");
-  CHECK(v[1].message.find("polling deadline 2023-11-14T22:21:40.000Z (100s ago)") != std::string::npos);
+  CHECK(v[1].message.find("polling deadline 2023-11-14T22:21:40.000Z (100s ago)") !=
+        std::string::npos);
   // A grace longer than the lateness forgives pr-late (100 s late), not pr-unpaid.
   CHECK(violations_in(db.path, 120s).size() == 1);
   // --grace is wall seconds: 120 s forgives pr-late here (timeScale 1).
@@ -124,7 +135,8 @@ TEST_CASE("cancel pending and abandoned payments past the deadline are no violat
     auto p = store::test::insert(*w, sample);
     p.cancel_abandoned = true;
     p.next_action_at = at(700'000);
-    advance(*w, p, payment_status::in_process, pending_action::inquiry, at(200'000), "cancel:F/CANCEL_WINDOW_EXCEED");
+    advance(*w, p, payment_status::in_process, pending_action::inquiry, at(200'000),
+            "cancel:F/CANCEL_WINDOW_EXCEED");
   }
   CHECK(violations_in(db.path).empty());
 }
@@ -155,7 +167,8 @@ TEST_CASE("event_log: a state change written without its log row") {
   }
   const auto v = only_violation(db.path);
   CHECK(v.rule == invariant::event_log);
-  CHECK(v.message.find("last log row ends in INIT/PAY but the payment is IN_PROCESS/INQUIRY") != std::string::npos);
+  CHECK(v.message.find("last log row ends in INIT/PAY but the payment is IN_PROCESS/INQUIRY") !=
+        std::string::npos);
 }
 
 TEST_CASE("event_log: a log that does not start with the creation, and a broken chain") {
@@ -179,7 +192,8 @@ TEST_CASE("event_log: a log that does not start with the creation, and a broken 
   REQUIRE(v.size() == 2);
   CHECK(v[0].rule == invariant::event_log);
   CHECK(v[0].payment_request_id == "pr-jump");
-  CHECK(v[0].message == "log row version 2 starts from INIT/CANCEL but the row before ended in INIT/PAY");
+  CHECK(v[0].message ==
+        "log row version 2 starts from INIT/CANCEL but the row before ended in INIT/PAY");
   CHECK(v[1].payment_request_id == "pr-nocreate");
   CHECK(v[1].message.find("not the creation") != std::string::npos);
 }
@@ -190,9 +204,11 @@ TEST_CASE("merchant_events: a final payment without its event, a gap, a wrong ty
     auto w = db.writer();
     settled(*w, "pr-quiet", payment_status::fail, {});
     settled(*w, "pr-gap", payment_status::success,
-            {merchant_event(7, 2, "payment.succeeded", store::outbox_state::delivered, 1, at(5100), at(5100))});
+            {merchant_event(7, 2, "payment.succeeded", store::outbox_state::delivered, 1, at(5100),
+                            at(5100))});
     settled(*w, "pr-wrong", payment_status::fail,
-            {merchant_event(8, 1, "payment.succeeded", store::outbox_state::delivered, 1, at(5100), at(5100))});
+            {merchant_event(8, 1, "payment.succeeded", store::outbox_state::delivered, 1, at(5100),
+                            at(5100))});
   }
   const auto v = violations_in(db.path);
   REQUIRE(v.size() == 3);
@@ -211,7 +227,8 @@ TEST_CASE("merchant_events: event_seq disagrees with the events kept") {
   {
     auto w = db.writer();
     auto p = settled(*w, "pr-count", payment_status::success,
-                     {merchant_event(6, 1, "payment.succeeded", store::outbox_state::delivered, 1, at(5100), at(5100))});
+                     {merchant_event(6, 1, "payment.succeeded", store::outbox_state::delivered, 1,
+                                     at(5100), at(5100))});
     p.event_seq = 3;
     advance(*w, p, payment_status::success, pending_action::none, at(5200), "test");
   }
@@ -225,9 +242,11 @@ TEST_CASE("outbox_overdue: a pending event long past its attempt time, and one p
   {
     auto w = db.writer();
     settled(*w, "pr-undelivered", payment_status::success,
-            {merchant_event(6, 1, "payment.succeeded", store::outbox_state::pending, 3, at(60'000), at(5100))});
+            {merchant_event(6, 1, "payment.succeeded", store::outbox_state::pending, 3, at(60'000),
+                            at(5100))});
     settled(*w, "pr-endless", payment_status::fail,
-            {merchant_event(7, 1, "payment.failed", store::outbox_state::pending, 8, at(650'000), at(5100))});
+            {merchant_event(7, 1, "payment.failed", store::outbox_state::pending, 8, at(650'000),
+                            at(5100))});
   }
   const auto v = violations_in(db.path);
   REQUIRE(v.size() == 2);

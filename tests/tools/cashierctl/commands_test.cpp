@@ -12,7 +12,9 @@ using namespace cashier::ctl::test;
 namespace json = boost::json;
 
 namespace {
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+bool has(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("list: newest first, aligned, with relative times, filtered by status, since and limit") {
@@ -83,44 +85,74 @@ TEST_CASE("show --json: payment beside events, calls, notifies, webhooks, anomal
   const auto r = run({"--db", db.path, "show", "pr-cancelled", "--json"});
   REQUIRE(r.status == exit_status::ok);
   const auto v = parse_json(r.out);
-  expect_shape(v, {{"now", "string"}, {"payment", "object"}, {"events", "array"}, {"calls", "array"},
-                   {"notifies", "array"}, {"webhooks", "array"}, {"anomalies", "array"}});
+  expect_shape(v, {{"now", "string"},
+                   {"payment", "object"},
+                   {"events", "array"},
+                   {"calls", "array"},
+                   {"notifies", "array"},
+                   {"webhooks", "array"},
+                   {"anomalies", "array"}});
   expect_payment_shape(v.at("payment"));
   CHECK(v.at("payment").at("status") == "CANCELLED");
   const auto& events = v.at("events").as_array();
   REQUIRE(events.size() == 4);
   for (const auto& e : events)
-    expect_shape(e, {{"at", "string"}, {"version", "int"}, {"fromStatus", "string?"}, {"fromPendingAction", "string?"},
-                     {"toStatus", "string"}, {"toPendingAction", "string?"}, {"cause", "string"}, {"detail", "string?"}});
+    expect_shape(e, {{"at", "string"},
+                     {"version", "int"},
+                     {"fromStatus", "string?"},
+                     {"fromPendingAction", "string?"},
+                     {"toStatus", "string"},
+                     {"toPendingAction", "string?"},
+                     {"cause", "string"},
+                     {"detail", "string?"}});
   CHECK(events[0].at("fromStatus").is_null());
   CHECK(events[2].at("toPendingAction") == "CANCEL");
   CHECK(events[3].at("cause") == "cancel:F/ORDER_IS_CLOSED");
   REQUIRE(v.at("calls").as_array().size() == 1);
   const auto& c = v.at("calls").at(0);
-  expect_shape(c, {{"api", "string"}, {"startedAt", "string?"}, {"latencyUs", "int"}, {"httpStatus", "int?"},
-                   {"outcome", "string"}, {"requestHeaders", "string"}, {"requestBody", "string"},
-                   {"responseHeaders", "string"}, {"responseBody", "string"}});
+  expect_shape(c, {{"api", "string"},
+                   {"startedAt", "string?"},
+                   {"latencyUs", "int"},
+                   {"httpStatus", "int?"},
+                   {"outcome", "string"},
+                   {"requestHeaders", "string"},
+                   {"requestBody", "string"},
+                   {"responseHeaders", "string"},
+                   {"responseBody", "string"}});
   CHECK(c.at("httpStatus").is_null());
   const auto& hooks = v.at("webhooks").as_array();
   REQUIRE(hooks.size() == 2);
   for (const auto& w : hooks)
-    expect_shape(w, {{"eventId", "string"}, {"seq", "int"}, {"type", "string"}, {"state", "string"},
-                     {"targetUrl", "string?"}, {"attemptCount", "int"}, {"nextAttemptAt", "string?"},
-                     {"lastStatus", "int?"}, {"lastError", "string?"}, {"createdAt", "string?"}, {"attempts", "array"}});
+    expect_shape(w, {{"eventId", "string"},
+                     {"seq", "int"},
+                     {"type", "string"},
+                     {"state", "string"},
+                     {"targetUrl", "string?"},
+                     {"attemptCount", "int"},
+                     {"nextAttemptAt", "string?"},
+                     {"lastStatus", "int?"},
+                     {"lastError", "string?"},
+                     {"createdAt", "string?"},
+                     {"attempts", "array"}});
   CHECK(hooks[1].at("state") == "dead");
   CHECK(hooks[1].at("attemptCount") == 8);
   REQUIRE(hooks[1].at("attempts").as_array().size() == 1);
-  expect_shape(hooks[1].at("attempts").at(0),
-               {{"at", "string?"}, {"httpStatus", "int?"}, {"error", "string?"}, {"latencyUs", "int"}});
+  expect_shape(
+      hooks[1].at("attempts").at(0),
+      {{"at", "string?"}, {"httpStatus", "int?"}, {"error", "string?"}, {"latencyUs", "int"}});
   CHECK(hooks[0].at("attempts").as_array().empty());
   REQUIRE(v.at("anomalies").as_array().size() == 1);
-  expect_shape(v.at("anomalies").at(0),
-               {{"at", "string?"}, {"kind", "string"}, {"detail", "string"}, {"paymentRequestId", "string?"}});
+  expect_shape(v.at("anomalies").at(0), {{"at", "string?"},
+                                         {"kind", "string"},
+                                         {"detail", "string"},
+                                         {"paymentRequestId", "string?"}});
 
   const auto s = parse_json(run({"--db", db.path, "show", "pr-success", "--json"}).out);
   REQUIRE(s.at("notifies").as_array().size() == 1);
-  expect_shape(s.at("notifies").at(0),
-               {{"receivedAt", "string?"}, {"verification", "string"}, {"headers", "string"}, {"body", "string"}});
+  expect_shape(s.at("notifies").at(0), {{"receivedAt", "string?"},
+                                        {"verification", "string"},
+                                        {"headers", "string"},
+                                        {"body", "string"}});
 }
 
 TEST_CASE("show of an unknown payment exits 1, with an error object under --json") {
@@ -149,11 +181,20 @@ TEST_CASE("stats: counts per status, cancel pending, overdue, webhook backlog") 
   CHECK(has(r.out, "webhooks dead       1"));
   r = run({"--db", db.path, "stats", "--json"});
   const auto v = parse_json(r.out);
-  expect_shape(v, {{"now", "string"}, {"payments", "object"}, {"cancelPending", "int"}, {"openPastDeadline", "int"},
-                   {"webhooks", "object"}, {"anomalies", "int"}});
-  expect_shape(v.at("payments"), {{"INIT", "int"}, {"IN_PROCESS", "int"}, {"SUCCESS", "int"}, {"FAIL", "int"},
-                                  {"CANCELLED", "int"}, {"total", "int"}});
-  expect_shape(v.at("webhooks"), {{"pending", "int"}, {"dead", "int"}, {"oldestPendingAgeMs", "int"}});
+  expect_shape(v, {{"now", "string"},
+                   {"payments", "object"},
+                   {"cancelPending", "int"},
+                   {"openPastDeadline", "int"},
+                   {"webhooks", "object"},
+                   {"anomalies", "int"}});
+  expect_shape(v.at("payments"), {{"INIT", "int"},
+                                  {"IN_PROCESS", "int"},
+                                  {"SUCCESS", "int"},
+                                  {"FAIL", "int"},
+                                  {"CANCELLED", "int"},
+                                  {"total", "int"}});
+  expect_shape(v.at("webhooks"),
+               {{"pending", "int"}, {"dead", "int"}, {"oldestPendingAgeMs", "int"}});
   CHECK(v.at("payments").at("total") == 5);
   CHECK(v.at("openPastDeadline") == 1);
   CHECK(v.at("webhooks").at("oldestPendingAgeMs") == 596'900);
@@ -166,22 +207,34 @@ TEST_CASE("stuck: overdue payments with the reason, dead webhooks, anomalies") {
   INFO(r.out);
   REQUIRE(r.status == exit_status::ok);
   CHECK(has(r.out, "Open past their polling deadline"));
-  CHECK(has(r.out, "pr-refused          INIT/CANCEL  5m ago    in 56m       cancel not confirmed yet (sent 1x)"));
+  CHECK(has(r.out,
+            "pr-refused          INIT/CANCEL  5m ago    in 56m       cancel not confirmed yet "
+            "(sent 1x)"));
   CHECK(has(r.out, "evt_3_2   pr-cancelled        payment.cancelled  8         -     9m ago"));
   CHECK(has(r.out, "pr-refused          cancel_refused     F/PROCESS_FAIL"));
   CHECK(r.out.find("cancel_refused") < r.out.find("cancel_order_gone"));  // newest first
 
   r = run({"--db", db.path, "stuck", "--json"});
   const auto v = parse_json(r.out);
-  expect_shape(v, {{"now", "string"}, {"overdue", "array"}, {"deadWebhooks", "array"}, {"anomalies", "array"}});
+  expect_shape(
+      v,
+      {{"now", "string"}, {"overdue", "array"}, {"deadWebhooks", "array"}, {"anomalies", "array"}});
   REQUIRE(v.at("overdue").as_array().size() == 1);
-  expect_shape(v.at("overdue").at(0), {{"payment", "object"}, {"overdueMs", "int"}, {"reason", "string"}});
+  expect_shape(v.at("overdue").at(0),
+               {{"payment", "object"}, {"overdueMs", "int"}, {"reason", "string"}});
   CHECK(v.at("overdue").at(0).at("overdueMs") == 300'000);
   REQUIRE(v.at("deadWebhooks").as_array().size() == 1);
-  expect_shape(v.at("deadWebhooks").at(0),
-               {{"eventId", "string"}, {"paymentRequestId", "string?"}, {"seq", "int"}, {"type", "string"},
-                {"state", "string"}, {"targetUrl", "string?"}, {"attemptCount", "int"}, {"nextAttemptAt", "string?"},
-                {"lastStatus", "int?"}, {"lastError", "string?"}, {"createdAt", "string?"}});
+  expect_shape(v.at("deadWebhooks").at(0), {{"eventId", "string"},
+                                            {"paymentRequestId", "string?"},
+                                            {"seq", "int"},
+                                            {"type", "string"},
+                                            {"state", "string"},
+                                            {"targetUrl", "string?"},
+                                            {"attemptCount", "int"},
+                                            {"nextAttemptAt", "string?"},
+                                            {"lastStatus", "int?"},
+                                            {"lastError", "string?"},
+                                            {"createdAt", "string?"}});
   CHECK(v.at("deadWebhooks").at(0).at("paymentRequestId") == "pr-cancelled");
   CHECK(v.at("anomalies").as_array().size() == 2);
 }
@@ -233,12 +286,14 @@ TEST_CASE("--config gives the database and the timeScale of the payment clock") 
   sample_db db;
   {
     auto w = db.writer();
-    w->set_meta("clock_origin_ms", std::to_string(t0_ms + 590'000));  // 10 s of wall time before now
+    w->set_meta("clock_origin_ms",
+                std::to_string(t0_ms + 590'000));  // 10 s of wall time before now
   }
   const auto key = db.dir.file("key.pem");
   std::ofstream(key) << "x";
   const auto config = db.dir.file("cashierd.json");
-  std::ofstream(config) << R"({"listen": "127.0.0.1:8080", "database": ")" << db.path << R"(", "timeScale": 60,
+  std::ofstream(config) << R"({"listen": "127.0.0.1:8080", "database": ")" << db.path
+                        << R"(", "timeScale": 60,
     "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_c2VjcmV0a2V5"}],
     "alipayplus": {"gateway": "https://open-sea-global.alipayplus.com", "clientId": "C", "privateKey": ")"
                         << key << R"(", "alipayplusPublicKey": ")" << key << R"(",

@@ -73,17 +73,22 @@ TEST_CASE("tables align columns on the widest cell, colour does not shift them")
     t.print(out, color);
     const auto text = out.str();
     CHECK(text.find("longer-id  ") != std::string::npos);
-    if (!color) CHECK(text == "ID         STATE\na          SUCCESS\nlonger-id  FAIL\n");
-    else CHECK(text.find("a          \x1b[32mSUCCESS") != std::string::npos);
+    if (!color)
+      CHECK(text == "ID         STATE\na          SUCCESS\nlonger-id  FAIL\n");
+    else
+      CHECK(text.find("a          \x1b[32mSUCCESS") != std::string::npos);
   }
 }
 
 TEST_CASE("JSON strings are valid UTF-8: bad bytes become U+FFFD, good ones stay") {
   CHECK(valid_utf8("ok \xc3\xa9 \xf0\x9f\x98\x80") == "ok \xc3\xa9 \xf0\x9f\x98\x80");
-  CHECK(valid_utf8("a\xff" "b") == "a\xef\xbf\xbd" "b");
-  CHECK(valid_utf8("\xc0\xaf") == "\xef\xbf\xbd\xef\xbf\xbd");          // overlong
+  CHECK(valid_utf8("a\xff"
+                   "b") ==
+        "a\xef\xbf\xbd"
+        "b");
+  CHECK(valid_utf8("\xc0\xaf") == "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong
   CHECK(valid_utf8("\xed\xa0\x80") == "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
-  CHECK(valid_utf8("\xe2\x82") == "\xef\xbf\xbd\xef\xbf\xbd");          // truncated
+  CHECK(valid_utf8("\xe2\x82") == "\xef\xbf\xbd\xef\xbf\xbd");                  // truncated
   CHECK(valid_utf8(std::string("a\0b", 3)) == std::string("a\0b", 3));
 }
 
