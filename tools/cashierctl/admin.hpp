@@ -1,0 +1,52 @@
+// The actions of cashierctl (cancel, inquire, redeliver): one POST to the daemon's admin API on
+// loopback, never a write to the database. Where the daemon listens comes from --admin-url, or
+// from the config's `listen` (https when `tls` is set); --ca names the CA that signed the
+// daemon's certificate (else the system trust store). Ids are percent-encoded into the path.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/system/result.hpp>
+
+#include "orchestrator/daemon/config.hpp"
+#include "tools/cashierctl/session.hpp"
+
+namespace cashier::ctl {
+
+/// An admin action.
+enum class admin_action {
+  cancel,     ///< POST /admin/payments/{paymentRequestId}/cancel
+  inquire,    ///< POST /admin/payments/{paymentRequestId}/inquire
+  redeliver,  ///< POST /admin/events/{eventId}/redeliver
+};
+
+/// "cancel", "inquire" or "redeliver".
+std::string_view to_string(admin_action a);
+
+/// Where the daemon's admin API is.
+struct admin_target {
+  std::string origin{};                  ///< "http://127.0.0.1:8080" or "https://host:port"
+  std::optional<std::string> ca_file{};  ///< CA bundle for https ("" = system trust store)
+};
+
+/// The target from `--admin-url` (an origin: scheme http or https, host, optional port, no
+/// path beyond "/"), else from the config's listen address (a wildcard host becomes loopback);
+/// or a message for the operator when neither is usable.
+boost::system::result<admin_target, std::string> resolve_admin_target(
+    const std::optional<daemon::config>& cfg, const std::optional<std::string>& admin_url,
+    const std::optional<std::string>& ca_file);
+
+/// The request path of `action` on `id`, the id percent-encoded (everything but RFC 3986
+/// unreserved characters).
+std::string admin_path(admin_action action, std::string_view id);
+
+/// Sends the action and reports the answer: 202 → ok; 404 (unknown id), 409 (final payment),
+/// any other answer, or no answer within `timeout` → failed with the daemon's message.
+exit_status cmd_admin(const console& io, const admin_target& target, admin_action action,
+                      std::string_view id,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+}  // namespace cashier::ctl
