@@ -2,13 +2,13 @@
 // answers amount to, and the call metrics (see aplus_gateway.hpp).
 #include "orchestrator/daemon/aplus_gateway.hpp"
 
-#include <chrono>
-#include <utility>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
+#include <algorithm>
+#include <chrono>
+#include <utility>
 
 #include "orchestrator/alipayplus/codec.hpp"
 #include "orchestrator/alipayplus/signature_header.hpp"
@@ -21,35 +21,52 @@ namespace asio = boost::asio;
 
 std::string_view to_string(aplus_api api) {
   switch (api) {
-    case aplus_api::pay: return "pay";
-    case aplus_api::inquiry: return "inquiryPayment";
-    case aplus_api::cancel: return "cancelPayment";
-    case aplus_api::consult: return "consultPayment";
+    case aplus_api::pay:
+      return "pay";
+    case aplus_api::inquiry:
+      return "inquiryPayment";
+    case aplus_api::cancel:
+      return "cancelPayment";
+    case aplus_api::consult:
+      return "consultPayment";
   }
   return "unknown";  // unreachable: every enumerator is handled above
 }
 
 std::string_view path_of(aplus_api api) {
   switch (api) {
-    case aplus_api::pay: return "/aps/api/v1/payments/pay";
-    case aplus_api::inquiry: return "/aps/api/v1/payments/inquiryPayment";
-    case aplus_api::cancel: return "/aps/api/v1/payments/cancelPayment";
-    case aplus_api::consult: return "/aps/api/v1/payments/consultPayment";
+    case aplus_api::pay:
+      return "/aps/api/v1/payments/pay";
+    case aplus_api::inquiry:
+      return "/aps/api/v1/payments/inquiryPayment";
+    case aplus_api::cancel:
+      return "/aps/api/v1/payments/cancelPayment";
+    case aplus_api::consult:
+      return "/aps/api/v1/payments/consultPayment";
   }
   return "/";  // unreachable: every enumerator is handled above
 }
 
 std::string_view to_string(call_outcome outcome) {
   switch (outcome) {
-    case call_outcome::s: return "S";
-    case call_outcome::f: return "F";
-    case call_outcome::u: return "U";
-    case call_outcome::timeout: return "timeout";
-    case call_outcome::transport_error: return "transport_error";
-    case call_outcome::server_error: return "server_error";
-    case call_outcome::unsigned_answer: return "unsigned_answer";
-    case call_outcome::bad_signature: return "bad_signature";
-    case call_outcome::garbled: return "garbled";
+    case call_outcome::s:
+      return "S";
+    case call_outcome::f:
+      return "F";
+    case call_outcome::u:
+      return "U";
+    case call_outcome::timeout:
+      return "timeout";
+    case call_outcome::transport_error:
+      return "transport_error";
+    case call_outcome::server_error:
+      return "server_error";
+    case call_outcome::unsigned_answer:
+      return "unsigned_answer";
+    case call_outcome::bad_signature:
+      return "bad_signature";
+    case call_outcome::garbled:
+      return "garbled";
   }
   return "unknown";  // unreachable: every enumerator is handled above
 }
@@ -65,7 +82,8 @@ void gateway_metrics::record(aplus_api api, call_outcome outcome, std::int64_t l
 }
 
 std::uint64_t gateway_metrics::calls(aplus_api api, call_outcome outcome) const {
-  return calls_[static_cast<std::size_t>(api)][static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
+  return calls_[static_cast<std::size_t>(api)][static_cast<std::size_t>(outcome)].load(
+      std::memory_order_relaxed);
 }
 
 std::uint64_t gateway_metrics::bucket(aplus_api api, std::size_t i) const {
@@ -80,18 +98,26 @@ namespace {
 
 call_outcome outcome_of(no_answer_reason r) {
   switch (r) {
-    case no_answer_reason::timeout: return call_outcome::timeout;
-    case no_answer_reason::transport_error: return call_outcome::transport_error;
-    case no_answer_reason::server_error: return call_outcome::server_error;
-    case no_answer_reason::unsigned_answer: return call_outcome::unsigned_answer;
-    case no_answer_reason::bad_signature: return call_outcome::bad_signature;
-    case no_answer_reason::garbled: return call_outcome::garbled;
+    case no_answer_reason::timeout:
+      return call_outcome::timeout;
+    case no_answer_reason::transport_error:
+      return call_outcome::transport_error;
+    case no_answer_reason::server_error:
+      return call_outcome::server_error;
+    case no_answer_reason::unsigned_answer:
+      return call_outcome::unsigned_answer;
+    case no_answer_reason::bad_signature:
+      return call_outcome::bad_signature;
+    case no_answer_reason::garbled:
+      return call_outcome::garbled;
   }
   return call_outcome::garbled;  // unreachable: every enumerator is handled above
 }
 
 call_outcome outcome_of(char result_status) {
-  return result_status == 'S' ? call_outcome::s : result_status == 'F' ? call_outcome::f : call_outcome::u;
+  return result_status == 'S'   ? call_outcome::s
+         : result_status == 'F' ? call_outcome::f
+                                : call_outcome::u;
 }
 
 // "S/SUCCESS": the call record's outcome for an answer.
@@ -139,18 +165,22 @@ asio::awaitable<std::string> sign_task(aplus::private_key key, std::string conte
 }
 
 std::int64_t micros_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
 }
 
 // The origin ("https://host:port") and the path prefix of the gateway URL.
 boost::system::result<std::pair<std::string, std::string>, net::setup_error> split_gateway_url(
     std::string_view gateway) {
   const auto url = boost::urls::parse_absolute_uri(gateway);
-  if (!url || url->host().empty()) return net::setup_error{"alipayplus.gateway: not an absolute URL"};
+  if (!url || url->host().empty())
+    return net::setup_error{"alipayplus.gateway: not an absolute URL"};
   if (url->has_query() || url->has_fragment())
     return net::setup_error{"alipayplus.gateway: must not have a query or a fragment"};
   if (url->scheme() != "https" && !(url->scheme() == "http" && is_loopback_host(url->host())))
-    return net::setup_error{"alipayplus.gateway: must be https:// unless the host is a loopback address"};
+    return net::setup_error{
+        "alipayplus.gateway: must be https:// unless the host is a loopback address"};
   std::string prefix(url->encoded_path());
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   return std::pair{std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port()),
@@ -163,7 +193,8 @@ boost::system::result<net::client_options, net::setup_error> client_options_of(
   co.timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   co.max_connections = options.max_connections;
   if (!tls) return co;
-  auto ctx = net::make_client_context(cfg.ca_file.empty() ? std::nullopt : std::optional(cfg.ca_file));
+  auto ctx =
+      net::make_client_context(cfg.ca_file.empty() ? std::nullopt : std::optional(cfg.ca_file));
   if (!ctx) return net::setup_error{"alipayplus.caFile: " + ctx.error().message};
   co.tls = std::move(*ctx);
   return co;
@@ -172,8 +203,8 @@ boost::system::result<net::client_options, net::setup_error> client_options_of(
 }  // namespace
 
 boost::system::result<std::unique_ptr<aplus_gateway>, net::setup_error> aplus_gateway::create(
-    asio::any_io_executor executor, const config::alipayplus_config& cfg, const payment_clock& clock,
-    gateway_options options) {
+    asio::any_io_executor executor, const config::alipayplus_config& cfg,
+    const payment_clock& clock, gateway_options options) {
   auto where = split_gateway_url(cfg.gateway);
   if (!where) return where.error();
   auto co = client_options_of(cfg, options, where->first.starts_with("https:"));
@@ -184,7 +215,8 @@ boost::system::result<std::unique_ptr<aplus_gateway>, net::setup_error> aplus_ga
   if (!key) return net::setup_error{"alipayplus.privateKey: " + key.error().message};
   auto keys = load_verifier_keys(cfg.public_keys);
   if (!keys) return keys.error();
-  settings s{std::move(where->second), cfg.client_id, cfg.key_version, std::move(*key), std::move(*keys)};
+  settings s{std::move(where->second), cfg.client_id, cfg.key_version, std::move(*key),
+             std::move(*keys)};
   return std::unique_ptr<aplus_gateway>(
       new aplus_gateway(std::move(*client), std::move(s), clock, options.sign_threads));
 }
@@ -217,10 +249,12 @@ asio::awaitable<call_result> aplus_gateway::pay(const payment& p) {
 asio::awaitable<call_result> aplus_gateway::inquiry(const payment& p) {
   call_result out{inquiry_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
-  auto got = co_await call(aplus_api::inquiry, lookup_body(p), &aplus::decode_inquiry_payment_response, out.call);
+  const std::string ours = p.payment_request_id;  // `p` is not used after the first suspension
+  auto got = co_await call(aplus_api::inquiry, lookup_body(p),
+                           &aplus::decode_inquiry_payment_response, out.call);
   // A verified answer about another payment cannot be applied to this one.
   if (const auto* r = std::get_if<aplus::inquiry_payment_response>(&got);
-      r && r->payment_request_id && *r->payment_request_id != p.payment_request_id)
+      r && r->payment_request_id && *r->payment_request_id != ours)
     got = no_answer_reason::garbled;
   if (const auto* r = std::get_if<aplus::inquiry_payment_response>(&got)) {
     out.ev = inquiry_event(*r);
@@ -237,7 +271,8 @@ asio::awaitable<call_result> aplus_gateway::inquiry(const payment& p) {
 asio::awaitable<call_result> aplus_gateway::cancel(const payment& p) {
   call_result out{cancel_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
-  auto got = co_await call(aplus_api::cancel, lookup_body(p), &aplus::decode_cancel_payment_response, out.call);
+  auto got = co_await call(aplus_api::cancel, lookup_body(p),
+                           &aplus::decode_cancel_payment_response, out.call);
   if (const auto* r = std::get_if<aplus::cancel_payment_response>(&got)) {
     out.ev = cancel_answer{r->result};
     finish(aplus_api::cancel, out.call, r->result, outcome_text(r->result));
@@ -250,7 +285,8 @@ asio::awaitable<call_result> aplus_gateway::cancel(const payment& p) {
 
 asio::awaitable<consult_result> aplus_gateway::consult(std::string body) {
   consult_result out{no_answer_reason::garbled, {}};
-  out.answer = co_await call(aplus_api::consult, std::move(body), &aplus::decode_consult_payment_response, out.call);
+  out.answer = co_await call(aplus_api::consult, std::move(body),
+                             &aplus::decode_consult_payment_response, out.call);
   if (const auto* r = std::get_if<aplus::consult_payment_response>(&out.answer))
     finish(aplus_api::consult, out.call, r->result, outcome_text(r->result));
   else
@@ -260,8 +296,10 @@ asio::awaitable<consult_result> aplus_gateway::consult(std::string body) {
 
 template <class T>
 asio::awaitable<aplus_gateway::answer_or<T>> aplus_gateway::call(aplus_api api, std::string body,
-                                                                 decoder<T> decode, store::call_record& rec) {
-  if (const auto failure = co_await exchange(api, std::move(body), rec)) co_return answer_or<T>(*failure);
+                                                                 decoder<T> decode,
+                                                                 store::call_record& rec) {
+  if (const auto failure = co_await exchange(api, std::move(body), rec))
+    co_return answer_or<T>(*failure);
   auto decoded = decode(rec.response_body, aplus::json_limits{});
   if (!decoded) co_return answer_or<T>(no_answer_reason::garbled);
   co_return answer_or<T>(std::move(*decoded));
@@ -269,16 +307,19 @@ asio::awaitable<aplus_gateway::answer_or<T>> aplus_gateway::call(aplus_api api, 
 
 // Signs and sends one request and checks the answer's HTTP status and signature, writing
 // everything into `rec`; nothing when a verified 200 answer is in rec.response_body.
-asio::awaitable<std::optional<no_answer_reason>> aplus_gateway::exchange(aplus_api api, std::string body,
-                                                                        store::call_record& rec) {
+asio::awaitable<std::optional<no_answer_reason>> aplus_gateway::exchange(aplus_api api,
+                                                                         std::string body,
+                                                                         store::call_record& rec) {
   const std::string path = s_.path_prefix + std::string(path_of(api));
   rec.api = to_string(api);
   rec.request_body = body;
   rec.started_at = clock_.now();
   // Request-Time is transport time: the wall clock, whatever the payment clock's timeScale.
   const auto request_time = aplus::format_wire_time(wall_now());
-  const auto signature = co_await sign(aplus::request_content("POST", path, s_.client_id, request_time, body));
-  net::request req{"POST", path,
+  const auto signature =
+      co_await sign(aplus::request_content("POST", path, s_.client_id, request_time, body));
+  net::request req{"POST",
+                   path,
                    {{"Content-Type", "application/json; charset=UTF-8"},
                     {"Client-Id", s_.client_id},
                     {"Request-Time", request_time},
@@ -304,8 +345,8 @@ asio::awaitable<std::optional<no_answer_reason>> aplus_gateway::exchange(aplus_a
 // not an answer to us, so it counts as bad_signature. A missing Response-Time leaves the signed
 // content undefined, which is bad_signature too.
 std::optional<no_answer_reason> aplus_gateway::verify_answer(std::string_view path,
-                                                            const net::header_list& headers,
-                                                            std::string_view body) const {
+                                                             const net::header_list& headers,
+                                                             std::string_view body) const {
   const auto signature = net::find_header(headers, "Signature");
   if (!signature || signature->find_first_not_of(" \t") == std::string_view::npos)
     return no_answer_reason::unsigned_answer;
@@ -315,11 +356,14 @@ std::optional<no_answer_reason> aplus_gateway::verify_answer(std::string_view pa
   if (!response_time) return no_answer_reason::bad_signature;
   const auto content = aplus::response_content("POST", path, s_.client_id, *response_time, body);
   switch (aplus::verify_with(s_.alipayplus_keys, *signature, content)) {
-    case aplus::verify_outcome::ok: return std::nullopt;
-    case aplus::verify_outcome::missing_header: return no_answer_reason::unsigned_answer;
+    case aplus::verify_outcome::ok:
+      return std::nullopt;
+    case aplus::verify_outcome::missing_header:
+      return no_answer_reason::unsigned_answer;
     case aplus::verify_outcome::bad_header:
     case aplus::verify_outcome::no_key:
-    case aplus::verify_outcome::bad_signature: return no_answer_reason::bad_signature;
+    case aplus::verify_outcome::bad_signature:
+      return no_answer_reason::bad_signature;
   }
   return no_answer_reason::bad_signature;  // unreachable: every enumerator is handled above
 }

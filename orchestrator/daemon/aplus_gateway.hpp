@@ -9,6 +9,9 @@
 
 #include <array>
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -16,10 +19,6 @@
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/system/result.hpp>
 
 #include "orchestrator/alipayplus/json_guard.hpp"
 #include "orchestrator/alipayplus/key_ring.hpp"
@@ -72,7 +71,8 @@ class gateway_metrics {
   /// Upper bounds of the latency buckets, in microseconds (Prometheus `le`); one more bucket
   /// counts the rest (+Inf).
   static constexpr std::array<std::int64_t, 11> latency_bounds_us{
-      5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000};
+      5'000,   10'000,    25'000,    50'000,    100'000,   250'000,
+      500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000};
 
   /// Counts one call of `api` that ended with `outcome` after `latency_us`.
   void record(aplus_api api, call_outcome outcome, std::int64_t latency_us);
@@ -115,8 +115,11 @@ class aplus_gateway final : public gateway {
   static boost::system::result<std::unique_ptr<aplus_gateway>, net::setup_error> create(
       boost::asio::any_io_executor executor, const config::alipayplus_config& cfg,
       const payment_clock& clock, gateway_options options = {});
+  /// Waits for signatures still being computed on the pool, then closes everything.
   ~aplus_gateway() override;
+  /// Not copyable: it owns a connection pool and a thread pool.
   aplus_gateway(const aplus_gateway&) = delete;
+  /// Not copyable.
   aplus_gateway& operator=(const aplus_gateway&) = delete;
 
   /// Sends `p.pay_request`, byte for byte.
@@ -138,7 +141,8 @@ class aplus_gateway final : public gateway {
     aplus::private_key key;
     aplus::verifier_keys alipayplus_keys;
   };
-  aplus_gateway(net::http_client client, settings s, const payment_clock& clock, std::size_t sign_threads);
+  aplus_gateway(net::http_client client, settings s, const payment_clock& clock,
+                std::size_t sign_threads);
 
   template <class T>
   using answer_or = std::variant<T, no_answer_reason>;
@@ -149,12 +153,14 @@ class aplus_gateway final : public gateway {
   boost::asio::awaitable<answer_or<T>> call(aplus_api api, std::string body, decoder<T> decode,
                                             store::call_record& rec);
   boost::asio::awaitable<std::optional<no_answer_reason>> exchange(aplus_api api, std::string body,
-                                                                  store::call_record& rec);
-  std::optional<no_answer_reason> verify_answer(std::string_view path, const net::header_list& headers,
+                                                                   store::call_record& rec);
+  std::optional<no_answer_reason> verify_answer(std::string_view path,
+                                                const net::header_list& headers,
                                                 std::string_view body) const;
   boost::asio::awaitable<std::string> sign(std::string content);
   void finish(aplus_api api, store::call_record& rec, no_answer_reason reason);
-  void finish(aplus_api api, store::call_record& rec, const aplus_result& result, std::string outcome);
+  void finish(aplus_api api, store::call_record& rec, const aplus_result& result,
+              std::string outcome);
 
   net::http_client client_;
   settings s_;

@@ -46,13 +46,16 @@ std::optional<notify_check> authenticate(const net::request& req, const notify_s
     return refused(notify_verification::wrong_client_id,
                    "Client-Id '" + std::string(client_id.value_or("")) + "' is not ours");
   const auto request_time_text = net::find_header(req.headers, "Request-Time");
-  if (!request_time_text) return refused(notify_verification::bad_request_time, "no Request-Time header");
+  if (!request_time_text)
+    return refused(notify_verification::bad_request_time, "no Request-Time header");
   const auto request_time = aplus::parse_wire_time(*request_time_text);
-  if (!request_time) return refused(notify_verification::bad_request_time, request_time.error().message);
+  if (!request_time)
+    return refused(notify_verification::bad_request_time, request_time.error().message);
   const auto content =
       aplus::request_content("POST", s.signing_path, s.client_id, *request_time_text, req.body);
   switch (aplus::verify_with(s.keys, *signature, content)) {
-    case aplus::verify_outcome::ok: break;
+    case aplus::verify_outcome::ok:
+      break;
     case aplus::verify_outcome::missing_header:
       return refused(notify_verification::missing_signature, "empty Signature header");
     case aplus::verify_outcome::bad_header:
@@ -89,11 +92,13 @@ boost::system::result<aplus::verifier_keys, net::setup_error> load_verifier_keys
     if (auto added = ring.add(k.key_version, std::move(*key)); !added)
       return net::setup_error{"alipayplus.alipayplusPublicKey: " + added.error().message};
   }
-  if (ring.entries().empty()) return net::setup_error{"alipayplus.alipayplusPublicKey: no key configured"};
+  if (ring.entries().empty())
+    return net::setup_error{"alipayplus.alipayplusPublicKey: no key configured"};
   return ring;
 }
 
-boost::system::result<std::string, net::setup_error> notify_signing_path(std::string_view notify_url) {
+boost::system::result<std::string, net::setup_error> notify_signing_path(
+    std::string_view notify_url) {
   const auto url = boost::urls::parse_absolute_uri(notify_url);
   if (!url) return net::setup_error{"alipayplus.notifyUrl: not an absolute URL"};
   std::string path(url->encoded_path());
@@ -111,14 +116,22 @@ std::string format_headers(const net::header_list& headers) {
 
 std::string_view to_string(notify_verification v) {
   switch (v) {
-    case notify_verification::ok: return "ok";
-    case notify_verification::missing_signature: return "missing_signature";
-    case notify_verification::bad_signature_header: return "bad_signature_header";
-    case notify_verification::bad_signature: return "bad_signature";
-    case notify_verification::wrong_client_id: return "wrong_client_id";
-    case notify_verification::stale_request_time: return "stale_request_time";
-    case notify_verification::bad_request_time: return "bad_request_time";
-    case notify_verification::garbled: return "garbled";
+    case notify_verification::ok:
+      return "ok";
+    case notify_verification::missing_signature:
+      return "missing_signature";
+    case notify_verification::bad_signature_header:
+      return "bad_signature_header";
+    case notify_verification::bad_signature:
+      return "bad_signature";
+    case notify_verification::wrong_client_id:
+      return "wrong_client_id";
+    case notify_verification::stale_request_time:
+      return "stale_request_time";
+    case notify_verification::bad_request_time:
+      return "bad_request_time";
+    case notify_verification::garbled:
+      return "garbled";
   }
   return "unknown";  // unreachable: every enumerator is handled above
 }
@@ -165,14 +178,16 @@ net::response reject_response(notify_verification v) {
       break;
     case notify_verification::stale_request_time:
     case notify_verification::bad_request_time:
-      res.body = refusal_body("INVALID_SIGNATURE", "Request-Time is missing, malformed or out of range.");
+      res.body =
+          refusal_body("INVALID_SIGNATURE", "Request-Time is missing, malformed or out of range.");
       break;
     case notify_verification::wrong_client_id:
       res.body = refusal_body("INVALID_CLIENT", "The Client-Id is not accepted here.");
       break;
     case notify_verification::garbled:
       res.status = 400;
-      res.body = refusal_body("PARAM_ILLEGAL", "The notify body is not a valid notifyPayment request.");
+      res.body =
+          refusal_body("PARAM_ILLEGAL", "The notify body is not a valid notifyPayment request.");
       break;
   }
   return res;

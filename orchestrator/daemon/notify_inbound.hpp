@@ -6,14 +6,13 @@
 // types appear here; no Asio, no store, no payment state.
 #pragma once
 
+#include <boost/system/result.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/system/result.hpp>
 
 #include "orchestrator/alipayplus/key_ring.hpp"
 #include "orchestrator/alipayplus/keys.hpp"
@@ -31,7 +30,8 @@ boost::system::result<aplus::verifier_keys, net::setup_error> load_verifier_keys
 
 /// The path (with `?query` when there is one) of `notify_url`: what Alipay+ signs notifies over
 /// and what our acks are signed over, whatever path the listener serves.
-boost::system::result<std::string, net::setup_error> notify_signing_path(std::string_view notify_url);
+boost::system::result<std::string, net::setup_error> notify_signing_path(
+    std::string_view notify_url);
 
 /// Header fields as audit text: one "Name: value" line per field, in wire order.
 std::string format_headers(const net::header_list& headers);
@@ -53,10 +53,10 @@ std::string_view to_string(notify_verification v);
 
 /// What check_notify needs to know.
 struct notify_settings {
-  std::string client_id;                   ///< our Client-Id; a notify must carry it
-  aplus::verifier_keys keys;               ///< the active Alipay+ public keys
-  std::string signing_path;                ///< the path of notifyUrl (NOT the served path)
-  std::chrono::seconds max_clock_skew{600};///< alipayplus.maxClockSkewSeconds
+  std::string client_id;                     ///< our Client-Id; a notify must carry it
+  aplus::verifier_keys keys;                 ///< the active Alipay+ public keys
+  std::string signing_path;                  ///< the path of notifyUrl (NOT the served path)
+  std::chrono::seconds max_clock_skew{600};  ///< alipayplus.maxClockSkewSeconds
 };
 
 /// notify_settings from the config's alipayplus section (loads the public keys).

@@ -6,15 +6,15 @@
 // consult; the call record; metrics; signing on a worker pool; set-up errors.
 #include "orchestrator/daemon/aplus_gateway.hpp"
 
-#include <cstdlib>
-#include <functional>
-#include <stdexcept>
-#include <thread>
+#include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <doctest/doctest.h>
+#include <cstdlib>
+#include <functional>
+#include <stdexcept>
+#include <thread>
 
 #include "orchestrator/alipayplus/signature_header.hpp"
 #include "orchestrator/alipayplus/signer.hpp"
@@ -32,7 +32,8 @@ namespace {
 const std::string& keys_dir() {
   static const std::string dir = [] {
     const std::string d = CASHIER_GATEWAY_TEST_KEYS_DIR;
-    const std::string cmd = std::string("'") + CASHIER_SOURCE_DIR + "/tools/dev-keys' '" + d + "' >/dev/null";
+    const std::string cmd =
+        std::string("'") + CASHIER_SOURCE_DIR + "/tools/dev-keys' '" + d + "' >/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tools/dev-keys failed: " + cmd);
     return d;
   }();
@@ -40,7 +41,8 @@ const std::string& keys_dir() {
 }
 
 const std::string our_client_id = "2022000000000001";
-const time_point payment_now = from_epoch_ms(1'767'225'600'000);
+// Far from the wall clock, so a Request-Time taken from the payment clock would show.
+const time_point payment_now = from_epoch_ms(1'900'000'000'000);
 
 class fixed_clock final : public payment_clock {
  public:
@@ -70,9 +72,11 @@ aplus::verify_outcome check_our_signature(const net::request& req) {
     k.add("1", aplus::load_public_key_file(keys_dir() + "/acqp_public.pem").value()).value();
     return k;
   }();
-  const auto header = [&](std::string_view n) { return std::string(net::find_header(req.headers, n).value_or("")); };
-  if (header("Content-Type") != "application/json; charset=UTF-8" || header("Client-Id") != our_client_id ||
-      !aplus::parse_wire_time(header("Request-Time")))
+  const auto header = [&](std::string_view n) {
+    return std::string(net::find_header(req.headers, n).value_or(""));
+  };
+  if (header("Content-Type") != "application/json; charset=UTF-8" ||
+      header("Client-Id") != our_client_id || !aplus::parse_wire_time(header("Request-Time")))
     return aplus::verify_outcome::bad_header;
   return aplus::verify_with(ours, header("Signature"),
                             aplus::request_content(req.method, req.target, header("Client-Id"),
@@ -90,20 +94,26 @@ net::response sign_reply(const net::request& req, const reply& r) {
   if (r.sign == reply::signing::none) return res;
   const auto signer = r.sign == reply::signing::aplus ? "aplus" : "acqp";
   const auto key = aplus::load_private_key_file(keys_dir() + "/" + signer + "_private.pem").value();
-  const auto content = aplus::response_content("POST", req.target, r.client_id, response_time, r.body);
-  res.headers.push_back({"Signature", aplus::format_signature_header("1", aplus::sign(key, content))});
+  const auto content =
+      aplus::response_content("POST", req.target, r.client_id, response_time, r.body);
+  res.headers.push_back(
+      {"Signature", aplus::format_signature_header("1", aplus::sign(key, content))});
   return res;
 }
 
-net::http_server listen_fake(asio::io_context& ioc, std::shared_ptr<fake_state> fake, bool tls = true) {
+net::http_server listen_fake(asio::io_context& ioc, std::shared_ptr<fake_state> fake,
+                             bool tls = true) {
   net::server_options options;
-  if (tls) options.tls = net::make_server_context(keys_dir() + "/server.pem", keys_dir() + "/server.key").value();
+  if (tls)
+    options.tls =
+        net::make_server_context(keys_dir() + "/server.pem", keys_dir() + "/server.key").value();
   auto handler = [fake](net::request req, const net::peer_info&) -> awaitable<net::response> {
     fake->our_signature.push_back(check_our_signature(req));
     fake->seen.push_back(req);
     co_return sign_reply(req, fake->answer(req));
   };
-  return net::http_server::listen(ioc.get_executor(), "127.0.0.1:0", handler, std::move(options)).value();
+  return net::http_server::listen(ioc.get_executor(), "127.0.0.1:0", handler, std::move(options))
+      .value();
 }
 
 config::alipayplus_config gateway_config(const std::string& gateway_url) {
@@ -138,8 +148,9 @@ payment test_payment() {
   p.id = 7;
   p.payment_request_id = "pay_1089760038715669";
   // Odd spacing, key order and an escaped and a raw non-ASCII character: the bytes must survive.
-  p.pay_request = "{\"paymentRequestId\": \"pay_1089760038715669\",\n  \"order\":{\"orderDescription\":"
-                  "\"Caf\xc3\xa9 \\u00e9\"},  \"paymentAmount\":{\"value\":\"100\",\"currency\":\"JPY\"}}";
+  p.pay_request =
+      "{\"paymentRequestId\": \"pay_1089760038715669\",\n  \"order\":{\"orderDescription\":"
+      "\"Caf\xc3\xa9 \\u00e9\"},  \"paymentAmount\":{\"value\":\"100\",\"currency\":\"JPY\"}}";
   return p;
 }
 
@@ -153,18 +164,25 @@ struct harness {
 
   explicit harness(gateway_options options = {}, std::string path_prefix = "")
       : server(listen_fake(ioc, fake)),
-        gw(aplus_gateway::create(ioc.get_executor(),
-                                 gateway_config("https://127.0.0.1:" + std::to_string(server.port()) + path_prefix),
-                                 clock, options)
+        gw(aplus_gateway::create(
+               ioc.get_executor(),
+               gateway_config("https://127.0.0.1:" + std::to_string(server.port()) + path_prefix),
+               clock, options)
                .value()) {}
 
   // Answers every request with `r`.
   void answer(reply r) {
     fake->answer = [r](const net::request&) { return r; };
   }
-  call_result pay(const payment& p) { return once([&] { return gw->pay(p); }); }
-  call_result inquiry(const payment& p) { return once([&] { return gw->inquiry(p); }); }
-  call_result cancel(const payment& p) { return once([&] { return gw->cancel(p); }); }
+  call_result pay(const payment& p) {
+    return once([&] { return gw->pay(p); });
+  }
+  call_result inquiry(const payment& p) {
+    return once([&] { return gw->inquiry(p); });
+  }
+  call_result cancel(const payment& p) {
+    return once([&] { return gw->cancel(p); });
+  }
 
   template <class F>
   call_result once(F start) {
@@ -201,14 +219,21 @@ TEST_CASE("pay S: signed request with the stored bytes, verified answer, full ca
   CHECK(h.fake->seen[0].method == "POST");
   CHECK(h.fake->seen[0].target == "/aps/api/v1/payments/pay");
   CHECK(h.fake->seen[0].body == p.pay_request);
+  // Request-Time is transport time: the wall clock, not the payment clock.
+  const auto request_time =
+      aplus::parse_wire_time(net::find_header(h.fake->seen[0].headers, "Request-Time").value())
+          .value();
+  CHECK(std::chrono::abs(request_time - daemon::wall_now()) < 60s);
 
   const auto& c = r.call;
   CHECK(c.payment_id == 7);
   CHECK(c.api == "pay");
   CHECK(c.request_body == p.pay_request);
-  CHECK(c.request_headers.starts_with("Content-Type: application/json; charset=UTF-8\nClient-Id: " + our_client_id + "\n"));
+  CHECK(c.request_headers.starts_with(
+      "Content-Type: application/json; charset=UTF-8\nClient-Id: " + our_client_id + "\n"));
   CHECK(c.request_headers.find("\nRequest-Time: ") != std::string::npos);
-  CHECK(c.request_headers.find("\nSignature: algorithm=RSA256,keyVersion=1,signature=") != std::string::npos);
+  CHECK(c.request_headers.find("\nSignature: algorithm=RSA256,keyVersion=1,signature=") !=
+        std::string::npos);
   CHECK(c.http_status == 200);
   CHECK(c.response_body == pay_success);
   CHECK(c.response_headers.find("Response-Time: ") != std::string::npos);
@@ -220,7 +245,8 @@ TEST_CASE("pay S: signed request with the stored bytes, verified answer, full ca
 
 TEST_CASE("pay F keeps the code") {
   harness h;
-  h.answer({R"({"result":{"resultCode":"REPEAT_REQ_INCONSISTENT","resultStatus":"F","resultMessage":"no"}})"});
+  h.answer(
+      {R"({"result":{"resultCode":"REPEAT_REQ_INCONSISTENT","resultStatus":"F","resultMessage":"no"}})"});
   const auto r = h.pay(test_payment());
   CHECK(event_as<pay_answer>(r).result == aplus_result{"REPEAT_REQ_INCONSISTENT", 'F', "no"});
   CHECK(r.call.outcome == "F/REPEAT_REQ_INCONSISTENT");
@@ -229,9 +255,10 @@ TEST_CASE("pay F keeps the code") {
 
 TEST_CASE("pay U/PAYMENT_IN_PROCESS carries normalUrl, paymentData and paymentId") {
   harness h;
-  h.answer({R"({"result":{"resultCode":"PAYMENT_IN_PROCESS","resultStatus":"U","resultMessage":"in process"},)"
-            R"("paymentId":"2020010123456789","normalUrl":"https://checkout.example/p?id=1&x=%2F",)"
-            R"("paymentData":"{\"displayAmount\":\"100\",\"wallets\":[]}"})"});
+  h.answer(
+      {R"({"result":{"resultCode":"PAYMENT_IN_PROCESS","resultStatus":"U","resultMessage":"in process"},)"
+       R"("paymentId":"2020010123456789","normalUrl":"https://checkout.example/p?id=1&x=%2F",)"
+       R"("paymentData":"{\"displayAmount\":\"100\",\"wallets\":[]}"})"});
   const auto r = h.pay(test_payment());
   const auto& ev = event_as<pay_answer>(r);
   CHECK(ev.result.status == 'U');
@@ -244,7 +271,8 @@ TEST_CASE("pay U/PAYMENT_IN_PROCESS carries normalUrl, paymentData and paymentId
 
 TEST_CASE("pay U with another code is an answer the machine retries") {
   harness h;
-  h.answer({R"({"result":{"resultCode":"UNKNOWN_EXCEPTION","resultStatus":"U","resultMessage":"try later"}})"});
+  h.answer(
+      {R"({"result":{"resultCode":"UNKNOWN_EXCEPTION","resultStatus":"U","resultMessage":"try later"}})"});
   const auto r = h.pay(test_payment());
   CHECK(event_as<pay_answer>(r).result == aplus_result{"UNKNOWN_EXCEPTION", 'U', "try later"});
   CHECK(event_as<pay_answer>(r).normal_url.empty());
@@ -270,21 +298,25 @@ TEST_CASE("an answer signed with another key is bad_signature") {
   CHECK(r.call.outcome == "bad_signature");
 }
 
-TEST_CASE("an answer for another Client-Id is bad_signature; one without Client-Id verifies with ours") {
+TEST_CASE(
+    "an answer for another Client-Id is bad_signature but one without Client-Id verifies with "
+    "ours") {
   harness h;
   h.answer({pay_success, 200, reply::signing::aplus, "2022000000000999"});
   CHECK(event_as<pay_no_answer>(h.pay(test_payment())).reason == no_answer_reason::bad_signature);
   // A plain-HTTP loopback fake that signs over our Client-Id but leaves the header out.
-  auto headerless = net::http_server::listen(
-                        h.ioc.get_executor(), "127.0.0.1:0",
-                        [](net::request req, const net::peer_info&) -> awaitable<net::response> {
-                          auto res = sign_reply(req, reply{pay_success});
-                          std::erase_if(res.headers, [](const net::header& x) { return x.name == "Client-Id"; });
-                          co_return res;
-                        })
-                        .value();
-  auto gw = aplus_gateway::create(h.ioc.get_executor(),
-                                  gateway_config("http://127.0.0.1:" + std::to_string(headerless.port())), h.clock)
+  auto headerless =
+      net::http_server::listen(
+          h.ioc.get_executor(), "127.0.0.1:0",
+          [](net::request req, const net::peer_info&) -> awaitable<net::response> {
+            auto res = sign_reply(req, reply{pay_success});
+            std::erase_if(res.headers, [](const net::header& x) { return x.name == "Client-Id"; });
+            co_return res;
+          })
+          .value();
+  auto gw = aplus_gateway::create(
+                h.ioc.get_executor(),
+                gateway_config("http://127.0.0.1:" + std::to_string(headerless.port())), h.clock)
                 .value();
   call_result r{pay_no_answer{no_answer_reason::garbled}, {}};
   run(h.ioc, [&]() -> awaitable<void> { r = co_await gw->pay(test_payment()); }());
@@ -341,7 +373,8 @@ TEST_CASE("a refused connection is transport_error") {
     asio::ip::tcp::acceptor closed(ioc, {asio::ip::make_address("127.0.0.1"), 0});
     port = closed.local_endpoint().port();
   }
-  auto gw = aplus_gateway::create(ioc.get_executor(), gateway_config("http://127.0.0.1:" + std::to_string(port)), clock)
+  auto gw = aplus_gateway::create(ioc.get_executor(),
+                                  gateway_config("http://127.0.0.1:" + std::to_string(port)), clock)
                 .value();
   call_result r{pay_no_answer{no_answer_reason::garbled}, {}};
   run(ioc, [&]() -> awaitable<void> { r = co_await gw->cancel(test_payment()); }());
@@ -365,13 +398,14 @@ TEST_CASE("the pay body on the wire is byte-identical to the stored request on e
 
 TEST_CASE("inquiry S/S yields the payment's facts") {
   harness h;
-  h.answer({R"({"acquirerId":"1111088000000000002","pspId":"1022172000000000001",)"
-            R"("result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
-            R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
-            R"("paymentRequestId":"pay_1089760038715669","paymentId":"20200101234567890134567",)"
-            R"("paymentTime":"2020-01-01T12:01:01+08:30","paymentAmount":{"value":"100","currency":"JPY"},)"
-            R"("customerId":"1235678","walletBrandName":"KAKAOPAY",)"
-            R"("settlementAmount":{"value":"9000","currency":"USD"}})"});
+  h.answer(
+      {R"({"acquirerId":"1111088000000000002","pspId":"1022172000000000001",)"
+       R"("result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+       R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+       R"("paymentRequestId":"pay_1089760038715669","paymentId":"20200101234567890134567",)"
+       R"("paymentTime":"2020-01-01T12:01:01+08:30","paymentAmount":{"value":"100","currency":"JPY"},)"
+       R"("customerId":"1235678","walletBrandName":"KAKAOPAY",)"
+       R"("settlementAmount":{"value":"9000","currency":"USD"}})"});
   const auto r = h.inquiry(test_payment());
   const auto& ev = event_as<inquiry_answer>(r);
   CHECK(ev.result.status == 'S');
@@ -396,8 +430,9 @@ TEST_CASE("inquiry S/S yields the payment's facts") {
 
 TEST_CASE("an inquiry answer about another paymentRequestId is garbled") {
   harness h;
-  h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"someone_else",)"
-            R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S"}})"});
+  h.answer(
+      {R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"someone_else",)"
+       R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S"}})"});
   CHECK(event_as<inquiry_no_answer>(h.inquiry(test_payment())).reason == no_answer_reason::garbled);
 }
 

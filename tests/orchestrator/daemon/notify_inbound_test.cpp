@@ -5,10 +5,10 @@
 // its per-second cache, the refusal answers and loading settings from the config.
 #include "orchestrator/daemon/notify_inbound.hpp"
 
+#include <doctest/doctest.h>
+
 #include <cstdlib>
 #include <stdexcept>
-
-#include <doctest/doctest.h>
 
 #include "orchestrator/alipayplus/codec.hpp"
 #include "orchestrator/alipayplus/signature_header.hpp"
@@ -24,7 +24,8 @@ namespace {
 const std::string& keys_dir() {
   static const std::string dir = [] {
     const std::string d = CASHIER_GATEWAY_TEST_KEYS_DIR;
-    const std::string cmd = std::string("'") + CASHIER_SOURCE_DIR + "/tools/dev-keys' '" + d + "' >/dev/null";
+    const std::string cmd =
+        std::string("'") + CASHIER_SOURCE_DIR + "/tools/dev-keys' '" + d + "' >/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tools/dev-keys failed: " + cmd);
     return d;
   }();
@@ -61,7 +62,7 @@ notify_settings settings() {
 // How a test notify is signed and labelled.
 struct notify_spec {
   std::string body = notify_body;
-  std::string signer = "aplus";            // whose private key signs
+  std::string signer = "aplus";  // whose private key signs
   std::string key_version = "1";
   std::string signed_client_id{client_id};
   std::string header_client_id{client_id};
@@ -71,22 +72,25 @@ struct notify_spec {
 
 net::request make_notify(const notify_spec& n) {
   const auto request_time = aplus::format_wire_time(n.request_time, 480);
-  const auto content = aplus::request_content("POST", n.signed_path, n.signed_client_id, request_time, n.body);
+  const auto content =
+      aplus::request_content("POST", n.signed_path, n.signed_client_id, request_time, n.body);
   net::request req;
   req.method = "POST";
   req.target = "/served/elsewhere";
   req.headers = {{"Content-Type", "application/json"},
                  {"client-id", n.header_client_id},
                  {"request-time", request_time},
-                 {"signature", aplus::format_signature_header(n.key_version, aplus::sign(private_key(n.signer), content))}};
+                 {"signature", aplus::format_signature_header(
+                                   n.key_version, aplus::sign(private_key(n.signer), content))}};
   req.body = n.body;
   return req;
 }
 
 void set_header(net::request& req, std::string_view name, std::string value) {
   for (auto& h : req.headers)
-    if (h.name.size() == name.size() && std::equal(h.name.begin(), h.name.end(), name.begin(),
-                                                     [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+    if (h.name.size() == name.size() &&
+        std::equal(h.name.begin(), h.name.end(), name.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
       h.value = std::move(value);
 }
 
@@ -117,7 +121,8 @@ TEST_CASE("one flipped body byte fails the signature, yet the id is read for the
 TEST_CASE("a notify signed for the served path instead of the notifyUrl path fails") {
   notify_spec n;
   n.signed_path = "/served/elsewhere";
-  CHECK(check_notify(make_notify(n), settings(), now).verification == notify_verification::bad_signature);
+  CHECK(check_notify(make_notify(n), settings(), now).verification ==
+        notify_verification::bad_signature);
 }
 
 TEST_CASE("another Client-Id, or none, is refused even when Alipay+ signed it") {
@@ -131,12 +136,14 @@ TEST_CASE("another Client-Id, or none, is refused even when Alipay+ signed it") 
   CHECK(check_notify(req, settings(), now).verification == notify_verification::wrong_client_id);
 }
 
-TEST_CASE("Request-Time further than the skew in either direction is stale; within it is ok") {
+TEST_CASE("Request-Time further than the skew in either direction is stale and within it is ok") {
   notify_spec n;
   n.request_time = now - 601s;
-  CHECK(check_notify(make_notify(n), settings(), now).verification == notify_verification::stale_request_time);
+  CHECK(check_notify(make_notify(n), settings(), now).verification ==
+        notify_verification::stale_request_time);
   n.request_time = now + 601s;
-  CHECK(check_notify(make_notify(n), settings(), now).verification == notify_verification::stale_request_time);
+  CHECK(check_notify(make_notify(n), settings(), now).verification ==
+        notify_verification::stale_request_time);
   n.request_time = now - 599s;
   CHECK(check_notify(make_notify(n), settings(), now).verification == notify_verification::ok);
 }
@@ -152,7 +159,8 @@ TEST_CASE("a missing or malformed Request-Time is bad_request_time") {
 TEST_CASE("a missing, empty or malformed Signature is refused before any verification") {
   auto req = make_notify({});
   set_header(req, "Signature", "algorithm=RSA256,keyVersion=1");
-  CHECK(check_notify(req, settings(), now).verification == notify_verification::bad_signature_header);
+  CHECK(check_notify(req, settings(), now).verification ==
+        notify_verification::bad_signature_header);
   set_header(req, "Signature", "  ");
   CHECK(check_notify(req, settings(), now).verification == notify_verification::missing_signature);
   std::erase_if(req.headers, [](const net::header& h) { return h.name == "signature"; });
@@ -162,7 +170,7 @@ TEST_CASE("a missing, empty or malformed Signature is refused before any verific
 }
 
 TEST_CASE("during a key rotation both keys of the ring verify") {
-  auto s = settings();  // "1" = aplus
+  auto s = settings();                                       // "1" = aplus
   REQUIRE(s.keys.add("2", public_key("acqp")).has_value());  // stands in for Alipay+'s next key
   notify_spec n;
   n.signer = "acqp";
@@ -172,7 +180,8 @@ TEST_CASE("during a key rotation both keys of the ring verify") {
   CHECK(check_notify(make_notify(n), s, now).verification == notify_verification::ok);
   n.key_version = "1";  // names the other active key: only that one is tried
   CHECK(check_notify(make_notify(n), s, now).verification == notify_verification::bad_signature);
-  CHECK(check_notify(make_notify(n), settings(), now).verification == notify_verification::bad_signature);
+  CHECK(check_notify(make_notify(n), settings(), now).verification ==
+        notify_verification::bad_signature);
 }
 
 TEST_CASE("a garbled body with a valid signature is garbled, not ok") {
@@ -193,7 +202,8 @@ TEST_CASE("the ack is signed over the notifyUrl path and verifies with our publi
   ack_builder acks(private_key("acqp"), std::string(client_id), "1", std::string(notify_path));
   const auto ack = acks.build_ack(now);
   CHECK(ack.status == 200);
-  CHECK(ack.body == R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}})");
+  CHECK(ack.body ==
+        R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}})");
   CHECK(net::find_header(ack.headers, "Client-Id") == client_id);
   const auto response_time = std::string(net::find_header(ack.headers, "Response-Time").value());
   CHECK(response_time == "2026-01-01T00:00:00.000+00:00");
@@ -203,33 +213,38 @@ TEST_CASE("the ack is signed over the notifyUrl path and verifies with our publi
   const auto signature = net::find_header(ack.headers, "Signature").value();
   CHECK(aplus::parse_signature_header(signature)->key_version == "1");
   CHECK(aplus::verify_with(ours, signature,
-                           aplus::response_content("POST", notify_path, client_id, response_time, ack.body)) ==
-        aplus::verify_outcome::ok);
+                           aplus::response_content("POST", notify_path, client_id, response_time,
+                                                   ack.body)) == aplus::verify_outcome::ok);
   CHECK(aplus::verify_with(ours, signature,
-                           aplus::response_content("POST", "/served/elsewhere", client_id, response_time, ack.body)) ==
+                           aplus::response_content("POST", "/served/elsewhere", client_id,
+                                                   response_time, ack.body)) ==
         aplus::verify_outcome::bad_signature);
 }
 
 TEST_CASE("the signed ack is reused within one second and re-signed in the next") {
   ack_builder acks(private_key("acqp"), std::string(client_id), "1", std::string(notify_path));
   CHECK(acks.signatures() == 0);
-  const auto first = acks.build_ack(now);  // .123
+  const auto first = acks.build_ack(now);         // .123
   const auto same = acks.build_ack(now + 876ms);  // .999 of the same second
   CHECK(acks.signatures() == 1);
   CHECK(same.headers.size() == first.headers.size());
-  CHECK(net::find_header(same.headers, "Signature") == net::find_header(first.headers, "Signature"));
-  CHECK(net::find_header(same.headers, "Response-Time") == net::find_header(first.headers, "Response-Time"));
+  CHECK(net::find_header(same.headers, "Signature") ==
+        net::find_header(first.headers, "Signature"));
+  CHECK(net::find_header(same.headers, "Response-Time") ==
+        net::find_header(first.headers, "Response-Time"));
   const auto next = acks.build_ack(now + 877ms);  // the next second
   CHECK(acks.signatures() == 2);
   CHECK(net::find_header(next.headers, "Response-Time") == "2026-01-01T00:00:01.000+00:00");
-  CHECK(net::find_header(next.headers, "Signature") != net::find_header(first.headers, "Signature"));
+  CHECK(net::find_header(next.headers, "Signature") !=
+        net::find_header(first.headers, "Signature"));
 }
 
 TEST_CASE("refusals are unsigned non-200 answers with a resultStatus F") {
-  for (const auto v : {notify_verification::missing_signature, notify_verification::bad_signature_header,
-                       notify_verification::bad_signature, notify_verification::stale_request_time,
-                       notify_verification::bad_request_time, notify_verification::wrong_client_id,
-                       notify_verification::garbled}) {
+  for (const auto v :
+       {notify_verification::missing_signature, notify_verification::bad_signature_header,
+        notify_verification::bad_signature, notify_verification::stale_request_time,
+        notify_verification::bad_request_time, notify_verification::wrong_client_id,
+        notify_verification::garbled}) {
     CAPTURE(to_string(v));
     const auto res = reject_response(v);
     CHECK(res.status == (v == notify_verification::garbled ? 400 : 401));
@@ -237,10 +252,9 @@ TEST_CASE("refusals are unsigned non-200 answers with a resultStatus F") {
     const auto body = aplus::decode_notify_payment_ack(res.body);
     REQUIRE(body.has_value());
     CHECK(body->result.status == 'F');
-    CHECK(body->result.code ==
-          (v == notify_verification::garbled           ? "PARAM_ILLEGAL"
-           : v == notify_verification::wrong_client_id ? "INVALID_CLIENT"
-                                                       : "INVALID_SIGNATURE"));
+    CHECK(body->result.code == (v == notify_verification::garbled           ? "PARAM_ILLEGAL"
+                                : v == notify_verification::wrong_client_id ? "INVALID_CLIENT"
+                                                                            : "INVALID_SIGNATURE"));
   }
 }
 
@@ -248,7 +262,8 @@ TEST_CASE("settings, the ack builder and the key ring load from the config") {
   config::alipayplus_config cfg;
   cfg.client_id = client_id;
   cfg.private_key = keys_dir() + "/acqp_private.pem";
-  cfg.public_keys = {{keys_dir() + "/aplus_public.pem", "1"}, {keys_dir() + "/acqp_public.pem", "2"}};
+  cfg.public_keys = {{keys_dir() + "/aplus_public.pem", "1"},
+                     {keys_dir() + "/acqp_public.pem", "2"}};
   cfg.notify_url = "https://acqp.example/hooks/aplus/notify?v=2";
   cfg.max_clock_skew_seconds = 30;
   const auto s = make_notify_settings(cfg);
@@ -260,10 +275,12 @@ TEST_CASE("settings, the ack builder and the key ring load from the config") {
   CHECK(ack_builder::create(cfg).has_value());
   CHECK(notify_signing_path("https://acqp.example").value() == "/");
 
-  cfg.public_keys = {{keys_dir() + "/aplus_public.pem", "1"}, {keys_dir() + "/acqp_public.pem", "1"}};
+  cfg.public_keys = {{keys_dir() + "/aplus_public.pem", "1"},
+                     {keys_dir() + "/acqp_public.pem", "1"}};
   CHECK(make_notify_settings(cfg).error().message.find("keyVersion \"1\"") != std::string::npos);
   cfg.public_keys = {{keys_dir() + "/missing.pem", ""}};
-  CHECK(load_verifier_keys(cfg.public_keys).error().message.find("missing.pem") != std::string::npos);
+  CHECK(load_verifier_keys(cfg.public_keys).error().message.find("missing.pem") !=
+        std::string::npos);
   cfg.public_keys = {{keys_dir() + "/aplus_private.pem", ""}};  // a private key is no public key
   CHECK(load_verifier_keys(cfg.public_keys).has_error());
   CHECK(load_verifier_keys({}).has_error());
@@ -272,6 +289,7 @@ TEST_CASE("settings, the ack builder and the key ring load from the config") {
 }
 
 TEST_CASE("headers are kept as Name: value lines") {
-  CHECK(format_headers({{"Client-Id", "a"}, {"Signature", "x=1, y=2"}}) == "Client-Id: a\nSignature: x=1, y=2\n");
+  CHECK(format_headers({{"Client-Id", "a"}, {"Signature", "x=1, y=2"}}) ==
+        "Client-Id: a\nSignature: x=1, y=2\n");
   CHECK(format_headers({}).empty());
 }
