@@ -1,0 +1,393 @@
+// The Alipay+ HTTPS adapter: signing, sending, verifying and decoding one call, the events the
+// answers amount to, and the call metrics (see aplus_gateway.hpp).
+#include "orchestrator/daemon/aplus_gateway.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "orchestrator/alipayplus/codec.hpp"
+#include "orchestrator/alipayplus/signature_header.hpp"
+#include "orchestrator/alipayplus/signer.hpp"
+#include "orchestrator/alipayplus/wire_time.hpp"
+#include "orchestrator/daemon/notify_inbound.hpp"
+
+namespace cashier::daemon {
+namespace asio = boost::asio;
+
+std::string_view to_string(aplus_api api) {
+  switch (api) {
+    case aplus_api::pay:
+      return "pay";
+    case aplus_api::inquiry:
+      return "inquiryPayment";
+    case aplus_api::cancel:
+      return "cancelPayment";
+    case aplus_api::consult:
+      return "consultPayment";
+  }
+  return "unknown";  // unreachable: every enumerator is handled above
+}
+
+std::string_view path_of(aplus_api api) {
+  switch (api) {
+    case aplus_api::pay:
+      return "/aps/api/v1/payments/pay";
+    case aplus_api::inquiry:
+      return "/aps/api/v1/payments/inquiryPayment";
+    case aplus_api::cancel:
+      return "/aps/api/v1/payments/cancelPayment";
+    case aplus_api::consult:
+      return "/aps/api/v1/payments/consultPayment";
+  }
+  return "/";  // unreachable: every enumerator is handled above
+}
+
+std::string_view to_string(call_outcome outcome) {
+  switch (outcome) {
+    case call_outcome::s:
+      return "S";
+    case call_outcome::f:
+      return "F";
+    case call_outcome::u:
+      return "U";
+    case call_outcome::timeout:
+      return "timeout";
+    case call_outcome::transport_error:
+      return "transport_error";
+    case call_outcome::server_error:
+      return "server_error";
+    case call_outcome::unsigned_answer:
+      return "unsigned_answer";
+    case call_outcome::bad_signature:
+      return "bad_signature";
+    case call_outcome::garbled:
+      return "garbled";
+  }
+  return "unknown";  // unreachable: every enumerator is handled above
+}
+
+void gateway_metrics::record(aplus_api api, call_outcome outcome, std::int64_t latency_us) {
+  const auto a = static_cast<std::size_t>(api);
+  calls_[a][static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  std::size_t i = 0;
+  while (i < latency_bounds_us.size() && latency_us > latency_bounds_us[i]) ++i;
+  buckets_[a][i].fetch_add(1, std::memory_order_relaxed);
+  latency_sum_us_[a].fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(latency_us, 0)),
+                               std::memory_order_relaxed);
+}
+
+std::uint64_t gateway_metrics::calls(aplus_api api, call_outcome outcome) const {
+  return calls_[static_cast<std::size_t>(api)][static_cast<std::size_t>(outcome)].load(
+      std::memory_order_relaxed);
+}
+
+std::uint64_t gateway_metrics::bucket(aplus_api api, std::size_t i) const {
+  return buckets_[static_cast<std::size_t>(api)].at(i).load(std::memory_order_relaxed);
+}
+
+std::uint64_t gateway_metrics::latency_sum_us(aplus_api api) const {
+  return latency_sum_us_[static_cast<std::size_t>(api)].load(std::memory_order_relaxed);
+}
+
+namespace {
+
+call_outcome outcome_of(no_answer_reason r) {
+  switch (r) {
+    case no_answer_reason::timeout:
+      return call_outcome::timeout;
+    case no_answer_reason::transport_error:
+      return call_outcome::transport_error;
+    case no_answer_reason::server_error:
+      return call_outcome::server_error;
+    case no_answer_reason::unsigned_answer:
+      return call_outcome::unsigned_answer;
+    case no_answer_reason::bad_signature:
+      return call_outcome::bad_signature;
+    case no_answer_reason::garbled:
+      return call_outcome::garbled;
+  }
+  return call_outcome::garbled;  // unreachable: every enumerator is handled above
+}
+
+call_outcome outcome_of(char result_status) {
+  return result_status == 'S'   ? call_outcome::s
+         : result_status == 'F' ? call_outcome::f
+                                : call_outcome::u;
+}
+
+// "S/SUCCESS": the call record's outcome for an answer.
+std::string outcome_text(const aplus_result& r) { return std::string(1, r.status) + "/" + r.code; }
+
+std::optional<money> money_of(const std::optional<aplus::amount>& a) {
+  if (!a) return std::nullopt;
+  return static_cast<const money&>(*a);
+}
+
+pay_answer pay_event(const aplus::pay_response& r) {
+  pay_answer ev;
+  ev.result = r.result;
+  ev.facts.payment_id = r.payment_id.value_or("");
+  ev.facts.payment_time = r.payment_time.value_or("");
+  ev.normal_url = r.normal_url.value_or("");
+  ev.payment_data = r.payment_data.value_or("");
+  return ev;
+}
+
+inquiry_answer inquiry_event(const aplus::inquiry_payment_response& r) {
+  inquiry_answer ev;
+  ev.result = r.result;
+  if (r.payment_result) ev.payment_result = *r.payment_result;
+  ev.facts.payment_id = r.payment_id.value_or("");
+  ev.facts.payment_time = r.payment_time.value_or("");
+  ev.facts.customer_id = r.customer_id.value_or("");
+  ev.facts.wallet_brand_name = r.wallet_brand_name.value_or("");
+  ev.facts.settlement_amount = money_of(r.settlement_amount);
+  ev.amount = money_of(r.payment_amount);
+  return ev;
+}
+
+// {"paymentRequestId":"..."}, the body of inquiryPayment and cancelPayment.
+std::string lookup_body(const payment& p) {
+  aplus::payment_lookup lookup;
+  lookup.payment_request_id = p.payment_request_id;
+  return aplus::encode(lookup);
+}
+
+// Signs `content` with `key` wherever it is resumed (the signing pool); both are owned by the
+// coroutine frame.
+asio::awaitable<std::string> sign_task(aplus::private_key key, std::string content) {
+  co_return aplus::sign(key, content);
+}
+
+std::int64_t micros_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
+}
+
+// The origin ("https://host:port") and the path prefix of the gateway URL.
+boost::system::result<std::pair<std::string, std::string>, net::setup_error> split_gateway_url(
+    std::string_view gateway) {
+  const auto url = boost::urls::parse_absolute_uri(gateway);
+  if (!url || url->host().empty())
+    return net::setup_error{"alipayplus.gateway: not an absolute URL"};
+  if (url->has_query() || url->has_fragment())
+    return net::setup_error{"alipayplus.gateway: must not have a query or a fragment"};
+  if (url->scheme() != "https" && !(url->scheme() == "http" && is_loopback_host(url->host())))
+    return net::setup_error{
+        "alipayplus.gateway: must be https:// unless the host is a loopback address"};
+  std::string prefix(url->encoded_path());
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return std::pair{std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port()),
+                   std::move(prefix)};
+}
+
+boost::system::result<net::client_options, net::setup_error> client_options_of(
+    const config::alipayplus_config& cfg, const gateway_options& options, bool tls) {
+  net::client_options co;
+  co.timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
+  co.max_connections = options.max_connections;
+  if (!tls) return co;
+  auto ctx =
+      net::make_client_context(cfg.ca_file.empty() ? std::nullopt : std::optional(cfg.ca_file));
+  if (!ctx) return net::setup_error{"alipayplus.caFile: " + ctx.error().message};
+  co.tls = std::move(*ctx);
+  return co;
+}
+
+}  // namespace
+
+boost::system::result<std::unique_ptr<aplus_gateway>, net::setup_error> aplus_gateway::create(
+    asio::any_io_executor executor, const config::alipayplus_config& cfg,
+    const payment_clock& clock, gateway_options options) {
+  auto where = split_gateway_url(cfg.gateway);
+  if (!where) return where.error();
+  auto co = client_options_of(cfg, options, where->first.starts_with("https:"));
+  if (!co) return co.error();
+  auto client = net::http_client::create(std::move(executor), where->first, std::move(*co));
+  if (!client) return net::setup_error{"alipayplus.gateway: " + client.error().message};
+  auto key = aplus::load_private_key_file(cfg.private_key);
+  if (!key) return net::setup_error{"alipayplus.privateKey: " + key.error().message};
+  auto keys = load_verifier_keys(cfg.public_keys);
+  if (!keys) return keys.error();
+  settings s{std::move(where->second), cfg.client_id, cfg.key_version, std::move(*key),
+             std::move(*keys)};
+  return std::unique_ptr<aplus_gateway>(
+      new aplus_gateway(std::move(*client), std::move(s), clock, options.sign_threads));
+}
+
+aplus_gateway::aplus_gateway(net::http_client client, settings s, const payment_clock& clock,
+                             std::size_t sign_threads)
+    : client_(std::move(client)),
+      s_(std::move(s)),
+      clock_(clock),
+      signers_(sign_threads > 0 ? std::make_unique<asio::thread_pool>(sign_threads) : nullptr) {}
+
+aplus_gateway::~aplus_gateway() {
+  if (signers_) signers_->join();
+}
+
+asio::awaitable<call_result> aplus_gateway::pay(const payment& p) {
+  call_result out{pay_no_answer{no_answer_reason::garbled}, {}};
+  out.call.payment_id = p.id;
+  auto got = co_await call(aplus_api::pay, p.pay_request, &aplus::decode_pay_response, out.call);
+  if (const auto* r = std::get_if<aplus::pay_response>(&got)) {
+    out.ev = pay_event(*r);
+    finish(aplus_api::pay, out.call, r->result, outcome_text(r->result));
+  } else {
+    out.ev = pay_no_answer{std::get<no_answer_reason>(got)};
+    finish(aplus_api::pay, out.call, std::get<no_answer_reason>(got));
+  }
+  co_return out;
+}
+
+asio::awaitable<call_result> aplus_gateway::inquiry(const payment& p) {
+  call_result out{inquiry_no_answer{no_answer_reason::garbled}, {}};
+  out.call.payment_id = p.id;
+  const std::string ours = p.payment_request_id;  // `p` is not used after the first suspension
+  auto got = co_await call(aplus_api::inquiry, lookup_body(p),
+                           &aplus::decode_inquiry_payment_response, out.call);
+  // A verified answer about another payment cannot be applied to this one.
+  if (const auto* r = std::get_if<aplus::inquiry_payment_response>(&got);
+      r && r->payment_request_id && *r->payment_request_id != ours)
+    got = no_answer_reason::garbled;
+  if (const auto* r = std::get_if<aplus::inquiry_payment_response>(&got)) {
+    out.ev = inquiry_event(*r);
+    auto text = outcome_text(r->result);
+    if (r->payment_result) text += " paymentResult=" + outcome_text(*r->payment_result);
+    finish(aplus_api::inquiry, out.call, r->result, std::move(text));
+  } else {
+    out.ev = inquiry_no_answer{std::get<no_answer_reason>(got)};
+    finish(aplus_api::inquiry, out.call, std::get<no_answer_reason>(got));
+  }
+  co_return out;
+}
+
+asio::awaitable<call_result> aplus_gateway::cancel(const payment& p) {
+  call_result out{cancel_no_answer{no_answer_reason::garbled}, {}};
+  out.call.payment_id = p.id;
+  auto got = co_await call(aplus_api::cancel, lookup_body(p),
+                           &aplus::decode_cancel_payment_response, out.call);
+  if (const auto* r = std::get_if<aplus::cancel_payment_response>(&got)) {
+    out.ev = cancel_answer{r->result};
+    finish(aplus_api::cancel, out.call, r->result, outcome_text(r->result));
+  } else {
+    out.ev = cancel_no_answer{std::get<no_answer_reason>(got)};
+    finish(aplus_api::cancel, out.call, std::get<no_answer_reason>(got));
+  }
+  co_return out;
+}
+
+asio::awaitable<consult_result> aplus_gateway::consult(std::string body) {
+  consult_result out{no_answer_reason::garbled, {}};
+  out.answer = co_await call(aplus_api::consult, std::move(body),
+                             &aplus::decode_consult_payment_response, out.call);
+  if (const auto* r = std::get_if<aplus::consult_payment_response>(&out.answer))
+    finish(aplus_api::consult, out.call, r->result, outcome_text(r->result));
+  else
+    finish(aplus_api::consult, out.call, std::get<no_answer_reason>(out.answer));
+  co_return out;
+}
+
+template <class T>
+asio::awaitable<aplus_gateway::answer_or<T>> aplus_gateway::call(aplus_api api, std::string body,
+                                                                 decoder<T> decode,
+                                                                 store::call_record& rec) {
+  if (const auto failure = co_await exchange(api, std::move(body), rec))
+    co_return answer_or<T>(*failure);
+  auto decoded = decode(rec.response_body, aplus::json_limits{});
+  if (!decoded) co_return answer_or<T>(no_answer_reason::garbled);
+  co_return answer_or<T>(std::move(*decoded));
+}
+
+// Signs and sends one request and checks the answer's HTTP status and signature, writing
+// everything into `rec`; nothing when a verified 200 answer is in rec.response_body.
+asio::awaitable<std::optional<no_answer_reason>> aplus_gateway::exchange(aplus_api api,
+                                                                         std::string body,
+                                                                         store::call_record& rec) {
+  const std::string path = s_.path_prefix + std::string(path_of(api));
+  rec.api = to_string(api);
+  rec.request_body = body;
+  rec.started_at = clock_.now();
+  // Request-Time is transport time: the wall clock, whatever the payment clock's timeScale.
+  const auto request_time = aplus::format_wire_time(wall_now());
+  const auto signature =
+      co_await sign(aplus::request_content("POST", path, s_.client_id, request_time, body));
+  net::request req{"POST",
+                   path,
+                   {{"Content-Type", "application/json; charset=UTF-8"},
+                    {"Client-Id", s_.client_id},
+                    {"Request-Time", request_time},
+                    {"Signature", aplus::format_signature_header(s_.key_version, signature)}},
+                   std::move(body)};
+  rec.request_headers = format_headers(req.headers);
+  const auto start = std::chrono::steady_clock::now();
+  auto res = co_await client_.send(std::move(req));
+  rec.latency_us = micros_since(start);
+  if (!res)
+    co_return res.error().kind == net::error_kind::timeout ? no_answer_reason::timeout
+                                                           : no_answer_reason::transport_error;
+  rec.http_status = res->status;
+  rec.response_body = std::move(res->body);
+  rec.response_headers = format_headers(res->headers);
+  if (res->status != 200) co_return no_answer_reason::server_error;
+  co_return verify_answer(path, res->headers, rec.response_body);
+}
+
+// The answer must be signed by Alipay+ over the request's method and path, its Response-Time
+// and its exact body. Decision: the answer's Client-Id must be ours or absent (Alipay+ echoes
+// the caller's); the content is always built with ours, and an answer naming another client is
+// not an answer to us, so it counts as bad_signature. A missing Response-Time leaves the signed
+// content undefined, which is bad_signature too.
+std::optional<no_answer_reason> aplus_gateway::verify_answer(std::string_view path,
+                                                             const net::header_list& headers,
+                                                             std::string_view body) const {
+  const auto signature = net::find_header(headers, "Signature");
+  if (!signature || signature->find_first_not_of(" \t") == std::string_view::npos)
+    return no_answer_reason::unsigned_answer;
+  const auto client_id = net::find_header(headers, "Client-Id");
+  if (client_id && *client_id != s_.client_id) return no_answer_reason::bad_signature;
+  const auto response_time = net::find_header(headers, "Response-Time");
+  if (!response_time) return no_answer_reason::bad_signature;
+  const auto content = aplus::response_content("POST", path, s_.client_id, *response_time, body);
+  switch (aplus::verify_with(s_.alipayplus_keys, *signature, content)) {
+    case aplus::verify_outcome::ok:
+      return std::nullopt;
+    case aplus::verify_outcome::missing_header:
+      return no_answer_reason::unsigned_answer;
+    case aplus::verify_outcome::bad_header:
+    case aplus::verify_outcome::no_key:
+    case aplus::verify_outcome::bad_signature:
+      return no_answer_reason::bad_signature;
+  }
+  return no_answer_reason::bad_signature;  // unreachable: every enumerator is handled above
+}
+
+// On the worker pool when there is one: co_spawn's completion resumes this coroutine through
+// its own executor (the caller's), so the call continues on the reactor thread. The task is a
+// named coroutine and the executor a local, never a capturing lambda inside the co_await
+// expression: GCC 12 destroys such a temporary twice, which freed the captured key twice.
+asio::awaitable<std::string> aplus_gateway::sign(std::string content) {
+  if (!signers_) co_return aplus::sign(s_.key, content);
+  auto pool = signers_->get_executor();
+  auto task = sign_task(s_.key, std::move(content));
+  co_return co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
+}
+
+void aplus_gateway::finish(aplus_api api, store::call_record& rec, no_answer_reason reason) {
+  rec.outcome = to_string(reason);
+  metrics_.record(api, outcome_of(reason), rec.latency_us);
+}
+
+void aplus_gateway::finish(aplus_api api, store::call_record& rec, const aplus_result& result,
+                           std::string outcome) {
+  rec.outcome = std::move(outcome);
+  metrics_.record(api, outcome_of(result.status), rec.latency_us);
+}
+
+}  // namespace cashier::daemon
