@@ -260,7 +260,8 @@ int run_daemon(const config& cfg) {
   }
   daemon d(cfg);
   try {
-    d.store = store::open_sqlite_store(cfg.database, {.synchronous_full = cfg.synchronous_full});
+    d.store = store::open_sqlite_store(
+        cfg.database, {.synchronous = cfg.synchronous_full ? store::sync_mode::full : store::sync_mode::normal});
   } catch (const store::store_error& e) {
     log_line(log_level::error, "cannot open the database", {{"database", cfg.database}, {"error", e.what()}});
     return 1;
@@ -315,7 +316,7 @@ int run_daemon(const config& cfg) {
       d.io.get_executor(), where,
       [&d](net::request req, const net::peer_info& peer) { return d.route(std::move(req), peer); }, so);
   if (!server) {
-    log_line(log_level::error, "cannot listen", {{"listen", where}, {"error", server.error()}});
+    log_line(log_level::error, "cannot listen", {{"listen", where}, {"error", server.error().message}});
     return 1;
   }
   d.server.emplace(std::move(*server));
