@@ -2,6 +2,7 @@
 // line (CLI11), loads the keys and certificates, starts the simulator on one io_context and
 // runs until SIGINT or SIGTERM. Exit codes: 0 after a signal, 2 for bad usage or set-up.
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -98,8 +99,12 @@ void log_start(const sim::simulator& s, const sim::sim_options& o) {
                              {"timeScale", o.time_scale},
                              {"autoPayAfterMs", o.auto_pay_after ? boost::json::value(o.auto_pay_after->count())
                                                                  : boost::json::value(nullptr)}};
-  if (o.time_scale != 1.0)
-    fields["warning"] = "TIME SCALED: the payment clock runs " + std::to_string(o.time_scale) + "x faster than the wall clock";
+  if (o.time_scale != 1.0) {
+    char text[128];
+    std::snprintf(text, sizeof text, "TIME SCALED: the payment clock runs %g times faster than the wall clock",
+                  o.time_scale);
+    fields["warning"] = text;
+  }
   sim::log_event("start", std::move(fields));
 }
 

@@ -44,7 +44,7 @@ TEST_CASE("ledger: a new pay answers U PAYMENT_IN_PROCESS with the checkout URL"
   CHECK(books.find_by_payment_id(*out.answer.payment_id) == t);
 }
 
-TEST_CASE("ledger: repeats are idempotent; a different amount is REPEAT_REQ_INCONSISTENT") {
+TEST_CASE("ledger: repeats are idempotent, a different amount is REPEAT_REQ_INCONSISTENT") {
   auto books = make_books();
   const auto first = books.pay(pay_body("p1"), t0);
   const auto again = books.pay(pay_body("p1"), t0 + 1s);

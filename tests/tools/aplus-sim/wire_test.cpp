@@ -24,7 +24,7 @@ bool is_json(const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("wire: a request signed by the ACQP passes; tampered, unsigned or foreign ones do not") {
+TEST_CASE("wire: a request signed by the ACQP passes, tampered, unsigned or foreign ones do not") {
   const auto keys = test::sim_keys();
   auto req = test::acqp_request(std::string(pay_path), test::pay_body("p1"));
   CHECK_FALSE(check_request(keys, req));
