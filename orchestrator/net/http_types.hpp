@@ -41,6 +41,10 @@ struct response {
   std::chrono::milliseconds latency{0};   ///< client only: time from send() to the full answer
 };
 
+/// A handler's answer with this status is never sent: the server closes the connection
+/// instead, as a peer that crashed mid-request would (aplus-sim's dropped answers).
+inline constexpr int no_answer_status = 0;
+
 /// A set-up failure (bad address, unreadable certificate, ...), worded for the operator.
 struct setup_error {
   std::string message;  ///< e.g. "cannot load certificate /etc/x.pem: No such file or directory"

@@ -203,6 +203,7 @@ asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer,
   }
   const bool keep_alive = parser.keep_alive();
   auto res = co_await call_handler(ctx, to_request(parser.release()));
+  if (res.status == no_answer_status) co_return next_step::drop;
   co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping);
 }
 

@@ -1,0 +1,97 @@
+// The checkout page's HTML (see checkout_page.hpp).
+#include "tools/aplus-sim/checkout_page.hpp"
+
+#include <array>
+#include <span>
+
+namespace cashier::sim {
+namespace {
+
+constexpr std::array<std::string_view, 14> zero_decimal{"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF",
+                                                        "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF"};
+constexpr std::array<std::string_view, 7> three_decimal{"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
+
+bool listed(std::string_view code, std::span<const std::string_view> list) {
+  for (const auto c : list)
+    if (c == code) return true;
+  return false;
+}
+
+std::string page(std::string_view title, const std::string& body) {
+  return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
+         "</title>\n<style>body{font-family:sans-serif;max-width:28em;margin:3em auto}"
+         "button{font-size:1.1em;margin:.3em;padding:.4em 1.2em}</style></head>\n<body>\n" +
+         body + "</body></html>\n";
+}
+
+std::string button(const truth& t, std::string_view action, std::string_view label) {
+  return "<form method=\"post\" action=\"/checkout/" + html_escape(t.payment_id) + "/" + std::string(action) +
+         "\" style=\"display:inline\"><button type=\"submit\" name=\"action\" value=\"" + std::string(action) +
+         "\">" + std::string(label) + "</button></form>\n";
+}
+
+std::string state_line(const truth& t) {
+  if (t.abandoned && t.status == order_status::in_process) return "abandoned by the payer";
+  switch (t.status) {
+    case order_status::in_process: return "waiting for the payer";
+    case order_status::paid: return "paid";
+    case order_status::failed: return "failed";
+    case order_status::cancelled: return t.refunded ? "cancelled and refunded" : "cancelled";
+  }
+  return "?";
+}
+
+}  // namespace
+
+int minor_unit_digits(const currency_code& currency) {
+  if (listed(currency.view(), zero_decimal)) return 0;
+  if (listed(currency.view(), three_decimal)) return 3;
+  return 2;
+}
+
+std::string format_display_amount(const money& m) {
+  const int digits = minor_unit_digits(m.currency);
+  std::string units = format_minor_units(m.minor_units);
+  if (digits == 0) return units;
+  if (units.size() <= static_cast<std::size_t>(digits))
+    units.insert(0, static_cast<std::size_t>(digits) + 1 - units.size(), '0');
+  units.insert(units.size() - static_cast<std::size_t>(digits), 1, '.');
+  return units;
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string checkout_page(const truth& t) {
+  const auto& order = t.request.order;
+  std::string body = "<h1>Alipay+ checkout (simulated)</h1>\n<p>" + html_escape(order.merchant.merchant_name) +
+                     "</p>\n<p>" + html_escape(order.order_description) + "</p>\n<p><strong>" +
+                     html_escape(t.request.payment_amount.currency.view()) + " " +
+                     format_display_amount(t.request.payment_amount) + "</strong></p>\n<p>Payment " +
+                     html_escape(t.payment_id) + ": <em>" + state_line(t) + "</em></p>\n";
+  if (t.status == order_status::in_process && !t.abandoned)
+    body += button(t, "pay", "Pay") + button(t, "fail", "Fail") + button(t, "abandon", "Abandon");
+  return page("Alipay+ checkout", body);
+}
+
+std::string checkout_result_page(const truth& t, std::string_view message) {
+  std::string body = "<h1>Alipay+ checkout (simulated)</h1>\n<p>" + html_escape(message) + "</p>\n";
+  if (t.request.payment_redirect_url)
+    body += "<p><a href=\"" + html_escape(*t.request.payment_redirect_url) + "\">Back to the merchant</a></p>\n";
+  return page("Alipay+ checkout", body);
+}
+
+}  // namespace cashier::sim

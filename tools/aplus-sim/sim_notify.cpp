@@ -1,0 +1,142 @@
+// The simulator's timed behaviour: the scripted payer (auto-pay, payer-fail, payer-abandon) and
+// notifyPayment delivery on Alipay+'s retry schedule (payment clock), with the notify faults
+// (duplicate, late, none, badly signed). Each is one coroutine per payment that re-reads the
+// truth after every wait, so a cancel or an ack in between is always seen.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/url/parse.hpp>
+
+#include "orchestrator/alipayplus/codec.hpp"
+#include "orchestrator/net/http_client.hpp"
+#include "tools/aplus-sim/sim_core.hpp"
+
+namespace cashier::sim {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+// Where a notify goes: the origin for the client and the target that is signed.
+struct notify_address {
+  std::string origin;  // scheme://host[:port]
+  std::string target;  // path[?query], "/" at least
+};
+
+std::optional<notify_address> address_of(std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed || !parsed->has_authority()) return std::nullopt;
+  notify_address a;
+  a.origin = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host_and_port());
+  a.target = parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
+  if (parsed->has_query()) a.target += "?" + std::string(parsed->encoded_query());
+  return a;
+}
+
+void log_failure(const std::exception_ptr& e, std::string_view what) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    log_event("error", {{"in", what}, {"message", x.what()}});
+  }
+}
+
+// Sends one copy of a notify and says whether it was acked.
+asio::awaitable<notify_delivery> send_copy(std::shared_ptr<sim_core> self, const notify_address& where,
+                                           const std::string& body, std::int32_t attempt, bool bad) {
+  notify_delivery d{attempt, self->now(), 0, false, bad, ""};
+  net::client_options options;
+  options.timeout = self->options.notify_timeout;
+  options.tls = self->options.notify_tls;
+  auto client = net::http_client::create(self->executor, where.origin, options);
+  if (!client) {
+    d.detail = client.error().message;
+    co_return d;
+  }
+  auto res = co_await client->send(signed_notify(self->keys, where.target, body, bad, daemon::wall_now()));
+  if (!res) {
+    d.detail = "no answer: " + std::string(net::to_string(res.error().kind)) + ": " + res.error().message;
+    co_return d;
+  }
+  d.http_status = res->status;
+  const auto problem = ack_problem(self->keys, where.target, *res);
+  d.acked = !problem;
+  d.detail = problem ? *problem : "acked";
+  co_return d;
+}
+
+// Sends attempt number `attempt` (three copies with notify-duplicate); true when one was acked.
+asio::awaitable<bool> deliver(std::shared_ptr<sim_core> self, std::string id, std::int32_t attempt) {
+  truth* t = self->books.find(id);
+  const scenario& s = self->books.scenario_for(id);
+  const int copies = s.notify_duplicate ? 3 : 1;
+  const bool bad = notify_badly_signed(s, attempt);
+  const std::string body = aplus::encode(self->books.notify_request(*t));
+  const auto where = address_of(t->request.payment_notify_url.value_or(""));
+  bool acked = false;
+  for (int copy = 0; copy < copies; ++copy) {
+    notify_delivery d{attempt, self->now(), 0, false, bad, "invalid paymentNotifyUrl"};
+    if (where) d = co_await send_copy(self, *where, body, attempt, bad);
+    acked = acked || d.acked;
+    log_event("notify", {{"paymentRequestId", id},      {"attempt", attempt},   {"copy", copy},
+                         {"httpStatus", d.http_status}, {"acked", d.acked},     {"badlySigned", bad},
+                         {"detail", d.detail}});
+    if (truth* now = self->books.find(id)) now->deliveries.push_back(std::move(d));
+  }
+  co_return acked;
+}
+
+// True while `id` still wants notifies.
+bool still_scheduled(sim_core& core, const std::string& id) {
+  const truth* t = core.books.find(id);
+  return t && t->notify == notify_state::scheduled;
+}
+
+asio::awaitable<void> notify_loop(std::shared_ptr<sim_core> self, std::string id) {
+  if (!still_scheduled(*self, id)) co_return;
+  const auto plan = notify_plan(self->books.scenario_for(id));
+  const time_point base = *self->books.find(id)->finished_at;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (!still_scheduled(*self, id)) co_return;
+    self->books.find(id)->next_notify_at = base + plan[i];
+    // Not `if (co_await ...)`: GCC 12 miscompiles a co_await inside an if condition here.
+    const bool woke = co_await self->sleep_until(base + plan[i]);
+    if (!woke || !still_scheduled(*self, id)) co_return;
+    self->books.find(id)->next_notify_at.reset();
+    const bool acked = co_await deliver(self, id, static_cast<std::int32_t>(i));
+    if (acked && still_scheduled(*self, id)) {
+      self->books.find(id)->notify = notify_state::acked;
+      co_return;
+    }
+  }
+  if (still_scheduled(*self, id)) self->books.find(id)->notify = notify_state::exhausted;
+}
+
+asio::awaitable<void> payer_loop(std::shared_ptr<sim_core> self, std::string id, payer_action action, time_point at) {
+  const bool woke = co_await self->sleep_until(at);  // see notify_loop on `if (co_await ...)`
+  if (woke) self->act_for_payer(id, action, "script");
+}
+
+}  // namespace
+
+void sim_core::start_payer(const std::string& payment_request_id) {
+  const truth* t = books.find(payment_request_id);
+  if (!t) return;
+  payer_action action = payer_action::pay;
+  switch (books.scenario_for(payment_request_id).payer) {
+    case payer_script::automatic:
+      if (!options.auto_pay_after) return;
+      break;
+    case payer_script::fail: action = payer_action::fail; break;
+    case payer_script::abandon: action = payer_action::abandon; break;
+  }
+  const time_point at = t->created_at + options.auto_pay_after.value_or(default_payer_delay);
+  asio::co_spawn(executor, payer_loop(shared_from_this(), payment_request_id, action, at),
+                 [](std::exception_ptr e) { log_failure(e, "payer"); });
+}
+
+void sim_core::start_notify(const std::string& payment_request_id) {
+  asio::co_spawn(executor, notify_loop(shared_from_this(), payment_request_id),
+                 [](std::exception_ptr e) { log_failure(e, "notify"); });
+}
+
+}  // namespace cashier::sim
