@@ -1,6 +1,7 @@
 // The simulated Alipay+'s business logic (see ledger.hpp).
 #include "tools/aplus-sim/ledger.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -70,6 +71,15 @@ aplus::support_wallet support_wallet_of(const wallet_info& w) {
   return s;
 }
 
+// Counts a repeated pay body and keeps it when it differs from every one kept so far.
+void record_body(truth& t, std::string_view body) {
+  ++t.pay_bodies;
+  if (body == t.first_body) return;
+  t.pay_bodies_identical = false;
+  const bool known = std::find(t.other_bodies.begin(), t.other_bodies.end(), body) != t.other_bodies.end();
+  if (!known && t.other_bodies.size() < 10) t.other_bodies.emplace_back(body);
+}
+
 // A payment_lookup's paymentRequestId: given, or found through its paymentId.
 std::string lookup_id(const aplus::payment_lookup& l, ledger& books) {
   if (l.payment_request_id) return *l.payment_request_id;
@@ -90,8 +100,7 @@ pay_outcome ledger::pay(std::string_view body, time_point now) {
   aplus::pay_request& request = *decoded;
   truth* t = find(request.payment_request_id);
   if (!t) return create(std::move(request), body, now);
-  ++t->pay_bodies;
-  t->pay_bodies_identical = t->pay_bodies_identical && body == t->first_body;
+  record_body(*t, body);
   pay_outcome out{{{}, t->payment_request_id}, pay_effect::none};
   if (consistent(t->request, request)) {
     out.answer = pay_answer(*t);

@@ -2,6 +2,7 @@
 #include "tools/aplus-sim/truth.hpp"
 
 #include <boost/json/array.hpp>
+#include <boost/json/value_from.hpp>
 
 #include "orchestrator/alipayplus/wire_time.hpp"
 #include "state/machine/money.hpp"
@@ -116,7 +117,8 @@ json::object to_json(const truth& t) {
       {"cancelledAt", time_json(t.cancelled_at)},
       {"customerId", t.customer_id},
       {"walletBrandName", t.wallet_brand_name},
-      {"payBodies", {{"count", t.pay_bodies}, {"identical", t.pay_bodies_identical}, {"first", t.first_body}}},
+      {"payBodies", {{"count", t.pay_bodies}, {"identical", t.pay_bodies_identical}, {"first", t.first_body},
+                     {"others", json::value_from(t.other_bodies)}}},
       {"inconsistentPays", t.inconsistent_pays},
       {"inquiries", t.inquiries},
       {"cancels", t.cancels},

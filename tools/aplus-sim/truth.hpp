@@ -60,6 +60,7 @@ struct truth {
   std::string first_body;          ///< its bytes
   std::int32_t pay_bodies = 0;     ///< pay requests seen with this id
   bool pay_bodies_identical = true;  ///< every one byte-identical to the first
+  std::vector<std::string> other_bodies;  ///< distinct pay bodies unlike the first (at most 10)
   std::int32_t inconsistent_pays = 0;  ///< answered F REPEAT_REQ_INCONSISTENT
   std::int32_t inquiries = 0;      ///< inquiryPayment calls for it
   std::int32_t cancels = 0;        ///< cancelPayment calls for it

@@ -60,6 +60,7 @@ TEST_CASE("ledger: repeats are idempotent, a different amount is REPEAT_REQ_INCO
   CHECK(books.find("p1")->request.payment_amount.minor_units == 450);
   CHECK(books.find("p1")->inconsistent_pays == 1);
   CHECK_FALSE(books.find("p1")->pay_bodies_identical);
+  CHECK(books.find("p1")->other_bodies == std::vector<std::string>{pay_body("p1", "Coffee", "451")});
 
   // The same JSON value written differently is consistent, but not byte-identical.
   auto spaced = books.pay(" " + pay_body("p2"), t0);
