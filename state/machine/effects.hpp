@@ -48,14 +48,14 @@ struct send_cancel {
 
 /// Queue a merchant webhook (outbox row) for a final state.
 struct emit_merchant_event {
-  merchant_event_type type;  ///< which final state was reached
+  merchant_event_type type{};///< which final state was reached
   std::int32_t seq = 0;      ///< per-payment sequence number, 1, 2, ...
   friend bool operator==(const emit_merchant_event&, const emit_merchant_event&) = default;
 };
 
 /// Record an anomaly for the operator.
 struct record_anomaly {
-  anomaly_kind kind;   ///< what kind
+  anomaly_kind kind{}; ///< what kind
   std::string detail;  ///< the code or values involved
   friend bool operator==(const record_anomaly&, const record_anomaly&) = default;
 };
