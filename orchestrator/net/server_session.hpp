@@ -114,8 +114,9 @@ inline std::optional<response> read_error_response(const boost::system::error_co
   return std::nullopt;
 }
 
-/// The server-side message for `res`, or a 500 when the handler's answer cannot be framed.
-inline http::response<http::string_body> to_message(response res, bool keep_alive, const log_function& log) {
+/// The server-side message for `res`, or a 500 when the handler's answer cannot be framed. The
+/// answer to HEAD keeps its Content-Length but carries no body bytes.
+inline http::response<http::string_body> to_message(response res, bool keep_alive, bool head, const log_function& log) {
   bool valid = res.status >= 200 && res.status <= 999;
   for (const auto& h : res.headers) valid = valid && is_valid_header(h.name, h.value);
   if (!valid) {
@@ -132,6 +133,11 @@ inline http::response<http::string_body> to_message(response res, bool keep_aliv
   if (res.status != 204 && res.status != 304) msg.body() = std::move(res.body);
   msg.keep_alive(keep_alive);
   msg.prepare_payload();
+  if (head) {
+    const auto length = msg.body().size();
+    msg.body().clear();
+    msg.content_length(length);
+  }
   return msg;
 }
 
@@ -161,8 +167,9 @@ inline asio::awaitable<response> call_handler(session_context& ctx, request req)
 
 /// Writes `res`; closing answers lead to a graceful shutdown.
 template <class Stream>
-asio::awaitable<next_step> write_answer(Stream& stream, session_context& ctx, response res, bool keep_alive) {
-  auto msg = to_message(std::move(res), keep_alive, ctx.log);
+asio::awaitable<next_step> write_answer(Stream& stream, session_context& ctx, response res, bool keep_alive,
+                                        bool head = false) {
+  auto msg = to_message(std::move(res), keep_alive, head, ctx.log);
   set_timeout(stream, ctx.limits.write_timeout);
   auto [ec, n] = co_await http::async_write(stream, msg, use_tuple);
   if (ec) co_return next_step::drop;
@@ -202,8 +209,9 @@ asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer,
     co_return answer ? co_await write_answer(stream, ctx, std::move(*answer), false) : next_step::drop;
   }
   const bool keep_alive = parser.keep_alive();
+  const bool head = parser.get().method() == http::verb::head;
   auto res = co_await call_handler(ctx, to_request(parser.release()));
-  co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping);
+  co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping, head);
 }
 
 /// Waits (idle timeout) for the first byte of the next request; false when none comes.
