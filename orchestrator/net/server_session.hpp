@@ -187,6 +187,15 @@ asio::awaitable<bool> send_continue_if_expected(Stream& stream, const http::requ
   co_return !ec;
 }
 
+/// Answers a failed header or body read with a closing error, or drops the connection.
+/// (No co_await inside ?: or && in this file: GCC 12 miscompiles it, evaluating both sides.)
+template <class Stream>
+asio::awaitable<next_step> answer_read_error(Stream& stream, session_context& ctx, const boost::system::error_code& ec) {
+  auto answer = read_error_response(ec);
+  if (!answer) co_return next_step::drop;
+  co_return co_await write_answer(stream, ctx, std::move(*answer), false);
+}
+
 /// Reads and answers one request whose first bytes are in `buffer`.
 template <class Stream>
 asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer, session_context& ctx) {
@@ -195,19 +204,14 @@ asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer,
   parser.body_limit(ctx.limits.body_limit);
   set_timeout(stream, ctx.limits.header_timeout);
   auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-  if (hec) {
-    auto answer = read_error_response(hec);
-    co_return answer ? co_await write_answer(stream, ctx, std::move(*answer), false) : next_step::drop;
-  }
+  if (hec) co_return co_await answer_read_error(stream, ctx, hec);
   if (auto problem = framing_problem(parser))
     co_return co_await write_answer(stream, ctx, error_response(400, "BAD_REQUEST", *problem), false);
-  if (!co_await send_continue_if_expected(stream, parser)) co_return next_step::drop;
+  const bool may_continue = co_await send_continue_if_expected(stream, parser);
+  if (!may_continue) co_return next_step::drop;
   set_timeout(stream, ctx.limits.body_timeout);
   auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-  if (bec) {
-    auto answer = read_error_response(bec);
-    co_return answer ? co_await write_answer(stream, ctx, std::move(*answer), false) : next_step::drop;
-  }
+  if (bec) co_return co_await answer_read_error(stream, ctx, bec);
   const bool keep_alive = parser.keep_alive();
   const bool head = parser.get().method() == http::verb::head;
   auto res = co_await call_handler(ctx, to_request(parser.release()));
@@ -232,7 +236,10 @@ asio::awaitable<void> serve(Stream& stream, session_context& ctx) {
   beast::flat_buffer buffer;
   for (;;) {
     if (ctx.stopping) co_return;
-    if (buffer.size() == 0 && !co_await await_request(stream, buffer, ctx)) co_return;
+    if (buffer.size() == 0) {
+      const bool got_request = co_await await_request(stream, buffer, ctx);
+      if (!got_request) co_return;
+    }
     switch (co_await serve_one(stream, buffer, ctx)) {
       case next_step::keep_alive: break;
       case next_step::close: co_await shut_down(stream, ctx.limits); co_return;
