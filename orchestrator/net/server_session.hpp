@@ -114,8 +114,9 @@ inline std::optional<response> read_error_response(const boost::system::error_co
   return std::nullopt;
 }
 
-/// The server-side message for `res`, or a 500 when the handler's answer cannot be framed.
-inline http::response<http::string_body> to_message(response res, bool keep_alive, const log_function& log) {
+/// The server-side message for `res`, or a 500 when the handler's answer cannot be framed. The
+/// answer to HEAD keeps its Content-Length but carries no body bytes.
+inline http::response<http::string_body> to_message(response res, bool keep_alive, bool head, const log_function& log) {
   bool valid = res.status >= 200 && res.status <= 999;
   for (const auto& h : res.headers) valid = valid && is_valid_header(h.name, h.value);
   if (!valid) {
@@ -132,6 +133,11 @@ inline http::response<http::string_body> to_message(response res, bool keep_aliv
   if (res.status != 204 && res.status != 304) msg.body() = std::move(res.body);
   msg.keep_alive(keep_alive);
   msg.prepare_payload();
+  if (head) {
+    const auto length = msg.body().size();
+    msg.body().clear();
+    msg.content_length(length);
+  }
   return msg;
 }
 
@@ -161,8 +167,9 @@ inline asio::awaitable<response> call_handler(session_context& ctx, request req)
 
 /// Writes `res`; closing answers lead to a graceful shutdown.
 template <class Stream>
-asio::awaitable<next_step> write_answer(Stream& stream, session_context& ctx, response res, bool keep_alive) {
-  auto msg = to_message(std::move(res), keep_alive, ctx.log);
+asio::awaitable<next_step> write_answer(Stream& stream, session_context& ctx, response res, bool keep_alive,
+                                        bool head = false) {
+  auto msg = to_message(std::move(res), keep_alive, head, ctx.log);
   set_timeout(stream, ctx.limits.write_timeout);
   auto [ec, n] = co_await http::async_write(stream, msg, use_tuple);
   if (ec) co_return next_step::drop;
@@ -180,6 +187,15 @@ asio::awaitable<bool> send_continue_if_expected(Stream& stream, const http::requ
   co_return !ec;
 }
 
+/// Answers a failed header or body read with a closing error, or drops the connection.
+/// (No co_await inside ?: or && in this file: GCC 12 miscompiles it, evaluating both sides.)
+template <class Stream>
+asio::awaitable<next_step> answer_read_error(Stream& stream, session_context& ctx, const boost::system::error_code& ec) {
+  auto answer = read_error_response(ec);
+  if (!answer) co_return next_step::drop;
+  co_return co_await write_answer(stream, ctx, std::move(*answer), false);
+}
+
 /// Reads and answers one request whose first bytes are in `buffer`.
 template <class Stream>
 asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer, session_context& ctx) {
@@ -188,23 +204,19 @@ asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer,
   parser.body_limit(ctx.limits.body_limit);
   set_timeout(stream, ctx.limits.header_timeout);
   auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-  if (hec) {
-    auto answer = read_error_response(hec);
-    co_return answer ? co_await write_answer(stream, ctx, std::move(*answer), false) : next_step::drop;
-  }
+  if (hec) co_return co_await answer_read_error(stream, ctx, hec);
   if (auto problem = framing_problem(parser))
     co_return co_await write_answer(stream, ctx, error_response(400, "BAD_REQUEST", *problem), false);
-  if (!co_await send_continue_if_expected(stream, parser)) co_return next_step::drop;
+  const bool may_continue = co_await send_continue_if_expected(stream, parser);
+  if (!may_continue) co_return next_step::drop;
   set_timeout(stream, ctx.limits.body_timeout);
   auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-  if (bec) {
-    auto answer = read_error_response(bec);
-    co_return answer ? co_await write_answer(stream, ctx, std::move(*answer), false) : next_step::drop;
-  }
+  if (bec) co_return co_await answer_read_error(stream, ctx, bec);
   const bool keep_alive = parser.keep_alive();
+  const bool head = parser.get().method() == http::verb::head;
   auto res = co_await call_handler(ctx, to_request(parser.release()));
   if (res.status == no_answer_status) co_return next_step::drop;
-  co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping);
+  co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping, head);
 }
 
 /// Waits (idle timeout) for the first byte of the next request; false when none comes.
@@ -225,7 +237,10 @@ asio::awaitable<void> serve(Stream& stream, session_context& ctx) {
   beast::flat_buffer buffer;
   for (;;) {
     if (ctx.stopping) co_return;
-    if (buffer.size() == 0 && !co_await await_request(stream, buffer, ctx)) co_return;
+    if (buffer.size() == 0) {
+      const bool got_request = co_await await_request(stream, buffer, ctx);
+      if (!got_request) co_return;
+    }
     switch (co_await serve_one(stream, buffer, ctx)) {
       case next_step::keep_alive: break;
       case next_step::close: co_await shut_down(stream, ctx.limits); co_return;

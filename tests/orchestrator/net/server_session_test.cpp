@@ -53,6 +53,14 @@ TEST_CASE("pipelined keep-alive requests are answered in order") {
   CHECK(out.find("Connection: close") == std::string::npos);
 }
 
+TEST_CASE("an answer to HEAD announces the length but sends no body, keeping the connection in sync") {
+  const auto out = serve_bytes("HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET /g HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(out.find("Content-Length: 3\r\n") != std::string::npos);
+  CHECK(out.find("/h|") == std::string::npos);
+  CHECK(out.find("\r\n\r\nHTTP/1.1 200 OK") != std::string::npos);  // the GET answer follows at once
+  CHECK(out.ends_with("/g|"));
+}
+
 TEST_CASE("HTTP/1.0 and Connection: close end the session after one answer") {
   const std::string second = "GET /second HTTP/1.1\r\nHost: x\r\n\r\n";
   for (const std::string& first : {std::string("GET /first HTTP/1.0\r\n\r\n"),
