@@ -60,8 +60,23 @@ CREATE TABLE payments (
 -- Recovery and overdue scans read only this small index (covering: the row id is in it).
 CREATE INDEX payments_open ON payments (next_action_at, poll_deadline_at, status, pending)
   WHERE status IN ('INIT', 'IN_PROCESS') OR pending <> '';
-CREATE INDEX payments_by_status ON payments (status, created_at);
 CREATE INDEX payments_by_created ON payments (created_at);
+-- Counts per status, kept by triggers: stats stay O(1), and no index on status is rewritten by
+-- every update (SQLite rewrites an index entry whenever its column is SET, even to itself).
+CREATE TABLE status_counts (
+  status TEXT PRIMARY KEY,
+  n      INTEGER NOT NULL CHECK (n >= 0)
+) STRICT, WITHOUT ROWID;
+INSERT INTO status_counts (status, n)
+  VALUES ('INIT', 0), ('IN_PROCESS', 0), ('SUCCESS', 0), ('FAIL', 0), ('CANCELLED', 0);
+CREATE TRIGGER payments_count_insert AFTER INSERT ON payments
+  BEGIN UPDATE status_counts SET n = n + 1 WHERE status = NEW.status; END;
+CREATE TRIGGER payments_count_update AFTER UPDATE OF status ON payments
+  WHEN OLD.status <> NEW.status
+  BEGIN
+    UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
+    UPDATE status_counts SET n = n + 1 WHERE status = NEW.status;
+  END;
 
 CREATE TABLE payment_events (
   id           INTEGER PRIMARY KEY,

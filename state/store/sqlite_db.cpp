@@ -45,13 +45,13 @@ sqlite_statement& sqlite_statement::bind(int i, std::int64_t v) {
 }
 
 sqlite_statement& sqlite_statement::bind(int i, std::string_view v) {
-  int rc = sqlite3_bind_text64(stmt_, i, data_of(v), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  int rc = sqlite3_bind_text64(stmt_, i, data_of(v), v.size(), SQLITE_STATIC, SQLITE_UTF8);
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
   return *this;
 }
 
 sqlite_statement& sqlite_statement::bind_blob(int i, std::string_view v) {
-  int rc = sqlite3_bind_blob64(stmt_, i, data_of(v), v.size(), SQLITE_TRANSIENT);
+  int rc = sqlite3_bind_blob64(stmt_, i, data_of(v), v.size(), SQLITE_STATIC);
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
   return *this;
 }
@@ -76,11 +76,11 @@ void sqlite_statement::run() {
 
 std::int64_t sqlite_statement::int64(int c) const { return sqlite3_column_int64(stmt_, c); }
 
-std::string sqlite_statement::bytes(int c) const {
+std::string_view sqlite_statement::view(int c) const {
   // Blob first, then the length: asking for the blob of a TEXT value converts nothing.
   const void* p = sqlite3_column_blob(stmt_, c);
-  int n = sqlite3_column_bytes(stmt_, c);
-  return p != nullptr ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
+  auto n = static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c));
+  return p != nullptr ? std::string_view(static_cast<const char*>(p), n) : std::string_view();
 }
 
 bool sqlite_statement::is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }

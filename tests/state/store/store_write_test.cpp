@@ -213,6 +213,10 @@ TEST_CASE("atomicity: a transition whose outbox insert fails leaves no trace") {
   CHECK(s->anomalies({}).empty());
   CHECK(s->outbox_by_event_id("evt_dup")->payment_id == a.id);
   CHECK(s->find("c"));
+  store_stats st = s->stats(from_epoch_ms(0));  // the per-status counters rolled back too
+  CHECK(st.init == 2);
+  CHECK(st.success == 1);
+  CHECK(st.fail == 0);
 }
 
 TEST_CASE("the schema's invariants reject a transition instead of storing it") {
@@ -240,6 +244,15 @@ TEST_CASE("the schema's invariants reject a transition instead of storing it") {
   transition lying = change(p, moved);
   lying.event->to_status = payment_status::success;
   CHECK(s->commit_one(lying).status == commit_status::rejected);
+
+  transition wrong_origin = change(p, moved);
+  wrong_origin.event->from_status = payment_status::in_process;
+  CHECK(s->commit_one(wrong_origin).status == commit_status::rejected);
+
+  transition created_from_somewhere = create(sample_payment("new"));
+  created_from_somewhere.event->from_status = payment_status::init;
+  CHECK(s->commit_one(created_from_somewhere).status == commit_status::rejected);
+  CHECK_FALSE(s->find("new"));
 
   transition event_alone{.event = event_record{.cause = "x"}};
   CHECK(s->commit_one(event_alone).status == commit_status::rejected);
