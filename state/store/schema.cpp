@@ -199,10 +199,10 @@ std::int64_t pragma_value(sqlite_db& db, const char* sql) {
 // Refuses files that are not ours and schemas newer than this build.
 void check_known(sqlite_db& db, std::int64_t version) {
   if (version > latest_schema_version()) {
-    throw store_error(store_failure::schema,
-                      "database schema version " + std::to_string(version) +
-                          " is newer than this build knows (" +
-                          std::to_string(latest_schema_version()) + "); upgrade cashierd");
+    throw store_error(store_failure::schema, "database schema version " + std::to_string(version) +
+                                                 " is newer than this build knows (" +
+                                                 std::to_string(latest_schema_version()) +
+                                                 "); upgrade cashierd");
   }
   if (version > 0 && pragma_value(db, "PRAGMA application_id") != application_id) {
     throw store_error(store_failure::corrupt, "not a cashierd database (application_id)");
@@ -219,7 +219,8 @@ void migrate(sqlite_db& db) {
     std::int64_t version = pragma_value(db, "PRAGMA user_version");
     check_known(db, version);
     if (version == 0 && pragma_value(db, "SELECT count(*) FROM sqlite_schema") != 0) {
-      throw store_error(store_failure::corrupt, "not a cashierd database (foreign tables, no version)");
+      throw store_error(store_failure::corrupt,
+                        "not a cashierd database (foreign tables, no version)");
     }
     for (auto v = static_cast<std::size_t>(version); v < steps.size(); ++v) db.exec(steps[v]);
     if (version < latest_schema_version()) {
@@ -238,9 +239,10 @@ void check_schema(sqlite_db& db) {
   std::int64_t version = pragma_value(db, "PRAGMA user_version");
   check_known(db, version);
   if (version < latest_schema_version()) {
-    throw store_error(store_failure::schema,
-                      "database schema version " + std::to_string(version) +
-                          " is older than this build's; open it read-write once (cashierd) to migrate");
+    throw store_error(
+        store_failure::schema,
+        "database schema version " + std::to_string(version) +
+            " is older than this build's; open it read-write once (cashierd) to migrate");
   }
 }
 

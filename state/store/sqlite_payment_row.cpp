@@ -24,7 +24,8 @@ const std::array<payment_column, 30> columns = {{
     {"merchant_id", fixed, [](const payment& p) { return text(p.merchant_id); }},
     {"status", changes, [](const payment& p) { return text(to_string(p.status)); }},
     {"pending", changes, [](const payment& p) { return text(to_string(p.pending)); }},
-    {"cancel_abandoned", changes, [](const payment& p) { return integer(p.cancel_abandoned ? 1 : 0); }},
+    {"cancel_abandoned", changes,
+     [](const payment& p) { return integer(p.cancel_abandoned ? 1 : 0); }},
     {"attempt", changes, [](const payment& p) { return integer(p.attempt); }},
     {"event_seq", changes, [](const payment& p) { return integer(p.event_seq); }},
     {"amount_minor", fixed, [](const payment& p) { return integer(p.amount.minor_units); }},
@@ -32,7 +33,8 @@ const std::array<payment_column, 30> columns = {{
     {"expiry_at", fixed, [](const payment& p) { return instant(p.expiry_at); }},
     {"poll_deadline_at", changes, [](const payment& p) { return instant(p.poll_deadline_at); }},
     {"next_action_at", changes, [](const payment& p) { return instant(p.next_action_at); }},
-    {"last_hint_inquiry_at", changes, [](const payment& p) { return instant(p.last_hint_inquiry_at); }},
+    {"last_hint_inquiry_at", changes,
+     [](const payment& p) { return instant(p.last_hint_inquiry_at); }},
     {"created_at", fixed, [](const payment& p) { return instant(p.created_at); }},
     {"updated_at", changes, [](const payment& p) { return instant(p.updated_at); }},
     {"pay_request", fixed, [](const payment& p) { return blob(p.pay_request); }},
@@ -45,19 +47,28 @@ const std::array<payment_column, 30> columns = {{
     {"customer_id", changes, [](const payment& p) { return text(p.customer_id); }},
     {"payment_time", changes, [](const payment& p) { return text(p.payment_time); }},
     {"settlement_minor", changes,
-     [](const payment& p) { return p.settlement_amount ? integer(p.settlement_amount->minor_units) : null(); }},
+     [](const payment& p) {
+       return p.settlement_amount ? integer(p.settlement_amount->minor_units) : null();
+     }},
     {"settlement_currency", changes,
-     [](const payment& p) { return p.settlement_amount ? text(p.settlement_amount->currency.view()) : null(); }},
-    {"result_code", changes, [](const payment& p) { return p.result ? text(p.result->code) : null(); }},
+     [](const payment& p) {
+       return p.settlement_amount ? text(p.settlement_amount->currency.view()) : null();
+     }},
+    {"result_code", changes,
+     [](const payment& p) { return p.result ? text(p.result->code) : null(); }},
     {"result_status", changes,
-     [](const payment& p) { return p.result ? text(std::string_view(&p.result->status, 1)) : null(); }},
-    {"result_message", changes, [](const payment& p) { return p.result ? text(p.result->message) : null(); }},
+     [](const payment& p) {
+       return p.result ? text(std::string_view(&p.result->status, 1)) : null();
+     }},
+    {"result_message", changes,
+     [](const payment& p) { return p.result ? text(p.result->message) : null(); }},
     {"cancel_reason", changes, [](const payment& p) { return text(p.cancel_reason); }},
 }};
 
 template <class T>
 T checked(std::optional<T> v, std::string_view what) {
-  if (!v) throw store_error(store_failure::corrupt, "unreadable " + std::string(what) + " in payments");
+  if (!v)
+    throw store_error(store_failure::corrupt, "unreadable " + std::string(what) + " in payments");
   return *v;
 }
 
@@ -121,20 +132,31 @@ payment read_payment(const sqlite_statement& q) {
 
 void bind_value(sqlite_statement& q, int i, const column_value& v) {
   switch (v.kind) {
-    case column_value::type::null: q.bind_null(i); return;
-    case column_value::type::integer: q.bind(i, v.integer); return;
-    case column_value::type::text: q.bind(i, v.bytes); return;
-    case column_value::type::blob: q.bind_blob(i, v.bytes); return;
+    case column_value::type::null:
+      q.bind_null(i);
+      return;
+    case column_value::type::integer:
+      q.bind(i, v.integer);
+      return;
+    case column_value::type::text:
+      q.bind(i, v.bytes);
+      return;
+    case column_value::type::blob:
+      q.bind_blob(i, v.bytes);
+      return;
   }
 }
 
 bool holds(const sqlite_statement& q, int c, const column_value& v) {
   bool null = q.is_null(c);
   switch (v.kind) {
-    case column_value::type::null: return null;
-    case column_value::type::integer: return !null && q.int64(c) == v.integer;
+    case column_value::type::null:
+      return null;
+    case column_value::type::integer:
+      return !null && q.int64(c) == v.integer;
     case column_value::type::text:
-    case column_value::type::blob: return !null && q.view(c) == v.bytes;
+    case column_value::type::blob:
+      return !null && q.view(c) == v.bytes;
   }
   return false;
 }

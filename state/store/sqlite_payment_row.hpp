@@ -23,9 +23,9 @@ struct column_value {
     text,     ///< text bytes, kept exact
     blob,     ///< raw bytes
   };
-  type kind = type::null;      ///< how it is stored
-  std::int64_t integer = 0;    ///< the value when `integer`
-  std::string_view bytes{};    ///< the value when `text` or `blob`
+  type kind = type::null;    ///< how it is stored
+  std::int64_t integer = 0;  ///< the value when `integer`
+  std::string_view bytes{};  ///< the value when `text` or `blob`
 };
 
 /// One column of the payments table besides id and version.

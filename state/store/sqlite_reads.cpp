@@ -28,7 +28,9 @@ std::string outbox_where(std::string_view tail) {
 
 template <class T>
 T checked(std::optional<T> v, std::string_view what) {
-  if (!v) throw store_error(store_failure::corrupt, "unreadable " + std::string(what) + " in the database");
+  if (!v)
+    throw store_error(store_failure::corrupt,
+                      "unreadable " + std::string(what) + " in the database");
   return *v;
 }
 
@@ -50,8 +52,8 @@ event_record event_row(const sqlite_statement& q) {
 }
 
 call_record call_row(const sqlite_statement& q) {
-  return {q.int64(0), q.int64(1),    q.bytes(2), q.bytes(3), q.bytes(4), q.int32(5),
-          q.bytes(6), q.bytes(7),    q.bytes(8), q.time(9),  q.int64(10)};
+  return {q.int64(0), q.int64(1), q.bytes(2), q.bytes(3), q.bytes(4), q.int32(5),
+          q.bytes(6), q.bytes(7), q.bytes(8), q.time(9),  q.int64(10)};
 }
 
 notify_record notify_row(const sqlite_statement& q) {
@@ -59,10 +61,13 @@ notify_record notify_row(const sqlite_statement& q) {
 }
 
 outbox_record outbox_row(const sqlite_statement& q) {
-  return {q.int64(0),  q.bytes(1),  q.int64(2),  q.int32(3),
-          q.bytes(4),  q.bytes(5),  q.bytes(6),  q.int32(7),
+  return {q.int64(0),  q.bytes(1),
+          q.int64(2),  q.int32(3),
+          q.bytes(4),  q.bytes(5),
+          q.bytes(6),  q.int32(7),
           q.time(8),   checked(parse_outbox_state(q.bytes(9)), "outbox state"),
-          q.int32(10), q.bytes(11), q.time(12)};
+          q.int32(10), q.bytes(11),
+          q.time(12)};
 }
 
 webhook_attempt_record attempt_row(const sqlite_statement& q) {
@@ -123,8 +128,8 @@ std::vector<payment> sqlite_store::list(const list_query& lq) {
 }
 
 std::vector<payment> sqlite_store::overdue(time_point now, std::size_t limit) {
-  auto q = db_.query(payments_where(std::string(open_rows) +
-                                    " AND poll_deadline_at < ?1 ORDER BY poll_deadline_at LIMIT ?2"));
+  auto q = db_.query(payments_where(
+      std::string(open_rows) + " AND poll_deadline_at < ?1 ORDER BY poll_deadline_at LIMIT ?2"));
   q.bind(1, now).bind(2, limit_of(limit));
   return all_rows(q, read_payment);
 }
@@ -169,12 +174,11 @@ std::vector<webhook_attempt_record> sqlite_store::webhook_attempts_of(std::int64
 }
 
 std::vector<anomaly_record> sqlite_store::anomalies(const anomaly_query& aq) {
-  auto q = db_.query(
-      aq.payment_id != 0
-          ? "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
-            "WHERE payment_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3"
-          : "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
-            "WHERE at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3");
+  auto q = db_.query(aq.payment_id != 0
+                         ? "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
+                           "WHERE payment_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3"
+                         : "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
+                           "WHERE at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3");
   if (aq.payment_id != 0) q.bind(1, aq.payment_id);
   q.bind(2, aq.since).bind(3, limit_of(aq.limit));
   return all_rows(q, anomaly_row);
@@ -182,11 +186,10 @@ std::vector<anomaly_record> sqlite_store::anomalies(const anomaly_query& aq) {
 
 std::vector<outbox_record> sqlite_store::events_feed(std::string_view merchant_id,
                                                      std::int64_t after, std::size_t limit) {
-  auto q = db_.query(outbox_where(merchant_id.empty()
-                                      ? "WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"
-                                      : "JOIN payments p ON p.id = o.payment_id "
-                                        "WHERE o.id > ?1 AND p.merchant_id = ?3 "
-                                        "ORDER BY o.id LIMIT ?2"));
+  auto q = db_.query(outbox_where(merchant_id.empty() ? "WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"
+                                                      : "JOIN payments p ON p.id = o.payment_id "
+                                                        "WHERE o.id > ?1 AND p.merchant_id = ?3 "
+                                                        "ORDER BY o.id LIMIT ?2"));
   q.bind(1, after).bind(2, limit_of(limit));
   if (!merchant_id.empty()) q.bind(3, merchant_id);
   return all_rows(q, outbox_row);
@@ -225,11 +228,21 @@ store_stats sqlite_store::stats(time_point now) {
       auto status = checked(parse_payment_status(q.bytes(0)), "status");
       std::int64_t n = q.int64(1);
       switch (status) {
-        case payment_status::init: s.init = n; break;
-        case payment_status::in_process: s.in_process = n; break;
-        case payment_status::success: s.success = n; break;
-        case payment_status::fail: s.fail = n; break;
-        case payment_status::cancelled: s.cancelled = n; break;
+        case payment_status::init:
+          s.init = n;
+          break;
+        case payment_status::in_process:
+          s.in_process = n;
+          break;
+        case payment_status::success:
+          s.success = n;
+          break;
+        case payment_status::fail:
+          s.fail = n;
+          break;
+        case payment_status::cancelled:
+          s.cancelled = n;
+          break;
       }
     }
   }

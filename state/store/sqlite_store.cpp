@@ -44,8 +44,10 @@ void check_event(const event_record& e, const payment& after, const sqlite_state
 
 const char* synchronous_pragma(sync_mode mode) {
   switch (mode) {
-    case sync_mode::full: return "PRAGMA synchronous = FULL";
-    case sync_mode::normal: return "PRAGMA synchronous = NORMAL";
+    case sync_mode::full:
+      return "PRAGMA synchronous = FULL";
+    case sync_mode::normal:
+      return "PRAGMA synchronous = NORMAL";
   }
   return "PRAGMA synchronous = FULL";
 }
@@ -102,7 +104,8 @@ std::vector<commit_outcome> sqlite_store::commit(std::span<const transition> bat
 // One IMMEDIATE transaction for the whole batch. Without savepoints (`careful` false) a
 // constraint failure escapes and the caller redoes the batch carefully: conflicts and
 // duplicates never need them, because they are found before the transition writes anything.
-std::vector<commit_outcome> sqlite_store::run_batch(std::span<const transition> batch, bool careful) {
+std::vector<commit_outcome> sqlite_store::run_batch(std::span<const transition> batch,
+                                                    bool careful) {
   std::vector<commit_outcome> outcomes;
   outcomes.reserve(batch.size());
   try {
@@ -144,7 +147,9 @@ commit_outcome sqlite_store::apply(const transition& t) {
     throw constraint_failed("an event record needs the payment it changes");
   }
   // Inside a transition with a payment, every record belongs to that payment.
-  auto owner = [&](std::int64_t record_payment) { return t.after ? outcome.payment_id : record_payment; };
+  auto owner = [&](std::int64_t record_payment) {
+    return t.after ? outcome.payment_id : record_payment;
+  };
   if (t.event) insert_event(*t.event, outcome.payment_id, outcome.version);
   for (const auto& o : t.outbox) insert_outbox(o, owner(o.payment_id));
   for (const auto& d : t.deliveries) update_delivery(d);
@@ -197,7 +202,8 @@ commit_outcome sqlite_store::update_payment(const payment& p, std::int64_t expec
     if ((changed & (1u << i)) != 0) bind_value(u, static_cast<int>(i) + 1, columns[i].get(p));
   }
   u.bind(31, p.id).bind(32, expected_version).run();
-  if (db_.changes() != 1) throw store_error(store_failure::internal, "payment changed under the write lock");
+  if (db_.changes() != 1)
+    throw store_error(store_failure::internal, "payment changed under the write lock");
   return {commit_status::committed, p.id, expected_version + 1, {}};
 }
 
@@ -275,7 +281,8 @@ void sqlite_store::insert_webhook_attempt(const webhook_attempt_record& w) {
 }
 
 void sqlite_store::insert_anomaly(const anomaly_record& a, std::int64_t payment_id) {
-  auto q = db_.query("INSERT INTO anomalies (payment_id, kind, detail, at) VALUES (?1, ?2, ?3, ?4)");
+  auto q =
+      db_.query("INSERT INTO anomalies (payment_id, kind, detail, at) VALUES (?1, ?2, ?3, ?4)");
   q.bind_id(1, payment_id).bind(2, a.kind).bind(3, a.detail).bind(4, a.at).run();
 }
 
@@ -290,7 +297,8 @@ void sqlite_store::set_meta(std::string_view key, std::string_view value) {
 std::string sqlite_store::meta_or_set(std::string_view key, std::string_view value) {
   require_writable();
   {
-    auto q = db_.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
+    auto q =
+        db_.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
     q.bind(1, key).bind(2, value).run();
   }
   return meta(key).value_or(std::string(value));

@@ -1,6 +1,6 @@
 // The SQLite payment store class, shared by its two source files: sqlite_store.cpp (open and
-// the write path: group commit with one savepoint per transition) and sqlite_reads.cpp (the
-// queries and row decoding). Internal to state/store; users call open_sqlite_store.
+// the write path: group commit, compare-and-set, per-transition rollback) and sqlite_reads.cpp
+// (the queries and record decoding). Internal to state/store; users call open_sqlite_store.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +49,8 @@ class sqlite_store final : public payment_store {
   commit_outcome apply_in_savepoint(const transition& t);
   commit_outcome apply(const transition& t);
   commit_outcome insert_payment(const payment& p, const event_record* e);
-  commit_outcome update_payment(const payment& p, std::int64_t expected_version, const event_record* e);
+  commit_outcome update_payment(const payment& p, std::int64_t expected_version,
+                                const event_record* e);
   const std::string& update_sql(std::uint32_t changed);
   void insert_event(const event_record& e, std::int64_t id, std::int64_t version);
   void insert_outbox(const outbox_record& o, std::int64_t payment_id);

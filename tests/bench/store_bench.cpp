@@ -67,13 +67,20 @@ options parse(int argc, char** argv) {
           "[--transitions T]");
     }
     std::string value = argv[++i];
-    if (arg == "--seconds") o.seconds = std::stod(value);
-    else if (arg == "--batch") o.batches = {std::stoi(value)};
-    else if (arg == "--rounds") o.rounds = std::stoi(value);
-    else if (arg == "--payments") o.payments = std::stoi(value);
-    else if (arg == "--dir") o.dir = value;
-    else if (arg == "--transitions") o.transitions = std::stoll(value);
-    else die("unknown option " + arg);
+    if (arg == "--seconds")
+      o.seconds = std::stod(value);
+    else if (arg == "--batch")
+      o.batches = {std::stoi(value)};
+    else if (arg == "--rounds")
+      o.rounds = std::stoi(value);
+    else if (arg == "--payments")
+      o.payments = std::stoi(value);
+    else if (arg == "--dir")
+      o.dir = value;
+    else if (arg == "--transitions")
+      o.transitions = std::stoll(value);
+    else
+      die("unknown option " + arg);
   }
   for (int b : o.batches) {
     if (b < 1 || b > o.payments) die("--batch must be between 1 and --payments");
@@ -88,18 +95,22 @@ class raw_side {
   // On `path`: a database the store created and filled, or (bare) a new one with plain tables.
   raw_side(const std::string& path, int payments, bool bare) {
     if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) die("open " + path);
-    exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;"
-         "PRAGMA foreign_keys = ON");
+    exec(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;"
+        "PRAGMA foreign_keys = ON");
     if (bare) create_bare(payments);
-    update_ = prepare("UPDATE payments SET version = version + 1, attempt = ?1, next_action_at = ?2, "
-                      "updated_at = ?3 WHERE id = ?4 AND version = ?5");
-    event_ = prepare("INSERT INTO payment_events (payment_id, version, at, from_status, "
-                     "from_pending, to_status, to_pending, cause, detail) VALUES (?1, ?2, ?3, "
-                     "'IN_PROCESS', 'INQUIRY', 'IN_PROCESS', 'INQUIRY', "
-                     "'inquiry U/PAYMENT_IN_PROCESS', ?4)");
-    call_ = prepare("INSERT INTO aplus_calls (payment_id, api, request_body, request_headers, "
-                    "http_status, response_body, response_headers, outcome, started_at, latency_us) "
-                    "VALUES (?1, 'inquiryPayment', ?2, ?3, 200, ?4, ?5, 'U/PAYMENT_IN_PROCESS', ?6, 1500)");
+    update_ = prepare(
+        "UPDATE payments SET version = version + 1, attempt = ?1, next_action_at = ?2, "
+        "updated_at = ?3 WHERE id = ?4 AND version = ?5");
+    event_ = prepare(
+        "INSERT INTO payment_events (payment_id, version, at, from_status, "
+        "from_pending, to_status, to_pending, cause, detail) VALUES (?1, ?2, ?3, "
+        "'IN_PROCESS', 'INQUIRY', 'IN_PROCESS', 'INQUIRY', "
+        "'inquiry U/PAYMENT_IN_PROCESS', ?4)");
+    call_ = prepare(
+        "INSERT INTO aplus_calls (payment_id, api, request_body, request_headers, "
+        "http_status, response_body, response_headers, outcome, started_at, latency_us) "
+        "VALUES (?1, 'inquiryPayment', ?2, ?3, 200, ?4, ?5, 'U/PAYMENT_IN_PROCESS', ?6, 1500)");
     versions_.assign(static_cast<std::size_t>(payments) + 1, 1);
   }
   ~raw_side() {
@@ -155,21 +166,22 @@ class raw_side {
     sqlite3_bind_blob(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
   void create_bare(int payments) {
-    exec("CREATE TABLE payments (id INTEGER PRIMARY KEY, version INTEGER, payment_request_id TEXT "
-         "UNIQUE, merchant_id TEXT, status TEXT, pending TEXT, cancel_abandoned INTEGER, attempt "
-         "INTEGER, event_seq INTEGER, amount_minor INTEGER, currency TEXT, expiry_at INTEGER, "
-         "poll_deadline_at INTEGER, next_action_at INTEGER, last_hint_inquiry_at INTEGER, "
-         "created_at INTEGER, updated_at INTEGER, pay_request BLOB, merchant_request BLOB, "
-         "merchant_notify_url TEXT, aplus_payment_id TEXT, normal_url TEXT, payment_data TEXT, "
-         "wallet_brand_name TEXT, customer_id TEXT, payment_time TEXT, settlement_minor INTEGER, "
-         "settlement_currency TEXT, result_code TEXT, result_status TEXT, result_message TEXT, "
-         "cancel_reason TEXT);"
-         "CREATE TABLE payment_events (id INTEGER PRIMARY KEY, payment_id INTEGER, version "
-         "INTEGER, at INTEGER, from_status TEXT, from_pending TEXT, to_status TEXT, to_pending "
-         "TEXT, cause TEXT, detail TEXT);"
-         "CREATE TABLE aplus_calls (id INTEGER PRIMARY KEY, payment_id INTEGER, api TEXT, "
-         "request_body BLOB, request_headers BLOB, http_status INTEGER, response_body BLOB, "
-         "response_headers BLOB, outcome TEXT, started_at INTEGER, latency_us INTEGER);");
+    exec(
+        "CREATE TABLE payments (id INTEGER PRIMARY KEY, version INTEGER, payment_request_id TEXT "
+        "UNIQUE, merchant_id TEXT, status TEXT, pending TEXT, cancel_abandoned INTEGER, attempt "
+        "INTEGER, event_seq INTEGER, amount_minor INTEGER, currency TEXT, expiry_at INTEGER, "
+        "poll_deadline_at INTEGER, next_action_at INTEGER, last_hint_inquiry_at INTEGER, "
+        "created_at INTEGER, updated_at INTEGER, pay_request BLOB, merchant_request BLOB, "
+        "merchant_notify_url TEXT, aplus_payment_id TEXT, normal_url TEXT, payment_data TEXT, "
+        "wallet_brand_name TEXT, customer_id TEXT, payment_time TEXT, settlement_minor INTEGER, "
+        "settlement_currency TEXT, result_code TEXT, result_status TEXT, result_message TEXT, "
+        "cancel_reason TEXT);"
+        "CREATE TABLE payment_events (id INTEGER PRIMARY KEY, payment_id INTEGER, version "
+        "INTEGER, at INTEGER, from_status TEXT, from_pending TEXT, to_status TEXT, to_pending "
+        "TEXT, cause TEXT, detail TEXT);"
+        "CREATE TABLE aplus_calls (id INTEGER PRIMARY KEY, payment_id INTEGER, api TEXT, "
+        "request_body BLOB, request_headers BLOB, http_status INTEGER, response_body BLOB, "
+        "response_headers BLOB, outcome TEXT, started_at INTEGER, latency_us INTEGER);");
     fill(payments);
   }
   void fill(int payments) {
@@ -237,13 +249,22 @@ class store_side {
     ++p.attempt;
     p.next_action_at = from_epoch_ms(now_ms + 4'000);
     p.updated_at = from_epoch_ms(now_ms);
-    event_record e{.at = p.updated_at, .from_status = p.status, .from_pending = p.pending,
-                   .to_status = p.status, .to_pending = p.pending,
-                   .cause = "inquiry U/PAYMENT_IN_PROCESS", .detail = detail};
-    call_record c{.api = "inquiryPayment", .request_body = request_body,
-                  .request_headers = request_headers, .http_status = 200,
-                  .response_body = response_body, .response_headers = response_headers,
-                  .outcome = "U/PAYMENT_IN_PROCESS", .started_at = p.updated_at, .latency_us = 1500};
+    event_record e{.at = p.updated_at,
+                   .from_status = p.status,
+                   .from_pending = p.pending,
+                   .to_status = p.status,
+                   .to_pending = p.pending,
+                   .cause = "inquiry U/PAYMENT_IN_PROCESS",
+                   .detail = detail};
+    call_record c{.api = "inquiryPayment",
+                  .request_body = request_body,
+                  .request_headers = request_headers,
+                  .http_status = 200,
+                  .response_body = response_body,
+                  .response_headers = response_headers,
+                  .outcome = "U/PAYMENT_IN_PROCESS",
+                  .started_at = p.updated_at,
+                  .latency_us = 1500};
     transition t{.after = p, .expected_version = read_version, .event = std::move(e)};
     t.calls.push_back(std::move(c));
     return t;
@@ -258,17 +279,19 @@ class store_side {
 
 // Runs batches of `b` transitions on `side` until `limit_s` passes or `limit_n` are done.
 template <class Side>
-sample run(Side& side, const std::vector<std::int64_t>& order, int b, double limit_s, std::int64_t limit_n,
-           std::size_t& cursor) {
+sample run(Side& side, const std::vector<std::int64_t>& order, int b, double limit_s,
+           std::int64_t limit_n, std::size_t& cursor) {
   sample s;
   std::vector<std::int64_t> ids(static_cast<std::size_t>(b));
   auto start = bench_clock::now();
-  while (limit_n > 0 ? s.transitions < limit_n
-                     : std::chrono::duration<double>(bench_clock::now() - start).count() < limit_s) {
+  while (limit_n > 0
+             ? s.transitions < limit_n
+             : std::chrono::duration<double>(bench_clock::now() - start).count() < limit_s) {
     for (auto& id : ids) id = order[cursor++ % order.size()];
     auto t0 = bench_clock::now();
     side.commit(ids, 1'700'000'000'000 + s.transitions);
-    s.commit_us.push_back(std::chrono::duration<double, std::micro>(bench_clock::now() - t0).count());
+    s.commit_us.push_back(
+        std::chrono::duration<double, std::micro>(bench_clock::now() - t0).count());
     s.transitions += b;
   }
   s.seconds = std::chrono::duration<double>(bench_clock::now() - start).count();
@@ -306,20 +329,23 @@ void row(const std::string& name, double raw, double store) {
 
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
-  std::filesystem::path dir = std::filesystem::path(o.dir) / ("store-bench-" + std::to_string(::getpid()));
+  std::filesystem::path dir =
+      std::filesystem::path(o.dir) / ("store-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::vector<std::int64_t> order(static_cast<std::size_t>(o.payments));
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i) + 1;
   std::shuffle(order.begin(), order.end(), std::mt19937(42));
 
-  std::printf("store-bench: %d payments, %d rounds of %.1f s, files in %s\n\n", o.payments, o.rounds,
-              o.seconds, dir.c_str());
+  std::printf("store-bench: %d payments, %d rounds of %.1f s, files in %s\n\n", o.payments,
+              o.rounds, o.seconds, dir.c_str());
   std::printf("| %-28s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "figure", "raw", "store", "ratio",
-              std::string(30, '-').c_str(), std::string(14, '-').c_str(), std::string(14, '-').c_str(),
-              std::string(7, '-').c_str());
+              std::string(30, '-').c_str(), std::string(14, '-').c_str(),
+              std::string(14, '-').c_str(), std::string(7, '-').c_str());
   double group_ratio = 0;
   for (int b : o.batches) {
-    auto file = [&](const std::string& name) { return (dir / (name + std::to_string(b) + ".db")).string(); };
+    auto file = [&](const std::string& name) {
+      return (dir / (name + std::to_string(b) + ".db")).string();
+    };
     store_side(file("raw-"), o.payments);  // the store's schema and rows, then closed
     raw_side raw(file("raw-"), o.payments, false);
     store_side store(file("store-"), o.payments);
@@ -332,7 +358,8 @@ int main(int argc, char** argv) {
       store_samples.push_back(run(store, order, b, 0, n, store_cursor));
       bare_samples.push_back(run(bare, order, b, 0, n, bare_cursor));
     }
-    figures fr = summarize(raw_samples), fs = summarize(store_samples), fb = summarize(bare_samples);
+    figures fr = summarize(raw_samples), fs = summarize(store_samples),
+            fb = summarize(bare_samples);
     std::string tag = " (B=" + std::to_string(b) + ")";
     row("transitions/s" + tag, fr.rate, fs.rate);
     row("commits/s" + tag, fr.rate / b, fs.rate / b);
@@ -343,10 +370,11 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove_all(dir);
   if (group_ratio > 0) {
-    std::printf("\nratio = store / raw (for latencies: > 1 is slower). \"raw, bare\": plain tables, "
-                "no secondary indexes.\ntarget: store/raw transitions/s >= 0.80 with group commit: "
-                "%.2f %s\n",
-                group_ratio, group_ratio >= 0.80 ? "(met)" : "(NOT met)");
+    std::printf(
+        "\nratio = store / raw (for latencies: > 1 is slower). \"raw, bare\": plain tables, "
+        "no secondary indexes.\ntarget: store/raw transitions/s >= 0.80 with group commit: "
+        "%.2f %s\n",
+        group_ratio, group_ratio >= 0.80 ? "(met)" : "(NOT met)");
   }
   return 0;
 }

@@ -38,7 +38,8 @@ payment changed_everything(payment p) {
 
 TEST_CASE("every payment field round-trips byte-exact through insert and update") {
   // A new field in payment.hpp must be persisted too: this fails until the store keeps it.
-  CHECK_MESSAGE(sizeof(payment) == 592, "payment.hpp changed: persist the new field and update this");
+  CHECK_MESSAGE(sizeof(payment) == 592,
+                "payment.hpp changed: persist the new field and update this");
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment p = sample_payment("req-" + nasty_bytes);
@@ -75,9 +76,19 @@ TEST_CASE("log records round-trip byte-exact") {
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment p = insert(*s, sample_payment("r1"));
-  call_record c{0, 0, "pay", "{" + nasty_bytes + "}", "Signature: x\nClient-Id: c", 200,
-                nasty_bytes, "Response-Time: t", "S/PAYMENT_IN_PROCESS", from_epoch_ms(42), 1234};
-  notify_record n{0, 0, "r1", nasty_bytes, "Signature: " + nasty_bytes, "bad_signature", from_epoch_ms(43)};
+  call_record c{0,
+                0,
+                "pay",
+                "{" + nasty_bytes + "}",
+                "Signature: x\nClient-Id: c",
+                200,
+                nasty_bytes,
+                "Response-Time: t",
+                "S/PAYMENT_IN_PROCESS",
+                from_epoch_ms(42),
+                1234};
+  notify_record n{
+      0, 0, "r1", nasty_bytes, "Signature: " + nasty_bytes, "bad_signature", from_epoch_ms(43)};
   transition t{.after = std::nullopt, .expected_version = 0, .event = std::nullopt};
   c.payment_id = p.id;
   n.payment_id = p.id;
@@ -276,8 +287,9 @@ TEST_CASE("standalone log writes keep their own payment ids; orphans have none")
   logs.calls = {call_record{.payment_id = 0, .api = "consultPayment"},
                 call_record{.payment_id = p.id, .api = "inquiryPayment"}};
   logs.notifies = {notify_record{.payment_id = 0, .payment_request_id = "unknown"}};
-  logs.anomalies = {anomaly_record{.payment_id = 0, .kind = "orphan_notify", .at = from_epoch_ms(5)},
-                    anomaly_record{.payment_id = p.id, .kind = "late_notify", .at = from_epoch_ms(6)}};
+  logs.anomalies = {
+      anomaly_record{.payment_id = 0, .kind = "orphan_notify", .at = from_epoch_ms(5)},
+      anomaly_record{.payment_id = p.id, .kind = "late_notify", .at = from_epoch_ms(6)}};
   auto o = s->commit_one(logs);
   CHECK(o.status == commit_status::committed);
   CHECK(o.payment_id == 0);
