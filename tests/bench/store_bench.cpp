@@ -322,7 +322,7 @@ figures summarize(const std::vector<sample>& samples) {
 }
 
 void row(const std::string& name, double raw, double store) {
-  std::printf("| %-28s | %12.1f | %12.1f | %5.2f |\n", name.c_str(), raw, store, store / raw);
+  std::printf("| %-32s | %12.1f | %12.1f | %5.2f |\n", name.c_str(), raw, store, store / raw);
 }
 
 }  // namespace
@@ -338,8 +338,8 @@ int main(int argc, char** argv) {
 
   std::printf("store-bench: %d payments, %d rounds of %.1f s, files in %s\n\n", o.payments,
               o.rounds, o.seconds, dir.c_str());
-  std::printf("| %-28s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "figure", "raw", "store", "ratio",
-              std::string(30, '-').c_str(), std::string(14, '-').c_str(),
+  std::printf("| %-32s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "figure", "raw", "store", "ratio",
+              std::string(34, '-').c_str(), std::string(14, '-').c_str(),
               std::string(14, '-').c_str(), std::string(7, '-').c_str());
   double group_ratio = 0;
   for (int b : o.batches) {

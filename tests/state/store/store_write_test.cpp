@@ -279,7 +279,7 @@ TEST_CASE("the schema's invariants reject a transition instead of storing it") {
   CHECK(s->events_of(p.id).size() == 1);
 }
 
-TEST_CASE("standalone log writes keep their own payment ids; orphans have none") {
+TEST_CASE("standalone log writes keep their own payment ids, orphans have none") {
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment p = insert(*s, sample_payment("r"));
