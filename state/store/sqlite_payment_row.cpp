@@ -147,6 +147,20 @@ void bind_value(sqlite_statement& q, int i, const column_value& v) {
   }
 }
 
+bool same(const column_value& a, const column_value& b) {
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case column_value::type::null:
+      return true;
+    case column_value::type::integer:
+      return a.integer == b.integer;
+    case column_value::type::text:
+    case column_value::type::blob:
+      return a.bytes == b.bytes;
+  }
+  return false;
+}
+
 bool holds(const sqlite_statement& q, int c, const column_value& v) {
   bool null = q.is_null(c);
   switch (v.kind) {

@@ -46,6 +46,8 @@ payment read_payment(const sqlite_statement& q);
 
 /// Binds `v` to parameter `i`.
 void bind_value(sqlite_statement& q, int i, const column_value& v);
+/// True when `a` and `b` are the same stored value.
+bool same(const column_value& a, const column_value& b);
 /// True when result column `c` of the current row holds exactly `v`.
 bool holds(const sqlite_statement& q, int c, const column_value& v);
 

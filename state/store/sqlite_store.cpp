@@ -4,6 +4,7 @@
 // found before the transition writes anything, and a broken constraint makes the batch run
 // again with one SAVEPOINT per transition, so only the offender is rolled back. Engine
 // failures roll back the whole batch and throw store_error: a batch is never half-written.
+#include <optional>
 #include <string>
 
 #include "state/store/schema.hpp"
@@ -26,20 +27,42 @@ const std::string& insert_payment_sql() {
   return sql;
 }
 
+// The stored state a transition starts from, as column text: nothing for a creation.
+struct stored_state {
+  std::string_view status;   ///< status name
+  std::string_view pending;  ///< pending action name
+};
+
 // The event of a transition must describe it: from the stored state (none for a creation) to
-// the state written. `stored` is the payments row read before the update, or null on insert.
-void check_event(const event_record& e, const payment& after, const sqlite_statement* stored) {
+// the state written.
+void check_event(const event_record& e, const payment& after, std::optional<stored_state> from) {
   if (e.to_status != after.status || e.to_pending != after.pending) {
     throw constraint_failed("event to-state differs from the payment's new state");
   }
-  if (stored == nullptr) {
+  if (!from) {
     if (e.from_status) throw constraint_failed("a creation event has no from-state");
     return;
   }
-  if (!e.from_status || to_string(*e.from_status) != stored->view(4) ||
-      to_string(e.from_pending) != stored->view(5)) {
+  if (!e.from_status || to_string(*e.from_status) != from->status ||
+      to_string(e.from_pending) != from->pending) {
     throw constraint_failed("event from-state differs from the stored payment");
   }
+}
+
+// Bit i set: column i of `p` differs from the stored value (`stored_holds(i, value)` false).
+// A differing fixed column is a broken invariant.
+template <class Holds>
+std::uint32_t changed_columns(const payment& p, Holds stored_holds) {
+  const auto columns = payment_columns();
+  std::uint32_t changed = 0;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (stored_holds(i, columns[i].get(p))) continue;
+    if (!columns[i].is_mutable) {
+      throw constraint_failed("immutable field changed: " + std::string(columns[i].name));
+    }
+    changed |= 1u << i;
+  }
+  return changed;
 }
 
 const char* synchronous_pragma(sync_mode mode) {
@@ -140,8 +163,9 @@ commit_outcome sqlite_store::apply(const transition& t) {
   commit_outcome outcome{commit_status::committed, 0, 0, {}};
   if (t.after) {
     const event_record* e = t.event ? &*t.event : nullptr;
+    const payment* before = t.before ? &*t.before : nullptr;
     outcome = t.expected_version == 0 ? insert_payment(*t.after, e)
-                                      : update_payment(*t.after, t.expected_version, e);
+                                      : update_payment(*t.after, t.expected_version, e, before);
     if (outcome.status != commit_status::committed) return outcome;
   } else if (t.event) {
     throw constraint_failed("an event record needs the payment it changes");
@@ -161,7 +185,7 @@ commit_outcome sqlite_store::apply(const transition& t) {
 }
 
 commit_outcome sqlite_store::insert_payment(const payment& p, const event_record* e) {
-  if (e != nullptr) check_event(*e, p, nullptr);
+  if (e != nullptr) check_event(*e, p, std::nullopt);
   {
     auto q = db_.query(insert_payment_sql());
     for (std::size_t i = 0; i < payment_columns().size(); ++i) {
@@ -176,35 +200,57 @@ commit_outcome sqlite_store::insert_payment(const payment& p, const event_record
   return {commit_status::duplicate, q.int64(0), q.int64(1), {}};
 }
 
-// Reads the stored row first: the compare-and-set, the immutable columns and the event's
-// from-state are checked before anything is written, and only the columns that change are SET
-// (SQLite rewrites every index entry and runs every trigger on a SET column, changed or not).
+// Checks and writes only the columns that change: SQLite rewrites every index entry and runs
+// every trigger on a SET column, changed or not. The changes are found from the caller's
+// `before`, or else by reading the row; the compare-and-set, the fixed columns and the event's
+// from-state are checked before anything is written.
 commit_outcome sqlite_store::update_payment(const payment& p, std::int64_t expected_version,
-                                            const event_record* e) {
-  const auto columns = payment_columns();
-  std::uint32_t changed = 0;  // bit i: column i changes
-  {
-    auto q = db_.query(select_payment_by_id_sql());
-    q.bind(1, p.id);
-    if (!q.step()) return {commit_status::conflict, p.id, 0, {}};
-    if (q.int64(1) != expected_version) return {commit_status::conflict, p.id, q.int64(1), {}};
-    if (e != nullptr) check_event(*e, p, &q);
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      if (holds(q, static_cast<int>(i) + 2, columns[i].get(p))) continue;
-      if (!columns[i].is_mutable) {
-        throw constraint_failed("immutable field changed: " + std::string(columns[i].name));
-      }
-      changed |= 1u << i;
+                                            const event_record* e, const payment* before) {
+  std::uint32_t changed = 0;
+  if (before != nullptr) {
+    if (before->id != p.id || before->version != expected_version) {
+      throw constraint_failed("`before` is not the payment at expected_version");
     }
+    if (e != nullptr)
+      check_event(*e, p, stored_state{to_string(before->status), to_string(before->pending)});
+    const auto columns = payment_columns();
+    changed = changed_columns(
+        p, [&](std::size_t i, const column_value& v) { return same(columns[i].get(*before), v); });
+  } else if (auto conflict = read_changes(p, expected_version, e, changed)) {
+    return *conflict;
   }
-  auto u = db_.query(update_sql(changed));
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    if ((changed & (1u << i)) != 0) bind_value(u, static_cast<int>(i) + 1, columns[i].get(p));
+  {
+    auto u = db_.query(update_sql(changed));
+    for (std::size_t i = 0; i < payment_columns().size(); ++i) {
+      if ((changed & (1u << i)) != 0) {
+        bind_value(u, static_cast<int>(i) + 1, payment_columns()[i].get(p));
+      }
+    }
+    u.bind(31, p.id).bind(32, expected_version).run();
   }
-  u.bind(31, p.id).bind(32, expected_version).run();
-  if (db_.changes() != 1)
-    throw store_error(store_failure::internal, "payment changed under the write lock");
-  return {commit_status::committed, p.id, expected_version + 1, {}};
+  if (db_.changes() == 1) return {commit_status::committed, p.id, expected_version + 1, {}};
+  auto q = db_.query("SELECT version FROM payments WHERE id = ?1");  // the CAS lost
+  q.bind(1, p.id);
+  return {commit_status::conflict, p.id, q.step() ? q.int64(0) : 0, {}};
+}
+
+// Reads the stored row: a conflict outcome when it is not at `expected_version`, else the
+// changed columns in `changed`.
+std::optional<commit_outcome> sqlite_store::read_changes(const payment& p,
+                                                         std::int64_t expected_version,
+                                                         const event_record* e,
+                                                         std::uint32_t& changed) {
+  auto q = db_.query(select_payment_by_id_sql());
+  q.bind(1, p.id);
+  if (!q.step()) return commit_outcome{commit_status::conflict, p.id, 0, {}};
+  if (q.int64(1) != expected_version) {
+    return commit_outcome{commit_status::conflict, p.id, q.int64(1), {}};
+  }
+  if (e != nullptr) check_event(*e, p, stored_state{q.view(4), q.view(5)});
+  changed = changed_columns(p, [&](std::size_t i, const column_value& v) {
+    return holds(q, static_cast<int>(i) + 2, v);
+  });
+  return std::nullopt;
 }
 
 // The UPDATE statement for one set of changed columns, built once per set.

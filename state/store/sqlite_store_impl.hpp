@@ -50,7 +50,9 @@ class sqlite_store final : public payment_store {
   commit_outcome apply(const transition& t);
   commit_outcome insert_payment(const payment& p, const event_record* e);
   commit_outcome update_payment(const payment& p, std::int64_t expected_version,
-                                const event_record* e);
+                                const event_record* e, const payment* before);
+  std::optional<commit_outcome> read_changes(const payment& p, std::int64_t expected_version,
+                                             const event_record* e, std::uint32_t& changed);
   const std::string& update_sql(std::uint32_t changed);
   void insert_event(const event_record& e, std::int64_t id, std::int64_t version);
   void insert_outbox(const outbox_record& o, std::int64_t payment_id);

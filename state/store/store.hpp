@@ -59,6 +59,10 @@ struct transition {
   std::vector<notify_record> notifies{};      ///< inbound notifies to log
   std::vector<webhook_attempt_record> webhook_attempts{};  ///< webhook attempts to log
   std::vector<anomaly_record> anomalies{};                 ///< anomalies to record
+  /// Optional, for updates: the payment exactly as load() or find() returned it at
+  /// `expected_version`. The store then finds the changed columns without re-reading the row;
+  /// the compare-and-set still holds. Never pass a copy that was modified after the read.
+  std::optional<payment> before{};
 };
 
 /// What happened to one transition of a committed batch.

@@ -8,6 +8,7 @@
 //
 // Usage: store-bench [--seconds N] [--batch B] [--rounds R] [--payments P] [--dir D]
 //                    [--transitions T]  (a fixed count per phase, e.g. for callgrind)
+//                    [--no-before]      (transitions without `before`: the store re-reads rows)
 // Each round runs raw for N seconds, then the same number of transitions through the store and
 // through bare tables; rates are medians over the rounds, latencies percentiles over all commits.
 #include <sqlite3.h>
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,6 +38,7 @@ struct options {
   int rounds = 3;
   int payments = 10'000;
   std::int64_t transitions = 0;  // > 0: run exactly this many per phase instead of timing raw
+  bool pass_before = true;       // transitions carry `before` (the store skips its re-read)
   std::string dir = ".";
 };
 
@@ -62,9 +65,13 @@ options parse(int argc, char** argv) {
   options o;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (arg == "--no-before") {
+      o.pass_before = false;
+      continue;
+    }
     if (i + 1 >= argc) {
       die("usage: store-bench [--seconds N] [--batch B] [--rounds R] [--payments P] [--dir D] "
-          "[--transitions T]");
+          "[--transitions T] [--no-before]");
     }
     std::string value = argv[++i];
     if (arg == "--seconds")
@@ -211,7 +218,8 @@ class raw_side {
 
 class store_side {
  public:
-  store_side(const std::string& path, int payments) : store_(open_sqlite_store(path)) {
+  store_side(const std::string& path, int payments, bool pass_before)
+      : store_(open_sqlite_store(path)), pass_before_(pass_before) {
     std::vector<transition> batch;
     for (int i = 1; i <= payments; ++i) {
       payment p;
@@ -244,8 +252,10 @@ class store_side {
   }
 
  private:
-  static transition next(payment& p, std::int64_t now_ms) {
+  transition next(payment& p, std::int64_t now_ms) const {
     std::int64_t read_version = p.version;
+    std::optional<payment> before;
+    if (pass_before_) before = p;  // as the orchestrator has it: the payment it read
     ++p.attempt;
     p.next_action_at = from_epoch_ms(now_ms + 4'000);
     p.updated_at = from_epoch_ms(now_ms);
@@ -267,10 +277,12 @@ class store_side {
                   .latency_us = 1500};
     transition t{.after = p, .expected_version = read_version, .event = std::move(e)};
     t.calls.push_back(std::move(c));
+    t.before = std::move(before);
     return t;
   }
 
   std::unique_ptr<payment_store> store_;
+  bool pass_before_;
   std::vector<payment> payments_;
   std::vector<transition> batch_;
 };
@@ -336,8 +348,9 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i) + 1;
   std::shuffle(order.begin(), order.end(), std::mt19937(42));
 
-  std::printf("store-bench: %d payments, %d rounds of %.1f s, files in %s\n\n", o.payments,
-              o.rounds, o.seconds, dir.c_str());
+  std::printf(
+      "store-bench: %d payments, %d rounds of %.1f s, transitions %s `before`, files in %s\n\n",
+      o.payments, o.rounds, o.seconds, o.pass_before ? "with" : "without", dir.c_str());
   std::printf("| %-32s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "figure", "raw", "store", "ratio",
               std::string(34, '-').c_str(), std::string(14, '-').c_str(),
               std::string(14, '-').c_str(), std::string(7, '-').c_str());
@@ -346,9 +359,9 @@ int main(int argc, char** argv) {
     auto file = [&](const std::string& name) {
       return (dir / (name + std::to_string(b) + ".db")).string();
     };
-    store_side(file("raw-"), o.payments);  // the store's schema and rows, then closed
+    store_side(file("raw-"), o.payments, false);  // the store's schema and rows, then closed
     raw_side raw(file("raw-"), o.payments, false);
-    store_side store(file("store-"), o.payments);
+    store_side store(file("store-"), o.payments, o.pass_before);
     raw_side bare(file("bare-"), o.payments, true);
     std::vector<sample> raw_samples, store_samples, bare_samples;
     std::size_t raw_cursor = 0, store_cursor = 0, bare_cursor = 0;
