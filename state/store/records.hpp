@@ -22,12 +22,12 @@ struct event_record {
   std::int64_t payment_id = 0;  ///< set by the store from the transition's payment
   std::int64_t version = 0;     ///< the payment version this transition wrote; set by the store
   time_point at{};              ///< payment clock
-  std::optional<payment_status> from_status{};  ///< nothing when the payment was created
+  std::optional<payment_status> from_status{};         ///< nothing when the payment was created
   pending_action from_pending = pending_action::none;  ///< pending action before
   payment_status to_status = payment_status::init;     ///< must equal the stored payment's status
   pending_action to_pending = pending_action::none;    ///< must equal the stored pending action
-  std::string cause{};            ///< what caused it, e.g. "merchant_create", "inquiry S/SUCCESS"
-  std::string detail{};           ///< free text (result message, operator note)
+  std::string cause{};   ///< what caused it, e.g. "merchant_create", "inquiry S/SUCCESS"
+  std::string detail{};  ///< free text (result message, operator note)
   friend bool operator==(const event_record&, const event_record&) = default;
 };
 
@@ -35,13 +35,13 @@ struct event_record {
 struct call_record {
   std::int64_t id = 0;             ///< row id; set by the store
   std::int64_t payment_id = 0;     ///< 0 for calls tied to no payment (consultPayment)
-  std::string api{};                 ///< "pay", "inquiryPayment", "cancelPayment", "consultPayment"
-  std::string request_body{};        ///< exact bytes sent
-  std::string request_headers{};     ///< headers sent, one "Name: value" per line
+  std::string api{};               ///< "pay", "inquiryPayment", "cancelPayment", "consultPayment"
+  std::string request_body{};      ///< exact bytes sent
+  std::string request_headers{};   ///< headers sent, one "Name: value" per line
   std::int32_t http_status = 0;    ///< 0 = no HTTP answer (timeout, connection failure)
-  std::string response_body{};       ///< exact bytes received
-  std::string response_headers{};    ///< headers received, one "Name: value" per line
-  std::string outcome{};             ///< e.g. "S/PAYMENT_IN_PROCESS", "timeout", "bad_signature"
+  std::string response_body{};     ///< exact bytes received
+  std::string response_headers{};  ///< headers received, one "Name: value" per line
+  std::string outcome{};           ///< e.g. "S/PAYMENT_IN_PROCESS", "timeout", "bad_signature"
   time_point started_at{};         ///< payment clock
   std::int64_t latency_us = 0;     ///< wall-clock time from send to answer or failure
   friend bool operator==(const call_record&, const call_record&) = default;
@@ -49,13 +49,13 @@ struct call_record {
 
 /// One inbound notifyPayment, raw, with the result of its verification.
 struct notify_record {
-  std::int64_t id = 0;             ///< row id; set by the store
-  std::int64_t payment_id = 0;     ///< 0 for an orphan (no known payment)
+  std::int64_t id = 0;               ///< row id; set by the store
+  std::int64_t payment_id = 0;       ///< 0 for an orphan (no known payment)
   std::string payment_request_id{};  ///< as read from the body, if it could be read
   std::string body{};                ///< exact bytes received
   std::string headers{};             ///< headers received, one "Name: value" per line
   std::string verification{};        ///< e.g. "ok", "bad_signature", "stale_request_time"
-  time_point received_at{};        ///< payment clock
+  time_point received_at{};          ///< payment clock
   friend bool operator==(const notify_record&, const notify_record&) = default;
 };
 
@@ -73,50 +73,50 @@ std::optional<outbox_state> parse_outbox_state(std::string_view text);
 
 /// One merchant event in the outbox; its row id is the events-feed cursor.
 struct outbox_record {
-  std::int64_t id = 0;             ///< row id, monotonically increasing in commit order; set by the store
-  std::string event_id{};            ///< stable id (webhook-id), e.g. "evt_<payment id>_<seq>"
-  std::int64_t payment_id = 0;     ///< set by the store from the transition's payment
-  std::int32_t seq = 0;            ///< per-payment sequence number, unique per payment
-  std::string type{};                ///< "payment.succeeded", "payment.failed", "payment.cancelled"
-  std::string payload{};             ///< the webhook body (JSON), byte-exact
-  std::string target_url{};          ///< where to POST it
-  std::int32_t attempts = 0;       ///< delivery attempts so far
-  time_point next_attempt_at{};    ///< payment clock; due when <= now and pending
+  std::int64_t id = 0;     ///< row id, monotonically increasing in commit order; set by the store
+  std::string event_id{};  ///< stable id (webhook-id), e.g. "evt_<payment id>_<seq>"
+  std::int64_t payment_id = 0;   ///< set by the store from the transition's payment
+  std::int32_t seq = 0;          ///< per-payment sequence number, unique per payment
+  std::string type{};            ///< "payment.succeeded", "payment.failed", "payment.cancelled"
+  std::string payload{};         ///< the webhook body (JSON), byte-exact
+  std::string target_url{};      ///< where to POST it
+  std::int32_t attempts = 0;     ///< delivery attempts so far
+  time_point next_attempt_at{};  ///< payment clock; due when <= now and pending
   outbox_state state = outbox_state::pending;  ///< delivery state
-  std::int32_t last_status = 0;    ///< HTTP status of the last attempt, 0 = none
-  std::string last_error{};          ///< error of the last attempt, empty = none
-  time_point created_at{};         ///< payment clock
+  std::int32_t last_status = 0;                ///< HTTP status of the last attempt, 0 = none
+  std::string last_error{};                    ///< error of the last attempt, empty = none
+  time_point created_at{};                     ///< payment clock
   friend bool operator==(const outbox_record&, const outbox_record&) = default;
 };
 
 /// New delivery state of an existing outbox row (after an attempt, or an operator redeliver).
 struct outbox_progress {
-  std::string event_id{};            ///< the row to change
-  std::int32_t attempts = 0;       ///< attempts so far
-  time_point next_attempt_at{};    ///< next attempt, when pending
+  std::string event_id{};                      ///< the row to change
+  std::int32_t attempts = 0;                   ///< attempts so far
+  time_point next_attempt_at{};                ///< next attempt, when pending
   outbox_state state = outbox_state::pending;  ///< new delivery state
-  std::int32_t last_status = 0;    ///< HTTP status of the last attempt, 0 = none
-  std::string last_error{};          ///< error of the last attempt, empty = none
+  std::int32_t last_status = 0;                ///< HTTP status of the last attempt, 0 = none
+  std::string last_error{};                    ///< error of the last attempt, empty = none
 };
 
 /// One merchant-webhook delivery attempt.
 struct webhook_attempt_record {
-  std::int64_t id = 0;             ///< row id; set by the store
-  std::string event_id{};            ///< the outbox row attempted
-  time_point at{};                 ///< payment clock
-  std::int32_t http_status = 0;    ///< 0 = no HTTP answer
-  std::string error{};               ///< empty on a 2xx
-  std::int64_t latency_us = 0;     ///< wall-clock duration of the attempt
+  std::int64_t id = 0;           ///< row id; set by the store
+  std::string event_id{};        ///< the outbox row attempted
+  time_point at{};               ///< payment clock
+  std::int32_t http_status = 0;  ///< 0 = no HTTP answer
+  std::string error{};           ///< empty on a 2xx
+  std::int64_t latency_us = 0;   ///< wall-clock duration of the attempt
   friend bool operator==(const webhook_attempt_record&, const webhook_attempt_record&) = default;
 };
 
 /// Something that disagrees with what we know: recorded, counted and listed, never dropped.
 struct anomaly_record {
-  std::int64_t id = 0;             ///< row id; set by the store
-  std::int64_t payment_id = 0;     ///< 0 when tied to no known payment
-  std::string kind{};                ///< e.g. "contradicting_notify", "cancel_refused"
-  std::string detail{};              ///< free text
-  time_point at{};                 ///< payment clock
+  std::int64_t id = 0;          ///< row id; set by the store
+  std::int64_t payment_id = 0;  ///< 0 when tied to no known payment
+  std::string kind{};           ///< e.g. "contradicting_notify", "cancel_refused"
+  std::string detail{};         ///< free text
+  time_point at{};              ///< payment clock
   friend bool operator==(const anomaly_record&, const anomaly_record&) = default;
 };
 

@@ -60,8 +60,23 @@ CREATE TABLE payments (
 -- Recovery and overdue scans read only this small index (covering: the row id is in it).
 CREATE INDEX payments_open ON payments (next_action_at, poll_deadline_at, status, pending)
   WHERE status IN ('INIT', 'IN_PROCESS') OR pending <> '';
-CREATE INDEX payments_by_status ON payments (status, created_at);
 CREATE INDEX payments_by_created ON payments (created_at);
+-- Counts per status, kept by triggers: stats stay O(1), and no index on status is rewritten by
+-- every update (SQLite rewrites an index entry whenever its column is SET, even to itself).
+CREATE TABLE status_counts (
+  status TEXT PRIMARY KEY,
+  n      INTEGER NOT NULL CHECK (n >= 0)
+) STRICT, WITHOUT ROWID;
+INSERT INTO status_counts (status, n)
+  VALUES ('INIT', 0), ('IN_PROCESS', 0), ('SUCCESS', 0), ('FAIL', 0), ('CANCELLED', 0);
+CREATE TRIGGER payments_count_insert AFTER INSERT ON payments
+  BEGIN UPDATE status_counts SET n = n + 1 WHERE status = NEW.status; END;
+CREATE TRIGGER payments_count_update AFTER UPDATE OF status ON payments
+  WHEN OLD.status <> NEW.status
+  BEGIN
+    UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
+    UPDATE status_counts SET n = n + 1 WHERE status = NEW.status;
+  END;
 
 CREATE TABLE payment_events (
   id           INTEGER PRIMARY KEY,
@@ -184,10 +199,10 @@ std::int64_t pragma_value(sqlite_db& db, const char* sql) {
 // Refuses files that are not ours and schemas newer than this build.
 void check_known(sqlite_db& db, std::int64_t version) {
   if (version > latest_schema_version()) {
-    throw store_error(store_failure::schema,
-                      "database schema version " + std::to_string(version) +
-                          " is newer than this build knows (" +
-                          std::to_string(latest_schema_version()) + "); upgrade cashierd");
+    throw store_error(store_failure::schema, "database schema version " + std::to_string(version) +
+                                                 " is newer than this build knows (" +
+                                                 std::to_string(latest_schema_version()) +
+                                                 "); upgrade cashierd");
   }
   if (version > 0 && pragma_value(db, "PRAGMA application_id") != application_id) {
     throw store_error(store_failure::corrupt, "not a cashierd database (application_id)");
@@ -204,7 +219,8 @@ void migrate(sqlite_db& db) {
     std::int64_t version = pragma_value(db, "PRAGMA user_version");
     check_known(db, version);
     if (version == 0 && pragma_value(db, "SELECT count(*) FROM sqlite_schema") != 0) {
-      throw store_error(store_failure::corrupt, "not a cashierd database (foreign tables, no version)");
+      throw store_error(store_failure::corrupt,
+                        "not a cashierd database (foreign tables, no version)");
     }
     for (auto v = static_cast<std::size_t>(version); v < steps.size(); ++v) db.exec(steps[v]);
     if (version < latest_schema_version()) {
@@ -223,9 +239,10 @@ void check_schema(sqlite_db& db) {
   std::int64_t version = pragma_value(db, "PRAGMA user_version");
   check_known(db, version);
   if (version < latest_schema_version()) {
-    throw store_error(store_failure::schema,
-                      "database schema version " + std::to_string(version) +
-                          " is older than this build's; open it read-write once (cashierd) to migrate");
+    throw store_error(
+        store_failure::schema,
+        "database schema version " + std::to_string(version) +
+            " is older than this build's; open it read-write once (cashierd) to migrate");
   }
 }
 

@@ -10,15 +10,22 @@ namespace {
 store_failure failure_of(int rc) {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return store_failure::busy;
-    case SQLITE_READONLY: return store_failure::read_only;
-    case SQLITE_FULL: return store_failure::disk_full;
-    case SQLITE_IOERR: return store_failure::io;
+    case SQLITE_LOCKED:
+      return store_failure::busy;
+    case SQLITE_READONLY:
+      return store_failure::read_only;
+    case SQLITE_FULL:
+      return store_failure::disk_full;
+    case SQLITE_IOERR:
+      return store_failure::io;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return store_failure::corrupt;
+    case SQLITE_NOTADB:
+      return store_failure::corrupt;
     case SQLITE_CANTOPEN:
-    case SQLITE_PERM: return store_failure::cannot_open;
-    default: return store_failure::internal;
+    case SQLITE_PERM:
+      return store_failure::cannot_open;
+    default:
+      return store_failure::internal;
   }
 }
 
@@ -28,7 +35,8 @@ const char* data_of(std::string_view v) { return v.data() != nullptr ? v.data() 
 }  // namespace
 
 void throw_sqlite(sqlite3* db, int rc, std::string_view doing) {
-  std::string what = std::string(doing) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  std::string what =
+      std::string(doing) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   if ((rc & 0xff) == SQLITE_CONSTRAINT) throw constraint_failed(what);
   throw store_error(failure_of(rc), what);
 }
@@ -45,13 +53,13 @@ sqlite_statement& sqlite_statement::bind(int i, std::int64_t v) {
 }
 
 sqlite_statement& sqlite_statement::bind(int i, std::string_view v) {
-  int rc = sqlite3_bind_text64(stmt_, i, data_of(v), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  int rc = sqlite3_bind_text64(stmt_, i, data_of(v), v.size(), SQLITE_STATIC, SQLITE_UTF8);
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
   return *this;
 }
 
 sqlite_statement& sqlite_statement::bind_blob(int i, std::string_view v) {
-  int rc = sqlite3_bind_blob64(stmt_, i, data_of(v), v.size(), SQLITE_TRANSIENT);
+  int rc = sqlite3_bind_blob64(stmt_, i, data_of(v), v.size(), SQLITE_STATIC);
   if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
   return *this;
 }
@@ -76,11 +84,11 @@ void sqlite_statement::run() {
 
 std::int64_t sqlite_statement::int64(int c) const { return sqlite3_column_int64(stmt_, c); }
 
-std::string sqlite_statement::bytes(int c) const {
+std::string_view sqlite_statement::view(int c) const {
   // Blob first, then the length: asking for the blob of a TEXT value converts nothing.
   const void* p = sqlite3_column_blob(stmt_, c);
-  int n = sqlite3_column_bytes(stmt_, c);
-  return p != nullptr ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
+  auto n = static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c));
+  return p != nullptr ? std::string_view(static_cast<const char*>(p), n) : std::string_view();
 }
 
 bool sqlite_statement::is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
@@ -90,7 +98,8 @@ sqlite_db::sqlite_db(const std::string& path, bool read_only) {
               SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
-    std::string what = "open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+    std::string what =
+        "open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
     sqlite3_close_v2(db_);
     throw store_error(failure_of(rc), what);
   }
@@ -98,7 +107,8 @@ sqlite_db::sqlite_db(const std::string& path, bool read_only) {
   // SQLite silently falls back to read-only when the file is not writable; a writer must know now.
   if (!read_only && sqlite3_db_readonly(db_, "main") == 1) {
     sqlite3_close_v2(db_);
-    throw store_error(store_failure::read_only, "open " + path + ": the database file is read-only");
+    throw store_error(store_failure::read_only,
+                      "open " + path + ": the database file is read-only");
   }
 }
 

@@ -28,7 +28,8 @@ class constraint_failed : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// A cached prepared statement in use: bind, step, read columns; reset on destruction.
+/// A cached prepared statement in use: bind, step, read columns; reset on destruction. Bytes
+/// are bound without a copy: they must outlive this handle.
 class sqlite_statement {
  public:
   /// Takes the cached `stmt` of connection `db` for one use.
@@ -62,7 +63,9 @@ class sqlite_statement {
   /// Column `c` as an instant.
   time_point time(int c) const { return from_epoch_ms(int64(c)); }
   /// Column `c` as bytes (text or blob), exact ("" for NULL).
-  std::string bytes(int c) const;
+  std::string bytes(int c) const { return std::string(view(c)); }
+  /// Column `c` as bytes, valid until the next step or reset.
+  std::string_view view(int c) const;
   /// True when column `c` is NULL.
   bool is_null(int c) const;
 

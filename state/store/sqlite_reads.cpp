@@ -5,18 +5,11 @@
 #include <cstdint>
 #include <string>
 
+#include "state/store/sqlite_payment_row.hpp"
 #include "state/store/sqlite_store_impl.hpp"
 
 namespace cashier::store {
 namespace {
-
-constexpr std::string_view payment_columns =
-    "id, version, payment_request_id, merchant_id, status, pending, cancel_abandoned, attempt, "
-    "event_seq, amount_minor, currency, expiry_at, poll_deadline_at, next_action_at, "
-    "last_hint_inquiry_at, created_at, updated_at, pay_request, merchant_request, "
-    "merchant_notify_url, aplus_payment_id, normal_url, payment_data, wallet_brand_name, "
-    "customer_id, payment_time, settlement_minor, settlement_currency, result_code, "
-    "result_status, result_message, cancel_reason";
 
 constexpr std::string_view outbox_columns =
     "o.id, o.event_id, o.payment_id, o.seq, o.type, o.payload, o.target_url, o.attempts, "
@@ -26,7 +19,7 @@ constexpr std::string_view outbox_columns =
 constexpr std::string_view open_rows = "(status IN ('INIT', 'IN_PROCESS') OR pending <> '')";
 
 std::string payments_where(std::string_view tail) {
-  return "SELECT " + std::string(payment_columns) + " FROM payments WHERE " + std::string(tail);
+  return select_payment_sql() + "WHERE " + std::string(tail);
 }
 
 std::string outbox_where(std::string_view tail) {
@@ -35,48 +28,10 @@ std::string outbox_where(std::string_view tail) {
 
 template <class T>
 T checked(std::optional<T> v, std::string_view what) {
-  if (!v) throw store_error(store_failure::corrupt, "unreadable " + std::string(what) + " in the database");
+  if (!v)
+    throw store_error(store_failure::corrupt,
+                      "unreadable " + std::string(what) + " in the database");
   return *v;
-}
-
-money money_at(const sqlite_statement& q, int minor, int currency) {
-  return {q.int64(minor), checked(currency_code::parse(q.bytes(currency)), "currency")};
-}
-
-payment payment_row(const sqlite_statement& q) {
-  payment p;
-  p.id = q.int64(0);
-  p.version = q.int64(1);
-  p.payment_request_id = q.bytes(2);
-  p.merchant_id = q.bytes(3);
-  p.status = checked(parse_payment_status(q.bytes(4)), "status");
-  p.pending = checked(parse_pending_action(q.bytes(5)), "pending action");
-  p.cancel_abandoned = q.int64(6) != 0;
-  p.attempt = q.int32(7);
-  p.event_seq = q.int32(8);
-  p.amount = money_at(q, 9, 10);
-  p.expiry_at = q.time(11);
-  p.poll_deadline_at = q.time(12);
-  p.next_action_at = q.time(13);
-  p.last_hint_inquiry_at = q.time(14);
-  p.created_at = q.time(15);
-  p.updated_at = q.time(16);
-  p.pay_request = q.bytes(17);
-  p.merchant_request = q.bytes(18);
-  p.merchant_notify_url = q.bytes(19);
-  p.payment_id = q.bytes(20);
-  p.normal_url = q.bytes(21);
-  p.payment_data = q.bytes(22);
-  p.wallet_brand_name = q.bytes(23);
-  p.customer_id = q.bytes(24);
-  p.payment_time = q.bytes(25);
-  if (!q.is_null(26)) p.settlement_amount = money_at(q, 26, 27);
-  if (!q.is_null(28)) {
-    std::string status = q.bytes(29);
-    p.result = aplus_result{q.bytes(28), status.empty() ? '?' : status[0], q.bytes(30)};
-  }
-  p.cancel_reason = q.bytes(31);
-  return p;
 }
 
 event_record event_row(const sqlite_statement& q) {
@@ -97,8 +52,8 @@ event_record event_row(const sqlite_statement& q) {
 }
 
 call_record call_row(const sqlite_statement& q) {
-  return {q.int64(0), q.int64(1),    q.bytes(2), q.bytes(3), q.bytes(4), q.int32(5),
-          q.bytes(6), q.bytes(7),    q.bytes(8), q.time(9),  q.int64(10)};
+  return {q.int64(0), q.int64(1), q.bytes(2), q.bytes(3), q.bytes(4), q.int32(5),
+          q.bytes(6), q.bytes(7), q.bytes(8), q.time(9),  q.int64(10)};
 }
 
 notify_record notify_row(const sqlite_statement& q) {
@@ -106,10 +61,13 @@ notify_record notify_row(const sqlite_statement& q) {
 }
 
 outbox_record outbox_row(const sqlite_statement& q) {
-  return {q.int64(0),  q.bytes(1),  q.int64(2),  q.int32(3),
-          q.bytes(4),  q.bytes(5),  q.bytes(6),  q.int32(7),
+  return {q.int64(0),  q.bytes(1),
+          q.int64(2),  q.int32(3),
+          q.bytes(4),  q.bytes(5),
+          q.bytes(6),  q.int32(7),
           q.time(8),   checked(parse_outbox_state(q.bytes(9)), "outbox state"),
-          q.int32(10), q.bytes(11), q.time(12)};
+          q.int32(10), q.bytes(11),
+          q.time(12)};
 }
 
 webhook_attempt_record attempt_row(const sqlite_statement& q) {
@@ -140,15 +98,16 @@ std::int64_t limit_of(std::size_t limit) {
 }  // namespace
 
 std::optional<payment> sqlite_store::find(std::string_view payment_request_id) {
-  auto q = db_.query(payments_where("payment_request_id = ?1"));
+  static const std::string sql = payments_where("payment_request_id = ?1");
+  auto q = db_.query(sql);
   q.bind(1, payment_request_id);
-  return one_row(q, payment_row);
+  return one_row(q, read_payment);
 }
 
 std::optional<payment> sqlite_store::load(std::int64_t id) {
-  auto q = db_.query(payments_where("id = ?1"));
+  auto q = db_.query(select_payment_by_id_sql());
   q.bind(1, id);
-  return one_row(q, payment_row);
+  return one_row(q, read_payment);
 }
 
 std::vector<deadline> sqlite_store::open_deadlines() {
@@ -165,14 +124,14 @@ std::vector<payment> sqlite_store::list(const list_query& lq) {
                                                 "ORDER BY created_at DESC, id DESC LIMIT ?3"));
   if (lq.status) q.bind(1, to_string(*lq.status));
   q.bind(2, lq.since).bind(3, limit_of(lq.limit));
-  return all_rows(q, payment_row);
+  return all_rows(q, read_payment);
 }
 
 std::vector<payment> sqlite_store::overdue(time_point now, std::size_t limit) {
-  auto q = db_.query(payments_where(std::string(open_rows) +
-                                    " AND poll_deadline_at < ?1 ORDER BY poll_deadline_at LIMIT ?2"));
+  auto q = db_.query(payments_where(
+      std::string(open_rows) + " AND poll_deadline_at < ?1 ORDER BY poll_deadline_at LIMIT ?2"));
   q.bind(1, now).bind(2, limit_of(limit));
-  return all_rows(q, payment_row);
+  return all_rows(q, read_payment);
 }
 
 std::vector<event_record> sqlite_store::events_of(std::int64_t payment_id) {
@@ -215,12 +174,11 @@ std::vector<webhook_attempt_record> sqlite_store::webhook_attempts_of(std::int64
 }
 
 std::vector<anomaly_record> sqlite_store::anomalies(const anomaly_query& aq) {
-  auto q = db_.query(
-      aq.payment_id != 0
-          ? "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
-            "WHERE payment_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3"
-          : "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
-            "WHERE at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3");
+  auto q = db_.query(aq.payment_id != 0
+                         ? "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
+                           "WHERE payment_id = ?1 AND at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3"
+                         : "SELECT id, coalesce(payment_id, 0), kind, detail, at FROM anomalies "
+                           "WHERE at >= ?2 ORDER BY at DESC, id DESC LIMIT ?3");
   if (aq.payment_id != 0) q.bind(1, aq.payment_id);
   q.bind(2, aq.since).bind(3, limit_of(aq.limit));
   return all_rows(q, anomaly_row);
@@ -228,11 +186,10 @@ std::vector<anomaly_record> sqlite_store::anomalies(const anomaly_query& aq) {
 
 std::vector<outbox_record> sqlite_store::events_feed(std::string_view merchant_id,
                                                      std::int64_t after, std::size_t limit) {
-  auto q = db_.query(outbox_where(merchant_id.empty()
-                                      ? "WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"
-                                      : "JOIN payments p ON p.id = o.payment_id "
-                                        "WHERE o.id > ?1 AND p.merchant_id = ?3 "
-                                        "ORDER BY o.id LIMIT ?2"));
+  auto q = db_.query(outbox_where(merchant_id.empty() ? "WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"
+                                                      : "JOIN payments p ON p.id = o.payment_id "
+                                                        "WHERE o.id > ?1 AND p.merchant_id = ?3 "
+                                                        "ORDER BY o.id LIMIT ?2"));
   q.bind(1, after).bind(2, limit_of(limit));
   if (!merchant_id.empty()) q.bind(3, merchant_id);
   return all_rows(q, outbox_row);
@@ -266,16 +223,26 @@ std::int64_t sqlite_store::count(std::string_view sql, std::optional<time_point>
 store_stats sqlite_store::stats(time_point now) {
   store_stats s;
   {
-    auto q = db_.query("SELECT status, count(*) FROM payments GROUP BY status");
+    auto q = db_.query("SELECT status, n FROM status_counts");
     while (q.step()) {
       auto status = checked(parse_payment_status(q.bytes(0)), "status");
       std::int64_t n = q.int64(1);
       switch (status) {
-        case payment_status::init: s.init = n; break;
-        case payment_status::in_process: s.in_process = n; break;
-        case payment_status::success: s.success = n; break;
-        case payment_status::fail: s.fail = n; break;
-        case payment_status::cancelled: s.cancelled = n; break;
+        case payment_status::init:
+          s.init = n;
+          break;
+        case payment_status::in_process:
+          s.in_process = n;
+          break;
+        case payment_status::success:
+          s.success = n;
+          break;
+        case payment_status::fail:
+          s.fail = n;
+          break;
+        case payment_status::cancelled:
+          s.cancelled = n;
+          break;
       }
     }
   }

@@ -1,77 +1,76 @@
 // The SQLite store: opening (pragmas, migrations) and the write path. A batch is one IMMEDIATE
-// transaction, so it costs one durable commit however many transitions it holds; each transition
-// runs inside its own SAVEPOINT, so a lost compare-and-set, a duplicate create or a broken
-// constraint rolls back that transition alone. Engine failures roll back the whole batch and
-// throw store_error: a batch is never half-written.
+// transaction, so it costs one durable commit however many transitions it holds. Each
+// transition is all-or-nothing on its own: a lost compare-and-set or a duplicate create is
+// found before the transition writes anything, and a broken constraint makes the batch run
+// again with one SAVEPOINT per transition, so only the offender is rolled back. Engine
+// failures roll back the whole batch and throw store_error: a batch is never half-written.
+#include <optional>
 #include <string>
 
 #include "state/store/schema.hpp"
+#include "state/store/sqlite_payment_row.hpp"
 #include "state/store/sqlite_store_impl.hpp"
 
 namespace cashier::store {
 namespace {
 
-// Parameters ?1..?30 of both payment statements; ?31 = id and ?32 = expected version (update).
-constexpr std::string_view insert_payment_sql = R"sql(
-INSERT INTO payments (version, payment_request_id, merchant_id, status, pending, cancel_abandoned,
-  attempt, event_seq, amount_minor, currency, expiry_at, poll_deadline_at, next_action_at,
-  last_hint_inquiry_at, created_at, updated_at, pay_request, merchant_request, merchant_notify_url,
-  aplus_payment_id, normal_url, payment_data, wallet_brand_name, customer_id, payment_time,
-  settlement_minor, settlement_currency, result_code, result_status, result_message, cancel_reason)
-VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-  ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
-ON CONFLICT (payment_request_id) DO NOTHING)sql";
-
-// Immutable columns are not written; RETURNING hands them back so they can be checked.
-constexpr std::string_view update_payment_sql = R"sql(
-UPDATE payments SET version = version + 1, status = ?3, pending = ?4, cancel_abandoned = ?5,
-  attempt = ?6, event_seq = ?7, poll_deadline_at = ?11, next_action_at = ?12,
-  last_hint_inquiry_at = ?13, updated_at = ?15, aplus_payment_id = ?19, normal_url = ?20,
-  payment_data = ?21, wallet_brand_name = ?22, customer_id = ?23, payment_time = ?24,
-  settlement_minor = ?25, settlement_currency = ?26, result_code = ?27, result_status = ?28,
-  result_message = ?29, cancel_reason = ?30
-WHERE id = ?31 AND version = ?32
-RETURNING version, payment_request_id, merchant_id, amount_minor, currency, expiry_at, created_at,
-  pay_request, merchant_request, merchant_notify_url)sql";
-
-void bind_payment(sqlite_statement& q, const payment& p) {
-  q.bind(1, p.payment_request_id).bind(2, p.merchant_id).bind(3, to_string(p.status));
-  q.bind(4, to_string(p.pending)).bind(5, std::int64_t{p.cancel_abandoned});
-  q.bind(6, std::int64_t{p.attempt}).bind(7, std::int64_t{p.event_seq});
-  q.bind(8, p.amount.minor_units).bind(9, p.amount.currency.view());
-  q.bind(10, p.expiry_at).bind(11, p.poll_deadline_at).bind(12, p.next_action_at);
-  q.bind(13, p.last_hint_inquiry_at).bind(14, p.created_at).bind(15, p.updated_at);
-  q.bind_blob(16, p.pay_request).bind_blob(17, p.merchant_request);
-  q.bind(18, p.merchant_notify_url).bind(19, p.payment_id).bind(20, p.normal_url);
-  q.bind(21, p.payment_data).bind(22, p.wallet_brand_name).bind(23, p.customer_id);
-  q.bind(24, p.payment_time).bind(30, p.cancel_reason);
-  if (p.settlement_amount) {
-    q.bind(25, p.settlement_amount->minor_units).bind(26, p.settlement_amount->currency.view());
-  }
-  if (p.result) {
-    q.bind(27, p.result->code).bind(28, std::string_view(&p.result->status, 1));
-    q.bind(29, p.result->message);
-  }
-  // Unbound parameters are NULL: no settlement amount, no result.
+const std::string& insert_payment_sql() {
+  static const std::string sql = [] {
+    std::string names = "version", values = "1";
+    for (std::size_t i = 0; i < payment_columns().size(); ++i) {
+      names += ", " + std::string(payment_columns()[i].name);
+      values += ", ?" + std::to_string(i + 1);
+    }
+    return "INSERT INTO payments (" + names + ") VALUES (" + values +
+           ") ON CONFLICT (payment_request_id) DO NOTHING";
+  }();
+  return sql;
 }
 
-// The name of the first immutable column whose stored value differs from `p`, or "".
-std::string_view changed_immutable(const sqlite_statement& r, const payment& p) {
-  if (r.bytes(1) != p.payment_request_id) return "payment_request_id";
-  if (r.bytes(2) != p.merchant_id) return "merchant_id";
-  if (r.int64(3) != p.amount.minor_units || r.bytes(4) != p.amount.currency.view()) return "amount";
-  if (r.time(5) != p.expiry_at) return "expiry_at";
-  if (r.time(6) != p.created_at) return "created_at";
-  if (r.bytes(7) != p.pay_request) return "pay_request";
-  if (r.bytes(8) != p.merchant_request) return "merchant_request";
-  if (r.bytes(9) != p.merchant_notify_url) return "merchant_notify_url";
-  return "";
+// The stored state a transition starts from, as column text: nothing for a creation.
+struct stored_state {
+  std::string_view status;   ///< status name
+  std::string_view pending;  ///< pending action name
+};
+
+// The event of a transition must describe it: from the stored state (none for a creation) to
+// the state written.
+void check_event(const event_record& e, const payment& after, std::optional<stored_state> from) {
+  if (e.to_status != after.status || e.to_pending != after.pending) {
+    throw constraint_failed("event to-state differs from the payment's new state");
+  }
+  if (!from) {
+    if (e.from_status) throw constraint_failed("a creation event has no from-state");
+    return;
+  }
+  if (!e.from_status || to_string(*e.from_status) != from->status ||
+      to_string(e.from_pending) != from->pending) {
+    throw constraint_failed("event from-state differs from the stored payment");
+  }
+}
+
+// Bit i set: column i of `p` differs from the stored value (`stored_holds(i, value)` false).
+// A differing fixed column is a broken invariant.
+template <class Holds>
+std::uint32_t changed_columns(const payment& p, Holds stored_holds) {
+  const auto columns = payment_columns();
+  std::uint32_t changed = 0;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (stored_holds(i, columns[i].get(p))) continue;
+    if (!columns[i].is_mutable) {
+      throw constraint_failed("immutable field changed: " + std::string(columns[i].name));
+    }
+    changed |= 1u << i;
+  }
+  return changed;
 }
 
 const char* synchronous_pragma(sync_mode mode) {
   switch (mode) {
-    case sync_mode::full: return "PRAGMA synchronous = FULL";
-    case sync_mode::normal: return "PRAGMA synchronous = NORMAL";
+    case sync_mode::full:
+      return "PRAGMA synchronous = FULL";
+    case sync_mode::normal:
+      return "PRAGMA synchronous = NORMAL";
   }
   return "PRAGMA synchronous = FULL";
 }
@@ -116,15 +115,30 @@ void sqlite_store::require_writable() const {
 
 std::vector<commit_outcome> sqlite_store::commit(std::span<const transition> batch) {
   require_writable();
+  try {
+    return run_batch(batch, false);
+  } catch (const constraint_failed&) {
+    // A transition broke an invariant after writing part of itself. Rare (a caller bug), so
+    // only then is the batch redone with a savepoint around each transition.
+  }
+  return run_batch(batch, true);
+}
+
+// One IMMEDIATE transaction for the whole batch. Without savepoints (`careful` false) a
+// constraint failure escapes and the caller redoes the batch carefully: conflicts and
+// duplicates never need them, because they are found before the transition writes anything.
+std::vector<commit_outcome> sqlite_store::run_batch(std::span<const transition> batch,
+                                                    bool careful) {
   std::vector<commit_outcome> outcomes;
   outcomes.reserve(batch.size());
   try {
     db_.query("BEGIN IMMEDIATE").run();
-    for (const auto& t : batch) outcomes.push_back(apply_in_savepoint(t));
+    for (const auto& t : batch) outcomes.push_back(careful ? apply_in_savepoint(t) : apply(t));
     db_.query("COMMIT").run();
   } catch (const constraint_failed& e) {
-    db_.rollback_quietly();  // a constraint at COMMIT: no transition of the batch is kept
-    throw store_error(store_failure::internal, e.what());
+    db_.rollback_quietly();
+    if (!careful) throw;
+    throw store_error(store_failure::internal, e.what());  // at COMMIT: nothing is kept
   } catch (...) {
     db_.rollback_quietly();
     throw;
@@ -148,15 +162,19 @@ commit_outcome sqlite_store::apply_in_savepoint(const transition& t) {
 commit_outcome sqlite_store::apply(const transition& t) {
   commit_outcome outcome{commit_status::committed, 0, 0, {}};
   if (t.after) {
-    outcome = t.expected_version == 0 ? insert_payment(*t.after)
-                                      : update_payment(*t.after, t.expected_version);
+    const event_record* e = t.event ? &*t.event : nullptr;
+    const payment* before = t.before ? &*t.before : nullptr;
+    outcome = t.expected_version == 0 ? insert_payment(*t.after, e)
+                                      : update_payment(*t.after, t.expected_version, e, before);
     if (outcome.status != commit_status::committed) return outcome;
   } else if (t.event) {
     throw constraint_failed("an event record needs the payment it changes");
   }
   // Inside a transition with a payment, every record belongs to that payment.
-  auto owner = [&](std::int64_t record_payment) { return t.after ? outcome.payment_id : record_payment; };
-  if (t.event) insert_event(*t.event, *t.after, outcome.payment_id, outcome.version);
+  auto owner = [&](std::int64_t record_payment) {
+    return t.after ? outcome.payment_id : record_payment;
+  };
+  if (t.event) insert_event(*t.event, outcome.payment_id, outcome.version);
   for (const auto& o : t.outbox) insert_outbox(o, owner(o.payment_id));
   for (const auto& d : t.deliveries) update_delivery(d);
   for (const auto& c : t.calls) insert_call(c, owner(c.payment_id));
@@ -166,10 +184,13 @@ commit_outcome sqlite_store::apply(const transition& t) {
   return outcome;
 }
 
-commit_outcome sqlite_store::insert_payment(const payment& p) {
+commit_outcome sqlite_store::insert_payment(const payment& p, const event_record* e) {
+  if (e != nullptr) check_event(*e, p, std::nullopt);
   {
-    auto q = db_.query(insert_payment_sql);
-    bind_payment(q, p);
+    auto q = db_.query(insert_payment_sql());
+    for (std::size_t i = 0; i < payment_columns().size(); ++i) {
+      bind_value(q, static_cast<int>(i) + 1, payment_columns()[i].get(p));
+    }
     q.run();
   }
   if (db_.changes() == 1) return {commit_status::committed, db_.last_insert_rowid(), 1, {}};
@@ -179,29 +200,74 @@ commit_outcome sqlite_store::insert_payment(const payment& p) {
   return {commit_status::duplicate, q.int64(0), q.int64(1), {}};
 }
 
-commit_outcome sqlite_store::update_payment(const payment& p, std::int64_t expected_version) {
-  {
-    auto q = db_.query(update_payment_sql);
-    bind_payment(q, p);
-    q.bind(31, p.id).bind(32, expected_version);
-    if (q.step()) {
-      std::string_view changed = changed_immutable(q, p);
-      if (!changed.empty()) throw constraint_failed("immutable field changed: " + std::string(changed));
-      std::int64_t version = q.int64(0);
-      q.run();  // run the statement to its end: the update is complete only then
-      return {commit_status::committed, p.id, version, {}};
+// Checks and writes only the columns that change: SQLite rewrites every index entry and runs
+// every trigger on a SET column, changed or not. The changes are found from the caller's
+// `before`, or else by reading the row; the compare-and-set, the fixed columns and the event's
+// from-state are checked before anything is written.
+commit_outcome sqlite_store::update_payment(const payment& p, std::int64_t expected_version,
+                                            const event_record* e, const payment* before) {
+  std::uint32_t changed = 0;
+  if (before != nullptr) {
+    if (before->id != p.id || before->version != expected_version) {
+      throw constraint_failed("`before` is not the payment at expected_version");
     }
+    if (e != nullptr)
+      check_event(*e, p, stored_state{to_string(before->status), to_string(before->pending)});
+    const auto columns = payment_columns();
+    changed = changed_columns(
+        p, [&](std::size_t i, const column_value& v) { return same(columns[i].get(*before), v); });
+  } else if (auto conflict = read_changes(p, expected_version, e, changed)) {
+    return *conflict;
   }
-  auto q = db_.query("SELECT version FROM payments WHERE id = ?1");
+  {
+    auto u = db_.query(update_sql(changed));
+    for (std::size_t i = 0; i < payment_columns().size(); ++i) {
+      if ((changed & (1u << i)) != 0) {
+        bind_value(u, static_cast<int>(i) + 1, payment_columns()[i].get(p));
+      }
+    }
+    u.bind(31, p.id).bind(32, expected_version).run();
+  }
+  if (db_.changes() == 1) return {commit_status::committed, p.id, expected_version + 1, {}};
+  auto q = db_.query("SELECT version FROM payments WHERE id = ?1");  // the CAS lost
   q.bind(1, p.id);
   return {commit_status::conflict, p.id, q.step() ? q.int64(0) : 0, {}};
 }
 
-void sqlite_store::insert_event(const event_record& e, const payment& p, std::int64_t id,
-                                std::int64_t version) {
-  if (e.to_status != p.status || e.to_pending != p.pending) {
-    throw constraint_failed("event to-state differs from the payment's state");
+// Reads the stored row: a conflict outcome when it is not at `expected_version`, else the
+// changed columns in `changed`.
+std::optional<commit_outcome> sqlite_store::read_changes(const payment& p,
+                                                         std::int64_t expected_version,
+                                                         const event_record* e,
+                                                         std::uint32_t& changed) {
+  auto q = db_.query(select_payment_by_id_sql());
+  q.bind(1, p.id);
+  if (!q.step()) return commit_outcome{commit_status::conflict, p.id, 0, {}};
+  if (q.int64(1) != expected_version) {
+    return commit_outcome{commit_status::conflict, p.id, q.int64(1), {}};
   }
+  if (e != nullptr) check_event(*e, p, stored_state{q.view(4), q.view(5)});
+  changed = changed_columns(p, [&](std::size_t i, const column_value& v) {
+    return holds(q, static_cast<int>(i) + 2, v);
+  });
+  return std::nullopt;
+}
+
+// The UPDATE statement for one set of changed columns, built once per set.
+const std::string& sqlite_store::update_sql(std::uint32_t changed) {
+  auto [it, fresh] = update_sql_.try_emplace(changed);
+  if (fresh) {
+    it->second = "UPDATE payments SET version = version + 1";
+    for (std::size_t i = 0; i < payment_columns().size(); ++i) {
+      if ((changed & (1u << i)) == 0) continue;
+      it->second += ", " + std::string(payment_columns()[i].name) + " = ?" + std::to_string(i + 1);
+    }
+    it->second += " WHERE id = ?31 AND version = ?32";
+  }
+  return it->second;
+}
+
+void sqlite_store::insert_event(const event_record& e, std::int64_t id, std::int64_t version) {
   auto q = db_.query(
       "INSERT INTO payment_events (payment_id, version, at, from_status, from_pending, to_status, "
       "to_pending, cause, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
@@ -261,7 +327,8 @@ void sqlite_store::insert_webhook_attempt(const webhook_attempt_record& w) {
 }
 
 void sqlite_store::insert_anomaly(const anomaly_record& a, std::int64_t payment_id) {
-  auto q = db_.query("INSERT INTO anomalies (payment_id, kind, detail, at) VALUES (?1, ?2, ?3, ?4)");
+  auto q =
+      db_.query("INSERT INTO anomalies (payment_id, kind, detail, at) VALUES (?1, ?2, ?3, ?4)");
   q.bind_id(1, payment_id).bind(2, a.kind).bind(3, a.detail).bind(4, a.at).run();
 }
 
@@ -276,7 +343,8 @@ void sqlite_store::set_meta(std::string_view key, std::string_view value) {
 std::string sqlite_store::meta_or_set(std::string_view key, std::string_view value) {
   require_writable();
   {
-    auto q = db_.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
+    auto q =
+        db_.query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
     q.bind(1, key).bind(2, value).run();
   }
   return meta(key).value_or(std::string(value));

@@ -19,8 +19,8 @@ enum class sync_mode {
 /// Options of open_sqlite_store.
 struct sqlite_options {
   sync_mode synchronous = sync_mode::full;  ///< durability of each commit
-  bool read_only = false;       ///< open read-only (no migration; commit throws store_error)
-  int busy_timeout_ms = 5000;   ///< how long to wait for another connection's lock
+  bool read_only = false;      ///< open read-only (no migration; commit throws store_error)
+  int busy_timeout_ms = 5000;  ///< how long to wait for another connection's lock
 };
 
 /// Opens (creating and migrating it when read-write) the SQLite store at `path`. The store object

@@ -1,9 +1,11 @@
 // The SQLite payment store class, shared by its two source files: sqlite_store.cpp (open and
-// the write path: group commit with one savepoint per transition) and sqlite_reads.cpp (the
-// queries and row decoding). Internal to state/store; users call open_sqlite_store.
+// the write path: group commit, compare-and-set, per-transition rollback) and sqlite_reads.cpp
+// (the queries and record decoding). Internal to state/store; users call open_sqlite_store.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <unordered_map>
 
 #include "state/store/sqlite_db.hpp"
 #include "state/store/sqlite_store.hpp"
@@ -43,11 +45,16 @@ class sqlite_store final : public payment_store {
  private:
   void configure(const sqlite_options& options);
   void require_writable() const;
+  std::vector<commit_outcome> run_batch(std::span<const transition> batch, bool careful);
   commit_outcome apply_in_savepoint(const transition& t);
   commit_outcome apply(const transition& t);
-  commit_outcome insert_payment(const payment& p);
-  commit_outcome update_payment(const payment& p, std::int64_t expected_version);
-  void insert_event(const event_record& e, const payment& p, std::int64_t id, std::int64_t version);
+  commit_outcome insert_payment(const payment& p, const event_record* e);
+  commit_outcome update_payment(const payment& p, std::int64_t expected_version,
+                                const event_record* e, const payment* before);
+  std::optional<commit_outcome> read_changes(const payment& p, std::int64_t expected_version,
+                                             const event_record* e, std::uint32_t& changed);
+  const std::string& update_sql(std::uint32_t changed);
+  void insert_event(const event_record& e, std::int64_t id, std::int64_t version);
   void insert_outbox(const outbox_record& o, std::int64_t payment_id);
   void update_delivery(const outbox_progress& d);
   void insert_call(const call_record& c, std::int64_t payment_id);
@@ -58,6 +65,7 @@ class sqlite_store final : public payment_store {
 
   sqlite_db db_;
   bool read_only_;
+  std::unordered_map<std::uint32_t, std::string> update_sql_;  // by changed-column mask
 };
 
 }  // namespace cashier::store

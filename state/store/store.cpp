@@ -5,9 +5,12 @@ namespace cashier::store {
 
 std::string_view to_string(outbox_state s) {
   switch (s) {
-    case outbox_state::pending: return "pending";
-    case outbox_state::delivered: return "delivered";
-    case outbox_state::dead: return "dead";
+    case outbox_state::pending:
+      return "pending";
+    case outbox_state::delivered:
+      return "delivered";
+    case outbox_state::dead:
+      return "dead";
   }
   return "?";
 }
@@ -21,10 +24,14 @@ std::optional<outbox_state> parse_outbox_state(std::string_view text) {
 
 std::string_view to_string(commit_status s) {
   switch (s) {
-    case commit_status::committed: return "committed";
-    case commit_status::conflict: return "conflict";
-    case commit_status::duplicate: return "duplicate";
-    case commit_status::rejected: return "rejected";
+    case commit_status::committed:
+      return "committed";
+    case commit_status::conflict:
+      return "conflict";
+    case commit_status::duplicate:
+      return "duplicate";
+    case commit_status::rejected:
+      return "rejected";
   }
   return "?";
 }

@@ -38,7 +38,8 @@ enum class store_failure {
 class store_error : public std::runtime_error {
  public:
   /// A failure of `kind` described by `what`.
-  store_error(store_failure kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  store_error(store_failure kind, const std::string& what)
+      : std::runtime_error(what), kind_(kind) {}
   /// What kind of failure this is.
   store_failure kind() const { return kind_; }
 
@@ -49,15 +50,19 @@ class store_error : public std::runtime_error {
 /// One atomic change: a payment's new state with everything that must commit with it, or (no
 /// payment) a standalone log write. Records inside a transition with a payment belong to it.
 struct transition {
-  std::optional<payment> after{};           ///< the payment after the change; nothing = log-only
-  std::int64_t expected_version = 0;      ///< the version read (CAS); 0 = insert a new payment
-  std::optional<event_record> event{};      ///< the transition-log row (needs a payment)
-  std::vector<outbox_record> outbox{};      ///< merchant events to enqueue
+  std::optional<payment> after{};             ///< the payment after the change; nothing = log-only
+  std::int64_t expected_version = 0;          ///< the version read (CAS); 0 = insert a new payment
+  std::optional<event_record> event{};        ///< the transition-log row (needs a payment)
+  std::vector<outbox_record> outbox{};        ///< merchant events to enqueue
   std::vector<outbox_progress> deliveries{};  ///< outbox rows whose delivery state changes
-  std::vector<call_record> calls{};         ///< Alipay+ calls to log
-  std::vector<notify_record> notifies{};    ///< inbound notifies to log
+  std::vector<call_record> calls{};           ///< Alipay+ calls to log
+  std::vector<notify_record> notifies{};      ///< inbound notifies to log
   std::vector<webhook_attempt_record> webhook_attempts{};  ///< webhook attempts to log
-  std::vector<anomaly_record> anomalies{};  ///< anomalies to record
+  std::vector<anomaly_record> anomalies{};                 ///< anomalies to record
+  /// Optional, for updates: the payment exactly as load() or find() returned it at
+  /// `expected_version`. The store then finds the changed columns without re-reading the row;
+  /// the compare-and-set still holds. Never pass a copy that was modified after the read.
+  std::optional<payment> before{};
 };
 
 /// What happened to one transition of a committed batch.
@@ -74,9 +79,11 @@ std::string_view to_string(commit_status s);
 /// The outcome of one transition, in the order of the batch.
 struct commit_outcome {
   commit_status status = commit_status::committed;  ///< what happened
-  std::int64_t payment_id = 0;  ///< committed: the payment (new id on insert); duplicate: the existing one
-  std::int64_t version = 0;     ///< committed: the version now stored; conflict: the version found (0 = none)
-  std::string detail{};           ///< rejected: which invariant failed
+  std::int64_t payment_id =
+      0;  ///< committed: the payment (new id on insert); duplicate: the existing one
+  std::int64_t version =
+      0;  ///< committed: the version now stored; conflict: the version found (0 = none)
+  std::string detail{};  ///< rejected: which invariant failed
 };
 
 /// A recovery entry: an open payment and when it wants to be woken.
@@ -89,8 +96,8 @@ struct deadline {
 /// Filter for list(): newest first.
 struct list_query {
   std::optional<payment_status> status{};  ///< only this status, or all
-  time_point since{};                    ///< only payments created at or after this instant
-  std::size_t limit = 100;               ///< at most this many
+  time_point since{};                      ///< only payments created at or after this instant
+  std::size_t limit = 100;                 ///< at most this many
 };
 
 /// Filter for anomalies(): newest first.
@@ -111,8 +118,8 @@ struct store_stats {
   std::int64_t open_past_deadline = 0;  ///< open payments whose poll deadline is before `now`
   std::int64_t outbox_pending = 0;      ///< merchant events not yet delivered
   std::int64_t outbox_dead = 0;         ///< merchant events given up on
-  duration oldest_pending_age{};        ///< now - created_at of the oldest pending event (0 if none)
-  std::int64_t anomalies = 0;           ///< anomalies recorded
+  duration oldest_pending_age{};  ///< now - created_at of the oldest pending event (0 if none)
+  std::int64_t anomalies = 0;     ///< anomalies recorded
 };
 
 /// The payment store. One object is used by one thread at a time; a process may open several
@@ -125,7 +132,9 @@ class payment_store {
   /// its own (a conflict, duplicate or rejection skips only that one). Throws store_error.
   virtual std::vector<commit_outcome> commit(std::span<const transition> batch) = 0;
   /// Commits one transition (a batch of one).
-  commit_outcome commit_one(const transition& t) { return commit(std::span<const transition>(&t, 1)).front(); }
+  commit_outcome commit_one(const transition& t) {
+    return commit(std::span<const transition>(&t, 1)).front();
+  }
 
   /// The payment with this payment_request_id, or nothing.
   virtual std::optional<payment> find(std::string_view payment_request_id) = 0;

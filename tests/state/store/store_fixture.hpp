@@ -36,12 +36,16 @@ class temp_dir {
 /// A raw SQLite connection to look under the store.
 class raw_db {
  public:
-  explicit raw_db(const std::string& path) { REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK); }
+  explicit raw_db(const std::string& path) {
+    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+  }
   ~raw_db() { sqlite3_close(db_); }
   raw_db(const raw_db&) = delete;
   raw_db& operator=(const raw_db&) = delete;
   /// Runs `sql`; the SQLite result code.
-  int exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+  int exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
   /// The first column of every row of `sql`, as text, joined by '\n'.
   std::string text(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
@@ -50,7 +54,8 @@ class raw_db {
     while (sqlite3_step(stmt) == SQLITE_ROW) {
       int last = sqlite3_column_count(stmt) - 1;
       const unsigned char* t = sqlite3_column_text(stmt, last);
-      out += (out.empty() ? "" : "\n") + std::string(t != nullptr ? reinterpret_cast<const char*>(t) : "");
+      out += (out.empty() ? "" : "\n") +
+             std::string(t != nullptr ? reinterpret_cast<const char*>(t) : "");
     }
     sqlite3_finalize(stmt);
     return out;
@@ -64,7 +69,8 @@ class raw_db {
 inline money usd(std::int64_t minor) { return {minor, *currency_code::parse("USD")}; }
 
 /// A new payment in INIT with pay pending, every plain field set.
-inline payment sample_payment(const std::string& payment_request_id, std::int64_t t0_ms = 1'700'000'000'000) {
+inline payment sample_payment(const std::string& payment_request_id,
+                              std::int64_t t0_ms = 1'700'000'000'000) {
   payment p;
   p.payment_request_id = payment_request_id;
   p.merchant_id = "m1";
@@ -77,7 +83,8 @@ inline payment sample_payment(const std::string& payment_request_id, std::int64_
   p.next_action_at = from_epoch_ms(t0_ms + 1'000);
   p.created_at = from_epoch_ms(t0_ms);
   p.updated_at = from_epoch_ms(t0_ms);
-  p.pay_request = R"({"paymentRequestId":")" + payment_request_id + R"(","paymentAmount":{"value":"1234"}})";
+  p.pay_request =
+      R"({"paymentRequestId":")" + payment_request_id + R"(","paymentAmount":{"value":"1234"}})";
   p.merchant_request = R"({"paymentRequestId":")" + payment_request_id + R"("})";
   p.merchant_notify_url = "https://merchant.example/hook";
   return p;
@@ -107,7 +114,8 @@ inline transition create(const payment& p) {
 
 /// Moving `before` (as read) to `after`, with an event.
 inline transition change(const payment& before, const payment& after, std::string cause = "test") {
-  return transition{.after = after, .expected_version = before.version,
+  return transition{.after = after,
+                    .expected_version = before.version,
                     .event = event_for(before, after, std::move(cause))};
 }
 

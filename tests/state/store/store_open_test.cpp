@@ -1,14 +1,14 @@
 // Tests of opening the store on real SQLite files: migrations from an empty file, refusal of a
 // newer schema or a foreign file, read-only opening beside a live writer (WAL), and store_error
 // for a missing directory, a read-only store and a lock held by another writer.
-#include "state/store/schema.hpp"
-#include "tests/state/store/store_fixture.hpp"
-
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+
+#include "state/store/schema.hpp"
+#include "tests/state/store/store_fixture.hpp"
 
 using namespace cashier;
 using namespace cashier::store;
@@ -85,7 +85,8 @@ TEST_CASE("read-only open works while a writer is open (WAL)") {
   payment b = insert(*writer, sample_payment("b"));  // the writer is not blocked by the reader
   CHECK(reader->load(b.id));                         // and the reader sees the new commit
   CHECK(reader->open_deadlines().size() == 2);
-  CHECK(failure_of([&] { reader->commit_one(create(sample_payment("c"))); }) == store_failure::read_only);
+  CHECK(failure_of([&] { reader->commit_one(create(sample_payment("c"))); }) ==
+        store_failure::read_only);
   CHECK(failure_of([&] { reader->set_meta("k", "v"); }) == store_failure::read_only);
   CHECK_FALSE(writer->find("c"));
   CHECK(a.id != b.id);
@@ -127,7 +128,8 @@ TEST_CASE("a read-only database file gives store_error(read_only) when opened re
 
 TEST_CASE("store_error on a missing directory") {
   temp_dir dir;
-  CHECK(failure_of([&] { open_sqlite_store(dir.file("no/such/dir/p.db")); }) == store_failure::cannot_open);
+  CHECK(failure_of([&] { open_sqlite_store(dir.file("no/such/dir/p.db")); }) ==
+        store_failure::cannot_open);
 }
 
 TEST_CASE("a lock held by another writer gives store_error and writes nothing of the batch") {

@@ -30,9 +30,12 @@ transition succeed(const payment& p, std::int32_t seq, std::int64_t due_ms) {
   q.event_seq = seq;
   transition t = change(p, q, "notify S");
   t.outbox = {outbox_record{.event_id = "evt_" + std::to_string(p.id) + "_" + std::to_string(seq),
-                            .seq = seq, .type = "payment.succeeded", .payload = "{}",
+                            .seq = seq,
+                            .type = "payment.succeeded",
+                            .payload = "{}",
                             .target_url = "https://m.example/hook",
-                            .next_attempt_at = from_epoch_ms(due_ms), .created_at = from_epoch_ms(due_ms)}};
+                            .next_attempt_at = from_epoch_ms(due_ms),
+                            .created_at = from_epoch_ms(due_ms)}};
   return t;
 }
 
@@ -49,8 +52,10 @@ TEST_CASE("the recovery query returns every open payment with its next deadline"
   put(*s, "f", payment_status::cancelled, pending_action::none, 100);
   payment g = put(*s, "g", payment_status::in_process, pending_action::cancel, 0);
   auto open = s->open_deadlines();
-  std::vector<deadline> want = {{g.id, from_epoch_ms(0)}, {b.id, from_epoch_ms(300)},
-                                {a.id, from_epoch_ms(500)}, {d.id, from_epoch_ms(700)}};
+  std::vector<deadline> want = {{g.id, from_epoch_ms(0)},
+                                {b.id, from_epoch_ms(300)},
+                                {a.id, from_epoch_ms(500)},
+                                {d.id, from_epoch_ms(700)}};
   CHECK(open == want);
 
   // LIMITS.md: only the covering partial index keeps recovery at ~0.2 s per million rows.
@@ -70,8 +75,10 @@ TEST_CASE("overdue and stats count open payments past their poll deadline") {
   put(*s, "done", payment_status::fail, pending_action::none, 10, 1'000);
   payment paid = put(*s, "paid", payment_status::init, pending_action::pay, 10);
   REQUIRE(s->commit_one(succeed(paid, 1, 3'000)).status == commit_status::committed);
-  transition dead{.deliveries = {outbox_progress{.event_id = "evt_" + std::to_string(paid.id) + "_1",
-                                                 .attempts = 8, .state = outbox_state::dead}}};
+  transition dead{
+      .deliveries = {outbox_progress{.event_id = "evt_" + std::to_string(paid.id) + "_1",
+                                     .attempts = 8,
+                                     .state = outbox_state::dead}}};
   payment other = put(*s, "other", payment_status::init, pending_action::pay, 10);
   REQUIRE(s->commit_one(dead).status == commit_status::committed);
   REQUIRE(s->commit_one(succeed(other, 1, 4'000)).status == commit_status::committed);
@@ -144,13 +151,15 @@ TEST_CASE("due outbox, delivery progress and webhook attempts") {
   CHECK(due[0].event_id == eb);  // earliest first
   CHECK(s->due_outbox(from_epoch_ms(2'000), 1).size() == 1);
 
-  transition attempt{.deliveries = {outbox_progress{eb, 1, from_epoch_ms(61'000), outbox_state::pending,
-                                                    503, "HTTP 503"}},
+  transition attempt{.deliveries = {outbox_progress{eb, 1, from_epoch_ms(61'000),
+                                                    outbox_state::pending, 503, "HTTP 503"}},
                      .webhook_attempts = {webhook_attempt_record{0, eb, from_epoch_ms(1'000), 503,
                                                                  "HTTP 503", 800}}};
   REQUIRE(s->commit_one(attempt).status == commit_status::committed);
-  transition ok{.deliveries = {outbox_progress{ea, 1, from_epoch_ms(2'000), outbox_state::delivered, 200, ""}},
-                .webhook_attempts = {webhook_attempt_record{0, ea, from_epoch_ms(2'000), 200, "", 500}}};
+  transition ok{
+      .deliveries = {outbox_progress{ea, 1, from_epoch_ms(2'000), outbox_state::delivered, 200,
+                                     ""}},
+      .webhook_attempts = {webhook_attempt_record{0, ea, from_epoch_ms(2'000), 200, "", 500}}};
   REQUIRE(s->commit_one(ok).status == commit_status::committed);
 
   due = s->due_outbox(from_epoch_ms(60'000), 10);
@@ -164,10 +173,12 @@ TEST_CASE("due outbox, delivery progress and webhook attempts") {
   CHECK_FALSE(s->outbox_by_event_id("evt_none"));
   auto attempts = s->webhook_attempts_of(b.id);
   REQUIRE(attempts.size() == 1);
-  CHECK(attempts[0] == webhook_attempt_record{attempts[0].id, eb, from_epoch_ms(1'000), 503, "HTTP 503", 800});
+  CHECK(attempts[0] ==
+        webhook_attempt_record{attempts[0].id, eb, from_epoch_ms(1'000), 503, "HTTP 503", 800});
   CHECK(s->outbox_of(a.id).size() == 1);
 
-  transition give_up{.deliveries = {outbox_progress{eb, 8, from_epoch_ms(0), outbox_state::dead, 500, "x"}}};
+  transition give_up{
+      .deliveries = {outbox_progress{eb, 8, from_epoch_ms(0), outbox_state::dead, 500, "x"}}};
   REQUIRE(s->commit_one(give_up).status == commit_status::committed);
   CHECK(s->due_outbox(never, 10).empty());
   auto dead = s->dead_outbox(10);

@@ -9,6 +9,16 @@ using namespace cashier::store::test;
 
 namespace {
 
+// Set per SUBCASE: whether transitions carry `before` (the store then does not read the row).
+bool pass_before = false;
+
+// Moving `before` to `after`, with or without `before` in the transition.
+transition step(const payment& before, const payment& after, std::string cause = "test") {
+  transition t = change(before, after, std::move(cause));
+  if (pass_before) t.before = before;
+  return t;
+}
+
 const std::string nasty_bytes = std::string("a\0b\xff\xfe\xc3(z", 8);  // NUL and invalid UTF-8
 
 // Every mutable field of `p` changed to something else.
@@ -37,8 +47,11 @@ payment changed_everything(payment p) {
 }  // namespace
 
 TEST_CASE("every payment field round-trips byte-exact through insert and update") {
+  SUBCASE("the store reads the row") { pass_before = false; }
+  SUBCASE("the caller passes before") { pass_before = true; }
   // A new field in payment.hpp must be persisted too: this fails until the store keeps it.
-  CHECK_MESSAGE(sizeof(payment) == 592, "payment.hpp changed: persist the new field and update this");
+  CHECK_MESSAGE(sizeof(payment) == 592,
+                "payment.hpp changed: persist the new field and update this");
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment p = sample_payment("req-" + nasty_bytes);
@@ -57,7 +70,7 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
   CHECK_FALSE(s->find("req-a"));  // the NUL is part of the key, not a terminator
 
   payment after = changed_everything(stored);
-  auto updated = s->commit_one(change(stored, after));
+  auto updated = s->commit_one(step(stored, after));
   REQUIRE(updated.status == commit_status::committed);
   CHECK(updated.version == 2);
   after.version = 2;
@@ -66,7 +79,7 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
   payment cleared = after;  // optional fields go back to "unknown"
   cleared.settlement_amount.reset();
   cleared.result.reset();
-  REQUIRE(s->commit_one(change(after, cleared)).status == commit_status::committed);
+  REQUIRE(s->commit_one(step(after, cleared)).status == commit_status::committed);
   cleared.version = 3;
   check_same(*s->load(p.id), cleared);
 }
@@ -75,9 +88,19 @@ TEST_CASE("log records round-trip byte-exact") {
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment p = insert(*s, sample_payment("r1"));
-  call_record c{0, 0, "pay", "{" + nasty_bytes + "}", "Signature: x\nClient-Id: c", 200,
-                nasty_bytes, "Response-Time: t", "S/PAYMENT_IN_PROCESS", from_epoch_ms(42), 1234};
-  notify_record n{0, 0, "r1", nasty_bytes, "Signature: " + nasty_bytes, "bad_signature", from_epoch_ms(43)};
+  call_record c{0,
+                0,
+                "pay",
+                "{" + nasty_bytes + "}",
+                "Signature: x\nClient-Id: c",
+                200,
+                nasty_bytes,
+                "Response-Time: t",
+                "S/PAYMENT_IN_PROCESS",
+                from_epoch_ms(42),
+                1234};
+  notify_record n{
+      0, 0, "r1", nasty_bytes, "Signature: " + nasty_bytes, "bad_signature", from_epoch_ms(43)};
   transition t{.after = std::nullopt, .expected_version = 0, .event = std::nullopt};
   c.payment_id = p.id;
   n.payment_id = p.id;
@@ -102,17 +125,19 @@ TEST_CASE("log records round-trip byte-exact") {
 }
 
 TEST_CASE("compare-and-set: a stale version conflicts and writes nothing") {
+  SUBCASE("the store reads the row") { pass_before = false; }
+  SUBCASE("the caller passes before") { pass_before = true; }
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment v1 = insert(*s, sample_payment("r1"));
   payment next = v1;
   next.attempt = 2;
-  REQUIRE(s->commit_one(change(v1, next)).status == commit_status::committed);
+  REQUIRE(s->commit_one(step(v1, next)).status == commit_status::committed);
 
   payment stale = v1;
   stale.status = payment_status::success;
   stale.pending = pending_action::none;
-  transition t = change(v1, stale);
+  transition t = step(v1, stale);
   t.calls = {call_record{.api = "inquiryPayment", .outcome = "S/SUCCESS"}};
   auto o = s->commit_one(t);
   CHECK(o.status == commit_status::conflict);
@@ -125,7 +150,9 @@ TEST_CASE("compare-and-set: a stale version conflicts and writes nothing") {
 
   payment ghost = next;
   ghost.id = 999;
-  auto missing = s->commit_one(change(v1, ghost));
+  payment ghost_read = v1;
+  ghost_read.id = 999;
+  auto missing = s->commit_one(step(ghost_read, ghost));
   CHECK(missing.status == commit_status::conflict);
   CHECK(missing.version == 0);
 }
@@ -147,6 +174,8 @@ TEST_CASE("a duplicate create returns the existing payment and writes nothing") 
 }
 
 TEST_CASE("group commit: a conflict in the batch rolls back only its own transition") {
+  SUBCASE("the store reads the row") { pass_before = false; }
+  SUBCASE("the caller passes before") { pass_before = true; }
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   std::vector<payment> ps;
@@ -156,10 +185,11 @@ TEST_CASE("group commit: a conflict in the batch rolls back only its own transit
     payment next = p;
     next.status = payment_status::in_process;
     next.pending = pending_action::inquiry;
-    batch.push_back(change(p, next, "pay U/PAYMENT_IN_PROCESS"));
+    batch.push_back(step(p, next, "pay U/PAYMENT_IN_PROCESS"));
     batch.back().calls = {call_record{.api = "pay", .outcome = "U/PAYMENT_IN_PROCESS"}};
   }
   batch[1].expected_version = 5;  // stale
+  if (batch[1].before) batch[1].before->version = 5;
   batch.push_back(create(sample_payment("d")));
 
   auto out = s->commit(batch);
@@ -178,6 +208,8 @@ TEST_CASE("group commit: a conflict in the batch rolls back only its own transit
 }
 
 TEST_CASE("atomicity: a transition whose outbox insert fails leaves no trace") {
+  SUBCASE("the store reads the row") { pass_before = false; }
+  SUBCASE("the caller passes before") { pass_before = true; }
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment a = insert(*s, sample_payment("a"));
@@ -186,7 +218,7 @@ TEST_CASE("atomicity: a transition whose outbox insert fails leaves no trace") {
   a2.status = payment_status::success;
   a2.pending = pending_action::none;
   a2.event_seq = 1;
-  transition ta = change(a, a2, "pay S");
+  transition ta = step(a, a2, "pay S");
   ta.outbox = {outbox_record{.event_id = "evt_dup", .seq = 1, .type = "payment.succeeded"}};
   REQUIRE(s->commit_one(ta).status == commit_status::committed);
 
@@ -194,7 +226,7 @@ TEST_CASE("atomicity: a transition whose outbox insert fails leaves no trace") {
   b2.status = payment_status::fail;
   b2.pending = pending_action::none;
   b2.event_seq = 1;
-  transition tb = change(b, b2, "pay F");
+  transition tb = step(b, b2, "pay F");
   tb.calls = {call_record{.api = "pay", .outcome = "F/USER_BALANCE_NOT_ENOUGH"}};
   tb.anomalies = {anomaly_record{.kind = "k"}};
   tb.outbox = {outbox_record{.event_id = "evt_dup", .seq = 1, .type = "payment.failed"}};
@@ -213,33 +245,53 @@ TEST_CASE("atomicity: a transition whose outbox insert fails leaves no trace") {
   CHECK(s->anomalies({}).empty());
   CHECK(s->outbox_by_event_id("evt_dup")->payment_id == a.id);
   CHECK(s->find("c"));
+  store_stats st = s->stats(from_epoch_ms(0));  // the per-status counters rolled back too
+  CHECK(st.init == 2);
+  CHECK(st.success == 1);
+  CHECK(st.fail == 0);
 }
 
 TEST_CASE("the schema's invariants reject a transition instead of storing it") {
+  SUBCASE("the store reads the row") { pass_before = false; }
+  SUBCASE("the caller passes before") { pass_before = true; }
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment p = insert(*s, sample_payment("r"));
 
   payment new_body = p;
   new_body.pay_request = "tampered";
-  auto o = s->commit_one(change(p, new_body));
+  auto o = s->commit_one(step(p, new_body));
   CHECK(o.status == commit_status::rejected);
   CHECK(o.detail.find("pay_request") != std::string::npos);
 
   payment final_polling = p;  // a final payment may wait on nothing but a cancel
   final_polling.status = payment_status::success;
   final_polling.pending = pending_action::inquiry;
-  CHECK(s->commit_one(change(p, final_polling)).status == commit_status::rejected);
+  CHECK(s->commit_one(step(p, final_polling)).status == commit_status::rejected);
 
   payment open_idle = p;  // an open payment must wait on something
   open_idle.pending = pending_action::none;
-  CHECK(s->commit_one(change(p, open_idle)).status == commit_status::rejected);
+  CHECK(s->commit_one(step(p, open_idle)).status == commit_status::rejected);
 
   payment moved = p;
   moved.attempt = 2;
-  transition lying = change(p, moved);
+  transition lying = step(p, moved);
   lying.event->to_status = payment_status::success;
   CHECK(s->commit_one(lying).status == commit_status::rejected);
+
+  transition wrong_origin = step(p, moved);
+  wrong_origin.event->from_status = payment_status::in_process;
+  CHECK(s->commit_one(wrong_origin).status == commit_status::rejected);
+
+  transition created_from_somewhere = create(sample_payment("new"));
+  created_from_somewhere.event->from_status = payment_status::init;
+  CHECK(s->commit_one(created_from_somewhere).status == commit_status::rejected);
+  CHECK_FALSE(s->find("new"));
+
+  transition stale_before = step(p, moved);
+  stale_before.before = p;
+  stale_before.before->version = 7;  // `before` must be the payment at expected_version
+  CHECK(s->commit_one(stale_before).status == commit_status::rejected);
 
   transition event_alone{.event = event_record{.cause = "x"}};
   CHECK(s->commit_one(event_alone).status == commit_status::rejected);
@@ -255,7 +307,7 @@ TEST_CASE("the schema's invariants reject a transition instead of storing it") {
   CHECK(s->events_of(p.id).size() == 1);
 }
 
-TEST_CASE("standalone log writes keep their own payment ids; orphans have none") {
+TEST_CASE("standalone log writes keep their own payment ids, orphans have none") {
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
   payment p = insert(*s, sample_payment("r"));
@@ -263,8 +315,9 @@ TEST_CASE("standalone log writes keep their own payment ids; orphans have none")
   logs.calls = {call_record{.payment_id = 0, .api = "consultPayment"},
                 call_record{.payment_id = p.id, .api = "inquiryPayment"}};
   logs.notifies = {notify_record{.payment_id = 0, .payment_request_id = "unknown"}};
-  logs.anomalies = {anomaly_record{.payment_id = 0, .kind = "orphan_notify", .at = from_epoch_ms(5)},
-                    anomaly_record{.payment_id = p.id, .kind = "late_notify", .at = from_epoch_ms(6)}};
+  logs.anomalies = {
+      anomaly_record{.payment_id = 0, .kind = "orphan_notify", .at = from_epoch_ms(5)},
+      anomaly_record{.payment_id = p.id, .kind = "late_notify", .at = from_epoch_ms(6)}};
   auto o = s->commit_one(logs);
   CHECK(o.status == commit_status::committed);
   CHECK(o.payment_id == 0);
