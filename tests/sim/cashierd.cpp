@@ -15,6 +15,8 @@ constexpr std::size_t max_batch = 512;
 constexpr std::size_t max_due_per_tick = 2048;
 /// After a failed commit, when a popped deadline is tried again (driver.cpp).
 constexpr auto retry_after_store_failure = std::chrono::seconds(1);
+/// The longest the reactor is busy before it flushes the queued inputs.
+constexpr auto reactor_turn = std::chrono::milliseconds(10);
 }  // namespace
 
 std::string_view api_name(call_kind k) {
@@ -63,9 +65,10 @@ bool sim_cashierd::submit(engine::input in, reply r, bool unverified) {
   if (!up()) return false;
   queue_in_.push_back({std::move(in), std::move(r), unverified});
   if (!flush_scheduled_) {
-    // driver.cpp posts the flush: it runs after everything else already due at this instant.
+    // driver.cpp posts the flush; whatever completes while the reactor is busy (the previous
+    // commit, other handlers) joins the same batch. A turn here lasts 0-10 ms.
     flush_scheduled_ = true;
-    queue_.after(duration::zero(), [this, inc = incarnation_] { flush(inc); });
+    queue_.after(rng_.between(duration::zero(), reactor_turn), [this, inc = incarnation_] { flush(inc); });
   }
   return true;
 }
@@ -94,6 +97,18 @@ bool sim_cashierd::injected_store_failure() {
   return true;
 }
 
+void sim_cashierd::count_sharing(const std::vector<queued>& batch) {
+  if (batch.size() < 2) return;
+  ++multi_;
+  std::set<std::int64_t> ids;
+  for (const auto& q : batch) {
+    if (q.in.payment_id != 0 && !ids.insert(q.in.payment_id).second) {
+      ++same_payment_;
+      return;
+    }
+  }
+}
+
 bool sim_cashierd::commit(std::vector<queued>& batch) {
   std::vector<engine::input> inputs;
   inputs.reserve(batch.size());
@@ -117,6 +132,7 @@ bool sim_cashierd::commit(std::vector<queued>& batch) {
     return true;
   }
   ++commits_;
+  count_sharing(batch);
   if (hook_) {
     for (std::size_t i = 0; i < batch.size(); ++i) hook_(batch[i].in, outs[i], batch[i].unverified);
   }
@@ -255,6 +271,20 @@ void sim_cashierd::on_webhook_result(int incarnation, const store::outbox_record
     log_.add(now, std::string("store_error on webhook progress: ") + e.what());
   }
   if (p.state == store::outbox_state::pending) arm_webhook_wake(p.next_attempt_at);
+}
+
+std::size_t sim_cashierd::redeliver_dead(const std::function<void(const store::outbox_record&)>& before) {
+  if (!up()) return 0;
+  const auto dead = store_->dead_outbox(1'000'000);
+  store::transition t;
+  for (const auto& r : dead) {
+    before(r);
+    t.deliveries.push_back({r.event_id, 0, queue_.now(), store::outbox_state::pending, r.last_status, r.last_error});
+  }
+  if (dead.empty()) return 0;
+  store_->commit_one(t);
+  arm_webhook_wake(queue_.now());
+  return dead.size();
 }
 
 }  // namespace cashier::sim

@@ -85,9 +85,14 @@ class sim_cashierd {
                       store::call_record call, bool unverified);
   /// A webhook delivery of `incarnation` ended.
   void on_webhook_result(int incarnation, const store::outbox_record& r, int http_status);
+  /// The operator redelivers every dead merchant event (`cashierctl redeliver`): a fresh
+  /// schedule from now. Returns the events redelivered, after showing each to `before`.
+  std::size_t redeliver_dead(const std::function<void(const store::outbox_record&)>& before);
 
   /// Group commits done (all incarnations).
   std::uint64_t commits() const { return commits_; }
+  /// Group commits of several inputs, and of several inputs for one payment.
+  std::pair<std::uint64_t, std::uint64_t> shared_commits() const { return {multi_, same_payment_}; }
   /// Cancels not sent because a pay of the same payment was in flight.
   std::uint64_t cancels_deferred() const { return cancels_deferred_; }
   /// Whether the last crash was injected between a commit and its effects (then clears it).
@@ -106,6 +111,7 @@ class sim_cashierd {
 
   void flush(int inc);
   bool commit(std::vector<queued>& batch);
+  void count_sharing(const std::vector<queued>& batch);
   void after_commit(queued& q, engine::output& out);
   void start_call(call_kind kind, const payment& p);
   void call_ended(std::int64_t id, call_kind kind);
@@ -126,6 +132,8 @@ class sim_cashierd {
   commit_hook hook_;
   std::uint64_t commits_ = 0;
   std::uint64_t cancels_deferred_ = 0;
+  std::uint64_t multi_ = 0;
+  std::uint64_t same_payment_ = 0;
   bool crashed_after_commit_ = false;
 
   // Process memory: all of it is lost in crash().

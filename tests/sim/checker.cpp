@@ -34,7 +34,19 @@ void checker::fail(const payment& p, const std::string& what) {
   log_.add(queue_.now(), p.payment_request_id + " (id " + std::to_string(p.id) + "): " + what);
 }
 
+bool checker::states_wrong_amount(const payment& p, const event& ev) {
+  if (const auto* n = std::get_if<notify_verified>(&ev)) return n->amount != p.amount;
+  if (const auto* q = std::get_if<inquiry_answer>(&ev)) {
+    return q->result.status == 'S' && q->amount && *q->amount != p.amount;
+  }
+  return false;
+}
+
 void checker::on_commit(const engine::input& in, const engine::output& out, bool unverified) {
+  if (out.result == engine::outcome::unchanged && !unverified) {
+    const auto it = mirror_.find(out.after.id);
+    if (it != mirror_.end() && states_wrong_amount(it->second.p, in.ev)) it->second.wrong_amount_seen = true;
+  }
   switch (out.result) {
     case engine::outcome::applied: break;
     case engine::outcome::unchanged:
@@ -61,6 +73,7 @@ void checker::on_commit(const engine::input& in, const engine::output& out, bool
     return;
   }
   tracked& t = it->second;
+  if (!unverified && states_wrong_amount(t.p, in.ev)) t.wrong_amount_seen = true;
   check_change(t.p, after, out.made, unverified);
   if (t.p.pending != pending_action::cancel && after.pending == pending_action::cancel) {
     t.open_ref = std::max(t.open_ref, queue_.now());
@@ -112,7 +125,7 @@ void checker::check_events(const payment& before, const payment& after, const de
   if (after.event_seq != before.event_seq + emits) fail(after, "event_seq out of step with events");
 }
 
-void checker::check_truth(const payment& p, bool at_end) {
+void checker::check_truth(const payment& p, bool at_end, bool wrong_amount_seen) {
   const order_truth* t = fake_.truth(p.payment_request_id);
   const bool exists = t != nullptr && t->exists;
   const bool paid_kept = exists && t->state == order_state::paid && !t->cancelled;
@@ -138,9 +151,8 @@ void checker::check_truth(const payment& p, bool at_end) {
   if (paid_kept && p.status != payment_status::success) {
     fail(p, "the payer paid (not refunded) but the payment ended " + state_text(p));
   }
-  if (t->plan.wrong_amount && t->notify_acked && p.status != payment_status::cancelled &&
-      !t->window_exceeded) {
-    fail(p, "a notify with a wrong amount was acked but the payment ended " + state_text(p));
+  if (wrong_amount_seen && p.status != payment_status::cancelled && !t->window_exceeded) {
+    fail(p, "a verified wrong amount was committed but the payment ended " + state_text(p));
   }
 }
 
@@ -181,6 +193,14 @@ void checker::on_webhook(const store::outbox_record& r, bool accepted) {
   ++(accepted ? v.delivered : v.refused);
 }
 
+void checker::on_dead(const store::outbox_record& r) {
+  ++totals_.dead_events;
+  const auto it = sink_.find(r.event_id);
+  if (it == sink_.end() || it->second.delivered > 0 || it->second.refused < r.attempts) {
+    log_.add(queue_.now(), "merchant event " + r.event_id + " dead though the merchant did not refuse every attempt");
+  }
+}
+
 void checker::check_outbox(store::payment_store& s, const payment& p) {
   std::vector<std::string> expected;
   for (const auto& e : s.events_of(p.id)) {
@@ -203,17 +223,11 @@ void checker::check_outbox(store::payment_store& s, const payment& p) {
     }
     const auto it = sink_.find(r.event_id);
     const int delivered = it == sink_.end() ? 0 : it->second.delivered;
-    const int refused = it == sink_.end() ? 0 : it->second.refused;
     switch (r.state) {
       case store::outbox_state::delivered:
         if (delivered == 0) fail(p, "merchant event " + r.event_id + " marked delivered, never received");
         break;
-      case store::outbox_state::dead:
-        ++totals_.dead_events;
-        if (delivered > 0 || refused < r.attempts) {
-          fail(p, "merchant event " + r.event_id + " dead though the merchant did not refuse it");
-        }
-        break;
+      case store::outbox_state::dead: fail(p, "merchant event " + r.event_id + " never delivered (dead)"); break;
       case store::outbox_state::pending: fail(p, "merchant event " + r.event_id + " still pending"); break;
     }
   }
@@ -234,7 +248,7 @@ void checker::at_end(store::payment_store& s, const std::vector<std::string>& pa
     totals_.success += p->status == payment_status::success;
     totals_.fail += p->status == payment_status::fail;
     totals_.cancelled += p->status == payment_status::cancelled;
-    check_truth(*p, true);
+    check_truth(*p, true, it != mirror_.end() && it->second.wrong_amount_seen);
     check_outbox(s, *p);
   }
   for (const auto& a : s.anomalies({0, {}, 1'000'000})) {

@@ -3,7 +3,8 @@
 // - every payment is final by its polling deadline plus the cancel retries, none open past it;
 // - the final state agrees with Alipay+'s truth (SUCCESS only if paid and not refunded,
 //   CANCELLED only after a cancel that Alipay+ accepted or found no live order for, FAIL only
-//   on a failed or closed order);
+//   on a failed or closed order); a verified wrong amount ends CANCELLED unless Alipay+
+//   refused the cancel (CANCEL_WINDOW_EXCEED);
 // - no state change on an unverified answer or notify;
 // - exactly one merchant event per change into a final state, sequence 1..n, stable ids, each
 //   delivered at least once (or dead only after the merchant refused every attempt).
@@ -37,7 +38,7 @@ struct check_totals {
   std::uint64_t fail = 0;             ///< ... FAIL
   std::uint64_t cancelled = 0;        ///< ... CANCELLED
   std::uint64_t merchant_events = 0;  ///< outbox rows
-  std::uint64_t dead_events = 0;      ///< outbox rows dead after the merchant refused all attempts
+  std::uint64_t dead_events = 0;      ///< events dead after the merchant refused all attempts (redelivered)
   std::uint64_t anomalies = 0;        ///< anomaly rows
   duration latest_final{};            ///< the latest settling after max(deadline, cancel start)
 };
@@ -56,6 +57,8 @@ class checker {
   void after_step(bool up, time_point up_since, duration downtime);
   /// The merchant endpoint received delivery `r` and answered `accepted` (2xx) or not.
   void on_webhook(const store::outbox_record& r, bool accepted);
+  /// Merchant event `r` is dead: legitimate only if the merchant refused every attempt.
+  void on_dead(const store::outbox_record& r);
   /// The final checks against a store opened on the file, for the merchant's `payment_ids`.
   void at_end(store::payment_store& s, const std::vector<std::string>& payment_ids);
   /// The totals (complete after at_end).
@@ -65,6 +68,7 @@ class checker {
   struct tracked {
     payment p;
     time_point open_ref{};  // max(poll deadline, last entry into cancel pending)
+    bool wrong_amount_seen = false;  // a verified wrong amount was committed
     bool cutoff_reported = false;
     bool open_reported = false;
   };
@@ -77,7 +81,8 @@ class checker {
   void fail(const payment& p, const std::string& what);
   void check_change(const payment& before, const payment& after, const decision& d, bool unverified);
   void check_events(const payment& before, const payment& after, const decision& d);
-  void check_truth(const payment& p, bool at_end);
+  void check_truth(const payment& p, bool at_end, bool wrong_amount_seen = false);
+  static bool states_wrong_amount(const payment& p, const event& ev);
   void check_outbox(store::payment_store& s, const payment& p);
   void check_settled(const tracked& t);
 

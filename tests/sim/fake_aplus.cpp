@@ -214,6 +214,10 @@ inquiry_answer fake_aplus::inquiry(std::string_view payment_request_id) {
   a.result = result('S', "SUCCESS");
   a.facts = facts_of(o);
   a.amount = o.amount;
+  if (o.plan.wrong_amount && rng_.chance(0.3)) {
+    faults_.add(fault::inquiry_wrong_amount);
+    a.amount->minor_units += 1;
+  }
   if (o.cancelled) {
     a.payment_result = result('F', "ORDER_CLOSED");
     return a;

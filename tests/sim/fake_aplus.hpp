@@ -34,7 +34,7 @@ struct payer_plan {
   duration close_lag{std::chrono::minutes{30}};  ///< unpaid orders close at expiry + this
   std::optional<duration> cancel_window;    ///< a short cancel window from creation, or the usual one
   bool notify = true;                       ///< Alipay+ notifies the result
-  bool wrong_amount = false;                ///< notifies state an amount other than the order's
+  bool wrong_amount = false;                ///< notifies (and some inquiries) state another amount
 };
 
 /// Where an order stands at Alipay+.

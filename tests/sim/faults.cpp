@@ -28,6 +28,7 @@ std::string_view to_string(fault f) {
     case fault::notify_reordered: return "notify_reordered";
     case fault::notify_forged: return "notify_forged";
     case fault::notify_wrong_amount: return "notify_wrong_amount";
+    case fault::inquiry_wrong_amount: return "inquiry_wrong_amount";
     case fault::merchant_duplicate: return "merchant_duplicate";
     case fault::merchant_early_cancel: return "merchant_early_cancel";
     case fault::webhook_sink_down: return "webhook_sink_down";

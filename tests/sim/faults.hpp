@@ -37,6 +37,7 @@ enum class fault {
   notify_reordered,       ///< a notify held back for seconds, overtaken by later messages
   notify_forged,          ///< a notify that fails verification
   notify_wrong_amount,    ///< a verified notify stating another amount (per payment)
+  inquiry_wrong_amount,   ///< an inquiry answer stating another amount (same payments)
   merchant_duplicate,     ///< the merchant sends its create twice
   merchant_early_cancel,  ///< the merchant cancels within a second of creating
   webhook_sink_down,      ///< the merchant's webhook endpoint is down for a while

@@ -137,7 +137,7 @@ std::size_t print_violations(const cli& c, const std::vector<run_report>& report
 
 void print_summary(const cli& c, const std::vector<run_report>& reports, std::size_t violations,
                    double wall_s) {
-  std::uint64_t payments = 0, commits = 0, deferred = 0;
+  std::uint64_t payments = 0, commits = 0, deferred = 0, shared = 0, same = 0;
   int crashes = 0, after_commit = 0;
   cashier::duration simulated{}, latest{};
   fault_counts faults;
@@ -146,6 +146,8 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
     payments += static_cast<std::uint64_t>(r.payments);
     simulated += r.simulated;
     commits += r.commits;
+    shared += r.shared_commits;
+    same += r.same_payment_commits;
     deferred += r.cancels_deferred;
     crashes += r.crashes;
     after_commit += r.crashes_after_commit;
@@ -159,13 +161,15 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
     latest = std::max(latest, r.totals.latest_final);
   }
   std::printf("cashier-sim: %llu seeds (%llu..%llu), %llu payments simulated (SUCCESS %llu, FAIL %llu, "
-              "CANCELLED %llu), %.1f simulated hours, %llu group commits\n",
+              "CANCELLED %llu), %.1f simulated hours, %llu group commits (%llu of several inputs, %llu with "
+              "two for one payment)\n",
               static_cast<unsigned long long>(c.seeds), static_cast<unsigned long long>(c.first_seed),
               static_cast<unsigned long long>(c.first_seed + c.seeds - 1),
               static_cast<unsigned long long>(payments), static_cast<unsigned long long>(t.success),
               static_cast<unsigned long long>(t.fail), static_cast<unsigned long long>(t.cancelled),
               std::chrono::duration<double, std::ratio<3600>>(simulated).count(),
-              static_cast<unsigned long long>(commits));
+              static_cast<unsigned long long>(commits), static_cast<unsigned long long>(shared),
+              static_cast<unsigned long long>(same));
   std::printf("faults injected: %llu (", static_cast<unsigned long long>(faults.total()));
   for (std::size_t i = 0; i < faults.n.size(); ++i) {
     std::printf("%s%s %llu", i == 0 ? "" : ", ", std::string(to_string(static_cast<fault>(i))).c_str(),
@@ -173,7 +177,7 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   }
   std::printf(")\ncrashes: %d (%d between a commit and its effects); cancels held behind a pay: %llu\n",
               crashes, after_commit, static_cast<unsigned long long>(deferred));
-  std::printf("merchant events: %llu (dead after the merchant refused every attempt: %llu); anomalies: "
+  std::printf("merchant events: %llu (dead after the merchant refused every attempt, then redelivered: %llu); anomalies: "
               "%llu; latest settling after deadline or cancel start: %s\n",
               static_cast<unsigned long long>(t.merchant_events),
               static_cast<unsigned long long>(t.dead_events), static_cast<unsigned long long>(t.anomalies),

@@ -5,7 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
+#include <tuple>
 
 #include "state/store/sqlite_store.hpp"
 
@@ -82,9 +82,11 @@ class world final : public cashierd_env {
   void notify_sent(const notify_message& m);
   void notify_arrives(const notify_message& m);
   void forge_notify(const std::string& id);
+  void operator_inquiry(const std::string& id);
   void restart();
   bool sink_down() const;
   void on_commit(const engine::input& in, const engine::output& out, bool unverified);
+  bool run_until_quiet();
 
   run_options opt_;
   rng rng_;
@@ -121,7 +123,7 @@ void world::plan_payment(int i) {
   m.id = "sim-" + std::to_string(opt_.seed) + "-" + std::to_string(i);
   const char* currencies[] = {"USD", "JPY", "EUR"};
   m.amount = {rng_.uniform(1, 500'000), *currency_code::parse(currencies[rng_.uniform(0, 2)])};
-  const auto created = sim_start + rng_.between(0s, 60min);
+  const auto created = sim_start + rng_.between(0s, 15min);
   m.expiry = created + (rng_.chance(0.6) ? 15min : rng_.between(5min, 20min));
   m.body = make_pay_body(m.id, m.amount, m.expiry, "order-" + std::to_string(i));
   merchant_.push_back(std::move(m));
@@ -136,10 +138,17 @@ void world::plan_payment(int i) {
   } else if (rng_.chance(rates_.merchant_cancel)) {
     queue_.at(created + rng_.between(5s, 40min), [this, i] { cancel(i); });
   }
-  if (rng_.chance(rates_.forged_per_payment)) {
-    faults_.add(fault::notify_forged);
+  if (rng_.chance(0.1)) {
     const std::string id = merchant_.back().id;
-    queue_.at(created + rng_.between(0s, 40min), [this, id] { forge_notify(id); });
+    queue_.at(created + rng_.between(0s, 60min), [this, id] { operator_inquiry(id); });
+  }
+  if (rng_.chance(rates_.forged_per_payment)) {
+    const std::string id = merchant_.back().id;
+    auto at = created + rng_.between(0s, 40min);
+    for (auto n = rng_.uniform(1, 3); n > 0; --n, at += rng_.between(0s, 15s)) {  // sometimes a burst
+      faults_.add(fault::notify_forged);
+      queue_.at(at, [this, id] { forge_notify(id); });
+    }
   }
 }
 
@@ -287,7 +296,9 @@ void world::notify_sent(const notify_message& m) {
   queue_.after(delay, [this, m] { notify_arrives(m); });
   if (rng_.chance(rates_.notify_duplicate)) {
     faults_.add(fault::notify_duplicate);
-    queue_.after(latency() + rng_.between(0s, 5s), [this, m] { notify_arrives(m); });
+    // Half the copies arrive while the first is still being handled (same group commit).
+    const auto gap = rng_.chance(0.5) ? rng_.between(0ms, 20ms) : latency() + rng_.between(0s, 5s);
+    queue_.after(delay + gap, [this, m] { notify_arrives(m); });
   }
 }
 
@@ -328,6 +339,15 @@ void world::forge_notify(const std::string& id) {
   cashierd_.submit(std::move(in), nullptr, true);
 }
 
+void world::operator_inquiry(const std::string& id) {
+  const auto p = cashierd_.find(id);  // cashierctl inquire goes through the admin API
+  if (!p) return;
+  engine::input in;
+  in.payment_id = p->id;
+  in.ev = inquiry_requested{};
+  cashierd_.submit(std::move(in));
+}
+
 // ---- the process and the merchant's webhook endpoint ----
 
 void world::crashed() {
@@ -335,7 +355,9 @@ void world::crashed() {
   if (cashierd_.take_crashed_after_commit()) ++crashes_after_commit_;
   trace("CRASH");
   down_since_ = queue_.now();
-  queue_.after(rng_.between(1s, 3min), [this] { restart(); });
+  // Mostly a quick restart; sometimes hours down, so expiries and polling deadlines pass.
+  const auto down = rng_.chance(0.15) ? rng_.between(10min, 2h) : rng_.between(1s, 3min);
+  queue_.after(down, [this] { restart(); });
 }
 
 void world::restart() {
@@ -369,13 +391,13 @@ void world::deliver_webhook(const store::outbox_record& r, int incarnation) {
 
 void world::plan_process_and_sink() {
   for (auto n = rng_.uniform(0, 2); n > 0; --n) {
-    queue_.at(sim_start + rng_.between(0s, 3h), [this] {
+    queue_.at(sim_start + rng_.between(0s, 90min), [this] {
       if (cashierd_.up()) cashierd_.crash();
     });
   }
   for (auto n = rng_.uniform(0, 2); n > 0; --n) {
     faults_.add(fault::webhook_sink_down);
-    const auto from = sim_start + rng_.between(0s, 4h);
+    const auto from = sim_start + rng_.between(0s, 60min);
     sink_outages_.emplace_back(from, from + rng_.between(10min, 5h));
   }
 }
@@ -392,6 +414,18 @@ void world::on_commit(const engine::input& in, const engine::output& out, bool u
   checker_.on_commit(in, out, unverified);
 }
 
+bool world::run_until_quiet() {
+  while (queue_.run_one()) {
+    checker_.after_step(cashierd_.up(), up_since_, downtime_);
+    if (log_.items().size() >= 20) return false;
+    if (queue_.now() - sim_start > max_simulated) {
+      log_.add(queue_.now(), "the run did not go quiet within 7 simulated days");
+      return false;
+    }
+  }
+  return true;
+}
+
 run_report world::run() {
   fake_.send_notify = [this](notify_message m) { notify_sent(m); };
   cashierd_.on_commit([this](const engine::input& in, const engine::output& out, bool unverified) {
@@ -400,13 +434,9 @@ run_report world::run() {
   cashierd_.start();
   for (int i = 0; i < opt_.payments; ++i) plan_payment(i);
   plan_process_and_sink();
-  while (queue_.run_one()) {
-    checker_.after_step(cashierd_.up(), up_since_, downtime_);
-    if (log_.items().size() >= 20) break;
-    if (queue_.now() - sim_start > max_simulated) {
-      log_.add(queue_.now(), "the run did not go quiet within 7 simulated days");
-      break;
-    }
+  // When all is quiet, the operator redelivers dead merchant events; then run on.
+  for (int round = 0; round < 3 && run_until_quiet(); ++round) {
+    if (cashierd_.redeliver_dead([this](const store::outbox_record& r) { checker_.on_dead(r); }) == 0) break;
   }
   if (log_.empty()) {
     auto s = store::open_sqlite_store(db_path_, {store::sync_mode::normal, false, 5000});
@@ -422,6 +452,7 @@ run_report world::run() {
   r.crashes = crashes_;
   r.crashes_after_commit = crashes_after_commit_;
   r.commits = cashierd_.commits();
+  std::tie(r.shared_commits, r.same_payment_commits) = cashierd_.shared_commits();
   r.cancels_deferred = cashierd_.cancels_deferred();
   r.totals = checker_.totals();
   r.violations = log_.items();

@@ -34,6 +34,8 @@ struct run_report {
   int crashes = 0;                       ///< process crashes (all kinds)
   int crashes_after_commit = 0;          ///< crashes between a commit and its effects
   std::uint64_t commits = 0;             ///< group commits
+  std::uint64_t shared_commits = 0;      ///< group commits of several inputs
+  std::uint64_t same_payment_commits = 0;  ///< group commits of several inputs for one payment
   std::uint64_t cancels_deferred = 0;    ///< cancels held back behind an in-flight pay
   check_totals totals;                   ///< outcomes counted by the checker
   std::vector<violation> violations;     ///< invariant violations
