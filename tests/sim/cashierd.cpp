@@ -29,15 +29,16 @@ std::string_view api_name(call_kind k) {
 }
 
 sim_cashierd::sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, std::string db_path,
-                           const fault_rates& rates, fault_counts& faults, violation_log& log,
-                           injected_bug bug)
-    : queue_(queue), rng_(random), env_(env), db_path_(std::move(db_path)), rates_(rates),
-      faults_(faults), log_(log), bug_(bug) {}
+                           machine_params params, const fault_rates& rates, fault_counts& faults,
+                           violation_log& log, injected_bug bug)
+    : queue_(queue), rng_(random), env_(env), db_path_(std::move(db_path)), params_(std::move(params)),
+      rates_(rates), faults_(faults), log_(log), bug_(bug) {}
 
 void sim_cashierd::start() {
   // NORMAL: a commit survives a process crash, which is what the simulation crashes.
   store_ = store::open_sqlite_store(db_path_, {store::sync_mode::normal, false, 5000});
   engine::engine_config config;
+  config.params = params_;
   config.webhook_url = [](const payment&) { return std::string("https://merchant.sim/hooks"); };
   engine_ = std::make_unique<engine::engine>(*store_, std::move(config));
   const auto open = engine_->recover();
@@ -279,7 +280,8 @@ std::size_t sim_cashierd::redeliver_dead(const std::function<void(const store::o
   store::transition t;
   for (const auto& r : dead) {
     before(r);
-    t.deliveries.push_back({r.event_id, 0, queue_.now(), store::outbox_state::pending, r.last_status, r.last_error});
+    t.deliveries.push_back(
+        {r.event_id, 0, queue_.now(), store::outbox_state::pending, r.last_status, r.last_error});
   }
   if (dead.empty()) return 0;
   store_->commit_one(t);

@@ -62,8 +62,8 @@ class sim_cashierd {
  public:
   /// A stopped process over the database file `db_path`.
   sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, std::string db_path,
-               const fault_rates& rates, fault_counts& faults, violation_log& log,
-               injected_bug bug);
+               machine_params params, const fault_rates& rates, fault_counts& faults,
+               violation_log& log, injected_bug bug);
 
   /// Opens the store, re-arms every open payment from engine.recover(), resumes webhooks.
   void start();
@@ -71,7 +71,7 @@ class sim_cashierd {
   void crash();
   /// Whether the process is running.
   bool up() const { return engine_ != nullptr; }
-  /// Counts starts; answers addressed to an older incarnation are dropped.
+  /// Bumped by every crash; answers addressed to an older incarnation are dropped.
   int incarnation() const { return incarnation_; }
   /// Observes every group commit.
   void on_commit(commit_hook hook) { hook_ = std::move(hook); }
@@ -125,6 +125,7 @@ class sim_cashierd {
   rng& rng_;
   cashierd_env& env_;
   std::string db_path_;
+  machine_params params_;
   fault_rates rates_;
   fault_counts& faults_;
   violation_log& log_;

@@ -197,7 +197,8 @@ void checker::on_dead(const store::outbox_record& r) {
   ++totals_.dead_events;
   const auto it = sink_.find(r.event_id);
   if (it == sink_.end() || it->second.delivered > 0 || it->second.refused < r.attempts) {
-    log_.add(queue_.now(), "merchant event " + r.event_id + " dead though the merchant did not refuse every attempt");
+    log_.add(queue_.now(),
+             "merchant event " + r.event_id + " dead though the merchant did not refuse every attempt");
   }
 }
 

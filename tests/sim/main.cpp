@@ -177,7 +177,8 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   }
   std::printf(")\ncrashes: %d (%d between a commit and its effects); cancels held behind a pay: %llu\n",
               crashes, after_commit, static_cast<unsigned long long>(deferred));
-  std::printf("merchant events: %llu (dead after the merchant refused every attempt, then redelivered: %llu); anomalies: "
+  std::printf("merchant events: %llu (dead after the merchant refused every attempt, then "
+              "redelivered: %llu); anomalies: "
               "%llu; latest settling after deadline or cancel start: %s\n",
               static_cast<unsigned long long>(t.merchant_events),
               static_cast<unsigned long long>(t.dead_events), static_cast<unsigned long long>(t.anomalies),

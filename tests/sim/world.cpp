@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <tuple>
+#include <utility>
 
 #include "state/store/sqlite_store.hpp"
 
@@ -50,7 +51,7 @@ class world final : public cashierd_env {
       : opt_(o), rng_(o.seed), queue_(sim_start), rates_(draw_rates(rng_)),
         fake_(queue_, rng_, rates_, faults_, log_), checker_(queue_, fake_, log_),
         db_path_(o.dir + "/cashier-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed) + ".db"),
-        cashierd_(queue_, rng_, *this, db_path_, rates_, faults_, log_, o.bug) {}
+        cashierd_(queue_, rng_, *this, db_path_, draw_params(rng_), rates_, faults_, log_, o.bug) {}
 
   ~world() override {
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path_ + suffix);
@@ -67,6 +68,29 @@ class world final : public cashierd_env {
     const double intensity[] = {0.5, 1.0, 2.0};
     return fault_rates{}.scaled(intensity[r.uniform(0, 2)]);
   }
+  /// Half the seeds run the default schedules, the others another valid configuration.
+  static machine_params draw_params(rng& r) {
+    machine_params p;
+    switch (r.uniform(0, 3)) {
+      case 0:
+      case 1: break;
+      case 2:
+        p.inquiry_intervals = {3s, 10s, 30s, 60s, 120s};
+        p.pay_retry_cap = 60s;
+        p.cancel_retry_base = 5s;
+        p.cancel_retry_cap = 10min;
+        p.hint_inquiry_interval = 30s;
+        break;
+      case 3:
+        p.inquiry_intervals = {2s, 5s, 15s, 45s, 90s};
+        p.poll_grace = 20min;
+        p.pay_retry_base = 2s;
+        p.pay_retry_cap = 20s;
+        p.cancel_retry_cap = 2min;
+        break;
+    }
+    return p;
+  }
   duration latency() { return rng_.between(5ms, 250ms); }
   void trace(const std::string& line) const;
   void plan_payment(int i);
@@ -77,6 +101,7 @@ class world final : public cashierd_env {
   void cancel(int i);
   void answer(time_point at, int incarnation, call_kind kind, std::int64_t id, event ev,
               store::call_record rec, std::string outcome, bool unverified);
+  std::pair<event, std::string> ask_fake(call_kind kind, const std::string& id, const std::string& body);
   void reach_aplus(call_kind kind, std::string id, std::string body, std::int64_t pid,
                    int incarnation, store::call_record rec);
   void notify_sent(const notify_message& m);
@@ -211,7 +236,8 @@ void world::send_call(call_kind kind, const payment& p, int incarnation) {
   const auto timeout_at = queue_.now() + request_timeout;
   if (rng_.chance(rates_.request_lost)) {
     faults_.add(fault::request_lost);
-    answer(timeout_at, incarnation, kind, p.id, no_answer(kind, no_answer_reason::timeout), rec, "timeout", false);
+    answer(timeout_at, incarnation, kind, p.id, no_answer(kind, no_answer_reason::timeout), rec, "timeout",
+           false);
   } else if (rng_.chance(rates_.server_error)) {
     faults_.add(fault::server_error);
     rec.http_status = 502;
@@ -223,30 +249,31 @@ void world::send_call(call_kind kind, const payment& p, int incarnation) {
   }
 }
 
-void world::reach_aplus(call_kind kind, std::string id, std::string body, std::int64_t pid,
-                        int incarnation, store::call_record rec) {
-  event ev;
-  std::string outcome;
+std::pair<event, std::string> world::ask_fake(call_kind kind, const std::string& id,
+                                              const std::string& body) {
   switch (kind) {
     case call_kind::pay: {
       auto a = fake_.pay(body);
-      outcome = text(a.result);
-      ev = std::move(a);
-      break;
+      auto outcome = text(a.result);
+      return {std::move(a), std::move(outcome)};
     }
     case call_kind::inquiry: {
       auto a = fake_.inquiry(id);
-      outcome = text(a.result) + (a.payment_result ? " " + text(*a.payment_result) : "");
-      ev = std::move(a);
-      break;
+      auto outcome = text(a.result) + (a.payment_result ? " " + text(*a.payment_result) : "");
+      return {std::move(a), std::move(outcome)};
     }
     case call_kind::cancel: {
       auto a = fake_.cancel(id);
-      outcome = text(a.result);
-      ev = std::move(a);
-      break;
+      auto outcome = text(a.result);
+      return {std::move(a), std::move(outcome)};
     }
   }
+  return {pay_no_answer{no_answer_reason::garbled}, "?"};
+}
+
+void world::reach_aplus(call_kind kind, std::string id, std::string body, std::int64_t pid,
+                        int incarnation, store::call_record rec) {
+  auto [ev, outcome] = ask_fake(kind, id, body);
   const auto at = queue_.now() + latency();
   rec.http_status = 200;
   rec.response_body = outcome;
@@ -257,13 +284,15 @@ void world::reach_aplus(call_kind kind, std::string id, std::string body, std::i
            no_answer(kind, no_answer_reason::timeout), rec, "timeout after " + outcome, false);
     return;
   }
-  for (const auto& [f, rate, reason] : {std::tuple{fault::unsigned_answer, rates_.unsigned_answer, no_answer_reason::unsigned_answer},
-                                       std::tuple{fault::bad_signature, rates_.bad_signature, no_answer_reason::bad_signature}}) {
-    if (!rng_.chance(rate)) continue;
-    faults_.add(f);
-    const bool applied_anyway = opt_.bug == injected_bug::unverified;
-    answer(at, incarnation, kind, pid, applied_anyway ? ev : no_answer(kind, reason), rec,
-           std::string(to_string(reason)) + " " + outcome, true);
+  std::optional<no_answer_reason> bad;
+  if (rng_.chance(rates_.unsigned_answer)) bad = no_answer_reason::unsigned_answer;
+  else if (rng_.chance(rates_.bad_signature)) bad = no_answer_reason::bad_signature;
+  if (bad) {
+    faults_.add(*bad == no_answer_reason::unsigned_answer ? fault::unsigned_answer : fault::bad_signature);
+    // Only a verified answer may reach the machine; the injected bug lets this one through.
+    event delivered = opt_.bug == injected_bug::unverified ? std::move(ev) : no_answer(kind, *bad);
+    answer(at, incarnation, kind, pid, std::move(delivered), rec,
+           std::string(to_string(*bad)) + " " + outcome, true);
     return;
   }
   answer(at, incarnation, kind, pid, std::move(ev), rec, outcome, false);
@@ -315,7 +344,9 @@ void world::notify_arrives(const notify_message& m) {
   in.notifies.push_back({0, 0, m.payment_request_id, body, "", "ok", queue_.now()});
   cashierd_.submit(std::move(in), [this, id = m.payment_request_id](const engine::output& out) {
     const bool found = out.result == engine::outcome::applied || out.result == engine::outcome::unchanged;
-    if (found && out.after.id != 0 && !out.made.ack) log_.add(queue_.now(), id + ": a verified notify was not acked");
+    if (found && out.after.id != 0 && !out.made.ack) {
+      log_.add(queue_.now(), id + ": a verified notify was not acked");
+    }
     if (!found && out.result != engine::outcome::not_found) return;  // an error: Alipay+ retries
     if (rng_.chance(rates_.ack_lost)) {
       faults_.add(fault::ack_lost);
@@ -385,7 +416,9 @@ void world::deliver_webhook(const store::outbox_record& r, int incarnation) {
     }
     trace("webhook " + r.event_id + " " + r.type + " -> " + std::to_string(status));
     checker_.on_webhook(r, status == 200);
-    queue_.after(latency(), [this, r, incarnation, status] { cashierd_.on_webhook_result(incarnation, r, status); });
+    queue_.after(latency(), [this, r, incarnation, status] {
+      cashierd_.on_webhook_result(incarnation, r, status);
+    });
   });
 }
 
