@@ -38,12 +38,7 @@ std::string money_text(const money& m) {
   return format_minor_units(m.minor_units) + " " + m.currency.str();
 }
 
-/// Appends effect `e`. Built in place: GCC 12 at -O2 warns (-Wmaybe-uninitialized, an error
-/// under -Werror) when a temporary std::variant holding an empty alternative is moved.
-template <class E>
-void emit(context& c, E e) {
-  c.d.effects.emplace_back(std::in_place_type<E>, std::move(e));
-}
+void emit(context& c, effect e) { c.d.effects.push_back(std::move(e)); }
 
 void anomaly(context& c, anomaly_kind kind, std::string detail) {
   emit(c, record_anomaly{kind, std::move(detail)});
