@@ -1,0 +1,208 @@
+// cashier-sim: runs seeds of the deterministic simulation (in parallel threads, each seed on its
+// own SQLite file), prints every violation with the command that replays its seed, and a
+// summary: payments simulated, simulated hours, faults injected by kind, crashes, violations.
+// Exit 0 when no invariant broke (with --expect-violations: when one did), 1 otherwise, 2 on
+// bad usage.
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "orchestrator/engine/payment_view.hpp"
+#include "tests/sim/world.hpp"
+
+namespace {
+using namespace cashier;
+using namespace cashier::sim;
+
+struct cli {
+  std::uint64_t first_seed = 1;
+  std::uint64_t seeds = 1;
+  int payments = 50;
+  int jobs = 2;
+  bool verbose = false;
+  bool expect_violations = false;
+  injected_bug bug = injected_bug::none;
+  std::string bug_name = "none";
+};
+
+constexpr std::string_view usage =
+    "usage: cashier-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--jobs J]\n"
+    "                   [--verbose] [--inject-bug unverified|drop-event|cancel-over-pay]\n"
+    "                   [--expect-violations]\n";
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+
+std::optional<cli> parse(int argc, char** argv) {
+  cli c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const bool has_value = i + 1 < argc;
+    const std::string_view v = has_value ? argv[i + 1] : "";
+    bool ok = true;
+    if (a == "--verbose") {
+      c.verbose = true;
+      continue;
+    }
+    if (a == "--expect-violations") {
+      c.expect_violations = true;
+      continue;
+    }
+    if (!has_value) return std::nullopt;
+    ++i;
+    if (a == "--seeds") ok = parse_number(v, c.seeds);
+    else if (a == "--first-seed") ok = parse_number(v, c.first_seed);
+    else if (a == "--seed") ok = parse_number(v, c.first_seed), c.seeds = 1;
+    else if (a == "--payments") ok = parse_number(v, c.payments) && c.payments > 0;
+    else if (a == "--jobs") ok = parse_number(v, c.jobs) && c.jobs > 0;
+    else if (a == "--inject-bug") {
+      const auto b = parse_bug(v);
+      ok = b.has_value();
+      if (b) c.bug = *b, c.bug_name = std::string(v);
+    } else {
+      ok = false;
+    }
+    if (!ok) return std::nullopt;
+  }
+  return c;
+}
+
+std::string temp_dir() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
+  return std::filesystem::temp_directory_path().string();
+}
+
+std::vector<run_report> run_all(const cli& c) {
+  std::vector<run_report> reports(c.seeds);
+  std::atomic<std::uint64_t> next{0};
+  const std::string dir = temp_dir();
+  auto work = [&] {
+    for (std::uint64_t i = next++; i < c.seeds; i = next++) {
+      reports[i] = run_seed({c.first_seed + i, c.payments, c.bug, c.verbose, dir});
+    }
+  };
+  std::vector<std::thread> threads;
+  const auto n = c.verbose ? 1 : std::min<std::uint64_t>(static_cast<std::uint64_t>(c.jobs), c.seeds);
+  for (std::uint64_t t = 1; t < n; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  return reports;
+}
+
+std::string replay_command(const cli& c, std::uint64_t seed) {
+  std::string s = "cashier-sim --seed " + std::to_string(seed);
+  if (c.payments != 50) s += " --payments " + std::to_string(c.payments);
+  if (c.bug != injected_bug::none) s += " --inject-bug " + c.bug_name;
+  return s;
+}
+
+std::string hms(cashier::duration d) {
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lldh%02lldm%02llds", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+std::size_t print_violations(const cli& c, const std::vector<run_report>& reports) {
+  std::size_t failing = 0;
+  std::size_t total = 0;
+  for (const auto& r : reports) {
+    total += r.violations.size();
+    if (r.violations.empty()) continue;
+    if (++failing > 10) continue;
+    std::printf("seed %llu: %zu invariant violation(s)\n", static_cast<unsigned long long>(r.seed),
+                r.violations.size());
+    for (std::size_t i = 0; i < r.violations.size() && i < 5; ++i) {
+      const auto& v = r.violations[i];
+      std::printf("  at %s: %s\n", engine::iso8601(v.at).c_str(), v.what.c_str());
+    }
+    std::printf("  replay: %s\n", replay_command(c, r.seed).c_str());
+  }
+  if (failing > 10) std::printf("... and %zu more failing seeds\n", failing - 10);
+  return total;
+}
+
+void print_summary(const cli& c, const std::vector<run_report>& reports, std::size_t violations,
+                   double wall_s) {
+  std::uint64_t payments = 0, commits = 0, deferred = 0, shared = 0, same = 0;
+  int crashes = 0, after_commit = 0;
+  cashier::duration simulated{}, latest{};
+  fault_counts faults;
+  check_totals t;
+  for (const auto& r : reports) {
+    payments += static_cast<std::uint64_t>(r.payments);
+    simulated += r.simulated;
+    commits += r.commits;
+    shared += r.shared_commits;
+    same += r.same_payment_commits;
+    deferred += r.cancels_deferred;
+    crashes += r.crashes;
+    after_commit += r.crashes_after_commit;
+    faults.merge(r.faults);
+    t.success += r.totals.success;
+    t.fail += r.totals.fail;
+    t.cancelled += r.totals.cancelled;
+    t.merchant_events += r.totals.merchant_events;
+    t.dead_events += r.totals.dead_events;
+    t.anomalies += r.totals.anomalies;
+    latest = std::max(latest, r.totals.latest_final);
+  }
+  std::printf("cashier-sim: %llu seeds (%llu..%llu), %llu payments simulated (SUCCESS %llu, FAIL %llu, "
+              "CANCELLED %llu), %.1f simulated hours, %llu group commits (%llu of several inputs, %llu with "
+              "two for one payment)\n",
+              static_cast<unsigned long long>(c.seeds), static_cast<unsigned long long>(c.first_seed),
+              static_cast<unsigned long long>(c.first_seed + c.seeds - 1),
+              static_cast<unsigned long long>(payments), static_cast<unsigned long long>(t.success),
+              static_cast<unsigned long long>(t.fail), static_cast<unsigned long long>(t.cancelled),
+              std::chrono::duration<double, std::ratio<3600>>(simulated).count(),
+              static_cast<unsigned long long>(commits), static_cast<unsigned long long>(shared),
+              static_cast<unsigned long long>(same));
+  std::printf("faults injected: %llu (", static_cast<unsigned long long>(faults.total()));
+  for (std::size_t i = 0; i < faults.n.size(); ++i) {
+    std::printf("%s%s %llu", i == 0 ? "" : ", ", std::string(to_string(static_cast<fault>(i))).c_str(),
+                static_cast<unsigned long long>(faults.n[i]));
+  }
+  std::printf(")\ncrashes: %d (%d between a commit and its effects); cancels held behind a pay: %llu\n",
+              crashes, after_commit, static_cast<unsigned long long>(deferred));
+  std::printf("merchant events: %llu (dead after the merchant refused every attempt, then "
+              "redelivered: %llu); anomalies: "
+              "%llu; latest settling after deadline or cancel start: %s\n",
+              static_cast<unsigned long long>(t.merchant_events),
+              static_cast<unsigned long long>(t.dead_events), static_cast<unsigned long long>(t.anomalies),
+              hms(latest).c_str());
+  std::printf("invariant violations: %zu%s; wall time %.1f s\n", violations,
+              c.bug == injected_bug::none ? "" : (" (bug injected: " + c.bug_name + ")").c_str(), wall_s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto c = parse(argc, argv);
+  if (!c) {
+    std::fputs(usage.data(), stderr);
+    return 2;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const auto reports = run_all(*c);
+  const auto wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto violations = print_violations(*c, reports);
+  print_summary(*c, reports, violations, wall);
+  if (c->expect_violations) {
+    if (violations == 0) std::printf("FAILED: the injected bug went unnoticed\n");
+    return violations > 0 ? 0 : 1;
+  }
+  return violations > 0 ? 1 : 0;
+}
