@@ -51,6 +51,15 @@ enum class call_kind { pay, inquiry, cancel };
 asio::awaitable<call_result> start(gateway& gw, call_kind kind, const payment& p) {
   return kind == call_kind::pay ? gw.pay(p) : kind == call_kind::inquiry ? gw.inquiry(p) : gw.cancel(p);
 }
+/// The machine event for a call of `kind` that ended without an answer (it threw).
+event no_answer_of(call_kind kind) {
+  switch (kind) {
+    case call_kind::pay: return pay_no_answer{no_answer_reason::transport_error};
+    case call_kind::inquiry: return inquiry_no_answer{no_answer_reason::transport_error};
+    case call_kind::cancel: return cancel_no_answer{no_answer_reason::transport_error};
+  }
+  return pay_no_answer{no_answer_reason::transport_error};
+}
 }  // namespace
 
 struct driver_core : std::enable_shared_from_this<driver_core> {
@@ -187,7 +196,14 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
             std::rethrow_exception(e);
           } catch (const std::exception& ex) {
             log_line(log_level::error, "Alipay+ call failed", {{"paymentId", id}, {"error", ex.what()}});
+          } catch (...) {
+            log_line(log_level::error, "Alipay+ call failed", {{"paymentId", id}});
           }
+          // The machine treats it as no answer, which also re-arms the payment's deadline.
+          engine::input in;
+          in.payment_id = id;
+          in.ev = no_answer_of(kind);
+          self->enqueue(std::move(in), nullptr);
           self->check_idle();
         });
   }
@@ -231,7 +247,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       in.ev = deadline_reached{};
       enqueue(std::move(in), nullptr);
     }
-    if (n == 0) arm_timer();
+    // Deadlines skipped for calls in flight enqueue nothing: re-arm for the next one now.
+    arm_timer();
   }
 
   void check_idle() {

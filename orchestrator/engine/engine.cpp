@@ -114,6 +114,7 @@ std::vector<output> engine::apply(std::span<const input> batch, time_point now) 
     add_effect_records(t, d.next, d, config_.webhook_url, now);
     if (d.changed || in.create) {
       t.expected_version = in.create ? 0 : current->version;
+      if (!in.create) t.before = *current;  // the row as read: the store writes only what changed
       t.after = d.next;
       t.event = store::event_record{};
       t.event->at = now;
