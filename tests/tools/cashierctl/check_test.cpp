@@ -172,21 +172,25 @@ TEST_CASE("event_log: a state change written without its log row") {
 }
 
 TEST_CASE("event_log: a log that does not start with the creation, and a broken chain") {
+  // The store refuses both logs since it checks each event's from-state; they are written
+  // under it, as a damaged or hand-edited database would hold them.
   sample_db db;
   {
     auto w = db.writer();
-    auto t = store::test::create(store::test::sample_payment("pr-nocreate", t0_ms + 5000));
-    t.event->from_status = payment_status::init;
-    t.event->from_pending = pending_action::pay;
-    REQUIRE(w->commit_one(t).status == store::commit_status::committed);
-
+    store::test::insert(*w, store::test::sample_payment("pr-nocreate", t0_ms + 5000));
     auto p = store::test::insert(*w, store::test::sample_payment("pr-jump", t0_ms + 6000));
     auto after = p;
     after.status = payment_status::in_process;
     after.pending = pending_action::inquiry;
-    auto jump = store::test::change(p, after);
-    jump.event->from_pending = pending_action::cancel;
-    REQUIRE(w->commit_one(jump).status == store::commit_status::committed);
+    REQUIRE(w->commit_one(store::test::change(p, after)).status == store::commit_status::committed);
+  }
+  {
+    store::test::raw_db raw(db.path);
+    REQUIRE(raw.exec("DROP TRIGGER payment_events_append_only_u; "
+                     "UPDATE payment_events SET from_status = 'INIT', from_pending = 'PAY' "
+                     "WHERE payment_id = (SELECT id FROM payments WHERE payment_request_id = 'pr-nocreate'); "
+                     "UPDATE payment_events SET from_pending = 'CANCEL' WHERE version = 2 AND "
+                     "payment_id = (SELECT id FROM payments WHERE payment_request_id = 'pr-jump')") == 0);
   }
   const auto v = violations_in(db.path);
   REQUIRE(v.size() == 2);
