@@ -41,6 +41,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!check_path.empty()) {
+    // Load the keys and certificates too: a config that names a bad key is not valid.
+    if (auto problem = cashier::daemon::check_resources(*cfg)) {
+      std::cerr << "cashierd: invalid config " << path << ": " << to_string(*problem) << "\n";
+      return 2;
+    }
     std::cout << "cashierd: config " << path << " is valid\n";
     return 0;
   }
