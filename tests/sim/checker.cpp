@@ -1,4 +1,5 @@
 // The invariant checks (see checker.hpp).
+#include "state/machine/merchant_event.hpp"
 #include "tests/sim/checker.hpp"
 
 #include <algorithm>
@@ -7,16 +8,7 @@
 namespace cashier::sim {
 namespace {
 
-std::string_view event_type_of(payment_status s) {
-  switch (s) {
-    case payment_status::success: return "payment.succeeded";
-    case payment_status::fail: return "payment.failed";
-    case payment_status::cancelled: return "payment.cancelled";
-    case payment_status::init:
-    case payment_status::in_process: return "";
-  }
-  return "";
-}
+std::string event_type_of(payment_status s) { return std::string(merchant_event_name(s)); }
 
 std::string state_text(const payment& p) {
   return std::string(to_string(p.status)) + "/" +

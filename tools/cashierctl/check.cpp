@@ -1,5 +1,6 @@
 // `cashierctl check`: the invariants (see check.hpp). Each rule is one small function over a
 // payment and its records; the scan reads one payment at a time with its log and outbox.
+#include "state/machine/merchant_event.hpp"
 #include "tools/cashierctl/check.hpp"
 
 #include <limits>
@@ -30,17 +31,7 @@ std::string_view to_string(invariant i) {
 
 namespace {
 
-/// The merchant event type a transition into final status `s` emits.
-std::string event_type_of(payment_status s) {
-  switch (s) {
-    case payment_status::success: return "payment.succeeded";
-    case payment_status::fail: return "payment.failed";
-    case payment_status::cancelled: return "payment.cancelled";
-    case payment_status::init:
-    case payment_status::in_process: return "";
-  }
-  return "";
-}
+std::string event_type_of(payment_status s) { return std::string(merchant_event_name(s)); }
 
 /// The rules, applied to one payment at a time.
 struct checker {
