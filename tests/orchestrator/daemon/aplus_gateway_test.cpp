@@ -4,6 +4,7 @@
 // garbled. Covered: pay S, F, U/PAYMENT_IN_PROCESS, U other; each no-answer reason (timeout
 // against a silent server, connection refused); byte-identical pay bodies; inquiry; cancel;
 // consult; the call record; metrics; signing on a worker pool; set-up errors.
+#include "tests/orchestrator/net/net_test_support.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
 
 #include <doctest/doctest.h>
@@ -29,16 +30,7 @@ using asio::awaitable;
 
 namespace {
 
-const std::string& keys_dir() {
-  static const std::string dir = [] {
-    const std::string d = CASHIER_GATEWAY_TEST_KEYS_DIR;
-    const std::string cmd =
-        std::string("'") + CASHIER_SOURCE_DIR + "/tools/dev-keys' '" + d + "' >/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tools/dev-keys failed: " + cmd);
-    return d;
-  }();
-  return dir;
-}
+using net::test::keys_dir;
 
 const std::string our_client_id = "2022000000000001";
 // Far from the wall clock, so a Request-Time taken from the payment clock would show.

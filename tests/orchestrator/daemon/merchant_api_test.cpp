@@ -22,6 +22,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "tests/state/store/store_fixture.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "state/store/sqlite_store.hpp"
@@ -35,22 +36,7 @@ namespace json = boost::json;
 constexpr std::string_view token_m1 = "token-of-merchant-one";
 constexpr std::string_view token_m2 = "token-of-merchant-two";
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "merchant-api-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~temp_dir() { std::filesystem::remove_all(path_); }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using store::test::temp_dir;
 
 /// A payment clock that stands still unless a test moves it.
 class manual_clock final : public payment_clock {

@@ -3,6 +3,7 @@
 // and malformed Request-Time, missing or malformed Signature, the served path instead of the
 // notifyUrl path, a garbled body with a valid signature), key rotation, the ack's signature and
 // its per-second cache, the refusal answers and loading settings from the config.
+#include "tests/orchestrator/net/net_test_support.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 
 #include <doctest/doctest.h>
@@ -21,16 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string& keys_dir() {
-  static const std::string dir = [] {
-    const std::string d = CASHIER_GATEWAY_TEST_KEYS_DIR;
-    const std::string cmd =
-        std::string("'") + CASHIER_SOURCE_DIR + "/tools/dev-keys' '" + d + "' >/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tools/dev-keys failed: " + cmd);
-    return d;
-  }();
-  return dir;
-}
+using net::test::keys_dir;
 
 aplus::private_key private_key(const std::string& who) {
   return aplus::load_private_key_file(keys_dir() + "/" + who + "_private.pem").value();
