@@ -4,6 +4,7 @@ packages installed by tools/setup), and small readers of the Markdown docs (tabl
 
 Environment: CASHIER_BUILD_DIR (the CMake build dir with the binaries), CASHIER_SOURCE_DIR.
 """
+import functools
 import os
 import re
 import subprocess
@@ -25,8 +26,11 @@ def doc_text(name):
         return f.read()
 
 
+@functools.lru_cache(maxsize=None)
 def load_openapi():
-    return yaml.safe_load(doc_text("merchant-api.yaml"))
+    """merchant-api.yaml, parsed once per process (callers that change it work on a deep copy)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(doc_text("merchant-api.yaml"), Loader=loader)
 
 
 def run(args, check=True):
