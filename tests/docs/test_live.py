@@ -120,6 +120,8 @@ class Live(unittest.TestCase):
         cls.call(one + "/cancel", "POST", "/v1/payments/docs%3Acancel.1/cancel", {"reason": "docs test"})
         c.wait_status(CANCEL_ID, "CANCELLED")
         harness.wait_until(lambda: len(c.sink.events) >= 3, 30, "three webhooks")
+        harness.wait_until(lambda: (c.sim_truth(OK_ID) or {}).get("notify", {}).get("state") == "acked",
+                           30, "the notify of %s acked" % OK_ID)
         cls.call(admin + "/inquire", "POST", "/admin/payments/docs%3acancel.1/inquire", "{}")
         cls.call(admin + "/cancel", "POST", "/admin/payments/%s/cancel" % FAIL_ID, "{}")
         for bad in ("a%2Fb", "a%00b", "a%0D%0Ab", "a%zz"):
@@ -200,7 +202,8 @@ class Live(unittest.TestCase):
         again = self.c.sink.for_payment(OK_ID)[-1]
         self.assertEqual((again["id"], again["raw"]), (event["id"], event["raw"]))
 
-    def test_metrics_reference_matches_a_scrape(self):
+    def scrape(self):
+        """The metric families of a /metrics scrape: {name: (type, label names seen)}."""
         conn = http.client.HTTPSConnection("127.0.0.1", self.c.port, context=self.c.ctx, timeout=30)
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
@@ -211,13 +214,22 @@ class Live(unittest.TestCase):
             family = name if name in kinds else re.sub(r"_(bucket|sum|count)$", "", name)
             self.assertIn(family, kinds, name)
             labels[family] |= set(re.findall(r'(\w+)="', label_text or "")) - {"le"}
+        return {name: (kind, labels[name]) for name, kind in kinds.items()}
+
+    def test_metrics_reference_matches_a_scrape(self):
         rows = table_under(doc_text("operations.md"), "Metrics")
         self.assertEqual(rows[0], ["metric", "type", "labels", "meaning"])
         documented = {backticked(r[0])[0]: (r[1], set(backticked(r[2]))) for r in rows[1:]}
+        # Labelled series appear with their first observation (e.g. a webhook attempt's commit).
+        def complete():
+            s = self.scrape()
+            return s if all(s.get(n, ("", set()))[1] for n, (_, ls) in documented.items() if ls) else None
+        scraped = harness.wait_until(complete, 30, "a labelled series of every documented metric")
+        kinds = {name: kind for name, (kind, _) in scraped.items()}
         self.assertEqual(sorted(set(kinds) - set(documented)), [], "scraped but not documented")
         self.assertEqual(sorted(set(documented) - set(kinds)), [], "documented but not scraped")
         for name, (kind, names) in documented.items():
-            self.assertEqual((kind, names), (kinds[name], labels[name]), name)
+            self.assertEqual((kind, names), scraped[name], name)
 
     def test_online_backup_opens_with_cashierctl(self):
         dest = os.path.join(self.c.dir, "backup.db")
