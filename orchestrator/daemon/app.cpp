@@ -170,6 +170,7 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
   }
 
+  /// The /metrics page, with the store-derived gauges read now.
   net::response on_metrics() {
     stats.set_store_stats(store->stats(clock->now()));
     net::response r;
@@ -216,6 +217,7 @@ struct daemon {
     co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
   }
 
+  /// The server's handler: dispatch, with store failures answered 503 and counted.
   asio::awaitable<net::response> route(net::request req, const net::peer_info& peer) {
     try {
       co_return co_await dispatch(req, peer);
