@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <iostream>
+#include <variant>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +21,7 @@
 #include "orchestrator/daemon/merchant_api.hpp"
 #include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
+#include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "orchestrator/net/http_server.hpp"
@@ -149,29 +151,18 @@ struct daemon {
     co_return acks->build_ack(wall_now());
   }
 
-  asio::awaitable<net::response> on_admin(const net::request& req, std::string_view path) {
-    // /admin/payments/{id}/cancel, /admin/payments/{id}/inquire, /admin/events/{eventId}/redeliver
-    if (req.method != "POST") co_return error_response(405, "METHOD_NOT_ALLOWED", "admin actions are POST");
-    auto rest = path.substr(std::string_view("/admin/").size());
-    const auto slash1 = rest.find('/');
-    const auto slash2 = rest.rfind('/');
-    if (slash1 == std::string_view::npos || slash1 == slash2)
-      co_return error_response(404, "NOT_FOUND", "unknown admin action");
-    const auto kind = rest.substr(0, slash1);
-    const auto id = rest.substr(slash1 + 1, slash2 - slash1 - 1);
-    const auto action = rest.substr(slash2 + 1);
-    if (kind == "events" && action == "redeliver") {
+  /// An admin action on payment or event `id` (already percent-decoded by the matcher).
+  asio::awaitable<net::response> on_admin(route_id action, const std::string& id) {
+    if (action == route_id::admin_redeliver) {
       if (webhooks->redeliver(id) == redeliver_result::not_found)
-        co_return error_response(404, "NOT_FOUND", "no merchant event " + std::string(id));
+        co_return error_response(404, "NOT_FOUND", "no merchant event " + id);
       co_return json_response(202, json::object{{"eventId", id}, {"status", "queued"}});
     }
-    if (kind != "payments" || (action != "cancel" && action != "inquire"))
-      co_return error_response(404, "NOT_FOUND", "unknown admin action");
     const auto p = store->find(id);
-    if (!p) co_return error_response(404, "NOT_FOUND", "no payment " + std::string(id));
+    if (!p) co_return error_response(404, "NOT_FOUND", "no payment " + id);
     engine::input in;
     in.payment_id = p->id;
-    if (action == "cancel") in.ev = cancel_requested{requester::operator_, "operator"};
+    if (action == route_id::admin_cancel) in.ev = cancel_requested{requester::operator_, "operator"};
     else in.ev = inquiry_requested{};
     const auto out = co_await drv->submit(std::move(in));
     if (out.made.rejected)
@@ -179,36 +170,62 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
   }
 
-  asio::awaitable<net::response> route(net::request req, const net::peer_info& peer) {
+  /// The /metrics page, with the store-derived gauges read now.
+  net::response on_metrics() {
+    stats.set_store_stats(store->stats(clock->now()));
+    net::response r;
+    r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
+    r.body = stats.render();
+    return r;
+  }
+
+  /// Dispatches one request through the route table (routes.hpp).
+  asio::awaitable<net::response> dispatch(const net::request& req, const net::peer_info& peer) {
     const std::string_view target = req.target;
     const auto path = target.substr(0, target.find('?'));
+    const auto& notify_path = cfg.alipayplus.notify_path;
+    // The merchant API authenticates before it routes: an unknown /v1/ path is 401 without a token.
+    if (path != notify_path && path.starts_with("/v1/")) co_return co_await api->handle(req);
+    if (path.starts_with("/admin/") && !peer.is_loopback)
+      co_return error_response(403, "FORBIDDEN", "admin actions are accepted from loopback only");
+    const auto match = match_route(req.method, req.target, notify_path);
+    if (const auto* wrong = std::get_if<method_mismatch>(&match)) {
+      auto r = error_response(405, "METHOD_NOT_ALLOWED", "allowed here: " + wrong->allow);
+      r.headers.push_back({"Allow", wrong->allow});
+      co_return r;
+    }
+    if (const auto* bad = std::get_if<bad_parameter>(&match))
+      co_return error_response(400, "INVALID_REQUEST", bad->message);
+    const auto* found = std::get_if<route_match>(&match);
+    if (found == nullptr) co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
+    switch (found->matched->id) {
+      case route_id::notify: co_return co_await on_notify(req);
+      case route_id::healthz: co_return json_response(200, json::object{{"status", "ok"}});
+      case route_id::readyz:
+        if (ready) co_return json_response(200, json::object{{"status", "ready"}});
+        co_return error_response(503, "NOT_READY", "recovery not finished");
+      case route_id::metrics: co_return on_metrics();
+      case route_id::admin_cancel:
+      case route_id::admin_inquire:
+      case route_id::admin_redeliver: co_return co_await on_admin(found->matched->id, found->params[0]);
+      case route_id::create_payment:
+      case route_id::consult:
+      case route_id::get_payment:
+      case route_id::cancel_payment:
+      case route_id::events_feed: co_return co_await api->handle(req);
+    }
+    co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
+  }
+
+  /// The server's handler: dispatch, with store failures answered 503 and counted.
+  asio::awaitable<net::response> route(net::request req, const net::peer_info& peer) {
     try {
-      if (path == cfg.alipayplus.notify_path) {
-        if (req.method != "POST") co_return error_response(405, "METHOD_NOT_ALLOWED", "notifyPayment is POST");
-        co_return co_await on_notify(req);
-      }
-      if (path.starts_with("/v1/")) co_return co_await api->handle(req);
-      if (path == "/healthz") co_return json_response(200, json::object{{"status", "ok"}});
-      if (path == "/readyz")
-        co_return ready ? json_response(200, json::object{{"status", "ready"}})
-                        : error_response(503, "NOT_READY", "recovery not finished");
-      if (path == "/metrics") {
-        stats.set_store_stats(store->stats(clock->now()));
-        net::response r;
-        r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
-        r.body = stats.render();
-        co_return r;
-      }
-      if (path.starts_with("/admin/")) {
-        if (!peer.is_loopback) co_return error_response(403, "FORBIDDEN", "admin actions are accepted from loopback only");
-        co_return co_await on_admin(req, path);
-      }
+      co_return co_await dispatch(req, peer);
     } catch (const store::store_error& e) {
       ++store_failures;
       stats.count("cashierd_store_failures_total");
       co_return error_response(503, "STORE_UNAVAILABLE", e.what());
     }
-    co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
   }
   std::uint64_t store_failures = 0;
 

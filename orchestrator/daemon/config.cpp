@@ -2,10 +2,12 @@
 // errors: a typo in a payments daemon's config must not silently fall back to a default.
 #include "orchestrator/daemon/config.hpp"
 
+#include <array>
 #include <fstream>
-#include <initializer_list>
+#include <span>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -41,9 +43,33 @@ std::string join(std::string_view parent, std::string_view key) {
   return parent.empty() ? std::string(key) : std::string(parent) + "." + std::string(key);
 }
 
+// The keys each object of the file accepts: the one table that both parsing (as_object) and
+// `cashierd --print-config-keys` (config_keys, compared with proto-docs/operations.md) read.
+using key_list = std::span<const std::string_view>;
+constexpr std::array<std::string_view, 8> root_keys{
+    "listen", "tls", "database", "databaseSynchronous", "alipayplus", "payment", "merchants", "timeScale"};
+constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
+constexpr std::array<std::string_view, 11> alipayplus_keys{
+    "gateway", "clientId", "privateKey", "alipayplusPublicKey", "keyVersion", "notifyUrl",
+    "notifyPath", "caFile", "requestTimeoutMs", "maxClockSkewSeconds", "maxRequestsPerSecond"};
+constexpr std::array<std::string_view, 2> public_key_keys{"path", "keyVersion"};
+constexpr std::array<std::string_view, 4> payment_keys{"defaultExpiryMinutes", "pollGraceMinutes",
+                                                       "pollIntervalsSeconds", "createWaitMs"};
+constexpr std::array<std::string_view, 5> merchant_keys{"id", "token", "notifySecret", "notifyUrl",
+                                                        "caFile"};
+
+/// Where each key list applies, as a dotted prefix (`[]` for every element of an array).
+constexpr std::array<std::pair<std::string_view, key_list>, 6> key_sections{{
+    {"", root_keys},
+    {"tls.", tls_keys},
+    {"alipayplus.", alipayplus_keys},
+    {"alipayplus.alipayplusPublicKey[].", public_key_keys},
+    {"payment.", payment_keys},
+    {"merchants[].", merchant_keys},
+}};
+
 /// Reads an object's keys, rejecting keys not in `known`.
-const json::object& as_object(const json::value& v, const std::string& key,
-                              std::initializer_list<std::string_view> known) {
+const json::object& as_object(const json::value& v, const std::string& key, key_list known) {
   if (!v.is_object()) fail(key, "must be an object");
   for (const auto& kv : v.get_object()) {
     bool ok = false;
@@ -140,7 +166,7 @@ void parse_public_keys(const json::object& o, config& c) {
     if (a.empty() || a.size() > 2) fail(key, "must list one or two keys");
     for (std::size_t i = 0; i < a.size(); ++i) {
       const auto k = key + "[" + std::to_string(i) + "]";
-      const auto& e = as_object(a[i], k, {"path", "keyVersion"});
+      const auto& e = as_object(a[i], k, public_key_keys);
       c.alipayplus.public_keys.push_back({get_string(e, k, "path", true), get_key_version(e, k, "")});
     }
   } else {
@@ -151,9 +177,7 @@ void parse_public_keys(const json::object& o, config& c) {
 
 void parse_alipayplus(const json::value& v, config& c) {
   const std::string k = "alipayplus";
-  const auto& o = as_object(v, k, {"gateway", "clientId", "privateKey", "alipayplusPublicKey",
-                                   "keyVersion", "notifyUrl", "notifyPath", "caFile",
-                                   "requestTimeoutMs", "maxClockSkewSeconds", "maxRequestsPerSecond"});
+  const auto& o = as_object(v, k, alipayplus_keys);
   auto& a = c.alipayplus;
   a.gateway = get_string(o, k, "gateway", true);
   check_url(a.gateway, "alipayplus.gateway");
@@ -176,8 +200,7 @@ void parse_alipayplus(const json::value& v, config& c) {
 void parse_payment(const json::value* v, config& c) {
   if (!v) return;
   const std::string k = "payment";
-  const auto& o = as_object(*v, k, {"defaultExpiryMinutes", "pollGraceMinutes",
-                                    "pollIntervalsSeconds", "createWaitMs"});
+  const auto& o = as_object(*v, k, payment_keys);
   auto& p = c.payment;
   p.default_expiry_minutes = get_int(o, k, "defaultExpiryMinutes", 15, 1, 60 * 24 * 30);
   p.poll_grace_minutes = get_int(o, k, "pollGraceMinutes", 10, 10, 60 * 24 * 30);
@@ -200,7 +223,7 @@ void parse_merchants(const json::value* v, config& c) {
   const auto& a = v->get_array();
   for (std::size_t i = 0; i < a.size(); ++i) {
     const auto k = "merchants[" + std::to_string(i) + "]";
-    const auto& o = as_object(a[i], k, {"id", "token", "notifySecret", "notifyUrl", "caFile"});
+    const auto& o = as_object(a[i], k, merchant_keys);
     merchant_config m;
     m.id = get_string(o, k, "id", true);
     m.token = get_string(o, k, "token", true);
@@ -230,11 +253,10 @@ void parse_merchants(const json::value* v, config& c) {
 
 config parse_root(const json::value& root_value) {
   config c;
-  const auto& root = as_object(root_value, "", {"listen", "tls", "database", "databaseSynchronous",
-                                                "alipayplus", "payment", "merchants", "timeScale"});
+  const auto& root = as_object(root_value, "", root_keys);
   parse_listen(root, c);
   if (const auto* tls = root.if_contains("tls")) {
-    const auto& t = as_object(*tls, "tls", {"cert", "key"});
+    const auto& t = as_object(*tls, "tls", tls_keys);
     c.tls_cert = get_string(t, "tls", "cert", true);
     c.tls_key = get_string(t, "tls", "key", true);
     require_readable(*c.tls_cert, "tls.cert");
@@ -267,6 +289,13 @@ boost::system::result<config, config_error> parse_config(std::string_view text) 
   } catch (const bad_key& e) {
     return e.error;
   }
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  for (const auto& [prefix, keys] : key_sections)
+    for (auto k : keys) out.push_back(std::string(prefix) + std::string(k));
+  return out;
 }
 
 boost::system::result<config, config_error> load_config(const std::string& path) {

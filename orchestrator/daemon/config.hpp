@@ -77,6 +77,9 @@ struct config {
 boost::system::result<config, config_error> parse_config(std::string_view text);
 /// Reads and parses the file at `path`.
 boost::system::result<config, config_error> load_config(const std::string& path);
+/// Every key the file accepts, dotted, `[]` for each element of an array
+/// (`merchants[].token`); sections are listed too (`alipayplus`).
+std::vector<std::string> config_keys();
 /// True when `host` is a loopback name or address (localhost, 127.0.0.0/8, ::1).
 bool is_loopback_host(std::string_view host);
 

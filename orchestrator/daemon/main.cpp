@@ -1,6 +1,7 @@
 // cashierd: the entry point. Parses the command line, validates the configuration
 // (`--check-config` stops there: exit 0 valid, 2 invalid with the offending key named) and runs
-// the daemon until SIGTERM or SIGINT, which drain in-flight work and exit 0.
+// the daemon until SIGTERM or SIGINT, which drain in-flight work and exit 0. Two hidden flags
+// print the route table and the config keys (tests/docs compares them with proto-docs).
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "orchestrator/daemon/app.hpp"
 #include "orchestrator/daemon/config.hpp"
+#include "orchestrator/daemon/routes.hpp"
 
 int main(int argc, char** argv) {
   CLI::App cli{"cashierd: Alipay+ Cashier Payment orchestrator for an Acquiring Service Provider.\n"
@@ -22,6 +24,12 @@ int main(int argc, char** argv) {
   auto* check_opt = cli.add_option("--check-config", check_path,
                                    "Validate this config file and exit: 0 valid, 2 invalid");
   run_opt->excludes(check_opt);
+  bool print_routes = false;
+  bool print_config_keys = false;
+  cli.add_flag("--print-routes", print_routes, "Print every served route (METHOD PATTERN) and exit")
+      ->group("");
+  cli.add_flag("--print-config-keys", print_config_keys, "Print every config key and exit")
+      ->group("");
   cli.set_version_flag("--version", std::string("cashierd ") + CASHIER_VERSION);
   cli.footer("Exit codes: 0 ok (or SIGTERM drained), 1 runtime failure, 2 bad usage or config.\n"
              "Docs: proto-docs/operations.md, proto-docs/merchant-api.yaml.");
@@ -29,6 +37,13 @@ int main(int argc, char** argv) {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return cli.exit(e) == 0 ? 0 : 2;
+  }
+  if (print_routes || print_config_keys) {
+    if (print_routes)
+      for (const auto& r : cashier::daemon::routes()) std::cout << r.method << ' ' << r.pattern << '\n';
+    if (print_config_keys)
+      for (const auto& k : cashier::daemon::config_keys()) std::cout << k << '\n';
+    return 0;
   }
   const auto& path = check_path.empty() ? config_path : check_path;
   if (path.empty()) {

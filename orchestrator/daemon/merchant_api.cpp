@@ -5,16 +5,17 @@
 
 #include <stdexcept>
 #include <utility>
+#include <variant>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <boost/json/parse.hpp>
-#include <boost/url/parse.hpp>
 
 #include "orchestrator/daemon/create_request.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/merchant_answers.hpp"
+#include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::daemon {
@@ -163,28 +164,27 @@ asio::awaitable<response> merchant_api::handle(const request& req) {
 }
 
 asio::awaitable<response> merchant_api::route(const request& req, const merchant_config& m) {
-  const auto url = boost::urls::parse_origin_form(req.target);
-  if (!url) co_return path_not_found();
-  const std::vector<std::string> seg(url->segments().begin(), url->segments().end());
-  const bool is_get = req.method == "GET";
-  const bool is_post = req.method == "POST";
-  if (seg.size() < 2 || seg[0] != "v1") co_return path_not_found();
-  if (seg[1] == "payments" && seg.size() == 2) {
-    if (is_post) co_return co_await create(req, m);
-    co_return method_not_allowed("POST");
-  }
-  if (seg[1] == "payments" && seg.size() == 3) {
-    if (is_post && seg[2] == "consult") co_return co_await consult(req);
-    if (is_get) co_return get(m, seg[2], req);
-    co_return method_not_allowed(seg[2] == "consult" ? "GET, POST" : "GET");
-  }
-  if (seg[1] == "payments" && seg.size() == 4 && seg[3] == "cancel") {
-    if (is_post) co_return co_await cancel(req, m, seg[2]);
-    co_return method_not_allowed("POST");
-  }
-  if (seg[1] == "events" && seg.size() == 2) {
-    if (is_get) co_return events(m, req);
-    co_return method_not_allowed("GET");
+  // The daemon's one route table (routes.hpp); only its /v1/ routes reach this function.
+  const auto match = match_route(req.method, req.target, deps_.cfg.alipayplus.notify_path);
+  if (const auto* wrong = std::get_if<method_mismatch>(&match)) co_return method_not_allowed(wrong->allow);
+  if (const auto* bad = std::get_if<bad_parameter>(&match))
+    co_return error_response(400, "INVALID_REQUEST", bad->message, bad->name);
+  const auto* found = std::get_if<route_match>(&match);
+  if (found == nullptr) co_return path_not_found();
+  const auto& params = found->params;
+  switch (found->matched->id) {
+    case route_id::create_payment: co_return co_await create(req, m);
+    case route_id::consult: co_return co_await consult(req);
+    case route_id::get_payment: co_return get(m, params[0], req);
+    case route_id::cancel_payment: co_return co_await cancel(req, m, params[0]);
+    case route_id::events_feed: co_return events(m, req);
+    case route_id::notify:
+    case route_id::healthz:
+    case route_id::readyz:
+    case route_id::metrics:
+    case route_id::admin_cancel:
+    case route_id::admin_inquire:
+    case route_id::admin_redeliver: break;
   }
   co_return path_not_found();
 }

@@ -85,7 +85,8 @@ class WebhookSink:
                         sink.events.append({"id": wid, "sig_ok": sig_ok,
                                             "timestamp": self.headers.get("webhook-timestamp"),
                                             "signature": self.headers.get("webhook-signature"),
-                                            "body": json.loads(body)})
+                                            "body": json.loads(body), "raw": body,
+                                            "headers": dict(self.headers.items())})
                 self.send_response(500 if failing else 204)
                 self.end_headers()
 
