@@ -84,25 +84,30 @@ class Deb(unittest.TestCase):
         depends = {d.strip().split(" ")[0] for d in re.split(r"[,|]", self.field("Depends"))}
         for lib in ["adduser", "libssl3", "libsqlite3-0", "libboost-json1.81.0", "libboost-url1.81.0"]:
             self.assertIn(lib, depends)
+        linked = {}  # library path -> the binaries linking it
         for name in BINARIES:
-            for lib_path in self.linked_libraries(self.in_root("/usr/bin/" + name)):
-                owner = self.package_of(lib_path)
-                self.assertIn(owner, depends, "%s links %s (package %s)" % (name, lib_path, owner))
+            libs = re.findall(r"=> (/\S+) \(", must("ldd", self.in_root("/usr/bin/" + name)))
+            self.assertTrue(libs, "ldd found no libraries in " + name)
+            for lib in libs:
+                linked.setdefault(lib, []).append(name)
+        owners = self.packages_of(linked)
+        for lib, names in linked.items():
+            self.assertIn(lib, owners, "no package owns %s" % lib)
+            self.assertIn(owners[lib], depends, "%s link %s (package %s)" % (names, lib, owners[lib]))
 
-    def linked_libraries(self, binary):
-        libs = re.findall(r"=> (/\S+) \(", must("ldd", binary))
-        self.assertTrue(libs, "ldd found no libraries in " + binary)
-        return libs
-
-    def package_of(self, path):
-        """The Debian package owning a library, trying the /usr-merged spellings of its path."""
-        real = os.path.realpath(path)
-        candidates = [path, real] + [p[len("/usr"):] if p.startswith("/usr/") else "/usr" + p for p in (path, real)]
-        for c in candidates:
-            r = run("dpkg-query", "-S", c)
-            if r.returncode == 0:
-                return r.stdout.split(":")[0]
-        self.fail("no package owns " + path)
+    def packages_of(self, paths):
+        """The Debian package owning each path, trying its /usr-merged spellings (one dpkg-query)."""
+        spellings = {}
+        for path in paths:
+            for p in {path, os.path.realpath(path)}:
+                for s in (p, p[len("/usr"):] if p.startswith("/usr/") else "/usr" + p):
+                    spellings[s] = path
+        r = run("dpkg-query", "-S", *spellings)  # exits 1 when some spelling is unknown
+        owners = {}
+        for package, spelling in re.findall(r"^([^:\s]+)(?::\S+)?: (\S+)$", r.stdout, flags=re.M):
+            if spelling in spellings:
+                owners[spellings[spelling]] = package
+        return owners
 
     def test_layout(self):
         entries = {}
