@@ -8,6 +8,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -88,6 +89,30 @@ template <class Stream>
 asio::awaitable<void> shut_down(Stream& s, const server_limits&) {
   s.close();
   co_return;
+}
+
+/// Resets the TCP connection under `s` (SO_LINGER 0, then close: the kernel sends RST).
+inline void reset_connection(beast::tcp_stream& s) {
+  boost::system::error_code ec;
+  s.socket().set_option(asio::socket_base::linger(true, 0), ec);
+  s.close();
+}
+/// Resets the TCP connection under TLS, without a close_notify.
+inline void reset_connection(beast::ssl_stream<beast::tcp_stream>& s) { reset_connection(beast::get_lowest_layer(s)); }
+/// Test streams just close.
+template <class Stream>
+void reset_connection(Stream& s) {
+  s.close();
+}
+
+/// Writes `raw` unframed, then resets the connection (the answer to a reset_status handler answer).
+template <class Stream>
+asio::awaitable<next_step> write_raw_then_reset(Stream& stream, session_context& ctx, const std::string& raw) {
+  set_timeout(stream, ctx.limits.write_timeout);
+  // Whether or not the write completed, the connection ends in a reset.
+  [[maybe_unused]] auto written = co_await asio::async_write(stream, asio::buffer(raw), use_tuple);
+  reset_connection(stream);
+  co_return next_step::drop;
 }
 
 /// A JSON error answer produced by the server itself.
@@ -216,6 +241,7 @@ asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer,
   const bool head = parser.get().method() == http::verb::head;
   auto res = co_await call_handler(ctx, to_request(parser.release()));
   if (res.status == no_answer_status) co_return next_step::drop;
+  if (res.status == reset_status) co_return co_await write_raw_then_reset(stream, ctx, res.body);
   co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping, head);
 }
 
