@@ -40,13 +40,14 @@ _keys_dir = None
 
 
 def dev_keys():
-    """One set of dev keys and certificates per test process (tools/dev-keys is idempotent)."""
+    """One set of dev keys and certificates for every test process of a build, in the build dir
+    (tools/dev-keys is idempotent and locks its directory, so parallel ctest entries share it)."""
     global _keys_dir
     with _keys_lock:
         if _keys_dir is None:
-            _keys_dir = tempfile.mkdtemp(prefix="cashier-e2e-keys-")
-            subprocess.run([os.path.join(SOURCE, "tools", "dev-keys"), _keys_dir], check=True,
-                           stdout=subprocess.DEVNULL)
+            keys = os.path.join(BUILD, "e2e-keys")
+            subprocess.run([os.path.join(SOURCE, "tools", "dev-keys"), keys], check=True, stdout=subprocess.DEVNULL)
+            _keys_dir = keys
         return _keys_dir
 
 
