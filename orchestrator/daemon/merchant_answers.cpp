@@ -89,6 +89,9 @@ std::optional<net::response> check_json_body(const net::request& req) {
 }
 
 std::optional<std::string_view> bearer_token(const net::request& req) {
+  const auto fields = std::count_if(req.headers.begin(), req.headers.end(),
+                                    [](const net::header& h) { return iequals(h.name, "Authorization"); });
+  if (fields > 1) return std::nullopt;
   const auto header = net::find_header(req.headers, "Authorization");
   if (!header || header->size() <= 7 || !iequals(header->substr(0, 7), "Bearer "))
     return std::nullopt;

@@ -40,7 +40,7 @@ net::response method_not_allowed(std::string_view allow);
 std::optional<net::response> check_json_body(const net::request& req);
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive), or nothing when the
-/// header is missing, of another scheme or empty.
+/// header is missing, repeated (ambiguous credentials), of another scheme or empty.
 std::optional<std::string_view> bearer_token(const net::request& req);
 
 /// The percent-decoded query parameters of `target`, in order (none when it does not parse).

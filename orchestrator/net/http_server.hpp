@@ -32,7 +32,8 @@ struct peer_info {
 /// Answers one request. The request body holds the bytes exactly as received; headers hold every
 /// field received. Content-Length, Transfer-Encoding and Connection in the answer are ignored
 /// (the server frames the message). An exception becomes a 500 JSON error and is logged. An
-/// answer with status no_answer_status closes the connection without answering.
+/// answer with status no_answer_status closes the connection without answering; one with
+/// reset_status writes its body unframed and resets the connection.
 using request_handler = std::function<boost::asio::awaitable<response>(request, const peer_info&)>;
 
 /// Where the server logs problems that are not the client's fault (one line per call).

@@ -45,6 +45,11 @@ struct response {
 /// instead, as a peer that crashed mid-request would (aplus-sim's dropped answers).
 inline constexpr int no_answer_status = 0;
 
+/// A handler's answer with this status is not framed by the server: its body bytes are written
+/// as they are (e.g. the first half of a real answer), then the connection is reset (TCP RST),
+/// as a peer that crashed mid-answer would (aplus-sim's reset faults).
+inline constexpr int reset_status = 1;
+
 /// A set-up failure (bad address, unreadable certificate, ...), worded for the operator.
 struct setup_error {
   std::string message;  ///< e.g. "cannot load certificate /etc/x.pem: No such file or directory"

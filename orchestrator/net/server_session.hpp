@@ -8,6 +8,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -19,6 +20,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <algorithm>
 #include <array>
 #include <exception>
 #include <optional>
@@ -90,18 +92,84 @@ asio::awaitable<void> shut_down(Stream& s, const server_limits&) {
   co_return;
 }
 
+/// Resets the TCP connection under `s` (SO_LINGER 0, then close: the kernel sends RST).
+inline void reset_connection(beast::tcp_stream& s) {
+  boost::system::error_code ec;
+  s.socket().set_option(asio::socket_base::linger(true, 0), ec);
+  s.close();
+}
+/// Resets the TCP connection under TLS, without a close_notify.
+inline void reset_connection(beast::ssl_stream<beast::tcp_stream>& s) { reset_connection(beast::get_lowest_layer(s)); }
+/// Test streams just close.
+template <class Stream>
+void reset_connection(Stream& s) {
+  s.close();
+}
+
+/// Writes `raw` unframed, then resets the connection (the answer to a reset_status handler answer).
+template <class Stream>
+asio::awaitable<next_step> write_raw_then_reset(Stream& stream, session_context& ctx, const std::string& raw) {
+  set_timeout(stream, ctx.limits.write_timeout);
+  // Whether or not the write completed, the connection ends in a reset.
+  [[maybe_unused]] auto written = co_await asio::async_write(stream, asio::buffer(raw), use_tuple);
+  reset_connection(stream);
+  co_return next_step::drop;
+}
+
 /// A JSON error answer produced by the server itself.
 inline response error_response(int status, std::string_view code, std::string_view message) {
   return response{status, {{"Content-Type", "application/json"}}, json_error_body(code, message), {}};
 }
 
-/// Why a request's framing is unacceptable (request smuggling guards beyond Beast's own).
+/// Why a request's framing is unacceptable (request smuggling guards beyond Beast's own). The
+/// only transfer coding accepted is a single "chunked": a list ("identity, chunked") or a second
+/// field may be framed differently by a proxy in front.
 inline std::optional<std::string> framing_problem(const http::request_parser<http::string_body>& p) {
   const auto& m = p.get();
-  if (m.count(http::field::transfer_encoding) == 0) return std::nullopt;
+  const auto codings = m.count(http::field::transfer_encoding);
+  if (codings == 0) return std::nullopt;
   if (m.count(http::field::content_length) > 0) return "Content-Length and Transfer-Encoding conflict";
-  if (!p.chunked()) return "Transfer-Encoding must end with chunked";
+  if (codings > 1 || !beast::iequals(m[http::field::transfer_encoding], "chunked"))
+    return "Transfer-Encoding must be exactly chunked";
   return std::nullopt;
+}
+
+/// Where in `data`, from `from` to `to`, the first line break that is not a plain CRLF is: an
+/// obs-fold (a CRLF followed by a space or a tab) or a bare LF; npos when there is none.
+inline std::size_t odd_line_break(std::string_view data, std::size_t from, std::size_t to) {
+  for (auto at = data.find('\n', from); at < to; at = data.find('\n', at + 1)) {
+    if (at == 0 || data[at - 1] != '\r') return at;
+    if (at + 1 < to && (data[at + 1] == ' ' || data[at + 1] == '\t')) return at;
+  }
+  return std::string_view::npos;
+}
+
+/// Reads until `buffer` holds the whole header section, then checks what Beast does not: the
+/// section's total size (Beast applies header_limit to what one read brings, not to the whole)
+/// and obs-fold (Beast unfolds it silently, but a proxy in front may frame such a request
+/// differently; RFC 9112 section 5.2 allows a 400). The error answer to send, or nothing:
+/// Beast then parses the header and reports bare LFs, broken streams and the like itself.
+template <class Stream>
+asio::awaitable<std::optional<response>> check_raw_header(Stream& stream, beast::flat_buffer& buffer,
+                                                          const server_limits& limits) {
+  constexpr auto npos = std::string_view::npos;
+  for (std::size_t scanned = 0;;) {
+    const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const auto end = data.find("\r\n\r\n");
+    // Up to the last header line's CRLF: the blank line after it is no fold.
+    const auto head = std::min(end == npos ? data.size() : end + 2, limits.header_limit);
+    const auto odd = odd_line_break(data, scanned, head);
+    if (odd != npos && data[odd - (odd > 0 ? 1 : 0)] == '\r')
+      co_return error_response(400, "BAD_REQUEST", "obsolete line folding is not accepted");
+    if (odd != npos) co_return std::nullopt;  // a bare LF: Beast refuses it
+    if (end != npos && end + 4 <= limits.header_limit) co_return std::nullopt;
+    if (end != npos || data.size() >= limits.header_limit)
+      co_return error_response(431, "HEADER_TOO_LARGE", "request headers are too large");
+    scanned = head < 2 ? 0 : head - 2;
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+    buffer.commit(n);
+    if (ec) co_return std::nullopt;
+  }
 }
 
 /// The answer to a failed header or body read, or nothing when the connection is just gone.
@@ -203,6 +271,8 @@ asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer,
   parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_limit));
   parser.body_limit(ctx.limits.body_limit);
   set_timeout(stream, ctx.limits.header_timeout);
+  auto refusal = co_await check_raw_header(stream, buffer, ctx.limits);
+  if (refusal) co_return co_await write_answer(stream, ctx, std::move(*refusal), false);
   auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
   if (hec) co_return co_await answer_read_error(stream, ctx, hec);
   if (auto problem = framing_problem(parser))
@@ -216,6 +286,7 @@ asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer,
   const bool head = parser.get().method() == http::verb::head;
   auto res = co_await call_handler(ctx, to_request(parser.release()));
   if (res.status == no_answer_status) co_return next_step::drop;
+  if (res.status == reset_status) co_return co_await write_raw_then_reset(stream, ctx, res.body);
   co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping, head);
 }
 

@@ -2,16 +2,22 @@
 certificates made by tools/dev-keys, a merchant webhook sink, and helpers to drive the merchant
 API. Standard library only. Each test gets its own temp dir, ports and database.
 
-Environment: CASHIER_BUILD_DIR (the CMake build dir with the binaries), CASHIER_SOURCE_DIR.
+Environment: CASHIER_BUILD_DIR (the CMake build dir with the binaries), CASHIER_SOURCE_DIR,
+CASHIER_RELIABILITY_DIR (where the fault and hostile suites write their JSON summaries; default
+<build dir>/reliability).
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
+import select
 import signal
 import socket
+import sqlite3
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -34,13 +40,14 @@ _keys_dir = None
 
 
 def dev_keys():
-    """One set of dev keys and certificates per test process (tools/dev-keys is idempotent)."""
+    """One set of dev keys and certificates for every test process of a build, in the build dir
+    (tools/dev-keys is idempotent and locks its directory, so parallel ctest entries share it)."""
     global _keys_dir
     with _keys_lock:
         if _keys_dir is None:
-            _keys_dir = tempfile.mkdtemp(prefix="cashier-e2e-keys-")
-            subprocess.run([os.path.join(SOURCE, "tools", "dev-keys"), _keys_dir], check=True,
-                           stdout=subprocess.DEVNULL)
+            keys = os.path.join(BUILD, "e2e-keys")
+            subprocess.run([os.path.join(SOURCE, "tools", "dev-keys"), keys], check=True, stdout=subprocess.DEVNULL)
+            _keys_dir = keys
         return _keys_dir
 
 
@@ -139,24 +146,109 @@ class Process:
             return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
 
 
+class TcpProxy:
+    """A loopback TCP proxy to `target_port` (TLS passes through untouched) that can refuse:
+    refuse() resets every proxied connection and closes the listener, so new connections get
+    ECONNREFUSED; accept() listens again on the same port."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.lock = threading.Lock()
+        self.conns = []
+        self.port = 0
+        self.listener = None
+        self.accept()
+
+    def accept(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(128)
+        self.port = s.getsockname()[1]
+        self.listener = s
+        threading.Thread(target=self._accept_loop, args=(s,), daemon=True).start()
+
+    def refuse(self):
+        with self.lock:
+            s, self.listener = self.listener, None
+            conns, self.conns = self.conns, []
+        if s:
+            s.shutdown(socket.SHUT_RDWR)  # wakes the accept loop
+            s.close()
+        for c in conns:
+            _reset(c)
+
+    def close(self):
+        self.refuse()
+
+    def _accept_loop(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                _reset(client)
+                continue
+            with self.lock:
+                live = self.listener is listener  # refuse() may have run meanwhile
+                if live:
+                    self.conns += [client, upstream]
+            if not live:
+                _reset(client)
+                _reset(upstream)
+                return
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    def _pump(self, a, b):
+        socks = [a, b]
+        try:
+            while True:
+                readable, _, _ = select.select(socks, [], [], 0.2)
+                for s in readable:
+                    data = s.recv(65536)
+                    if not data:
+                        raise OSError("closed")
+                    (b if s is a else a).sendall(data)
+        except (OSError, ValueError):
+            with self.lock:
+                self.conns = [c for c in self.conns if c not in socks]
+            for s in socks:
+                _reset(s)
+
+
+def _reset(sock):
+    """Closes `sock` with a TCP RST (SO_LINGER 0)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
+
+
 class Cluster:
     """aplus-sim + cashierd + a webhook sink, over HTTPS on loopback."""
 
     def __init__(self, time_scale=1, auto_pay_after="2s", payment_cfg=None, request_timeout_ms=2000,
-                 sim_args=()):
+                 sim_args=(), sim_time_scale=None, gateway_proxy=False):
         self.dir = tempfile.mkdtemp(prefix="cashier-e2e-")
         self.keys = dev_keys()
         self.time_scale = time_scale
         self.sink = WebhookSink()
         self.sim_port = free_port()
         self.port = free_port()
+        # With gateway_proxy, cashierd reaches aplus-sim through a TCP proxy that can refuse.
+        self.proxy = TcpProxy(self.sim_port) if gateway_proxy else None
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.keys, "ca.pem"))
         self.sim = Process([APLUS_SIM, "--listen", "127.0.0.1:%d" % self.sim_port,
                             "--cert", self.k("server.pem"), "--key", self.k("server.key"),
                             "--private-key", self.k("aplus_private.pem"),
                             "--acqp-public-key", self.k("acqp_public.pem"),
                             "--client-id", CLIENT_ID, "--notify-ca", self.k("ca.pem"),
-                            "--auto-pay-after", auto_pay_after, "--time-scale", str(time_scale)]
+                            "--auto-pay-after", auto_pay_after,
+                            "--time-scale", str(time_scale if sim_time_scale is None else sim_time_scale)]
                            + list(sim_args), os.path.join(self.dir, "aplus-sim.log"))
         self.config_path = os.path.join(self.dir, "cashierd.json")
         self.database = os.path.join(self.dir, "cashierd.db")
@@ -165,7 +257,7 @@ class Cluster:
             "tls": {"cert": self.k("server.pem"), "key": self.k("server.key")},
             "database": self.database,
             "alipayplus": {
-                "gateway": "https://127.0.0.1:%d" % self.sim_port,
+                "gateway": "https://127.0.0.1:%d" % (self.proxy.port if self.proxy else self.sim_port),
                 "clientId": CLIENT_ID,
                 "privateKey": self.k("acqp_private.pem"),
                 "alipayplusPublicKey": self.k("aplus_public.pem"),
@@ -260,6 +352,29 @@ class Cluster:
         conn.close()
         return json.loads(body) if r.status == 200 else None
 
+    def sim_notify(self, payment_request_id, **crafted):
+        """POST /sim/notify: aplus-sim sends a notify for the payment now, signed with its real key,
+        with the deviations in `crafted` (set, clientId, requestTime, badSignature, copies).
+        Returns the list of deliveries ({httpStatus, acked, detail, answer})."""
+        code, data = self.sim_control("/sim/notify", dict(crafted, paymentRequestId=payment_request_id))
+        if code != 200:
+            raise AssertionError("/sim/notify answered %d: %s" % (code, data))
+        return json.loads(data)["deliveries"]
+
+    def cancel(self, payment_request_id, reason="e2e"):
+        return self.request("POST", "/v1/payments/%s/cancel" % urllib.parse.quote(payment_request_id, safe=""),
+                            {"reason": reason})
+
+    def db(self):
+        """A read-only connection to cashierd's database (WAL: reads committed snapshots)."""
+        conn = sqlite3.connect("file:%s?mode=ro" % self.database, uri=True, timeout=10)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def query(self, sql, *args):
+        with contextlib.closing(self.db()) as conn:
+            return [dict(r) for r in conn.execute(sql, args)]
+
     def sim_control(self, path, body):
         conn = http.client.HTTPSConnection("127.0.0.1", self.sim_port, context=self.ctx, timeout=10)
         conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
@@ -272,6 +387,8 @@ class Cluster:
         rc = self.daemon.stop() if self.daemon else None
         self.sim.stop()
         self.sink.close()
+        if self.proxy:
+            self.proxy.close()
         return rc
 
 
@@ -289,3 +406,20 @@ class ClusterTest(unittest.TestCase):
             print("\n--- cashierd log (%s) ---\n%s" % (self.c.dir, open(self.c.daemon.log_path, errors="replace").read()[-6000:]))
             print("--- aplus-sim log ---\n%s" % open(self.c.sim.log_path, errors="replace").read()[-4000:])
         self.assertEqual(rc, 0, "cashierd should exit 0 after SIGTERM")
+
+
+def reliability_dir():
+    return os.environ.get("CASHIER_RELIABILITY_DIR") or os.path.join(BUILD, "reliability")
+
+
+def write_reliability_summary(suite, **counts):
+    """Writes $CASHIER_RELIABILITY_DIR/<suite>.json, the summary tools/reliability-report reads."""
+    summary = {"suite": suite, "scenarios": 0, "faults_injected": 0, "payments_checked": 0, "lost": 0,
+               "duplicated": 0, "stuck": 0, "hostile_tried": 0, "hostile_rejected": 0}
+    summary.update(counts)
+    os.makedirs(reliability_dir(), exist_ok=True)
+    path = os.path.join(reliability_dir(), suite + ".json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(summary, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return summary

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <iosfwd>
@@ -18,6 +19,8 @@
 #include <boost/assert/source_location.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/result.hpp>
+
+#include "state/machine/time.hpp"
 
 namespace cashier::sim {
 
@@ -55,6 +58,9 @@ enum class answer_fault {
   garbled,        ///< answer signed bytes that are not valid JSON (the real body, cut short)
   unsigned_body,  ///< answer the real body without a Signature header
   bad_signature,  ///< answer the real body with a well-formed but wrong signature
+  http_500,       ///< answer HTTP 500 with an unsigned JSON error body
+  reset,          ///< send the first part of the real answer, then reset the TCP connection
+  delay,          ///< hold the real answer exactly fault_step::hold (wall), then send it
 };
 
 /// What the simulated payer does with the checkout when nobody clicks.
@@ -68,6 +74,7 @@ enum class payer_script {
 struct fault_step {
   answer_fault fault;  ///< what happens to the answer
   std::int32_t remaining = 1;  ///< calls left
+  std::chrono::milliseconds hold{0};  ///< delay: how long the answer is held (wall time)
   friend bool operator==(const fault_step&, const fault_step&) = default;
 };
 
@@ -75,8 +82,9 @@ struct fault_step {
 struct scenario {
   std::array<std::deque<fault_step>, 3> answers;  ///< per sim_api, consumed front first
   bool cancel_window_exceeded = false;  ///< every cancel answers F CANCEL_WINDOW_EXCEED
-  bool notify_duplicate = false;        ///< every notify attempt is sent three times
+  std::int32_t notify_copies = 1;       ///< every notify attempt is sent this many times
   bool notify_late = false;             ///< the first notify goes out at the 1 h retry
+  std::optional<duration> notify_after;  ///< every notify attempt is this much later (payment clock)
   bool notify_none = false;             ///< never notify
   std::int32_t notify_bad_signatures = 0;  ///< this many notify attempts are badly signed
   payer_script payer = payer_script::automatic;  ///< what the payer does unless clicked
@@ -91,7 +99,8 @@ std::string_view to_string(sim_api api);
 std::string_view to_string(answer_fault fault);
 
 /// Adds one fault, written `name` or `name:N` (N in 1..1000 calls or attempts; only answer
-/// faults and notify-badsig take a count). Errors name the unknown fault or bad count.
+/// faults, notify-badsig and notify-duplicate take a count), `<api>-delay:<ms>` (1..600000 ms)
+/// or `notify-after:<duration>` ("90s", "24h"). Errors name the unknown fault or bad argument.
 sim_result<void> add_fault(scenario& s, std::string_view spec);
 
 /// Adds every fault of every `[sim:...]` tag in `description` (comma-separated inside a tag,
@@ -104,8 +113,9 @@ sim_result<scenario> parse_faults(std::span<const std::string> specs);
 /// Appends `more`'s faults after `s`'s (flags are or-ed, counts added).
 void merge(scenario& s, const scenario& more);
 
-/// Takes the fault for the next `api` call, if one is queued, and counts it down.
-std::optional<answer_fault> take_answer_fault(scenario& s, sim_api api);
+/// Takes the fault for the next `api` call, if one is queued, and counts it down (the step
+/// returned carries the calls left after this one).
+std::optional<fault_step> take_answer_fault(scenario& s, sim_api api);
 
 /// True when the next notify attempt (counted from 0) is to be badly signed.
 bool notify_badly_signed(const scenario& s, std::int32_t attempt);

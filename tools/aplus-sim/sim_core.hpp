@@ -11,6 +11,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include "orchestrator/daemon/clock.hpp"
 #include "orchestrator/net/http_server.hpp"
@@ -18,6 +19,11 @@
 #include "tools/aplus-sim/simulator.hpp"
 
 namespace cashier::sim {
+
+/// A JSON answer of the control and checkout endpoints.
+net::response json_response(int status, const boost::json::value& body);
+/// A JSON error answer {"error":{"code","message"}}.
+net::response error_response(int status, std::string_view code, std::string_view message);
 
 /// Writes one JSON line to stderr: {"ts": wall time, "event": event, ...fields}.
 void log_event(std::string_view event, boost::json::object fields);
@@ -68,6 +74,7 @@ struct sim_core : std::enable_shared_from_this<sim_core> {
   std::optional<api_call> run_api(std::string_view name, std::string_view body);
   net::response on_checkout(const net::request& req, std::string_view rest);
   net::response on_control(const net::request& req, std::string_view path);
+  boost::asio::awaitable<net::response> on_crafted_notify(const net::request& req);
 };
 
 }  // namespace cashier::sim

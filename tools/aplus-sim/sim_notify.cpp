@@ -1,8 +1,11 @@
 // The simulator's timed behaviour: the scripted payer (auto-pay, payer-fail, payer-abandon) and
 // notifyPayment delivery on Alipay+'s retry schedule (payment clock), with the notify faults
-// (duplicate, late, none, badly signed). Each is one coroutine per payment that re-reads the
-// truth after every wait, so a cancel or an ack in between is always seen.
+// (duplicate, late, after, none, badly signed). Each is one coroutine per payment that re-reads
+// the truth after every wait, so a cancel or an ack in between is always seen. Also the crafted
+// notifies of POST /sim/notify, sent at once with the deviations the caller asks for.
 #include <boost/asio/co_spawn.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
 #include "orchestrator/alipayplus/codec.hpp"
@@ -40,27 +43,49 @@ void log_failure(const std::exception_ptr& e, std::string_view what) {
   }
 }
 
-// Sends one copy of a notify and says whether it was acked.
-asio::awaitable<notify_delivery> send_copy(std::shared_ptr<sim_core> self, const notify_address& where,
-                                           const std::string& body, std::int32_t attempt, bool bad) {
-  notify_delivery d{attempt, self->now(), 0, false, bad, ""};
+// One notify request sent and judged: the answer's status and body, and whether it is an ack.
+struct notify_exchange {
+  std::int32_t http_status = 0;  // 0 when no answer came
+  bool acked = false;
+  std::string detail;            // why it is no ack, or "acked"
+  std::string answer_body;
+};
+
+asio::awaitable<notify_exchange> exchange(std::shared_ptr<sim_core> self, const notify_address& where,
+                                          net::request req) {
+  notify_exchange x;
   net::client_options options;
   options.timeout = self->options.notify_timeout;
   options.tls = self->options.notify_tls;
   auto client = net::http_client::create(self->executor, where.origin, options);
   if (!client) {
-    d.detail = client.error().message;
-    co_return d;
+    x.detail = client.error().message;
+    co_return x;
   }
-  auto res = co_await client->send(signed_notify(self->keys, where.target, body, bad, daemon::wall_now()));
+  auto res = co_await client->send(std::move(req));
   if (!res) {
-    d.detail = "no answer: " + std::string(net::to_string(res.error().kind)) + ": " + res.error().message;
-    co_return d;
+    x.detail = "no answer: " + std::string(net::to_string(res.error().kind)) + ": " + res.error().message;
+    co_return x;
   }
-  d.http_status = res->status;
+  x.http_status = res->status;
   const auto problem = ack_problem(self->keys, where.target, *res);
-  d.acked = !problem;
-  d.detail = problem ? *problem : "acked";
+  x.acked = !problem;
+  x.detail = problem ? *problem : "acked";
+  x.answer_body = std::move(res->body);
+  co_return x;
+}
+
+// Sends one copy of a notify and says whether it was acked.
+asio::awaitable<notify_delivery> send_copy(std::shared_ptr<sim_core> self, const notify_address& where,
+                                           const std::string& body, std::int32_t attempt, bool bad) {
+  notify_delivery d{attempt, self->now(), 0, false, bad, ""};
+  notify_signing how;
+  how.bad_signature = bad;
+  const auto request = signed_notify(self->keys, where.target, body, how, daemon::wall_now());
+  const auto x = co_await exchange(self, where, request);
+  d.http_status = x.http_status;
+  d.acked = x.acked;
+  d.detail = x.detail;
   co_return d;
 }
 
@@ -68,7 +93,7 @@ asio::awaitable<notify_delivery> send_copy(std::shared_ptr<sim_core> self, const
 asio::awaitable<bool> deliver(std::shared_ptr<sim_core> self, std::string id, std::int32_t attempt) {
   truth* t = self->books.find(id);
   const scenario& s = self->books.scenario_for(id);
-  const int copies = s.notify_duplicate ? 3 : 1;
+  const int copies = s.notify_copies;
   const bool bad = notify_badly_signed(s, attempt);
   const std::string body = aplus::encode(self->books.notify_request(*t));
   const auto where = address_of(t->request.payment_notify_url.value_or(""));
@@ -116,7 +141,70 @@ asio::awaitable<void> payer_loop(std::shared_ptr<sim_core> self, std::string id,
   if (woke) self->act_for_payer(id, action, "script");
 }
 
+// What POST /sim/notify asks for besides the payment: fields to replace, signing deviations and
+// how often the same signed bytes are sent.
+struct crafted_request {
+  json::object set;
+  notify_signing how;
+  int copies = 1;
+};
+
+constexpr int max_crafted_copies = 10;
+
+sim_result<crafted_request> parse_crafted(const json::object& o) {
+  crafted_request c;
+  const auto text = [&](std::string_view key, std::string& out) {
+    const json::value* v = o.if_contains(key);
+    if (v && v->is_string()) out = std::string(v->get_string());
+    return !v || v->is_string();
+  };
+  if (!text("clientId", c.how.client_id) || !text("requestTime", c.how.request_time))
+    return sim_error{"clientId and requestTime must be strings"};
+  if (const json::value* v = o.if_contains("set")) {
+    if (!v->is_object()) return sim_error{"set must be an object of notify fields"};
+    c.set = v->get_object();
+  }
+  if (const json::value* v = o.if_contains("badSignature")) {
+    if (!v->is_bool()) return sim_error{"badSignature must be true or false"};
+    c.how.bad_signature = v->get_bool();
+  }
+  if (const json::value* v = o.if_contains("copies")) {
+    if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > max_crafted_copies)
+      return sim_error{"copies must be an integer from 1 to " + std::to_string(max_crafted_copies)};
+    c.copies = static_cast<int>(v->get_int64());
+  }
+  return c;
+}
+
 }  // namespace
+
+asio::awaitable<net::response> sim_core::on_crafted_notify(const net::request& req) {
+  auto parsed = aplus::parse_untrusted(req.body);
+  const json::object* o = parsed ? parsed->if_object() : nullptr;
+  const json::value* id = o ? o->if_contains("paymentRequestId") : nullptr;
+  if (!id || !id->is_string())
+    co_return error_response(400, "BAD_REQUEST", R"(expected {"paymentRequestId": "...", "set": {...}, ...})");
+  auto crafted = parse_crafted(*o);
+  if (!crafted) co_return error_response(400, "BAD_REQUEST", crafted.error().message);
+  const std::string key(id->get_string());
+  const truth* t = books.find(key);
+  if (!t) co_return error_response(404, "ORDER_NOT_EXIST", "no pay has been received for this paymentRequestId");
+  const auto where = address_of(t->request.payment_notify_url.value_or(""));
+  if (!where) co_return error_response(409, "NO_NOTIFY_URL", "the payment has no usable paymentNotifyUrl");
+  json::object body = json::parse(aplus::encode(books.notify_request(*t))).as_object();
+  for (const auto& kv : crafted->set) body[kv.key()] = kv.value();
+  const std::string text = json::serialize(body);
+  const auto request = signed_notify(keys, where->target, text, crafted->how, daemon::wall_now());
+  json::array deliveries;
+  for (int copy = 0; copy < crafted->copies; ++copy) {
+    const auto x = co_await exchange(shared_from_this(), *where, request);
+    log_event("notify", {{"paymentRequestId", key}, {"crafted", true}, {"copy", copy},
+                         {"httpStatus", x.http_status}, {"acked", x.acked}, {"detail", x.detail}});
+    deliveries.push_back(json::object{{"httpStatus", x.http_status}, {"acked", x.acked},
+                                      {"detail", x.detail}, {"answer", x.answer_body}});
+  }
+  co_return json_response(200, json::object{{"body", text}, {"deliveries", std::move(deliveries)}});
+}
 
 void sim_core::start_payer(const std::string& payment_request_id) {
   const truth* t = books.find(payment_request_id);

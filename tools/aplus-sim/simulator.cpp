@@ -25,14 +25,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 constexpr std::string_view api_prefix = "/aps/api/v1/payments/";
 
-net::response json_response(int status, const json::value& body) {
-  return net::response{status, {{"Content-Type", "application/json"}}, json::serialize(body), {}};
-}
-
-net::response error_response(int status, std::string_view code, std::string_view message) {
-  return net::response{status, {{"Content-Type", "application/json"}}, net::json_error_body(code, message), {}};
-}
-
 net::response html_response(int status, std::string body) {
   return net::response{status, {{"Content-Type", "text/html; charset=utf-8"}}, std::move(body), {}};
 }
@@ -70,6 +62,14 @@ std::optional<payer_action> payer_action_named(std::string_view name) {
 }
 
 }  // namespace
+
+net::response json_response(int status, const json::value& body) {
+  return net::response{status, {{"Content-Type", "application/json"}}, json::serialize(body), {}};
+}
+
+net::response error_response(int status, std::string_view code, std::string_view message) {
+  return net::response{status, {{"Content-Type", "application/json"}}, net::json_error_body(code, message), {}};
+}
 
 void log_event(std::string_view event, json::object fields) {
   json::object line{{"ts", aplus::format_wire_time(daemon::wall_now())}, {"event", event}};
@@ -115,6 +115,7 @@ asio::awaitable<net::response> sim_core::handle(net::request req, const net::pee
   if (starts_with(path, "/checkout/")) co_return on_checkout(req, std::string_view(path).substr(10));
   if (starts_with(path, "/sim/")) {
     if (!peer.is_loopback) co_return error_response(403, "FORBIDDEN", "the control endpoints answer loopback only");
+    if (path == "/sim/notify" && req.method == "POST") co_return co_await on_crafted_notify(req);
     co_return on_control(req, path);
   }
   co_return error_response(404, "NOT_FOUND", "no such endpoint: " + path);
@@ -127,18 +128,20 @@ asio::awaitable<net::response> sim_core::on_api(net::request req, std::string_vi
   }
   auto call = run_api(name, req.body);
   if (!call) co_return error_response(404, "NO_INTERFACE_DEF", "no such API: " + std::string(name));
-  std::optional<answer_fault> fault;
+  std::optional<fault_step> fault;
   if (call->api && !call->payment_request_id.empty())
     fault = take_answer_fault(books.scenario_for(call->payment_request_id), *call->api);
   json::value fault_name = nullptr;
-  if (fault) fault_name = std::string(to_string(*call->api)) + "-" + std::string(to_string(*fault));
+  if (fault) fault_name = std::string(to_string(*call->api)) + "-" + std::string(to_string(fault->fault));
   log_event("api", {{"api", name},
                     {"paymentRequestId", call->payment_request_id},
                     {"result", result_json(call->result)},
                     {"fault", fault_name}});
-  if (fault == answer_fault::timeout) co_await sleep_wall(options.timeout_hold);
-  if (fault == answer_fault::drop) co_return net::response{net::no_answer_status, {}, {}, {}};
-  co_return faulted_answer(keys, req.target, std::move(call->body), fault, daemon::wall_now());
+  if (!fault) co_return faulted_answer(keys, req.target, std::move(call->body), std::nullopt, daemon::wall_now());
+  if (fault->fault == answer_fault::timeout) co_await sleep_wall(options.timeout_hold);
+  if (fault->fault == answer_fault::delay) co_await sleep_wall(fault->hold);
+  if (fault->fault == answer_fault::drop) co_return net::response{net::no_answer_status, {}, {}, {}};
+  co_return faulted_answer(keys, req.target, std::move(call->body), fault->fault, daemon::wall_now());
 }
 
 std::optional<api_call> sim_core::run_api(std::string_view name, std::string_view body) {
@@ -192,7 +195,7 @@ net::response sim_core::on_control(const net::request& req, std::string_view pat
     return json_response(200, *found);
   }
   if (path != "/sim/scenario" || req.method != "POST")
-    return error_response(404, "NOT_FOUND", "GET /sim/payments/<id> or POST /sim/scenario");
+    return error_response(404, "NOT_FOUND", "GET /sim/payments/<id>, POST /sim/scenario or POST /sim/notify");
   auto parsed = aplus::parse_untrusted(req.body);
   const json::object* body = parsed ? parsed->if_object() : nullptr;
   const json::value* id = body ? body->if_contains("paymentRequestId") : nullptr;

@@ -98,6 +98,9 @@ std::vector<duration> notify_plan(const scenario& s) {
   // notify-late: the first, second, third and fourth sends (0, 2 m, 12 m, 22 m) are lost; the
   // first to arrive is the one after the 1 h retry.
   if (s.notify_late) plan.erase(plan.begin(), plan.begin() + 4);
+  // notify-after: the whole schedule starts that much later.
+  if (s.notify_after)
+    for (auto& at : plan) at += *s.notify_after;
   return plan;
 }
 

@@ -97,7 +97,8 @@ time_point cancel_window_end(time_point created);
 
 /// When the notifies are due, as offsets from the payer's finish: 0, then Alipay+'s retries
 /// after 2 m, 10 m, 10 m, 1 h, 2 h, 6 h, 15 h (cumulative). With notify-late the attempts before
-/// the 1 h retry are skipped (the first goes out 1 h 22 m after); with notify-none there is none.
+/// the 1 h retry are skipped (the first goes out 1 h 22 m after); notify-after adds its delay to
+/// every attempt; with notify-none there is none.
 std::vector<duration> notify_plan(const scenario& s);
 
 /// The truth as JSON for GET /sim/payments/<id> (times as ISO 8601 on the payment clock).

@@ -35,6 +35,14 @@ net::response with_signature(net::response r, const std::string& signature) {
   return r;
 }
 
+// The first bytes of `r` as it would go on the wire: the whole head, then half the body.
+std::string first_half_on_wire(const net::response& r) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " OK\r\n";
+  for (const auto& h : r.headers) out += h.name + ": " + h.value + "\r\n";
+  out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n";
+  return out + r.body.substr(0, r.body.size() / 2);
+}
+
 }  // namespace
 
 std::optional<request_refusal> check_request(const signing_setup& keys, const net::request& req) {
@@ -71,7 +79,15 @@ net::response faulted_answer(const signing_setup& keys, std::string_view target,
   const std::string time = aplus::format_wire_time(wall_now, utc8_minutes);
   switch (*fault) {
     case answer_fault::timeout:
+    case answer_fault::delay:
     case answer_fault::drop: return signed_answer(keys, target, 200, std::move(body), wall_now);
+    case answer_fault::reset: {
+      const auto full = signed_answer(keys, target, 200, std::move(body), wall_now);
+      return net::response{net::reset_status, {}, first_half_on_wire(full), {}};
+    }
+    case answer_fault::http_500:
+      return net::response{500, {{"Content-Type", std::string(json_type)}},
+                           result_body(make_result('U', "UNKNOWN_EXCEPTION", "Internal server error.")), {}};
     case answer_fault::unknown:
       return signed_answer(keys, target, 200,
                            result_body(make_result('U', "UNKNOWN_EXCEPTION", "An unknown exception occurred.")),
@@ -91,15 +107,16 @@ net::response faulted_answer(const signing_setup& keys, std::string_view target,
   return signed_answer(keys, target, 200, std::move(body), wall_now);
 }
 
-net::request signed_notify(const signing_setup& keys, std::string target, std::string body, bool bad_signature,
-                           time_point wall_now) {
-  const std::string time = aplus::format_wire_time(wall_now, utc8_minutes);
-  const auto content = aplus::request_content("POST", target, keys.client_id, time,
-                                              bad_signature ? body + " " : std::string_view(body));
+net::request signed_notify(const signing_setup& keys, std::string target, std::string body,
+                           const notify_signing& how, time_point wall_now) {
+  const std::string time = how.request_time.empty() ? aplus::format_wire_time(wall_now, utc8_minutes) : how.request_time;
+  const std::string client_id = how.client_id.empty() ? keys.client_id : how.client_id;
+  const auto content = aplus::request_content("POST", target, client_id, time,
+                                              how.bad_signature ? body + " " : std::string_view(body));
   net::request r;
   r.method = "POST";
   r.headers = {{"Content-Type", std::string(json_type)},
-               {"Client-Id", keys.client_id},
+               {"Client-Id", client_id},
                {"Request-Time", time},
                {"Signature", signature_value(keys, content)}};
   r.target = std::move(target);

@@ -44,15 +44,24 @@ std::string result_body(const aplus::api_result& result);
 net::response signed_answer(const signing_setup& keys, std::string_view target, int status, std::string body,
                             time_point wall_now);
 
-/// The answer to send when `fault` hits a call whose real answer is `body` (HTTP 200). timeout
-/// and drop, and no fault, give the real answer signed: the server withholds it itself.
+/// The answer to send when `fault` hits a call whose real answer is `body` (HTTP 200). timeout,
+/// delay and drop, and no fault, give the real answer signed: the server withholds it itself.
+/// reset gives a net::reset_status answer whose body is the signed answer's first bytes (the
+/// whole head and half the body).
 net::response faulted_answer(const signing_setup& keys, std::string_view target, std::string body,
                              std::optional<answer_fault> fault, time_point wall_now);
 
+/// How a notify is signed: normally, or with the deviations a test asks for.
+struct notify_signing {
+  bool bad_signature = false;  ///< sign other content: a well-formed, wrong signature
+  std::string client_id;       ///< Client-Id sent and signed ("" for ours)
+  std::string request_time;    ///< Request-Time sent and signed ("" for wall_now at UTC+8)
+};
+
 /// A notifyPayment request for `target` (the notify URL's path and query) carrying `body`,
-/// signed with the Alipay+ key (or, when `bad_signature`, with a signature over other content).
-net::request signed_notify(const signing_setup& keys, std::string target, std::string body, bool bad_signature,
-                           time_point wall_now);
+/// signed with the Alipay+ key as `how` says.
+net::request signed_notify(const signing_setup& keys, std::string target, std::string body,
+                           const notify_signing& how, time_point wall_now);
 
 /// Whether a notify answer is an ack: HTTP 200, a body whose result.resultStatus is S, our
 /// Client-Id (when present) and a valid signature by the ACQP key over the notify's target.

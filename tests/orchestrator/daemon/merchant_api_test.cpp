@@ -360,6 +360,10 @@ TEST_CASE_FIXTURE(api_fixture, "a missing or wrong Bearer token answers 401") {
   }
   net::request lower{"GET", "/v1/events", {{"authorization", "bearer  token-of-merchant-one"}}, ""};
   CHECK(run(lower).status == 200);
+  // Two Authorization fields are ambiguous, even when one of them is right.
+  net::request twice{"GET", "/v1/events",
+                     {{"Authorization", "Bearer token-of-merchant-one"}, {"authorization", "Bearer nope"}}, ""};
+  CHECK(run(twice).status == 401);
 }
 
 TEST_CASE_FIXTURE(api_fixture, "another merchant's payment looks absent") {

@@ -20,9 +20,10 @@ asio::awaitable<response> echo(request req, const peer_info&) {
 
 // What a session writes when `input` arrives and the client then closes its end.
 std::string serve_bytes(std::string_view input, const request_handler& handler = echo, const bool& stopping = false,
-                        beast::test::fail_count* fc = nullptr) {
+                        beast::test::fail_count* fc = nullptr, std::size_t read_size = 0) {
   asio::io_context ioc;
   auto server = fc ? beast::test::stream(ioc, *fc) : beast::test::stream(ioc);
+  if (read_size > 0) server.read_size(read_size);
   beast::test::stream client(ioc);
   server.connect(client);
   server.append(input);
@@ -85,6 +86,18 @@ TEST_CASE("a draining server answers the request in hand with Connection: close,
   CHECK(count(out, " 200 OK") == 1);
   CHECK(out.find("Connection: close") != std::string::npos);
   CHECK(out.find("/b|") == std::string::npos);
+}
+
+TEST_CASE("obs-fold is found however the header arrives; clean headers read byte by byte are served") {
+  const bool stopping = false;
+  for (const std::size_t read_size : {1, 2, 3, 7}) {
+    CAPTURE(read_size);
+    const auto folded = serve_bytes("GET /a HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n", echo, stopping, nullptr, read_size);
+    CHECK(folded.starts_with("HTTP/1.1 400"));
+    const auto clean = serve_bytes("GET /a HTTP/1.1\r\nHost: x\r\nX-A: b c\r\n\r\n", echo, stopping, nullptr, read_size);
+    CHECK(clean.starts_with("HTTP/1.1 200"));
+    CHECK(clean.find("/a|") != std::string::npos);
+  }
 }
 
 TEST_CASE("a failure at any I/O step ends the session without an exception") {

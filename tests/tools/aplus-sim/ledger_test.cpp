@@ -172,7 +172,7 @@ TEST_CASE("ledger: a control scenario set before pay is merged with the tags") {
   books.pay(pay_body("p1", "[sim:notify-late]"), t0);
   auto& s = books.scenario_for("p1");
   CHECK(s.notify_late);
-  CHECK(take_answer_fault(s, sim_api::pay) == answer_fault::unknown);
+  CHECK(take_answer_fault(s, sim_api::pay)->fault == answer_fault::unknown);
   const auto d = books.describe("p1");
   REQUIRE(d);
   CHECK(d->at("scenario").at("faults").as_array().size() == 2);

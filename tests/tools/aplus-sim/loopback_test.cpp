@@ -199,7 +199,8 @@ TEST_CASE("loopback: answer faults, refusals and idempotency as a client sees th
     auto bad = co_await send(sim, net::test::make_request("POST", "/sim/scenario", R"({"paymentRequestId":"lb-2","faults":["pay-slow"]})"));
     CHECK(bad->status == 400);
     auto set = co_await send(sim, net::test::make_request("POST", "/sim/scenario",
-        R"({"paymentRequestId":"lb-2","faults":["pay-timeout","pay-drop","pay-u","pay-garbled","pay-unsigned","pay-badsig","pay-5xx"]})"));
+        R"({"paymentRequestId":"lb-2","faults":["pay-timeout","pay-drop","pay-u","pay-garbled","pay-unsigned","pay-badsig","pay-5xx",)"
+        R"("pay-500","pay-reset","pay-delay:300","pay-delay:300"]})"));
     CHECK(set->status == 200);
 
     auto timed_out = co_await send(sim, pay(), {}, 100ms);
@@ -220,13 +221,25 @@ TEST_CASE("loopback: answer faults, refusals and idempotency as a client sees th
     CHECK_FALSE(test::signed_by_aplus(*badsig, pay_path));
     auto five = co_await send(sim, pay());
     CHECK(five->status == 502);
+    auto five_hundred = co_await send(sim, pay());
+    CHECK(five_hundred->status == 500);
+    auto reset = co_await send(sim, pay());
+    REQUIRE_FALSE(reset.has_value());
+    CHECK(reset.error().kind == net::error_kind::reset);
+    auto held = co_await send(sim, pay());
+    REQUIRE(held.has_value());
+    CHECK(held->latency >= 300ms);
+    CHECK(test::signed_by_aplus(*held, pay_path));
+    auto held_too_long = co_await send(sim, pay(), {}, 100ms);
+    REQUIRE_FALSE(held_too_long.has_value());
+    CHECK(held_too_long.error().kind == net::error_kind::timeout);
     auto normal = co_await send(sim, pay());
     CHECK(test::signed_by_aplus(*normal, pay_path));
     CHECK(aplus::decode_pay_response(normal->body)->result.code == "PAYMENT_IN_PROCESS");
     CHECK(aplus::decode_pay_response(normal->body)->payment_id == aplus::decode_pay_response(bare->body)->payment_id);
 
     auto t = co_await truth_of(sim, "lb-2");
-    CHECK(t.at("payBodies").at("count").as_int64() == 8);
+    CHECK(t.at("payBodies").at("count").as_int64() == 12);
     CHECK(t.at("payBodies").at("identical").as_bool());
     CHECK(t.at("scenario").at("pendingAnswerFaults").as_array().empty());
 
@@ -290,6 +303,49 @@ TEST_CASE("loopback: the automatic payer, duplicate notifies and a badly signed 
   REQUIRE(receiver.received.size() == 6);
   CHECK(receiver.signature_ok == std::vector<bool>{false, false, false, true, true, true});
   CHECK(receiver.received[0].body == receiver.received[5].body);
+}
+
+TEST_CASE("loopback: crafted notifies carry the fields, Client-Id, Request-Time and copies asked for") {
+  asio::io_context ioc;
+  notify_receiver receiver(ioc, {}, 2, [](std::size_t, bool) { return test::acqp_ack(notify_path, 'S'); });
+  sim_options options;
+  options.listen = "127.0.0.1:0";
+  auto sim = simulator::start(ioc.get_executor(), options, test::sim_keys()).value();
+  json::value answer;
+
+  net::test::run(ioc, [&]() -> asio::awaitable<void> {
+    auto paid = co_await send(sim, test::acqp_request(std::string(pay_path), test::pay_body("lb-4", "Tea", "450", receiver.url(false))));
+    CHECK(aplus::decode_pay_response(paid->body)->result.code == "PAYMENT_IN_PROCESS");
+    auto unknown = co_await send(sim, net::test::make_request("POST", "/sim/notify", R"({"paymentRequestId":"nope"})"));
+    CHECK(unknown->status == 404);
+    auto bad = co_await send(sim, net::test::make_request("POST", "/sim/notify", R"({"paymentRequestId":"lb-4","copies":0})"));
+    CHECK(bad->status == 400);
+    auto sent = co_await send(sim, net::test::make_request("POST", "/sim/notify", R"({"paymentRequestId":"lb-4",)"
+        R"("set":{"paymentResult":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+        R"("paymentAmount":{"currency":"USD","value":"1"}},"clientId":"OTHER","requestTime":"2020-01-01T00:00:00+08:00","copies":2})"));
+    REQUIRE(sent->status == 200);
+    answer = json::parse(sent->body);
+    const auto t = co_await truth_of(sim, "lb-4");
+    CHECK(t.at("notify").at("sent").as_int64() == 0);  // crafted notifies are not the schedule's
+    co_await sim.stop();
+    co_await receiver.server->stop();
+  }());
+
+  REQUIRE(receiver.received.size() == 2);
+  CHECK(receiver.signature_ok == std::vector<bool>{true, true});  // signed for the Client-Id sent
+  CHECK(receiver.received[0].body == receiver.received[1].body);
+  for (const auto* name : {"Client-Id", "Request-Time", "Signature"})  // the same signed bytes: a replay
+    CHECK(net::find_header(receiver.received[0].headers, name) == net::find_header(receiver.received[1].headers, name));
+  CHECK(net::find_header(receiver.received[0].headers, "Client-Id") == "OTHER");
+  CHECK(net::find_header(receiver.received[0].headers, "Request-Time") == "2020-01-01T00:00:00+08:00");
+  const auto n = aplus::decode_notify_payment_request(receiver.received[0].body);
+  REQUIRE(n);
+  CHECK(n->payment_request_id == "lb-4");
+  CHECK(n->payment_result.status == 'S');
+  CHECK(n->payment_amount.minor_units == 1);
+  CHECK(answer.at("body").as_string() == receiver.received[0].body);
+  CHECK(answer.at("deliveries").as_array().size() == 2);
+  CHECK(answer.at("deliveries").at(0).at("acked").as_bool());
 }
 
 }  // namespace cashier::sim

@@ -9,7 +9,7 @@ namespace {
 
 std::vector<answer_fault> drain(scenario& s, sim_api api) {
   std::vector<answer_fault> out;
-  while (auto f = take_answer_fault(s, api)) out.push_back(*f);
+  while (auto f = take_answer_fault(s, api)) out.push_back(f->fault);
   return out;
 }
 
@@ -21,7 +21,9 @@ TEST_CASE("scenario: every documented fault name parses") {
       "inquiry-timeout", "inquiry-drop", "inquiry-u", "inquiry-5xx", "inquiry-garbled", "inquiry-unsigned",
       "inquiry-badsig", "cancel-timeout", "cancel-drop", "cancel-u", "cancel-5xx", "cancel-garbled",
       "cancel-unsigned", "cancel-badsig", "cancel-window-exceeded", "notify-duplicate", "notify-late",
-      "notify-none", "notify-badsig", "payer-fail", "payer-abandon", "pay-success-immediately"};
+      "notify-none", "notify-badsig", "payer-fail", "payer-abandon", "pay-success-immediately",
+      "pay-500", "inquiry-500", "cancel-500", "pay-reset", "inquiry-reset", "cancel-reset",
+      "pay-delay:1500", "inquiry-delay:1", "cancel-delay:600000", "notify-duplicate:5", "notify-after:24h"};
   for (const auto& name : names) {
     CAPTURE(name);
     scenario s;
@@ -39,12 +41,31 @@ TEST_CASE("scenario: answer faults are consumed in order, each for its count") {
   CHECK(drain(*s, sim_api::cancel).empty());
 }
 
+TEST_CASE("scenario: delays keep their hold, duplicates their copies, notify-after its delay") {
+  auto s = parse_faults(std::vector<std::string>{"inquiry-delay:2500", "inquiry-reset:2", "inquiry-500",
+                                                 "notify-duplicate:5", "notify-after:90s"});
+  REQUIRE(s.has_value());
+  CHECK(to_json(*s).at("pendingAnswerFaults").as_array() ==
+        boost::json::array{"inquiry-delay:2500", "inquiry-reset:2", "inquiry-500"});
+  const auto first = take_answer_fault(*s, sim_api::inquiry);
+  REQUIRE(first);
+  CHECK(first->fault == answer_fault::delay);
+  CHECK(first->hold == std::chrono::milliseconds{2500});
+  CHECK(drain(*s, sim_api::inquiry) ==
+        std::vector<answer_fault>{answer_fault::reset, answer_fault::reset, answer_fault::http_500});
+  CHECK(s->notify_copies == 5);
+  CHECK(s->notify_after == std::chrono::seconds{90});
+  scenario plain;
+  REQUIRE(add_fault(plain, "notify-duplicate").has_value());
+  CHECK(plain.notify_copies == 3);
+}
+
 TEST_CASE("scenario: flags and the payer script") {
   auto s = parse_faults(std::vector<std::string>{"cancel-window-exceeded", "notify-duplicate", "notify-late",
                                                  "notify-badsig:2", "payer-abandon", "pay-success-immediately"});
   REQUIRE(s.has_value());
   CHECK(s->cancel_window_exceeded);
-  CHECK(s->notify_duplicate);
+  CHECK(s->notify_copies == 3);
   CHECK(s->notify_late);
   CHECK_FALSE(s->notify_none);
   CHECK(s->payer == payer_script::abandon);
@@ -63,6 +84,11 @@ TEST_CASE("scenario: bad names and counts are refused with a reason") {
   CHECK(add_fault(s, "pay-u:x").error().message.find("bad count") != std::string::npos);
   CHECK(add_fault(s, "pay-u:").error().message.find("bad count") != std::string::npos);
   CHECK(add_fault(s, "notify-late:2").error().message == "fault 'notify-late' takes no count");
+  CHECK(add_fault(s, "pay-delay").error().message.find("bad hold") != std::string::npos);
+  CHECK(add_fault(s, "pay-delay:0").error().message.find("bad hold") != std::string::npos);
+  CHECK(add_fault(s, "pay-delay:600001").error().message.find("bad hold") != std::string::npos);
+  CHECK(add_fault(s, "notify-after:soon").error().message.find("bad duration") != std::string::npos);
+  CHECK(add_fault(s, "notify-after").error().message.find("bad duration") != std::string::npos);
   CHECK(s == scenario{});
 }
 

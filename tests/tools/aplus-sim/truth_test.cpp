@@ -34,12 +34,14 @@ TEST_CASE("truth: the cancel window ends at 00:15 UTC+8 of the next day") {
   CHECK(cancel_window_end(at("2024-01-01T20:00:00Z")) == at("2024-01-03T00:15:00+08:00"));
 }
 
-TEST_CASE("truth: notify plan follows Alipay+'s retries, late skips to the 1 h retry, none is empty") {
+TEST_CASE("truth: notify plan follows Alipay+'s retries, late skips to the 1 h retry, after shifts, none is empty") {
   scenario s;
   const std::vector<duration> normal{0min, 2min, 12min, 22min, 82min, 202min, 562min, 1462min};
   CHECK(notify_plan(s) == normal);
   s.notify_late = true;
   CHECK(notify_plan(s) == std::vector<duration>{82min, 202min, 562min, 1462min});
+  s.notify_after = 24h;
+  CHECK(notify_plan(s) == std::vector<duration>{1522min, 1642min, 2002min, 2902min});
   s.notify_none = true;
   CHECK(notify_plan(s).empty());
 }

@@ -61,7 +61,8 @@ TEST_CASE("wire: each answer fault is faulty in its own way") {
   const auto now = daemon::wall_now();
   const auto answer = [&](std::optional<answer_fault> f) { return faulted_answer(keys, pay_path, body, f, now); };
 
-  for (auto f : {std::optional<answer_fault>{}, std::optional(answer_fault::timeout), std::optional(answer_fault::drop)}) {
+  for (auto f : {std::optional<answer_fault>{}, std::optional(answer_fault::timeout), std::optional(answer_fault::drop),
+                 std::optional(answer_fault::delay)}) {
     const auto r = answer(f);
     CHECK(r.body == body);
     CHECK(test::signed_by_aplus(r, pay_path));
@@ -87,17 +88,43 @@ TEST_CASE("wire: each answer fault is faulty in its own way") {
   CHECK(bad.body == body);
   CHECK(net::find_header(bad.headers, "Signature"));
   CHECK_FALSE(test::signed_by_aplus(bad, pay_path));
+
+  const auto five_hundred = answer(answer_fault::http_500);
+  CHECK(five_hundred.status == 500);
+  CHECK(is_json(five_hundred.body));
+  CHECK_FALSE(net::find_header(five_hundred.headers, "Signature"));
+
+  // reset: the head of the real signed answer (its full Content-Length) and half its body.
+  const auto reset = answer(answer_fault::reset);
+  CHECK(reset.status == net::reset_status);
+  CHECK(reset.body.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(reset.body.find("Signature: ") != std::string::npos);
+  CHECK(reset.body.find("Content-Length: " + std::to_string(body.size()) + "\r\n\r\n") != std::string::npos);
+  CHECK(reset.body.ends_with("\r\n\r\n" + body.substr(0, body.size() / 2)));
 }
 
 TEST_CASE("wire: notifies verify with the Alipay+ key unless badly signed on purpose") {
   const auto keys = test::sim_keys();
   for (const bool bad : {false, true}) {
-    const auto req = signed_notify(keys, "/alipayplus/notify?x=1", R"({"a":"b"})", bad, daemon::wall_now());
+    notify_signing how;
+    how.bad_signature = bad;
+    const auto req = signed_notify(keys, "/alipayplus/notify?x=1", R"({"a":"b"})", how, daemon::wall_now());
     const auto content = aplus::request_content("POST", req.target, *net::find_header(req.headers, "Client-Id"),
                                                 *net::find_header(req.headers, "Request-Time"), req.body);
     const auto outcome = aplus::verify_with(test::acqp().aplus_keys, *net::find_header(req.headers, "Signature"), content);
     CHECK((outcome == aplus::verify_outcome::ok) == !bad);
   }
+}
+
+TEST_CASE("wire: a crafted notify carries and signs the Client-Id and Request-Time it is given") {
+  const auto keys = test::sim_keys();
+  const notify_signing how{false, "OTHER", "2020-01-01T00:00:00.000+08:00"};
+  const auto req = signed_notify(keys, "/alipayplus/notify", R"({"a":"b"})", how, daemon::wall_now());
+  CHECK(net::find_header(req.headers, "Client-Id") == "OTHER");
+  CHECK(net::find_header(req.headers, "Request-Time") == how.request_time);
+  const auto content = aplus::request_content("POST", req.target, "OTHER", how.request_time, req.body);
+  CHECK(aplus::verify_with(test::acqp().aplus_keys, *net::find_header(req.headers, "Signature"), content) ==
+        aplus::verify_outcome::ok);
 }
 
 TEST_CASE("wire: only HTTP 200 with a signed result S is an ack") {

@@ -1,0 +1,448 @@
+"""Hostile input (issue 6, item 3) against a running cashierd, over raw TLS sockets: request
+smuggling and malformed framing, oversized headers and bodies, slowloris, JSON bombs, hostile ids
+and paths, wrong tokens, forged and replayed notifies. Every probe must get a clear 4xx with a JSON
+error body and leave the database as it was (payments, event log, outbox, Alipay+ calls,
+anomalies; inbound notifies are kept by design, whatever their verdict). Each class writes its
+summary to $CASHIER_RELIABILITY_DIR/<suite>.json.
+"""
+import base64
+import concurrent.futures
+import json
+import resource
+import select
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+from datetime import datetime, timezone
+
+from harness import CLIENT_ID, TOKEN, Cluster, wait_until, write_reliability_summary
+
+NOTIFY_PATH = "/alipayplus/notify"
+
+
+def sign_openssl(key_path, content):
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(content)
+        f.flush()
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path, f.name], check=True,
+                             capture_output=True).stdout
+    return base64.b64encode(sig).decode().replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+
+
+def parse_answer(data):
+    """(status, {lower-case header: value}, body) of a raw HTTP answer, or None when there is none."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split(" ")[1]), headers, body[:int(headers.get("content-length", len(body)))]
+
+
+def percentile(samples, p):
+    ordered = sorted(samples)
+    return ordered[int((len(ordered) - 1) * p)]
+
+
+class SharedCluster(unittest.TestCase):
+    """One cluster for the whole class; probes are counted for the suite summary."""
+    suite = None
+    cluster_args = {"auto_pay_after": "1s", "payment_cfg": {"pollIntervalsSeconds": [60], "createWaitMs": 3000}}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(**cls.cluster_args)
+        cls.tried = cls.rejected = cls.scenarios = 0
+        cls.failed = False
+        # A settled payment that hostile requests aim at.
+        code, body = cls.c.create("hs-seed")
+        assert code == 201, body
+        cls.c.wait_status("hs-seed", "SUCCESS", timeout=30)
+        wait_until(lambda: cls.c.sink.for_payment("hs-seed"), 20, "the seed's webhook")
+
+    @classmethod
+    def tearDownClass(cls):
+        write_reliability_summary(cls.suite, scenarios=cls.scenarios, hostile_tried=cls.tried,
+                                  hostile_rejected=cls.rejected, payments_checked=len(cls.c.query(
+                                      "SELECT id FROM payments")))
+        rc = cls.c.close()
+        if cls.failed:
+            print("\n--- cashierd log (%s) ---\n%s" % (cls.c.dir, open(cls.c.daemon.log_path, errors="replace").read()[-6000:]))
+        assert rc == 0, "cashierd should exit 0 after SIGTERM"
+
+    def run(self, result=None):
+        result = super().run(result)
+        if result and not result.wasSuccessful():
+            type(self).failed = True
+        return result
+
+    def snapshot(self):
+        q = self.c.query
+        return {"payments": q("SELECT payment_request_id, version, status, pending FROM payments ORDER BY id"),
+                "events": q("SELECT COUNT(*) AS n FROM payment_events")[0]["n"],
+                "outbox": q("SELECT COUNT(*) AS n FROM merchant_outbox")[0]["n"],
+                "calls": q("SELECT COUNT(*) AS n FROM aplus_calls")[0]["n"],
+                "anomalies": q("SELECT COUNT(*) AS n FROM anomalies")[0]["n"]}
+
+    def connect(self, timeout=15):
+        sock = socket.create_connection(("127.0.0.1", self.c.port), timeout=timeout)
+        return self.c.ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+
+    def exchange(self, data, timeout=15):
+        """Sends raw bytes on a fresh TLS connection and reads one answer (or none)."""
+        with self.connect(timeout) as s:
+            try:
+                s.sendall(data)
+            except OSError:
+                pass  # the server may answer and close before taking everything
+            got = b""
+            while True:
+                answer = parse_answer(got)
+                if answer and len(answer[2]) >= int(answer[1].get("content-length", 0)):
+                    return answer
+                try:
+                    chunk = s.recv(65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    return answer
+                got += chunk
+
+    def probe(self, what, data, statuses=range(400, 500), notify=False):
+        """Sends `data`; the answer must be a 4xx (in `statuses`) with a JSON error body, and the
+        database must not change."""
+        before = self.snapshot()
+        answer = self.exchange(data)
+        type(self).tried += 1
+        with self.subTest(what):
+            self.assertIsNotNone(answer, "no answer")
+            status, headers, body = answer
+            self.assertIn(status, statuses, body)
+            self.assertTrue(headers.get("content-type", "").startswith("application/json"), headers)
+            doc = json.loads(body)
+            if notify:
+                self.assertEqual(doc["result"]["resultStatus"], "F", doc)
+            else:
+                self.assertTrue(doc["error"]["code"] and doc["error"]["message"], doc)
+            self.assertEqual(self.snapshot(), before, "the database changed")
+            type(self).rejected += 1
+        return answer
+
+    def http(self, method, target, body=b"", headers=None, auth=True):
+        """A well-framed request's bytes, with the merchant token unless auth is False."""
+        h = {"Host": "127.0.0.1", "Content-Type": "application/json"}
+        if auth:
+            h["Authorization"] = "Bearer " + TOKEN
+        if body or method == "POST":
+            h["Content-Length"] = str(len(body))
+        h.update(headers or {})
+        head = "%s %s HTTP/1.1\r\n" % (method, target) + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
+        return head.encode("latin-1") + body
+
+    def create_body(self, pid="hs-new-1", **override):
+        body = {"paymentRequestId": pid,
+                "order": {"referenceOrderId": "ord", "orderDescription": "hostile",
+                          "orderAmount": {"currency": "USD", "value": "1000"},
+                          "merchant": {"referenceMerchantId": "M1", "merchantName": "Shop", "merchantMCC": "5812",
+                                       "merchantAddress": {"region": "US", "city": "Springfield"}},
+                          "env": {"terminalType": "WEB"}},
+                "paymentAmount": {"currency": "USD", "value": "1000"},
+                "paymentRedirectUrl": "https://shop.example.com/done"}
+        body.update(override)
+        return json.dumps(body).encode()
+
+
+class HostileHttp(SharedCluster):
+    """Framing, sizes, slowloris, tokens, hostile ids and paths."""
+    suite = "hostile-http"
+
+    def test_request_smuggling_and_bad_framing(self):
+        type(self).scenarios += 1
+        body = self.create_body("hs-smuggle")
+        base = ("POST /v1/payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\n" % TOKEN).encode()
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        cases = {
+            "Content-Length with Transfer-Encoding": base + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked,
+            "Transfer-Encoding with Content-Length": base + b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" + chunked,
+            "two different Content-Lengths": base + b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body) + body,
+            "a Content-Length list": base + b"Content-Length: %d, 5\r\n\r\n" % len(body) + body,
+            "negative Content-Length": base + b"Content-Length: -1\r\n\r\n" + body,
+            "Content-Length in hex": base + b"Content-Length: 0x10\r\n\r\n" + body,
+            "Transfer-Encoding not ending in chunked": base + b"Transfer-Encoding: chunked, identity\r\n\r\n" + chunked,
+            "unknown Transfer-Encoding": base + b"Transfer-Encoding: xchunked\r\n\r\n" + chunked,
+            "two Transfer-Encoding fields": base + b"Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked,
+            "obs-fold in Transfer-Encoding": base + b"Transfer-Encoding:\r\n chunked\r\n\r\n" + chunked,
+            "obs-fold in Content-Length": base + b"Content-Length:\r\n %d\r\n\r\n" % len(body) + body,
+            "obs-fold in Authorization": (b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer\r\n %s\r\n"
+                                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                                          % (TOKEN.encode(), len(body))) + body,
+            "space before the colon": base + b"Content-Length : %d\r\n\r\n" % len(body) + body,
+            "bare LF line ends": base.replace(b"\r\n", b"\n") + b"Content-Length: %d\n\n" % len(body) + body,
+            "NUL in a header value": base + b"X-Bad: a\x00b\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+            "bad chunk size": base + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" + body + b"\r\n0\r\n\r\n",
+            "huge chunk size": base + b"Transfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n" + body,
+            "HTTP/2 preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "HTTP/0.9 request line": b"GET /v1/payments/hs-seed\r\n\r\n",
+            "HTTP/1.2": b"GET /v1/payments/hs-seed HTTP/1.2\r\nHost: x\r\n\r\n",
+        }
+        for what, data in cases.items():
+            self.probe(what, data)
+        self.assertNotIn("hs-smuggle", [p["payment_request_id"] for p in self.snapshot()["payments"]])
+
+    def test_oversized_headers_and_bodies(self):
+        type(self).scenarios += 1
+        self.probe("a 9 KiB header", self.http("GET", "/v1/payments/hs-seed", headers={"X-Big": "a" * 9000}), [431])
+        many = {"X-H%d" % i: "v" * 40 for i in range(300)}
+        self.probe("300 headers", self.http("GET", "/v1/payments/hs-seed", headers=many), [431])
+        self.probe("a 9 KiB target", self.http("GET", "/v1/payments/" + "a" * 9000), [431])
+        huge = self.http("POST", "/v1/payments", headers={"Content-Length": "100000000"})
+        self.probe("Content-Length 100 MB", huge, [413])
+        body = self.create_body(orderDescription="x" * 70000)
+        self.probe("a 70 KB body", self.http("POST", "/v1/payments", body), [413])
+        head = ("POST /v1/payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n" % TOKEN).encode()
+        chunks = b"".join(b"4000\r\n" + b"a" * 0x4000 + b"\r\n" for _ in range(5)) + b"0\r\n\r\n"
+        self.probe("a 80 KB chunked body", head + chunks, [413])
+        self.probe("an oversized notify", self.http("POST", NOTIFY_PATH, b"{" * 70000, auth=False), [413])
+
+    def test_wrong_or_missing_merchant_tokens(self):
+        type(self).scenarios += 1
+        target = "/v1/payments/hs-seed"
+        variants = {
+            "no Authorization": {},
+            "wrong token": {"Authorization": "Bearer wrong_token_0123456789"},
+            "empty Bearer": {"Authorization": "Bearer "},
+            "Basic scheme": {"Authorization": "Basic " + base64.b64encode(TOKEN.encode()).decode()},
+            "token with a suffix": {"Authorization": "Bearer " + TOKEN + "x"},
+            "token prefix": {"Authorization": "Bearer " + TOKEN[:-1]},
+            "token without scheme": {"Authorization": TOKEN},
+        }
+        for what, headers in variants.items():
+            _, h, _ = self.probe(what, self.http("GET", target, headers=headers, auth=False), [401])
+            self.assertEqual(h.get("www-authenticate"), "Bearer")
+        create = self.http("POST", "/v1/payments", self.create_body("hs-token"), {"Authorization": "Bearer nope"},
+                           auth=False)
+        self.probe("create with a wrong token", create, [401])
+        two = ("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAuthorization: Bearer nope\r\n\r\n"
+               % (target, TOKEN)).encode()
+        self.probe("two Authorization fields", two, [400, 401])
+
+    def test_ids_with_path_or_control_characters(self):
+        type(self).scenarios += 1
+        for pid in ["../../etc/passwd", "a/b", "a%2Fb", "a\\b", "a\x00b", "a\r\nb", "a b", "..", ".", "x" * 65,
+                    "x" * 10000, "\u00e9t\u00e9", "a;b", "<script>"]:
+            self.probe("create id %r" % pid[:20], self.http("POST", "/v1/payments", self.create_body(pid)), [400])
+        for target in ["/v1/payments/..%2F..%2Fetc%2Fpasswd", "/v1/payments/%2e%2e", "/v1/payments/../../admin/x",
+                       "/v1/payments/%00", "/v1/payments/hs-seed%00", "/v1/payments/a%0D%0Ab", "/v1/payments/%ZZ",
+                       "/v1/payments/hs-seed/../hs-seed", "/v1/payments/" + "a" * 4000,
+                       "/v1/payments/hs-seed?events=true&events=../x", "/v1/payments/hs-seed?x=%00"]:
+            self.probe("GET " + target[:50], self.http("GET", target), [400, 404])
+        self.probe("raw CR LF in the target", b"GET /v1/payments/a\r\nb HTTP/1.1\r\nHost: x\r\n\r\n", [400])
+        self.probe("cancel through ..%2F", self.http("POST", "/v1/payments/..%2Fhs-seed/cancel", b"{}"), [404])
+        self.probe("absolute-form target", self.http("GET", "https://evil.example/v1/payments/hs-seed"), [400, 404])
+
+    def test_slowloris_does_not_slow_normal_clients(self):
+        type(self).scenarios += 1
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 2048:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+
+        def latencies(n=100):
+            out = []
+            for _ in range(n):
+                start = time.monotonic()
+                code, _ = self.c.get("hs-seed")
+                out.append(time.monotonic() - start)
+                self.assertEqual(code, 200)
+            return out
+
+        baseline = percentile(latencies(), 0.99)
+        # 200 TLS connections trickling request headers, 100 TCP connections trickling a ClientHello.
+        # Each trickles one byte at a time: a header name that never ends, or a 256-byte handshake
+        # record that never completes.
+        slow = []
+        for i in range(200):
+            s = self.connect()
+            s.sendall(b"GET /v1/payments/hs-seed HTTP/1.1\r\nHost: x\r\n")
+            slow.append((s, b"X"))
+        for i in range(100):
+            s = socket.create_connection(("127.0.0.1", self.c.port), timeout=15)
+            s.sendall(b"\x16\x03\x01\x01\x00")
+            slow.append((s, b"\x00"))
+        for s, _ in slow:
+            s.setblocking(False)
+        type(self).tried += len(slow)
+        opened = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            during_f = pool.submit(latencies)
+            closed = self.trickle(slow, until=lambda: during_f.done() and time.monotonic() - opened > 1)
+            during = percentile(during_f.result(), 0.99)
+        bound = max(5 * baseline, 0.2)
+        print("\nslowloris: p99 %.1f ms before, %.1f ms during 300 slow connections (bound %.1f ms)"
+              % (baseline * 1000, during * 1000, bound * 1000))
+        self.assertLessEqual(during, bound)
+        # The server cuts every slow connection at its header timeout (10 s), trickling or not.
+        closed |= self.trickle(slow, until=lambda: len(closed) == len(slow), timeout=40, closed=closed)
+        self.assertEqual(len(closed), len(slow))
+        type(self).rejected += len(closed)
+        for s, _ in slow:
+            s.close()
+
+    def trickle(self, socks, until, timeout=60, closed=None):
+        """Sends one more byte on every open slow socket every 0.5 s, spread over the interval, until
+        `until()`; returns the set of indexes of the sockets the server has closed."""
+        closed = set() if closed is None else closed
+        deadline = time.monotonic() + timeout
+        index = {id(s): i for i, (s, _) in enumerate(socks)}
+        tick, next_tick = 0, time.monotonic()
+        while not until() and time.monotonic() < deadline:
+            if time.monotonic() >= next_tick:  # a tenth of the connections every 50 ms: a byte each per 0.5 s
+                next_tick += 0.05
+                tick += 1
+                for i, (s, byte) in enumerate(socks):
+                    if i not in closed and i % 10 == tick % 10:
+                        try:
+                            s.sendall(byte)
+                        except (ssl.SSLWantWriteError, BlockingIOError):
+                            pass
+                        except OSError:
+                            closed.add(i)
+            open_socks = [s for i, (s, _) in enumerate(socks) if i not in closed]
+            readable, _, _ = select.select(open_socks, [], [], max(0.005, next_tick - time.monotonic()))
+            for s in readable:
+                try:
+                    if not s.recv(4096):
+                        closed.add(index[id(s)])
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    pass  # a TLS 1.3 session ticket, no application data
+                except (OSError, ValueError):
+                    closed.add(index[id(s)])
+        return closed
+
+
+class HostileContent(SharedCluster):
+    """JSON bombs against the merchant API and the notify endpoint, forged and replayed notifies."""
+    suite = "hostile-content"
+
+    def notify_bytes(self, body, signed=True, request_time=None, headers=None):
+        rt = request_time or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        h = {"Host": "127.0.0.1", "Content-Type": "application/json; charset=UTF-8", "Client-Id": CLIENT_ID,
+             "Request-Time": rt, "Content-Length": str(len(body))}
+        if signed:
+            content = ("POST %s\n%s.%s." % (NOTIFY_PATH, CLIENT_ID, rt)).encode() + body
+            h["Signature"] = "algorithm=RSA256,keyVersion=1,signature=" + sign_openssl(self.c.k("aplus_private.pem"), content)
+        h.update(headers or {})
+        head = "POST %s HTTP/1.1\r\n" % NOTIFY_PATH + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
+        return head.encode("latin-1") + body
+
+    def notify_body(self, pid, **override):
+        truth = self.c.sim_truth(pid)
+        body = {"paymentResult": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
+                "paymentRequestId": pid, "paymentId": truth["paymentId"],
+                "paymentAmount": {"currency": "USD", "value": "1000"}}
+        body.update(override)
+        return json.dumps(body).encode()
+
+    def bombs(self, pid):
+        """(name, body bytes) of hostile JSON documents; `pid` is the paymentRequestId they name."""
+        deep = b"[" * 20000 + b"]" * 20000
+        valid = json.loads(self.create_body(pid))
+        text = json.dumps(valid)
+        return [
+            ("deep nesting", deep),
+            ("deep objects", b'{"a":' * 2000 + b"1" + b"}" * 2000),
+            ("1e400", text.replace('"value": "1000"', '"value": 1e400', 1).encode()),
+            ("huge integer", text.replace('"value": "1000"', '"value": ' + "9" * 5000, 1).encode()),
+            ("amount overflow", text.replace('"value": "1000"', '"value": "99999999999999999999999"').encode()),
+            ("negative zero", text.replace('"value": "1000"', '"value": "-0"').encode()),
+            ("number -0", text.replace('"value": "1000"', '"value": -0').encode()),
+            ("exponent string", text.replace('"value": "1000"', '"value": "1e3"').encode()),
+            ("NaN", text.replace('"value": "1000"', '"value": NaN').encode()),
+            ("invalid UTF-8", text.replace("hostile", "\udcff").encode("utf-8", "surrogateescape")),
+            ("overlong UTF-8", text.encode().replace(b"hostile", b"\xc0\xaf")),
+            ("lone surrogate", text.replace("hostile", "\\ud800").encode()),
+            ("duplicate keys", b'{"paymentRequestId":"%s","paymentRequestId":"other",' % pid.encode() + text.encode()[1:]),
+            ("huge string", text.replace("hostile", "h" * 60000).encode()),
+            ("trailing garbage", text.encode() + b"}"),
+            ("byte order mark", b"\xef\xbb\xbf" + text.encode()),
+            ("not an object", b"[" + text.encode() + b"]"),
+            ("null", b"null"),
+            ("empty", b""),
+            ("NUL in the id", text.replace(pid, pid + "\\u0000x").encode()),
+        ]
+
+    def test_json_bombs_against_the_merchant_api(self):
+        type(self).scenarios += 1
+        for what, body in self.bombs("hs-bomb"):
+            self.probe("create: " + what, self.http("POST", "/v1/payments", body))
+        self.probe("create: text/plain", self.http("POST", "/v1/payments", self.create_body("hs-bomb"),
+                                                   {"Content-Type": "text/plain"}), [415])
+        self.probe("cancel: deep nesting", self.http("POST", "/v1/payments/hs-seed/cancel", b"[" * 20000))
+        self.probe("consult: duplicate keys", self.http("POST", "/v1/payments/consult", b'{"a":1,"a":2}'))
+        self.assertNotIn("hs-bomb", [p["payment_request_id"] for p in self.snapshot()["payments"]])
+
+    def test_json_bombs_and_forgeries_against_the_notify_endpoint(self):
+        type(self).scenarios += 1
+        # Unsigned, and signed by Alipay+'s key: a bomb never gets past the signature or the decoder.
+        for what, body in self.bombs("hs-seed"):
+            self.probe("notify unsigned: " + what, self.notify_bytes(body, signed=False), [401], notify=True)
+            self.probe("notify signed: " + what, self.notify_bytes(body), [400], notify=True)
+        good = self.notify_body("hs-seed")
+        for what, override in [("amount 1e400", {"paymentAmount": {"currency": "USD", "value": "1e400"}}),
+                               ("amount -0", {"paymentAmount": {"currency": "USD", "value": "-0"}}),
+                               ("result U with a number", {"paymentResult": {"resultStatus": 1}}),
+                               ("id of 65 characters", {"paymentRequestId": "x" * 65})]:
+            self.probe("notify signed: " + what, self.notify_bytes(self.notify_body("hs-seed", **override)), [400],
+                       notify=True)
+        self.probe("notify: no Request-Time", self.notify_bytes(good, headers={"Request-Time": ""}), [401], notify=True)
+        self.probe("notify: stale Request-Time", self.notify_bytes(good, request_time="2020-01-01T00:00:00.000+08:00"),
+                   [401], notify=True)
+        self.probe("notify: huge Signature", self.notify_bytes(good, headers={"Signature": "signature=" + "A" * 6000}),
+                   [401], notify=True)
+        self.probe("notify: GET", self.http("GET", NOTIFY_PATH, auth=False), [405])
+
+    def test_replayed_notifies_change_the_payment_once(self):
+        type(self).scenarios += 1
+        for pid in ("hs-replay", "hs-replay-burst"):
+            code, body = self.c.create(pid, description="replay [sim:payer-abandon,notify-none]")
+            self.assertEqual(code, 201, body)
+        # The same signed bytes twice: the first settles the payment, the second is acked and changes nothing.
+        data = self.notify_bytes(self.notify_body("hs-replay"))
+        first = self.exchange(data)
+        self.assertEqual(first[0], 200, first)
+        settled = self.snapshot()
+        row = [p for p in settled["payments"] if p["payment_request_id"] == "hs-replay"][0]
+        self.assertEqual((row["status"], row["pending"]), ("SUCCESS", ""))
+        type(self).tried += 1
+        second = self.exchange(data)
+        self.assertEqual(second[0], 200, second)
+        self.assertEqual(json.loads(second[2])["result"]["resultStatus"], "S")
+        self.assertEqual(self.snapshot(), settled)
+        type(self).rejected += 1
+        # Five replays at once: one transition, one merchant event.
+        data = self.notify_bytes(self.notify_body("hs-replay-burst"))
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(lambda _: self.exchange(data), range(5)))
+        type(self).tried += 4
+        self.assertEqual([a[0] for a in answers], [200] * 5)
+        for pid in ("hs-replay", "hs-replay-burst"):
+            row = self.c.query("SELECT id FROM payments WHERE payment_request_id = ?", pid)[0]
+            moves = self.c.query("SELECT cause FROM payment_events WHERE payment_id = ? AND to_status = 'SUCCESS' "
+                                 "AND from_status <> 'SUCCESS'", row["id"])
+            self.assertEqual([m["cause"] for m in moves], ["notify:S"])
+            self.assertEqual(len(self.c.query("SELECT id FROM merchant_outbox WHERE payment_id = ?", row["id"])), 1)
+            oks = self.c.query("SELECT id FROM inbound_notifies WHERE payment_id = ? AND verification = 'ok'", row["id"])
+            self.assertEqual(len(oks), 2 if pid == "hs-replay" else 5)
+            wait_until(lambda: self.c.sink.for_payment(pid), 20, pid + " webhook")
+        type(self).rejected += 4
+
+
+if __name__ == "__main__":
+    unittest.main()
