@@ -194,6 +194,7 @@ struct daemon {
                         : error_response(503, "NOT_READY", "recovery not finished");
       if (path == "/metrics") {
         stats.set_store_stats(store->stats(clock->now()));
+        set_driver_metrics();
         net::response r;
         r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
         r.body = stats.render();
@@ -212,10 +213,28 @@ struct daemon {
   }
   std::uint64_t store_failures = 0;
 
+  void set_driver_metrics() {
+    const auto s = drv->stats();
+    stats.set_gauge(metric::deadlines_armed, {}, static_cast<double>(s.armed_deadlines));
+    stats.set_gauge(metric::timer_lateness_max, {{"lane", std::string(to_string(call_lane::urgent))}}, s.worst_urgent_lateness_s);
+    stats.set_gauge(metric::timer_lateness_max, {{"lane", std::string(to_string(call_lane::polling))}}, s.worst_polling_lateness_s);
+    stats.set_gauge(metric::budget_rate, {}, drv->budget().rate());
+    stats.set_counter(metric::calls_deferred, {{"reason", "budget"}}, static_cast<double>(s.budget_deferred));
+    stats.set_counter(metric::calls_deferred, {{"reason", "hint"}}, static_cast<double>(s.hints_skipped));
+    stats.set_counter(metric::traffic_limited, {}, static_cast<double>(drv->budget().throttles()));
+  }
+
   /// consultPayment for the merchant API; the call is logged like every other.
   asio::awaitable<consult_outcome> consult(std::string body) {
-    auto r = co_await gateway->consult(std::move(body));
     consult_outcome out;
+    if (!drv->budget().take_now(std::chrono::steady_clock::now())) {
+      out.error = "over maxRequestsPerSecond";
+      co_return out;
+    }
+    auto r = co_await gateway->consult(std::move(body));
+    if (const auto* a = std::get_if<aplus::consult_payment_response>(&r.answer);
+        a && a->result.code == "REQUEST_TRAFFIC_EXCEED_LIMIT")
+      drv->budget().throttled(std::chrono::steady_clock::now());
     if (std::holds_alternative<aplus::consult_payment_response>(r.answer)) out.verified_body = r.call.response_body;
     else out.error = std::string(to_string(std::get<no_answer_reason>(r.answer)));
     engine::input in;
@@ -297,6 +316,10 @@ int run_daemon(const config& cfg) {
   d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway);
   d.drv->observe([&d](const engine::input& in, const engine::output& out) { d.observe(in, out); });
   d.drv->on_group_commit([&d](double seconds) { d.stats.observe("cashierd_commit_seconds", {}, seconds); });
+  d.drv->budget() = rate_budget(cfg.alipayplus.max_requests_per_second);
+  d.drv->on_deadline_fired([&d](call_lane lane, double late) {
+    d.stats.observe(metric::timer_lateness, {{"lane", std::string(to_string(lane))}}, late);
+  });
   d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants);
   d.webhooks->observe([&d](const delivery_report& r) {
     d.stats.count("cashierd_webhooks_total", {{"result", std::string(to_string(r.result))}});
