@@ -34,10 +34,10 @@ void deadline_heap::arm(std::int64_t id, time_point at, call_lane lane) {
     return;
   }
   const auto key = key_of(at, lane);
-  auto [it, inserted] = live_.try_emplace(id, key);
+  auto [live, inserted] = live_.try_emplace(id, key);
   if (!inserted) {
-    if (it->second == key) return;
-    it->second = key;
+    if (*live == key) return;
+    *live = key;
   }
   auto& heap = lane_heap(lane);
   heap.push_back({key, id});
@@ -49,8 +49,8 @@ void deadline_heap::arm(std::int64_t id, time_point at, call_lane lane) {
 void deadline_heap::drop_stale_top(std::vector<entry>& heap) {
   while (!heap.empty()) {
     const auto& top = heap.front();
-    const auto it = live_.find(top.id);
-    if (it != live_.end() && it->second == top.key) return;
+    const auto* live = live_.find(top.id);
+    if (live != nullptr && *live == top.key) return;
     std::pop_heap(heap.begin(), heap.end(), later);
     heap.pop_back();
   }
@@ -73,26 +73,31 @@ std::optional<due_deadline> deadline_heap::due_top(std::vector<entry>& heap, std
   return due_deadline{top.id, at_of(top.key), lane_of_key(top.key)};
 }
 
-std::optional<due_deadline> deadline_heap::peek_due(time_point now) {
+std::optional<due_deadline> deadline_heap::peek_due(time_point now, call_lane first) {
   const auto now_ms = to_epoch_ms(now);
-  if (auto d = due_top(urgent_, now_ms)) return d;
-  return due_top(polling_, now_ms);
+  const auto second = first == call_lane::urgent ? call_lane::polling : call_lane::urgent;
+  if (auto d = due_top(lane_heap(first), now_ms)) return d;
+  return due_top(lane_heap(second), now_ms);
+}
+
+void deadline_heap::pop(const due_deadline& due) {
+  auto& heap = lane_heap(due.lane);
+  std::pop_heap(heap.begin(), heap.end(), later);
+  heap.pop_back();
+  live_.erase(due.id);
 }
 
 std::optional<std::int64_t> deadline_heap::pop_due(time_point now) {
   const auto d = peek_due(now);
   if (!d) return std::nullopt;
-  auto& heap = lane_heap(d->lane);
-  std::pop_heap(heap.begin(), heap.end(), later);
-  heap.pop_back();
-  live_.erase(d->id);
+  pop(*d);
   return d->id;
 }
 
 std::optional<time_point> deadline_heap::deadline_of(std::int64_t id) const {
-  const auto it = live_.find(id);
-  if (it == live_.end()) return std::nullopt;
-  return at_of(it->second);
+  const auto* live = live_.find(id);
+  if (live == nullptr) return std::nullopt;
+  return at_of(*live);
 }
 
 void deadline_heap::reserve(std::size_t n) {
@@ -103,7 +108,7 @@ void deadline_heap::reserve(std::size_t n) {
 void deadline_heap::compact() {
   urgent_.clear();
   polling_.clear();
-  for (const auto& [id, key] : live_) lane_heap(lane_of_key(key)).push_back({key, id});
+  live_.for_each([this](std::int64_t id, std::int64_t key) { lane_heap(lane_of_key(key)).push_back({key, id}); });
   std::make_heap(urgent_.begin(), urgent_.end(), later);
   std::make_heap(polling_.begin(), polling_.end(), later);
 }

@@ -22,6 +22,13 @@ namespace {
 constexpr std::size_t max_batch = 512;
 /// Due deadlines handled per timer tick; the rest on the next tick.
 constexpr std::size_t max_due_per_tick = 2048;
+/// Alipay+ calls under way at most before due deadlines wait in the heap: enough to keep the
+/// gateway's connections (16) busy, few enough that when Alipay+ answers slower than the budget
+/// allows, the backlog waits in the heap instead of in the HTTP client's queue (and times out).
+constexpr std::size_t max_calls_in_flight = 64;
+/// Of this many deadlines fired in a row while both lanes have due ones, the last is a poll:
+/// the urgent lane goes first, but a flood of pays and cancels cannot starve polling.
+constexpr int polling_share = 8;
 /// After a failed commit, when a popped deadline is tried again.
 constexpr auto retry_after_store_failure = std::chrono::seconds(1);
 
@@ -91,6 +98,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   };
   std::vector<queued> queue;
   bool flush_scheduled = false;
+  std::size_t prepaid_queued = 0;  // popped deadlines not yet committed (calls to come)
+  int urgent_run = 0;              // urgent deadlines fired since the last poll
   std::unordered_map<std::int64_t, int> in_flight;  // calls under way per payment
   std::unordered_map<std::int64_t, int> pays_in_flight;  // of which pay calls
   std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> watchers;
@@ -137,7 +146,10 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       for (auto& q : batch) {
         // Timers and answers of existing payments come back through the deadline heap.
         if (q.in.payment_id != 0) heap.arm(q.in.payment_id, clock.now() + retry_after_store_failure);
-        if (q.prepaid) budget.refund();
+        if (q.prepaid) {
+          --prepaid_queued;
+          budget.refund();
+        }
         if (q.w) {
           q.w->error = std::current_exception();
           q.w->signal.fire();
@@ -160,6 +172,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     if (out.result == engine::outcome::conflict && q.in.payment_id != 0)
       heap.arm(q.in.payment_id, clock.now());  // reread and try again
     for (const auto& o : observers) o(q.in, out);
+    if (q.prepaid) --prepaid_queued;
     if (out.result == engine::outcome::applied) {
       start_calls(q, out);
       wake_watchers(id);
@@ -279,8 +292,16 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     if (*earliest == timer_at) return;
     timer_at = *earliest;
     auto wait = clock.wall_wait_until(*earliest);
-    // Due already: wake when the budget has tokens again (at once when it has).
-    if (wait <= decltype(wait)::zero()) wait = budget.wait(std::chrono::steady_clock::now());
+    if (wait <= decltype(wait)::zero()) {
+      // Due already. With the calls in flight at their cap, the next answer's commit re-arms.
+      if (saturated()) {
+        timer_at = never;
+        timer.cancel();
+        return;
+      }
+      // Wake when the budget has tokens again (at once when it has).
+      wait = budget.wait(std::chrono::steady_clock::now());
+    }
     timer.expires_after(wait);
     timer.async_wait([self = shared_from_this(), at = *earliest](boost::system::error_code ec) {
       if (ec || self->timer_at != at) return;  // re-armed or cancelled meanwhile
@@ -294,26 +315,31 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     const auto now = clock.now();
     std::size_t n = 0;
     while (n < max_due_per_tick) {
-      const auto due = heap.peek_due(now);
+      const auto first = urgent_run + 1 >= polling_share ? call_lane::polling : call_lane::urgent;
+      const auto due = heap.peek_due(now, first);
       if (!due) break;
       ++n;
       // A call in flight re-arms the payment when its answer is committed.
       if (in_flight.contains(due->id)) {
-        heap.pop_due(now);
+        heap.pop(*due);
         continue;
       }
-      // Out of budget: the deadline stays in the heap, in order, until tokens come back.
-      if (!budget.take_queued(std::chrono::steady_clock::now())) break;
-      heap.pop_due(now);
+      // Out of budget (or of calls in flight): the deadline stays in the heap, in order.
+      if (saturated() || !budget.take_queued(std::chrono::steady_clock::now())) break;
+      heap.pop(*due);
+      urgent_run = due->lane == call_lane::urgent ? urgent_run + 1 : 0;
       fired(*due, now);
       engine::input in;
       in.payment_id = due->id;
       in.ev = deadline_reached{};
+      ++prepaid_queued;
       enqueue(std::move(in), nullptr, true);
     }
     // Deadlines skipped for calls in flight enqueue nothing: re-arm for the next one now.
     arm_timer();
   }
+
+  bool saturated() const { return st.calls_in_flight + prepaid_queued >= max_calls_in_flight; }
 
   void fired(const due_deadline& due, time_point now) {
     const double late = std::chrono::duration<double>(now - due.at).count();

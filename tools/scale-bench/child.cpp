@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 extern char** environ;
@@ -108,6 +109,19 @@ std::optional<std::int64_t> child::rss_bytes() const {
   for (std::string line; std::getline(in, line);)
     if (line.starts_with("VmRSS:")) return std::atoll(line.c_str() + 6) * 1024;
   return std::nullopt;
+}
+
+std::optional<double> child::cpu_seconds() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i >= 14) ticks += std::atof(field.c_str());
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 http_answer http_get(std::uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {

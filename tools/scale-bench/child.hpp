@@ -32,6 +32,8 @@ class child {
   int stop(std::chrono::milliseconds grace = std::chrono::seconds(20));
   /// Resident set size in bytes (VmRSS), or nothing once it exited.
   std::optional<std::int64_t> rss_bytes() const;
+  /// CPU time used so far (user + system, 10 ms resolution), or nothing once it exited.
+  std::optional<double> cpu_seconds() const;
 
  private:
   pid_t pid_ = -1;

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate", setup.rate, "maxRequestsPerSecond in the polling phase")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--timer-rate", setup.timer_rate, "due timers per second in the lateness phase")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--window", window_s, "seconds of the polling window (default 8, --full 20)")->check(CLI::PositiveNumber);
-  app.add_flag("--keep", keep, "keep the work directory");
+  app.add_flag("--keep", keep, "keep the work directory and the databases");
   CLI11_PARSE(app, argc, argv);
   if (quick && full) {
     std::cerr << "cashier-scale: --quick and --full exclude each other\n";
@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
     if (setup.keys_dir.empty()) setup.keys_dir = (fs::temp_directory_path() / "cashier-scale-keys").string();
     make_keys(setup.keys_dir);
     setup.work_dir = make_work_dir(work_dir);
+    setup.keep = keep;
     std::vector<figure> figures;
     {
       scale_bench bench(setup);

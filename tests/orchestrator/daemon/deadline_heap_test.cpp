@@ -87,6 +87,19 @@ TEST_CASE("due urgent deadlines come out before due polling ones, each lane by d
   CHECK(h.size() == 1);
 }
 
+TEST_CASE("the caller may ask for the polling lane first") {
+  deadline_heap h;
+  h.arm(1, from_epoch_ms(100), call_lane::urgent);
+  h.arm(2, from_epoch_ms(200));
+  CHECK(h.peek_due(from_epoch_ms(300), call_lane::polling)->id == 2);
+  CHECK(h.peek_due(from_epoch_ms(300))->id == 1);
+  CHECK(h.peek_due(from_epoch_ms(150), call_lane::polling)->id == 1);  // no poll due yet
+  const auto top = h.peek_due(from_epoch_ms(300), call_lane::polling);
+  h.pop(*top);
+  CHECK(h.size() == 1);
+  CHECK(h.pop_due(from_epoch_ms(300)) == 1);
+}
+
 TEST_CASE("re-arming moves a payment between lanes") {
   deadline_heap h;
   h.arm(1, from_epoch_ms(100), call_lane::urgent);

@@ -12,6 +12,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -47,12 +49,22 @@ struct seen_call {
 };
 
 /// Alipay+ as the driver sees it: pay U/PAYMENT_IN_PROCESS, inquiry S with the payment still
-/// U (or U/REQUEST_TRAFFIC_EXCEED_LIMIT when `limit`), cancel S; answers a few turns later.
+/// U (or U/REQUEST_TRAFFIC_EXCEED_LIMIT when `limit`), cancel S; answers a few turns later, or
+/// (inquiries, while `holding`) not before release().
 class recording_gateway final : public gateway {
  public:
+  explicit recording_gateway(asio::io_context& io) : hold_(io) {
+    hold_.expires_at(asio::steady_timer::time_point::max());
+  }
   std::vector<seen_call> calls;
   bool limit = false;
+  bool holding = false;
   int answered = 0;
+  /// Lets held inquiries answer.
+  void release() {
+    holding = false;
+    hold_.cancel();
+  }
 
   asio::awaitable<call_result> pay(const payment& p) override {
     saw("pay", p);
@@ -64,6 +76,10 @@ class recording_gateway final : public gateway {
   asio::awaitable<call_result> inquiry(const payment& p) override {
     saw("inquiryPayment", p);
     const bool limited = limit;
+    if (holding) {
+      boost::system::error_code ec;
+      co_await hold_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
     co_await later();
     inquiry_answer a;
     if (limited) {
@@ -101,6 +117,7 @@ class recording_gateway final : public gateway {
     c.outcome = "fake";
     return call_result{std::move(ev), std::move(c)};
   }
+  asio::steady_timer hold_;
 };
 
 struct fixture {
@@ -109,7 +126,7 @@ struct fixture {
   std::unique_ptr<store::payment_store> store = store::open_sqlite_store(dir.file("cashier.db"));
   engine::engine eng{*store, engine::engine_config{}};
   still_clock clock;
-  recording_gateway gw;
+  recording_gateway gw{io};
   driver drv{io, eng, clock, gw};
 
   /// Stores a payment `name` waiting on `pending`, due at `next`; its id.
@@ -184,6 +201,20 @@ TEST_CASE("due deadlines wait in the heap for the budget, urgent lane first, old
   f.run_until([&] { return f.settled(); });
 }
 
+TEST_CASE("a flood of urgent deadlines leaves every eighth call to polling") {
+  fixture f;
+  for (int i = 0; i < 30; ++i)
+    f.seed("cancel-" + std::to_string(i), pending_action::cancel, t0 - std::chrono::seconds(10));
+  for (int i = 0; i < 3; ++i)
+    f.seed("poll-" + std::to_string(i), pending_action::inquiry, t0 - std::chrono::seconds(60 - i));
+  f.drv.recover();  // unlimited budget: one tick fires them all, in lane order
+  f.run_until([&] { return f.gw.calls.size() == 33 && f.settled(); });
+  std::vector<std::size_t> polls;
+  for (std::size_t i = 0; i < f.gw.calls.size(); ++i)
+    if (f.gw.calls[i].api == "inquiryPayment") polls.push_back(i);
+  CHECK(polls == std::vector<std::size_t>{7, 15, 23});
+}
+
 TEST_CASE("a new payment's pay borrows from the budget ahead of the polling backlog") {
   fixture f;
   for (int i = 0; i < 20; ++i)
@@ -235,6 +266,23 @@ TEST_CASE("REQUEST_TRAFFIC_EXCEED_LIMIT answers lower the rate of an unlimited b
   CHECK(f.drv.budget().rate() <= 5);  // half of the (at most) 10 calls of the last second
   // The machine re-arms each payment as for any U answer.
   for (const auto* p : {"poll-0", "poll-9"}) CHECK(f.store->find(p)->next_action_at > t0);
+}
+
+TEST_CASE("with 64 calls in flight, due deadlines wait in the heap, not in the HTTP client") {
+  fixture f;
+  f.gw.holding = true;
+  for (int i = 0; i < 100; ++i)
+    f.seed("poll-" + std::to_string(i), pending_action::inquiry, t0 - std::chrono::seconds(100 - i));
+  f.drv.recover();  // unlimited budget
+  f.run_until([&] { return f.gw.calls.size() >= 64; });
+  // Give the reactor a few more turns: nothing more may start while Alipay+ holds the answers.
+  for (int i = 0; i < 20; ++i) f.io.run_for(std::chrono::milliseconds(2));
+  CHECK(f.gw.calls.size() == 64);
+  CHECK(f.drv.stats().calls_in_flight == 64);
+  CHECK(f.drv.stats().armed_deadlines == 100);  // 64 answer guards + 36 still waiting
+  f.gw.release();
+  f.run_until([&] { return f.gw.calls.size() == 100 && f.settled(); });
+  for (std::size_t i = 1; i < 100; ++i) CHECK(f.gw.calls[i].id > f.gw.calls[i - 1].id);  // oldest first
 }
 
 }  // namespace cashier::daemon
