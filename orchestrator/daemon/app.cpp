@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -77,12 +78,22 @@ net::response error_response(int status, std::string_view code, std::string_view
   return r;
 }
 
+/// The store's counters for /metrics, read on `reader` wherever this is resumed (its own
+/// thread): with a million open payments they scan the recovery index for a good part of a
+/// second, which on the reactor would hold up every timer and request. A named coroutine, not a
+/// lambda inside co_await (GCC 12, see aplus_gateway.cpp).
+asio::awaitable<store::store_stats> read_store_stats(store::payment_store& reader, time_point now) {
+  co_return reader.stats(now);
+}
+
 /// Everything the running daemon holds, in construction order.
 struct daemon {
   explicit daemon(const config& c) : cfg(c) {}
   const config& cfg;
   asio::io_context io{1};
   std::unique_ptr<store::payment_store> store;
+  std::unique_ptr<store::payment_store> stats_reader;  // read-only, used on stats_thread only
+  std::unique_ptr<asio::thread_pool> stats_thread;
   std::unique_ptr<payment_clock> clock;
   std::unique_ptr<engine::engine> eng;
   std::unique_ptr<aplus_gateway> gateway;
@@ -170,13 +181,18 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
   }
 
-  /// The /metrics page, with the store-derived gauges read now.
-  net::response on_metrics() {
-    stats.set_store_stats(store->stats(clock->now()));
+  /// The /metrics page, with the store-derived gauges counted now on the stats thread (a count
+  /// over a million open payments must not stall the reactor).
+  asio::awaitable<net::response> on_metrics() {
+    auto counting = read_store_stats(*stats_reader, clock->now());
+    const auto counts =
+        co_await asio::co_spawn(stats_thread->get_executor(), std::move(counting), asio::use_awaitable);
+    stats.set_store_stats(counts);
+    set_driver_metrics();
     net::response r;
     r.headers.push_back({"Content-Type", "text/plain; version=0.0.4"});
     r.body = stats.render();
-    return r;
+    co_return r;
   }
 
   /// Dispatches one request through the route table (routes.hpp).
@@ -204,7 +220,7 @@ struct daemon {
       case route_id::readyz:
         if (ready) co_return json_response(200, json::object{{"status", "ready"}});
         co_return error_response(503, "NOT_READY", "recovery not finished");
-      case route_id::metrics: co_return on_metrics();
+      case route_id::metrics: co_return co_await on_metrics();
       case route_id::admin_cancel:
       case route_id::admin_inquire:
       case route_id::admin_redeliver: co_return co_await on_admin(found->matched->id, found->params[0]);
@@ -229,10 +245,28 @@ struct daemon {
   }
   std::uint64_t store_failures = 0;
 
+  void set_driver_metrics() {
+    const auto s = drv->stats();
+    stats.set_gauge(metric::deadlines_armed, {}, static_cast<double>(s.armed_deadlines));
+    stats.set_gauge(metric::timer_lateness_max, {{"lane", std::string(to_string(call_lane::urgent))}}, s.worst_urgent_lateness_s);
+    stats.set_gauge(metric::timer_lateness_max, {{"lane", std::string(to_string(call_lane::polling))}}, s.worst_polling_lateness_s);
+    stats.set_gauge(metric::budget_rate, {}, drv->budget().rate());
+    stats.set_counter(metric::calls_deferred, {{"reason", "budget"}}, static_cast<double>(s.budget_deferred));
+    stats.set_counter(metric::calls_deferred, {{"reason", "hint"}}, static_cast<double>(s.hints_skipped));
+    stats.set_counter(metric::traffic_limited, {}, static_cast<double>(drv->budget().throttles()));
+  }
+
   /// consultPayment for the merchant API; the call is logged like every other.
   asio::awaitable<consult_outcome> consult(std::string body) {
-    auto r = co_await gateway->consult(std::move(body));
     consult_outcome out;
+    if (!drv->budget().take_now(std::chrono::steady_clock::now())) {
+      out.error = "over maxRequestsPerSecond";
+      co_return out;
+    }
+    auto r = co_await gateway->consult(std::move(body));
+    if (const auto* a = std::get_if<aplus::consult_payment_response>(&r.answer);
+        a && a->result.code == "REQUEST_TRAFFIC_EXCEED_LIMIT")
+      drv->budget().throttled(std::chrono::steady_clock::now());
     if (std::holds_alternative<aplus::consult_payment_response>(r.answer)) out.verified_body = r.call.response_body;
     else out.error = std::string(to_string(std::get<no_answer_reason>(r.answer)));
     engine::input in;
@@ -279,6 +313,8 @@ int run_daemon(const config& cfg) {
   try {
     d.store = store::open_sqlite_store(
         cfg.database, {.synchronous = cfg.synchronous_full ? store::sync_mode::full : store::sync_mode::normal});
+    d.stats_reader = store::open_sqlite_store(cfg.database, {.read_only = true});
+    d.stats_thread = std::make_unique<asio::thread_pool>(1);
   } catch (const store::store_error& e) {
     log_line(log_level::error, "cannot open the database", {{"database", cfg.database}, {"error", e.what()}});
     return 1;
@@ -314,6 +350,10 @@ int run_daemon(const config& cfg) {
   d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway);
   d.drv->observe([&d](const engine::input& in, const engine::output& out) { d.observe(in, out); });
   d.drv->on_group_commit([&d](double seconds) { d.stats.observe("cashierd_commit_seconds", {}, seconds); });
+  d.drv->budget() = rate_budget(cfg.alipayplus.max_requests_per_second);
+  d.drv->on_deadline_fired([&d](call_lane lane, double late) {
+    d.stats.observe(metric::timer_lateness, {{"lane", std::string(to_string(lane))}}, late);
+  });
   d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants);
   d.webhooks->observe([&d](const delivery_report& r) {
     d.stats.count("cashierd_webhooks_total", {{"result", std::string(to_string(r.result))}});

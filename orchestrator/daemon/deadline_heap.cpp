@@ -1,4 +1,4 @@
-// Deadline heap with lazy deletion (see deadline_heap.hpp).
+// Deadline heap with two lanes and lazy deletion (see deadline_heap.hpp).
 #include "orchestrator/daemon/deadline_heap.hpp"
 
 #include <algorithm>
@@ -6,66 +6,111 @@
 namespace cashier::daemon {
 namespace {
 // std::*_heap build a max-heap; ordering by "later first" makes the top the earliest.
-constexpr auto later = [](const auto& a, const auto& b) { return a.at_ms > b.at_ms; };
+constexpr auto later = [](const auto& a, const auto& b) { return a.key > b.key; };
+
+constexpr std::int64_t lane_bit(call_lane lane) {
+  switch (lane) {
+    case call_lane::urgent: return 0;
+    case call_lane::polling: return 1;
+  }
+  return 1;
+}
+constexpr std::int64_t key_of(time_point at, call_lane lane) {
+  return to_epoch_ms(at) * 2 + lane_bit(lane);
+}
+constexpr time_point at_of(std::int64_t key) { return from_epoch_ms(key >> 1); }
+constexpr call_lane lane_of_key(std::int64_t key) {
+  return (key & 1) == 0 ? call_lane::urgent : call_lane::polling;
+}
 }  // namespace
 
-void deadline_heap::arm(std::int64_t id, time_point at) {
+std::vector<deadline_heap::entry>& deadline_heap::lane_heap(call_lane lane) {
+  return lane == call_lane::urgent ? urgent_ : polling_;
+}
+
+void deadline_heap::arm(std::int64_t id, time_point at, call_lane lane) {
   if (at == never) {
     live_.erase(id);
     return;
   }
-  const auto ms = to_epoch_ms(at);
-  auto [it, inserted] = live_.try_emplace(id, ms);
+  const auto key = key_of(at, lane);
+  auto [live, inserted] = live_.try_emplace(id, key);
   if (!inserted) {
-    if (it->second == ms) return;
-    it->second = ms;
+    if (*live == key) return;
+    *live = key;
   }
-  heap_.push_back({ms, id});
-  std::push_heap(heap_.begin(), heap_.end(), later);
-  if (heap_.size() > 64 && heap_.size() > 2 * live_.size()) compact();
+  auto& heap = lane_heap(lane);
+  heap.push_back({key, id});
+  std::push_heap(heap.begin(), heap.end(), later);
+  const auto entries = urgent_.size() + polling_.size();
+  if (entries > 64 && entries > 2 * live_.size()) compact();
 }
 
-void deadline_heap::drop_stale_top() {
-  while (!heap_.empty()) {
-    const auto& top = heap_.front();
-    const auto it = live_.find(top.id);
-    if (it != live_.end() && it->second == top.at_ms) return;
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    heap_.pop_back();
+void deadline_heap::drop_stale_top(std::vector<entry>& heap) {
+  while (!heap.empty()) {
+    const auto& top = heap.front();
+    const auto* live = live_.find(top.id);
+    if (live != nullptr && *live == top.key) return;
+    std::pop_heap(heap.begin(), heap.end(), later);
+    heap.pop_back();
   }
 }
 
 std::optional<time_point> deadline_heap::earliest() {
-  drop_stale_top();
-  if (heap_.empty()) return std::nullopt;
-  return from_epoch_ms(heap_.front().at_ms);
+  drop_stale_top(urgent_);
+  drop_stale_top(polling_);
+  std::optional<std::int64_t> ms;
+  for (const auto* heap : {&urgent_, &polling_})
+    if (!heap->empty()) ms = std::min(ms.value_or(INT64_MAX), heap->front().key >> 1);
+  if (!ms) return std::nullopt;
+  return from_epoch_ms(*ms);
+}
+
+std::optional<due_deadline> deadline_heap::due_top(std::vector<entry>& heap, std::int64_t now_key) {
+  drop_stale_top(heap);
+  if (heap.empty() || (heap.front().key >> 1) > now_key) return std::nullopt;
+  const auto& top = heap.front();
+  return due_deadline{top.id, at_of(top.key), lane_of_key(top.key)};
+}
+
+std::optional<due_deadline> deadline_heap::peek_due(time_point now, call_lane first) {
+  const auto now_ms = to_epoch_ms(now);
+  const auto second = first == call_lane::urgent ? call_lane::polling : call_lane::urgent;
+  if (auto d = due_top(lane_heap(first), now_ms)) return d;
+  return due_top(lane_heap(second), now_ms);
+}
+
+void deadline_heap::pop(const due_deadline& due) {
+  auto& heap = lane_heap(due.lane);
+  std::pop_heap(heap.begin(), heap.end(), later);
+  heap.pop_back();
+  live_.erase(due.id);
 }
 
 std::optional<std::int64_t> deadline_heap::pop_due(time_point now) {
-  drop_stale_top();
-  if (heap_.empty() || heap_.front().at_ms > to_epoch_ms(now)) return std::nullopt;
-  const auto id = heap_.front().id;
-  std::pop_heap(heap_.begin(), heap_.end(), later);
-  heap_.pop_back();
-  live_.erase(id);
-  return id;
+  const auto d = peek_due(now);
+  if (!d) return std::nullopt;
+  pop(*d);
+  return d->id;
 }
 
 std::optional<time_point> deadline_heap::deadline_of(std::int64_t id) const {
-  const auto it = live_.find(id);
-  if (it == live_.end()) return std::nullopt;
-  return from_epoch_ms(it->second);
+  const auto* live = live_.find(id);
+  if (live == nullptr) return std::nullopt;
+  return at_of(*live);
 }
 
 void deadline_heap::reserve(std::size_t n) {
-  heap_.reserve(n);
+  polling_.reserve(n);
   live_.reserve(n);
 }
 
 void deadline_heap::compact() {
-  heap_.clear();
-  for (const auto& [id, ms] : live_) heap_.push_back({ms, id});
-  std::make_heap(heap_.begin(), heap_.end(), later);
+  urgent_.clear();
+  polling_.clear();
+  live_.for_each([this](std::int64_t id, std::int64_t key) { lane_heap(lane_of_key(key)).push_back({key, id}); });
+  std::make_heap(urgent_.begin(), urgent_.end(), later);
+  std::make_heap(polling_.begin(), polling_.end(), later);
 }
 
 }  // namespace cashier::daemon

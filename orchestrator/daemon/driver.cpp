@@ -22,6 +22,13 @@ namespace {
 constexpr std::size_t max_batch = 512;
 /// Due deadlines handled per timer tick; the rest on the next tick.
 constexpr std::size_t max_due_per_tick = 2048;
+/// Alipay+ calls under way at most before due deadlines wait in the heap: enough to keep the
+/// gateway's connections (16) busy, few enough that when Alipay+ answers slower than the budget
+/// allows, the backlog waits in the heap instead of in the HTTP client's queue (and times out).
+constexpr std::size_t max_calls_in_flight = 64;
+/// Of this many deadlines fired in a row while both lanes have due ones, the last is a poll:
+/// the urgent lane goes first, but a flood of pays and cancels cannot starve polling.
+constexpr int polling_share = 8;
 /// After a failed commit, when a popped deadline is tried again.
 constexpr auto retry_after_store_failure = std::chrono::seconds(1);
 
@@ -51,6 +58,17 @@ enum class call_kind { pay, inquiry, cancel };
 asio::awaitable<call_result> start(gateway& gw, call_kind kind, const payment& p) {
   return kind == call_kind::pay ? gw.pay(p) : kind == call_kind::inquiry ? gw.inquiry(p) : gw.cancel(p);
 }
+/// The call an effect asks for, if it is one.
+std::optional<call_kind> call_of(const effect& e) {
+  if (std::holds_alternative<send_pay>(e)) return call_kind::pay;
+  if (std::holds_alternative<send_inquiry>(e)) return call_kind::inquiry;
+  if (std::holds_alternative<send_cancel>(e)) return call_kind::cancel;
+  return std::nullopt;
+}
+/// A notify's inquiry is a hint: without a token it is skipped (polling covers it), never borrowed for.
+bool is_hint(const event& ev) {
+  return std::holds_alternative<notify_verified>(ev) || std::holds_alternative<notify_unverified>(ev);
+}
 /// The machine event for a call of `kind` that ended without an answer (it threw).
 event no_answer_of(call_kind kind) {
   switch (kind) {
@@ -76,20 +94,25 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   struct queued {
     engine::input in;
     std::shared_ptr<waiter> w;
+    bool prepaid = false;  // a deadline that took a budget token when it left the heap
   };
   std::vector<queued> queue;
   bool flush_scheduled = false;
+  std::size_t prepaid_queued = 0;  // popped deadlines not yet committed (calls to come)
+  int urgent_run = 0;              // urgent deadlines fired since the last poll
   std::unordered_map<std::int64_t, int> in_flight;  // calls under way per payment
   std::unordered_map<std::int64_t, int> pays_in_flight;  // of which pay calls
   std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> watchers;
   std::vector<commit_observer> observers;
   std::function<void(double)> commit_timer;
+  std::function<void(call_lane, double)> lateness_observer;
+  rate_budget budget;
   bool draining = false;
   std::shared_ptr<signal_timer> idle_signal;
   driver_stats st;
 
-  void enqueue(engine::input in, std::shared_ptr<waiter> w) {
-    queue.push_back({std::move(in), std::move(w)});
+  void enqueue(engine::input in, std::shared_ptr<waiter> w, bool prepaid = false) {
+    queue.push_back({std::move(in), std::move(w), prepaid});
     if (!flush_scheduled) {
       flush_scheduled = true;
       asio::post(io, [self = shared_from_this()] { self->flush(); });
@@ -123,6 +146,10 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       for (auto& q : batch) {
         // Timers and answers of existing payments come back through the deadline heap.
         if (q.in.payment_id != 0) heap.arm(q.in.payment_id, clock.now() + retry_after_store_failure);
+        if (q.prepaid) {
+          --prepaid_queued;
+          budget.refund();
+        }
         if (q.w) {
           q.w->error = std::current_exception();
           q.w->signal.fire();
@@ -141,17 +168,16 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   void after_commit(queued& q, engine::output& out) {
     const auto id = out.after.id;
     if (id != 0 && (out.result == engine::outcome::applied || out.result == engine::outcome::unchanged))
-      heap.arm(id, out.after.next_action_at);
+      heap.arm(id, out.after.next_action_at, lane_of(out.after));
     if (out.result == engine::outcome::conflict && q.in.payment_id != 0)
       heap.arm(q.in.payment_id, clock.now());  // reread and try again
     for (const auto& o : observers) o(q.in, out);
+    if (q.prepaid) --prepaid_queued;
     if (out.result == engine::outcome::applied) {
-      for (const auto& e : out.made.effects) {
-        if (std::holds_alternative<send_pay>(e)) start_call(call_kind::pay, out.after);
-        else if (std::holds_alternative<send_inquiry>(e)) start_call(call_kind::inquiry, out.after);
-        else if (std::holds_alternative<send_cancel>(e)) start_call(call_kind::cancel, out.after);
-      }
+      start_calls(q, out);
       wake_watchers(id);
+    } else if (q.prepaid) {
+      budget.refund();
     }
     if (q.w) {
       q.w->out = std::move(out);
@@ -166,14 +192,46 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     watchers.erase(it);
   }
 
-  void start_call(call_kind kind, const payment& p) {
-    if (draining) return;  // the armed answer guard resends after the restart
+  /// Starts the calls of a committed decision, each paid from the budget: a deadline's token
+  /// taken when it left the heap, else a token now (hints only if one is there). A call left
+  /// unmade is safe: the machine armed its answer guard, which resends it through the heap.
+  void start_calls(const queued& q, const engine::output& out) {
+    bool prepaid = q.prepaid;
+    for (const auto& e : out.made.effects) {
+      const auto kind = call_of(e);
+      if (!kind || !may_start(*kind, out.after)) continue;
+      if (!prepaid && !admit(*kind, q.in.ev, out.after.id)) continue;
+      prepaid = false;
+      start_call(*kind, out.after);
+    }
+    if (prepaid) budget.refund();
+  }
+
+  bool admit(call_kind kind, const event& ev, std::int64_t id) {
+    const auto now = std::chrono::steady_clock::now();
+    if (kind == call_kind::inquiry && is_hint(ev)) {
+      if (budget.take_queued(now)) return true;
+      ++st.hints_skipped;
+      return false;
+    }
+    if (budget.take_now(now)) return true;
+    ++st.budget_deferred;
+    log_line(log_level::warn, "Alipay+ call deferred: over maxRequestsPerSecond", {{"paymentId", id}});
+    return false;
+  }
+
+  bool may_start(call_kind kind, const payment& p) {
+    if (draining) return false;  // the armed answer guard resends after the restart
     if (kind == call_kind::cancel && pays_in_flight.contains(p.id)) {
       // A cancel answered ORDER_NOT_EXIST could overtake the pay that then creates the order.
       // The cancel's answer guard is armed; it resends once the pay answer is committed.
       log_line(log_level::info, "cancel deferred until the pay answer", {{"paymentId", p.id}});
-      return;
+      return false;
     }
+    return true;
+  }
+
+  void start_call(call_kind kind, const payment& p) {
     if (kind == call_kind::pay) ++pays_in_flight[p.id];
     ++in_flight[p.id];
     ++st.calls_in_flight;
@@ -183,6 +241,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
         [self, kind, p]() -> asio::awaitable<void> {
           call_result r = co_await start(self->gw, kind, p);
           self->call_ended(p.id, kind);
+          if (is_traffic_limit(r.ev)) self->on_traffic_limit();
           engine::input in;
           in.payment_id = p.id;
           in.ev = std::move(r.ev);
@@ -214,6 +273,14 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     --st.calls_in_flight;
   }
 
+  void on_traffic_limit() {
+    const auto before = budget.rate();
+    budget.throttled(std::chrono::steady_clock::now());
+    if (budget.rate() != before)
+      log_line(log_level::warn, "Alipay+ answered REQUEST_TRAFFIC_EXCEED_LIMIT: outbound rate lowered",
+               {{"ratePerSecond", budget.rate()}});
+  }
+
   void arm_timer() {
     if (draining) return;
     const auto earliest = heap.earliest();
@@ -224,7 +291,18 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     }
     if (*earliest == timer_at) return;
     timer_at = *earliest;
-    timer.expires_after(clock.wall_wait_until(*earliest));
+    auto wait = clock.wall_wait_until(*earliest);
+    if (wait <= decltype(wait)::zero()) {
+      // Due already. With the calls in flight at their cap, the next answer's commit re-arms.
+      if (saturated()) {
+        timer_at = never;
+        timer.cancel();
+        return;
+      }
+      // Wake when the budget has tokens again (at once when it has).
+      wait = budget.wait(std::chrono::steady_clock::now());
+    }
+    timer.expires_after(wait);
     timer.async_wait([self = shared_from_this(), at = *earliest](boost::system::error_code ec) {
       if (ec || self->timer_at != at) return;  // re-armed or cancelled meanwhile
       self->timer_at = never;
@@ -237,18 +315,37 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     const auto now = clock.now();
     std::size_t n = 0;
     while (n < max_due_per_tick) {
-      const auto id = heap.pop_due(now);
-      if (!id) break;
+      const auto first = urgent_run + 1 >= polling_share ? call_lane::polling : call_lane::urgent;
+      const auto due = heap.peek_due(now, first);
+      if (!due) break;
       ++n;
       // A call in flight re-arms the payment when its answer is committed.
-      if (in_flight.contains(*id)) continue;
+      if (in_flight.contains(due->id)) {
+        heap.pop(*due);
+        continue;
+      }
+      // Out of budget (or of calls in flight): the deadline stays in the heap, in order.
+      if (saturated() || !budget.take_queued(std::chrono::steady_clock::now())) break;
+      heap.pop(*due);
+      urgent_run = due->lane == call_lane::urgent ? urgent_run + 1 : 0;
+      fired(*due, now);
       engine::input in;
-      in.payment_id = *id;
+      in.payment_id = due->id;
       in.ev = deadline_reached{};
-      enqueue(std::move(in), nullptr);
+      ++prepaid_queued;
+      enqueue(std::move(in), nullptr, true);
     }
     // Deadlines skipped for calls in flight enqueue nothing: re-arm for the next one now.
     arm_timer();
+  }
+
+  bool saturated() const { return st.calls_in_flight + prepaid_queued >= max_calls_in_flight; }
+
+  void fired(const due_deadline& due, time_point now) {
+    const double late = std::chrono::duration<double>(now - due.at).count();
+    auto& worst = due.lane == call_lane::urgent ? st.worst_urgent_lateness_s : st.worst_polling_lateness_s;
+    worst = std::max(worst, late);
+    if (lateness_observer) lateness_observer(due.lane, late);
   }
 
   void check_idle() {
@@ -267,7 +364,8 @@ driver::~driver() {
 std::size_t driver::recover() {
   const auto open = core_->eng.recover();
   core_->heap.reserve(open.size());
-  for (const auto& d : open) core_->heap.arm(d.payment_id, d.next_action_at);
+  for (const auto& d : open)
+    core_->heap.arm(d.payment_id, d.next_action_at, lane_of(d.pending, d.next_action_at, d.poll_deadline_at));
   core_->arm_timer();
   return open.size();
 }
@@ -297,6 +395,12 @@ asio::awaitable<void> driver::wait_for_change(std::int64_t id, std::chrono::mill
 void driver::observe(commit_observer observer) { core_->observers.push_back(std::move(observer)); }
 
 void driver::on_group_commit(std::function<void(double)> observer) { core_->commit_timer = std::move(observer); }
+
+void driver::on_deadline_fired(std::function<void(call_lane, double)> observer) {
+  core_->lateness_observer = std::move(observer);
+}
+
+rate_budget& driver::budget() { return core_->budget; }
 
 asio::awaitable<void> driver::drain(std::chrono::milliseconds timeout) {
   core_->draining = true;

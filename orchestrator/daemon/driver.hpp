@@ -3,7 +3,10 @@
 // submitted during one reactor turn commits in one transaction), the one deadline heap with
 // its single timer, the Alipay+ calls in flight, and the waiters that want to see a payment
 // change (merchant create waits up to createWaitMs for the pay answer). Effects run only after
-// the commit that records them.
+// the commit that records them. Every outbound call spends the global rate budget
+// (rate_budget.hpp): due deadlines leave the heap only when a token is there (urgent lane
+// first), calls that cannot wait borrow, and a call over even that is not made (the machine's
+// answer guard, already in the heap, resends it later).
 #pragma once
 
 #include <chrono>
@@ -17,6 +20,7 @@
 
 #include "orchestrator/daemon/clock.hpp"
 #include "orchestrator/daemon/gateway.hpp"
+#include "orchestrator/daemon/rate_budget.hpp"
 #include "orchestrator/engine/engine.hpp"
 
 namespace cashier::daemon {
@@ -29,6 +33,10 @@ struct driver_stats {
   std::size_t armed_deadlines = 0;     ///< payments in the deadline heap
   std::size_t calls_in_flight = 0;     ///< Alipay+ calls under way
   double last_commit_ms = 0;           ///< wall time of the last group commit
+  std::uint64_t budget_deferred = 0;   ///< calls not made for want of budget (resent after their answer guard)
+  std::uint64_t hints_skipped = 0;     ///< hint inquiries skipped for want of budget (polling covers them)
+  double worst_urgent_lateness_s = 0;  ///< most a due urgent deadline fired late (payment clock)
+  double worst_polling_lateness_s = 0; ///< most a due polling deadline fired late (payment clock)
 };
 
 /// Called after each group commit with the committed outputs (logging, metrics, webhooks).
@@ -58,6 +66,11 @@ class driver {
   void observe(commit_observer observer);
   /// Called after each group commit with its wall duration in seconds.
   void on_group_commit(std::function<void(double seconds)> observer);
+  /// Called for each due deadline the timer fires, with its lane and how late it fired
+  /// (payment-clock seconds past its due time: timer, reactor and budget waits).
+  void on_deadline_fired(std::function<void(call_lane lane, double late_seconds)> observer);
+  /// The outbound call budget (unlimited until set); consult spends it too.
+  rate_budget& budget();
   /// Stops starting new calls and timers; resumes when in-flight calls have ended and their
   /// answers are committed, or when `timeout` passes.
   boost::asio::awaitable<void> drain(std::chrono::milliseconds timeout);

@@ -74,6 +74,10 @@ std::vector<double> call_seconds_buckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30};
 }
 
+std::vector<double> timer_lateness_buckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+}
+
 std::vector<double> commit_seconds_buckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 }
@@ -92,8 +96,14 @@ metrics::metrics() {
   describe(metric::commit_seconds, histogram, "Group commit latency in seconds.", commit_seconds_buckets());
   describe(metric::anomalies, counter, "Anomalies recorded (disagreements with what we know).");
   describe(metric::store_failures, counter, "Commits that failed in the storage engine.");
+  describe(metric::deadlines_armed, gauge, "Payments in the deadline heap (open payments with a deadline).");
+  describe(metric::timer_lateness, histogram, "How late each due deadline fired versus its schedule, in seconds (payment clock), by lane; includes waits for the outbound budget.", timer_lateness_buckets());
+  describe(metric::timer_lateness_max, gauge, "The latest any due deadline of the lane fired since the start, in seconds (payment clock).");
+  describe(metric::budget_rate, gauge, "Outbound Alipay+ calls per second allowed now (maxRequestsPerSecond, lower after REQUEST_TRAFFIC_EXCEED_LIMIT; 0 = unlimited).");
+  describe(metric::calls_deferred, counter, "Alipay+ calls not made for want of budget: reason budget (resent after the answer guard) or hint (a notify's extra inquiry, skipped).");
+  describe(metric::traffic_limited, counter, "REQUEST_TRAFFIC_EXCEED_LIMIT answers that lowered the outbound rate.");
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
-  for (auto name : {metric::anomalies, metric::store_failures}) count(name, {}, 0);
+  for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited}) count(name, {}, 0);
   for (auto name : {metric::open_past_deadline, metric::webhook_backlog, metric::webhook_dead,
                     metric::webhook_oldest_age})
     set_gauge(name, {}, 0);
@@ -138,6 +148,15 @@ bool metrics::observe(std::string_view name, const metric_labels& labels, double
   const auto bucket = std::ranges::lower_bound(f->buckets, value) - f->buckets.begin();
   ++s.counts[static_cast<std::size_t>(bucket)];
   s.value += value;
+  return true;
+}
+
+bool metrics::set_counter(std::string_view name, const metric_labels& labels, double total) {
+  family* f = find(name, metric_kind::counter);
+  if (f == nullptr || !valid_labels(labels)) return false;
+  auto& s = series_of(*f, labels);
+  if (!(total >= s.value)) return false;
+  s.value = total;
   return true;
 }
 

@@ -41,6 +41,12 @@ inline constexpr std::string_view webhooks = "cashierd_webhooks_total";  ///< co
 inline constexpr std::string_view commit_seconds = "cashierd_commit_seconds";  ///< histogram
 inline constexpr std::string_view anomalies = "cashierd_anomalies_total";  ///< counter
 inline constexpr std::string_view store_failures = "cashierd_store_failures_total";  ///< counter
+inline constexpr std::string_view deadlines_armed = "cashierd_deadlines_armed";  ///< gauge: heap size
+inline constexpr std::string_view timer_lateness = "cashierd_timer_lateness_seconds";  ///< histogram {lane}
+inline constexpr std::string_view timer_lateness_max = "cashierd_timer_lateness_max_seconds";  ///< gauge {lane}
+inline constexpr std::string_view budget_rate = "cashierd_alipayplus_budget_rate";  ///< gauge: calls/s, 0 = unlimited
+inline constexpr std::string_view calls_deferred = "cashierd_alipayplus_calls_deferred_total";  ///< counter {reason}
+inline constexpr std::string_view traffic_limited = "cashierd_alipayplus_throttled_total";  ///< counter
 }  // namespace metric
 
 /// A metrics registry; reactor thread only.
@@ -59,6 +65,9 @@ class metrics {
   bool observe(std::string_view name, const metric_labels& labels, double value);
   /// Sets gauge `name`; false when it is not a described gauge.
   bool set_gauge(std::string_view name, const metric_labels& labels, double value);
+  /// Sets counter `name` to `total`, a monotonic count kept elsewhere; false when it is not a
+  /// described counter or `total` is below the value it has.
+  bool set_counter(std::string_view name, const metric_labels& labels, double total);
   /// Sets the payment, backlog and anomaly metrics from the store's counters.
   void set_store_stats(const store::store_stats& s);
   /// Every metric in the Prometheus text format, in the order described, series by labels.
@@ -87,5 +96,7 @@ class metrics {
 std::vector<double> call_seconds_buckets();
 /// Default buckets (seconds) of cashierd_commit_seconds.
 std::vector<double> commit_seconds_buckets();
+/// Default buckets (seconds) of cashierd_timer_lateness_seconds.
+std::vector<double> timer_lateness_buckets();
 
 }  // namespace cashier::daemon

@@ -111,9 +111,17 @@ std::optional<payment> sqlite_store::load(std::int64_t id) {
 }
 
 std::vector<deadline> sqlite_store::open_deadlines() {
-  auto q = db_.query("SELECT id, next_action_at FROM payments WHERE " + std::string(open_rows) +
-                     " ORDER BY next_action_at");
-  return all_rows(q, [](const sqlite_statement& r) { return deadline{r.int64(0), r.time(1)}; });
+  std::vector<deadline> rows;
+  // Sized up front from the status counts (open payments, but for the few final ones with a
+  // cancel pending): a million rows are not copied through twenty reallocations.
+  if (auto c = db_.query("SELECT sum(n) FROM status_counts WHERE status IN ('INIT', 'IN_PROCESS')"); c.step())
+    rows.reserve(static_cast<std::size_t>(std::max<std::int64_t>(c.int64(0), 0)));
+  // Every column comes from the covering index payments_open: the table is never read.
+  auto q = db_.query("SELECT id, next_action_at, pending, poll_deadline_at FROM payments WHERE " +
+                     std::string(open_rows) + " ORDER BY next_action_at");
+  while (q.step())
+    rows.push_back({q.int64(0), q.time(1), checked(parse_pending_action(q.view(2)), "pending action"), q.time(3)});
+  return rows;
 }
 
 std::vector<payment> sqlite_store::list(const list_query& lq) {

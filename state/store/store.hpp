@@ -86,10 +86,13 @@ struct commit_outcome {
   std::string detail{};  ///< rejected: which invariant failed
 };
 
-/// A recovery entry: an open payment and when it wants to be woken.
+/// A recovery entry: an open payment, when it wants to be woken, and what the daemon needs to
+/// rank that wake-up (its pending action and polling deadline), all read from the recovery index.
 struct deadline {
   std::int64_t payment_id = 0;  ///< the payment
   time_point next_action_at{};  ///< its next deadline (`never` when none is armed)
+  pending_action pending = pending_action::none;  ///< what it waits on
+  time_point poll_deadline_at{};                  ///< when polling stops and cancel starts
   friend bool operator==(const deadline&, const deadline&) = default;
 };
 

@@ -1,0 +1,288 @@
+// Tests of the driver spending the outbound budget, over a real engine and SQLite store in a
+// temporary directory, a fake gateway that records every call in order with its wall time, and
+// a payment clock that stands still unless a test moves it. Wall-time checks are only lower
+// bounds on elapsed time or upper bounds on calls per window: a slower machine cannot fail them.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "orchestrator/daemon/driver.hpp"
+#include "state/store/sqlite_store.hpp"
+#include "tests/state/store/store_fixture.hpp"
+
+namespace cashier::daemon {
+namespace {
+
+namespace asio = boost::asio;
+using steady = std::chrono::steady_clock;
+using store::test::temp_dir;
+
+const time_point t0 = from_epoch_ms(1'700'000'000'000);
+
+/// A payment clock that stands still unless a test moves it; deadlines in the future are
+/// looked at again every millisecond, so moving it takes effect at once.
+class still_clock final : public payment_clock {
+ public:
+  time_point t = t0;
+  time_point now() const override { return t; }
+  steady::duration wall_wait_until(time_point at) const override {
+    return at <= t ? steady::duration::zero() : std::chrono::milliseconds(1);
+  }
+};
+
+/// One call the gateway saw.
+struct seen_call {
+  std::string api;      ///< "pay", "inquiryPayment", "cancelPayment"
+  std::int64_t id = 0;  ///< the payment
+  steady::time_point at;
+};
+
+/// Alipay+ as the driver sees it: pay U/PAYMENT_IN_PROCESS, inquiry S with the payment still
+/// U (or U/REQUEST_TRAFFIC_EXCEED_LIMIT when `limit`), cancel S; answers a few turns later, or
+/// (inquiries, while `holding`) not before release().
+class recording_gateway final : public gateway {
+ public:
+  explicit recording_gateway(asio::io_context& io) : hold_(io) {
+    hold_.expires_at(asio::steady_timer::time_point::max());
+  }
+  std::vector<seen_call> calls;
+  bool limit = false;
+  bool holding = false;
+  int answered = 0;
+  /// Lets held inquiries answer.
+  void release() {
+    holding = false;
+    hold_.cancel();
+  }
+
+  asio::awaitable<call_result> pay(const payment& p) override {
+    saw("pay", p);
+    co_await later();
+    pay_answer a;
+    a.result = {"PAYMENT_IN_PROCESS", 'U', "in process"};
+    co_return done(a, "pay", p);
+  }
+  asio::awaitable<call_result> inquiry(const payment& p) override {
+    saw("inquiryPayment", p);
+    const bool limited = limit;
+    if (holding) {
+      boost::system::error_code ec;
+      co_await hold_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_await later();
+    inquiry_answer a;
+    if (limited) {
+      a.result = {"REQUEST_TRAFFIC_EXCEED_LIMIT", 'U', "slow down"};
+    } else {
+      a.result = {"SUCCESS", 'S', "success"};
+      a.payment_result = aplus_result{"PAYMENT_IN_PROCESS", 'U', "in process"};
+    }
+    co_return done(a, "inquiryPayment", p);
+  }
+  asio::awaitable<call_result> cancel(const payment& p) override {
+    saw("cancelPayment", p);
+    co_await later();
+    co_return done(cancel_answer{{"SUCCESS", 'S', "success"}}, "cancelPayment", p);
+  }
+
+  /// How many calls of `api` were seen.
+  std::size_t count(const std::string& api) const {
+    return static_cast<std::size_t>(
+        std::count_if(calls.begin(), calls.end(), [&](const seen_call& c) { return c.api == api; }));
+  }
+
+ private:
+  void saw(std::string api, const payment& p) { calls.push_back({std::move(api), p.id, steady::now()}); }
+  static asio::awaitable<void> later() {
+    for (int i = 0; i < 3; ++i)
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  }
+  call_result done(event ev, std::string api, const payment& p) {
+    ++answered;
+    store::call_record c;
+    c.payment_id = p.id;
+    c.api = std::move(api);
+    c.http_status = 200;
+    c.outcome = "fake";
+    return call_result{std::move(ev), std::move(c)};
+  }
+  asio::steady_timer hold_;
+};
+
+struct fixture {
+  asio::io_context io;  // first: destroyed last, after everything that holds its handlers
+  temp_dir dir;
+  std::unique_ptr<store::payment_store> store = store::open_sqlite_store(dir.file("cashier.db"));
+  engine::engine eng{*store, engine::engine_config{}};
+  still_clock clock;
+  recording_gateway gw{io};
+  driver drv{io, eng, clock, gw};
+
+  /// Stores a payment `name` waiting on `pending`, due at `next`; its id.
+  std::int64_t seed(const std::string& name, pending_action pending, time_point next) {
+    const payment p = store::test::insert(*store, store::test::sample_payment(name, to_epoch_ms(t0)));
+    payment q = p;
+    q.status = payment_status::in_process;
+    q.pending = pending;
+    q.next_action_at = next;
+    REQUIRE(store->commit_one(store::test::change(p, q)).status == store::commit_status::committed);
+    return p.id;
+  }
+
+  /// A new payment's create input, as the merchant API posts it.
+  static engine::input create(const std::string& name) {
+    engine::input in;
+    in.create = store::test::sample_payment(name, to_epoch_ms(t0));
+    in.ev = created{};
+    return in;
+  }
+
+  /// Runs the reactor until `done()` (fails after 60 s of wall time).
+  void run_until(const std::function<bool()>& done) {
+    const auto give_up = steady::now() + std::chrono::seconds(60);
+    io.restart();
+    while (!done()) {
+      REQUIRE(steady::now() < give_up);
+      io.run_for(std::chrono::milliseconds(2));
+    }
+  }
+  /// Every call answered and committed.
+  bool settled() const { return gw.answered == static_cast<int>(gw.calls.size()) && drv.stats().calls_in_flight == 0; }
+};
+
+/// The most calls in any span of one second.
+std::size_t busiest_second(const std::vector<seen_call>& calls) {
+  std::size_t worst = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    std::size_t j = i;
+    while (j < calls.size() && calls[j].at - calls[i].at < std::chrono::seconds(1)) ++j;
+    worst = std::max(worst, j - i);
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("due deadlines wait in the heap for the budget, urgent lane first, oldest first") {
+  fixture f;
+  std::vector<std::int64_t> polls;
+  for (int i = 0; i < 24; ++i)
+    polls.push_back(f.seed("poll-" + std::to_string(i), pending_action::inquiry, t0 - std::chrono::seconds(100 - i)));
+  std::vector<std::int64_t> cancels;
+  for (int i = 0; i < 4; ++i)
+    cancels.push_back(f.seed("cancel-" + std::to_string(i), pending_action::cancel, t0 - std::chrono::seconds(1)));
+  f.drv.budget() = rate_budget(20);  // burst 1
+  CHECK(f.drv.recover() == 28);
+  f.run_until([&] { return f.gw.calls.size() == 28; });
+
+  // The cancels were due last but go first; then the polls in due order.
+  for (std::size_t i = 0; i < 4; ++i) CHECK(f.gw.calls[i].api == "cancelPayment");
+  for (std::size_t i = 0; i < 24; ++i) {
+    CHECK(f.gw.calls[4 + i].api == "inquiryPayment");
+    CHECK(f.gw.calls[4 + i].id == polls[i]);
+  }
+  // 20 per second with a burst of 1: at most 22 in any second, 28 take at least 1.25 s.
+  CHECK(busiest_second(f.gw.calls) <= 22);
+  CHECK(f.gw.calls.back().at - f.gw.calls.front().at >= std::chrono::milliseconds(1250));
+  const auto st = f.drv.stats();
+  CHECK(st.worst_polling_lateness_s >= 100);
+  CHECK(st.budget_deferred == 0);
+  f.run_until([&] { return f.settled(); });
+}
+
+TEST_CASE("a flood of urgent deadlines leaves every eighth call to polling") {
+  fixture f;
+  for (int i = 0; i < 30; ++i)
+    f.seed("cancel-" + std::to_string(i), pending_action::cancel, t0 - std::chrono::seconds(10));
+  for (int i = 0; i < 3; ++i)
+    f.seed("poll-" + std::to_string(i), pending_action::inquiry, t0 - std::chrono::seconds(60 - i));
+  f.drv.recover();  // unlimited budget: one tick fires them all, in lane order
+  f.run_until([&] { return f.gw.calls.size() == 33 && f.settled(); });
+  std::vector<std::size_t> polls;
+  for (std::size_t i = 0; i < f.gw.calls.size(); ++i)
+    if (f.gw.calls[i].api == "inquiryPayment") polls.push_back(i);
+  CHECK(polls == std::vector<std::size_t>{7, 15, 23});
+}
+
+TEST_CASE("a new payment's pay borrows from the budget ahead of the polling backlog") {
+  fixture f;
+  for (int i = 0; i < 20; ++i)
+    f.seed("poll-" + std::to_string(i), pending_action::inquiry, t0 - std::chrono::seconds(60 - i));
+  f.drv.budget() = rate_budget(5);  // burst 1: one poll per 200 ms
+  f.drv.recover();
+  f.run_until([&] { return f.gw.calls.size() >= 2; });
+  const auto polls_before = f.gw.count("inquiryPayment");
+  f.drv.post(fixture::create("new-payment"));
+  f.run_until([&] { return f.gw.count("pay") == 1; });
+  // The pay did not queue behind the 18 polls still waiting: at most the one poll whose
+  // token was already taken went before it.
+  CHECK(f.gw.count("inquiryPayment") <= polls_before + 1);
+  f.run_until([&] { return f.settled(); });
+}
+
+TEST_CASE("a call over even the borrowing is not made; its answer guard resends it through the heap") {
+  fixture f;
+  f.drv.budget() = rate_budget(5);  // burst 1: take 1, borrow 1, refuse the third
+  f.drv.recover();
+  for (const auto* name : {"new-1", "new-2", "new-3"}) f.drv.post(fixture::create(name));
+  f.run_until([&] { return f.gw.calls.size() == 2 && f.settled(); });
+  CHECK(f.drv.stats().budget_deferred == 1);
+  const auto third = f.store->find("new-3");
+  REQUIRE(third);
+  CHECK(third->pending == pending_action::pay);
+  const auto guard = third->next_action_at;
+  CHECK(guard > t0);
+
+  // Past the answer guard the pay goes again, from the urgent lane, ahead of the two other
+  // payments' polls that are due by then too.
+  f.clock.t = guard + std::chrono::seconds(5);
+  f.run_until([&] { return f.gw.calls.size() >= 3; });
+  CHECK(f.gw.calls[2].api == "pay");
+  CHECK(f.gw.calls[2].id == third->id);
+  f.run_until([&] { return f.gw.calls.size() == 5 && f.settled(); });
+  CHECK(f.gw.count("inquiryPayment") == 2);
+}
+
+TEST_CASE("REQUEST_TRAFFIC_EXCEED_LIMIT answers lower the rate of an unlimited budget once") {
+  fixture f;
+  f.gw.limit = true;
+  for (int i = 0; i < 10; ++i)
+    f.seed("poll-" + std::to_string(i), pending_action::inquiry, t0 - std::chrono::seconds(10 - i));
+  f.drv.recover();
+  f.run_until([&] { return f.gw.calls.size() == 10 && f.settled(); });
+  CHECK(f.drv.budget().throttles() == 1);
+  CHECK(f.drv.budget().rate() > 0);
+  CHECK(f.drv.budget().rate() <= 5);  // half of the (at most) 10 calls of the last second
+  // The machine re-arms each payment as for any U answer.
+  for (const auto* p : {"poll-0", "poll-9"}) CHECK(f.store->find(p)->next_action_at > t0);
+}
+
+TEST_CASE("with 64 calls in flight, due deadlines wait in the heap, not in the HTTP client") {
+  fixture f;
+  f.gw.holding = true;
+  for (int i = 0; i < 100; ++i)
+    f.seed("poll-" + std::to_string(i), pending_action::inquiry, t0 - std::chrono::seconds(100 - i));
+  f.drv.recover();  // unlimited budget
+  f.run_until([&] { return f.gw.calls.size() >= 64; });
+  // Give the reactor a few more turns: nothing more may start while Alipay+ holds the answers.
+  for (int i = 0; i < 20; ++i) f.io.run_for(std::chrono::milliseconds(2));
+  CHECK(f.gw.calls.size() == 64);
+  CHECK(f.drv.stats().calls_in_flight == 64);
+  CHECK(f.drv.stats().armed_deadlines == 100);  // 64 answer guards + 36 still waiting
+  f.gw.release();
+  f.run_until([&] { return f.gw.calls.size() == 100 && f.settled(); });
+  for (std::size_t i = 1; i < 100; ++i) CHECK(f.gw.calls[i].id > f.gw.calls[i - 1].id);  // oldest first
+}
+
+}  // namespace cashier::daemon

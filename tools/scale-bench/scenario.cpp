@@ -1,0 +1,290 @@
+// The phases of cashier-scale (see scenario.hpp). Progress goes to stderr; figures are returned.
+#include "tools/scale-bench/scenario.hpp"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include "orchestrator/daemon/deadline_heap.hpp"
+#include "tools/scale-bench/child.hpp"
+#include "tools/scale-bench/seed.hpp"
+
+namespace cashier::scale {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+constexpr const char* client_id = "SCALE_CLIENT";
+constexpr const char* lateness = "cashierd_timer_lateness_seconds";
+constexpr const char* lateness_max = "cashierd_timer_lateness_max_seconds";
+/// The cancels of the polling phase (urgent lane) ask for this share of the budget.
+constexpr double cancel_share = 0.05;
+
+double seconds_since(steady::time_point t) { return std::chrono::duration<double>(steady::now() - t).count(); }
+
+time_point payment_now() { return std::chrono::time_point_cast<duration>(std::chrono::system_clock::now()); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void progress(const std::string& what) { std::cerr << "cashier-scale: " << what << std::endl; }
+
+/// Bytes the allocator holds for the program (heap and mmapped chunks).
+double allocated_bytes() {
+  const auto m = mallinfo2();
+  return static_cast<double>(m.uordblks + m.hblkhd);
+}
+
+/// Bytes per deadline of the daemon's heap holding `n` deadlines armed as recovery arms them.
+double heap_bytes_per_entry(std::int64_t n) {
+  const double before = allocated_bytes();
+  double per_entry = 0;
+  {
+    daemon::deadline_heap heap;
+    heap.reserve(static_cast<std::size_t>(n));
+    const auto base = payment_now();
+    for (std::int64_t i = 1; i <= n; ++i) heap.arm(i, base + std::chrono::milliseconds(i));
+    per_entry = (allocated_bytes() - before) / static_cast<double>(n);
+    if (heap.size() != static_cast<std::size_t>(n)) throw std::logic_error("deadline heap lost entries");
+  }
+  return per_entry;
+}
+
+/// The 99th percentile of how late a thread wakes from sleep_until at `per_second` for `span`:
+/// the floor under any timer on this machine right now.
+double bare_sleep_lateness_p99(double per_second, std::chrono::seconds span) {
+  std::vector<double> late;
+  const auto start = steady::now() + 10ms;
+  const auto period = std::chrono::duration<double>(1.0 / per_second);
+  for (int i = 0; start + period * i < start + span; ++i) {
+    const auto due = start + std::chrono::duration_cast<steady::duration>(period * i);
+    std::this_thread::sleep_until(due);
+    late.push_back(std::chrono::duration<double>(steady::now() - due).count());
+  }
+  std::sort(late.begin(), late.end());
+  return late[late.size() * 99 / 100];
+}
+
+/// The longest /readyz answer while a /metrics scrape is under way (the store counters scan
+/// the open payments): how long the daemon's reactor, hence every timer, was held up.
+double stall_during_scrape(std::uint16_t port) {
+  std::atomic<bool> done = false;
+  std::thread scrape([&] {
+    http_get(port, "/metrics", 60s);
+    done = true;
+  });
+  double worst = 0;
+  do {
+    const auto asked = steady::now();
+    http_get(port, "/readyz", 60s);
+    worst = std::max(worst, seconds_since(asked));
+  } while (!done);
+  scrape.join();
+  return worst;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+}  // namespace
+
+struct scale_bench::daemon {
+  std::unique_ptr<child> proc;
+  std::uint16_t port = 0;
+  double ready_s = 0;      // exec to /readyz 200
+  double ready_cpu_s = 0;  // CPU time used until then
+
+  std::string metrics() const {
+    const auto a = http_get(port, "/metrics");
+    if (a.status != 200) throw std::runtime_error("cashierd /metrics answered " + std::to_string(a.status));
+    return a.body;
+  }
+};
+
+scale_bench::scale_bench(bench_setup setup) : setup_(std::move(setup)) {
+  sim_port_ = free_port();
+  const auto& k = setup_.keys_dir;
+  sim_ = std::make_unique<child>(
+      std::vector<std::string>{setup_.aplus_sim, "--listen", "127.0.0.1:" + std::to_string(sim_port_), "--plain-http",
+                               "--private-key", k + "/aplus_private.pem", "--acqp-public-key", k + "/acqp_public.pem",
+                               "--client-id", client_id},
+      setup_.work_dir + "/aplus-sim.log");
+  if (!wait_for([this] { return http_get(sim_port_, "/sim/payments/none", 1s).status != 0; }, 30s))
+    throw std::runtime_error("aplus-sim did not start; see " + setup_.work_dir + "/aplus-sim.log");
+
+  const auto db = setup_.work_dir + "/empty.db";
+  seed_open_payments(db, 0, payment_now());
+  std::vector<double> rss;
+  for (int i = 0; i < setup_.restarts; ++i) {
+    auto d = start_daemon(db, 0, sim_port_);
+    std::this_thread::sleep_for(300ms);
+    rss.push_back(static_cast<double>(d->proc->rss_bytes().value_or(0)));
+    d->proc->stop();
+  }
+  empty_rss_ = median(rss);
+  bare_lateness_p99_ = bare_sleep_lateness_p99(setup_.timer_rate, 2s);
+  progress("empty daemon RSS " + std::to_string(empty_rss_ / 1024) + " KiB; bare sleep lateness p99 " +
+           std::to_string(bare_lateness_p99_ * 1000) + " ms");
+}
+
+scale_bench::~scale_bench() = default;
+
+std::unique_ptr<scale_bench::daemon> scale_bench::start_daemon(const std::string& db, double max_rps,
+                                                               std::uint16_t gateway_port) {
+  auto d = std::make_unique<daemon>();
+  d->port = free_port();
+  const auto name = setup_.work_dir + "/cashierd-" + std::to_string(++daemons_started_);
+  const auto& k = setup_.keys_dir;
+  const auto listen = "127.0.0.1:" + std::to_string(d->port);
+  write_file(name + ".json", R"({"listen": ")" + listen + R"(", "database": ")" + db + R"(",
+  "alipayplus": {"gateway": "http://127.0.0.1:)" + std::to_string(gateway_port) + R"(", "clientId": ")" + client_id +
+                                 R"(", "privateKey": ")" + k + R"(/acqp_private.pem", "alipayplusPublicKey": ")" + k +
+                                 R"(/aplus_public.pem", "notifyUrl": "http://)" + listen + R"(/alipayplus/notify",
+    "requestTimeoutMs": 5000, "maxRequestsPerSecond": )" + std::to_string(max_rps) + R"(},
+  "merchants": [{"id": "scale", "token": "scale-bench-merchant-token"}]})");
+  const auto started = steady::now();
+  d->proc = std::make_unique<child>(std::vector<std::string>{setup_.cashierd, "--config", name + ".json"}, name + ".log");
+  const bool ready = wait_for([&] { return !d->proc->alive() || http_get(d->port, "/readyz", 1s).status == 200; },
+                              120s, 1ms);
+  if (!ready || !d->proc->alive()) throw std::runtime_error("cashierd did not get ready; see " + name + ".log");
+  d->ready_s = seconds_since(started);
+  d->ready_cpu_s = d->proc->cpu_seconds().value_or(0);
+  return d;
+}
+
+std::vector<figure> scale_bench::run_size(std::int64_t n) {
+  std::vector<figure> out;
+  const auto db = setup_.work_dir + "/open-" + size_label(n) + ".db";
+  auto t = steady::now();
+  seed_open_payments(db, n, payment_now());
+  last_seed_s_ = seconds_since(t);
+  progress("seeded " + std::to_string(n) + " open payments in " + std::to_string(last_seed_s_) + " s");
+
+  out.push_back({.name = "deadline_heap_bytes_per_entry", .size = n, .value = heap_bytes_per_entry(n), .unit = "B",
+                 .ceiling = 16.0});  // the (time, id) pair itself
+  measure_restarts(n, db, out);
+  measure_lateness(n, db, out);
+  measure_polling(n, db, out);
+  if (!setup_.keep)
+    for (const auto* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix);
+  return out;
+}
+
+void scale_bench::measure_restarts(std::int64_t n, const std::string& db, std::vector<figure>& out) {
+  std::vector<double> scans;
+  std::vector<double> scan_cpus;
+  std::int64_t rows = 0;
+  for (int i = 0; i < setup_.restarts; ++i) {
+    const auto cost = raw_recovery_scan(db);
+    scans.push_back(cost.wall_s);
+    scan_cpus.push_back(cost.cpu_s);
+    rows = cost.rows;
+  }
+  std::vector<double> ready;
+  std::vector<double> ready_cpus;
+  std::vector<double> rss;
+  std::vector<double> stalls;
+  bool all_armed = true;
+  for (int i = 0; i < setup_.restarts; ++i) {
+    auto d = start_daemon(db, 0, sim_port_);
+    ready.push_back(d->ready_s);
+    ready_cpus.push_back(d->ready_cpu_s);
+    all_armed = all_armed && metric_sum(d->metrics(), "cashierd_deadlines_armed") == static_cast<double>(n);
+    stalls.push_back(stall_during_scrape(d->port));
+    std::this_thread::sleep_for(300ms);
+    rss.push_back(static_cast<double>(d->proc->rss_bytes().value_or(0)));
+    d->proc->stop();
+  }
+  last_ready_s_ = median(ready);
+  const double heap = out.back().value;
+  figure restart{.name = "restart_to_ready", .size = n, .value = last_ready_s_, .unit = "s",
+                 .ceiling = median(scans), .kind = goal::at_most, .target = 1.0};
+  restart.failed_check = !all_armed || rows != n;
+  out.push_back(restart);
+  // CPU time does not depend on how busy the shared machine is; the wall time above does.
+  out.push_back({.name = "restart_cpu", .size = n, .value = median(ready_cpus), .unit = "s",
+                 .ceiling = median(scan_cpus)});
+  out.push_back({.name = "rss_per_open_payment", .size = n, .value = (median(rss) - empty_rss_) / static_cast<double>(n),
+                 .unit = "B", .ceiling = heap, .kind = goal::at_most, .target = 128});
+  // Whatever a scrape costs must not hold up the reactor, hence every timer.
+  out.push_back({.name = "reactor_stall_during_scrape", .size = n, .value = 1000 * median(stalls), .unit = "ms",
+                 .kind = goal::at_most, .target = 50});
+  progress("restart-to-ready " + std::to_string(last_ready_s_) + " s (raw scan " + std::to_string(median(scans)) +
+           " s), every deadline re-armed: " + (all_armed ? "yes" : "NO"));
+}
+
+void scale_bench::measure_lateness(std::int64_t n, const std::string& db, std::vector<figure>& out) {
+  const auto window_s = static_cast<double>(setup_.timer_window.count());
+  const auto due = std::min<std::int64_t>(n, static_cast<std::int64_t>(setup_.timer_rate * window_s));
+  const auto lead = std::chrono::milliseconds(static_cast<std::int64_t>(1500 + 2000 * last_ready_s_));
+  schedule_stream(db, payment_now() + lead, due, setup_.timer_rate);
+  const auto from = steady::now() + lead;
+  // Nobody listens on this port: each call fails at once, so only the daemon's own work counts.
+  auto d = start_daemon(db, 0, free_port());
+  // No scrape while the timers fire: rendering /metrics runs on the daemon's reactor too.
+  std::this_thread::sleep_until(from + setup_.timer_window + 500ms);
+  std::string text;
+  const bool fired = wait_for([&] {
+    text = d->metrics();
+    return metric_sum(text, std::string(lateness) + "_count") >= static_cast<double>(due);
+  }, 60s, 500ms);
+  d->proc->stop();
+  const double worst = metric_sum(text, lateness_max);
+  figure p99{.name = "timer_lateness_p99", .size = n,
+             .value = 1000 * std::min(worst, histogram_quantile(text, lateness, 0.99).value_or(0)), .unit = "ms",
+             .ceiling = 1000 * bare_lateness_p99_, .kind = goal::at_most, .target = 50};
+  p99.failed_check = !fired;
+  out.push_back(p99);
+  out.push_back({.name = "timer_lateness_max", .size = n, .value = 1000 * worst, .unit = "ms"});
+  progress("timer lateness p99 " + std::to_string(p99.value) + " ms over " + std::to_string(due) + " due timers");
+}
+
+void scale_bench::measure_polling(std::int64_t n, const std::string& db, std::vector<figure>& out) {
+  // Re-timing every row rewrites the whole table (about half as long as the seeding): the minute
+  // must not start before the daemon is up, or its first deadlines would already be late.
+  const auto lead = std::chrono::milliseconds(static_cast<std::int64_t>(2000 + 2000 * last_ready_s_ + 700 * last_seed_s_));
+  const auto from = payment_now() + lead;
+  const auto cancels = std::max<std::int64_t>(1, static_cast<std::int64_t>(setup_.rate * 60 * cancel_share));
+  schedule_minute(db, from, n, std::max<std::int64_t>(2, n / cancels));
+  auto d = start_daemon(db, setup_.rate, sim_port_);
+  const auto from_wall = std::chrono::system_clock::time_point(from.time_since_epoch());
+  const bool on_time = std::chrono::system_clock::now() < from_wall;
+  if (!on_time) progress("WARNING: the daemon was ready after the first deadlines; delays include the start");
+  std::this_thread::sleep_until(from_wall + 1s);
+  const auto calls = [&] { return metric_sum(d->metrics(), "cashierd_alipayplus_calls_total"); };
+  const double calls0 = calls();
+  const auto t0 = steady::now();
+  std::this_thread::sleep_for(setup_.polling_window);
+  const double calls1 = calls();
+  const double span = seconds_since(t0);
+  const auto text = d->metrics();
+  d->proc->stop();
+  const double achieved = (calls1 - calls0) / span;
+  // Two bursts of 20 ms each may come on top of the rate within the window (rate_budget.hpp).
+  const double allowed = setup_.rate * (1 + 0.04 / span);
+  out.push_back({.name = "polling_demand", .size = n, .value = static_cast<double>(n) / 60, .unit = "calls/s"});
+  out.push_back({.name = "polling_rate", .size = n, .value = achieved, .unit = "calls/s", .ceiling = setup_.rate,
+                 .kind = goal::at_most, .target = allowed});
+  out.push_back({.name = "worst_polling_delay", .size = n,
+                 .value = metric_sum(text, lateness_max, "lane=\"polling\""), .unit = "s"});
+  figure urgent{.name = "worst_urgent_delay", .size = n, .value = metric_sum(text, lateness_max, "lane=\"urgent\""),
+                .unit = "s", .kind = goal::at_most, .target = 1};
+  urgent.failed_check = !on_time;
+  out.push_back(urgent);
+  progress("polling: " + std::to_string(achieved) + " calls/s of " + std::to_string(setup_.rate) + " allowed");
+}
+
+}  // namespace cashier::scale
