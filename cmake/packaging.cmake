@@ -14,8 +14,12 @@ install(FILES ${PROJECT_SOURCE_DIR}/tools/cashierctl/cashierctl.bash-completion
 # Every protocol document, including those added later (operations.md, merchant-api.yaml).
 file(GLOB cashier_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/proto-docs/*.md
      ${PROJECT_SOURCE_DIR}/proto-docs/*.yaml)
+# Debian wants the changelog compressed with gzip -9n (no name, no timestamp).
+execute_process(COMMAND gzip -9nc ${cashier_pkg_dir}/changelog
+                OUTPUT_FILE ${PROJECT_BINARY_DIR}/changelog.gz COMMAND_ERROR_IS_FATAL ANY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${cashier_pkg_dir}/changelog)
 install(FILES ${cashier_docs} ${PROJECT_SOURCE_DIR}/README.md ${cashier_pkg_dir}/copyright
-        DESTINATION share/doc/cashierd)
+        ${PROJECT_BINARY_DIR}/changelog.gz DESTINATION share/doc/cashierd)
 
 set(CASHIER_PACKAGE_MAINTAINER "cashierd maintainers <maintainers@users.noreply.r-seed-e1310d25.example>"
     CACHE STRING "Maintainer field of the Debian package")
@@ -24,11 +28,12 @@ set(CPACK_PACKAGE_VENDOR "cashierd maintainers")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Alipay+ Cashier Payment orchestrator for an Acquiring Service Provider")
 set(CPACK_PACKAGE_DESCRIPTION
-    "cashierd takes Alipay+ Cashier Payments for an Acquiring Service Provider: merchants create
-payments through its HTTP API, it calls Alipay+, receives signed notifyPayment webhooks, drives
-every payment to exactly one final state (SUCCESS, FAIL or CANCELLED), keeps everything in
-SQLite and tells the merchant by signed webhook. Also ships cashierctl (operator CLI) and
-aplus-sim (an Alipay+ simulator for development and tests).")
+    "cashierd takes Alipay+ Cashier Payments for an Acquiring Service Provider.
+Merchants create payments through its HTTP API; it calls Alipay+, receives
+signed notifyPayment webhooks, drives every payment to exactly one final state
+(SUCCESS, FAIL or CANCELLED), keeps everything in SQLite and tells the merchant
+by signed webhook. Also ships cashierctl (operator CLI) and aplus-sim (an
+Alipay+ simulator for development and tests).")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_GENERATOR DEB)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

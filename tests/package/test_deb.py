@@ -6,6 +6,7 @@ are checked; the packaged binaries are run from that root. Nothing is installed 
 Environment: CASHIER_BUILD_DIR, CASHIER_SOURCE_DIR, CASHIER_CPACK (cpack), CASHIER_VERSION.
 """
 import glob
+import gzip
 import os
 import re
 import shutil
@@ -79,6 +80,9 @@ class Deb(unittest.TestCase):
         self.assertEqual(self.field("Section"), "net")
         self.assertRegex(self.field("Maintainer"), r"^.+ <[^@ ]+@[^@ ]+>$")
         self.assertIn("Alipay+", self.field("Description"))
+        # Bump packaging/changelog with the project version.
+        with gzip.open(self.in_root("/usr/share/doc/cashierd/changelog.gz"), "rt") as f:
+            self.assertTrue(f.readline().startswith("cashierd (%s) " % VERSION))
 
     def test_depends_cover_every_linked_library(self):
         depends = {d.strip().split(" ")[0] for d in re.split(r"[,|]", self.field("Depends"))}
@@ -121,7 +125,7 @@ class Deb(unittest.TestCase):
         expected["/usr/share/bash-completion/completions/cashierctl"] = "-rw-r--r--"
         docs = [os.path.basename(p) for p in glob.glob(os.path.join(SOURCE, "proto-docs", "*.md"))]
         self.assertIn("state-machine.md", docs)
-        for d in docs + ["README.md", "copyright"]:
+        for d in docs + ["README.md", "copyright", "changelog.gz"]:
             expected["/usr/share/doc/cashierd/" + d] = "-rw-r--r--"
         for path, perm in expected.items():
             self.assertIn(path, entries)
