@@ -15,6 +15,7 @@
 
 #include "orchestrator/alipayplus/keys.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
+#include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
@@ -179,6 +180,15 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
   }
 
+  /// Ready once recovery is done, and only while the store commits (not while it is full,
+  /// read-only or failing: creates would get 503).
+  net::response readiness() const {
+    if (!ready) return error_response(503, "NOT_READY", "recovery not finished");
+    if (!drv->stats().store_writable)
+      return error_response(503, "STORE_UNAVAILABLE", "the database cannot commit (disk full, read-only or I/O error); retrying");
+    return json_response(200, json::object{{"status", "ready"}});
+  }
+
   asio::awaitable<net::response> route(net::request req, const net::peer_info& peer) {
     const std::string_view target = req.target;
     const auto path = target.substr(0, target.find('?'));
@@ -189,9 +199,7 @@ struct daemon {
       }
       if (path.starts_with("/v1/")) co_return co_await api->handle(req);
       if (path == "/healthz") co_return json_response(200, json::object{{"status", "ok"}});
-      if (path == "/readyz")
-        co_return ready ? json_response(200, json::object{{"status", "ready"}})
-                        : error_response(503, "NOT_READY", "recovery not finished");
+      if (path == "/readyz") co_return readiness();
       if (path == "/metrics") {
         stats.set_store_stats(store->stats(clock->now()));
         net::response r;
@@ -258,6 +266,9 @@ int run_daemon(const config& cfg) {
     std::cerr << "cashierd: " << to_string(*e) << "\n";
     return 2;
   }
+  // Past a file-size limit (ulimit -f) a write must fail with EFBIG, which fails the commit
+  // like a full disk, instead of SIGXFSZ killing the daemon.
+  std::signal(SIGXFSZ, SIG_IGN);
   daemon d(cfg);
   try {
     d.store = store::open_sqlite_store(
@@ -274,6 +285,8 @@ int run_daemon(const config& cfg) {
   } else {
     d.clock = std::make_unique<real_clock>();
   }
+  if (const auto crash = armed_crash_point(); !crash.empty())
+    log_line(log_level::warn, "CRASH POINT ARMED: this process kills itself there; for tests only", {{"point", crash}});
   const auto params = params_of(cfg);
   if (auto problem = params.validate()) {
     std::cerr << "cashierd: payment: " << *problem << "\n";
