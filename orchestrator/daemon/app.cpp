@@ -17,6 +17,7 @@
 
 #include "orchestrator/alipayplus/keys.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
+#include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
@@ -181,6 +182,15 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
   }
 
+  /// Ready once recovery is done, and only while the store commits (not while it is full,
+  /// read-only or failing: creates would get 503).
+  net::response readiness() const {
+    if (!ready) return error_response(503, "NOT_READY", "recovery not finished");
+    if (!drv->stats().store_writable)
+      return error_response(503, "STORE_UNAVAILABLE", "the database cannot commit (disk full, read-only or I/O error); retrying");
+    return json_response(200, json::object{{"status", "ready"}});
+  }
+
   /// The /metrics page, with the store-derived gauges counted now on the stats thread (a count
   /// over a million open payments must not stall the reactor).
   asio::awaitable<net::response> on_metrics() {
@@ -217,9 +227,7 @@ struct daemon {
     switch (found->matched->id) {
       case route_id::notify: co_return co_await on_notify(req);
       case route_id::healthz: co_return json_response(200, json::object{{"status", "ok"}});
-      case route_id::readyz:
-        if (ready) co_return json_response(200, json::object{{"status", "ready"}});
-        co_return error_response(503, "NOT_READY", "recovery not finished");
+      case route_id::readyz: co_return readiness();
       case route_id::metrics: co_return co_await on_metrics();
       case route_id::admin_cancel:
       case route_id::admin_inquire:
@@ -309,6 +317,9 @@ int run_daemon(const config& cfg) {
     std::cerr << "cashierd: " << to_string(*e) << "\n";
     return 2;
   }
+  // Past a file-size limit (ulimit -f) a write must fail with EFBIG, which fails the commit
+  // like a full disk, instead of SIGXFSZ killing the daemon.
+  std::signal(SIGXFSZ, SIG_IGN);
   daemon d(cfg);
   try {
     d.store = store::open_sqlite_store(
@@ -327,6 +338,8 @@ int run_daemon(const config& cfg) {
   } else {
     d.clock = std::make_unique<real_clock>();
   }
+  if (const auto crash = armed_crash_point(); !crash.empty())
+    log_line(log_level::warn, "CRASH POINT ARMED: this process kills itself there; for tests only", {{"point", crash}});
   const auto params = params_of(cfg);
   if (auto problem = params.validate()) {
     std::cerr << "cashierd: payment: " << *problem << "\n";

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -11,8 +12,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/deadline_heap.hpp"
 #include "orchestrator/daemon/log.hpp"
+#include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
@@ -29,7 +32,7 @@ constexpr std::size_t max_calls_in_flight = 64;
 /// Of this many deadlines fired in a row while both lanes have due ones, the last is a poll:
 /// the urgent lane goes first, but a flood of pays and cancels cannot starve polling.
 constexpr int polling_share = 8;
-/// After a failed commit, when a popped deadline is tried again.
+/// After a failed commit, when (wall clock) the store is tried again.
 constexpr auto retry_after_store_failure = std::chrono::seconds(1);
 
 /// A one-shot signal: a timer that never expires by itself and is cancelled to wake.
@@ -82,7 +85,7 @@ event no_answer_of(call_kind kind) {
 
 struct driver_core : std::enable_shared_from_this<driver_core> {
   driver_core(asio::io_context& io_, engine::engine& e, const payment_clock& c, gateway& g)
-      : io(io_), eng(e), clock(c), gw(g), timer(io_) {}
+      : io(io_), eng(e), clock(c), gw(g), timer(io_), store_retry(io_) {}
 
   asio::io_context& io;
   engine::engine& eng;
@@ -110,6 +113,12 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   bool draining = false;
   std::shared_ptr<signal_timer> idle_signal;
   driver_stats st;
+  // After a failed commit (disk full, read-only, I/O error): the payments whose inputs were
+  // lost, re-armed once a probe write on a wall-clock timer commits (a scaled payment clock
+  // must not spin).
+  std::unordered_set<std::int64_t> held;
+  asio::steady_timer store_retry;
+  bool store_retry_armed = false;
 
   void enqueue(engine::input in, std::shared_ptr<waiter> w, bool prepaid = false) {
     queue.push_back({std::move(in), std::move(w), prepaid});
@@ -141,28 +150,61 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     try {
       outs = eng.apply(inputs, clock.now());
     } catch (const store::store_error& e) {
-      ++st.store_failures;
-      log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", batch.size()}});
-      for (auto& q : batch) {
-        // Timers and answers of existing payments come back through the deadline heap.
-        if (q.in.payment_id != 0) heap.arm(q.in.payment_id, clock.now() + retry_after_store_failure);
-        if (q.prepaid) {
-          --prepaid_queued;
-          budget.refund();
-        }
-        if (q.w) {
-          q.w->error = std::current_exception();
-          q.w->signal.fire();
-        }
-      }
+      on_store_failure(batch, e);
       return;
     }
+    reach(crash_point::after_commit);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     st.last_commit_ms = took.count() * 1000;
     if (commit_timer) commit_timer(took.count());
     ++st.commits;
     st.inputs += batch.size();
     for (std::size_t i = 0; i < batch.size(); ++i) after_commit(batch[i], outs[i]);
+  }
+
+  void on_store_failure(std::vector<queued>& batch, const store::store_error& e) {
+    ++st.store_failures;
+    if (st.store_writable) log_line(log_level::error, "store cannot commit: creates get 503 until it can");
+    st.store_writable = false;
+    log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", batch.size()}});
+    for (auto& q : batch) {
+      // Timers and answers of existing payments come back through the deadline heap.
+      if (q.in.payment_id != 0) held.insert(q.in.payment_id);
+      if (q.prepaid) {
+        --prepaid_queued;
+        budget.refund();
+      }
+      if (q.w) {
+        q.w->error = std::current_exception();
+        q.w->signal.fire();
+      }
+    }
+    arm_store_retry();
+  }
+
+  /// One second (wall) after a failure: a small probe write. Once one commits, readiness
+  /// returns and the held payments are re-armed, due now, without any traffic needed.
+  void arm_store_retry() {
+    if (store_retry_armed) return;
+    store_retry_armed = true;
+    store_retry.expires_after(retry_after_store_failure);
+    store_retry.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      self->store_retry_armed = false;
+      if (!ec && !self->draining) self->probe_store();
+    });
+  }
+
+  void probe_store() {
+    try {
+      eng.store().set_meta("store_probe_at", engine::iso8601(clock.now()));
+    } catch (const store::store_error& e) {
+      log_line(log_level::error, "store probe failed", {{"error", e.what()}});
+      return arm_store_retry();
+    }
+    if (!st.store_writable) log_line(log_level::info, "store commits again", {{"failures", st.store_failures}});
+    st.store_writable = true;
+    for (const auto id : std::exchange(held, {})) heap.arm(id, clock.now());
+    arm_timer();
   }
 
   void after_commit(queued& q, engine::output& out) {
@@ -240,6 +282,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
         io,
         [self, kind, p]() -> asio::awaitable<void> {
           call_result r = co_await start(self->gw, kind, p);
+          reach(crash_point::call_answered);
           self->call_ended(p.id, kind);
           if (is_traffic_limit(r.ev)) self->on_traffic_limit();
           engine::input in;
@@ -358,6 +401,7 @@ driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock
 
 driver::~driver() {
   core_->timer.cancel();
+  core_->store_retry.cancel();
   core_->draining = true;
 }
 

@@ -158,8 +158,11 @@ asio::awaitable<response> merchant_api::handle(const request& req) {
     co_return co_await route(req, *m);
   } catch (const store::store_error& e) {
     log_line(log_level::error, "merchant API: store unavailable", {{"error", e.what()}});
-    co_return error_response(503, "STORE_UNAVAILABLE",
-                             "the payment store is unavailable; retry later");
+    auto r = error_response(503, "STORE_UNAVAILABLE",
+                            "the payment store is unavailable (disk full, read-only or I/O "
+                            "error); nothing was recorded, retry later");
+    r.headers.push_back({"Retry-After", "1"});
+    co_return r;
   }
 }
 

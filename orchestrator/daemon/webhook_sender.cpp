@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
+#include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/webhook_signing.hpp"
 #include "orchestrator/net/http_client.hpp"
@@ -211,6 +212,7 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   static asio::awaitable<void> attempt(std::shared_ptr<webhook_sender_core> self, store::outbox_record row,
                                        time_point started_at, prepared_request p) {
     auto outcome = co_await send(std::move(p.client), std::move(p.req));
+    reach(crash_point::webhook_answered);
     self->record(std::move(row), started_at, std::move(outcome));
   }
 
