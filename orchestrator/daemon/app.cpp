@@ -146,7 +146,10 @@ struct daemon {
     } catch (const store::store_error& e) {
       co_return error_response(503, "STORE_UNAVAILABLE", e.what());
     }
-    co_return acks->build_ack(wall_now());
+    const auto signed_before = acks->signatures();
+    auto ack = acks->build_ack(wall_now());
+    if (acks->signatures() != signed_before) stats.count(metric::ack_signatures);
+    co_return ack;
   }
 
   asio::awaitable<net::response> on_admin(const net::request& req, std::string_view path) {
