@@ -112,7 +112,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   void commit(std::vector<queued>& batch) {
     std::vector<engine::input> inputs;
     inputs.reserve(batch.size());
-    for (auto& q : batch) inputs.push_back(q.in);
+    for (auto& q : batch) inputs.push_back(std::move(q.in));
     std::vector<engine::output> outs;
     const auto started = std::chrono::steady_clock::now();
     try {
@@ -120,12 +120,12 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     } catch (const store::store_error& e) {
       ++st.store_failures;
       log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", batch.size()}});
-      for (auto& q : batch) {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
         // Timers and answers of existing payments come back through the deadline heap.
-        if (q.in.payment_id != 0) heap.arm(q.in.payment_id, clock.now() + retry_after_store_failure);
-        if (q.w) {
-          q.w->error = std::current_exception();
-          q.w->signal.fire();
+        if (inputs[i].payment_id != 0) heap.arm(inputs[i].payment_id, clock.now() + retry_after_store_failure);
+        if (auto& w = batch[i].w) {
+          w->error = std::current_exception();
+          w->signal.fire();
         }
       }
       return;
@@ -135,16 +135,16 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     if (commit_timer) commit_timer(took.count());
     ++st.commits;
     st.inputs += batch.size();
-    for (std::size_t i = 0; i < batch.size(); ++i) after_commit(batch[i], outs[i]);
+    for (std::size_t i = 0; i < batch.size(); ++i) after_commit(inputs[i], batch[i].w, outs[i]);
   }
 
-  void after_commit(queued& q, engine::output& out) {
+  void after_commit(const engine::input& in, const std::shared_ptr<waiter>& w, engine::output& out) {
     const auto id = out.after.id;
     if (id != 0 && (out.result == engine::outcome::applied || out.result == engine::outcome::unchanged))
       heap.arm(id, out.after.next_action_at);
-    if (out.result == engine::outcome::conflict && q.in.payment_id != 0)
-      heap.arm(q.in.payment_id, clock.now());  // reread and try again
-    for (const auto& o : observers) o(q.in, out);
+    if (out.result == engine::outcome::conflict && in.payment_id != 0)
+      heap.arm(in.payment_id, clock.now());  // reread and try again
+    for (const auto& o : observers) o(in, out);
     if (out.result == engine::outcome::applied) {
       for (const auto& e : out.made.effects) {
         if (std::holds_alternative<send_pay>(e)) start_call(call_kind::pay, out.after);
@@ -153,9 +153,9 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       }
       wake_watchers(id);
     }
-    if (q.w) {
-      q.w->out = std::move(out);
-      q.w->signal.fire();
+    if (w) {
+      w->out = std::move(out);
+      w->signal.fire();
     }
   }
 

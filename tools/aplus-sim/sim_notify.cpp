@@ -44,10 +44,7 @@ void log_failure(const std::exception_ptr& e, std::string_view what) {
 asio::awaitable<notify_delivery> send_copy(std::shared_ptr<sim_core> self, const notify_address& where,
                                            const std::string& body, std::int32_t attempt, bool bad) {
   notify_delivery d{attempt, self->now(), 0, false, bad, ""};
-  net::client_options options;
-  options.timeout = self->options.notify_timeout;
-  options.tls = self->options.notify_tls;
-  auto client = net::http_client::create(self->executor, where.origin, options);
+  auto client = self->notify_client(where.origin);
   if (!client) {
     d.detail = client.error().message;
     co_return d;
@@ -132,6 +129,17 @@ void sim_core::start_payer(const std::string& payment_request_id) {
   const time_point at = t->created_at + options.auto_pay_after.value_or(default_payer_delay);
   asio::co_spawn(executor, payer_loop(shared_from_this(), payment_request_id, action, at),
                  [](std::exception_ptr e) { log_failure(e, "payer"); });
+}
+
+boost::system::result<net::http_client, net::setup_error> sim_core::notify_client(const std::string& origin) {
+  if (const auto it = notify_clients.find(origin); it != notify_clients.end()) return it->second;
+  net::client_options options;
+  options.timeout = this->options.notify_timeout;
+  options.tls = this->options.notify_tls;
+  options.max_connections = 64;  // notifies of many payments go out at once under load
+  auto client = net::http_client::create(executor, origin, options);
+  if (client) notify_clients.emplace(origin, *client);
+  return client;
 }
 
 void sim_core::start_notify(const std::string& payment_request_id) {
