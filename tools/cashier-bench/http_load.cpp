@@ -128,7 +128,9 @@ load_result run_load(const load_plan& plan, const request_source& source, const 
     run.stop_sending = run.start + std::chrono::duration_cast<bench_clock::duration>(
                                        std::chrono::duration<double>(plan.seconds));
   for (std::size_t c = 0; c < plan.connections; ++c) asio::co_spawn(io, drive(run), asio::detached);
+  const double cpu_before = process_cpu_seconds();
   io.run();
+  run.result.cpu_seconds = process_cpu_seconds() - cpu_before;
   run.result.seconds = std::chrono::duration<double>(run.last_answer - run.start).count();
   return std::move(run.result);
 }

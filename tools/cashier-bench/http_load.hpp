@@ -64,6 +64,7 @@ struct load_result {
   std::int64_t errors = 0;      ///< requests without an answer (connection failures)
   double seconds = 0;           ///< wall time from the first send to the last answer
   double late_ms_max = 0;       ///< open loop: the latest a request was sent after its due time
+  double cpu_seconds = 0;       ///< CPU time the client used while sending (this process)
   latencies latency;            ///< per answered request
 };
 

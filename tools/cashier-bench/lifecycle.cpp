@@ -188,16 +188,19 @@ bool lifecycle_at(const lifecycle_options& o, const http_target& cashierd, webho
   // A work guard: a client that waits on nothing but the sink's post must not end run().
   auto guard = asio::make_work_guard(io);
   std::size_t running = clients;
+  const double cpu_before = process_cpu_seconds();
   for (std::size_t c = 0; c < clients; ++c)
     asio::co_spawn(io, lifecycle_client(pt), [&](std::exception_ptr) {
       if (--running == 0) guard.reset();
     });
   io.run();
+  const double cpu = process_cpu_seconds() - cpu_before;
   sink.on_arrival(nullptr);
   boost::json::object out{{"mode", "lifecycle"}, {"clients", clients},      {"payments", pt.completed},
                           {"in_window", pt.in_window}, {"seconds", o.seconds}, {"failed", pt.failed},
                           {"accepted_202", pt.accepted_202},
-                          {"rate", static_cast<double>(pt.in_window) / o.seconds}};
+                          {"rate", static_cast<double>(pt.in_window) / o.seconds},
+                          {"client_cpu_us", pt.completed > 0 ? cpu * 1e6 / static_cast<double>(pt.completed) : 0.0}};
   pt.create.put(out, "create_");
   pt.whole.put(out);
   print_result(out);

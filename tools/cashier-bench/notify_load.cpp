@@ -116,7 +116,8 @@ int run_notify(const notify_options& o) {
                           {"errors", r.errors},      {"seconds", r.seconds},
                           {"rate", r.seconds > 0 ? static_cast<double>(r.ok + r.rejected) / r.seconds : 0.0},
                           {"late_ms_max", r.late_ms_max}, {"ack_rsa_verifies", check_ack.rsa_verifies()},
-                          {"presign_seconds", presign_s}};
+                          {"presign_seconds", presign_s},
+                          {"client_cpu_us", r.ok + r.rejected > 0 ? r.cpu_seconds * 1e6 / static_cast<double>(r.ok + r.rejected) : 0.0}};
   r.latency.put(out);
   print_result(out);
   return r.ok == o.count ? 0 : 1;

@@ -1,6 +1,8 @@
 // Latency percentiles and result lines (see stats.hpp).
 #include "tools/cashier-bench/stats.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -33,6 +35,13 @@ void latencies::put(boost::json::object& out, std::string_view prefix) {
 
 double seconds_since(bench_clock::time_point start) {
   return std::chrono::duration<double>(bench_clock::now() - start).count();
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
 
 void print_result(const boost::json::object& result) {

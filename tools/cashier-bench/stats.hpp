@@ -36,6 +36,9 @@ class latencies {
 /// Seconds since `start`.
 double seconds_since(bench_clock::time_point start);
 
+/// CPU time (user + system) this process has used so far, in seconds, all threads.
+double process_cpu_seconds();
+
 /// Prints `result` as one JSON line on stdout and flushes.
 void print_result(const boost::json::object& result);
 
