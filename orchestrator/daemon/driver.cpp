@@ -144,13 +144,13 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   void commit(std::vector<queued>& batch) {
     std::vector<engine::input> inputs;
     inputs.reserve(batch.size());
-    for (auto& q : batch) inputs.push_back(q.in);
+    for (auto& q : batch) inputs.push_back(std::move(q.in));
     std::vector<engine::output> outs;
     const auto started = std::chrono::steady_clock::now();
     try {
       outs = eng.apply(inputs, clock.now());
     } catch (const store::store_error& e) {
-      on_store_failure(batch, e);
+      on_store_failure(batch, inputs, e);
       return;
     }
     reach(crash_point::after_commit);
@@ -159,17 +159,19 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     if (commit_timer) commit_timer(took.count());
     ++st.commits;
     st.inputs += batch.size();
-    for (std::size_t i = 0; i < batch.size(); ++i) after_commit(batch[i], outs[i]);
+    for (std::size_t i = 0; i < batch.size(); ++i) after_commit(inputs[i], batch[i], outs[i]);
   }
 
-  void on_store_failure(std::vector<queued>& batch, const store::store_error& e) {
+  void on_store_failure(std::vector<queued>& batch, const std::vector<engine::input>& inputs,
+                        const store::store_error& e) {
     ++st.store_failures;
     if (st.store_writable) log_line(log_level::error, "store cannot commit: creates get 503 until it can");
     st.store_writable = false;
     log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", batch.size()}});
-    for (auto& q : batch) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto& q = batch[i];
       // Timers and answers of existing payments come back through the deadline heap.
-      if (q.in.payment_id != 0) held.insert(q.in.payment_id);
+      if (inputs[i].payment_id != 0) held.insert(inputs[i].payment_id);
       if (q.prepaid) {
         --prepaid_queued;
         budget.refund();
@@ -207,16 +209,16 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     arm_timer();
   }
 
-  void after_commit(queued& q, engine::output& out) {
+  void after_commit(const engine::input& in, queued& q, engine::output& out) {
     const auto id = out.after.id;
     if (id != 0 && (out.result == engine::outcome::applied || out.result == engine::outcome::unchanged))
       heap.arm(id, out.after.next_action_at, lane_of(out.after));
-    if (out.result == engine::outcome::conflict && q.in.payment_id != 0)
-      heap.arm(q.in.payment_id, clock.now());  // reread and try again
-    for (const auto& o : observers) o(q.in, out);
+    if (out.result == engine::outcome::conflict && in.payment_id != 0)
+      heap.arm(in.payment_id, clock.now());  // reread and try again
+    for (const auto& o : observers) o(in, out);
     if (q.prepaid) --prepaid_queued;
     if (out.result == engine::outcome::applied) {
-      start_calls(q, out);
+      start_calls(in, q.prepaid, out);
       wake_watchers(id);
     } else if (q.prepaid) {
       budget.refund();
@@ -237,12 +239,11 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   /// Starts the calls of a committed decision, each paid from the budget: a deadline's token
   /// taken when it left the heap, else a token now (hints only if one is there). A call left
   /// unmade is safe: the machine armed its answer guard, which resends it through the heap.
-  void start_calls(const queued& q, const engine::output& out) {
-    bool prepaid = q.prepaid;
+  void start_calls(const engine::input& in, bool prepaid, const engine::output& out) {
     for (const auto& e : out.made.effects) {
       const auto kind = call_of(e);
       if (!kind || !may_start(*kind, out.after)) continue;
-      if (!prepaid && !admit(*kind, q.in.ev, out.after.id)) continue;
+      if (!prepaid && !admit(*kind, in.ev, out.after.id)) continue;
       prepaid = false;
       start_call(*kind, out.after);
     }

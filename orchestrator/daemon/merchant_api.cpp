@@ -199,7 +199,8 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   // A repeat is answered before validation: time-dependent rules (expiry in the future) must not
   // turn a retry of an accepted request into a 400.
   if (const auto id = request_id_of(*body))
-    if (auto existing = deps_.eng.store().find(*id)) co_return repeat(*existing, m, *body);
+    if (const auto existing_id = deps_.eng.store().id_of(*id))
+      if (auto existing = deps_.eng.store().load(*existing_id)) co_return repeat(*existing, m, *body);
   const auto now = deps_.clock.now();
   const auto parsed = parse_create_request(*body, now);
   if (!parsed) co_return invalid_request(parsed.errors());

@@ -87,6 +87,7 @@ metrics::metrics() {
   describe(metric::aplus_calls, counter, "Alipay+ calls by API and result (resultStatus/resultCode or transport error).");
   describe(metric::aplus_call_seconds, histogram, "Alipay+ call latency in seconds, by API.", call_seconds_buckets());
   describe(metric::notifies, counter, "Inbound notifyPayment requests by verification outcome.");
+  describe(metric::ack_signatures, counter, "RSA signatures computed for notify acks (one per Response-Time second used).");
   describe(metric::payments, gauge, "Payments by public status.");
   describe(metric::open_past_deadline, gauge, "Open payments past their polling deadline (must stay 0).");
   describe(metric::webhook_backlog, gauge, "Merchant webhooks not yet delivered (pending).");
@@ -103,7 +104,8 @@ metrics::metrics() {
   describe(metric::calls_deferred, counter, "Alipay+ calls not made for want of budget: reason budget (resent after the answer guard) or hint (a notify's extra inquiry, skipped).");
   describe(metric::traffic_limited, counter, "REQUEST_TRAFFIC_EXCEED_LIMIT answers that lowered the outbound rate.");
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
-  for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited}) count(name, {}, 0);
+  for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures})
+    count(name, {}, 0);
   for (auto name : {metric::open_past_deadline, metric::webhook_backlog, metric::webhook_dead,
                     metric::webhook_oldest_age})
     set_gauge(name, {}, 0);

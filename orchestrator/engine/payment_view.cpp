@@ -9,16 +9,48 @@
 namespace cashier::engine {
 namespace json = boost::json;
 
+namespace {
+
+/// Writes `v` as `width` decimal digits, zero-padded, at `out`.
+char* digits(char* out, long long v, int width) {
+  for (int i = width - 1; i >= 0; --i, v /= 10) out[i] = static_cast<char>('0' + v % 10);
+  return out + width;
+}
+
+}  // namespace
+
+// Formatted by hand: every webhook payload and log line carries several of these, and
+// snprintf cost more than the rest of the payment object together.
 std::string iso8601(time_point t) {
   const auto day = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss hms{t - day};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-  return buf;
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // not four digits (`never`, for one): printed as it comes
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
+    return buf;
+  }
+  std::string out(24, '\0');
+  char* p = out.data();
+  p = digits(p, year, 4);
+  *p++ = '-';
+  p = digits(p, static_cast<unsigned>(ymd.month()), 2);
+  *p++ = '-';
+  p = digits(p, static_cast<unsigned>(ymd.day()), 2);
+  *p++ = 'T';
+  p = digits(p, hms.hours().count(), 2);
+  *p++ = ':';
+  p = digits(p, hms.minutes().count(), 2);
+  *p++ = ':';
+  p = digits(p, hms.seconds().count(), 2);
+  *p++ = '.';
+  p = digits(p, hms.subseconds().count(), 3);
+  *p = 'Z';
+  return out;
 }
 
 json::object money_to_json(const money& m) {

@@ -95,6 +95,8 @@ class sqlite_db {
   bool in_transaction() const;
   /// Rolls back the open transaction, if any; never throws.
   void rollback_quietly() noexcept;
+  /// The connection handle (for the WAL checkpointer's hook).
+  sqlite3* native() const { return db_; }
 
  private:
   struct finalizer {

@@ -104,6 +104,14 @@ std::optional<payment> sqlite_store::find(std::string_view payment_request_id) {
   return one_row(q, read_payment);
 }
 
+std::optional<std::int64_t> sqlite_store::id_of(std::string_view payment_request_id) {
+  // Answered from the UNIQUE index on payment_request_id alone (it holds the row id).
+  auto q = db_.query("SELECT id FROM payments WHERE payment_request_id = ?1");
+  q.bind(1, payment_request_id);
+  if (!q.step()) return std::nullopt;
+  return q.int64(0);
+}
+
 std::optional<payment> sqlite_store::load(std::int64_t id) {
   auto q = db_.query(select_payment_by_id_sql());
   q.bind(1, id);

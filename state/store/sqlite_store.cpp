@@ -89,6 +89,7 @@ sqlite_store::sqlite_store(const std::string& path, const sqlite_options& option
     check_schema(db_);
   } else {
     migrate(db_);
+    if (options.background_checkpoint) checkpointer_ = std::make_unique<wal_checkpointer>(path, db_.native());
   }
 }
 

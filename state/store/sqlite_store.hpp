@@ -21,6 +21,9 @@ struct sqlite_options {
   sync_mode synchronous = sync_mode::full;  ///< durability of each commit
   bool read_only = false;      ///< open read-only (no migration; commit throws store_error)
   int busy_timeout_ms = 5000;  ///< how long to wait for another connection's lock
+  /// Read-write only: checkpoint the WAL on a thread of its own instead of inside the commit
+  /// that fills it (sqlite_checkpointer.hpp), so commits never stall on a checkpoint.
+  bool background_checkpoint = true;
 };
 
 /// Opens (creating and migrating it when read-write) the SQLite store at `path`. The store object

@@ -7,6 +7,9 @@
 #include <string>
 #include <unordered_map>
 
+#include <memory>
+
+#include "state/store/sqlite_checkpointer.hpp"
 #include "state/store/sqlite_db.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "state/store/store.hpp"
@@ -22,6 +25,7 @@ class sqlite_store final : public payment_store {
   // payment_store, documented in store.hpp.
   std::vector<commit_outcome> commit(std::span<const transition> batch) override;
   std::optional<payment> find(std::string_view payment_request_id) override;
+  std::optional<std::int64_t> id_of(std::string_view payment_request_id) override;
   std::optional<payment> load(std::int64_t id) override;
   std::vector<deadline> open_deadlines() override;
   std::vector<payment> list(const list_query& q) override;
@@ -65,6 +69,7 @@ class sqlite_store final : public payment_store {
 
   sqlite_db db_;
   bool read_only_;
+  std::unique_ptr<wal_checkpointer> checkpointer_;  // after db_: stopped before it closes
   std::unordered_map<std::uint32_t, std::string> update_sql_;  // by changed-column mask
 };
 

@@ -141,6 +141,9 @@ class payment_store {
 
   /// The payment with this payment_request_id, or nothing.
   virtual std::optional<payment> find(std::string_view payment_request_id) = 0;
+  /// The store id of the payment with this payment_request_id, or nothing: an index lookup that
+  /// reads no payment row (for callers that only route an input to the payment).
+  virtual std::optional<std::int64_t> id_of(std::string_view payment_request_id) = 0;
   /// The payment with this store id, or nothing.
   virtual std::optional<payment> load(std::int64_t id) = 0;
   /// Every open payment (non-final, or a pending action) with its next deadline, earliest first.

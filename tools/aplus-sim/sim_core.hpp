@@ -8,12 +8,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/net/http_client.hpp"
 #include "orchestrator/net/http_server.hpp"
 #include "tools/aplus-sim/ledger.hpp"
 #include "tools/aplus-sim/simulator.hpp"
@@ -50,6 +52,8 @@ struct sim_core : std::enable_shared_from_this<sim_core> {
   std::string base_url;                   ///< where normalUrl points
   bool stopping = false;                  ///< stop() or abort began: timers end early
   std::list<boost::asio::steady_timer*> timers;  ///< timers being waited on, for stop()
+  /// Keep-alive clients for notifies, one per notify origin (Alipay+ does not reconnect per notify).
+  std::unordered_map<std::string, net::http_client> notify_clients;
 
   /// The payment clock's now.
   time_point now() const { return clock.now(); }
@@ -68,6 +72,8 @@ struct sim_core : std::enable_shared_from_this<sim_core> {
   void start_notify(const std::string& payment_request_id);
   /// Applies a payer action and starts the notifies it calls for; false when refused.
   bool act_for_payer(const std::string& payment_request_id, payer_action action, std::string_view by);
+  /// The keep-alive client for notifies to `origin`, or why there is none.
+  boost::system::result<net::http_client, net::setup_error> notify_client(const std::string& origin);
 
  private:
   boost::asio::awaitable<net::response> on_api(net::request req, std::string_view name);

@@ -54,10 +54,7 @@ struct notify_exchange {
 asio::awaitable<notify_exchange> exchange(std::shared_ptr<sim_core> self, const notify_address& where,
                                           net::request req) {
   notify_exchange x;
-  net::client_options options;
-  options.timeout = self->options.notify_timeout;
-  options.tls = self->options.notify_tls;
-  auto client = net::http_client::create(self->executor, where.origin, options);
+  auto client = self->notify_client(where.origin);
   if (!client) {
     x.detail = client.error().message;
     co_return x;
@@ -220,6 +217,17 @@ void sim_core::start_payer(const std::string& payment_request_id) {
   const time_point at = t->created_at + options.auto_pay_after.value_or(default_payer_delay);
   asio::co_spawn(executor, payer_loop(shared_from_this(), payment_request_id, action, at),
                  [](std::exception_ptr e) { log_failure(e, "payer"); });
+}
+
+boost::system::result<net::http_client, net::setup_error> sim_core::notify_client(const std::string& origin) {
+  if (const auto it = notify_clients.find(origin); it != notify_clients.end()) return it->second;
+  net::client_options options;
+  options.timeout = this->options.notify_timeout;
+  options.tls = this->options.notify_tls;
+  options.max_connections = 64;  // notifies of many payments go out at once under load
+  auto client = net::http_client::create(executor, origin, options);
+  if (client) notify_clients.emplace(origin, *client);
+  return client;
 }
 
 void sim_core::start_notify(const std::string& payment_request_id) {

@@ -104,6 +104,7 @@ void sim_core::abort() {
   stopping = true;
   for (auto* timer : timers) timer->cancel();
   server.reset();
+  notify_clients.clear();
 }
 
 asio::awaitable<net::response> sim_core::handle(net::request req, const net::peer_info& peer) {

@@ -1,7 +1,9 @@
-// Tests for the scaled payment clock (timeScale): one timeline from the database's origin.
+// Tests for the scaled payment clock (timeScale): one timeline from the database's origin; and
+// the ISO 8601 form every payment time is shown in.
 #include <doctest/doctest.h>
 
 #include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/payment_view.hpp"
 
 using namespace cashier;
 using cashier::daemon::scaled_clock;
@@ -30,4 +32,14 @@ TEST_CASE("real clock follows the wall clock") {
   const auto b = c.now();
   CHECK(b >= a);
   CHECK(b - a < std::chrono::seconds(5));
+}
+
+TEST_CASE("iso8601 writes UTC with milliseconds, digit by digit") {
+  using engine::iso8601;
+  CHECK(iso8601(from_epoch_ms(0)) == "1970-01-01T00:00:00.000Z");
+  CHECK(iso8601(from_epoch_ms(1'709'164'800'007)) == "2024-02-29T00:00:00.007Z");  // leap day
+  CHECK(iso8601(from_epoch_ms(1'795'000'000'999)) == "2026-11-18T11:06:40.999Z");
+  CHECK(iso8601(from_epoch_ms(253'402'300'799'999)) == "9999-12-31T23:59:59.999Z");
+  CHECK(iso8601(from_epoch_ms(-1)) == "1969-12-31T23:59:59.999Z");
+  CHECK(iso8601(from_epoch_ms(253'402'300'800'000)) == "10000-01-01T00:00:00.000Z");  // 5 digits
 }

@@ -7,7 +7,11 @@
 
 #include <fstream>
 
+#include <chrono>
+#include <thread>
+
 #include "state/store/schema.hpp"
+#include "state/store/sqlite_checkpointer.hpp"
 #include "tests/state/store/store_fixture.hpp"
 
 using namespace cashier;
@@ -149,4 +153,32 @@ TEST_CASE("a lock held by another writer gives store_error and writes nothing of
   auto out = s->commit(batch);  // the store is usable again and the same batch now commits
   CHECK(out[0].status == commit_status::committed);
   CHECK(out[1].status == commit_status::committed);
+}
+
+TEST_CASE("the WAL is checkpointed on the checkpointer's thread once it passes the threshold") {
+  temp_dir dir;
+  const std::string path = dir.file("wal.db");
+  sqlite3* writer = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &writer) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(writer, "PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB)", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  const auto insert_rows = [&](int n) {
+    for (int i = 0; i < n; ++i)
+      REQUIRE(sqlite3_exec(writer, "INSERT INTO t VALUES (randomblob(3000))", nullptr, nullptr, nullptr) == SQLITE_OK);
+  };
+  {
+    wal_checkpointer checkpointer(path, writer, 20);
+    insert_rows(5);  // a few pages: below the threshold
+    CHECK(checkpointer.checkpoints() == 0);
+    insert_rows(30);  // now past 20 pages: the hook wakes the thread
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (checkpointer.checkpoints() == 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polls the counter, bounded
+    CHECK(checkpointer.checkpoints() > 0);
+  }
+  insert_rows(1);  // the hook is gone with the checkpointer; commits go on
+  sqlite3_close(writer);
+  raw_db raw(path);
+  CHECK(raw.text("PRAGMA integrity_check") == "ok");
+  CHECK(raw.text("SELECT count(*) FROM t") == "36");
 }

@@ -210,6 +210,21 @@ TEST_CASE("list filters by status and creation time, newest first") {
   CHECK(s->list({.status = payment_status::fail})[0].id == p3.id);
 }
 
+TEST_CASE("id_of finds a payment's id by paymentRequestId from the index alone") {
+  temp_dir dir;
+  const auto path = dir.file("p.db");
+  auto s = open_sqlite_store(path);
+  const payment a = insert(*s, sample_payment("pr-a"));
+  const payment b = insert(*s, sample_payment("pr-b"));
+  CHECK(s->id_of("pr-a") == a.id);
+  CHECK(s->id_of("pr-b") == b.id);
+  CHECK_FALSE(s->id_of("pr-c"));
+  CHECK_FALSE(s->id_of(""));
+  raw_db raw(path);
+  CHECK(raw.text("EXPLAIN QUERY PLAN SELECT id FROM payments WHERE payment_request_id = 'x'")
+            .find("USING COVERING INDEX") != std::string::npos);
+}
+
 TEST_CASE("meta values are stored, replaced and set once") {
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));

@@ -1,0 +1,69 @@
+// The background WAL checkpointer (see sqlite_checkpointer.hpp).
+#include "state/store/sqlite_checkpointer.hpp"
+
+#include <sqlite3.h>
+
+#include "state/store/store.hpp"
+
+namespace cashier::store {
+
+wal_checkpointer::wal_checkpointer(const std::string& path, sqlite3* writer, int wal_pages)
+    : writer_(writer), wal_pages_(wal_pages) {
+  // Its own connection, used only on its own thread (SQLITE_OPEN_NOMUTEX, like the writer's).
+  const int rc = sqlite3_open_v2(path.c_str(), &own_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string what = "open " + path + " for checkpoints: " + sqlite3_errstr(rc);
+    sqlite3_close_v2(own_);
+    throw store_error(store_failure::cannot_open, what);
+  }
+  sqlite3_busy_timeout(own_, 5000);
+  thread_ = std::thread([this] { run(); });
+  // Replaces SQLite's automatic checkpoint (itself a WAL hook) on the writer connection.
+  sqlite3_wal_hook(writer_, &wal_checkpointer::on_commit, this);
+}
+
+wal_checkpointer::~wal_checkpointer() {
+  sqlite3_wal_hook(writer_, nullptr, nullptr);
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  sqlite3_close_v2(own_);
+}
+
+std::uint64_t wal_checkpointer::checkpoints() const {
+  std::lock_guard lock(mutex_);
+  return checkpoints_;
+}
+
+// Called by SQLite on the writer's thread after each commit, with the WAL's size in pages.
+int wal_checkpointer::on_commit(void* self, sqlite3*, const char*, int pages) {
+  auto* c = static_cast<wal_checkpointer*>(self);
+  if (pages < c->wal_pages_) return SQLITE_OK;
+  {
+    std::lock_guard lock(c->mutex_);
+    if (c->due_) return SQLITE_OK;  // already asked; the thread has not run it yet
+    c->due_ = true;
+  }
+  c->wake_.notify_one();
+  return SQLITE_OK;
+}
+
+void wal_checkpointer::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return due_ || stop_; });
+    if (stop_) return;
+    due_ = false;
+    lock.unlock();
+    // PASSIVE: copies what no reader still needs, takes no lock a writer or reader waits for.
+    // A failure (I/O, disk full) only leaves the WAL longer; the next one tries again.
+    sqlite3_wal_checkpoint_v2(own_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+    ++checkpoints_;
+  }
+}
+
+}  // namespace cashier::store
