@@ -245,7 +245,7 @@ class HostileHttp(SharedCluster):
                        "/v1/payments/hs-seed?events=true&events=../x", "/v1/payments/hs-seed?x=%00"]:
             self.probe("GET " + target[:50], self.http("GET", target), [400, 404])
         self.probe("raw CR LF in the target", b"GET /v1/payments/a\r\nb HTTP/1.1\r\nHost: x\r\n\r\n", [400])
-        self.probe("cancel through ..%2F", self.http("POST", "/v1/payments/..%2Fhs-seed/cancel", b"{}"), [404])
+        self.probe("cancel through ..%2F", self.http("POST", "/v1/payments/..%2Fhs-seed/cancel", b"{}"), [400, 404])
         self.probe("absolute-form target", self.http("GET", "https://evil.example/v1/payments/hs-seed"), [400, 404])
 
     def test_slowloris_does_not_slow_normal_clients(self):
