@@ -13,9 +13,11 @@ from harness import ClusterTest, wait_until, write_reliability_summary
 FINAL = ("SUCCESS", "FAIL", "CANCELLED")
 TRUTH_STATUS = {"SUCCESS": "paid", "FAIL": "failed", "CANCELLED": "cancelled"}
 EVENT_TYPE = {"SUCCESS": "payment.succeeded", "FAIL": "payment.failed", "CANCELLED": "payment.cancelled"}
-TIMEOUT_MS = 2000            # cashierd's requestTimeoutMs in these clusters
-UNDER_MS = TIMEOUT_MS - 800  # an answer held just under the client timeout
-OVER_MS = TIMEOUT_MS + 800   # and just over it
+# cashierd's requestTimeoutMs in these clusters, and answers held just under and just over it: the
+# margin covers the round trip of a loaded machine under ASan (up to ~0.7 s measured in a burst).
+TIMEOUT_MS = 3000
+UNDER_MS = TIMEOUT_MS - 1000
+OVER_MS = TIMEOUT_MS + 1000
 S_RESULT = {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}
 
 
