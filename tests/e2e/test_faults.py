@@ -264,8 +264,9 @@ class FaultsLate(MatrixTest):
         self.assertTrue(settled[0]["cause"].startswith("inquiry:"), settled)
         received = self.c.query("SELECT received_at, verification FROM inbound_notifies WHERE payment_id = ?", row["id"])
         self.assertEqual([r["verification"] for r in received], ["ok"])
-        # 24 h later on cashierd's payment clock too.
-        self.assertGreaterEqual(received[0]["received_at"] - settled[0]["at"], 23 * 3600 * 1000)
+        # At least 24 h after the payment was created on cashierd's payment clock too (the clocks
+        # have different origins; the daemon created the payment before aplus-sim saw the pay).
+        self.assertGreaterEqual(received[0]["received_at"] - row["created_at"], 24 * 3600 * 1000)
 
     def test_notify_24h_late(self):
         cases = [Case("lt-success", "SUCCESS", ["notify-after:24h"], check=self.check_late),
