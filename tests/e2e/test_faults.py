@@ -13,9 +13,11 @@ from harness import ClusterTest, wait_until, write_reliability_summary
 FINAL = ("SUCCESS", "FAIL", "CANCELLED")
 TRUTH_STATUS = {"SUCCESS": "paid", "FAIL": "failed", "CANCELLED": "cancelled"}
 EVENT_TYPE = {"SUCCESS": "payment.succeeded", "FAIL": "payment.failed", "CANCELLED": "payment.cancelled"}
-TIMEOUT_MS = 2000            # cashierd's requestTimeoutMs in these clusters
-UNDER_MS = TIMEOUT_MS - 800  # an answer held just under the client timeout
-OVER_MS = TIMEOUT_MS + 800   # and just over it
+# cashierd's requestTimeoutMs in these clusters, and answers held just under and just over it: the
+# margin covers the round trip of a loaded machine under ASan (up to ~0.7 s measured in a burst).
+TIMEOUT_MS = 3000
+UNDER_MS = TIMEOUT_MS - 1000
+OVER_MS = TIMEOUT_MS + 1000
 S_RESULT = {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"}
 
 
@@ -262,8 +264,9 @@ class FaultsLate(MatrixTest):
         self.assertTrue(settled[0]["cause"].startswith("inquiry:"), settled)
         received = self.c.query("SELECT received_at, verification FROM inbound_notifies WHERE payment_id = ?", row["id"])
         self.assertEqual([r["verification"] for r in received], ["ok"])
-        # 24 h later on cashierd's payment clock too.
-        self.assertGreaterEqual(received[0]["received_at"] - settled[0]["at"], 23 * 3600 * 1000)
+        # At least 24 h after the payment was created on cashierd's payment clock too (the clocks
+        # have different origins; the daemon created the payment before aplus-sim saw the pay).
+        self.assertGreaterEqual(received[0]["received_at"] - row["created_at"], 24 * 3600 * 1000)
 
     def test_notify_24h_late(self):
         cases = [Case("lt-success", "SUCCESS", ["notify-after:24h"], check=self.check_late),

