@@ -3,7 +3,8 @@
 temp root, and its metadata, file layout, maintainer scripts, default config and systemd unit
 are checked; the packaged binaries are run from that root. Nothing is installed on the machine.
 
-Environment: CASHIER_BUILD_DIR, CASHIER_SOURCE_DIR, CASHIER_CPACK (cpack), CASHIER_VERSION.
+Environment: CASHIER_BUILD_DIR, CASHIER_SOURCE_DIR, CASHIER_CPACK (cpack), CASHIER_VERSION,
+CASHIER_SANITIZE (1 in the asan preset).
 """
 import glob
 import gzip
@@ -18,6 +19,7 @@ SOURCE = os.environ["CASHIER_SOURCE_DIR"]
 BUILD = os.environ["CASHIER_BUILD_DIR"]
 CPACK = os.environ.get("CASHIER_CPACK", "cpack")
 VERSION = os.environ["CASHIER_VERSION"]
+SANITIZE = os.environ.get("CASHIER_SANITIZE") == "1"
 CONFIG = "/etc/cashierd/cashierd.json"
 KEYS = "/etc/cashierd/keys/"
 UNIT = "/lib/systemd/system/cashierd.service"
@@ -86,7 +88,11 @@ class Deb(unittest.TestCase):
 
     def test_depends_cover_every_linked_library(self):
         depends = {d.strip().split(" ")[0] for d in re.split(r"[,|]", self.field("Depends"))}
-        for lib in ["adduser", "libssl3", "libsqlite3-0", "libboost-json1.81.0", "libboost-url1.81.0"]:
+        self.assertIn("adduser", depends)
+        if SANITIZE:
+            self.skipTest("sanitizer build: no dpkg-shlibdeps (cmake/packaging.cmake); "
+                          "the dev and release presets check the computed Depends")
+        for lib in ["libssl3", "libsqlite3-0", "libboost-json1.81.0", "libboost-url1.81.0"]:
             self.assertIn(lib, depends)
         linked = {}  # library path -> the binaries linking it
         for name in BINARIES:
