@@ -60,11 +60,14 @@ class SharedCluster(unittest.TestCase):
         cls.c = Cluster(**cls.cluster_args)
         cls.tried = cls.rejected = cls.scenarios = 0
         cls.failed = False
-        # A settled payment that hostile requests aim at.
-        code, body = cls.c.create("hs-seed")
-        assert code == 201, body
-        cls.c.wait_status("hs-seed", "SUCCESS", timeout=30)
-        wait_until(lambda: cls.c.sink.for_payment("hs-seed"), 20, "the seed's webhook")
+        try:  # a settled payment that hostile requests aim at
+            code, body = cls.c.create("hs-seed")
+            assert code == 201, body
+            cls.c.wait_status("hs-seed", "SUCCESS", timeout=30)
+            wait_until(lambda: cls.c.sink.for_payment("hs-seed"), 20, "the seed's webhook")
+        except BaseException:
+            cls.c.close()
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -72,7 +75,7 @@ class SharedCluster(unittest.TestCase):
                                   hostile_rejected=cls.rejected, payments_checked=len(cls.c.query(
                                       "SELECT id FROM payments")))
         rc = cls.c.close()
-        if cls.failed:
+        if cls.failed or rc != 0:
             print("\n--- cashierd log (%s) ---\n%s" % (cls.c.dir, open(cls.c.daemon.log_path, errors="replace").read()[-6000:]))
         assert rc == 0, "cashierd should exit 0 after SIGTERM"
 
