@@ -231,7 +231,7 @@ TEST_CASE("a new payment's pay borrows from the budget ahead of the polling back
   f.run_until([&] { return f.settled(); });
 }
 
-TEST_CASE("a call over even the borrowing is not made; its answer guard resends it through the heap") {
+TEST_CASE("a call over even the borrowing is not made, and its answer guard resends it through the heap") {
   fixture f;
   f.drv.budget() = rate_budget(5);  // burst 1: take 1, borrow 1, refuse the third
   f.drv.recover();

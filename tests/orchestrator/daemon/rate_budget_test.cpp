@@ -162,7 +162,7 @@ TEST_CASE("REQUEST_TRAFFIC_EXCEED_LIMIT is recognised in pay, inquiry and cancel
   CHECK_FALSE(daemon::is_traffic_limit(deadline_reached{}));
 }
 
-TEST_CASE("pay and cancel are urgent; polls are urgent only near the polling deadline") {
+TEST_CASE("pay and cancel are urgent, polls only near the polling deadline") {
   const auto poll_deadline = from_epoch_ms(1'000'000'000);
   const auto at = [&](std::int64_t s) { return poll_deadline + seconds(s); };
   CHECK(lane_of(pending_action::pay, at(-3600), poll_deadline) == call_lane::urgent);
