@@ -30,7 +30,7 @@ struct driver_stats {
   std::uint64_t commits = 0;           ///< group commits done
   std::uint64_t inputs = 0;            ///< inputs committed
   std::uint64_t store_failures = 0;    ///< commits that threw store_error
-  bool store_writable = true;          ///< the last commit (or store probe) succeeded
+  bool store_writable = true;          ///< false from a failed commit until a store probe commits
   std::size_t armed_deadlines = 0;     ///< payments in the deadline heap
   std::size_t calls_in_flight = 0;     ///< Alipay+ calls under way
   double last_commit_ms = 0;           ///< wall time of the last group commit

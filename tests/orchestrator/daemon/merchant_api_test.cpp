@@ -654,6 +654,8 @@ TEST_CASE_FIXTURE(api_fixture, "a store that cannot commit answers 503 and ackno
   const auto r = call("POST", "/v1/payments", create_body("pr-503"));
   CHECK(r.status == 503);
   CHECK(error_of(r).at("code") == "STORE_UNAVAILABLE");
+  CHECK(net::find_header(r.headers, "Retry-After") == "1");
+  CHECK_FALSE(drv.stats().store_writable);  // /readyz answers 503 until a store probe commits
   REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(other);
   CHECK_FALSE(store->find("pr-503"));
