@@ -129,6 +129,9 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   }
 
   void flush() {
+    // Deadlines due by now join this batch rather than wait behind its commit for their timer
+    // (flush_scheduled is still set: they need no flush of their own).
+    fire_due();
     flush_scheduled = false;
     while (!queue.empty()) {
       const auto n = std::min(queue.size(), max_batch);
@@ -355,6 +358,13 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   }
 
   void on_timer() {
+    fire_due();
+    // Deadlines skipped for calls in flight enqueue nothing: re-arm for the next one now.
+    arm_timer();
+  }
+
+  /// Pops the due deadlines the budget and the cap on calls in flight allow, as inputs.
+  void fire_due() {
     if (draining) return;
     const auto now = clock.now();
     std::size_t n = 0;
@@ -379,8 +389,6 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       ++prepaid_queued;
       enqueue(std::move(in), nullptr, true);
     }
-    // Deadlines skipped for calls in flight enqueue nothing: re-arm for the next one now.
-    arm_timer();
   }
 
   bool saturated() const { return st.calls_in_flight + prepaid_queued >= max_calls_in_flight; }
@@ -409,8 +417,12 @@ driver::~driver() {
 std::size_t driver::recover() {
   const auto open = core_->eng.recover();
   core_->heap.reserve(open.size());
-  for (const auto& d : open)
+  constexpr std::size_t ahead = 8;
+  for (std::size_t i = 0; i < open.size(); ++i) {
+    if (i + ahead < open.size()) core_->heap.prefetch(open[i + ahead].payment_id);
+    const auto& d = open[i];
     core_->heap.arm(d.payment_id, d.next_action_at, lane_of(d.pending, d.next_action_at, d.poll_deadline_at));
+  }
   core_->arm_timer();
   return open.size();
 }

@@ -26,6 +26,10 @@ class id_map {
   const std::int64_t* find(std::int64_t id) const;
   /// Inserts `id` -> `value` unless `id` is there; the value held and whether it was inserted.
   std::pair<std::int64_t*, bool> try_emplace(std::int64_t id, std::int64_t value);
+  /// Starts loading the slot where `id` would be into the cache (bulk inserts: a few ahead).
+  void prefetch(std::int64_t id) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(id)], 1);
+  }
   /// Removes `id`; false when it was not there.
   bool erase(std::int64_t id);
   /// Calls `f(id, value)` for every entry, in no particular order.

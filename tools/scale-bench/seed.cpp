@@ -95,6 +95,21 @@ class raw_db {
   sqlite3* db_ = nullptr;
 };
 
+/// raw_db for bulk writes while no daemon runs: no journal (pages go to the file once, not
+/// through the WAL and a checkpoint) and room for the indexes in the cache; WAL again after.
+class bulk_db : public raw_db {
+ public:
+  explicit bulk_db(const std::string& path) : raw_db(path) {
+    exec("PRAGMA journal_mode = OFF");
+    exec("PRAGMA synchronous = OFF");
+    exec("PRAGMA cache_size = -262144");
+  }
+  // The daemon's store sets WAL again itself should this fail.
+  ~bulk_db() { sqlite3_exec(get(), "PRAGMA journal_mode = WAL", nullptr, nullptr, nullptr); }
+  bulk_db(const bulk_db&) = delete;
+  bulk_db& operator=(const bulk_db&) = delete;
+};
+
 std::string ms(time_point t) { return std::to_string(to_epoch_ms(t)); }
 
 double thread_cpu_seconds() {
@@ -151,8 +166,7 @@ void seed_open_payments(const std::string& path, std::int64_t count, time_point 
     if (o.status != store::commit_status::committed || o.payment_id != 1)
       throw std::runtime_error("seeding failed: " + std::string(store::to_string(o.status)) + " " + o.detail);
   }
-  raw_db db(path);
-  db.exec("PRAGMA synchronous = OFF");
+  bulk_db db(path);
   const auto payments = clone_sql(db, "payments", "id", {
       {"id", "i"},
       {"payment_request_id", ids},
@@ -172,7 +186,7 @@ void seed_open_payments(const std::string& path, std::int64_t count, time_point 
 }
 
 void schedule_stream(const std::string& path, time_point from, std::int64_t due, double per_second) {
-  raw_db db(path);
+  bulk_db db(path);
   // The others keep the deadlines of seed_open_payments, an hour or more after the seeding.
   db.exec("UPDATE payments SET pending = 'INQUIRY', next_action_at = " + ms(from) + " + CAST(id * 1000.0 / " +
           std::to_string(per_second) + " AS INTEGER) WHERE id <= " + std::to_string(due) + " AND " + open_rows);
@@ -180,7 +194,7 @@ void schedule_stream(const std::string& path, time_point from, std::int64_t due,
 
 void schedule_minute(const std::string& path, time_point from, std::int64_t count,
                      std::int64_t cancel_every) {
-  raw_db db(path);
+  bulk_db db(path);
   db.exec("UPDATE payments SET next_action_at = " + ms(from) + " + (id * 60000) / " + std::to_string(count) +
           ", pending = CASE WHEN id % " + std::to_string(cancel_every) +
           " = 0 THEN 'CANCEL' ELSE 'INQUIRY' END WHERE " + open_rows);
