@@ -1,6 +1,12 @@
 // The assembled daemon (see app.hpp): construction in dependency order, the HTTP routes
 // (notifyPayment, merchant API, admin), the observers that log every transition and feed the
 // metrics, and the signal-driven drain.
+//
+// Two threads. The reactor (the main thread) owns all payment state, the store, the driver,
+// the Alipay+ client and the webhook sender, as before. The HTTP server runs on a network
+// thread of its own: it parses and writes every request there, and for a notifyPayment it also
+// verifies the signature, decodes the body and signs the ack there; everything that touches
+// state is handed to the reactor (co_spawn on its executor) and the answer comes back.
 #include "orchestrator/daemon/app.hpp"
 
 #include <algorithm>
@@ -11,7 +17,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -94,6 +102,7 @@ struct daemon {
   explicit daemon(const config& c) : cfg(c) {}
   const config& cfg;
   asio::io_context io{1};
+  asio::io_context net_io{1};  // the HTTP server's thread; outlives the server (declared first)
   std::unique_ptr<store::payment_store> store;
   std::unique_ptr<store::payment_store> stats_reader;  // read-only, used on stats_thread only
   std::unique_ptr<asio::thread_pool> stats_thread;
@@ -117,56 +126,79 @@ struct daemon {
   }
 
   // notifyPayment: verify on the raw bytes → commit → signed ack (PRODUCT.md, ALIPAYPLUS.md).
-  asio::awaitable<net::response> on_notify(const net::request& req) {
-    const auto check = check_notify(req, notify, wall_now());
+  // On the network thread: authentication and decoding (an RSA verify, the JSON), then the
+  // commit on the reactor, then the signed ack (one RSA signature per second, see ack_builder).
+  asio::awaitable<net::response> on_notify(net::request req) {
+    auto check = check_notify(req, notify, wall_now());
+    // A named coroutine, not a lambda inside the co_await (GCC 12 destroys those twice).
+    auto task = record_notify(std::move(req), std::move(check));
+    auto refusal = co_await asio::co_spawn(io, std::move(task), asio::use_awaitable);
+    if (refusal) co_return std::move(*refusal);
+    co_return ack();
+  }
+
+  /// The signed ack; network thread only (the ack builder is not shared).
+  net::response ack() {
+    const auto signed_before = acks->signatures();
+    auto answer = acks->build_ack(wall_now());
+    if (acks->signatures() != signed_before)
+      asio::post(io, [this] { stats.count(metric::ack_signatures); });  // metrics live on the reactor
+    return answer;
+  }
+
+  // On the reactor: records the notify (and applies it when authentic) in one commit. Nothing
+  // when it is committed and must be acked; otherwise the answer to send instead.
+  asio::awaitable<std::optional<net::response>> record_notify(net::request req, notify_check check) {
     const auto verdict = std::string(to_string(check.verification));
     stats.count("cashierd_notifies_total", {{"outcome", verdict}});
     store::notify_record rec;
     rec.payment_request_id = check.payment_request_id;
-    rec.body = req.body;
+    rec.body = std::move(req.body);
     rec.headers = format_headers(req.headers);
     rec.verification = verdict;
     rec.received_at = clock->now();
-    // Only the id: the engine reads the payment itself when the batch is applied.
-    std::optional<std::int64_t> id;
-    if (!check.payment_request_id.empty()) id = store->id_of(check.payment_request_id);
-
-    engine::input in;
-    in.payment_id = id.value_or(0);
-    in.notifies.push_back(std::move(rec));
-    if (check.verification != notify_verification::ok) {
-      // Changes nothing, but prompts a (rate-limited) inquiry instead of being ignored.
-      if (id) in.ev = notify_unverified{};
-      log_line(log_level::warn, "notify rejected", {{"paymentRequestId", check.payment_request_id},
-                                                   {"verification", verdict}, {"detail", check.detail}});
-      drv->post(std::move(in));
-      co_return reject_response(check.verification);
-    }
-    const auto& n = *check.message;
-    if (!id) {
-      in.anomalies.push_back({0, 0, "orphan_notify", "notify for unknown paymentRequestId " + n.payment_request_id, clock->now()});
-    } else {
-      notify_verified ev;
-      ev.payment_result = n.payment_result;
-      ev.amount = n.payment_amount;
-      ev.facts.payment_id = n.payment_id;
-      ev.facts.payment_time = n.payment_time.value_or("");
-      ev.facts.customer_id = n.customer_id.value_or("");
-      ev.facts.wallet_brand_name = n.wallet_brand_name.value_or("");
-      if (n.settlement_amount) ev.facts.settlement_amount = money(*n.settlement_amount);
-      in.ev = std::move(ev);
-    }
     try {
+      // Only the id: the engine reads the payment itself when the batch is applied.
+      std::optional<std::int64_t> id;
+      if (!check.payment_request_id.empty()) id = store->id_of(check.payment_request_id);
+      engine::input in;
+      in.payment_id = id.value_or(0);
+      in.notifies.push_back(std::move(rec));
+      if (check.verification != notify_verification::ok) {
+        // Changes nothing, but prompts a (rate-limited) inquiry instead of being ignored.
+        if (id) in.ev = notify_unverified{};
+        log_line(log_level::warn, "notify rejected", {{"paymentRequestId", check.payment_request_id},
+                                                     {"verification", verdict}, {"detail", check.detail}});
+        drv->post(std::move(in));
+        co_return reject_response(check.verification);
+      }
+      if (id)
+        in.ev = notify_event(*check.message);
+      else
+        in.anomalies.push_back({0, 0, "orphan_notify",
+                                "notify for unknown paymentRequestId " + check.message->payment_request_id, clock->now()});
       const auto out = co_await drv->submit(std::move(in));
       if (out.result == engine::outcome::conflict || out.result == engine::outcome::rejected)
         co_return error_response(503, "RETRY", "could not record the notify; please retry");
     } catch (const store::store_error& e) {
+      ++store_failures;
+      stats.count("cashierd_store_failures_total");
       co_return error_response(503, "STORE_UNAVAILABLE", e.what());
     }
-    const auto signed_before = acks->signatures();
-    auto ack = acks->build_ack(wall_now());
-    if (acks->signatures() != signed_before) stats.count(metric::ack_signatures);
-    co_return ack;
+    co_return std::nullopt;
+  }
+
+  /// The machine event of a verified notify.
+  static event notify_event(const aplus::notify_payment_request& n) {
+    notify_verified ev;
+    ev.payment_result = n.payment_result;
+    ev.amount = n.payment_amount;
+    ev.facts.payment_id = n.payment_id;
+    ev.facts.payment_time = n.payment_time.value_or("");
+    ev.facts.customer_id = n.customer_id.value_or("");
+    ev.facts.wallet_brand_name = n.wallet_brand_name.value_or("");
+    if (n.settlement_amount) ev.facts.settlement_amount = money(*n.settlement_amount);
+    return ev;
   }
 
   /// An admin action on payment or event `id` (already percent-decoded by the matcher).
@@ -186,6 +218,16 @@ struct daemon {
     if (out.made.rejected)
       co_return error_response(409, "PAYMENT_FINAL", "payment is final: " + std::string(to_string(*out.made.rejected)));
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
+  }
+
+  /// Every request, on the network thread: a notifyPayment is served there (see on_notify),
+  /// everything else on the reactor.
+  asio::awaitable<net::response> serve(net::request req, net::peer_info peer) {
+    const std::string_view target = req.target;
+    const bool notify_post = target.substr(0, target.find('?')) == cfg.alipayplus.notify_path && req.method == "POST";
+    if (notify_post) co_return co_await on_notify(std::move(req));
+    auto task = route(std::move(req), std::move(peer));
+    co_return co_await asio::co_spawn(io, std::move(task), asio::use_awaitable);
   }
 
   /// Ready once recovery is done, and only while the store commits (not while it is full,
@@ -231,7 +273,8 @@ struct daemon {
     const auto* found = std::get_if<route_match>(&match);
     if (found == nullptr) co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
     switch (found->matched->id) {
-      case route_id::notify: co_return co_await on_notify(req);
+      case route_id::notify:  // a POST never gets here: serve() answers it on the network thread
+        co_return error_response(405, "METHOD_NOT_ALLOWED", "notifyPayment is POST");
       case route_id::healthz: co_return json_response(200, json::object{{"status", "ok"}});
       case route_id::readyz: co_return readiness();
       case route_id::metrics: co_return co_await on_metrics();
@@ -247,8 +290,9 @@ struct daemon {
     co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
   }
 
-  /// The server's handler: dispatch, with store failures answered 503 and counted.
-  asio::awaitable<net::response> route(net::request req, const net::peer_info& peer) {
+  /// Every request but a notifyPayment POST, on the reactor: dispatch, with store failures
+  /// answered 503 and counted.
+  asio::awaitable<net::response> route(net::request req, net::peer_info peer) {
     try {
       co_return co_await dispatch(req, peer);
     } catch (const store::store_error& e) {
@@ -391,13 +435,15 @@ int run_daemon(const config& cfg) {
   so.log = [](std::string_view line) { log_line(log_level::warn, "http", {{"detail", line}}); };
   const auto where = cfg.listen_host + ":" + std::to_string(cfg.listen_port);
   auto server = net::http_server::listen(
-      d.io.get_executor(), where,
-      [&d](net::request req, const net::peer_info& peer) { return d.route(std::move(req), peer); }, so);
+      d.net_io.get_executor(), where,
+      [&d](net::request req, const net::peer_info& peer) { return d.serve(std::move(req), peer); }, so);
   if (!server) {
     log_line(log_level::error, "cannot listen", {{"listen", where}, {"error", server.error().message}});
     return 1;
   }
   d.server.emplace(std::move(*server));
+  auto net_work = asio::make_work_guard(d.net_io);
+  std::thread net_thread([&d] { d.net_io.run(); });
   d.webhooks->start();
   d.ready = true;
   log_line(log_level::info, "cashierd ready",
@@ -410,13 +456,18 @@ int run_daemon(const config& cfg) {
     log_line(log_level::info, "draining", {{"signal", sig}});
     d.ready = false;
     asio::co_spawn(d.io, [&d]() -> asio::awaitable<void> {
-      co_await d.server->stop(std::chrono::seconds(10));
+      // The server lives on the network thread: stop it there.
+      auto stop = d.server->stop(std::chrono::seconds(10));
+      co_await asio::co_spawn(d.net_io, std::move(stop), asio::use_awaitable);
       co_await d.drv->drain(std::chrono::milliseconds(d.cfg.alipayplus.request_timeout_ms + 1000));
       co_await d.webhooks->drain(std::chrono::seconds(10));
       d.io.stop();
     }, asio::detached);
   });
   d.io.run();
+  net_work.reset();
+  d.net_io.stop();
+  net_thread.join();
   log_line(log_level::info, "cashierd stopped");
   return 0;
 }

@@ -37,10 +37,14 @@ json::object state_json(payment_status s, pending_action a) {
 }  // namespace
 
 net::response json_response(int status, const json::value& body) {
+  return json_text_response(status, json::serialize(body));
+}
+
+net::response json_text_response(int status, std::string text) {
   net::response r;
   r.status = status;
   r.headers.push_back({"Content-Type", "application/json"});
-  r.body = json::serialize(body);
+  r.body = std::move(text);
   return r;
 }
 

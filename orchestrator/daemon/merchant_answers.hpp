@@ -25,6 +25,8 @@ inline constexpr std::size_t max_body_bytes = 64 * 1024;
 
 /// `body` as JSON with status `status` and Content-Type application/json.
 net::response json_response(int status, const boost::json::value& body);
+/// `text` (already JSON) with status `status` and Content-Type application/json.
+net::response json_text_response(int status, std::string text);
 /// {"error":{"code","message","field"}} (field left out when empty).
 net::response error_response(int status, std::string_view code, std::string_view message,
                              std::string_view field = {});

@@ -215,7 +215,7 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
       co_return repeat(out.after, m, *body);
     case engine::outcome::applied: {
       const payment p = co_await await_pay_answer(std::move(out.after));
-      co_return json_response(pay_answered(p) ? 201 : 202, engine::payment_to_json(p));
+      co_return json_text_response(pay_answered(p) ? 201 : 202, engine::payment_json(p));
     }
     case engine::outcome::unchanged:
     case engine::outcome::not_found:

@@ -5,28 +5,30 @@
 #include <type_traits>
 #include <variant>
 
-#include <boost/json/serialize.hpp>
-
 #include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::engine {
-namespace json = boost::json;
 
 std::string event_id(std::int64_t payment_id, std::int32_t seq) {
   return "evt_" + std::to_string(payment_id) + "_" + std::to_string(seq);
 }
 
+// {"type","timestamp","data":{"payment","sequence","eventId"}}, written as text: this runs in
+// every commit that emits an event, and a JSON tree of the payment cost most of the commit.
 std::string webhook_payload(const payment& p, merchant_event_type type, std::int32_t seq,
                             time_point now) {
-  json::object data;
-  data["payment"] = payment_to_json(p);
-  data["sequence"] = seq;
-  data["eventId"] = event_id(p.id, seq);
-  json::object body;
-  body["type"] = "payment." + std::string(to_string(type));
-  body["timestamp"] = iso8601(now);
-  body["data"] = std::move(data);
-  return json::serialize(body);
+  std::string out = R"({"type":)";
+  append_json_string(out, "payment." + std::string(to_string(type)));
+  out += R"(,"timestamp":)";
+  append_json_string(out, iso8601(now));
+  out += R"(,"data":{"payment":)";
+  out += payment_json(p);
+  out += R"(,"sequence":)";
+  out += std::to_string(seq);
+  out += R"(,"eventId":)";
+  append_json_string(out, event_id(p.id, seq));
+  out += "}}";
+  return out;
 }
 
 engine::engine(store::payment_store& store, engine_config config)

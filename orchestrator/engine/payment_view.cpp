@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace cashier::engine {
 namespace json = boost::json;
@@ -108,6 +109,113 @@ json::object payment_to_json(const payment& p) {
   o["updatedAt"] = time_or_null(p.updated_at);
   if (!p.cancel_reason.empty()) o["cancelReason"] = p.cancel_reason;
   return o;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  // Boost.JSON's escapes: the quote, the backslash, and control characters (short forms for
+  // backspace, tab, newline, form feed and return; "u00" and two lowercase hex digits for the
+  // rest); every other byte is copied as it is.
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && c != '"' && c != '\\') {
+      out += c;
+      continue;
+    }
+    out += '\\';
+    switch (c) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '\b': out += 'b'; break;
+      case '\t': out += 't'; break;
+      case '\n': out += 'n'; break;
+      case '\f': out += 'f'; break;
+      case '\r': out += 'r'; break;
+      default: out.append("u00").append(1, hex[u >> 4]).append(1, hex[u & 15]);
+    }
+  }
+  out += '"';
+}
+
+namespace {
+
+/// The pieces of payment_json, each appending one value.
+void append_string_or_null(std::string& out, std::string_view s) {
+  if (s.empty()) out += "null";
+  else append_json_string(out, s);
+}
+
+void append_time_or_null(std::string& out, time_point t) {
+  if (t == never || t == time_point{}) out += "null";
+  else append_json_string(out, iso8601(t));
+}
+
+void append_money(std::string& out, const money& m) {
+  out += R"({"currency":)";
+  append_json_string(out, m.currency.view());
+  out += R"(,"value":)";
+  append_json_string(out, format_minor_units(m.minor_units));
+  out += '}';
+}
+
+void append_result(std::string& out, const std::optional<aplus_result>& r) {
+  if (!r) {
+    out += "null";
+    return;
+  }
+  out += R"({"resultCode":)";
+  append_json_string(out, r->code);
+  out += R"(,"resultStatus":)";
+  append_json_string(out, std::string_view(&r->status, 1));
+  out += R"(,"resultMessage":)";
+  append_json_string(out, r->message);
+  out += '}';
+}
+
+}  // namespace
+
+// The field order and forms of payment_to_json; a test holds the two byte-identical.
+std::string payment_json(const payment& p) {
+  std::string out;
+  out.reserve(768 + p.merchant_request.size() + p.payment_data.size() + p.normal_url.size());
+  out += R"({"paymentRequestId":)";
+  append_json_string(out, p.payment_request_id);
+  out += R"(,"status":)";
+  append_json_string(out, to_string(p.status));
+  out += R"(,"pendingAction":)";
+  append_string_or_null(out, p.pending == pending_action::none ? std::string_view() : to_string(p.pending));
+  out += R"(,"paymentAmount":)";
+  append_money(out, p.amount);
+  out += R"(,"order":)";
+  out += json::serialize(order_of(p));  // as the merchant sent it, re-serialized like the tree
+  const std::pair<const char*, const std::string*> texts[] = {
+      {R"(,"paymentId":)", &p.payment_id},       {R"(,"normalUrl":)", &p.normal_url},
+      {R"(,"paymentData":)", &p.payment_data},   {R"(,"walletBrandName":)", &p.wallet_brand_name},
+      {R"(,"customerId":)", &p.customer_id},     {R"(,"paymentTime":)", &p.payment_time}};
+  for (const auto& [key, value] : texts) {
+    out += key;
+    append_string_or_null(out, *value);
+  }
+  out += R"(,"settlementAmount":)";
+  if (p.settlement_amount) append_money(out, *p.settlement_amount);
+  else out += "null";
+  out += R"(,"result":)";
+  append_result(out, p.result);
+  const std::pair<const char*, time_point> times[] = {
+      {R"(,"paymentExpiryTime":)", p.expiry_at}, {R"(,"pollDeadline":)", p.poll_deadline_at},
+      {R"(,"nextActionAt":)", p.next_action_at}, {R"(,"createdAt":)", p.created_at},
+      {R"(,"updatedAt":)", p.updated_at}};
+  for (const auto& [key, t] : times) {
+    out += key;
+    append_time_or_null(out, t);
+  }
+  if (!p.cancel_reason.empty()) {
+    out += R"(,"cancelReason":)";
+    append_json_string(out, p.cancel_reason);
+  }
+  out += '}';
+  return out;
 }
 
 }  // namespace cashier::engine

@@ -17,6 +17,14 @@ std::string iso8601(time_point t);
 /// The public payment object.
 boost::json::object payment_to_json(const payment& p);
 
+/// The public payment object as JSON text: byte for byte json::serialize(payment_to_json(p)),
+/// written straight into a string without building the tree (webhook payloads and create
+/// answers are written for every payment; the tree cost more than the rest of the commit).
+std::string payment_json(const payment& p);
+
+/// Appends `s` to `out` as a JSON string, escaped exactly as Boost.JSON's serializer does.
+void append_json_string(std::string& out, std::string_view s);
+
 /// `{"currency": "USD", "value": "100"}`.
 boost::json::object money_to_json(const money& m);
 

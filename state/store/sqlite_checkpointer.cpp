@@ -39,9 +39,14 @@ std::uint64_t wal_checkpointer::checkpoints() const {
 }
 
 // Called by SQLite on the writer's thread after each commit, with the WAL's size in pages.
-int wal_checkpointer::on_commit(void* self, sqlite3*, const char*, int pages) {
+int wal_checkpointer::on_commit(void* self, sqlite3* writer, const char*, int pages) {
   auto* c = static_cast<wal_checkpointer*>(self);
   if (pages < c->wal_pages_) return SQLITE_OK;
+  if (pages >= 4 * c->wal_pages_) {
+    // The background checkpoints fell behind a writer that never pauses (see the header). BUSY
+    // (one is running right now) is fine: the next commit tries again.
+    sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
   {
     std::lock_guard lock(c->mutex_);
     if (c->due_) return SQLITE_OK;  // already asked; the thread has not run it yet

@@ -182,3 +182,20 @@ TEST_CASE("the WAL is checkpointed on the checkpointer's thread once it passes t
   CHECK(raw.text("PRAGMA integrity_check") == "ok");
   CHECK(raw.text("SELECT count(*) FROM t") == "36");
 }
+
+TEST_CASE("a writer that never pauses still gets its WAL started over: it stays bounded") {
+  temp_dir dir;
+  const std::string path = dir.file("busy.db");
+  sqlite3* writer = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &writer) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(writer, "PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB)", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  {
+    wal_checkpointer checkpointer(path, writer, 20);
+    for (int i = 0; i < 600; ++i)  // ~600 pages, commit after commit
+      REQUIRE(sqlite3_exec(writer, "INSERT INTO t VALUES (randomblob(3000))", nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  // Without the writer's own checkpoint at 4 x 20 pages the WAL would hold all ~600 pages.
+  CHECK(std::filesystem::file_size(path + "-wal") < 200 * 4096);
+  sqlite3_close(writer);
+}

@@ -1,0 +1,71 @@
+// Tests of the public payment object's two writers: payment_json (text, for the hot paths) must
+// give exactly the bytes of serializing payment_to_json (the tree, for everything else), and the
+// webhook payload must be the Standard Webhooks body built from it.
+#include <doctest/doctest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "orchestrator/engine/engine.hpp"
+#include "orchestrator/engine/payment_view.hpp"
+
+using namespace cashier;
+namespace json = boost::json;
+
+namespace {
+
+payment bare() {
+  payment p;
+  p.id = 7;
+  p.payment_request_id = "pr-1";
+  p.amount = {1000, *currency_code::parse("USD")};
+  return p;
+}
+
+payment full() {
+  payment p = bare();
+  p.status = payment_status::success;
+  p.pending = pending_action::none;
+  p.merchant_request = R"({"paymentRequestId":"pr-1","order":{"referenceOrderId":"o-1",)"
+                       R"("orderAmount":{"currency":"USD","value":"1000"},"n":1.5e3,"list":[1,true,null]}})";
+  p.payment_id = "SIM-1";
+  p.normal_url = "https://sim.example/checkout/SIM-1?a=1&b=2";
+  p.payment_data = R"({"wallets":["GCash"]})";
+  p.wallet_brand_name = "GCash";
+  p.customer_id = "c-1";
+  p.payment_time = "2026-11-25T10:00:00+08:00";
+  p.settlement_amount = money{1234, *currency_code::parse("JPY")};
+  p.result = aplus_result{"SUCCESS", 'S', "success"};
+  p.expiry_at = from_epoch_ms(1'795'000'000'000);
+  p.poll_deadline_at = from_epoch_ms(1'795'000'600'000);
+  p.next_action_at = never;
+  p.created_at = from_epoch_ms(1'794'999'000'123);
+  p.updated_at = from_epoch_ms(1'794'999'001'456);
+  p.cancel_reason = "merchant: changed \"mind\"";
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("payment_json writes the bytes of the JSON tree, field for field") {
+  for (const payment& p : {bare(), full()}) CHECK(engine::payment_json(p) == json::serialize(engine::payment_to_json(p)));
+}
+
+TEST_CASE("payment_json escapes strings as Boost.JSON does") {
+  payment p = full();
+  p.customer_id = std::string("q\"b\\s/\b\t\n\f\r\x01\x1f\x7f", 14) + "é\xff";  // controls, DEL, UTF-8, invalid
+  p.wallet_brand_name = std::string("\0nul", 4);
+  p.merchant_request = "not json";  // no order: null
+  CHECK(engine::payment_json(p) == json::serialize(engine::payment_to_json(p)));
+  CHECK(engine::payment_json(p).find(R"(\"b\\s/\b\t\n\f\r\u0001\u001f)") != std::string::npos);
+}
+
+TEST_CASE("the webhook payload carries the payment object, its sequence and event id") {
+  const payment p = full();
+  const auto now = from_epoch_ms(1'795'000'000'007);
+  const auto text = engine::webhook_payload(p, merchant_event_type::succeeded, 2, now);
+  json::object data{{"payment", engine::payment_to_json(p)}, {"sequence", 2}, {"eventId", "evt_7_2"}};
+  json::object body{{"type", "payment.succeeded"}, {"timestamp", engine::iso8601(now)}, {"data", std::move(data)}};
+  CHECK(text == json::serialize(body));
+  CHECK(json::parse(text).at("data").at("payment").at("status") == "SUCCESS");
+}
