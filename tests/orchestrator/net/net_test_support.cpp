@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 
@@ -18,9 +19,11 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Beside the running test binary: each runner has its own (this library is compiled once for all).
 const std::string& keys_dir() {
   static const std::string dir = [] {
-    const std::string d = CASHIER_NET_TEST_KEYS_DIR;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe");
+    const std::string d = (self.parent_path() / "dev-keys").string();
     const std::string cmd = std::string("'") + CASHIER_SOURCE_DIR + "/tools/dev-keys' '" + d + "' >/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("tools/dev-keys failed: " + cmd);
     return d;

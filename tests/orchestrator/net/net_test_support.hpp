@@ -13,7 +13,8 @@
 
 namespace cashier::net::test {
 
-/// The directory holding ca.pem, server.pem, server.key, ... (made on first use).
+/// The directory holding ca.pem, server.pem, server.key, ...: dev-keys/ beside the test binary
+/// (made by tools/dev-keys on first use).
 const std::string& keys_dir();
 
 /// Runs `task` on `ioc` until it finishes (rethrowing its exception); fails the test if it has
