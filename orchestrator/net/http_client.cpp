@@ -12,6 +12,8 @@
 // answer byte are never retried here; the caller's state machine decides.
 #include "orchestrator/net/http_client.hpp"
 
+#include "orchestrator/net/byte_stream.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -19,9 +21,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/throw_exception.hpp>
 #include <boost/url/parse.hpp>
@@ -47,7 +49,7 @@ using net_result = boost::system::result<T, net_error>;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using detail::use_tuple;
 
 // Where a client connects, parsed once from its origin URL.
 struct origin {
@@ -109,13 +111,6 @@ struct connection {
   beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 };
 using connection_ptr = std::unique_ptr<connection>;
-
-// Calls f with the connection's stream (TLS or plain); f returns an awaitable.
-template <class F>
-auto with_stream(connection& c, F&& f) {
-  if (c.secure) return f(*c.secure);
-  return f(*c.plain);
-}
 
 // The outcome of one exchange on one connection.
 struct attempt {
@@ -325,18 +320,18 @@ struct client_core {
     co_await timer.async_wait(use_tuple);
   }
 
-  template <class Stream>
-  asio::awaitable<attempt> exchange(Stream& stream, beast::flat_buffer& buffer,
-                                    http::request<http::string_body>& msg, bool reused) {
-    auto [wec, written] = co_await http::async_write(stream, msg, use_tuple);
+  // One request and its answer on `stream`. Compiled once for TCP and TLS (byte_stream.hpp).
+  asio::awaitable<attempt> exchange(detail::byte_stream& stream, beast::flat_buffer& buffer,
+                                    const std::string& wire, bool head, bool reused) {
+    auto [wec, written] = co_await stream.write_all(asio::buffer(wire));
     if (wec) {
       const auto kind = wec == beast::error::timeout ? error_kind::timeout : error_kind::reset;
       co_return attempt{failure(kind, "write to " + authority() + ": " + wec.message()), reused && is_closed(wec)};
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.body_limit);
-    parser.skip(msg.method() == http::verb::head);
-    auto [rec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
+    parser.skip(head);
+    const auto rec = co_await detail::read_http(stream, buffer, parser, false);
     if (rec) {
       const bool nothing_arrived = !parser.got_some() && buffer.size() == 0;
       co_return attempt{failure(classify_read(rec), "read from " + authority() + ": " + rec.message()),
@@ -346,13 +341,21 @@ struct client_core {
     co_return attempt{to_response(parser.get()), false, keep};
   }
 
-  asio::awaitable<attempt> attempt_once(http::request<http::string_body>& msg, steady::time_point deadline,
+  asio::awaitable<attempt> attempt_once(const std::string& wire, bool head, steady::time_point deadline,
                                         bool fresh_only) {
     auto got = co_await acquire(deadline, fresh_only);
     if (!got) co_return attempt{got.error()};
     lease& l = *got;
     l.conn->lowest().expires_at(deadline);
-    auto a = co_await with_stream(*l.conn, [&](auto& s) { return exchange(s, l.conn->buffer, msg, l.reused); });
+    auto& c = *l.conn;
+    std::optional<detail::stream_bytes<beast::tcp_stream>> plain;
+    std::optional<detail::stream_bytes<beast::ssl_stream<beast::tcp_stream>>> secure;
+    detail::byte_stream* bytes = nullptr;
+    if (c.secure)
+      bytes = &secure.emplace(*c.secure);
+    else
+      bytes = &plain.emplace(*c.plain);
+    auto a = co_await exchange(*bytes, c.buffer, wire, head, l.reused);
     l.reusable = a.reusable;
     co_return a;
   }
@@ -362,8 +365,10 @@ struct client_core {
     const auto deadline = start + self->options.timeout;
     auto msg = build_message(req, self->where);
     if (!msg) co_return msg.error();
-    auto a = co_await self->attempt_once(*msg, deadline, false);
-    if (a.retry_fresh) a = co_await self->attempt_once(*msg, deadline, true);
+    const auto wire = detail::to_wire(*msg);
+    const bool head = msg->method() == http::verb::head;
+    auto a = co_await self->attempt_once(wire, head, deadline, false);
+    if (a.retry_fresh) a = co_await self->attempt_once(wire, head, deadline, true);
     if (a.outcome) a.outcome->latency = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
     co_return std::move(a.outcome);
   }

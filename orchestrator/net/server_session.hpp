@@ -1,36 +1,26 @@
-// One server connection's request loop, generic over the stream (TCP, TLS over TCP, or Beast's
-// test::stream in tests and the fuzzer): wait for a request, read it under the limits, answer
+// One server connection's request loop: wait for a request, read it under the limits, answer
 // protocol errors with JSON, call the handler, write the answer, keep alive or close gracefully.
-// Internal to orchestrator/net; includes Beast, so only transport, test and fuzz files use it.
+// The loop is compiled once, in server_session.cpp, over session_stream (a byte_stream that can
+// also time out, shut down and reset); serve() adapts any stream to it: TCP, TLS over TCP, or
+// Beast's test::stream in tests and the fuzzer. Internal to orchestrator/net; includes Beast, so
+// only transport, test and fuzz files use it.
 #pragma once
 
+#include "orchestrator/net/byte_stream.hpp"
 #include "orchestrator/net/http_server.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/buffer.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include <algorithm>
 #include <array>
-#include <exception>
-#include <optional>
-#include <string>
+#include <chrono>
+#include <type_traits>
 
 namespace cashier::net::detail {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 
 /// What a session needs from its server; the server outlives every session.
 struct session_context {
@@ -42,282 +32,81 @@ struct session_context {
   bool idle = false;            ///< waiting for a request's first byte (stop() may close now)
 };
 
-/// How a session continues after one request.
-enum class next_step {
-  keep_alive,  ///< wait for the next request on this connection
-  close,       ///< an answer with Connection: close was written: shut down gracefully
-  drop,        ///< the connection is broken or timed out: just let it go
+/// A server connection's bytes, plus what the loop does to the connection itself.
+class session_stream : public byte_stream {
+ public:
+  /// Arms the timer for the next operations (streams without one ignore it).
+  virtual void set_timeout(std::chrono::milliseconds t) = 0;
+  /// After a closing answer: closes gracefully (see stream_session).
+  virtual asio::awaitable<void> shut_down(const server_limits& limits) = 0;
+  /// Ends the connection with a TCP reset (test streams just close).
+  virtual void reset() = 0;
 };
 
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-/// Arms the stream's timer for the next operations (Beast closes the socket when it fires).
-inline void set_timeout(beast::tcp_stream& s, std::chrono::milliseconds t) { s.expires_after(t); }
-/// Arms the timer of the TCP stream under TLS.
-inline void set_timeout(beast::ssl_stream<beast::tcp_stream>& s, std::chrono::milliseconds t) {
-  beast::get_lowest_layer(s).expires_after(t);
-}
-/// Streams without a timer (Beast's test::stream) ignore timeouts.
-template <class Stream>
-void set_timeout(Stream&, std::chrono::milliseconds) {}
-
-/// After a closing answer: half-close, then read and discard until the client closes, the
-/// linger timeout or the byte budget. Closing with unread input would make the kernel send a
-/// RST that can destroy our answer (e.g. a 413) before the client has read it.
-inline asio::awaitable<void> shut_down(beast::tcp_stream& s, const server_limits& limits) {
-  boost::system::error_code ec;
-  s.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  s.expires_after(limits.linger_timeout);
-  std::array<char, 4096> scratch;
-  for (std::size_t budget = limits.body_limit + limits.header_limit + scratch.size(); !ec;) {
-    auto [rec, n] = co_await s.async_read_some(asio::buffer(scratch), use_tuple);
-    ec = rec;
-    if (n >= budget) break;
-    budget -= n;
-  }
-  s.close();
-}
-
-/// TLS: no close_notify exchange. Our answers are delimited by Content-Length, so a client
-/// cannot mistake a truncation for a complete answer, and waiting for the client's close_notify
-/// would let it hold the connection. The TCP layer lingers as for plain HTTP.
-inline asio::awaitable<void> shut_down(beast::ssl_stream<beast::tcp_stream>& s, const server_limits& limits) {
-  co_await shut_down(beast::get_lowest_layer(s), limits);
-}
-
-/// Test streams just close.
-template <class Stream>
-asio::awaitable<void> shut_down(Stream& s, const server_limits&) {
-  s.close();
-  co_return;
-}
-
-/// Resets the TCP connection under `s` (SO_LINGER 0, then close: the kernel sends RST).
-inline void reset_connection(beast::tcp_stream& s) {
-  boost::system::error_code ec;
-  s.socket().set_option(asio::socket_base::linger(true, 0), ec);
-  s.close();
-}
-/// Resets the TCP connection under TLS, without a close_notify.
-inline void reset_connection(beast::ssl_stream<beast::tcp_stream>& s) { reset_connection(beast::get_lowest_layer(s)); }
-/// Test streams just close.
-template <class Stream>
-void reset_connection(Stream& s) {
-  s.close();
-}
-
-/// Writes `raw` unframed, then resets the connection (the answer to a reset_status handler answer).
-template <class Stream>
-asio::awaitable<next_step> write_raw_then_reset(Stream& stream, session_context& ctx, const std::string& raw) {
-  set_timeout(stream, ctx.limits.write_timeout);
-  // Whether or not the write completed, the connection ends in a reset.
-  [[maybe_unused]] auto written = co_await asio::async_write(stream, asio::buffer(raw), use_tuple);
-  reset_connection(stream);
-  co_return next_step::drop;
-}
-
-/// A JSON error answer produced by the server itself.
-inline response error_response(int status, std::string_view code, std::string_view message) {
-  return response{status, {{"Content-Type", "application/json"}}, json_error_body(code, message), {}};
-}
-
-/// Why a request's framing is unacceptable (request smuggling guards beyond Beast's own). The
-/// only transfer coding accepted is a single "chunked": a list ("identity, chunked") or a second
-/// field may be framed differently by a proxy in front.
-inline std::optional<std::string> framing_problem(const http::request_parser<http::string_body>& p) {
-  const auto& m = p.get();
-  const auto codings = m.count(http::field::transfer_encoding);
-  if (codings == 0) return std::nullopt;
-  if (m.count(http::field::content_length) > 0) return "Content-Length and Transfer-Encoding conflict";
-  if (codings > 1 || !beast::iequals(m[http::field::transfer_encoding], "chunked"))
-    return "Transfer-Encoding must be exactly chunked";
-  return std::nullopt;
-}
-
-/// Where in `data`, from `from` to `to`, the first line break that is not a plain CRLF is: an
-/// obs-fold (a CRLF followed by a space or a tab) or a bare LF; npos when there is none.
-inline std::size_t odd_line_break(std::string_view data, std::size_t from, std::size_t to) {
-  for (auto at = data.find('\n', from); at < to; at = data.find('\n', at + 1)) {
-    if (at == 0 || data[at - 1] != '\r') return at;
-    if (at + 1 < to && (data[at + 1] == ' ' || data[at + 1] == '\t')) return at;
-  }
-  return std::string_view::npos;
-}
-
-/// Reads until `buffer` holds the whole header section, then checks what Beast does not: the
-/// section's total size (Beast applies header_limit to what one read brings, not to the whole)
-/// and obs-fold (Beast unfolds it silently, but a proxy in front may frame such a request
-/// differently; RFC 9112 section 5.2 allows a 400). The error answer to send, or nothing:
-/// Beast then parses the header and reports bare LFs, broken streams and the like itself.
-template <class Stream>
-asio::awaitable<std::optional<response>> check_raw_header(Stream& stream, beast::flat_buffer& buffer,
-                                                          const server_limits& limits) {
-  constexpr auto npos = std::string_view::npos;
-  for (std::size_t scanned = 0;;) {
-    const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
-    const auto end = data.find("\r\n\r\n");
-    // Up to the last header line's CRLF: the blank line after it is no fold.
-    const auto head = std::min(end == npos ? data.size() : end + 2, limits.header_limit);
-    const auto odd = odd_line_break(data, scanned, head);
-    if (odd != npos && data[odd - (odd > 0 ? 1 : 0)] == '\r')
-      co_return error_response(400, "BAD_REQUEST", "obsolete line folding is not accepted");
-    if (odd != npos) co_return std::nullopt;  // a bare LF: Beast refuses it
-    if (end != npos && end + 4 <= limits.header_limit) co_return std::nullopt;
-    if (end != npos || data.size() >= limits.header_limit)
-      co_return error_response(431, "HEADER_TOO_LARGE", "request headers are too large");
-    scanned = head < 2 ? 0 : head - 2;
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
-    buffer.commit(n);
-    if (ec) co_return std::nullopt;
-  }
-}
-
-/// The answer to a failed header or body read, or nothing when the connection is just gone.
-inline std::optional<response> read_error_response(const boost::system::error_code& ec) {
-  if (ec == http::error::header_limit) return error_response(431, "HEADER_TOO_LARGE", "request headers are too large");
-  if (ec == http::error::body_limit) return error_response(413, "BODY_TOO_LARGE", "request body is too large");
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message) return std::nullopt;
-  if (ec.category() == make_error_code(http::error::bad_version).category())
-    return error_response(400, "BAD_REQUEST", "malformed request: " + ec.message());
-  return std::nullopt;
-}
-
-/// The server-side message for `res`, or a 500 when the handler's answer cannot be framed. The
-/// answer to HEAD keeps its Content-Length but carries no body bytes.
-inline http::response<http::string_body> to_message(response res, bool keep_alive, bool head, const log_function& log) {
-  bool valid = res.status >= 200 && res.status <= 999;
-  for (const auto& h : res.headers) valid = valid && is_valid_header(h.name, h.value);
-  if (!valid) {
-    log("handler answered with an invalid status or header; sending 500");
-    res = error_response(500, "INTERNAL_ERROR", "internal error");
-  }
-  http::response<http::string_body> msg;
-  msg.version(11);
-  msg.result(static_cast<unsigned>(res.status));
-  for (const auto& h : res.headers) msg.insert(h.name, h.value);
-  msg.erase(http::field::content_length);
-  msg.erase(http::field::transfer_encoding);
-  msg.erase(http::field::connection);
-  if (res.status != 204 && res.status != 304) msg.body() = std::move(res.body);
-  msg.keep_alive(keep_alive);
-  msg.prepare_payload();
-  if (head) {
-    const auto length = msg.body().size();
-    msg.body().clear();
-    msg.content_length(length);
-  }
-  return msg;
-}
-
-/// The plain request handed to the handler.
-inline request to_request(http::request<http::string_body>&& m) {
-  request r;
-  r.method = std::string(m.method_string());
-  r.target = std::string(m.target());
-  for (const auto& f : m) r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-  r.body = std::move(m.body());
-  return r;
-}
-
-/// Runs the handler; an exception becomes a logged 500 so one request cannot end the session.
-inline asio::awaitable<response> call_handler(session_context& ctx, request req) {
-  std::string failure;
-  try {
-    co_return co_await ctx.handler(std::move(req), ctx.peer);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  } catch (...) {
-    failure = "unknown exception";
-  }
-  ctx.log("handler failed for " + ctx.peer.address + ": " + failure);
-  co_return error_response(500, "INTERNAL_ERROR", "internal error");
-}
-
-/// Writes `res`; closing answers lead to a graceful shutdown.
-template <class Stream>
-asio::awaitable<next_step> write_answer(Stream& stream, session_context& ctx, response res, bool keep_alive,
-                                        bool head = false) {
-  auto msg = to_message(std::move(res), keep_alive, head, ctx.log);
-  set_timeout(stream, ctx.limits.write_timeout);
-  auto [ec, n] = co_await http::async_write(stream, msg, use_tuple);
-  if (ec) co_return next_step::drop;
-  co_return keep_alive ? next_step::keep_alive : next_step::close;
-}
-
-/// Tells an HTTP/1.1 client that sent "Expect: 100-continue" to go on with the body.
-template <class Stream>
-asio::awaitable<bool> send_continue_if_expected(Stream& stream, const http::request_parser<http::string_body>& p) {
-  const auto& m = p.get();
-  const auto expect = m[http::field::expect];
-  if (m.version() < 11 || !beast::iequals(expect, "100-continue") || p.is_done()) co_return true;
-  http::response<http::empty_body> cont{http::status::continue_, 11};
-  auto [ec, n] = co_await http::async_write(stream, cont, use_tuple);
-  co_return !ec;
-}
-
-/// Answers a failed header or body read with a closing error, or drops the connection.
-/// (No co_await inside ?: or && in this file: GCC 12 miscompiles it, evaluating both sides.)
-template <class Stream>
-asio::awaitable<next_step> answer_read_error(Stream& stream, session_context& ctx, const boost::system::error_code& ec) {
-  auto answer = read_error_response(ec);
-  if (!answer) co_return next_step::drop;
-  co_return co_await write_answer(stream, ctx, std::move(*answer), false);
-}
-
-/// Reads and answers one request whose first bytes are in `buffer`.
-template <class Stream>
-asio::awaitable<next_step> serve_one(Stream& stream, beast::flat_buffer& buffer, session_context& ctx) {
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_limit));
-  parser.body_limit(ctx.limits.body_limit);
-  set_timeout(stream, ctx.limits.header_timeout);
-  auto refusal = co_await check_raw_header(stream, buffer, ctx.limits);
-  if (refusal) co_return co_await write_answer(stream, ctx, std::move(*refusal), false);
-  auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-  if (hec) co_return co_await answer_read_error(stream, ctx, hec);
-  if (auto problem = framing_problem(parser))
-    co_return co_await write_answer(stream, ctx, error_response(400, "BAD_REQUEST", *problem), false);
-  const bool may_continue = co_await send_continue_if_expected(stream, parser);
-  if (!may_continue) co_return next_step::drop;
-  set_timeout(stream, ctx.limits.body_timeout);
-  auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-  if (bec) co_return co_await answer_read_error(stream, ctx, bec);
-  const bool keep_alive = parser.keep_alive();
-  const bool head = parser.get().method() == http::verb::head;
-  auto res = co_await call_handler(ctx, to_request(parser.release()));
-  if (res.status == no_answer_status) co_return next_step::drop;
-  if (res.status == reset_status) co_return co_await write_raw_then_reset(stream, ctx, res.body);
-  co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping, head);
-}
-
-/// Waits (idle timeout) for the first byte of the next request; false when none comes.
-template <class Stream>
-asio::awaitable<bool> await_request(Stream& stream, beast::flat_buffer& buffer, session_context& ctx) {
-  ctx.idle = true;
-  set_timeout(stream, ctx.limits.idle_timeout);
-  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
-  ctx.idle = false;
-  if (ec) co_return false;
-  buffer.commit(n);
-  co_return true;
-}
-
 /// Serves requests on `stream` until the client leaves, a limit trips or the server stops.
+asio::awaitable<void> serve_connection(session_stream& stream, session_context& ctx);
+
+/// A session_stream over a stream object it does not own.
+template <class Stream>
+class stream_session final : public session_stream {
+  static constexpr bool is_tcp = std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool is_tls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
+
+ public:
+  explicit stream_session(Stream& s) : bytes_(s) {}
+  asio::awaitable<io_result> read_some(asio::mutable_buffer into) override { return bytes_.read_some(into); }
+  asio::awaitable<io_result> write_all(asio::const_buffer bytes) override { return bytes_.write_all(bytes); }
+
+  void set_timeout(std::chrono::milliseconds t) override {
+    if constexpr (is_tcp || is_tls) beast::get_lowest_layer(bytes_.stream()).expires_after(t);
+  }
+
+  /// TCP: half-close, then read and discard until the client closes, the linger timeout or the
+  /// byte budget. Closing with unread input would make the kernel send a RST that can destroy
+  /// our answer (e.g. a 413) before the client has read it. TLS: the same on the TCP layer, no
+  /// close_notify exchange: our answers are delimited by Content-Length, so a client cannot
+  /// mistake a truncation for a complete answer, and waiting for the client's close_notify would
+  /// let it hold the connection. Test streams just close.
+  asio::awaitable<void> shut_down(const server_limits& limits) override {
+    if constexpr (is_tcp || is_tls) {
+      auto& s = beast::get_lowest_layer(bytes_.stream());
+      boost::system::error_code ec;
+      s.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      s.expires_after(limits.linger_timeout);
+      std::array<char, 4096> scratch;
+      for (std::size_t budget = limits.body_limit + limits.header_limit + scratch.size(); !ec;) {
+        auto [rec, n] = co_await s.async_read_some(asio::buffer(scratch), use_tuple);
+        ec = rec;
+        if (n >= budget) break;
+        budget -= n;
+      }
+      s.close();
+    } else {
+      bytes_.stream().close();
+    }
+  }
+
+  /// SO_LINGER 0, then close: the kernel sends RST (under TLS, without a close_notify).
+  void reset() override {
+    if constexpr (is_tcp || is_tls) {
+      auto& s = beast::get_lowest_layer(bytes_.stream());
+      boost::system::error_code ec;
+      s.socket().set_option(asio::socket_base::linger(true, 0), ec);
+      s.close();
+    } else {
+      bytes_.stream().close();
+    }
+  }
+
+ private:
+  stream_bytes<Stream> bytes_;
+};
+
+/// Serves requests on `stream` (any stream stream_session adapts) until the connection ends.
 template <class Stream>
 asio::awaitable<void> serve(Stream& stream, session_context& ctx) {
-  beast::flat_buffer buffer;
-  for (;;) {
-    if (ctx.stopping) co_return;
-    if (buffer.size() == 0) {
-      const bool got_request = co_await await_request(stream, buffer, ctx);
-      if (!got_request) co_return;
-    }
-    switch (co_await serve_one(stream, buffer, ctx)) {
-      case next_step::keep_alive: break;
-      case next_step::close: co_await shut_down(stream, ctx.limits); co_return;
-      case next_step::drop: co_return;
-    }
-  }
+  stream_session<Stream> session(stream);
+  co_await serve_connection(session, ctx);
 }
 
 }  // namespace cashier::net::detail
