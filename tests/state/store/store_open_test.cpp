@@ -155,13 +155,19 @@ TEST_CASE("a lock held by another writer gives store_error and writes nothing of
   CHECK(out[1].status == commit_status::committed);
 }
 
-TEST_CASE("the WAL is checkpointed on the checkpointer's thread once it passes the threshold") {
-  temp_dir dir;
-  const std::string path = dir.file("wal.db");
+// A raw SQLite connection in WAL mode with one table t (v BLOB), as a store's writer would be.
+static sqlite3* open_wal_writer(const std::string& path) {
   sqlite3* writer = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &writer) == SQLITE_OK);
   REQUIRE(sqlite3_exec(writer, "PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB)", nullptr, nullptr, nullptr) ==
           SQLITE_OK);
+  return writer;
+}
+
+TEST_CASE("the WAL is checkpointed on the checkpointer's thread once it passes the threshold") {
+  temp_dir dir;
+  const std::string path = dir.file("wal.db");
+  sqlite3* writer = open_wal_writer(path);
   const auto insert_rows = [&](int n) {
     for (int i = 0; i < n; ++i)
       REQUIRE(sqlite3_exec(writer, "INSERT INTO t VALUES (randomblob(3000))", nullptr, nullptr, nullptr) == SQLITE_OK);
@@ -186,10 +192,7 @@ TEST_CASE("the WAL is checkpointed on the checkpointer's thread once it passes t
 TEST_CASE("a writer that never pauses still gets its WAL started over: it stays bounded") {
   temp_dir dir;
   const std::string path = dir.file("busy.db");
-  sqlite3* writer = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &writer) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(writer, "PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB)", nullptr, nullptr, nullptr) ==
-          SQLITE_OK);
+  sqlite3* writer = open_wal_writer(path);
   {
     wal_checkpointer checkpointer(path, writer, 20);
     for (int i = 0; i < 600; ++i)  // ~600 pages, commit after commit
