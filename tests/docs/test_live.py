@@ -57,19 +57,11 @@ class Live(unittest.TestCase):
 
     @classmethod
     def call(cls, template, method, path, body=None, token=harness.TOKEN, headers=None):
-        conn = http.client.HTTPSConnection("127.0.0.1", cls.c.port, context=cls.c.ctx, timeout=30)
-        h = {"Content-Type": "application/json"}
-        if token:
-            h["Authorization"] = "Bearer " + token
-        h.update(headers or {})
-        data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        raw = r.read()
-        conn.close()
-        parsed = json.loads(raw) if raw and r.getheader("Content-Type", "").startswith("application/json") else raw
-        cls.answers.append((template, method, r.status, {k.lower(): v for k, v in r.getheaders()}, parsed))
-        return r.status, parsed
+        status, answer_headers, raw = cls.c.exchange(method, path, body, token, headers)
+        is_json = answer_headers.get("content-type", "").startswith("application/json")
+        parsed = json.loads(raw) if raw and is_json else raw
+        cls.answers.append((template, method, status, answer_headers, parsed))
+        return status, parsed
 
     @classmethod
     def create(cls, payment_request_id, description):

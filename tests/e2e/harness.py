@@ -300,22 +300,28 @@ class Cluster:
                 return False
         wait_until(ready, 15, "cashierd /readyz")
 
-    def request(self, method, path, body=None, auth=True, headers=None):
+    def exchange(self, method, path, body=None, token=TOKEN, headers=None):
+        """One merchant API call: (status, answer headers as a lowercase dict, raw body). A dict
+        body is sent as JSON; no token, no Authorization field."""
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=30)
         h = {"Content-Type": "application/json"}
-        if auth:
-            h["Authorization"] = "Bearer " + TOKEN
+        if token:
+            h["Authorization"] = "Bearer " + token
         h.update(headers or {})
         data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
         conn.request(method, path, body=data, headers=h)
         r = conn.getresponse()
         raw = r.read()
         conn.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, raw
+
+    def request(self, method, path, body=None, auth=True, headers=None):
+        status, _, raw = self.exchange(method, path, body, TOKEN if auth else None, headers)
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode(errors="replace")
-        return r.status, parsed
+        return status, parsed
 
     def create(self, payment_request_id, value="1000", currency="USD", description="e2e order", **extra):
         body = {
