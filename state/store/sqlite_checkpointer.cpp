@@ -17,6 +17,15 @@ wal_checkpointer::wal_checkpointer(const std::string& path, sqlite3* writer, int
     throw store_error(store_failure::cannot_open, what);
   }
   sqlite3_busy_timeout(own_, 5000);
+  // A connection learns that the database is in WAL mode (and opens the WAL) only when it first
+  // reads it. Until then SQLite 3.40's sqlite3_wal_checkpoint_v2 returns SQLITE_OK having
+  // copied nothing (-1 frames), so read once: every checkpoint of this connection then works.
+  if (const int read = sqlite3_exec(own_, "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr);
+      read != SQLITE_OK) {
+    const std::string what = "read " + path + " for checkpoints: " + sqlite3_errstr(read);
+    sqlite3_close_v2(own_);
+    throw store_error(store_failure::cannot_open, what);
+  }
   thread_ = std::thread([this] { run(); });
   // Replaces SQLite's automatic checkpoint (itself a WAL hook) on the writer connection.
   sqlite3_wal_hook(writer_, &wal_checkpointer::on_commit, this);
@@ -43,9 +52,11 @@ int wal_checkpointer::on_commit(void* self, sqlite3* writer, const char*, int pa
   auto* c = static_cast<wal_checkpointer*>(self);
   if (pages < c->wal_pages_) return SQLITE_OK;
   if (pages >= 4 * c->wal_pages_) {
-    // The background checkpoints fell behind a writer that never pauses (see the header). BUSY
-    // (one is running right now) is fine: the next commit tries again.
+    // The background checkpoints fell behind a writer that never pauses (see the header). The
+    // thread is not woken again: its passes would keep the checkpoint lock from this one. BUSY
+    // (its last pass is still running) is fine: the next commit tries again.
     sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    return SQLITE_OK;
   }
   {
     std::lock_guard lock(c->mutex_);
@@ -65,9 +76,11 @@ void wal_checkpointer::run() {
     lock.unlock();
     // PASSIVE: copies what no reader still needs, takes no lock a writer or reader waits for.
     // A failure (I/O, disk full) only leaves the WAL longer; the next one tries again.
-    sqlite3_wal_checkpoint_v2(own_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    int frames = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(own_, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
     lock.lock();
-    ++checkpoints_;
+    if (rc == SQLITE_OK && copied > 0) ++checkpoints_;
   }
 }
 

@@ -173,14 +173,18 @@ TEST_CASE("the WAL is checkpointed on the checkpointer's thread once it passes t
       REQUIRE(sqlite3_exec(writer, "INSERT INTO t VALUES (randomblob(3000))", nullptr, nullptr, nullptr) == SQLITE_OK);
   };
   {
-    wal_checkpointer checkpointer(path, writer, 20);
+    // 40 pages: the 35 commits below write 2 or 3 frames each, well under the 160 at which the
+    // writer would checkpoint itself, so only the thread can have copied them.
+    wal_checkpointer checkpointer(path, writer, 40);
     insert_rows(5);  // a few pages: below the threshold
     CHECK(checkpointer.checkpoints() == 0);
-    insert_rows(30);  // now past 20 pages: the hook wakes the thread
+    insert_rows(30);  // now past 40 pages: the hook wakes the thread
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (checkpointer.checkpoints() == 0 && std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polls the counter, bounded
     CHECK(checkpointer.checkpoints() > 0);
+    // The pages were copied into the database file itself (it held only the schema before).
+    CHECK(std::filesystem::file_size(path) > 20 * 4096);
   }
   insert_rows(1);  // the hook is gone with the checkpointer; commits go on
   sqlite3_close(writer);
