@@ -15,6 +15,7 @@
 #include "orchestrator/alipayplus/signer.hpp"
 #include "orchestrator/alipayplus/wire_time.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
+#include "orchestrator/daemon/thread_name.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
@@ -226,7 +227,9 @@ aplus_gateway::aplus_gateway(net::http_client client, settings s, const payment_
     : client_(std::move(client)),
       s_(std::move(s)),
       clock_(clock),
-      signers_(sign_threads > 0 ? std::make_unique<asio::thread_pool>(sign_threads) : nullptr) {}
+      signers_(sign_threads > 0 ? std::make_unique<asio::thread_pool>(sign_threads) : nullptr) {
+  if (signers_) name_pool_threads(*signers_, sign_threads, "cashierd-sign");
+}
 
 aplus_gateway::~aplus_gateway() {
   if (signers_) signers_->join();

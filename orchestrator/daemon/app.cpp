@@ -34,6 +34,7 @@
 #include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/daemon/routes.hpp"
+#include "orchestrator/daemon/thread_name.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "orchestrator/net/http_server.hpp"
@@ -376,6 +377,7 @@ int run_daemon(const config& cfg) {
         cfg.database, {.synchronous = cfg.synchronous_full ? store::sync_mode::full : store::sync_mode::normal});
     d.stats_reader = store::open_sqlite_store(cfg.database, {.read_only = true});
     d.stats_thread = std::make_unique<asio::thread_pool>(1);
+    name_pool_threads(*d.stats_thread, 1, "cashierd-stats");
   } catch (const store::store_error& e) {
     log_line(log_level::error, "cannot open the database", {{"database", cfg.database}, {"error", e.what()}});
     return 1;
@@ -443,7 +445,10 @@ int run_daemon(const config& cfg) {
   }
   d.server.emplace(std::move(*server));
   auto net_work = asio::make_work_guard(d.net_io);
-  std::thread net_thread([&d] { d.net_io.run(); });
+  std::thread net_thread([&d] {
+    name_this_thread("cashierd-net");
+    d.net_io.run();
+  });
   d.webhooks->start();
   d.ready = true;
   log_line(log_level::info, "cashierd ready",

@@ -1,6 +1,7 @@
 // The background WAL checkpointer (see sqlite_checkpointer.hpp).
 #include "state/store/sqlite_checkpointer.hpp"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "state/store/store.hpp"
@@ -26,7 +27,10 @@ wal_checkpointer::wal_checkpointer(const std::string& path, sqlite3* writer, int
     sqlite3_close_v2(own_);
     throw store_error(store_failure::cannot_open, what);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "wal-checkpoint");  // for top -H, perf and tools/bench
+    run();
+  });
   // Replaces SQLite's automatic checkpoint (itself a WAL hook) on the writer connection.
   sqlite3_wal_hook(writer_, &wal_checkpointer::on_commit, this);
 }
