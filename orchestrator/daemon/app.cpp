@@ -307,6 +307,7 @@ struct daemon {
   void set_driver_metrics() {
     const auto s = drv->stats();
     stats.set_gauge(metric::deadlines_armed, {}, static_cast<double>(s.armed_deadlines));
+    stats.set_gauge(metric::calls_in_flight, {}, static_cast<double>(s.calls_in_flight));
     stats.set_gauge(metric::timer_lateness_max, {{"lane", std::string(to_string(call_lane::urgent))}}, s.worst_urgent_lateness_s);
     stats.set_gauge(metric::timer_lateness_max, {{"lane", std::string(to_string(call_lane::polling))}}, s.worst_polling_lateness_s);
     stats.set_gauge(metric::budget_rate, {}, drv->budget().rate());

@@ -103,6 +103,7 @@ metrics::metrics() {
   describe(metric::budget_rate, gauge, "Outbound Alipay+ calls per second allowed now (maxRequestsPerSecond, lower after REQUEST_TRAFFIC_EXCEED_LIMIT; 0 = unlimited).");
   describe(metric::calls_deferred, counter, "Alipay+ calls not made for want of budget: reason budget (resent after the answer guard) or hint (a notify's extra inquiry, skipped).");
   describe(metric::traffic_limited, counter, "REQUEST_TRAFFIC_EXCEED_LIMIT answers that lowered the outbound rate.");
+  describe(metric::calls_in_flight, gauge, "Alipay+ calls of payments (pay, inquiryPayment, cancelPayment) sent and not yet answered.");
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
   for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures})
     count(name, {}, 0);

@@ -48,6 +48,7 @@ inline constexpr std::string_view timer_lateness_max = "cashierd_timer_lateness_
 inline constexpr std::string_view budget_rate = "cashierd_alipayplus_budget_rate";  ///< gauge: calls/s, 0 = unlimited
 inline constexpr std::string_view calls_deferred = "cashierd_alipayplus_calls_deferred_total";  ///< counter {reason}
 inline constexpr std::string_view traffic_limited = "cashierd_alipayplus_throttled_total";  ///< counter
+inline constexpr std::string_view calls_in_flight = "cashierd_alipayplus_calls_in_flight";  ///< gauge
 }  // namespace metric
 
 /// A metrics registry; reactor thread only.
