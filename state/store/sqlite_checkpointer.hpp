@@ -17,9 +17,10 @@
 // was committed during the one before, fewer frames every time, until one copies them all.
 //
 // The thread's connection reads the database once when it opens: a connection that has read
-// nothing does not know the database is in WAL mode, and its checkpoints silently copy nothing
-// (until 2026-11-26 they did, and every checkpoint ran on the writer at 4 x `wal_pages`: a
-// 12–19 ms stall of the reactor every ~1.5 s at 2,875 notifies/s). Internal to state/store.
+// nothing does not know the database is in WAL mode, and its checkpoints silently copy nothing.
+// (Before 2026-11-26 it did not read, so every checkpoint ran on the writer at 4 x `wal_pages`:
+// a 12–19 ms stall of the reactor every ~1.5 s at 2,875 notifies/s, and seconds with a million
+// rows.) Internal to state/store.
 #pragma once
 
 #include <condition_variable>
