@@ -7,6 +7,7 @@
 #include <memory>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 namespace cashier::daemon {
 

@@ -5,7 +5,9 @@
 
 #include <cstddef>
 
-#include <boost/asio/thread_pool.hpp>
+namespace boost::asio {
+class thread_pool;
+}
 
 namespace cashier::daemon {
 
