@@ -102,7 +102,7 @@ class raw_db {
 /// and the file written out to the disk.
 class bulk_db : public raw_db {
  public:
-  explicit bulk_db(const std::string& path) : raw_db(path), path_(path) {
+  explicit bulk_db(const std::string& path) : raw_db(path) {
     exec("PRAGMA journal_mode = OFF");
     exec("PRAGMA synchronous = OFF");
     exec("PRAGMA cache_size = -262144");
@@ -114,16 +114,13 @@ class bulk_db : public raw_db {
     // writes them back ~30 s later, under the daemon being measured by then: at 1 M rows its
     // commits took 100-170 ms for two seconds of the polling window, which was most of the
     // shortfall of the outbound rate (86/s of 100/s). Write them out now, before it starts.
-    if (const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    if (const int fd = ::open(sqlite3_db_filename(get(), "main"), O_RDONLY | O_CLOEXEC); fd >= 0) {
       ::fdatasync(fd);
       ::close(fd);
     }
   }
   bulk_db(const bulk_db&) = delete;
   bulk_db& operator=(const bulk_db&) = delete;
-
- private:
-  std::string path_;
 };
 
 std::string ms(time_point t) { return std::to_string(to_epoch_ms(t)); }
