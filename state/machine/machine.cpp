@@ -396,13 +396,12 @@ void cancel_timer(context& c) {
   if (!window_closed(c)) return send(c, pending_action::cancel);
   c.d.cause = "timer:cancel_window";
   switch (c.ph) {
-    case phase::success_cancel: return start_confirm(c);  // a cancel may have gone through: ask
-    case phase::fail_cancel: anomaly(c, anomaly_kind::cancel_abandoned, where(c)); return rest(c);
+    // A cancel sent before the window closed may have gone through unanswered: ask, and settle
+    // as a confirming inquiry does (CANCELLED on proof, else paid and not reversed).
+    case phase::success_cancel:
     case phase::init_cancel:
-    case phase::in_process_cancel:
-      anomaly(c, anomaly_kind::cancel_abandoned, where(c));
-      if (asked_by_someone(c.p)) announce(c, merchant_event_type::cancel_failed, std::string(window_code));
-      return start_slow_path(c, true);
+    case phase::in_process_cancel: return start_confirm(c);
+    case phase::fail_cancel: anomaly(c, anomaly_kind::cancel_abandoned, where(c)); return rest(c);
     case phase::init_pay:
     case phase::in_process_inquiry:
     case phase::last_look:
@@ -463,8 +462,19 @@ void on(context& c, const inquiry_answer& e) {
     return on_verdict(c, v, *e.payment_result, e.facts, source::inquiry);
   }
   const bool unknown_order = e.result.status == 'F' && e.result.code == "ORDER_NOT_EXIST";
-  // A confirming inquiry that finds no order: nothing was paid.
-  if (is_confirming(c.ph) && unknown_order) return settle(c, merchant_event_type::cancelled, e.result);
+  // A confirming inquiry that finds no order: nothing was paid, when that can be believed. Right
+  // after a pay Alipay+ may not know an order it has (ALIPAYPLUS.md), so only when the cancel
+  // said the same, or once the polling deadline has passed; else it is asked again.
+  const bool cancel_said_so = c.p.result && c.p.result->code == "ORDER_NOT_EXIST";
+  if (is_confirming(c.ph) && unknown_order && (cancel_said_so || c.now >= c.p.poll_deadline_at)) {
+    return settle(c, merchant_event_type::cancelled, e.result);
+  }
+  // Settling by inquiry after the polling deadline: no pay is sent any more and Alipay+ refuses
+  // one past paymentExpiryTime, so an order it does not know can no longer be paid.
+  const bool settling = c.ph == phase::slow_path || c.ph == phase::parked;
+  if (settling && unknown_order && c.now >= c.p.poll_deadline_at) {
+    return settle(c, merchant_event_type::failed, e.result);
+  }
   const bool asking = c.ph == phase::in_process_inquiry || c.ph == phase::last_look ||
                       c.ph == phase::slow_path || is_confirming(c.ph);
   if (asking && e.result.status == 'F' && !unknown_order) {
@@ -604,10 +614,12 @@ void on(context& c, const deadline_reached&) {
         return send(c, pending_action::inquiry);
       }
       c.d.cause = "timer:slow_path_end";
+      // Status and pending action stay (an open payment always waits on something; the
+      // operator's `cashierctl inquire` or a notify still settles it); nothing is scheduled.
       anomaly(c, anomaly_kind::unresolved, where(c));
-      rest(c);
       c.next().track = settle_track::parked;
-      return;
+      c.next().attempt = 0;
+      return arm(c, never);
     case phase::open_confirm:
     case phase::success_confirm: c.d.cause = "timer:confirm"; return send(c, pending_action::inquiry);
     case phase::init_cancel:

@@ -37,7 +37,7 @@ enum class settle_track {
   last_look,       ///< pending INQUIRY: one last inquiry at the cut-off before any cancel
   confirm_cancel,  ///< pending CANCEL: cancel answered ORDER_NOT_EXIST/ORDER_IS_CLOSED (or the window closed); one confirming inquiry decides
   slow_path,       ///< pending INQUIRY: no cancel possible; inquiry every 10 min for 24 h, then hourly up to 7 days
-  parked,          ///< pending none, status open: the slow path ran out; the operator decides
+  parked,          ///< pending INQUIRY, nothing scheduled: the slow path ran out; the operator decides
 };
 
 /// Whether the merchant is owed a `payment.pending` event (its create was answered 202).

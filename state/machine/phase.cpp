@@ -12,8 +12,8 @@ std::optional<phase> open_inquiry(const payment& p) {
       return std::nullopt;
     case settle_track::last_look: return phase::last_look;
     case settle_track::slow_path: return phase::slow_path;
-    case settle_track::confirm_cancel:
-    case settle_track::parked: return std::nullopt;
+    case settle_track::parked: return phase::parked;
+    case settle_track::confirm_cancel: return std::nullopt;
   }
   return std::nullopt;
 }
@@ -29,9 +29,7 @@ std::optional<phase> open_phase(const payment& p) {
       if (p.track == settle_track::confirm_cancel) return phase::open_confirm;
       if (p.track != settle_track::normal) return std::nullopt;
       return init ? phase::init_cancel : phase::in_process_cancel;
-    case pending_action::none:
-      if (p.track == settle_track::parked) return phase::parked;
-      return std::nullopt;
+    case pending_action::none: return std::nullopt;
   }
   return std::nullopt;
 }

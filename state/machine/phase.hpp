@@ -16,7 +16,7 @@ enum class phase {
   in_process_inquiry,  ///< IN_PROCESS/INQUIRY: polling until the polling deadline
   last_look,           ///< INIT or IN_PROCESS, INQUIRY: the one last inquiry at the cut-off, before any cancel
   slow_path,           ///< INIT or IN_PROCESS, INQUIRY: no cancel possible; slow inquiries for up to 7 days
-  parked,              ///< INIT or IN_PROCESS, nothing pending: the slow path ran out (anomaly unresolved)
+  parked,              ///< INIT or IN_PROCESS, INQUIRY with nothing scheduled: the slow path ran out (anomaly unresolved)
   init_cancel,         ///< INIT with cancel pending
   in_process_cancel,   ///< IN_PROCESS with cancel pending
   open_confirm,        ///< INIT or IN_PROCESS, CANCEL: a confirming inquiry decides whether it was paid

@@ -94,7 +94,7 @@ payment in_phase(const std::string& name) {
       {"IN_PROCESS/INQUIRY", {payment_status::in_process, pending_action::inquiry, settle_track::normal}},
       {"LAST LOOK", {payment_status::in_process, pending_action::inquiry, settle_track::last_look}},
       {"SLOW PATH", {payment_status::in_process, pending_action::inquiry, settle_track::slow_path}},
-      {"PARKED", {payment_status::in_process, pending_action::none, settle_track::parked}},
+      {"PARKED", {payment_status::in_process, pending_action::inquiry, settle_track::parked}},
       {"INIT/CANCEL", {payment_status::init, pending_action::cancel, settle_track::normal}},
       {"IN_PROCESS/CANCEL", {payment_status::in_process, pending_action::cancel, settle_track::normal}},
       {"OPEN/CONFIRM", {payment_status::in_process, pending_action::cancel, settle_track::confirm_cancel}},
@@ -128,6 +128,7 @@ payment in_phase(const std::string& name) {
   if (track == settle_track::parked) {
     p.slow_path_since = p.poll_deadline_at;
     p.attempt = 0;
+    p.next_action_at = never;
   }
   if (pending == pending_action::none) {
     p.attempt = 0;

@@ -176,7 +176,7 @@ TEST_CASE("stats: counts per status, cancel pending, overdue, webhook backlog") 
   CHECK(has(r.out, "SUCCESS             1"));
   CHECK(has(r.out, "total               5"));
   CHECK(has(r.out, "cancel pending      1"));
-  CHECK(has(r.out, "open past deadline  1"));
+  CHECK(has(r.out, "overdue             1"));
   CHECK(has(r.out, "webhooks pending    1 (oldest 9m56s)"));
   CHECK(has(r.out, "webhooks dead       1"));
   r = run({"--db", db.path, "stats", "--json"});
@@ -184,7 +184,7 @@ TEST_CASE("stats: counts per status, cancel pending, overdue, webhook backlog") 
   expect_shape(v, {{"now", "string"},
                    {"payments", "object"},
                    {"cancelPending", "int"},
-                   {"openPastDeadline", "int"},
+                   {"overdue", "int"},
                    {"webhooks", "object"},
                    {"anomalies", "int"}});
   expect_shape(v.at("payments"), {{"INIT", "int"},
@@ -196,7 +196,7 @@ TEST_CASE("stats: counts per status, cancel pending, overdue, webhook backlog") 
   expect_shape(v.at("webhooks"),
                {{"pending", "int"}, {"dead", "int"}, {"oldestPendingAgeMs", "int"}});
   CHECK(v.at("payments").at("total") == 5);
-  CHECK(v.at("openPastDeadline") == 1);
+  CHECK(v.at("overdue") == 1);
   CHECK(v.at("webhooks").at("oldestPendingAgeMs") == 596'900);
   CHECK(v.at("anomalies") == 2);
 }
