@@ -53,7 +53,9 @@ struct checker {
               ": a final payment waits on nothing or CANCEL (CANCELLED on nothing)");
     else
       add(invariant::phase, p,
-          state + " (track " + std::string(to_string(p.track)) + ") is no phase of the machine");
+          state +
+              (p.track == settle_track::normal ? "" : " (track " + std::string(to_string(p.track)) + ")") +
+              " is no phase of the machine");
   }
 
   void deadline_rules(const payment& p) {
@@ -119,7 +121,7 @@ struct checker {
     if (status_events != finals.size())
       add(invariant::merchant_events, p,
           std::to_string(finals.size()) + " transitions to a final status but " +
-              std::to_string(status_events) + " status events");
+              std::to_string(status_events) + " merchant events");
     if (p.event_seq != static_cast<std::int32_t>(outbox.size()))
       add(invariant::merchant_events, p,
           "event_seq is " + std::to_string(p.event_seq) + " but " + std::to_string(outbox.size()) +
