@@ -100,6 +100,10 @@ void checker::on_commit(const engine::input& in, const engine::output& out, bool
                     out.made.cause + ")");
   }
   if (after.track == settle_track::slow_path) t.slow_path_seen = true;
+  for (const auto& e : out.made.effects) {
+    const auto* m = std::get_if<emit_merchant_event>(&e);
+    if (m && m->type == merchant_event_type::cancel_failed) t.cancel_failed_seen = true;
+  }
   if (t.p.pending != pending_action::cancel && after.pending == pending_action::cancel) {
     t.open_ref = std::max(t.open_ref, queue_.now());
   }
@@ -314,10 +318,12 @@ void checker::at_end(store::payment_store& s, const std::vector<std::string>& pa
     totals_.success += p->status == payment_status::success;
     totals_.fail += p->status == payment_status::fail;
     totals_.cancelled += p->status == payment_status::cancelled;
-    // A wrong amount seen once the window had closed cannot be reversed by a cancel (the slow
-    // path settles it; a refund is the operator's, or the refunds issue's).
-    check_truth(*p, true,
-                it != mirror_.end() && it->second.wrong_amount_seen && !it->second.slow_path_seen);
+    // A wrong amount whose cancel could not reverse it (the window closed: slow path, or a
+    // confirming inquiry found it paid, with payment.cancel_failed) is the operator's, or the
+    // refunds issue's; any other must end CANCELLED.
+    const bool unreversible =
+        it != mirror_.end() && (it->second.slow_path_seen || it->second.cancel_failed_seen);
+    check_truth(*p, true, it != mirror_.end() && it->second.wrong_amount_seen && !unreversible);
     check_outbox(s, *p);
   }
   for (const auto& a : s.anomalies({0, {}, 1'000'000})) {

@@ -80,6 +80,7 @@ class checker {
     time_point open_ref{};  // max(poll deadline, last entry into cancel pending)
     bool wrong_amount_seen = false;  // a verified wrong amount was committed while open
     bool slow_path_seen = false;     // the payment went through the slow path
+    bool cancel_failed_seen = false; // a payment.cancel_failed was emitted (a cancel did not happen)
     bool last_look_asked = false;    // an inquiry was sent since it entered its last look
     bool cutoff_reported = false;
     bool open_reported = false;
