@@ -149,6 +149,15 @@ inquiry_answer inquiry_event(const aplus::inquiry_payment_response& r) {
   ev.facts.wallet_brand_name = r.wallet_brand_name.value_or("");
   ev.facts.settlement_amount = money_of(r.settlement_amount);
   ev.amount = money_of(r.payment_amount);
+  // transactions[] (cancels, refunds): what the machine needs to tell "refunded" from "paid".
+  for (const auto& t : r.transactions ? *r.transactions : std::vector<aplus::transaction>{}) {
+    payment_transaction pt;
+    pt.type = t.transaction_type.value_or("");
+    pt.request_id = t.transaction_request_id.value_or("");
+    pt.status = t.transaction_status.value_or("");
+    if (t.transaction_result) pt.result = static_cast<const aplus_result&>(*t.transaction_result);
+    ev.transactions.push_back(std::move(pt));
+  }
   return ev;
 }
 

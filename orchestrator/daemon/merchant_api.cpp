@@ -215,7 +215,9 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
       co_return repeat(out.after, m, *body);
     case engine::outcome::applied: {
       const payment p = co_await await_pay_answer(std::move(out.after));
-      co_return json_text_response(pay_answered(p) ? 201 : 202, engine::payment_json(p));
+      if (pay_answered(p)) co_return json_text_response(201, engine::payment_json(p));
+      co_await note_early_answer(p.id);  // committed before the 202 leaves: payment.pending is owed
+      co_return json_text_response(202, engine::payment_json(p));
     }
     case engine::outcome::unchanged:
     case engine::outcome::not_found:
@@ -226,6 +228,19 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   log_line(log_level::error, "merchant API: create not applied",
            {{"paymentRequestId", parsed->payment_request_id}, {"detail", out.detail}});
   co_return error_response(500, "INTERNAL", "the payment could not be stored");
+}
+
+asio::awaitable<void> merchant_api::note_early_answer(std::int64_t payment_id) {
+  for (int attempt = 0; attempt < max_conflict_retries; ++attempt) {
+    engine::input in;
+    in.payment_id = payment_id;
+    in.ev = create_answered_early{};
+    const auto out = co_await deps_.drv.submit(std::move(in));
+    if (out.result != engine::outcome::conflict) co_return;
+  }
+  // The merchant still gets its 202 and can GET the payment; only payment.pending is lost.
+  log_line(log_level::warn, "merchant API: the 202 of a create could not be noted",
+           {{"paymentId", std::to_string(payment_id)}});
 }
 
 asio::awaitable<payment> merchant_api::await_pay_answer(payment p) {

@@ -69,6 +69,9 @@ class merchant_api {
   boost::asio::awaitable<net::response> route(const net::request& req, const merchant_config& m);
   boost::asio::awaitable<net::response> create(const net::request& req, const merchant_config& m);
   boost::asio::awaitable<payment> await_pay_answer(payment p);
+  /// Tells the machine the create was answered 202 (payment.pending owed), committed before
+  /// the answer leaves.
+  boost::asio::awaitable<void> note_early_answer(std::int64_t payment_id);
   net::response get(const merchant_config& m, const std::string& id, const net::request& req);
   boost::asio::awaitable<net::response> cancel(const net::request& req, const merchant_config& m,
                                                const std::string& id);

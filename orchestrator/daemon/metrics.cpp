@@ -89,7 +89,7 @@ metrics::metrics() {
   describe(metric::notifies, counter, "Inbound notifyPayment requests by verification outcome.");
   describe(metric::ack_signatures, counter, "RSA signatures computed for notify acks (one per Response-Time second used).");
   describe(metric::payments, gauge, "Payments by public status.");
-  describe(metric::open_past_deadline, gauge, "Open payments past their polling deadline (must stay 0).");
+  describe(metric::overdue, gauge, "Open payments cashierd itself left behind: a cut-off passed with no last inquiry, cancel or slow path under way, or a timer more than 10 min (payment clock) overdue. Must stay 0.");
   describe(metric::webhook_backlog, gauge, "Merchant webhooks not yet delivered (pending).");
   describe(metric::webhook_dead, gauge, "Merchant webhooks given up on (dead), awaiting redelivery.");
   describe(metric::webhook_oldest_age, gauge, "Age of the oldest pending merchant webhook in seconds (payment clock).");
@@ -107,7 +107,7 @@ metrics::metrics() {
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
   for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures})
     count(name, {}, 0);
-  for (auto name : {metric::open_past_deadline, metric::webhook_backlog, metric::webhook_dead,
+  for (auto name : {metric::overdue, metric::webhook_backlog, metric::webhook_dead,
                     metric::webhook_oldest_age})
     set_gauge(name, {}, 0);
   series_of(*find(metric::commit_seconds, histogram), {});
@@ -177,7 +177,7 @@ void metrics::set_store_stats(const store::store_stats& s) {
       {payment_status::cancelled, s.cancelled}};
   for (const auto& [status, n] : by_status)
     set_gauge(metric::payments, {{"status", std::string(to_string(status))}}, static_cast<double>(n));
-  set_gauge(metric::open_past_deadline, {}, static_cast<double>(s.open_past_deadline));
+  set_gauge(metric::overdue, {}, static_cast<double>(s.overdue));
   set_gauge(metric::webhook_backlog, {}, static_cast<double>(s.outbox_pending));
   set_gauge(metric::webhook_dead, {}, static_cast<double>(s.outbox_dead));
   set_gauge(metric::webhook_oldest_age, {}, static_cast<double>(s.oldest_pending_age.count()) / 1000.0);

@@ -13,10 +13,12 @@ std::string event_id(std::int64_t payment_id, std::int32_t seq) {
   return "evt_" + std::to_string(payment_id) + "_" + std::to_string(seq);
 }
 
-// {"type","timestamp","data":{"payment","sequence","eventId"}}, written as text: this runs in
-// every commit that emits an event, and a JSON tree of the payment cost most of the commit.
+// {"type","timestamp","data":{"payment","sequence","eventId"[,"cancelResult"]}}, written as
+// text: this runs in every commit that emits an event, and a JSON tree of the payment cost most
+// of the commit. payment.cancel_failed adds cancelResult {resultStatus "F", resultCode}: the
+// Alipay+ code that refused the cancel (CANCEL_WINDOW_EXCEED when none was sent).
 std::string webhook_payload(const payment& p, merchant_event_type type, std::int32_t seq,
-                            time_point now) {
+                            time_point now, std::string_view cancel_code) {
   std::string out = R"({"type":)";
   append_json_string(out, "payment." + std::string(to_string(type)));
   out += R"(,"timestamp":)";
@@ -27,6 +29,11 @@ std::string webhook_payload(const payment& p, merchant_event_type type, std::int
   out += std::to_string(seq);
   out += R"(,"eventId":)";
   append_json_string(out, event_id(p.id, seq));
+  if (type == merchant_event_type::cancel_failed) {
+    out += R"(,"cancelResult":{"resultStatus":"F","resultCode":)";
+    append_json_string(out, cancel_code);
+    out += "}";
+  }
   out += "}}";
   return out;
 }
@@ -53,7 +60,7 @@ void add_effect_records(store::transition& t, const payment& next, const decisio
       r.event_id = event_id(next.id, ev->seq);
       r.seq = ev->seq;
       r.type = "payment." + std::string(to_string(ev->type));
-      r.payload = webhook_payload(next, ev->type, ev->seq, now);
+      r.payload = webhook_payload(next, ev->type, ev->seq, now, ev->code);
       r.target_url = webhook_url ? webhook_url(next) : std::string();
       r.next_attempt_at = now;
       r.state = r.target_url.empty() ? store::outbox_state::delivered : store::outbox_state::pending;

@@ -79,8 +79,9 @@ class engine {
 /// The stable webhook id of a payment's merchant event: `evt_<payment id>_<seq>`.
 std::string event_id(std::int64_t payment_id, std::int32_t seq);
 
-/// The merchant webhook body (Standard Webhooks shape) for event `seq` of type `type`.
+/// The merchant webhook body (Standard Webhooks shape) for event `seq` of type `type`;
+/// `cancel_code` is the Alipay+ code a payment.cancel_failed carries (data.cancelResult).
 std::string webhook_payload(const payment& p, merchant_event_type type, std::int32_t seq,
-                            time_point now);
+                            time_point now, std::string_view cancel_code = {});
 
 }  // namespace cashier::engine

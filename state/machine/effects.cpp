@@ -20,6 +20,8 @@ std::string_view to_string(merchant_event_type t) {
     case merchant_event_type::succeeded: return "succeeded";
     case merchant_event_type::failed: return "failed";
     case merchant_event_type::cancelled: return "cancelled";
+    case merchant_event_type::cancel_failed: return "cancel_failed";
+    case merchant_event_type::pending: return "pending";
   }
   return "?";
 }
@@ -34,6 +36,7 @@ std::string_view to_string(anomaly_kind k) {
     case anomaly_kind::cancel_abandoned: return "cancel_abandoned";
     case anomaly_kind::success_not_reversed: return "success_not_reversed";
     case anomaly_kind::cancel_refused: return "cancel_refused";
+    case anomaly_kind::unresolved: return "unresolved";
     case anomaly_kind::impossible_state: return "impossible_state";
   }
   return "?";

@@ -16,6 +16,8 @@ enum class merchant_event_type {
   succeeded,  ///< the payment reached SUCCESS
   failed,     ///< the payment reached FAIL
   cancelled,  ///< the payment reached CANCELLED
+  cancel_failed,  ///< a cancel the merchant (or operator) asked for will not happen; carries the Alipay+ code
+  pending,    ///< a create answered 202 has its checkout: pay answered PAYMENT_IN_PROCESS (normalUrl)
 };
 
 /// Disagreements and refusals worth an operator's attention (`cashierctl stuck`, metrics).
@@ -24,10 +26,11 @@ enum class anomaly_kind {
   amount_mismatch,       ///< a notify or inquiry stated an amount or currency other than the order's
   contradicting_result,  ///< a verdict contradicting a final status (S on FAIL, F on SUCCESS, S on CANCELLED)
   result_during_cancel,  ///< a verdict arrived while cancel was pending over INIT or IN_PROCESS; not applied
-  cancel_order_gone,     ///< cancel F ORDER_NOT_EXIST or ORDER_IS_CLOSED; treated as CANCELLED
-  cancel_abandoned,      ///< cancel F CANCEL_WINDOW_EXCEED on an unpaid payment; settled by inquiry
+  cancel_order_gone,     ///< cancel F ORDER_NOT_EXIST or ORDER_IS_CLOSED; a confirming inquiry decides
+  cancel_abandoned,      ///< a cancel given up (window closed, or refused too often); settled by inquiry
   success_not_reversed,  ///< a SUCCESS that a wanted cancel could not reverse
-  cancel_refused,        ///< cancel F with another code; retried hourly
+  cancel_refused,        ///< cancel F with another code; retried hourly up to the configured count
+  unresolved,            ///< the slow path ran out (7 days) without a verdict; parked for the operator
   impossible_state,      ///< the record's status and pending action match no phase; parked
 };
 
@@ -46,10 +49,11 @@ struct send_cancel {
   friend bool operator==(const send_cancel&, const send_cancel&) = default;
 };
 
-/// Queue a merchant webhook (outbox row) for a final state.
+/// Queue a merchant webhook (outbox row).
 struct emit_merchant_event {
-  merchant_event_type type{};///< which final state was reached
+  merchant_event_type type{};///< what happened
   std::int32_t seq = 0;      ///< per-payment sequence number, 1, 2, ...
+  std::string code{};        ///< cancel_failed: the Alipay+ resultCode that refused it; else empty
   friend bool operator==(const emit_merchant_event&, const emit_merchant_event&) = default;
 };
 
@@ -63,7 +67,7 @@ struct record_anomaly {
 /// One thing for the driver to do.
 using effect = std::variant<send_pay, send_inquiry, send_cancel, emit_merchant_event, record_anomaly>;
 
-/// "succeeded", "failed" or "cancelled".
+/// "succeeded", "failed", "cancelled", "cancel_failed" or "pending".
 std::string_view to_string(merchant_event_type t);
 /// The enumerator's name, e.g. "amount_mismatch".
 std::string_view to_string(anomaly_kind k);

@@ -24,4 +24,12 @@ std::string_view to_string(requester r) {
   return "?";
 }
 
+bool is_successful_reversal(const payment_transaction& t) {
+  if (t.type != "CANCEL" && t.type != "REFUND") return false;
+  // Either field may carry the outcome; a FAIL or PROCESSING in one of them is no proof.
+  if (t.result && t.result->status != 'S') return false;
+  if (!t.status.empty() && t.status != "SUCCESS") return false;
+  return !t.status.empty() || t.result;
+}
+
 }  // namespace cashier

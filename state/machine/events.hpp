@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "state/machine/money.hpp"
 #include "state/machine/payment.hpp"
@@ -56,12 +57,25 @@ struct pay_no_answer {
   no_answer_reason reason;  ///< what went wrong
 };
 
+/// One entry of an inquiry answer's `transactions[]` (a cancel or refund of the payment).
+struct payment_transaction {
+  std::string type;                    ///< transactionType, e.g. CANCEL, REFUND
+  std::string request_id;              ///< transactionRequestId
+  std::string status;                  ///< transactionStatus, e.g. SUCCESS, FAIL, PROCESSING ("" = absent)
+  std::optional<aplus_result> result;  ///< transactionResult, when present
+  friend bool operator==(const payment_transaction&, const payment_transaction&) = default;
+};
+
+/// True when `t` is a CANCEL or REFUND that succeeded: proof that money went back.
+bool is_successful_reversal(const payment_transaction& t);
+
 /// A verified inquiryPayment response.
 struct inquiry_answer {
   aplus_result result;                         ///< did the call work
   std::optional<aplus_result> payment_result;  ///< the payment's status, when result is S
   payment_facts facts;                         ///< paymentId, paymentTime, customer, wallet, settlement
   std::optional<money> amount;                 ///< paymentAmount, when present
+  std::vector<payment_transaction> transactions{};  ///< transactions[]: cancels and refunds
 };
 
 /// An inquiryPayment call without a usable answer.
@@ -98,13 +112,18 @@ struct cancel_requested {
 /// The operator asks for an inquiry now (`cashierctl inquire`).
 struct inquiry_requested {};
 
+/// The merchant's create was answered 202 (pay had not answered within createWaitMs): the
+/// merchant is owed `payment.pending` with normalUrl once pay answers PAYMENT_IN_PROCESS.
+struct create_answered_early {};
+
 /// The driver's timer for this payment fired (`now` should be ≥ next_action_at).
 struct deadline_reached {};
 
 /// One input to the machine.
 using event = std::variant<created, pay_answer, pay_no_answer, inquiry_answer, inquiry_no_answer,
                            cancel_answer, cancel_no_answer, notify_verified, notify_unverified,
-                           cancel_requested, inquiry_requested, deadline_reached>;
+                           cancel_requested, inquiry_requested, create_answered_early,
+                           deadline_reached>;
 
 /// "timeout", "transport_error", ...: the enumerator's name.
 std::string_view to_string(no_answer_reason r);

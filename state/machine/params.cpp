@@ -22,6 +22,11 @@ std::optional<std::string> machine_params::validate() const {
   }
   if (poll_grace < min_poll_grace) return "poll_grace must be at least 10 minutes";
   if (cancel_refused_retry <= duration::zero()) return "cancel_refused_retry must be positive";
+  if (cancel_refused_limit < 1) return "cancel_refused_limit must be at least 1";
+  if (slow_path_fast <= duration::zero() || slow_path_slow <= duration::zero())
+    return "slow path intervals must be positive";
+  if (slow_path_fast_for < duration::zero() || slow_path_for <= duration::zero())
+    return "slow path durations must be positive";
   if (answer_guard <= duration::zero()) return "answer_guard must be positive";
   if (hint_inquiry_interval < duration::zero()) return "hint_inquiry_interval must not be negative";
   if (default_expiry <= duration::zero()) return "default_expiry must be positive";

@@ -24,6 +24,11 @@ struct machine_params {
   duration cancel_retry_base = std::chrono::seconds{2};   ///< first cancel retry delay (doubles)
   duration cancel_retry_cap = std::chrono::minutes{5};    ///< longest cancel retry delay
   duration cancel_refused_retry = std::chrono::hours{1};  ///< retry after "cancel F <other code>"
+  std::int32_t cancel_refused_limit = 24;  ///< "cancel F <other code>" answers before the cancel is abandoned
+  duration slow_path_fast = std::chrono::minutes{10};  ///< slow path: inquiry interval during its first day
+  duration slow_path_fast_for = std::chrono::hours{24};  ///< slow path: how long the fast interval lasts
+  duration slow_path_slow = std::chrono::hours{1};  ///< slow path: inquiry interval afterwards
+  duration slow_path_for = std::chrono::hours{24 * 7};  ///< slow path: parked (unresolved) after this
   duration answer_guard = std::chrono::seconds{20};       ///< wait for an in-flight answer (request timeout + 5 s)
   duration hint_inquiry_interval = std::chrono::seconds{10};  ///< min gap between hint inquiries
   duration default_expiry = std::chrono::minutes{15};     ///< paymentExpiryTime when the merchant sends none

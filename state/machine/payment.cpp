@@ -1,4 +1,4 @@
-// Names of statuses and pending actions (see payment.hpp).
+// Names of statuses, pending actions and settle tracks (see payment.hpp).
 #include "state/machine/payment.hpp"
 
 namespace cashier {
@@ -36,6 +36,25 @@ std::optional<pending_action> parse_pending_action(std::string_view text) {
   for (auto a : {pending_action::none, pending_action::pay, pending_action::inquiry,
                  pending_action::cancel}) {
     if (to_string(a) == text) return a;
+  }
+  return std::nullopt;
+}
+
+std::string_view to_string(settle_track t) {
+  switch (t) {
+    case settle_track::normal: return "normal";
+    case settle_track::last_look: return "last_look";
+    case settle_track::confirm_cancel: return "confirm_cancel";
+    case settle_track::slow_path: return "slow_path";
+    case settle_track::parked: return "parked";
+  }
+  return "?";
+}
+
+std::optional<settle_track> parse_settle_track(std::string_view text) {
+  for (auto t : {settle_track::normal, settle_track::last_look, settle_track::confirm_cancel,
+                 settle_track::slow_path, settle_track::parked}) {
+    if (to_string(t) == text) return t;
   }
   return std::nullopt;
 }

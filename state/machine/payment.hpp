@@ -30,6 +30,23 @@ enum class pending_action {
   cancel,   ///< cancel pending: no SUCCESS or FAIL may be applied any more
 };
 
+/// How the pending action is being pursued: the sub-state that, with status and pending
+/// action, names a phase (state/machine/phase.hpp). Persisted with the payment.
+enum class settle_track {
+  normal,          ///< the ordinary course of the pending action
+  last_look,       ///< pending INQUIRY: one last inquiry at the cut-off before any cancel
+  confirm_cancel,  ///< pending CANCEL: cancel answered ORDER_NOT_EXIST/ORDER_IS_CLOSED (or the window closed); one confirming inquiry decides
+  slow_path,       ///< pending INQUIRY: no cancel possible; inquiry every 10 min for 24 h, then hourly up to 7 days
+  parked,          ///< pending INQUIRY, nothing scheduled: the slow path ran out; the operator decides
+};
+
+/// Whether the merchant is owed a `payment.pending` event (its create was answered 202).
+enum class pending_notice {
+  none,    ///< the create was answered with the payment (201), or not yet known
+  wanted,  ///< answered 202: emit `payment.pending` once pay answers PAYMENT_IN_PROCESS
+  sent,    ///< `payment.pending` was emitted
+};
+
 /// An Alipay+ result triple (`result` or `paymentResult`).
 struct aplus_result {
   std::string code;     ///< resultCode, e.g. PAYMENT_IN_PROCESS
@@ -47,7 +64,9 @@ struct payment {
 
   payment_status status = payment_status::init;   ///< public status
   pending_action pending = pending_action::pay;   ///< what it waits on
-  bool cancel_abandoned = false;   ///< Alipay+ refused the cancel (CANCEL_WINDOW_EXCEED): settle by inquiry
+  settle_track track = settle_track::normal;  ///< how the pending action is pursued (last look, slow path, ...)
+  pending_notice notice = pending_notice::none;  ///< the merchant's `payment.pending` (202 creates)
+  std::int32_t cancel_refusals = 0;  ///< cancels answered F with an unlisted code since the cancel started
   std::int32_t attempt = 0;        ///< sends of the current pending action so far (pay, inquiry or cancel)
   std::int32_t event_seq = 0;      ///< merchant events emitted so far (the last event's sequence number)
 
@@ -55,6 +74,7 @@ struct payment {
   time_point expiry_at{};          ///< paymentExpiryTime sent with pay
   time_point poll_deadline_at{};   ///< expiry_at + pollGrace: polling stops and cancel starts
   time_point next_action_at = never;  ///< when the machine wants to be woken (deadline heap key)
+  time_point slow_path_since{};    ///< when the slow path started (its 24 h and 7 days count from here)
   time_point last_hint_inquiry_at{};  ///< last inquiry prompted by an unverified notify (rate limit)
   time_point created_at{};         ///< payment clock
   time_point updated_at{};         ///< payment clock
@@ -96,5 +116,9 @@ std::optional<payment_status> parse_payment_status(std::string_view text);
 std::string_view to_string(pending_action a);
 /// The pending action named `text` ("" = none), or nothing.
 std::optional<pending_action> parse_pending_action(std::string_view text);
+/// "normal", "last_look", "confirm_cancel", "slow_path" or "parked" (the stored names).
+std::string_view to_string(settle_track t);
+/// The track named `text`, or nothing.
+std::optional<settle_track> parse_settle_track(std::string_view text);
 
 }  // namespace cashier

@@ -66,6 +66,19 @@ duration inquiry_delay(std::int32_t attempt, std::span<const duration> intervals
   return intervals[i];
 }
 
+time_point cancel_window_closes(time_point created) {
+  using std::chrono::floor;
+  constexpr auto utc8 = std::chrono::hours{8};
+  const auto local = created + utc8;  // the same instant read on a UTC+8 wall clock
+  const auto local_day = floor<std::chrono::days>(local.time_since_epoch());
+  const auto close_local = local_day + std::chrono::days{1} + std::chrono::minutes{15};
+  return time_point{std::chrono::duration_cast<duration>(close_local - utc8)};
+}
+
+duration slow_path_delay(duration elapsed, duration fast, duration fast_for, duration slow) {
+  return elapsed < fast_for ? fast : slow;
+}
+
 time_point poll_deadline(time_point expiry, duration grace) {
   // Saturate instead of overflowing: a deadline past `never` is `never`.
   if (grace > duration::zero() && expiry > never - grace) return never;

@@ -38,6 +38,15 @@ duration inquiry_delay(std::int32_t attempt, std::span<const duration> intervals
 /// When polling stops and cancel starts: expiry + grace.
 time_point poll_deadline(time_point expiry, duration grace);
 
+/// The instant Alipay+ stops accepting cancelPayment for a payment created at `created` (its
+/// payment clock): 00:15 UTC+8 on the day after the UTC+8 calendar day of `created` (UTC+8 has
+/// no daylight saving time).
+time_point cancel_window_closes(time_point created);
+
+/// Delay before resending the next slow-path inquiry, `elapsed` after the slow path started:
+/// `fast` during the first `fast_for`, then `slow`.
+duration slow_path_delay(duration elapsed, duration fast, duration fast_for, duration slow);
+
 /// Delay before merchant-webhook delivery number `attempt` + 1, after `attempt` failed ones:
 /// 0 (immediately), 1 min, 5 min, 10 min, 1 h, 2 h, 6 h, 15 h; nothing (dead) after 8 attempts.
 std::optional<duration> webhook_delay(std::int32_t attempt);

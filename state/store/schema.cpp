@@ -4,6 +4,7 @@
 // old schema or the new one.
 #include "state/store/schema.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -194,8 +195,33 @@ CREATE TRIGGER payments_no_delete BEFORE DELETE ON payments
   BEGIN SELECT RAISE(ABORT, 'payments are never deleted'); END;
 )sql";
 
+// Issue 14 (machine): how a pending action is pursued (last look, confirming inquiry, slow
+// path, parked), when the slow path started, how often a cancel was refused, and whether the
+// merchant is owed payment.pending. Rows settled by inquiry after CANCEL_WINDOW_EXCEED (the old
+// "INQUIRY abandoned": pending INQUIRY with cancel_abandoned) enter the slow path, its 7 days
+// counted from their last update; every other row keeps its course (track 'normal').
+constexpr const char* step_settle_track = R"sql(
+ALTER TABLE payments ADD COLUMN track TEXT NOT NULL DEFAULT 'normal'
+  CHECK (track = 'normal' OR track = 'last_look' OR track = 'confirm_cancel'
+         OR track = 'slow_path' OR track = 'parked');
+ALTER TABLE payments ADD COLUMN slow_path_since INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN cancel_refusals INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN pending_notice INTEGER NOT NULL DEFAULT 0
+  CHECK (pending_notice >= 0 AND pending_notice <= 2);
+UPDATE payments SET track = 'slow_path', slow_path_since = updated_at
+  WHERE cancel_abandoned = 1 AND pending = 'INQUIRY'
+    AND (status = 'INIT' OR status = 'IN_PROCESS');
+UPDATE payments SET cancel_abandoned = 0 WHERE cancel_abandoned = 1 AND track = 'normal';
+)sql";
+
+/// A migration step and the name tests find it by.
+struct step {
+  const char* name;
+  const char* sql;
+};
+
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<const char*, 1> steps = {schema_v1};
+constexpr std::array<step, 2> steps = {{{"v1", schema_v1}, {"settle_track", step_settle_track}}};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);
@@ -219,7 +245,16 @@ void check_known(sqlite_db& db, std::int64_t version) {
 
 int latest_schema_version() { return static_cast<int>(steps.size()); }
 
-void migrate(sqlite_db& db) {
+int schema_version_after(std::string_view step_name) {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (step_name == steps[i].name) return static_cast<int>(i + 1);
+  }
+  return 0;
+}
+
+void migrate(sqlite_db& db) { migrate_to(db, latest_schema_version()); }
+
+void migrate_to(sqlite_db& db, int target) {
   db.exec("BEGIN IMMEDIATE");
   try {
     std::int64_t version = pragma_value(db, "PRAGMA user_version");
@@ -228,10 +263,11 @@ void migrate(sqlite_db& db) {
       throw store_error(store_failure::corrupt,
                         "not a cashierd database (foreign tables, no version)");
     }
-    for (auto v = static_cast<std::size_t>(version); v < steps.size(); ++v) db.exec(steps[v]);
-    if (version < latest_schema_version()) {
+    const auto last = static_cast<std::size_t>(std::min(target, latest_schema_version()));
+    for (auto v = static_cast<std::size_t>(version); v < last; ++v) db.exec(steps[v].sql);
+    if (version < static_cast<std::int64_t>(last)) {
       std::string bump = "PRAGMA application_id = " + std::to_string(application_id) +
-                         "; PRAGMA user_version = " + std::to_string(latest_schema_version());
+                         "; PRAGMA user_version = " + std::to_string(last);
       db.exec(bump.c_str());
     }
     db.exec("COMMIT");

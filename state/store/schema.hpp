@@ -4,6 +4,8 @@
 // refused, never downgraded.
 #pragma once
 
+#include <string_view>
+
 #include "state/store/sqlite_db.hpp"
 
 namespace cashier::store {
@@ -13,6 +15,12 @@ int latest_schema_version();
 /// Applies every missing migration step in order, in one transaction. Throws store_error
 /// (kind `schema`) when the database is newer than this build or not a cashierd database.
 void migrate(sqlite_db& db);
+/// Like migrate, but stops at schema version `target` (tests of a migration step use it to
+/// build a database as an older cashierd left it).
+void migrate_to(sqlite_db& db, int target);
+/// The schema version a named migration step brings a database to ("settle_track", ...), or 0
+/// when there is no such step; tests use it instead of hard-coding step numbers.
+int schema_version_after(std::string_view step_name);
 /// For a read-only connection: throws store_error unless the schema is exactly the newest.
 void check_schema(sqlite_db& db);
 

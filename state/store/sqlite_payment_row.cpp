@@ -18,14 +18,20 @@ column_value null() { return {}; }
 constexpr bool fixed = false;
 constexpr bool changes = true;
 
-// The order is the SQL parameter order and must match read_payment below.
-const std::array<payment_column, 30> columns = {{
+// The order is the SQL parameter order and must match read_payment below. At most 64 columns:
+// the store tracks changed columns in a 64-bit mask.
+const std::array<payment_column, 34> columns = {{
     {"payment_request_id", fixed, [](const payment& p) { return text(p.payment_request_id); }},
     {"merchant_id", fixed, [](const payment& p) { return text(p.merchant_id); }},
     {"status", changes, [](const payment& p) { return text(to_string(p.status)); }},
     {"pending", changes, [](const payment& p) { return text(to_string(p.pending)); }},
+    // Kept for readers of schema v1: 1 while the payment is settled by inquiry after a cancel
+    // became impossible (slow path or parked); the track column says which.
     {"cancel_abandoned", changes,
-     [](const payment& p) { return integer(p.cancel_abandoned ? 1 : 0); }},
+     [](const payment& p) {
+       const bool abandoned = p.track == settle_track::slow_path || p.track == settle_track::parked;
+       return integer(abandoned ? 1 : 0);
+     }},
     {"attempt", changes, [](const payment& p) { return integer(p.attempt); }},
     {"event_seq", changes, [](const payment& p) { return integer(p.event_seq); }},
     {"amount_minor", fixed, [](const payment& p) { return integer(p.amount.minor_units); }},
@@ -63,7 +69,21 @@ const std::array<payment_column, 30> columns = {{
     {"result_message", changes,
      [](const payment& p) { return p.result ? text(p.result->message) : null(); }},
     {"cancel_reason", changes, [](const payment& p) { return text(p.cancel_reason); }},
+    {"track", changes, [](const payment& p) { return text(to_string(p.track)); }},
+    {"slow_path_since", changes, [](const payment& p) { return instant(p.slow_path_since); }},
+    {"cancel_refusals", changes, [](const payment& p) { return integer(p.cancel_refusals); }},
+    {"pending_notice", changes,
+     [](const payment& p) { return integer(static_cast<std::int64_t>(p.notice)); }},
 }};
+
+std::optional<pending_notice> notice_of(std::int64_t v) {
+  switch (v) {
+    case 0: return pending_notice::none;
+    case 1: return pending_notice::wanted;
+    case 2: return pending_notice::sent;
+    default: return std::nullopt;
+  }
+}
 
 template <class T>
 T checked(std::optional<T> v, std::string_view what) {
@@ -102,7 +122,7 @@ payment read_payment(const sqlite_statement& q) {
   p.merchant_id = q.bytes(3);
   p.status = checked(parse_payment_status(q.view(4)), "status");
   p.pending = checked(parse_pending_action(q.view(5)), "pending action");
-  p.cancel_abandoned = q.int64(6) != 0;
+  // Column 6 (cancel_abandoned) is derived from the track (column 33) and not read back.
   p.attempt = q.int32(7);
   p.event_seq = q.int32(8);
   p.amount = money_at(q, 9, 10);
@@ -127,6 +147,10 @@ payment read_payment(const sqlite_statement& q) {
     p.result = aplus_result{q.bytes(28), status.empty() ? '?' : status[0], q.bytes(30)};
   }
   p.cancel_reason = q.bytes(31);
+  p.track = checked(parse_settle_track(q.view(32)), "track");
+  p.slow_path_since = q.time(33);
+  p.cancel_refusals = q.int32(34);
+  p.notice = checked(notice_of(q.int64(35)), "pending_notice");
   return p;
 }
 

@@ -264,7 +264,14 @@ store_stats sqlite_store::stats(time_point now) {
   }
   const std::string open = "SELECT count(*) FROM payments WHERE " + std::string(open_rows);
   s.cancel_pending = count(open + " AND pending = 'CANCEL'");
-  s.open_past_deadline = count(open + " AND poll_deadline_at < ?1", now);
+  // Overdue: cashierd itself left it behind. A cut-off passed with no last look taken (track
+  // 'normal' still paying or polling), or any armed timer far overdue. A slow path, a parked
+  // payment, a cancel being retried or confirmed are under way, not overdue.
+  s.overdue = count(open +
+                        " AND ((track = 'normal' AND ((pending = 'PAY' AND expiry_at < ?1)"
+                        " OR (pending = 'INQUIRY' AND poll_deadline_at < ?1)))"
+                        " OR next_action_at < ?1)",
+                    now - overdue_slack);
   s.outbox_pending = count("SELECT count(*) FROM merchant_outbox WHERE state = 'pending'");
   s.outbox_dead = count("SELECT count(*) FROM merchant_outbox WHERE state = 'dead'");
   std::int64_t oldest = count(

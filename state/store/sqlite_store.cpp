@@ -52,15 +52,15 @@ void check_event(const event_record& e, const payment& after, std::optional<stor
 // Bit i set: column i of `p` differs from the stored value (`stored_holds(i, value)` false).
 // A differing fixed column is a broken invariant.
 template <class Holds>
-std::uint32_t changed_columns(const payment& p, Holds stored_holds) {
+std::uint64_t changed_columns(const payment& p, Holds stored_holds) {
   const auto columns = payment_columns();
-  std::uint32_t changed = 0;
+  std::uint64_t changed = 0;
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (stored_holds(i, columns[i].get(p))) continue;
     if (!columns[i].is_mutable) {
       throw constraint_failed("immutable field changed: " + std::string(columns[i].name));
     }
-    changed |= 1u << i;
+    changed |= std::uint64_t{1} << i;
   }
   return changed;
 }
@@ -207,7 +207,7 @@ commit_outcome sqlite_store::insert_payment(const payment& p, const event_record
 // from-state are checked before anything is written.
 commit_outcome sqlite_store::update_payment(const payment& p, std::int64_t expected_version,
                                             const event_record* e, const payment* before) {
-  std::uint32_t changed = 0;
+  std::uint64_t changed = 0;
   if (before != nullptr) {
     if (before->id != p.id || before->version != expected_version) {
       throw constraint_failed("`before` is not the payment at expected_version");
@@ -223,11 +223,12 @@ commit_outcome sqlite_store::update_payment(const payment& p, std::int64_t expec
   {
     auto u = db_.query(update_sql(changed));
     for (std::size_t i = 0; i < payment_columns().size(); ++i) {
-      if ((changed & (1u << i)) != 0) {
+      if ((changed & (std::uint64_t{1} << i)) != 0) {
         bind_value(u, static_cast<int>(i) + 1, payment_columns()[i].get(p));
       }
     }
-    u.bind(31, p.id).bind(32, expected_version).run();
+    const auto n = static_cast<int>(payment_columns().size());
+    u.bind(n + 1, p.id).bind(n + 2, expected_version).run();
   }
   if (db_.changes() == 1) return {commit_status::committed, p.id, expected_version + 1, {}};
   auto q = db_.query("SELECT version FROM payments WHERE id = ?1");  // the CAS lost
@@ -240,7 +241,7 @@ commit_outcome sqlite_store::update_payment(const payment& p, std::int64_t expec
 std::optional<commit_outcome> sqlite_store::read_changes(const payment& p,
                                                          std::int64_t expected_version,
                                                          const event_record* e,
-                                                         std::uint32_t& changed) {
+                                                         std::uint64_t& changed) {
   auto q = db_.query(select_payment_by_id_sql());
   q.bind(1, p.id);
   if (!q.step()) return commit_outcome{commit_status::conflict, p.id, 0, {}};
@@ -255,15 +256,16 @@ std::optional<commit_outcome> sqlite_store::read_changes(const payment& p,
 }
 
 // The UPDATE statement for one set of changed columns, built once per set.
-const std::string& sqlite_store::update_sql(std::uint32_t changed) {
+const std::string& sqlite_store::update_sql(std::uint64_t changed) {
   auto [it, fresh] = update_sql_.try_emplace(changed);
   if (fresh) {
     it->second = "UPDATE payments SET version = version + 1";
     for (std::size_t i = 0; i < payment_columns().size(); ++i) {
-      if ((changed & (1u << i)) == 0) continue;
+      if ((changed & (std::uint64_t{1} << i)) == 0) continue;
       it->second += ", " + std::string(payment_columns()[i].name) + " = ?" + std::to_string(i + 1);
     }
-    it->second += " WHERE id = ?31 AND version = ?32";
+    const auto n = payment_columns().size();
+    it->second += " WHERE id = ?" + std::to_string(n + 1) + " AND version = ?" + std::to_string(n + 2);
   }
   return it->second;
 }

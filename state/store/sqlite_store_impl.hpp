@@ -56,8 +56,8 @@ class sqlite_store final : public payment_store {
   commit_outcome update_payment(const payment& p, std::int64_t expected_version,
                                 const event_record* e, const payment* before);
   std::optional<commit_outcome> read_changes(const payment& p, std::int64_t expected_version,
-                                             const event_record* e, std::uint32_t& changed);
-  const std::string& update_sql(std::uint32_t changed);
+                                             const event_record* e, std::uint64_t& changed);
+  const std::string& update_sql(std::uint64_t changed);
   void insert_event(const event_record& e, std::int64_t id, std::int64_t version);
   void insert_outbox(const outbox_record& o, std::int64_t payment_id);
   void update_delivery(const outbox_progress& d);
@@ -70,7 +70,7 @@ class sqlite_store final : public payment_store {
   sqlite_db db_;
   bool read_only_;
   std::unique_ptr<wal_checkpointer> checkpointer_;  // after db_: stopped before it closes
-  std::unordered_map<std::uint32_t, std::string> update_sql_;  // by changed-column mask
+  std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
 };
 
 }  // namespace cashier::store

@@ -111,6 +111,10 @@ struct anomaly_query {
 };
 
 /// Counters for `cashierctl stats` and the daemon's metrics.
+/// How late, on the payment clock, a cut-off or an armed timer may be before the payment counts
+/// as overdue in store_stats: the answer guard, a budget backlog, a restart's re-arming.
+inline constexpr duration overdue_slack = std::chrono::minutes{10};
+
 struct store_stats {
   std::int64_t init = 0;                ///< payments in INIT
   std::int64_t in_process = 0;          ///< payments in IN_PROCESS
@@ -118,7 +122,7 @@ struct store_stats {
   std::int64_t fail = 0;                ///< payments in FAIL
   std::int64_t cancelled = 0;           ///< payments in CANCELLED
   std::int64_t cancel_pending = 0;      ///< payments whose pending action is CANCEL
-  std::int64_t open_past_deadline = 0;  ///< open payments whose poll deadline is before `now`
+  std::int64_t overdue = 0;  ///< open payments cashierd left behind (see overdue_slack): must stay 0
   std::int64_t outbox_pending = 0;      ///< merchant events not yet delivered
   std::int64_t outbox_dead = 0;         ///< merchant events given up on
   duration oldest_pending_age{};  ///< now - created_at of the oldest pending event (0 if none)

@@ -315,6 +315,18 @@ class Cluster:
         conn.close()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, raw
 
+    def metric(self, name):
+        """The value of label-less metric `name` from one /metrics scrape (None when absent). The
+        one place that knows where /metrics is served."""
+        status, _, raw = self.exchange("GET", "/metrics", token=None)
+        if status != 200:
+            raise AssertionError("GET /metrics answered %d" % status)
+        for line in raw.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == name:
+                return float(parts[1])
+        return None
+
     def request(self, method, path, body=None, auth=True, headers=None):
         status, _, raw = self.exchange(method, path, body, TOKEN if auth else None, headers)
         try:

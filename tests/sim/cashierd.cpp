@@ -154,11 +154,22 @@ void sim_cashierd::after_commit(queued& q, engine::output& out) {
   if (out.result == engine::outcome::conflict && q.in.payment_id != 0) heap_.arm(q.in.payment_id, queue_.now());
   if (out.result == engine::outcome::applied) {
     bool emitted = false;
+    const bool skip_last_look = bug_ == injected_bug::no_last_look &&
+                                (out.made.cause == "timer:poll_deadline" || out.made.cause == "timer:expiry");
     for (const auto& e : out.made.effects) {
-      if (std::holds_alternative<send_pay>(e)) start_call(call_kind::pay, out.after);
+      if (skip_last_look && std::holds_alternative<send_inquiry>(e)) {
+        engine::input in;
+        in.payment_id = id;
+        in.ev = inquiry_no_answer{no_answer_reason::timeout};
+        submit(std::move(in));
+      } else if (std::holds_alternative<send_pay>(e)) start_call(call_kind::pay, out.after);
       else if (std::holds_alternative<send_inquiry>(e)) start_call(call_kind::inquiry, out.after);
       else if (std::holds_alternative<send_cancel>(e)) start_call(call_kind::cancel, out.after);
-      else if (std::holds_alternative<emit_merchant_event>(e)) emitted = true;
+      else if (const auto* m = std::get_if<emit_merchant_event>(&e)) {
+        emitted = true;
+        if (bug_ == injected_bug::cancel_after_window && m->code == "CANCEL_WINDOW_EXCEED")
+          start_call(call_kind::cancel, out.after);
+      }
     }
     if (emitted) wake_webhooks();
   }

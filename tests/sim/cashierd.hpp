@@ -38,6 +38,8 @@ enum class injected_bug {
   unverified,       ///< unsigned answers and forged notifies are applied as if verified
   drop_event,       ///< a failed webhook delivery is recorded as delivered
   cancel_over_pay,  ///< a cancel is sent while a pay of the same payment is in flight
+  no_last_look,     ///< the last inquiry at a cut-off is never sent: answered "no answer" at once
+  cancel_after_window,  ///< a cancel refused for the window (payment.cancel_failed) is sent anyway
 };
 
 /// What cashierd reaches outside itself: the network to Alipay+ and to the merchant.

@@ -1,5 +1,7 @@
 // The invariant checks (see checker.hpp).
 #include "state/machine/merchant_event.hpp"
+#include "state/machine/phase.hpp"
+#include "state/machine/schedule.hpp"
 #include "tests/sim/checker.hpp"
 
 #include <algorithm>
@@ -17,6 +19,14 @@ std::string state_text(const payment& p) {
 
 bool settled(const payment& p) { return is_final(p.status) && p.pending == pending_action::none; }
 
+/// Parked after 7 days of slow path: an end the operator has to take up (anomaly unresolved).
+bool parked(const payment& p) { return p.track == settle_track::parked; }
+
+bool is_status_event(merchant_event_type t) {
+  return t == merchant_event_type::succeeded || t == merchant_event_type::failed ||
+         t == merchant_event_type::cancelled;
+}
+
 }  // namespace
 
 checker::checker(const event_queue& queue, const fake_aplus& fake, violation_log& log)
@@ -24,6 +34,19 @@ checker::checker(const event_queue& queue, const fake_aplus& fake, violation_log
 
 void checker::fail(const payment& p, const std::string& what) {
   log_.add(queue_.now(), p.payment_request_id + " (id " + std::to_string(p.id) + "): " + what);
+}
+
+bool checker::is_open_phase(const payment& p) {
+  const auto ph = phase_of(p);
+  return ph && is_open(*ph);
+}
+
+void checker::on_call_sent(call_kind kind, const payment& p) {
+  if (kind == call_kind::cancel && queue_.now() >= cancel_window_closes(p.created_at)) {
+    fail(p, "a cancel was sent after the cancel window closed (" + state_text(p) + ")");
+  }
+  const auto it = mirror_.find(p.id);
+  if (kind == call_kind::inquiry && it != mirror_.end()) it->second.last_look_asked = true;
 }
 
 bool checker::states_wrong_amount(const payment& p, const event& ev) {
@@ -37,7 +60,8 @@ bool checker::states_wrong_amount(const payment& p, const event& ev) {
 void checker::on_commit(const engine::input& in, const engine::output& out, bool unverified) {
   if (out.result == engine::outcome::unchanged && !unverified) {
     const auto it = mirror_.find(out.after.id);
-    if (it != mirror_.end() && states_wrong_amount(it->second.p, in.ev)) it->second.wrong_amount_seen = true;
+    if (it != mirror_.end() && is_open_phase(it->second.p) && states_wrong_amount(it->second.p, in.ev))
+      it->second.wrong_amount_seen = true;
   }
   switch (out.result) {
     case engine::outcome::applied: break;
@@ -65,8 +89,21 @@ void checker::on_commit(const engine::input& in, const engine::output& out, bool
     return;
   }
   tracked& t = it->second;
-  if (!unverified && states_wrong_amount(t.p, in.ev)) t.wrong_amount_seen = true;
+  if (!unverified && is_open_phase(t.p) && states_wrong_amount(t.p, in.ev)) t.wrong_amount_seen = true;
   check_change(t.p, after, out.made, unverified);
+  if (after.track == settle_track::last_look && t.p.track != settle_track::last_look) {
+    t.last_look_asked = false;  // the inquiry of this last look is sent after the commit
+  }
+  if (t.p.track == settle_track::last_look && after.pending == pending_action::cancel &&
+      out.made.cause.starts_with("inquiry:") && !t.last_look_asked) {
+    fail(after, "a deadline cancel started without a last inquiry sent after the cut-off (" +
+                    out.made.cause + ")");
+  }
+  if (after.track == settle_track::slow_path) t.slow_path_seen = true;
+  for (const auto& e : out.made.effects) {
+    const auto* m = std::get_if<emit_merchant_event>(&e);
+    if (m && m->type == merchant_event_type::cancel_failed) t.cancel_failed_seen = true;
+  }
   if (t.p.pending != pending_action::cancel && after.pending == pending_action::cancel) {
     t.open_ref = std::max(t.open_ref, queue_.now());
   }
@@ -81,8 +118,12 @@ void checker::check_change(const payment& before, const payment& after, const de
   if (after.version != before.version + 1) {
     fail(after, "version " + std::to_string(after.version) + " after " + std::to_string(before.version));
   }
-  if (unverified && (state_of(after) != state_of(before) || after.result != before.result ||
-                     after.event_seq != before.event_seq)) {
+  // An unverified answer reaches the machine as "no answer"; only the last look acts on that
+  // (the cancel, or the slow path), as it does on a timeout.
+  const bool last_look = before.track == settle_track::last_look;
+  if (unverified && !last_look &&
+      (state_of(after) != state_of(before) || after.result != before.result ||
+       after.event_seq != before.event_seq)) {
     fail(after, "an unverified answer changed the payment: " + state_text(before) + " -> " +
                     state_text(after) + " (" + d.cause + ")");
   }
@@ -90,8 +131,11 @@ void checker::check_change(const payment& before, const payment& after, const de
       after.status != payment_status::cancelled) {
     fail(after, "a final status changed: " + state_text(before) + " -> " + state_text(after));
   }
+  // Only the confirming inquiry may settle SUCCESS over a pending cancel (paid, not reversed).
+  const bool confirmed = before.track == settle_track::confirm_cancel &&
+                         after.status == payment_status::success && d.cause.starts_with("inquiry:S/S");
   if (before.pending == pending_action::cancel && after.status != before.status &&
-      after.status != payment_status::cancelled) {
+      after.status != payment_status::cancelled && !confirmed) {
     fail(after, "a verdict was applied while cancel was pending (" + d.cause + ")");
   }
   check_events(before, after, d);
@@ -100,17 +144,27 @@ void checker::check_change(const payment& before, const payment& after, const de
 
 void checker::check_events(const payment& before, const payment& after, const decision& d) {
   int emits = 0;
+  int status_emits = 0;
   for (const auto& e : d.effects) {
     const auto* m = std::get_if<emit_merchant_event>(&e);
     if (m == nullptr) continue;
     ++emits;
     if (m->seq != before.event_seq + emits) fail(after, "merchant event seq " + std::to_string(m->seq));
-    if ("payment." + std::string(to_string(m->type)) != event_type_of(after.status)) {
-      fail(after, "merchant event " + std::string(to_string(m->type)) + " for " + state_text(after));
+    if (is_status_event(m->type)) {
+      ++status_emits;
+      if ("payment." + std::string(to_string(m->type)) != event_type_of(after.status)) {
+        fail(after, "merchant event " + std::string(to_string(m->type)) + " for " + state_text(after));
+      }
+    } else if (m->type == merchant_event_type::cancel_failed) {
+      if (after.status == payment_status::cancelled || m->code.empty()) {
+        fail(after, "payment.cancel_failed for " + state_text(after) + " (" + d.cause + ")");
+      }
+    } else if (after.status != payment_status::in_process || after.normal_url.empty()) {
+      fail(after, "payment.pending without a checkout (" + state_text(after) + ")");
     }
   }
   const bool entered_final = after.status != before.status && is_final(after.status);
-  if (emits != (entered_final ? 1 : 0)) {
+  if (status_emits != (entered_final ? 1 : 0)) {
     fail(after, std::to_string(emits) + " merchant events for " + state_text(before) + " -> " +
                     state_text(after) + " (" + d.cause + ")");
   }
@@ -126,14 +180,17 @@ void checker::check_truth(const payment& p, bool at_end, bool wrong_amount_seen)
       if (!paid_kept) fail(p, "SUCCESS but Alipay+ holds no unrefunded payment");
       break;
     case payment_status::fail:
-      if (!exists || t->cancelled ||
-          (t->state != order_state::failed && t->state != order_state::closed)) {
+      // An order Alipay+ never had fails too (the slow path's ORDER_NOT_EXIST after the deadline).
+      if (exists && (t->cancelled ||
+                     (t->state != order_state::failed && t->state != order_state::closed))) {
         fail(p, "FAIL but Alipay+ never failed or closed the order");
       }
       break;
     case payment_status::cancelled:
-      if (t == nullptr || (!t->cancelled && !t->cancel_gone)) {
-        fail(p, "CANCELLED but Alipay+ accepted no cancel and still had the order");
+      // "Refunded" only on proof: Alipay+ keeps no payment of this order.
+      if (paid_kept) fail(p, "CANCELLED but Alipay+ holds the payment paid and not refunded");
+      if (exists && !t->cancelled && t->state == order_state::pending) {
+        fail(p, "CANCELLED but Alipay+ accepted no cancel and the order is still open");
       }
       break;
     case payment_status::init:
@@ -143,7 +200,8 @@ void checker::check_truth(const payment& p, bool at_end, bool wrong_amount_seen)
   if (paid_kept && p.status != payment_status::success) {
     fail(p, "the payer paid (not refunded) but the payment ended " + state_text(p));
   }
-  if (wrong_amount_seen && p.status != payment_status::cancelled && !t->window_exceeded) {
+  if (wrong_amount_seen && p.status != payment_status::cancelled && !t->window_exceeded &&
+      !t->closed_told_paid) {
     fail(p, "a verified wrong amount was committed but the payment ended " + state_text(p));
   }
 }
@@ -158,14 +216,18 @@ void checker::after_step(bool up, time_point up_since, duration downtime) {
     std::optional<time_point> cut;
     if (p.status == payment_status::init && p.pending == pending_action::pay) cut = p.expiry_at;
     if (p.status == payment_status::in_process && p.pending == pending_action::inquiry &&
-        !p.cancel_abandoned) {
+        p.track == settle_track::normal) {
       cut = p.poll_deadline_at;
     }
     if (up && cut && !t.cutoff_reported && now > std::max(*cut, up_since) + cutoff_slack) {
       t.cutoff_reported = true;
       fail(p, "still " + state_text(p) + " past its cut-off");
     }
-    if (!t.open_reported && now > t.open_ref + open_allowance + downtime) {
+    // The slow path runs up to 7 days by design; parked is an end (with its anomaly).
+    const bool slow = p.track == settle_track::slow_path || parked(p);
+    const time_point allowed = slow ? p.slow_path_since + std::chrono::days{7} + open_allowance
+                                    : t.open_ref + open_allowance + downtime;
+    if (!parked(p) && !t.open_reported && now > allowed) {
       t.open_reported = true;
       fail(p, "open (" + state_text(p) + ") long past its polling deadline");
     }
@@ -203,15 +265,23 @@ void checker::check_outbox(store::payment_store& s, const payment& p) {
   }
   const auto outbox = s.outbox_of(p.id);
   totals_.merchant_events += outbox.size();
-  if (outbox.size() != expected.size() || p.event_seq != static_cast<std::int32_t>(outbox.size())) {
-    fail(p, std::to_string(outbox.size()) + " merchant events for " +
+  std::size_t status_events = 0;
+  for (const auto& r : outbox) {
+    if (r.type == "payment.cancel_failed") ++totals_.cancel_failed_events;
+    if (r.type != "payment.cancel_failed" && r.type != "payment.pending") ++status_events;
+  }
+  if (status_events != expected.size() || p.event_seq != static_cast<std::int32_t>(outbox.size())) {
+    fail(p, std::to_string(status_events) + " status events for " +
                 std::to_string(expected.size()) + " changes into a final state");
   }
+  std::size_t k = 0;
   for (std::size_t i = 0; i < outbox.size(); ++i) {
     const auto& r = outbox[i];
     const auto seq = static_cast<std::int32_t>(i + 1);
+    const bool status_event = r.type != "payment.cancel_failed" && r.type != "payment.pending";
+    const std::size_t j = status_event ? k++ : expected.size();
     if (r.seq != seq || r.event_id != engine::event_id(p.id, seq) ||
-        (i < expected.size() && r.type != expected[i])) {
+        (j < expected.size() && r.type != expected[j])) {
       fail(p, "merchant event " + r.event_id + " (" + r.type + ") out of sequence");
     }
     const auto it = sink_.find(r.event_id);
@@ -237,11 +307,23 @@ void checker::at_end(store::payment_store& s, const std::vector<std::string>& pa
     if (it == mirror_.end() || !(it->second.p == *p)) {
       fail(*p, "the stored row differs from the committed decisions");
     }
-    if (!settled(*p)) fail(*p, "still open at the end: " + state_text(*p));
+    if (parked(*p)) {
+      ++totals_.parked;
+      bool flagged = false;
+      for (const auto& a : s.anomalies({p->id, {}, 1000})) flagged = flagged || a.kind == "unresolved";
+      if (!flagged) fail(*p, "parked without an unresolved anomaly");
+    } else if (!settled(*p)) {
+      fail(*p, "still open at the end: " + state_text(*p));
+    }
     totals_.success += p->status == payment_status::success;
     totals_.fail += p->status == payment_status::fail;
     totals_.cancelled += p->status == payment_status::cancelled;
-    check_truth(*p, true, it != mirror_.end() && it->second.wrong_amount_seen);
+    // A wrong amount whose cancel could not reverse it (the window closed: slow path, or a
+    // confirming inquiry found it paid, with payment.cancel_failed) is the operator's, or the
+    // refunds issue's; any other must end CANCELLED.
+    const bool unreversible =
+        it != mirror_.end() && (it->second.slow_path_seen || it->second.cancel_failed_seen);
+    check_truth(*p, true, it != mirror_.end() && it->second.wrong_amount_seen && !unreversible);
     check_outbox(s, *p);
   }
   for (const auto& a : s.anomalies({0, {}, 1'000'000})) {

@@ -2,12 +2,17 @@
 // virtual clock, and at the end against the store and the fake's truth:
 // - every payment is final by its polling deadline plus the cancel retries, none open past it;
 // - the final state agrees with Alipay+'s truth (SUCCESS only if paid and not refunded,
-//   CANCELLED only after a cancel that Alipay+ accepted or found no live order for, FAIL only
-//   on a failed or closed order); a verified wrong amount ends CANCELLED unless Alipay+
-//   refused the cancel (CANCEL_WINDOW_EXCEED);
+//   CANCELLED only if Alipay+ holds no payment kept: cancelled, failed, closed or unknown, FAIL
+//   only on a failed or closed order); a verified wrong amount seen while the payment was open
+//   ends CANCELLED unless no cancel could reverse it (window closed, slow path, a paid order
+//   whose cancel was answered ORDER_IS_CLOSED);
+// - no cancel is sent at or after the payment's cancel window (00:15 UTC+8 the next day), and a
+//   deadline cancel follows a last inquiry actually sent after the cut-off;
+// - every payment ends final, or parked with an `unresolved` anomaly after 7 days of slow path;
 // - no state change on an unverified answer or notify;
-// - exactly one merchant event per change into a final state, sequence 1..n, stable ids, each
-//   delivered at least once (or dead only after the merchant refused every attempt).
+// - exactly one status event per change into a final state (payment.cancel_failed and
+//   payment.pending besides), sequence 1..n, stable ids, each delivered at least once (or dead
+//   only after the merchant refused every attempt).
 // The checker mirrors what was committed (it sees each commit before its effects run), so a
 // crash between a commit and its effects cannot hide a change from it.
 #pragma once
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "orchestrator/engine/engine.hpp"
+#include "tests/sim/cashierd.hpp"
 #include "tests/sim/event_queue.hpp"
 #include "tests/sim/fake_aplus.hpp"
 #include "tests/sim/faults.hpp"
@@ -41,6 +47,8 @@ struct check_totals {
   std::uint64_t dead_events = 0;      ///< events dead after the merchant refused all attempts (redelivered)
   std::uint64_t anomalies = 0;        ///< anomaly rows
   duration latest_final{};            ///< the latest settling after max(deadline, cancel start)
+  std::uint64_t parked = 0;           ///< payments parked after 7 days of slow path (unresolved)
+  std::uint64_t cancel_failed_events = 0;  ///< payment.cancel_failed events
 };
 
 /// Checks the invariants of one run.
@@ -55,6 +63,8 @@ class checker {
   /// After each step of the clock: cut-offs (when the process has been up since `up_since`)
   /// and the open allowance (stretched by `downtime`).
   void after_step(bool up, time_point up_since, duration downtime);
+  /// cashierd sent call `kind` for `p` to the network (before any loss).
+  void on_call_sent(call_kind kind, const payment& p);
   /// The merchant endpoint received delivery `r` and answered `accepted` (2xx) or not.
   void on_webhook(const store::outbox_record& r, bool accepted);
   /// Merchant event `r` is dead: legitimate only if the merchant refused every attempt.
@@ -68,7 +78,10 @@ class checker {
   struct tracked {
     payment p;
     time_point open_ref{};  // max(poll deadline, last entry into cancel pending)
-    bool wrong_amount_seen = false;  // a verified wrong amount was committed
+    bool wrong_amount_seen = false;  // a verified wrong amount was committed while open
+    bool slow_path_seen = false;     // the payment went through the slow path
+    bool cancel_failed_seen = false; // a payment.cancel_failed was emitted (a cancel did not happen)
+    bool last_look_asked = false;    // an inquiry was sent since it entered its last look
     bool cutoff_reported = false;
     bool open_reported = false;
   };
@@ -83,6 +96,7 @@ class checker {
   void check_events(const payment& before, const payment& after, const decision& d);
   void check_truth(const payment& p, bool at_end, bool wrong_amount_seen = false);
   static bool states_wrong_amount(const payment& p, const event& ev);
+  static bool is_open_phase(const payment& p);
   void check_outbox(store::payment_store& s, const payment& p);
   void check_settled(const tracked& t);
 

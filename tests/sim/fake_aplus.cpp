@@ -218,8 +218,14 @@ inquiry_answer fake_aplus::inquiry(std::string_view payment_request_id) {
     faults_.add(fault::inquiry_wrong_amount);
     a.amount->minor_units += 1;
   }
-  if (o.cancelled) {
+  if (o.cancelled && o.state != order_state::paid) {
     a.payment_result = result('F', "ORDER_CLOSED");
+    return a;
+  }
+  if (o.cancelled) {
+    // A paid order that a cancel reversed: still paid, with the cancel among its transactions.
+    a.payment_result = result('S', "SUCCESS");
+    a.transactions.push_back({"CANCEL", std::string(payment_request_id), "SUCCESS", result('S', "SUCCESS")});
     return a;
   }
   switch (o.state) {
@@ -264,6 +270,14 @@ cancel_answer fake_aplus::cancel_order(order_truth& o) {
   if (o.state == order_state::closed && rng_.chance(rates_.order_is_closed)) {
     faults_.add(fault::order_is_closed);
     o.cancel_gone = true;
+    return {result('F', "ORDER_IS_CLOSED")};
+  }
+  // Seen in the field: a paid order answered ORDER_IS_CLOSED, the money not returned. Only an
+  // inquiry tells the two cases apart ("refunded" only on proof).
+  if (o.state == order_state::paid && rng_.chance(rates_.order_is_closed * 0.1)) {
+    faults_.add(fault::order_is_closed);
+    o.cancel_gone = true;
+    o.closed_told_paid = true;
     return {result('F', "ORDER_IS_CLOSED")};
   }
   o.cancelled = true;

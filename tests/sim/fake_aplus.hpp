@@ -54,9 +54,10 @@ struct order_truth {
   time_point expiry_at{};          ///< paymentExpiryTime of the pay
   order_state state = order_state::pending;  ///< the payer's side
   bool cancelled = false;          ///< a cancel succeeded (refunding a paid order)
-  bool cancel_gone = false;        ///< a cancel was answered ORDER_NOT_EXIST or ORDER_IS_CLOSED
+  bool cancel_gone = false;        ///< a cancel was answered ORDER_NOT_EXIST or ORDER_IS_CLOSED (no proof of anything)
   bool not_exist_told = false;     ///< a cancel was answered ORDER_NOT_EXIST
   bool window_exceeded = false;    ///< a cancel was answered CANCEL_WINDOW_EXCEED
+  bool closed_told_paid = false;   ///< a cancel of the paid order was answered ORDER_IS_CLOSED (not reversed)
   bool refused_once = false;       ///< the refused-cancel fault was used
   bool notify_acked = false;       ///< a notify was acked
   std::string payment_id;          ///< Alipay+'s paymentId

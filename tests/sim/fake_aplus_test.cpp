@@ -141,7 +141,12 @@ TEST_CASE("fake: cancel refunds a paid order and is idempotent") {
   CHECK(f.fake.cancel("p1").result.status == 'S');
   CHECK(f.fake.cancel("p1").result.status == 'S');
   CHECK(f.fake.truth("p1")->cancelled);
-  CHECK(f.fake.inquiry("p1").payment_result->status == 'F');
+  // Paid, then reversed: the inquiry still says paid and lists the cancel (proof of the refund).
+  const auto q = f.fake.inquiry("p1");
+  CHECK(q.payment_result->status == 'S');
+  REQUIRE(q.transactions.size() == 1);
+  CHECK(q.transactions[0].type == "CANCEL");
+  CHECK(is_successful_reversal(q.transactions[0]));
 }
 
 TEST_CASE("fake: a cancel after the window is refused; an abandoned order closes after expiry") {

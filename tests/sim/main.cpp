@@ -31,11 +31,15 @@ struct cli {
   bool expect_violations = false;
   injected_bug bug = injected_bug::none;
   std::string bug_name = "none";
+  scenario world = scenario::random;
+  std::string scenario_name = "random";
 };
 
 constexpr std::string_view usage =
     "usage: cashier-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--jobs J]\n"
-    "                   [--verbose] [--inject-bug unverified|drop-event|cancel-over-pay]\n"
+    "                   [--verbose] [--inject-bug unverified|drop-event|cancel-over-pay|no-last-look|\n"
+    "                                 cancel-after-window]\n"
+    "                   [--scenario random|downtime|late-evening]\n"
     "                   [--expect-violations]\n";
 
 template <class T>
@@ -70,6 +74,10 @@ std::optional<cli> parse(int argc, char** argv) {
       const auto b = parse_bug(v);
       ok = b.has_value();
       if (b) c.bug = *b, c.bug_name = std::string(v);
+    } else if (a == "--scenario") {
+      const auto w = parse_scenario(v);
+      ok = w.has_value();
+      if (w) c.world = *w, c.scenario_name = std::string(v);
     } else {
       ok = false;
     }
@@ -90,7 +98,7 @@ std::vector<run_report> run_all(const cli& c) {
   const std::string dir = temp_dir();
   auto work = [&] {
     for (std::uint64_t i = next++; i < c.seeds; i = next++) {
-      reports[i] = run_seed({c.first_seed + i, c.payments, c.bug, c.verbose, dir});
+      reports[i] = run_seed({c.first_seed + i, c.payments, c.bug, c.verbose, dir, c.world});
     }
   };
   std::vector<std::thread> threads;
@@ -105,6 +113,7 @@ std::string replay_command(const cli& c, std::uint64_t seed) {
   std::string s = "cashier-sim --seed " + std::to_string(seed);
   if (c.payments != 50) s += " --payments " + std::to_string(c.payments);
   if (c.bug != injected_bug::none) s += " --inject-bug " + c.bug_name;
+  if (c.world != scenario::random) s += " --scenario " + c.scenario_name;
   return s;
 }
 
@@ -158,6 +167,8 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
     t.merchant_events += r.totals.merchant_events;
     t.dead_events += r.totals.dead_events;
     t.anomalies += r.totals.anomalies;
+    t.parked += r.totals.parked;
+    t.cancel_failed_events += r.totals.cancel_failed_events;
     latest = std::max(latest, r.totals.latest_final);
   }
   std::printf("cashier-sim: %llu seeds (%llu..%llu), %llu payments simulated (SUCCESS %llu, FAIL %llu, "
@@ -178,10 +189,12 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   std::printf(")\ncrashes: %d (%d between a commit and its effects); cancels held behind a pay: %llu\n",
               crashes, after_commit, static_cast<unsigned long long>(deferred));
   std::printf("merchant events: %llu (dead after the merchant refused every attempt, then "
-              "redelivered: %llu); anomalies: "
-              "%llu; latest settling after deadline or cancel start: %s\n",
+              "redelivered: %llu; cancel_failed: %llu); anomalies: "
+              "%llu; parked unresolved: %llu; latest settling after deadline or cancel start: %s\n",
               static_cast<unsigned long long>(t.merchant_events),
-              static_cast<unsigned long long>(t.dead_events), static_cast<unsigned long long>(t.anomalies),
+              static_cast<unsigned long long>(t.dead_events),
+              static_cast<unsigned long long>(t.cancel_failed_events),
+              static_cast<unsigned long long>(t.anomalies), static_cast<unsigned long long>(t.parked),
               hms(latest).c_str());
   std::printf("invariant violations: %zu%s; wall time %.1f s\n", violations,
               c.bug == injected_bug::none ? "" : (" (bug injected: " + c.bug_name + ")").c_str(), wall_s);

@@ -20,8 +20,15 @@ const time_point sim_start = time_point{std::chrono::sys_days{std::chrono::year{
 constexpr auto request_timeout = 15s;
 /// How long the merchant waits for an answer before sending its request again.
 constexpr auto merchant_retry = 10s;
-/// A run that has not gone quiet by then is stuck.
-constexpr auto max_simulated = std::chrono::days{7};
+/// A run that has not gone quiet by then is stuck (the slow path alone may take 7 days).
+constexpr auto max_simulated = std::chrono::days{9};
+/// The late-evening scenario's payments are created from here on: 23:50 UTC+8 (sim_start is
+/// 20:00 UTC+8), so their deadlines fall after the cancel window (00:15 UTC+8).
+constexpr auto late_evening_offset = 3h + 50min;
+/// The downtime scenario: the process goes down here (every payment IN_PROCESS by then) and
+/// comes back after every polling deadline has passed.
+constexpr auto downtime_from = 150s;
+constexpr auto downtime_for = 1h;
 
 std::string text(const aplus_result& r) { return std::string(1, r.status) + "/" + r.code; }
 
@@ -48,7 +55,7 @@ struct merchant_payment {
 class world final : public cashierd_env {
  public:
   explicit world(const run_options& o)
-      : opt_(o), rng_(o.seed), queue_(sim_start), rates_(draw_rates(rng_)),
+      : opt_(o), rng_(o.seed), queue_(sim_start), rates_(rates_for(o.world, rng_)),
         fake_(queue_, rng_, rates_, faults_, log_), checker_(queue_, fake_, log_),
         db_path_(o.dir + "/cashier-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed) + ".db"),
         cashierd_(queue_, rng_, *this, db_path_, draw_params(rng_), rates_, faults_, log_, o.bug) {}
@@ -67,6 +74,11 @@ class world final : public cashierd_env {
   static fault_rates draw_rates(rng& r) {
     const double intensity[] = {0.5, 1.0, 2.0};
     return fault_rates{}.scaled(intensity[r.uniform(0, 2)]);
+  }
+  /// The downtime scenario runs without faults: what it checks must follow from the outage alone.
+  static fault_rates rates_for(scenario s, rng& r) {
+    const fault_rates drawn = draw_rates(r);
+    return s == scenario::downtime ? fault_rates{}.scaled(0) : drawn;
   }
   /// Half the seeds run the default schedules, the others another valid configuration.
   static machine_params draw_params(rng& r) {
@@ -94,6 +106,7 @@ class world final : public cashierd_env {
   duration latency() { return rng_.between(5ms, 250ms); }
   void trace(const std::string& line) const;
   void plan_payment(int i);
+  void plan_paid_in_outage(int i, merchant_payment m);
   void plan_process_and_sink();
   payment new_payment(const merchant_payment& m) const;
   void submit_create(int i);
@@ -126,6 +139,7 @@ class world final : public cashierd_env {
   std::vector<merchant_payment> merchant_;
   std::vector<std::pair<time_point, time_point>> sink_outages_;
   int crashes_ = 0;
+  bool forced_down_ = false;  // the downtime scenario's outage has begun
   int crashes_after_commit_ = 0;
   time_point up_since_ = sim_start;
   time_point down_since_{};
@@ -148,7 +162,9 @@ void world::plan_payment(int i) {
   m.id = "sim-" + std::to_string(opt_.seed) + "-" + std::to_string(i);
   const char* currencies[] = {"USD", "JPY", "EUR"};
   m.amount = {rng_.uniform(1, 500'000), *currency_code::parse(currencies[rng_.uniform(0, 2)])};
-  const auto created = sim_start + rng_.between(0s, 15min);
+  if (opt_.world == scenario::downtime) return plan_paid_in_outage(i, std::move(m));
+  const auto base = opt_.world == scenario::late_evening ? sim_start + late_evening_offset : sim_start;
+  const auto created = base + rng_.between(0s, opt_.world == scenario::late_evening ? 10min : 15min);
   m.expiry = created + (rng_.chance(0.6) ? 15min : rng_.between(5min, 20min));
   m.body = make_pay_body(m.id, m.amount, m.expiry, "order-" + std::to_string(i));
   merchant_.push_back(std::move(m));
@@ -175,6 +191,19 @@ void world::plan_payment(int i) {
       queue_.at(at, [this, id] { forge_notify(id); });
     }
   }
+}
+
+void world::plan_paid_in_outage(int i, merchant_payment m) {
+  const auto created = sim_start + rng_.between(0s, 2min);
+  m.expiry = created + 15min;
+  m.body = make_pay_body(m.id, m.amount, m.expiry, "order-" + std::to_string(i));
+  payer_plan plan;
+  plan.action = payer_action::pay;
+  plan.after = downtime_from - (created - sim_start) + rng_.between(1s, 10min);  // while down
+  plan.notify = false;  // every notify lost: only an inquiry can tell
+  fake_.script(m.id, plan);
+  merchant_.push_back(std::move(m));
+  queue_.at(created, [this, i] { create(i); });
 }
 
 payment world::new_payment(const merchant_payment& m) const {
@@ -227,6 +256,10 @@ void world::cancel(int i) {
 // ---- the network to and from Alipay+ ----
 
 void world::send_call(call_kind kind, const payment& p, int incarnation) {
+  checker_.on_call_sent(kind, p);
+  if (opt_.world == scenario::downtime && kind == call_kind::cancel) {
+    log_.add(queue_.now(), p.payment_request_id + ": a cancel was sent for a payment paid during the outage");
+  }
   store::call_record rec;
   rec.api = std::string(api_name(kind));
   rec.request_body = kind == call_kind::pay ? p.pay_request
@@ -387,7 +420,10 @@ void world::crashed() {
   trace("CRASH");
   down_since_ = queue_.now();
   // Mostly a quick restart; sometimes hours down, so expiries and polling deadlines pass.
-  const auto down = rng_.chance(0.15) ? rng_.between(10min, 2h) : rng_.between(1s, 3min);
+  const bool planned = opt_.world == scenario::downtime && !forced_down_;
+  const auto down = planned                ? downtime_for
+                    : rng_.chance(0.15) ? rng_.between(10min, 2h)
+                                        : rng_.between(1s, 3min);
   queue_.after(down, [this] { restart(); });
 }
 
@@ -423,14 +459,22 @@ void world::deliver_webhook(const store::outbox_record& r, int incarnation) {
 }
 
 void world::plan_process_and_sink() {
+  if (opt_.world == scenario::downtime) {
+    queue_.at(sim_start + downtime_from, [this] {
+      cashierd_.crash();
+      forced_down_ = true;
+    });
+    return;
+  }
+  const auto base = opt_.world == scenario::late_evening ? sim_start + late_evening_offset : sim_start;
   for (auto n = rng_.uniform(0, 2); n > 0; --n) {
-    queue_.at(sim_start + rng_.between(0s, 90min), [this] {
+    queue_.at(base + rng_.between(0s, 90min), [this] {
       if (cashierd_.up()) cashierd_.crash();
     });
   }
   for (auto n = rng_.uniform(0, 2); n > 0; --n) {
     faults_.add(fault::webhook_sink_down);
-    const auto from = sim_start + rng_.between(0s, 60min);
+    const auto from = base + rng_.between(0s, 60min);
     sink_outages_.emplace_back(from, from + rng_.between(10min, 5h));
   }
 }
@@ -499,6 +543,15 @@ std::optional<injected_bug> parse_bug(std::string_view name) {
   if (name == "unverified") return injected_bug::unverified;
   if (name == "drop-event") return injected_bug::drop_event;
   if (name == "cancel-over-pay") return injected_bug::cancel_over_pay;
+  if (name == "no-last-look") return injected_bug::no_last_look;
+  if (name == "cancel-after-window") return injected_bug::cancel_after_window;
+  return std::nullopt;
+}
+
+std::optional<scenario> parse_scenario(std::string_view name) {
+  if (name == "random") return scenario::random;
+  if (name == "downtime") return scenario::downtime;
+  if (name == "late-evening") return scenario::late_evening;
   return std::nullopt;
 }
 

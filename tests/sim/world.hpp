@@ -16,6 +16,15 @@
 
 namespace cashier::sim {
 
+/// Which world to simulate.
+enum class scenario {
+  random,        ///< random plans, faults and crashes (the default)
+  downtime,      ///< no faults; every payer pays during a process outage across the polling
+                 ///< deadline and no notify arrives: after the restart all SUCCESS, no cancel
+  late_evening,  ///< random, but created between 23:50 and 24:00 UTC+8: deadlines after the
+                 ///< cancel window, so no cancel may be sent then and the slow path settles
+};
+
 /// What to run.
 struct run_options {
   std::uint64_t seed = 1;                 ///< fixes every random choice
@@ -23,6 +32,7 @@ struct run_options {
   injected_bug bug = injected_bug::none;  ///< a deliberate bug, to prove the checks bite
   bool verbose = false;                   ///< print a trace of the run
   std::string dir;                        ///< directory for the SQLite file
+  scenario world = scenario::random;      ///< which world
 };
 
 /// What one run did and found.
@@ -44,7 +54,10 @@ struct run_report {
 /// Runs one seed to the end and checks it.
 run_report run_seed(const run_options& options);
 
-/// The bug named `name` ("unverified", "drop-event", "cancel-over-pay"), or nothing.
+/// The bug named `name` ("unverified", "drop-event", "cancel-over-pay", "no-last-look",
+/// "cancel-after-window"), or nothing.
 std::optional<injected_bug> parse_bug(std::string_view name);
+/// The scenario named `name` ("random", "downtime", "late-evening"), or nothing.
+std::optional<scenario> parse_scenario(std::string_view name);
 
 }  // namespace cashier::sim

@@ -188,6 +188,19 @@ api_outcome<aplus::inquiry_payment_response> ledger::inquire(std::string_view bo
     a.customer_id = t->customer_id;
     a.wallet_brand_name = t->wallet_brand_name;
   }
+  if (t->refunded) {
+    // A paid order that a cancel reversed: the payment stays paid, the cancel is listed among
+    // its transactions (what cashierd needs as proof of the refund).
+    a.payment_result = make_result('S', "SUCCESS", "success");
+    aplus::transaction cancel;
+    cancel.transaction_type = "CANCEL";
+    cancel.transaction_request_id = t->payment_request_id;
+    cancel.transaction_status = "SUCCESS";
+    cancel.transaction_result = make_result('S', "SUCCESS", "success");
+    cancel.transaction_amount = a.payment_amount;
+    if (t->cancelled_at) cancel.transaction_time = aplus::format_wire_time(*t->cancelled_at, 480);
+    a.transactions = std::vector<aplus::transaction>{std::move(cancel)};
+  }
   return out;
 }
 

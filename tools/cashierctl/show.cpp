@@ -88,9 +88,19 @@ void print_header(const session& s, const payment& p) {
   if (!p.payment_time.empty()) t.add({{"paymentTime"}, {p.payment_time}});
   if (p.settlement_amount) t.add({{"settlement"}, {amount_text(*p.settlement_amount)}});
   if (!p.cancel_reason.empty()) t.add({{"cancel reason"}, {p.cancel_reason}});
-  if (p.cancel_abandoned)
-    t.add(
-        {{"cancel abandoned"}, {"yes: Alipay+ refused the cancel; settled by inquiry", tint::red}});
+  switch (p.track) {
+    case settle_track::normal: break;
+    case settle_track::last_look: t.add({{"track"}, {"last look: one inquiry before any cancel"}}); break;
+    case settle_track::confirm_cancel:
+      t.add({{"track"}, {"confirming the cancel's answer by inquiry", tint::yellow}});
+      break;
+    case settle_track::slow_path:
+      t.add({{"track"}, {"slow path: no cancel possible; settling by inquiry", tint::red}});
+      break;
+    case settle_track::parked:
+      t.add({{"track"}, {"parked: unresolved after 7 days; the operator decides", tint::red}});
+      break;
+  }
   t.print(out, s.io.color, 2, false);
 }
 

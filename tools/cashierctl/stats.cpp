@@ -25,7 +25,7 @@ json::object stats_json(const store::store_stats& st, time_point now) {
             {"CANCELLED", st.cancelled},
             {"total", total}}},
           {"cancelPending", st.cancel_pending},
-          {"openPastDeadline", st.open_past_deadline},
+          {"overdue", st.overdue},
           {"webhooks",
            {{"pending", st.outbox_pending},
             {"dead", st.outbox_dead},
@@ -45,7 +45,7 @@ void print_stats(const session& s, const store::store_stats& st) {
   t.add({{"total"}, {n(st.init + st.in_process + st.success + st.fail + st.cancelled)}});
   t.add({{"cancel pending"},
          {n(st.cancel_pending), st.cancel_pending > 0 ? tint::yellow : tint::none}});
-  t.add({{"open past deadline"}, {n(st.open_past_deadline), alarm(st.open_past_deadline)}});
+  t.add({{"overdue"}, {n(st.overdue), alarm(st.overdue)}});
   auto pending = n(st.outbox_pending);
   if (st.outbox_pending > 0) pending += " (oldest " + span_text(st.oldest_pending_age) + ")";
   t.add({{"webhooks pending"}, {pending, st.outbox_pending > 0 ? tint::yellow : tint::none}});
@@ -62,8 +62,15 @@ std::string overdue_reason(const payment& p) {
     case phase::init_pay:
     case phase::in_process_inquiry:
       return "not moved to cancel at its deadline (is cashierd running?)";
-    case phase::inquiry_abandoned:
-      return "cancel refused (CANCEL_WINDOW_EXCEED): settling by inquiry";
+    case phase::last_look: return "last inquiry before the cancel under way";
+    case phase::slow_path:
+      return "no cancel possible (window closed or refused): settling by inquiry since " +
+             engine::iso8601(p.slow_path_since);
+    case phase::parked: return "unresolved: 7 days of inquiries without a verdict; the operator decides";
+    case phase::open_confirm:
+    case phase::success_confirm:
+      return "cancel answered " + (p.result ? p.result->code : std::string("?")) +
+             ": confirming by inquiry";
     case phase::init_cancel:
     case phase::in_process_cancel:
     case phase::success_cancel:

@@ -139,7 +139,7 @@ TEST_CASE("gauges follow the store's counters") {
   s.success = 30;
   s.fail = 4;
   s.cancelled = 5;
-  s.open_past_deadline = 6;
+  s.overdue = 6;
   s.outbox_pending = 7;
   s.outbox_dead = 8;
   s.oldest_pending_age = std::chrono::milliseconds(1500);
@@ -154,7 +154,7 @@ TEST_CASE("gauges follow the store's counters") {
         "cashierd_payments{status=\"INIT\"} 1\n"
         "cashierd_payments{status=\"IN_PROCESS\"} 2\n"
         "cashierd_payments{status=\"SUCCESS\"} 30\n");
-  CHECK(text.find("\ncashierd_payments_open_past_deadline 6\n") != std::string::npos);
+  CHECK(text.find("\ncashierd_payments_overdue 6\n") != std::string::npos);
   CHECK(text.find("\ncashierd_webhook_backlog 7\n") != std::string::npos);
   CHECK(text.find("\ncashierd_webhook_dead 8\n") != std::string::npos);
   CHECK(text.find("\ncashierd_webhook_oldest_age_seconds 1.5\n") != std::string::npos);
@@ -183,7 +183,7 @@ TEST_CASE("label-less metrics are exposed as zero from the start") {
   const auto text = metrics().render();
   CHECK(text.find("\ncashierd_store_failures_total 0\n") != std::string::npos);
   CHECK(text.find("\ncashierd_anomalies_total 0\n") != std::string::npos);
-  CHECK(text.find("\ncashierd_payments_open_past_deadline 0\n") != std::string::npos);
+  CHECK(text.find("\ncashierd_payments_overdue 0\n") != std::string::npos);
   CHECK(text.find("\ncashierd_commit_seconds_bucket{le=\"0.0001\"} 0\n") != std::string::npos);
   CHECK(text.find("\ncashierd_commit_seconds_count 0\n") != std::string::npos);
   // Labelled families have no series until something is counted.

@@ -69,3 +69,19 @@ TEST_CASE("the webhook payload carries the payment object, its sequence and even
   CHECK(text == json::serialize(body));
   CHECK(json::parse(text).at("data").at("payment").at("status") == "SUCCESS");
 }
+
+TEST_CASE("payment.cancel_failed carries the Alipay+ code that refused the cancel") {
+  const payment p = full();
+  const auto now = from_epoch_ms(1'795'000'000'007);
+  const auto text =
+      engine::webhook_payload(p, merchant_event_type::cancel_failed, 3, now, "CANCEL_WINDOW_EXCEED");
+  const auto v = json::parse(text);
+  CHECK(v.at("type") == "payment.cancel_failed");
+  CHECK(v.at("data").at("cancelResult").at("resultCode") == "CANCEL_WINDOW_EXCEED");
+  CHECK(v.at("data").at("cancelResult").at("resultStatus") == "F");
+  CHECK(v.at("data").at("sequence") == 3);
+  const auto pending = json::parse(engine::webhook_payload(p, merchant_event_type::pending, 1, now));
+  CHECK(pending.at("type") == "payment.pending");
+  CHECK_FALSE(pending.at("data").as_object().contains("cancelResult"));
+  CHECK(pending.at("data").at("payment").at("normalUrl") == json::value(p.normal_url));
+}

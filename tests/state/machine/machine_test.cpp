@@ -105,7 +105,7 @@ TEST_CASE("pay resends are byte-identical: the machine never rebuilds the reques
   CHECK(h.p.attempt == 6);
 }
 
-TEST_CASE("pay retries back off 1 s doubling to 30 s and are capped by expiry, then cancel") {
+TEST_CASE("pay retries back off 1 s doubling to 30 s and are capped by expiry, then a last look") {
   harness h;
   h.feed(created{}, t0);
   const auto seed = payment_seed(h.p.payment_request_id);
@@ -121,21 +121,27 @@ TEST_CASE("pay retries back off 1 s doubling to 30 s and are capped by expiry, t
     now = retry_at + 1s;  // the next answer comes a second after the resend
   }
   CHECK(h.last.cause == "timer:expiry");
-  CHECK(h.phase_name() == "INIT/CANCEL");
+  CHECK(h.phase_name() == "LAST LOOK");
   CHECK(h.p.status == payment_status::init);
   CHECK(h.p.cancel_reason == "expiry");
-  CHECK(count<send_cancel>(h.last) == 1);
+  CHECK(count<send_inquiry>(h.last) == 1);
+  CHECK(count<send_cancel>(h.last) == 0);
   CHECK(h.p.attempt == 1);
   CHECK(h.p.next_action_at == h.p.expiry_at + h.mp.answer_guard);
+  // No verdict: the cancel starts now, with the reason kept.
+  h.feed(inquiry_answer{res("ORDER_NOT_EXIST", 'F'), std::nullopt, {}, std::nullopt}, h.p.expiry_at + 1s);
+  CHECK(h.phase_name() == "INIT/CANCEL");
+  CHECK(h.p.cancel_reason == "expiry");
+  CHECK(count<send_cancel>(h.last) == 1);
 }
 
-TEST_CASE("an answer arriving after expiry arms the timer at expiry, which then cancels") {
+TEST_CASE("an answer arriving after expiry arms the timer at expiry, which then takes a last look") {
   harness h;
   h.feed(created{}, t0);
   h.feed(pay_no_answer{no_answer_reason::timeout}, t0 + 20min);
   CHECK(h.p.next_action_at == h.p.expiry_at);
   h.feed(deadline_reached{}, t0 + 20min);
-  CHECK(h.phase_name() == "INIT/CANCEL");
+  CHECK(h.phase_name() == "LAST LOOK");
 }
 
 TEST_CASE("pay U PAYMENT_IN_PROCESS keeps the checkout and polls at the configured intervals") {
@@ -160,19 +166,19 @@ TEST_CASE("pay U PAYMENT_IN_PROCESS keeps the checkout and polls at the configur
   CHECK(gaps == expected);
 }
 
-TEST_CASE("polling never goes past the polling deadline, which starts the cancel") {
+TEST_CASE("polling never goes past the polling deadline, which takes the last look") {
   harness h;
   h.mp.inquiry_intervals = {7min};
   to_in_process(h);
-  while (h.p.pending == pending_action::inquiry) {
+  while (h.phase_name() == "IN_PROCESS/INQUIRY") {
     CHECK(h.p.next_action_at <= h.p.poll_deadline_at);
     h.tick();
-    if (h.p.pending != pending_action::inquiry) break;
+    if (h.phase_name() != "IN_PROCESS/INQUIRY") break;
     h.feed(inquiry_no_answer{no_answer_reason::timeout}, h.p.next_action_at - 1s);
   }
   CHECK(h.last.cause == "timer:poll_deadline");
   CHECK(h.last.changed);
-  CHECK(h.phase_name() == "IN_PROCESS/CANCEL");
+  CHECK(h.phase_name() == "LAST LOOK");
   CHECK(h.p.cancel_reason == "poll deadline");
   CHECK(h.p.updated_at == t0 + 25min);
 }
@@ -225,7 +231,7 @@ TEST_CASE("verified notify F settles FAIL keeping the code, acked, and a duplica
   CHECK(again.effects.empty());
 }
 
-TEST_CASE("amount mismatch on a notify cancels instead of applying, and is acked") {
+TEST_CASE("amount mismatch on a notify over an open payment cancels instead of applying, and is acked") {
   harness h;
   to_in_process(h);
   const auto& d = h.feed(notify_verified{res("SUCCESS", 'S'), money{100, usd_10.currency}, {}}, t0 + 30s);
@@ -291,7 +297,7 @@ TEST_CASE("cancel retries back off, F other retries hourly, S settles CANCELLED"
   const auto& d = h.feed(cancel_answer{res("SUCCESS", 'S')}, h.p.next_action_at - 1s);
   CHECK(h.p.status == payment_status::cancelled);
   CHECK(h.p.next_action_at == never);
-  CHECK(events_of(d) == std::vector<emit_merchant_event>{{merchant_event_type::cancelled, 1}});
+  CHECK(events_of(d) == std::vector<emit_merchant_event>{{merchant_event_type::cancelled, 1, ""}});
   // Idempotent afterwards.
   CHECK_FALSE(h.feed(cancel_requested{requester::merchant, ""}, t0 + 2h).changed);
   CHECK_FALSE(h.last.rejected);
@@ -301,14 +307,14 @@ TEST_CASE("cancel after SUCCESS: two merchant events, seq 1 then 2") {
   harness h;
   to_in_process(h);
   const auto& s = h.feed(notify_verified{res("SUCCESS", 'S'), usd_10, {}}, t0 + 1min);
-  CHECK(events_of(s) == std::vector<emit_merchant_event>{{merchant_event_type::succeeded, 1}});
+  CHECK(events_of(s) == std::vector<emit_merchant_event>{{merchant_event_type::succeeded, 1, ""}});
   const auto& c = h.feed(cancel_requested{requester::merchant, "refund"}, t0 + 2min);
   CHECK(h.phase_name() == "SUCCESS/CANCEL");
   CHECK(events_of(c).empty());
   CHECK(c.from == payment_state{payment_status::success, pending_action::none});
   CHECK(c.to == payment_state{payment_status::success, pending_action::cancel});
   const auto& done = h.feed(cancel_answer{res("SUCCESS", 'S')}, t0 + 3min);
-  CHECK(events_of(done) == std::vector<emit_merchant_event>{{merchant_event_type::cancelled, 2}});
+  CHECK(events_of(done) == std::vector<emit_merchant_event>{{merchant_event_type::cancelled, 2, ""}});
   CHECK(h.p.event_seq == 2);
 }
 
@@ -328,50 +334,59 @@ TEST_CASE("cancel on FAIL is rejected and a second cancel while pending is a no-
   CHECK(g.p.cancel_reason == "merchant: first");
 }
 
-TEST_CASE("CANCEL_WINDOW_EXCEED over INIT: settle by inquiry past the deadline") {
+TEST_CASE("CANCEL_WINDOW_EXCEED over INIT: the merchant hears cancel_failed, the slow path settles") {
   harness h;
   h.feed(created{}, t0);
   h.feed(cancel_requested{requester::merchant, ""}, t0 + 1s);
-  h.feed(cancel_answer{res("CANCEL_WINDOW_EXCEED", 'F')}, t0 + 30min);
-  CHECK(h.phase_name() == "INQUIRY abandoned");
+  const auto& refused = h.feed(cancel_answer{res("CANCEL_WINDOW_EXCEED", 'F')}, t0 + 30min);
+  CHECK(h.phase_name() == "SLOW PATH");
   CHECK(h.p.status == payment_status::init);
-  CHECK(h.p.cancel_abandoned);
-  CHECK(h.p.next_action_at == t0 + 31min);
-  CHECK(has_anomaly(h.last, anomaly_kind::cancel_abandoned));
-  // Past the polling deadline (t0 + 25 min): still polling, every 60 s.
+  CHECK(h.p.track == settle_track::slow_path);
+  CHECK(h.p.slow_path_since == t0 + 30min);
+  CHECK(count<send_inquiry>(refused) == 1);  // coming from a cancel: ask at once
+  CHECK(has_anomaly(refused, anomaly_kind::cancel_abandoned));
+  CHECK(events_of(refused) ==
+        std::vector<emit_merchant_event>{{merchant_event_type::cancel_failed, 1, "CANCEL_WINDOW_EXCEED"}});
+  // Past the polling deadline (t0 + 25 min): still asking, every 10 minutes.
+  h.feed(inquiry_answer{res("SUCCESS", 'S'), res("PAYMENT_IN_PROCESS", 'U'), {}, usd_10}, t0 + 31min);
+  CHECK(h.p.next_action_at == t0 + 41min);
   CHECK(count<send_inquiry>(h.tick()) == 1);
-  h.feed(inquiry_answer{res("SUCCESS", 'S'), res("PAYMENT_IN_PROCESS", 'U'), {}, usd_10}, t0 + 31min + 1s);
-  CHECK(h.p.next_action_at == t0 + 32min + 1s);
-  h.tick();
-  const auto& d = h.feed(inquiry_answer{res("SUCCESS", 'S'), res("SUCCESS", 'S'), {}, usd_10}, t0 + 33min);
+  const auto& d = h.feed(inquiry_answer{res("SUCCESS", 'S'), res("SUCCESS", 'S'), {}, usd_10}, t0 + 42min);
   CHECK(h.p.status == payment_status::success);
-  CHECK(has_anomaly(d, anomaly_kind::success_not_reversed));
-  CHECK(events_of(d).size() == 1);
+  CHECK(h.p.track == settle_track::normal);
+  CHECK(events_of(d) == std::vector<emit_merchant_event>{{merchant_event_type::succeeded, 2, ""}});
 }
 
-TEST_CASE("CANCEL_WINDOW_EXCEED over SUCCESS flags the unreversed success") {
+TEST_CASE("CANCEL_WINDOW_EXCEED over SUCCESS flags the unreversed success and tells the merchant") {
   harness h;
   h.feed(created{}, t0);
   h.feed(pay_answer{res("SUCCESS", 'S'), {}, "", ""}, t0 + 1s);
   h.feed(cancel_requested{requester::operator_, ""}, t0 + 1h);
   const auto& d = h.feed(cancel_answer{res("CANCEL_WINDOW_EXCEED", 'F')}, t0 + 1h + 1s);
   CHECK(h.phase_name() == "SUCCESS");
-  CHECK(h.p.cancel_abandoned);
   CHECK(h.p.next_action_at == never);
   CHECK(has_anomaly(d, anomaly_kind::success_not_reversed));
-  CHECK(events_of(d).empty());
+  CHECK(events_of(d) ==
+        std::vector<emit_merchant_event>{{merchant_event_type::cancel_failed, 2, "CANCEL_WINDOW_EXCEED"}});
 }
 
-TEST_CASE("cancel F ORDER_IS_CLOSED settles CANCELLED with an anomaly carrying the code") {
+TEST_CASE("cancel F ORDER_IS_CLOSED asks a confirming inquiry, with an anomaly carrying the code") {
   harness h;
   h.feed(created{}, t0);
   h.tick();  // guard fires: resend
   h.feed(deadline_reached{}, t0 + 15min + h.mp.answer_guard);
+  REQUIRE(h.phase_name() == "LAST LOOK");
+  h.feed(inquiry_no_answer{no_answer_reason::timeout}, t0 + 15min + 30s);
   REQUIRE(h.phase_name() == "INIT/CANCEL");
   const auto& d = h.feed(cancel_answer{res("ORDER_IS_CLOSED", 'F')}, t0 + 16min);
-  CHECK(h.p.status == payment_status::cancelled);
-  CHECK(std::get<record_anomaly>(d.effects[1]) ==
+  CHECK(h.phase_name() == "OPEN/CONFIRM");
+  CHECK(h.p.pending == pending_action::cancel);
+  CHECK(std::get<record_anomaly>(d.effects[0]) ==
         record_anomaly{anomaly_kind::cancel_order_gone, "ORDER_IS_CLOSED"});
+  CHECK(count<send_inquiry>(d) == 1);
+  const auto& v = h.feed(inquiry_answer{res("SUCCESS", 'S'), res("ORDER_CLOSED", 'F'), {}, usd_10}, t0 + 17min);
+  CHECK(h.p.status == payment_status::cancelled);
+  CHECK(events_of(v) == std::vector<emit_merchant_event>{{merchant_event_type::cancelled, 1, ""}});
 }
 
 TEST_CASE("unverified notifies prompt an inquiry at most every hint interval") {
@@ -434,7 +449,7 @@ TEST_CASE("a corrupt record is parked with an anomaly instead of looping") {
   CHECK(h.p.next_action_at == never);
   REQUIRE(d.effects.size() == 1);
   CHECK(std::get<record_anomaly>(d.effects[0]) ==
-        record_anomaly{anomaly_kind::impossible_state, "CANCELLED/INQUIRY"});
+        record_anomaly{anomaly_kind::impossible_state, "CANCELLED/INQUIRY/normal"});
   CHECK(h.feed(notify_verified{res("SUCCESS", 'S'), usd_10, {}}, t0 + 2s).ack);
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "state/machine/machine.hpp"
@@ -60,17 +61,20 @@ const time_point t0 = from_epoch_ms(1'700'000'000'000);
 const money order_amount{1000, *currency_code::parse("USD")};
 
 const std::vector<std::string> phases{
-    "INIT/PAY", "IN_PROCESS/INQUIRY", "INQUIRY abandoned", "INIT/CANCEL", "IN_PROCESS/CANCEL",
-    "SUCCESS/CANCEL", "FAIL/CANCEL", "SUCCESS", "FAIL", "CANCELLED"};
+    "INIT/PAY",       "IN_PROCESS/INQUIRY", "LAST LOOK",       "SLOW PATH",   "PARKED",
+    "INIT/CANCEL",    "IN_PROCESS/CANCEL",  "OPEN/CONFIRM",    "SUCCESS/CANCEL",
+    "SUCCESS/CONFIRM", "FAIL/CANCEL",       "SUCCESS",         "FAIL",        "CANCELLED"};
 
 const std::vector<std::string> inputs{
     "created", "pay S", "pay F", "pay U PAYMENT_IN_PROCESS", "pay U other", "pay no answer",
     "inquiry S/S", "inquiry S/F", "inquiry S/U", "inquiry F ORDER_NOT_EXIST", "inquiry F other",
-    "inquiry U", "inquiry no answer", "inquiry mismatch", "cancel S", "cancel U",
-    "cancel no answer", "cancel F ORDER_NOT_EXIST", "cancel F ORDER_IS_CLOSED",
-    "cancel F CANCEL_WINDOW_EXCEED", "cancel F other", "notify S", "notify F", "notify mismatch",
-    "notify unverified", "notify unverified rate-limited", "cancel request", "inquiry request",
-    "timer early", "timer due", "timer past deadline"};
+    "inquiry U", "inquiry no answer", "inquiry mismatch", "inquiry S/S reversed",
+    "inquiry no answer past window", "cancel S", "cancel U", "cancel no answer",
+    "cancel F ORDER_NOT_EXIST", "cancel F ORDER_IS_CLOSED", "cancel F CANCEL_WINDOW_EXCEED",
+    "cancel F other", "cancel F other, last retry", "notify S", "notify F", "notify mismatch",
+    "notify other paymentId", "notify unverified", "notify unverified rate-limited",
+    "cancel request", "cancel request past window", "inquiry request", "create answered early",
+    "timer early", "timer due", "timer past deadline", "timer past window"};
 
 /// A payment in the named phase, with a deadline armed 10 min after creation when open.
 payment in_phase(const std::string& name) {
@@ -84,25 +88,48 @@ payment in_phase(const std::string& name) {
   p.pay_request = R"({"paymentRequestId":"pr-table"})";
   p.attempt = 2;
   p.next_action_at = t0 + 10min;
-  const std::map<std::string, std::pair<payment_status, pending_action>> shape{
-      {"INIT/PAY", {payment_status::init, pending_action::pay}},
-      {"IN_PROCESS/INQUIRY", {payment_status::in_process, pending_action::inquiry}},
-      {"INQUIRY abandoned", {payment_status::in_process, pending_action::inquiry}},
-      {"INIT/CANCEL", {payment_status::init, pending_action::cancel}},
-      {"IN_PROCESS/CANCEL", {payment_status::in_process, pending_action::cancel}},
-      {"SUCCESS/CANCEL", {payment_status::success, pending_action::cancel}},
-      {"FAIL/CANCEL", {payment_status::fail, pending_action::cancel}},
-      {"SUCCESS", {payment_status::success, pending_action::none}},
-      {"FAIL", {payment_status::fail, pending_action::none}},
-      {"CANCELLED", {payment_status::cancelled, pending_action::none}}};
-  const auto& [status, pending] = shape.at(name);
+  using shape_t = std::tuple<payment_status, pending_action, settle_track>;
+  const std::map<std::string, shape_t> shape{
+      {"INIT/PAY", {payment_status::init, pending_action::pay, settle_track::normal}},
+      {"IN_PROCESS/INQUIRY", {payment_status::in_process, pending_action::inquiry, settle_track::normal}},
+      {"LAST LOOK", {payment_status::in_process, pending_action::inquiry, settle_track::last_look}},
+      {"SLOW PATH", {payment_status::in_process, pending_action::inquiry, settle_track::slow_path}},
+      {"PARKED", {payment_status::in_process, pending_action::inquiry, settle_track::parked}},
+      {"INIT/CANCEL", {payment_status::init, pending_action::cancel, settle_track::normal}},
+      {"IN_PROCESS/CANCEL", {payment_status::in_process, pending_action::cancel, settle_track::normal}},
+      {"OPEN/CONFIRM", {payment_status::in_process, pending_action::cancel, settle_track::confirm_cancel}},
+      {"SUCCESS/CANCEL", {payment_status::success, pending_action::cancel, settle_track::normal}},
+      {"SUCCESS/CONFIRM", {payment_status::success, pending_action::cancel, settle_track::confirm_cancel}},
+      {"FAIL/CANCEL", {payment_status::fail, pending_action::cancel, settle_track::normal}},
+      {"SUCCESS", {payment_status::success, pending_action::none, settle_track::normal}},
+      {"FAIL", {payment_status::fail, pending_action::none, settle_track::normal}},
+      {"CANCELLED", {payment_status::cancelled, pending_action::none, settle_track::normal}}};
+  const auto& [status, pending, track] = shape.at(name);
   p.status = status;
   p.pending = pending;
-  if (name == "INQUIRY abandoned") {
-    p.cancel_abandoned = true;
-    p.next_action_at = t0 + 30min;  // past the polling deadline: polling goes on
+  p.track = track;
+  // Alipay+'s paymentId is known once pay answered (every phase but the INIT ones).
+  if (status != payment_status::init) p.payment_id = "pid-1";
+  if (track == settle_track::last_look) {
+    p.cancel_reason = "poll deadline";
+    p.attempt = 1;
+    p.next_action_at = p.poll_deadline_at + 20s;  // the last inquiry's answer guard
   }
+  if (track == settle_track::slow_path) {
+    p.slow_path_since = p.poll_deadline_at;
+    p.next_action_at = p.poll_deadline_at + 10min;
+  }
+  if (track == settle_track::confirm_cancel) {
+    p.result = aplus_result{"ORDER_IS_CLOSED", 'F', "closed"};
+    p.cancel_reason = "merchant";
+  }
+  if (pending == pending_action::cancel && track == settle_track::normal) p.cancel_reason = "merchant";
   if (is_final(status)) p.event_seq = 1;
+  if (track == settle_track::parked) {
+    p.slow_path_since = p.poll_deadline_at;
+    p.attempt = 0;
+    p.next_action_at = never;
+  }
   if (pending == pending_action::none) {
     p.attempt = 0;
     p.next_action_at = never;
@@ -139,6 +166,13 @@ event make_event(const std::string& input, payment& p, time_point& now) {
       {"inquiry no answer", inquiry_no_answer{no_answer_reason::server_error}},
       {"inquiry mismatch",
        inquiry_answer{res("SUCCESS", 'S'), res("SUCCESS", 'S'), facts(), money{999, order_amount.currency}}},
+      {"inquiry S/S reversed",
+       inquiry_answer{res("SUCCESS", 'S'), res("SUCCESS", 'S'), facts(), order_amount,
+                      {{"CANCEL", "pr-table", "SUCCESS", res("SUCCESS", 'S')}}}},
+      {"notify other paymentId",
+       notify_verified{res("SUCCESS", 'S'), order_amount,
+                       {"pid-OTHER", "2026-01-01T00:00:00+08:00", "cust-1", "GCash", {}}}},
+      {"create answered early", create_answered_early{}},
       {"cancel S", cancel_answer{res("SUCCESS", 'S')}},
       {"cancel U", cancel_answer{res("UNKNOWN_EXCEPTION", 'U')}},
       {"cancel no answer", cancel_no_answer{no_answer_reason::bad_signature}},
@@ -154,6 +188,24 @@ event make_event(const std::string& input, payment& p, time_point& now) {
       {"cancel request", cancel_requested{requester::merchant, "customer asked"}},
       {"inquiry request", inquiry_requested{}}};
   if (auto it = plain.find(input); it != plain.end()) return it->second;
+  // After Alipay+'s cancel window has closed (and after any armed deadline).
+  const time_point past_window = cancel_window_closes(p.created_at) + 1h;
+  if (input == "inquiry no answer past window") {
+    now = past_window;
+    return inquiry_no_answer{no_answer_reason::timeout};
+  }
+  if (input == "cancel request past window") {
+    now = past_window;
+    return cancel_requested{requester::merchant, "customer asked"};
+  }
+  if (input == "cancel F other, last retry") {
+    p.cancel_refusals = machine_params{}.cancel_refused_limit - 1;
+    return cancel_answer{res("PROCESS_FAIL", 'F')};
+  }
+  if (input == "timer past window") {
+    now = past_window;
+    return deadline_reached{};
+  }
   if (input == "notify unverified rate-limited") {
     p.last_hint_inquiry_at = now - 1s;
     return notify_unverified{};
@@ -163,7 +215,8 @@ event make_event(const std::string& input, payment& p, time_point& now) {
   if (input == "timer past deadline" && armed) {
     now = p.next_action_at;
     if (p.pending == pending_action::pay) now = p.expiry_at;
-    if (p.pending == pending_action::inquiry && !p.cancel_abandoned) now = p.poll_deadline_at;
+    if (p.pending == pending_action::inquiry && p.track == settle_track::normal) now = p.poll_deadline_at;
+    if (p.track == settle_track::slow_path) now = p.slow_path_since + machine_params{}.slow_path_for;
   }
   REQUIRE_MESSAGE(input.rfind("timer ", 0) == 0, "unknown input " << input);
   return deadline_reached{};
@@ -187,6 +240,11 @@ time_point expected_deadline(const std::string& token, const payment& before,
     return now + cancel_retry_delay(after.attempt, seed, mp.cancel_retry_base, mp.cancel_retry_cap);
   }
   if (token == "cancel slow") return now + mp.cancel_refused_retry;
+  if (token == "slow") {
+    const duration d = slow_path_delay(now - after.slow_path_since, mp.slow_path_fast,
+                                       mp.slow_path_fast_for, mp.slow_path_slow);
+    return std::min(now + d, after.slow_path_since + mp.slow_path_for);
+  }
   FAIL("unknown deadline token " << token);
   return never;
 }
@@ -213,10 +271,11 @@ void check_row(const row& r, const machine_params& mp) {
   CHECK(effects_cell(d) == r.effects);
   CHECK(d.next.next_action_at == expected_deadline(r.deadline, p, d.next, now, mp));
   if (r.deadline == "guard") {
-    const bool same_action = d.next.pending == p.pending;
-    CHECK(d.next.attempt == (same_action ? p.attempt + 1 : 1));
+    CHECK(d.next.attempt == (r.next_phase == r.phase ? p.attempt + 1 : 1));
   }
-  const bool quiet = r.effects == "—" && r.deadline == "unchanged" && r.next_phase == r.phase;
+  // Noting a 202 create changes the record (pending_notice) without an effect.
+  const bool quiet = r.effects == "—" && r.deadline == "unchanged" && r.next_phase == r.phase &&
+                     r.input != "create answered early";
   if (quiet) CHECK_FALSE(d.changed);
   CHECK(d.changed == !(d.next == p));
   CHECK(d.from == state_of(p));

@@ -136,7 +136,10 @@ inline void check_same(const payment& a, const payment& b) {
   CHECK(a.merchant_id == b.merchant_id);
   CHECK(a.status == b.status);
   CHECK(a.pending == b.pending);
-  CHECK(a.cancel_abandoned == b.cancel_abandoned);
+  CHECK(a.track == b.track);
+  CHECK(a.slow_path_since == b.slow_path_since);
+  CHECK(a.cancel_refusals == b.cancel_refusals);
+  CHECK(a.notice == b.notice);
   CHECK(a.attempt == b.attempt);
   CHECK(a.event_seq == b.event_seq);
   CHECK(a.amount == b.amount);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <thread>
 
+#include "state/machine/phase.hpp"
 #include "state/store/schema.hpp"
 #include "state/store/sqlite_checkpointer.hpp"
 #include "tests/state/store/store_fixture.hpp"
@@ -205,4 +206,47 @@ TEST_CASE("a writer that never pauses still gets its WAL started over: it stays 
   // Without the writer's own checkpoint at 4 x 20 pages the WAL would hold all ~600 pages.
   CHECK(std::filesystem::file_size(path + "-wal") < 200 * 4096);
   sqlite3_close(writer);
+}
+
+TEST_CASE("the settle_track step moves rows settling by inquiry after a refused cancel onto the slow path") {
+  temp_dir dir;
+  const std::string path = dir.file("old.db");
+  const int before = schema_version_after("settle_track") - 1;
+  REQUIRE(before >= 1);
+  {
+    sqlite_db db(path, false);
+    migrate_to(db, before);
+  }
+  {
+    raw_db raw(path);
+    CHECK(raw.text("PRAGMA user_version") == std::to_string(before));
+    // The shape an older cashierd wrote: INQUIRY abandoned (INIT and IN_PROCESS), an abandoned
+    // cancel over FAIL, and an ordinary polling payment.
+    const std::string cols =
+        "INSERT INTO payments (id, version, payment_request_id, merchant_id, status, pending, "
+        "cancel_abandoned, attempt, event_seq, amount_minor, currency, expiry_at, "
+        "poll_deadline_at, next_action_at, last_hint_inquiry_at, created_at, updated_at, "
+        "pay_request, merchant_request, merchant_notify_url, aplus_payment_id, normal_url, "
+        "payment_data, wallet_brand_name, customer_id, payment_time, cancel_reason) VALUES ";
+    const std::string rest = ", 0, 0, 1000, 'USD', 1000, 2000, 3000, 0, 0, 7777, X'7B7D', X'7B7D', "
+                             "'', '', '', '', '', '', '', 'expiry')";
+    REQUIRE(raw.exec(cols + "(1, 1, 'a', 'm1', 'IN_PROCESS', 'INQUIRY', 1" + rest) == SQLITE_OK);
+    REQUIRE(raw.exec(cols + "(2, 1, 'b', 'm1', 'INIT', 'INQUIRY', 1" + rest) == SQLITE_OK);
+    REQUIRE(raw.exec(cols + "(3, 1, 'c', 'm1', 'FAIL', '', 1" + rest) == SQLITE_OK);
+    REQUIRE(raw.exec(cols + "(4, 1, 'd', 'm1', 'IN_PROCESS', 'INQUIRY', 0" + rest) == SQLITE_OK);
+  }
+  auto s = open_sqlite_store(path);  // migrates to the newest schema
+  const auto a = s->load(1), b = s->load(2), c = s->load(3), d = s->load(4);
+  REQUIRE((a && b && c && d));
+  CHECK(a->track == settle_track::slow_path);
+  CHECK(a->slow_path_since == from_epoch_ms(7777));
+  CHECK(to_string(*phase_of(*a)) == "SLOW PATH");
+  CHECK(b->track == settle_track::slow_path);
+  CHECK(to_string(*phase_of(*b)) == "SLOW PATH");
+  CHECK(c->track == settle_track::normal);
+  CHECK(to_string(*phase_of(*c)) == "FAIL");
+  CHECK(d->track == settle_track::normal);
+  CHECK(to_string(*phase_of(*d)) == "IN_PROCESS/INQUIRY");
+  CHECK(d->notice == pending_notice::none);
+  CHECK(d->cancel_refusals == 0);
 }

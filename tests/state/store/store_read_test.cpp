@@ -97,12 +97,50 @@ TEST_CASE("overdue and stats count open payments past their poll deadline") {
   CHECK(st.fail == 1);
   CHECK(st.cancelled == 0);
   CHECK(st.cancel_pending == 1);
-  CHECK(st.open_past_deadline == 1);
+  CHECK(st.overdue == 0);  // within overdue_slack of every cut-off and timer
   CHECK(st.outbox_pending == 1);
   CHECK(st.outbox_dead == 1);
   CHECK(st.oldest_pending_age == std::chrono::milliseconds(1'000));
   CHECK(st.anomalies == 1);
-  CHECK(s->stats(from_epoch_ms(10'000)).open_past_deadline == 3);
+  // 10 min later: "late" and "cancel" have timers (10 ms) far overdue; "late" also polls past
+  // its deadline. "fine" (deadline 9 s, timer 10 ms) too: its timer is far overdue.
+  CHECK(s->stats(from_epoch_ms(10'000) + overdue_slack).overdue == 3);
+}
+
+TEST_CASE("overdue counts only what cashierd left behind, not a slow path or a cancel under way") {
+  temp_dir dir;
+  auto s = open_sqlite_store(dir.file("p.db"));
+  const std::int64_t hour = 3'600'000;
+  const auto now = from_epoch_ms(100 * hour);
+  auto with = [&](const std::string& id, payment_status st, pending_action pa, settle_track tr,
+                  std::int64_t next_ms, std::int64_t deadline_ms) {
+    payment p = insert(*s, sample_payment(id));
+    payment q = p;
+    q.status = st;
+    q.pending = pa;
+    q.track = tr;
+    q.next_action_at = from_epoch_ms(next_ms);
+    q.poll_deadline_at = from_epoch_ms(deadline_ms);
+    REQUIRE(s->commit_one(change(p, q)).status == commit_status::committed);
+  };
+  // Under way: slow path and parked long past the deadline, a cancel retried an hour from now,
+  // a polling payment whose deadline is still ahead.
+  with("slow", payment_status::in_process, pending_action::inquiry, settle_track::slow_path,
+       100 * hour + 60'000, 10 * hour);
+  with("parked", payment_status::init, pending_action::inquiry, settle_track::parked,
+       to_epoch_ms(never), 10 * hour);
+  with("cancel", payment_status::success, pending_action::cancel, settle_track::normal,
+       101 * hour, 10 * hour);
+  with("polling", payment_status::in_process, pending_action::inquiry, settle_track::normal,
+       100 * hour + 2'000, 101 * hour);
+  CHECK(s->stats(now).overdue == 0);
+  // Left behind: still polling an hour past the deadline (no last look), and a cancel whose
+  // retry timer is an hour overdue.
+  with("behind", payment_status::in_process, pending_action::inquiry, settle_track::normal,
+       100 * hour + 2'000, 99 * hour);
+  with("stale timer", payment_status::init, pending_action::cancel, settle_track::normal,
+       99 * hour, 10 * hour);
+  CHECK(s->stats(now).overdue == 2);
 }
 
 TEST_CASE("the events feed is in commit order, resumes after a cursor, filters by merchant") {

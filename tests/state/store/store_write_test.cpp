@@ -25,7 +25,10 @@ const std::string nasty_bytes = std::string("a\0b\xff\xfe\xc3(z", 8);  // NUL an
 payment changed_everything(payment p) {
   p.status = payment_status::in_process;
   p.pending = pending_action::inquiry;
-  p.cancel_abandoned = true;
+  p.track = settle_track::slow_path;
+  p.slow_path_since = from_epoch_ms(1'700'000'444'000);
+  p.cancel_refusals = 5;
+  p.notice = pending_notice::sent;
   p.attempt = 7;
   p.event_seq = 3;
   p.poll_deadline_at += std::chrono::minutes(1);
@@ -50,7 +53,7 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
   SUBCASE("the store reads the row") { pass_before = false; }
   SUBCASE("the caller passes before") { pass_before = true; }
   // A new field in payment.hpp must be persisted too: this fails until the store keeps it.
-  CHECK_MESSAGE(sizeof(payment) == 592,
+  CHECK_MESSAGE(sizeof(payment) == 608,
                 "payment.hpp changed: persist the new field and update this");
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));

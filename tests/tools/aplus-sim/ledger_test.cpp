@@ -119,7 +119,13 @@ TEST_CASE("ledger: cancel closes the order, refunds a paid one and stops its not
   CHECK(t.refunded);
   CHECK(t.notify == notify_state::stopped);
   CHECK(books.cancel(lookup("p1"), t0 + 3s).answer.result.status == 'S');  // idempotent
-  CHECK(books.inquire(lookup("p1")).answer.payment_result->code == "ORDER_IS_CLOSED");
+  // Paid, then reversed: still paid, with the cancel listed as proof of the refund.
+  const auto q = books.inquire(lookup("p1")).answer;
+  CHECK(q.payment_result->status == 'S');
+  REQUIRE(q.transactions);
+  REQUIRE(q.transactions->size() == 1);
+  CHECK(q.transactions->front().transaction_type == "CANCEL");
+  CHECK(q.transactions->front().transaction_status == "SUCCESS");
   CHECK(books.pay(pay_body("p1"), t0 + 4s).answer.result.code == "ORDER_IS_CLOSED");
 
   books.pay(pay_body("p2"), t0);

@@ -126,17 +126,23 @@ TEST_CASE("open_past_deadline: polling past the deadline, and pay past expiry, b
   CHECK(run({"--db", db.path, "check", "--grace", "120"}).out.find("pr-late") == std::string::npos);
 }
 
-TEST_CASE("cancel pending and abandoned payments past the deadline are no violation") {
+TEST_CASE("cancel pending, slow-path and parked payments past the deadline are no violation") {
   sample_db db;  // pr-refused is INIT/CANCEL past its deadline
   {
     auto w = db.writer();
-    auto sample = store::test::sample_payment("pr-abandoned", t0_ms + 5000);
+    auto sample = store::test::sample_payment("pr-slow", t0_ms + 5000);
     sample.poll_deadline_at = at(100'000);
     auto p = store::test::insert(*w, sample);
-    p.cancel_abandoned = true;
+    p.track = settle_track::slow_path;
+    p.slow_path_since = at(200'000);
     p.next_action_at = at(700'000);
     advance(*w, p, payment_status::in_process, pending_action::inquiry, at(200'000),
             "cancel:F/CANCEL_WINDOW_EXCEED");
+    auto parked = store::test::insert(*w, store::test::sample_payment("pr-parked", t0_ms + 6000));
+    parked.track = settle_track::parked;
+    parked.next_action_at = never;  // waits on the operator: not "open_unscheduled"
+    advance(*w, parked, payment_status::init, pending_action::inquiry, at(300'000),
+            "timer:slow_path_end");
   }
   CHECK(violations_in(db.path).empty());
 }
