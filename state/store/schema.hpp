@@ -10,9 +10,10 @@ namespace cashier::store {
 
 /// The newest schema version this build knows.
 int latest_schema_version();
-/// Applies every missing migration step in order, in one transaction. Throws store_error
-/// (kind `schema`) when the database is newer than this build or not a cashierd database.
-void migrate(sqlite_db& db);
+/// Applies every missing migration step up to `target` (default: the newest) in order, in one
+/// transaction. Throws store_error (kind `schema`) when the database is newer than this build or
+/// not a cashierd database. A lower `target` is for tests of a migration over existing rows.
+void migrate(sqlite_db& db, int target = latest_schema_version());
 /// For a read-only connection: throws store_error unless the schema is exactly the newest.
 void check_schema(sqlite_db& db);
 

@@ -7,10 +7,13 @@ summary to $CASHIER_RELIABILITY_DIR/<suite>.json.
 """
 import base64
 import concurrent.futures
+import http.client
 import json
+import os
 import resource
 import select
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -455,6 +458,103 @@ class HostileContent(SharedCluster):
             self.assertEqual(len(oks), 2 if pid == "hs-replay" else 5)
             wait_until(lambda: self.c.sink.for_payment(pid), 20, pid + " webhook")
         type(self).rejected += 4
+
+
+class NotifyFlood(SharedCluster):
+    """Guarantee 6's budget (issue 14, item 2): 20,000 junk notifies (no Client-Id, a wrong one, ours
+    with a bad signature, 64 KiB bodies, identical re-sends) must grow the database by less than the
+    rejected-notify budget (64 MiB), keep at most 10,000 rejected rows, and never hold up a real
+    payment settled by a verified notify, during the flood or after it."""
+    suite = "hostile-notify-flood"
+    junk = 20000
+    budget_bytes = 64 * 1024 * 1024
+    budget_rows = 10000
+
+    def db_bytes(self):
+        """db + wal bytes after a checkpoint (TRUNCATE: the WAL's pages are in the db file)."""
+        conn = sqlite3.connect(self.c.database, timeout=30)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            conn.close()
+        return sum(os.path.getsize(self.c.database + ext) for ext in ("", "-wal") if os.path.exists(self.c.database + ext))
+
+    def junk_request(self, i):
+        """(headers, body) of junk notify number i: a mix of the four kinds, some sent twice."""
+        kind = i % 4
+        n = i if i % 10 else i - 1  # every tenth repeats the one before it byte for byte
+        rt = "2026-12-05T00:00:00.000Z"
+        body = json.dumps({"paymentRequestId": "flood-%d" % n, "paymentResult": {"resultStatus": "S",
+                           "resultCode": "SUCCESS"}, "pad": "x" * (60000 if kind == 3 else 100)}).encode()
+        h = {"Content-Type": "application/json; charset=UTF-8", "Request-Time": rt,
+             "Signature": "algorithm=RSA256,keyVersion=1,signature=junk%d" % n}
+        if kind == 1:
+            h["Client-Id"] = "SOMEONE_ELSE"
+        elif kind >= 2:
+            h["Client-Id"] = CLIENT_ID
+        return h, body
+
+    def flood(self, start, stop, statuses):
+        conn = None
+        for i in range(start, stop):
+            h, body = self.junk_request(i)
+            for _ in range(2):
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPSConnection("127.0.0.1", self.c.port, context=self.c.ctx, timeout=30)
+                    conn.request("POST", NOTIFY_PATH, body=body, headers=h)
+                    r = conn.getresponse()
+                    r.read()
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn = None
+        if conn is not None:
+            conn.close()
+
+    def settle_by_notify(self, pid):
+        """A real payment, settled by a verified notify; returns the notify's answer status."""
+        code, body = self.c.create(pid, description="flood [sim:payer-abandon,notify-none]")
+        self.assertEqual(code, 201, body)
+        truth = self.c.sim_truth(pid)
+        body = json.dumps({"paymentResult": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
+                           "paymentRequestId": pid, "paymentId": truth["paymentId"],
+                           "paymentAmount": {"currency": "USD", "value": "1000"}}).encode()
+        rt = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        content = ("POST %s\n%s.%s." % (NOTIFY_PATH, CLIENT_ID, rt)).encode() + body
+        h = {"Content-Type": "application/json; charset=UTF-8", "Client-Id": CLIENT_ID, "Request-Time": rt,
+             "Signature": "algorithm=RSA256,keyVersion=1,signature=" + sign_openssl(self.c.k("aplus_private.pem"), content)}
+        status, _, _ = self.c.exchange("POST", NOTIFY_PATH, body, token=None, headers=h)
+        return status
+
+    def test_junk_notifies_stay_within_the_budget(self):
+        type(self).scenarios += 1
+        before = self.db_bytes()
+        statuses = {}
+        workers = 4
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            per = self.junk // workers
+            jobs = [pool.submit(self.flood, w * per, (w + 1) * per, statuses) for w in range(workers)]
+            # Valid traffic during the flood.
+            self.assertEqual(self.settle_by_notify("flood-real-1"), 200)
+            self.c.wait_status("flood-real-1", "SUCCESS", timeout=30)
+            for j in jobs:
+                j.result()
+        took = time.monotonic() - started
+        type(self).tried += self.junk
+        after = self.db_bytes()
+        rejected = self.c.query("SELECT COUNT(*) AS n FROM inbound_notifies WHERE verification <> 'ok'")[0]["n"]
+        print("\njunk notifies: %d in %.1f s, answers %s; db+wal %d -> %d bytes (+%d); rejected rows kept %d"
+              % (self.junk, took, statuses, before, after, after - before, rejected))
+        self.assertEqual(sum(statuses.values()), self.junk)
+        self.assertFalse(set(statuses) - {400, 401}, statuses)
+        self.assertLess(after - before, self.budget_bytes, "the database grew past the rejected-notify budget")
+        self.assertLessEqual(rejected, self.budget_rows)
+        # Valid traffic after the flood.
+        self.assertEqual(self.settle_by_notify("flood-real-2"), 200)
+        self.c.wait_status("flood-real-2", "SUCCESS", timeout=30)
+        type(self).rejected += self.junk
 
 
 if __name__ == "__main__":
