@@ -42,7 +42,7 @@ struct response {
   std::chrono::milliseconds latency{0};   ///< client only: time from send() to the full answer
   /// Server only: called on the server's thread once the answer's bytes are written (true) or
   /// the connection failed first (false); e.g. a notify ack releases the cancel it held back.
-  std::function<void(bool written)> after_write;
+  std::function<void(bool written)> after_write{};
 };
 
 /// A handler's answer with this status is never sent: the server closes the connection

@@ -36,7 +36,7 @@ asio::awaitable<next_step> write_raw_then_reset(session_stream& stream, session_
 
 /// A JSON error answer produced by the server itself.
 response error_response(int status, std::string_view code, std::string_view message) {
-  return response{status, {{"Content-Type", "application/json"}}, json_error_body(code, message), {}, {}};
+  return response{status, {{"Content-Type", "application/json"}}, json_error_body(code, message), {}};
 }
 
 /// Why a request's framing is unacceptable (request smuggling guards beyond Beast's own). The

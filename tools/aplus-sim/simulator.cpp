@@ -26,7 +26,7 @@ namespace json = boost::json;
 constexpr std::string_view api_prefix = "/aps/api/v1/payments/";
 
 net::response html_response(int status, std::string body) {
-  return net::response{status, {{"Content-Type", "text/html; charset=utf-8"}}, std::move(body), {}, {}};
+  return net::response{status, {{"Content-Type", "text/html; charset=utf-8"}}, std::move(body), {}};
 }
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
@@ -64,11 +64,11 @@ std::optional<payer_action> payer_action_named(std::string_view name) {
 }  // namespace
 
 net::response json_response(int status, const json::value& body) {
-  return net::response{status, {{"Content-Type", "application/json"}}, json::serialize(body), {}, {}};
+  return net::response{status, {{"Content-Type", "application/json"}}, json::serialize(body), {}};
 }
 
 net::response error_response(int status, std::string_view code, std::string_view message) {
-  return net::response{status, {{"Content-Type", "application/json"}}, net::json_error_body(code, message), {}, {}};
+  return net::response{status, {{"Content-Type", "application/json"}}, net::json_error_body(code, message), {}};
 }
 
 void log_event(std::string_view event, json::object fields) {
@@ -141,7 +141,7 @@ asio::awaitable<net::response> sim_core::on_api(net::request req, std::string_vi
   if (!fault) co_return faulted_answer(keys, req.target, std::move(call->body), std::nullopt, daemon::wall_now());
   if (fault->fault == answer_fault::timeout) co_await sleep_wall(options.timeout_hold);
   if (fault->fault == answer_fault::delay) co_await sleep_wall(fault->hold);
-  if (fault->fault == answer_fault::drop) co_return net::response{net::no_answer_status, {}, {}, {}, {}};
+  if (fault->fault == answer_fault::drop) co_return net::response{net::no_answer_status, {}, {}, {}};
   co_return faulted_answer(keys, req.target, std::move(call->body), fault->fault, daemon::wall_now());
 }
 

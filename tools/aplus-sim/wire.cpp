@@ -83,17 +83,17 @@ net::response faulted_answer(const signing_setup& keys, std::string_view target,
     case answer_fault::drop: return signed_answer(keys, target, 200, std::move(body), wall_now);
     case answer_fault::reset: {
       const auto full = signed_answer(keys, target, 200, std::move(body), wall_now);
-      return net::response{net::reset_status, {}, first_half_on_wire(full), {}, {}};
+      return net::response{net::reset_status, {}, first_half_on_wire(full), {}};
     }
     case answer_fault::http_500:
       return net::response{500, {{"Content-Type", std::string(json_type)}},
-                           result_body(make_result('U', "UNKNOWN_EXCEPTION", "Internal server error.")), {}, {}};
+                           result_body(make_result('U', "UNKNOWN_EXCEPTION", "Internal server error.")), {}};
     case answer_fault::unknown:
       return signed_answer(keys, target, 200,
                            result_body(make_result('U', "UNKNOWN_EXCEPTION", "An unknown exception occurred.")),
                            wall_now);
     case answer_fault::server_error: {
-      net::response r{502, {{"Content-Type", "text/html"}}, "<html><body>502 Bad Gateway</body></html>\n", {}, {}};
+      net::response r{502, {{"Content-Type", "text/html"}}, "<html><body>502 Bad Gateway</body></html>\n", {}};
       return r;
     }
     case answer_fault::garbled: body.resize(body.size() / 2); return signed_answer(keys, target, 200, std::move(body), wall_now);

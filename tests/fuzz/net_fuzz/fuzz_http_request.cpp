@@ -19,7 +19,7 @@ namespace beast = boost::beast;
 using namespace cashier::net;
 
 asio::awaitable<response> echo(request req, const peer_info&) {
-  co_return response{200, {{"X-Method", req.method}}, req.target + "|" + req.body, {}, {}};
+  co_return response{200, {{"X-Method", req.method}}, req.target + "|" + req.body, {}};
 }
 
 }  // namespace

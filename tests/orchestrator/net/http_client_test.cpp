@@ -172,7 +172,7 @@ TEST_CASE("concurrent requests share a capped pool") {
     }
     if (!gate_open) co_await gate.async_wait(asio::as_tuple(use_awaitable));
     --in_flight;
-    co_return response{200, {}, req.target, {}, {}};
+    co_return response{200, {}, req.target, {}};
   };
   auto server = http_server::listen(ioc.get_executor(), "127.0.0.1:0", handler).value();
   client_options options;

@@ -178,7 +178,7 @@ TEST_CASE("an answer the handler cannot frame becomes a 500") {
   server_options options;
   options.log = [](std::string_view) {};
   auto bad = [](request, const peer_info&) -> awaitable<response> {
-    co_return response{200, {{"X", "a\r\nSet-Cookie: evil"}}, "x", {}, {}};
+    co_return response{200, {{"X", "a\r\nSet-Cookie: evil"}}, "x", {}};
   };
   auto server = listen(ioc, options, bad);
   auto body = [&]() -> awaitable<void> {
@@ -276,7 +276,7 @@ TEST_CASE("stop() closes idle connections, lets an in-flight request finish, the
       entered.cancel();
       co_await release.async_wait(asio::as_tuple(use_awaitable));
     }
-    co_return response{200, {}, "done " + req.target, {}, {}};
+    co_return response{200, {}, "done " + req.target, {}};
   };
   auto server = listen(ioc, {}, slow);
   const auto port = server.port();

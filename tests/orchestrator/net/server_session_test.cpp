@@ -15,7 +15,7 @@ using cashier::net::test::run;
 namespace {
 
 asio::awaitable<response> echo(request req, const peer_info&) {
-  co_return response{200, {{"X-Method", req.method}}, req.target + "|" + req.body, {}, {}};
+  co_return response{200, {{"X-Method", req.method}}, req.target + "|" + req.body, {}};
 }
 
 // What a session writes when `input` arrives and the client then closes its end.

@@ -279,7 +279,7 @@ TEST_CASE("loopback: the automatic payer, duplicate notifies and a badly signed 
   asio::io_context ioc;
   notify_receiver receiver(ioc, {}, 6, [](std::size_t, bool ok) {
     return ok ? test::acqp_ack(notify_path, 'S')
-              : net::response{401, {{"Content-Type", "application/json"}}, R"({"result":{"resultStatus":"F"}})", {}, {}};
+              : net::response{401, {{"Content-Type", "application/json"}}, R"({"result":{"resultStatus":"F"}})", {}};
   });
   sim_options options;
   options.listen = "127.0.0.1:0";
