@@ -151,7 +151,7 @@ struct daemon {
   /// A notify whose Client-Id is not ours, on the network thread: counted, logged at most once
   /// per 10 s (with how many were not), answered 401, nothing written.
   net::response refuse_foreign_notify(const net::request& req) {
-    asio::post(io, [this] { stats.count("cashierd_notifies_total", {{"outcome", "wrong_client_id"}}); });
+    asio::post(io, [this] { stats.count(metric::notifies, {{"outcome", "wrong_client_id"}}); });
     if (const auto dropped = foreign_notify_log.admit(std::chrono::steady_clock::now()))
       log_line(log_level::warn, "notify refused: Client-Id is not ours (nothing recorded)",
                {{"clientId", log_safe(net::find_header(req.headers, "Client-Id").value_or(""))},
@@ -214,7 +214,7 @@ struct daemon {
         in.anomalies.push_back({0, 0, "orphan_notify",
                                 "notify for unknown paymentRequestId " + check.message->payment_request_id, clock->now()});
       if (check.skew && first_skew_of(digest)) {
-        stats.count("cashierd_notify_clock_skew_total");
+        stats.count(metric::notify_clock_skew);
         in.anomalies.push_back({0, 0, "clock_skew",
                                 "authentic notify acked with Request-Time " + std::to_string(check.skew->count()) +
                                     " s from now, beyond maxClockSkewSeconds (a clock skew or a replay)",
@@ -242,7 +242,7 @@ struct daemon {
     const auto now = std::chrono::steady_clock::now();
     if (const auto it = last_hint.find(id); it != last_hint.end()) {
       if (now - it->second < hint_interval) {
-        stats.count("cashierd_notify_hints_limited_total");
+        stats.count(metric::notify_hints_limited);
         return false;
       }
       it->second = now;
@@ -251,7 +251,7 @@ struct daemon {
     if (last_hint.size() >= max_hint_entries)
       std::erase_if(last_hint, [&](const auto& e) { return now - e.second >= hint_interval; });
     if (last_hint.size() >= max_hint_entries) {
-      stats.count("cashierd_notify_hints_limited_total");
+      stats.count(metric::notify_hints_limited);
       return false;
     }
     last_hint.emplace(id, now);
