@@ -213,6 +213,12 @@ struct daemon {
       else
         in.anomalies.push_back({0, 0, "orphan_notify",
                                 "notify for unknown paymentRequestId " + check.message->payment_request_id, clock->now()});
+      if (!check.set_aside.empty()) {
+        json::array fields;
+        for (const auto& f : check.set_aside) fields.emplace_back(f);
+        log_line(log_level::warn, "notify: malformed informational fields kept raw, not applied",
+                 {{"paymentRequestId", log_safe(check.payment_request_id)}, {"fields", std::move(fields)}});
+      }
       if (check.skew && first_skew_of(digest)) {
         stats.count(metric::notify_clock_skew);
         in.anomalies.push_back({0, 0, "clock_skew",

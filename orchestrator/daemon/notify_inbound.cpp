@@ -219,6 +219,7 @@ notify_check check_notify(const net::request& req, const notify_settings& settin
   out.payment_request_id = decoded->payment_request_id;
   out.message = std::move(*decoded);
   out.skew = skew;
+  out.set_aside = aplus::informational_set_aside(*out.message);
   out.digest = notify_digest(req.body, signature);
   return out;
 }

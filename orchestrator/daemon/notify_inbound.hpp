@@ -77,6 +77,8 @@ struct notify_check {
   /// When ok: how far Request-Time is from now, if further than the allowed skew (a clock skew or
   /// a replay: recorded as a `clock_skew` anomaly, never a reason to refuse).
   std::optional<std::chrono::seconds> skew;
+  /// When ok: informational fields that broke their rule, set aside raw (not applied; logged).
+  std::vector<std::string> set_aside;
   /// The notify's identity for de-duplication: SHA-256 of the body and the Signature header
   /// (binary, 32 bytes). An identical re-send (authentic or not) has the same digest.
   std::string digest;

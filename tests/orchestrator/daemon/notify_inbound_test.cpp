@@ -330,3 +330,16 @@ TEST_CASE("the log limiter lets one line through per interval and counts the oth
   CHECK(limiter.admit(t + 10s) == std::optional<std::uint64_t>(2));
   CHECK(limiter.admit(t + 30s) == std::optional<std::uint64_t>(0));
 }
+
+TEST_CASE("a verified notify with a malformed informational field is ok, the field set aside") {
+  notify_spec n;
+  n.body = notify_body;
+  n.body.replace(n.body.find("\"1235678\""), 9, "\"" + std::string(80, '7') + "\"");
+  n.body.replace(n.body.find("2020-01-01T12:01:01+08:30"), 25, "yesterday at noon");
+  const auto check = check_notify(make_notify(n), settings(), now);
+  CHECK(check.verification == notify_verification::ok);
+  REQUIRE(check.message.has_value());
+  CHECK_FALSE(check.message->customer_id.has_value());
+  CHECK_FALSE(check.message->payment_time.has_value());
+  CHECK(check.set_aside == std::vector<std::string>{"paymentTime", "customerId"});
+}
