@@ -22,7 +22,7 @@ import time
 import unittest
 from datetime import datetime, timezone
 
-from harness import CLIENT_ID, TOKEN, Cluster, wait_until, write_reliability_summary
+from harness import CLIENT_ID, TOKEN, Cluster, ClusterTest, wait_until, write_reliability_summary
 
 NOTIFY_PATH = "/alipayplus/notify"
 
@@ -568,6 +568,38 @@ class NotifyFlood(SharedCluster):
         self.assertEqual(self.settle_by_notify("flood-real-2"), 200)
         self.c.wait_status("flood-real-2", "SUCCESS", timeout=30)
         type(self).rejected += self.junk
+
+
+class NotifyHints(ClusterTest):
+    """Rejected notifies naming an open payment prompt at most one inquiryPayment per payment per
+    10 s of WALL clock (Contract 2), however fast the payment clock runs (timeScale 3600 here:
+    10 s of payment clock pass in 3 ms)."""
+    cluster_args = {"auto_pay_after": "off", "time_scale": 3600,
+                    "payment_cfg": {"pollIntervalsSeconds": [86400], "defaultExpiryMinutes": 20000,
+                                    "createWaitMs": 3000}}
+
+    def test_hint_inquiries_are_limited_on_the_wall_clock(self):
+        code, body = self.c.create("hint-1")
+        self.assertEqual(code, 201, body)
+        row = self.c.query("SELECT id FROM payments WHERE payment_request_id = 'hint-1'")[0]
+        inquiries = lambda: len(self.c.query("SELECT id FROM aplus_calls WHERE payment_id = ? AND "
+                                             "api = 'inquiryPayment'", row["id"]))
+        before = inquiries()
+        junk = json.dumps({"paymentRequestId": "hint-1", "paymentResult": {"resultStatus": "S",
+                           "resultCode": "SUCCESS"}}).encode()
+        started = time.monotonic()
+        for i in range(10):
+            h = {"Content-Type": "application/json; charset=UTF-8", "Client-Id": CLIENT_ID,
+                 "Request-Time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                 "Signature": "algorithm=RSA256,keyVersion=1,signature=forged%d" % i}
+            status, _, _ = self.c.exchange("POST", NOTIFY_PATH, junk, token=None, headers=h)
+            self.assertEqual(status, 401)
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        wait_until(lambda: inquiries() > before, 10, "the hint inquiry")
+        time.sleep(0.5)  # room for any further (wrong) inquiry to be recorded
+        self.assertLess(elapsed, 10, "the notifies must fall within one 10 s window")
+        self.assertEqual(inquiries() - before, 1, "one hint inquiry per payment per 10 s of wall clock")
 
 
 if __name__ == "__main__":
