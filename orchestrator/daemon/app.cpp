@@ -210,7 +210,7 @@ struct daemon {
       in.notifies.push_back(std::move(rec));
       if (id)
         in.ev = notify_event(*check.message);
-      else
+      else if (first_anomaly_of("orphan_notify", digest))
         in.anomalies.push_back({0, 0, "orphan_notify",
                                 "notify for unknown paymentRequestId " + check.message->payment_request_id, clock->now()});
       if (!check.set_aside.empty()) {
@@ -219,7 +219,7 @@ struct daemon {
         log_line(log_level::warn, "notify: malformed informational fields kept raw, not applied",
                  {{"paymentRequestId", log_safe(check.payment_request_id)}, {"fields", std::move(fields)}});
       }
-      if (check.skew && first_skew_of(digest)) {
+      if (check.skew && first_anomaly_of("clock_skew", digest)) {
         stats.count(metric::notify_clock_skew);
         in.anomalies.push_back({0, 0, "clock_skew",
                                 "authentic notify acked with Request-Time " + std::to_string(check.skew->count()) +
@@ -267,20 +267,22 @@ struct daemon {
   static constexpr std::size_t max_hint_entries = 10000;
   std::unordered_map<std::int64_t, std::chrono::steady_clock::time_point> last_hint;  // reactor
 
-  /// True the first time (of the last 10,000) a skewed notify with `digest` is seen: a replayed
-  /// copy is counted on its notify row, not recorded as another anomaly.
-  bool first_skew_of(const std::string& digest) {
+  /// True the first time (of the last 10,000) an anomaly of `kind` is raised by a notify with
+  /// `digest`: a replayed copy is counted on its notify row, never recorded as another anomaly
+  /// (anomalies page someone; replays must not).
+  bool first_anomaly_of(std::string_view kind, const std::string& digest) {
     if (digest.empty()) return true;
-    if (!skewed_digests.insert(digest).second) return false;
-    skewed_order.push_back(digest);
-    if (skewed_order.size() > max_hint_entries) {
-      skewed_digests.erase(skewed_order.front());
-      skewed_order.pop_front();
+    auto key = std::string(kind) + '\0' + digest;
+    if (!anomaly_digests.insert(key).second) return false;
+    anomaly_order.push_back(std::move(key));
+    if (anomaly_order.size() > max_hint_entries) {
+      anomaly_digests.erase(anomaly_order.front());
+      anomaly_order.pop_front();
     }
     return true;
   }
-  std::unordered_set<std::string> skewed_digests;  // reactor
-  std::deque<std::string> skewed_order;
+  std::unordered_set<std::string> anomaly_digests;  // reactor: kind NUL digest
+  std::deque<std::string> anomaly_order;
   log_limiter rejected_notify_log{std::chrono::seconds(10)};  // reactor
   log_limiter foreign_notify_log{std::chrono::seconds(10)};   // network thread
 

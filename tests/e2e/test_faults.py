@@ -225,6 +225,9 @@ class FaultsNotify(MatrixTest):
         kinds = [a["kind"] for a in self.c.query("SELECT kind FROM anomalies WHERE payment_id = ?", row["id"])]
         self.assertIn("amount_mismatch", kinds)
         self.assertEqual(row["cancel_reason"], "amount mismatch")
+        # The cancel was held until the ack was written, and released by it (not by the 5 s limit).
+        log = open(self.c.daemon.log_path, errors="replace").read()
+        self.assertNotIn("calls held for an ack started without its release", log)
 
     def check_orphan(self, row, truth):
         self.assertNotIn("nt-ghost", self.payments())
