@@ -16,6 +16,14 @@
 //   paymentData (a JSON document in a string: bounded by the 64 KiB body)            65536
 // Fields with a shape check (amount value and currency, resultStatus, times, regions,
 // terminalType, osType, quotePrice) are bounded at 64 and then must match their shape.
+//
+// Strict and lenient (guarantee 4). In the answers and notifies cashierd acts on (pay and
+// inquiryPayment responses, notifyPayment requests) the fields the machine needs (result and
+// paymentResult status and code, paymentRequestId, paymentId, amounts, normalUrl, paymentData)
+// are strict: a broken one makes the message garbled. The informational ones (resultMessage,
+// paymentTime, customerId, walletBrandName, settlementAmount, settlementQuote, acquirerId,
+// pspId) are lenient: a broken one is set aside raw in extra_fields and reads as absent, so a
+// verified S/S is never lost to a decoder rule (informational_set_aside() lists them for the log).
 #include "orchestrator/alipayplus/codec.hpp"
 
 #include <algorithm>
@@ -132,9 +140,10 @@ void read(object_reader& r, api_result& out) {
   r.text("resultCode", out.code, code_rule);
   std::string status;
   if (r.text("resultStatus", status, status_rule)) out.status = status[0];
-  // An absent and an empty resultMessage mean the same; the encoder writes neither.
+  // An absent and an empty resultMessage mean the same; the encoder writes neither. Prose only:
+  // a broken one (too long, not a string) is set aside raw, never a reason to drop the result.
   std::optional<std::string> message;
-  r.text("resultMessage", message, message_rule);
+  r.lenient_text("resultMessage", message, message_rule);
   out.message = message.value_or("");
 }
 
@@ -238,13 +247,13 @@ void read(object_reader& r, pay_request& out) {
 
 void read(object_reader& r, pay_response& out) {
   r.object("result", out.result);
-  r.text("acquirerId", out.acquirer_id, id_rule);
-  r.text("pspId", out.psp_id, id_rule);
+  r.lenient_text("acquirerId", out.acquirer_id, id_rule);
+  r.lenient_text("pspId", out.psp_id, id_rule);
   r.text("paymentId", out.payment_id, id_rule);
   r.object("paymentAmount", out.payment_amount);
   r.text("normalUrl", out.normal_url, url_rule);
   r.text("paymentData", out.payment_data, data_rule);
-  r.text("paymentTime", out.payment_time, time_rule);
+  r.lenient_text("paymentTime", out.payment_time, time_rule);
 }
 
 void read(object_reader& r, payment_lookup& out) {
@@ -259,14 +268,14 @@ void read(object_reader& r, inquiry_payment_response& out) {
   r.text("paymentRequestId", out.payment_request_id, id_rule);
   r.text("paymentId", out.payment_id, id_rule);
   r.object("paymentAmount", out.payment_amount);
-  r.text("paymentTime", out.payment_time, time_rule);
-  r.text("customerId", out.customer_id, id_rule);
-  r.text("walletBrandName", out.wallet_brand_name, name_rule);
+  r.lenient_text("paymentTime", out.payment_time, time_rule);
+  r.lenient_text("customerId", out.customer_id, id_rule);
+  r.lenient_text("walletBrandName", out.wallet_brand_name, name_rule);
   r.array("transactions", out.transactions);
-  r.object("settlementAmount", out.settlement_amount);
-  r.object("settlementQuote", out.settlement_quote);
-  r.text("acquirerId", out.acquirer_id, id_rule);
-  r.text("pspId", out.psp_id, id_rule);
+  r.lenient_object("settlementAmount", out.settlement_amount);
+  r.lenient_object("settlementQuote", out.settlement_quote);
+  r.lenient_text("acquirerId", out.acquirer_id, id_rule);
+  r.lenient_text("pspId", out.psp_id, id_rule);
 }
 
 void read(object_reader& r, cancel_payment_response& out) {
@@ -298,16 +307,48 @@ void read(object_reader& r, notify_payment_request& out) {
   r.text("paymentRequestId", out.payment_request_id, id_rule);
   r.text("paymentId", out.payment_id, id_rule);
   r.object("paymentAmount", out.payment_amount);
-  r.text("paymentTime", out.payment_time, time_rule);
-  r.text("customerId", out.customer_id, id_rule);
-  r.text("walletBrandName", out.wallet_brand_name, name_rule);
-  r.object("settlementAmount", out.settlement_amount);
-  r.object("settlementQuote", out.settlement_quote);
-  r.text("acquirerId", out.acquirer_id, id_rule);
-  r.text("pspId", out.psp_id, id_rule);
+  r.lenient_text("paymentTime", out.payment_time, time_rule);
+  r.lenient_text("customerId", out.customer_id, id_rule);
+  r.lenient_text("walletBrandName", out.wallet_brand_name, name_rule);
+  r.lenient_object("settlementAmount", out.settlement_amount);
+  r.lenient_object("settlementQuote", out.settlement_quote);
+  r.lenient_text("acquirerId", out.acquirer_id, id_rule);
+  r.lenient_text("pspId", out.psp_id, id_rule);
 }
 
 void read(object_reader& r, notify_payment_ack& out) { r.object("result", out.result); }
+
+namespace {
+
+std::vector<std::string> informational_of(const extra_fields_t& extra) {
+  return set_aside(extra, {"paymentTime", "customerId", "walletBrandName", "settlementAmount", "settlementQuote",
+                           "acquirerId", "pspId"});
+}
+
+void add_result(std::vector<std::string>& out, const api_result& r, std::string_view path) {
+  for (auto& key : set_aside(r.extra_fields, {"resultMessage"})) out.push_back(std::string(path) + "." + key);
+}
+
+}  // namespace
+
+std::vector<std::string> informational_set_aside(const pay_response& m) {
+  auto out = informational_of(m.extra_fields);
+  add_result(out, m.result, "result");
+  return out;
+}
+
+std::vector<std::string> informational_set_aside(const inquiry_payment_response& m) {
+  auto out = informational_of(m.extra_fields);
+  add_result(out, m.result, "result");
+  if (m.payment_result) add_result(out, *m.payment_result, "paymentResult");
+  return out;
+}
+
+std::vector<std::string> informational_set_aside(const notify_payment_request& m) {
+  auto out = informational_of(m.extra_fields);
+  add_result(out, m.payment_result, "paymentResult");
+  return out;
+}
 
 decode_result<pay_request> decode_pay_request(std::string_view body, const json_limits& limits) {
   return decode_body<pay_request>(body, limits);

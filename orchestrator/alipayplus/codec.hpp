@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -47,6 +48,13 @@ decode_result<consult_payment_response> decode_consult_payment_response(std::str
 /// Decodes a notifyPayment request; its paymentResult must be S or F.
 decode_result<notify_payment_request> decode_notify_payment_request(std::string_view body,
                                                                     const json_limits& limits = {});
+/// The informational fields of `m` (e.g. "customerId", "paymentResult.resultMessage") that were
+/// set aside by the lenient decoding because they broke their rule: kept raw, read as absent.
+std::vector<std::string> informational_set_aside(const pay_response& m);
+/// The same for an inquiryPayment response.
+std::vector<std::string> informational_set_aside(const inquiry_payment_response& m);
+/// The same for a notifyPayment request.
+std::vector<std::string> informational_set_aside(const notify_payment_request& m);
 /// Decodes a notifyPayment ack.
 decode_result<notify_payment_ack> decode_notify_payment_ack(std::string_view body, const json_limits& limits = {});
 

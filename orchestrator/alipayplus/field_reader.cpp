@@ -40,25 +40,44 @@ const json::value* object_reader::take(std::string_view key, bool required) {
   return value;
 }
 
-bool object_reader::check_text(const json::value& value, const std::string& path, const text_rule& rule) {
+bool object_reader::check_text(const json::value& value, const std::string& path, const text_rule& rule,
+                               error_list& errors) {
   const json::string* s = value.if_string();
   if (s == nullptr) {
-    errors_.add(path, "not a string");
+    errors.add(path, "not a string");
     return false;
   }
   if (count_chars(*s) > rule.max_chars) {
-    errors_.add(path, "longer than " + std::to_string(rule.max_chars) + " characters");
+    errors.add(path, "longer than " + std::to_string(rule.max_chars) + " characters");
     return false;
   }
   if (rule.check == nullptr) return true;
   const std::string_view problem = rule.check(*s);
-  if (!problem.empty()) errors_.add(path, std::string(problem));
+  if (!problem.empty()) errors.add(path, std::string(problem));
   return problem.empty();
+}
+
+bool object_reader::lenient_text(std::string_view key, std::optional<std::string>& out, const text_rule& rule) {
+  const json::value* v = object_.if_contains(key);
+  if (v == nullptr) return true;
+  error_list scratch;
+  if (!check_text(*v, path_of(key), rule, scratch)) return false;  // set aside: not marked known
+  known_.push_back(key);
+  out = std::string(v->get_string());
+  return true;
+}
+
+std::vector<std::string> set_aside(const json::object& extra_fields,
+                                   std::initializer_list<std::string_view> informational) {
+  std::vector<std::string> out;
+  for (const auto key : informational)
+    if (extra_fields.contains(key)) out.emplace_back(key);
+  return out;
 }
 
 bool object_reader::text(std::string_view key, std::string& out, const text_rule& rule) {
   const json::value* v = take(key, true);
-  if (v == nullptr || !check_text(*v, path_of(key), rule)) return false;
+  if (v == nullptr || !check_text(*v, path_of(key), rule, errors_)) return false;
   if (v->get_string().empty()) {
     error(key, "empty");
     return false;
@@ -70,7 +89,7 @@ bool object_reader::text(std::string_view key, std::string& out, const text_rule
 bool object_reader::text(std::string_view key, std::optional<std::string>& out, const text_rule& rule) {
   const json::value* v = take(key, false);
   if (v == nullptr) return true;
-  if (!check_text(*v, path_of(key), rule)) return false;
+  if (!check_text(*v, path_of(key), rule, errors_)) return false;
   out = std::string(v->get_string());
   return true;
 }
@@ -93,7 +112,7 @@ void object_reader::array(std::string_view key, std::optional<std::vector<std::s
   auto& list = out.emplace();
   for (std::size_t i = 0; i < items->size(); ++i) {
     const json::value& item = (*items)[i];
-    if (check_text(item, path_of(key) + '[' + std::to_string(i) + ']', rule)) {
+    if (check_text(item, path_of(key) + '[' + std::to_string(i) + ']', rule, errors_)) {
       list.emplace_back(item.get_string());
     }
   }

@@ -4,9 +4,15 @@
 // field is either absent or valid, and keys the struct does not know are kept aside (in the
 // struct's `extra_fields`) so the message re-encodes to the same JSON value. Never throws on
 // bad input.
+//
+// Informational fields (customerId, paymentTime, settlement data, ...) may be read leniently: a
+// value that breaks its rule is then not an error but set aside, i.e. left in `extra_fields`
+// exactly as received (so the message still re-encodes to the same JSON value), and the field
+// reads as absent. Callers find what was set aside with set_aside().
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +62,13 @@ class object_reader {
   bool text(std::string_view key, std::string& out, const text_rule& rule);
   /// Reads optional string `key` (may be empty); false when present but invalid.
   bool text(std::string_view key, std::optional<std::string>& out, const text_rule& rule);
+  /// Reads optional informational string `key` leniently: when present but invalid it is set
+  /// aside (kept raw in extra_fields, `out` left empty) instead of being an error. False then.
+  bool lenient_text(std::string_view key, std::optional<std::string>& out, const text_rule& rule);
+  /// Reads optional informational object `key` leniently with read(object_reader&, T&): when
+  /// any of its fields is invalid the whole object is set aside (kept raw), `out` left empty.
+  template <class T>
+  void lenient_object(std::string_view key, std::optional<T>& out);
   /// Reads optional `key`, which must be the string "true" or "false".
   void flag(std::string_view key, std::optional<bool>& out);
   /// Reads required object `key` with read(object_reader&, T&).
@@ -82,8 +95,10 @@ class object_reader {
  private:
   /// Marks `key` as known and returns its value, or null (recording "missing" if `required`).
   const boost::json::value* take(std::string_view key, bool required);
-  /// Checks `value` as a string field at `path`; false (error recorded) when it is not valid.
-  bool check_text(const boost::json::value& value, const std::string& path, const text_rule& rule);
+  /// Checks `value` as a string field at `path`; false (error recorded in `errors`) when it is
+  /// not valid.
+  static bool check_text(const boost::json::value& value, const std::string& path,
+                         const text_rule& rule, error_list& errors);
 
   const boost::json::object& object_;
   std::string path_;
@@ -117,6 +132,17 @@ void object_reader::object(std::string_view key, std::optional<T>& out) {
 }
 
 template <class T>
+void object_reader::lenient_object(std::string_view key, std::optional<T>& out) {
+  const boost::json::value* v = object_.if_contains(key);
+  if (v == nullptr) return;
+  error_list scratch;
+  T value;
+  if (!read_object(*v, path_of(key), scratch, value) || !scratch.empty()) return;  // set aside
+  known_.push_back(key);
+  out = std::move(value);
+}
+
+template <class T>
 void object_reader::array(std::string_view key, std::optional<std::vector<T>>& out) {
   const boost::json::value* v = take(key, false);
   if (v == nullptr) return;
@@ -127,5 +153,10 @@ void object_reader::array(std::string_view key, std::optional<std::vector<T>>& o
     read_object((*items)[i], path_of(key) + '[' + std::to_string(i) + ']', errors_, list[i]);
   }
 }
+
+/// The keys of `extra_fields` that name one of `informational` fields: what a lenient read set
+/// aside (a key this build knows is only there when its value broke the rule). For the log.
+std::vector<std::string> set_aside(const boost::json::object& extra_fields,
+                                   std::initializer_list<std::string_view> informational);
 
 }  // namespace cashier::aplus

@@ -14,6 +14,7 @@
 #include "orchestrator/alipayplus/signature_header.hpp"
 #include "orchestrator/alipayplus/signer.hpp"
 #include "orchestrator/alipayplus/wire_time.hpp"
+#include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
 
@@ -68,6 +69,10 @@ std::string_view to_string(call_outcome outcome) {
       return "bad_signature";
     case call_outcome::garbled:
       return "garbled";
+    case call_outcome::stale_answer:
+      return "stale_answer";
+    case call_outcome::mismatched_answer:
+      return "mismatched_answer";
   }
   return "unknown";  // unreachable: every enumerator is handled above
 }
@@ -97,22 +102,72 @@ std::uint64_t gateway_metrics::latency_sum_us(aplus_api api) const {
 
 namespace {
 
-call_outcome outcome_of(no_answer_reason r) {
-  switch (r) {
-    case no_answer_reason::timeout:
-      return call_outcome::timeout;
-    case no_answer_reason::transport_error:
-      return call_outcome::transport_error;
-    case no_answer_reason::server_error:
-      return call_outcome::server_error;
-    case no_answer_reason::unsigned_answer:
-      return call_outcome::unsigned_answer;
-    case no_answer_reason::bad_signature:
-      return call_outcome::bad_signature;
-    case no_answer_reason::garbled:
-      return call_outcome::garbled;
+// The machine's reason for a call that ended with `o` and no usable answer. A stale answer is
+// treated as one whose signature cannot be trusted (it may be a replay); a mismatched one as an
+// answer that is not the expected message. s, f and u are answers, never passed here.
+no_answer_reason reason_of(call_outcome o) {
+  switch (o) {
+    case call_outcome::timeout:
+      return no_answer_reason::timeout;
+    case call_outcome::transport_error:
+      return no_answer_reason::transport_error;
+    case call_outcome::server_error:
+      return no_answer_reason::server_error;
+    case call_outcome::unsigned_answer:
+      return no_answer_reason::unsigned_answer;
+    case call_outcome::bad_signature:
+    case call_outcome::stale_answer:
+      return no_answer_reason::bad_signature;
+    case call_outcome::s:
+    case call_outcome::f:
+    case call_outcome::u:
+    case call_outcome::garbled:
+    case call_outcome::mismatched_answer:
+      return no_answer_reason::garbled;
   }
-  return call_outcome::garbled;  // unreachable: every enumerator is handled above
+  return no_answer_reason::garbled;  // unreachable: every enumerator is handled above
+}
+
+// The paymentRequestId and paymentId a message names, where it names them.
+struct payment_ids {
+  std::optional<std::string> request_id;
+  std::optional<std::string> payment_id;
+};
+
+std::optional<std::string> string_field(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) return std::nullopt;
+  return std::string(v->get_string());
+}
+
+// The ids a request names: read from our own request bytes (whatever id scheme built them), and
+// the paymentId we already know for the payment when the request does not carry one.
+payment_ids ids_sent(std::string_view body, const payment& p) {
+  payment_ids out;
+  if (const auto v = aplus::parse_untrusted(body); v && v->is_object()) {
+    out.request_id = string_field(v->get_object(), "paymentRequestId");
+    out.payment_id = string_field(v->get_object(), "paymentId");
+  }
+  if (!out.payment_id && !p.payment_id.empty()) out.payment_id = p.payment_id;
+  return out;
+}
+
+// True when `got` names no other payment than `sent` (an id absent on either side says nothing);
+// with `must_name`, `got` must carry at least one id.
+bool echoes(const payment_ids& sent, const payment_ids& got, bool must_name) {
+  if (must_name && !got.request_id && !got.payment_id) return false;
+  if (got.request_id && sent.request_id && *got.request_id != *sent.request_id) return false;
+  if (got.payment_id && sent.payment_id && *got.payment_id != *sent.payment_id) return false;
+  return true;
+}
+
+// Logs the informational fields a lenient decode set aside (kept raw in the call record).
+void log_set_aside(aplus_api api, const std::vector<std::string>& fields) {
+  if (fields.empty()) return;
+  boost::json::array names;
+  for (const auto& f : fields) names.emplace_back(f);
+  log_line(log_level::warn, "Alipay+ answer: malformed informational fields kept raw, not applied",
+           {{"api", to_string(api)}, {"fields", std::move(names)}});
 }
 
 call_outcome outcome_of(char result_status) {
@@ -226,7 +281,7 @@ boost::system::result<std::unique_ptr<aplus_gateway>, net::setup_error> aplus_ga
   auto keys = load_verifier_keys(cfg.public_keys);
   if (!keys) return keys.error();
   settings s{std::move(where->second), cfg.client_id, cfg.key_version, std::move(*key),
-             std::move(*keys)};
+             std::move(*keys), std::chrono::seconds(cfg.max_clock_skew_seconds)};
   return std::unique_ptr<aplus_gateway>(
       new aplus_gateway(std::move(*client), std::move(s), clock, options.sign_threads));
 }
@@ -247,13 +302,18 @@ aplus_gateway::~aplus_gateway() {
 asio::awaitable<call_result> aplus_gateway::pay(const payment& p) {
   call_result out{pay_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
+  const auto sent = ids_sent(p.pay_request, p);  // `p` is not used after the first suspension
   auto got = co_await call(aplus_api::pay, p.pay_request, &aplus::decode_pay_response, out.call);
+  if (const auto* r = std::get_if<aplus::pay_response>(&got);
+      r && !echoes(sent, {string_field(r->extra_fields, "paymentRequestId"), r->payment_id}, false))
+    got = call_outcome::mismatched_answer;
   if (const auto* r = std::get_if<aplus::pay_response>(&got)) {
+    log_set_aside(aplus_api::pay, aplus::informational_set_aside(*r));
     out.ev = pay_event(*r);
     finish(aplus_api::pay, out.call, r->result, outcome_text(r->result));
   } else {
-    out.ev = pay_no_answer{std::get<no_answer_reason>(got)};
-    finish(aplus_api::pay, out.call, std::get<no_answer_reason>(got));
+    out.ev = pay_no_answer{reason_of(std::get<call_outcome>(got))};
+    finish(aplus_api::pay, out.call, std::get<call_outcome>(got));
   }
   co_return out;
 }
@@ -261,21 +321,24 @@ asio::awaitable<call_result> aplus_gateway::pay(const payment& p) {
 asio::awaitable<call_result> aplus_gateway::inquiry(const payment& p) {
   call_result out{inquiry_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
-  const std::string ours = p.payment_request_id;  // `p` is not used after the first suspension
-  auto got = co_await call(aplus_api::inquiry, lookup_body(p),
+  auto body = lookup_body(p);
+  const auto sent = ids_sent(body, p);  // `p` is not used after the first suspension
+  auto got = co_await call(aplus_api::inquiry, std::move(body),
                            &aplus::decode_inquiry_payment_response, out.call);
-  // A verified answer about another payment cannot be applied to this one.
+  // A verified answer about another payment cannot be applied to this one, and a payment's
+  // status (S answer with paymentResult) must say which payment it is about.
   if (const auto* r = std::get_if<aplus::inquiry_payment_response>(&got);
-      r && r->payment_request_id && *r->payment_request_id != ours)
-    got = no_answer_reason::garbled;
+      r && !echoes(sent, {r->payment_request_id, r->payment_id}, r->payment_result.has_value()))
+    got = call_outcome::mismatched_answer;
   if (const auto* r = std::get_if<aplus::inquiry_payment_response>(&got)) {
+    log_set_aside(aplus_api::inquiry, aplus::informational_set_aside(*r));
     out.ev = inquiry_event(*r);
     auto text = outcome_text(r->result);
     if (r->payment_result) text += " paymentResult=" + outcome_text(*r->payment_result);
     finish(aplus_api::inquiry, out.call, r->result, std::move(text));
   } else {
-    out.ev = inquiry_no_answer{std::get<no_answer_reason>(got)};
-    finish(aplus_api::inquiry, out.call, std::get<no_answer_reason>(got));
+    out.ev = inquiry_no_answer{reason_of(std::get<call_outcome>(got))};
+    finish(aplus_api::inquiry, out.call, std::get<call_outcome>(got));
   }
   co_return out;
 }
@@ -283,26 +346,35 @@ asio::awaitable<call_result> aplus_gateway::inquiry(const payment& p) {
 asio::awaitable<call_result> aplus_gateway::cancel(const payment& p) {
   call_result out{cancel_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
-  auto got = co_await call(aplus_api::cancel, lookup_body(p),
+  auto body = lookup_body(p);
+  const auto sent = ids_sent(body, p);  // `p` is not used after the first suspension
+  auto got = co_await call(aplus_api::cancel, std::move(body),
                            &aplus::decode_cancel_payment_response, out.call);
+  if (const auto* r = std::get_if<aplus::cancel_payment_response>(&got);
+      r && !echoes(sent, {string_field(r->extra_fields, "paymentRequestId"),
+                          string_field(r->extra_fields, "paymentId")}, false))
+    got = call_outcome::mismatched_answer;
   if (const auto* r = std::get_if<aplus::cancel_payment_response>(&got)) {
     out.ev = cancel_answer{r->result};
     finish(aplus_api::cancel, out.call, r->result, outcome_text(r->result));
   } else {
-    out.ev = cancel_no_answer{std::get<no_answer_reason>(got)};
-    finish(aplus_api::cancel, out.call, std::get<no_answer_reason>(got));
+    out.ev = cancel_no_answer{reason_of(std::get<call_outcome>(got))};
+    finish(aplus_api::cancel, out.call, std::get<call_outcome>(got));
   }
   co_return out;
 }
 
 asio::awaitable<consult_result> aplus_gateway::consult(std::string body) {
   consult_result out{no_answer_reason::garbled, {}};
-  out.answer = co_await call(aplus_api::consult, std::move(body),
-                             &aplus::decode_consult_payment_response, out.call);
-  if (const auto* r = std::get_if<aplus::consult_payment_response>(&out.answer))
+  auto got = co_await call(aplus_api::consult, std::move(body),
+                           &aplus::decode_consult_payment_response, out.call);
+  if (auto* r = std::get_if<aplus::consult_payment_response>(&got)) {
     finish(aplus_api::consult, out.call, r->result, outcome_text(r->result));
-  else
-    finish(aplus_api::consult, out.call, std::get<no_answer_reason>(out.answer));
+    out.answer = std::move(*r);
+  } else {
+    finish(aplus_api::consult, out.call, std::get<call_outcome>(got));
+    out.answer = reason_of(std::get<call_outcome>(got));
+  }
   co_return out;
 }
 
@@ -313,15 +385,15 @@ asio::awaitable<aplus_gateway::answer_or<T>> aplus_gateway::call(aplus_api api, 
   if (const auto failure = co_await exchange(api, std::move(body), rec))
     co_return answer_or<T>(*failure);
   auto decoded = decode(rec.response_body, aplus::json_limits{});
-  if (!decoded) co_return answer_or<T>(no_answer_reason::garbled);
+  if (!decoded) co_return answer_or<T>(call_outcome::garbled);
   co_return answer_or<T>(std::move(*decoded));
 }
 
 // Signs and sends one request and checks the answer's HTTP status and signature, writing
 // everything into `rec`; nothing when a verified 200 answer is in rec.response_body.
-asio::awaitable<std::optional<no_answer_reason>> aplus_gateway::exchange(aplus_api api,
-                                                                         std::string body,
-                                                                         store::call_record& rec) {
+asio::awaitable<std::optional<call_outcome>> aplus_gateway::exchange(aplus_api api,
+                                                                     std::string body,
+                                                                     store::call_record& rec) {
   const std::string path = s_.path_prefix + std::string(path_of(api));
   rec.api = to_string(api);
   rec.request_body = body;
@@ -342,12 +414,12 @@ asio::awaitable<std::optional<no_answer_reason>> aplus_gateway::exchange(aplus_a
   auto res = co_await client_.send(std::move(req));
   rec.latency_us = micros_since(start);
   if (!res)
-    co_return res.error().kind == net::error_kind::timeout ? no_answer_reason::timeout
-                                                           : no_answer_reason::transport_error;
+    co_return res.error().kind == net::error_kind::timeout ? call_outcome::timeout
+                                                           : call_outcome::transport_error;
   rec.http_status = res->status;
   rec.response_body = std::move(res->body);
   rec.response_headers = format_headers(res->headers);
-  if (res->status != 200) co_return no_answer_reason::server_error;
+  if (res->status != 200) co_return call_outcome::server_error;
   co_return verify_answer(path, res->headers, rec.response_body);
 }
 
@@ -355,29 +427,35 @@ asio::awaitable<std::optional<no_answer_reason>> aplus_gateway::exchange(aplus_a
 // and its exact body. Decision: the answer's Client-Id must be ours or absent (Alipay+ echoes
 // the caller's); the content is always built with ours, and an answer naming another client is
 // not an answer to us, so it counts as bad_signature. A missing Response-Time leaves the signed
-// content undefined, which is bad_signature too.
-std::optional<no_answer_reason> aplus_gateway::verify_answer(std::string_view path,
-                                                             const net::header_list& headers,
-                                                             std::string_view body) const {
+// content undefined, which is bad_signature too. A verified answer whose Response-Time is
+// unreadable or further than maxClockSkewSeconds from the wall clock is stale: an old signed
+// answer replayed (or a clock far off) must not settle a payment.
+std::optional<call_outcome> aplus_gateway::verify_answer(std::string_view path,
+                                                         const net::header_list& headers,
+                                                         std::string_view body) const {
   const auto signature = net::find_header(headers, "Signature");
   if (!signature || signature->find_first_not_of(" \t") == std::string_view::npos)
-    return no_answer_reason::unsigned_answer;
+    return call_outcome::unsigned_answer;
   const auto client_id = net::find_header(headers, "Client-Id");
-  if (client_id && *client_id != s_.client_id) return no_answer_reason::bad_signature;
+  if (client_id && *client_id != s_.client_id) return call_outcome::bad_signature;
   const auto response_time = net::find_header(headers, "Response-Time");
-  if (!response_time) return no_answer_reason::bad_signature;
+  if (!response_time) return call_outcome::bad_signature;
   const auto content = aplus::response_content("POST", path, s_.client_id, *response_time, body);
   switch (aplus::verify_with(s_.alipayplus_keys, *signature, content)) {
     case aplus::verify_outcome::ok:
-      return std::nullopt;
+      break;
     case aplus::verify_outcome::missing_header:
-      return no_answer_reason::unsigned_answer;
+      return call_outcome::unsigned_answer;
     case aplus::verify_outcome::bad_header:
     case aplus::verify_outcome::no_key:
     case aplus::verify_outcome::bad_signature:
-      return no_answer_reason::bad_signature;
+      return call_outcome::bad_signature;
   }
-  return no_answer_reason::bad_signature;  // unreachable: every enumerator is handled above
+  const auto at = aplus::parse_wire_time(*response_time);
+  if (!at) return call_outcome::stale_answer;
+  const auto now = wall_now();
+  if ((now > *at ? now - *at : *at - now) > s_.max_clock_skew) return call_outcome::stale_answer;
+  return std::nullopt;
 }
 
 // On the worker pool when there is one: co_spawn's completion resumes this coroutine through
@@ -391,9 +469,9 @@ asio::awaitable<std::string> aplus_gateway::sign(std::string content) {
   co_return co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
 }
 
-void aplus_gateway::finish(aplus_api api, store::call_record& rec, no_answer_reason reason) {
-  rec.outcome = to_string(reason);
-  metrics_.record(api, outcome_of(reason), rec.latency_us);
+void aplus_gateway::finish(aplus_api api, store::call_record& rec, call_outcome no_answer) {
+  rec.outcome = to_string(no_answer);
+  metrics_.record(api, no_answer, rec.latency_us);
 }
 
 void aplus_gateway::finish(aplus_api api, store::call_record& rec, const aplus_result& result,

@@ -3,6 +3,10 @@
 // `POST <path>\n<clientId>.<Request-Time>.<body>`), sent over one keep-alive HTTPS client, and
 // its answer is verified on the raw bytes before the codec reads it; only a verified, decodable
 // answer becomes an answer event, everything else becomes a no-answer event with its reason.
+// A verified answer must also be fresh (Response-Time within ±maxClockSkewSeconds of the wall
+// clock) and about the payment asked for (the paymentRequestId and paymentId it carries, if any,
+// equal the request's; an S inquiry answer must name the payment): otherwise it counts as no
+// answer, so an old or misrouted signed answer can never settle a payment.
 // Every call is written up as a store::call_record and counted in gateway_metrics. No payment
 // state is kept or changed here.
 #pragma once
@@ -58,6 +62,8 @@ enum class call_outcome {
   unsigned_answer,  ///< an answer without a Signature
   bad_signature,    ///< an answer whose signature does not verify (or is not for our Client-Id)
   garbled,          ///< a verified answer that is not the expected message
+  stale_answer,     ///< a verified answer whose Response-Time is outside ±maxClockSkewSeconds
+  mismatched_answer,  ///< a verified answer naming another payment than the request (ids differ)
 };
 /// "S", "F", "U", or the no_answer_reason name ("timeout", ...), a metrics label.
 std::string_view to_string(call_outcome outcome);
@@ -67,7 +73,7 @@ std::string_view to_string(call_outcome outcome);
 class gateway_metrics {
  public:
   static constexpr std::size_t api_count = 4;      ///< enumerators of aplus_api
-  static constexpr std::size_t outcome_count = 9;  ///< enumerators of call_outcome
+  static constexpr std::size_t outcome_count = 11;  ///< enumerators of call_outcome
   /// Upper bounds of the latency buckets, in microseconds (Prometheus `le`); one more bucket
   /// counts the rest (+Inf).
   static constexpr std::array<std::int64_t, 11> latency_bounds_us{
@@ -140,25 +146,25 @@ class aplus_gateway final : public gateway {
     std::string key_version;
     aplus::private_key key;
     aplus::verifier_keys alipayplus_keys;
+    std::chrono::seconds max_clock_skew{600};  // alipayplus.maxClockSkewSeconds
   };
   aplus_gateway(net::http_client client, settings s, const payment_clock& clock,
                 std::size_t sign_threads);
 
   template <class T>
-  using answer_or = std::variant<T, no_answer_reason>;
+  using answer_or = std::variant<T, call_outcome>;
   template <class T>
   using decoder = aplus::decode_result<T> (*)(std::string_view, const aplus::json_limits&);
 
   template <class T>
   boost::asio::awaitable<answer_or<T>> call(aplus_api api, std::string body, decoder<T> decode,
                                             store::call_record& rec);
-  boost::asio::awaitable<std::optional<no_answer_reason>> exchange(aplus_api api, std::string body,
-                                                                   store::call_record& rec);
-  std::optional<no_answer_reason> verify_answer(std::string_view path,
-                                                const net::header_list& headers,
-                                                std::string_view body) const;
+  boost::asio::awaitable<std::optional<call_outcome>> exchange(aplus_api api, std::string body,
+                                                               store::call_record& rec);
+  std::optional<call_outcome> verify_answer(std::string_view path, const net::header_list& headers,
+                                            std::string_view body) const;
   boost::asio::awaitable<std::string> sign(std::string content);
-  void finish(aplus_api api, store::call_record& rec, no_answer_reason reason);
+  void finish(aplus_api api, store::call_record& rec, call_outcome no_answer);
   void finish(aplus_api api, store::call_record& rec, const aplus_result& result,
               std::string outcome);
 

@@ -11,8 +11,11 @@
 
 #include <algorithm>
 #include <csignal>
+#include <deque>
 #include <iostream>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
 #include <boost/asio/co_spawn.hpp>
@@ -127,15 +130,33 @@ struct daemon {
   }
 
   // notifyPayment: verify on the raw bytes → commit → signed ack (PRODUCT.md, ALIPAYPLUS.md).
-  // On the network thread: authentication and decoding (an RSA verify, the JSON), then the
-  // commit on the reactor, then the signed ack (one RSA signature per second, see ack_builder).
+  // On the network thread: the Client-Id (a notify that is not addressed to us is refused there,
+  // before anything is written), authentication and decoding (an RSA verify, the JSON), then
+  // the commit on the reactor, then the signed ack (one RSA signature per second, see
+  // ack_builder). Calls the committed decision asks for (the cancel of an amount mismatch) are
+  // held by the driver until the ack is on the wire.
   asio::awaitable<net::response> on_notify(net::request req) {
+    if (!client_id_ok(req, notify)) co_return refuse_foreign_notify(req);
     auto check = check_notify(req, notify, wall_now());
     // A named coroutine, not a lambda inside the co_await (GCC 12 destroys those twice).
     auto task = record_notify(std::move(req), std::move(check));
-    auto refusal = co_await asio::co_spawn(io, std::move(task), asio::use_awaitable);
-    if (refusal) co_return std::move(*refusal);
-    co_return ack();
+    auto answer = co_await asio::co_spawn(io, std::move(task), asio::use_awaitable);
+    if (answer.refusal) co_return std::move(*answer.refusal);
+    auto res = ack();
+    if (answer.hold != 0)  // written or not, the held calls start (on the reactor)
+      res.after_write = [this, hold = answer.hold](bool) { asio::post(io, [this, hold] { drv->release(hold); }); };
+    co_return res;
+  }
+
+  /// A notify whose Client-Id is not ours, on the network thread: counted, logged at most once
+  /// per 10 s (with how many were not), answered 401, nothing written.
+  net::response refuse_foreign_notify(const net::request& req) {
+    asio::post(io, [this] { stats.count(metric::notifies, {{"outcome", "wrong_client_id"}}); });
+    if (const auto dropped = foreign_notify_log.admit(std::chrono::steady_clock::now()))
+      log_line(log_level::warn, "notify refused: Client-Id is not ours (nothing recorded)",
+               {{"clientId", log_safe(net::find_header(req.headers, "Client-Id").value_or(""))},
+                {"notLoggedSinceLastLine", *dropped}});
+    return reject_response(notify_verification::wrong_client_id);
   }
 
   /// The signed ack; network thread only (the ack builder is not shared).
@@ -147,9 +168,14 @@ struct daemon {
     return answer;
   }
 
-  // On the reactor: records the notify (and applies it when authentic) in one commit. Nothing
-  // when it is committed and must be acked; otherwise the answer to send instead.
-  asio::awaitable<std::optional<net::response>> record_notify(net::request req, notify_check check) {
+  /// What record_notify decided: an answer instead of the ack, or the ticket of calls held.
+  struct notify_answer {
+    std::optional<net::response> refusal;  ///< send this instead of the ack
+    std::uint64_t hold = 0;                ///< calls held until the ack is written (driver)
+  };
+
+  // On the reactor: records the notify (and applies it when authentic) in one commit.
+  asio::awaitable<notify_answer> record_notify(net::request req, notify_check check) {
     const auto verdict = std::string(to_string(check.verification));
     stats.count("cashierd_notifies_total", {{"outcome", verdict}});
     store::notify_record rec;
@@ -158,36 +184,107 @@ struct daemon {
     rec.headers = format_headers(req.headers);
     rec.verification = verdict;
     rec.received_at = clock->now();
+    rec.digest = std::move(check.digest);
     try {
       // Only the id: the engine reads the payment itself when the batch is applied.
       std::optional<std::int64_t> id;
       if (!check.payment_request_id.empty()) id = store->id_of(check.payment_request_id);
       engine::input in;
+      if (check.verification != notify_verification::ok) {
+        // Changes nothing, but may prompt an inquiry (at most one per payment per 10 s, wall
+        // clock); otherwise it is only kept, within the rejected-notify budget, unattributed.
+        if (id && hint_allowed(*id)) {
+          in.payment_id = *id;
+          in.ev = notify_unverified{};
+        }
+        in.notifies.push_back(std::move(rec));
+        if (const auto dropped = rejected_notify_log.admit(std::chrono::steady_clock::now()))
+          log_line(log_level::warn, "notify rejected",
+                   {{"paymentRequestId", log_safe(check.payment_request_id)}, {"verification", verdict},
+                    {"detail", log_safe(check.detail, 256)}, {"notLoggedSinceLastLine", *dropped}});
+        drv->post(std::move(in));
+        co_return notify_answer{reject_response(check.verification)};
+      }
+      const auto digest = rec.digest;
       in.payment_id = id.value_or(0);
       in.notifies.push_back(std::move(rec));
-      if (check.verification != notify_verification::ok) {
-        // Changes nothing, but prompts a (rate-limited) inquiry instead of being ignored.
-        if (id) in.ev = notify_unverified{};
-        log_line(log_level::warn, "notify rejected", {{"paymentRequestId", check.payment_request_id},
-                                                     {"verification", verdict}, {"detail", check.detail}});
-        drv->post(std::move(in));
-        co_return reject_response(check.verification);
-      }
       if (id)
         in.ev = notify_event(*check.message);
-      else
+      else if (first_anomaly_of("orphan_notify", digest))
         in.anomalies.push_back({0, 0, "orphan_notify",
                                 "notify for unknown paymentRequestId " + check.message->payment_request_id, clock->now()});
-      const auto out = co_await drv->submit(std::move(in));
-      if (out.result == engine::outcome::conflict || out.result == engine::outcome::rejected)
-        co_return error_response(503, "RETRY", "could not record the notify; please retry");
+      if (!check.set_aside.empty()) {
+        json::array fields;
+        for (const auto& f : check.set_aside) fields.emplace_back(f);
+        log_line(log_level::warn, "notify: malformed informational fields kept raw, not applied",
+                 {{"paymentRequestId", log_safe(check.payment_request_id)}, {"fields", std::move(fields)}});
+      }
+      if (check.skew && first_anomaly_of("clock_skew", digest)) {
+        stats.count(metric::notify_clock_skew);
+        in.anomalies.push_back({0, 0, "clock_skew",
+                                "authentic notify acked with Request-Time " + std::to_string(check.skew->count()) +
+                                    " s from now, beyond maxClockSkewSeconds (a clock skew or a replay)",
+                                clock->now()});
+      }
+      auto out = co_await drv->submit_and_hold(std::move(in));
+      if (out.out.result == engine::outcome::conflict || out.out.result == engine::outcome::rejected) {
+        drv->release(out.hold);
+        co_return notify_answer{error_response(503, "RETRY", "could not record the notify; please retry")};
+      }
+      co_return notify_answer{std::nullopt, out.hold};
     } catch (const store::store_error& e) {
       ++store_failures;
       stats.count("cashierd_store_failures_total");
-      co_return error_response(503, "STORE_UNAVAILABLE", e.what());
+      log_line(log_level::error, "notify not recorded: the store failed", {{"error", e.what()}});
+      co_return notify_answer{error_response(503, "STORE_UNAVAILABLE", "the notify could not be recorded; retry later")};
     }
-    co_return std::nullopt;
   }
+
+  /// Whether a rejected notify naming payment `id` may prompt an inquiry now: at most one per
+  /// payment per 10 s of WALL time (Contract 2; a scaled payment clock must not multiply them).
+  /// The memory is bounded: when full, entries older than the interval are dropped, and if it
+  /// is still full the hint is skipped (polling covers the payment anyway).
+  bool hint_allowed(std::int64_t id) {
+    const auto now = std::chrono::steady_clock::now();
+    if (const auto it = last_hint.find(id); it != last_hint.end()) {
+      if (now - it->second < hint_interval) {
+        stats.count(metric::notify_hints_limited);
+        return false;
+      }
+      it->second = now;
+      return true;
+    }
+    if (last_hint.size() >= max_hint_entries)
+      std::erase_if(last_hint, [&](const auto& e) { return now - e.second >= hint_interval; });
+    if (last_hint.size() >= max_hint_entries) {
+      stats.count(metric::notify_hints_limited);
+      return false;
+    }
+    last_hint.emplace(id, now);
+    return true;
+  }
+  static constexpr auto hint_interval = std::chrono::seconds(10);
+  static constexpr std::size_t max_hint_entries = 10000;
+  std::unordered_map<std::int64_t, std::chrono::steady_clock::time_point> last_hint;  // reactor
+
+  /// True the first time (of the last 10,000) an anomaly of `kind` is raised by a notify with
+  /// `digest`: a replayed copy is counted on its notify row, never recorded as another anomaly
+  /// (anomalies page someone; replays must not).
+  bool first_anomaly_of(std::string_view kind, const std::string& digest) {
+    if (digest.empty()) return true;
+    auto key = std::string(kind) + '\0' + digest;
+    if (!anomaly_digests.insert(key).second) return false;
+    anomaly_order.push_back(std::move(key));
+    if (anomaly_order.size() > max_hint_entries) {
+      anomaly_digests.erase(anomaly_order.front());
+      anomaly_order.pop_front();
+    }
+    return true;
+  }
+  std::unordered_set<std::string> anomaly_digests;  // reactor: kind NUL digest
+  std::deque<std::string> anomaly_order;
+  log_limiter rejected_notify_log{std::chrono::seconds(10)};  // reactor
+  log_limiter foreign_notify_log{std::chrono::seconds(10)};   // network thread
 
   /// The machine event of a verified notify.
   static event notify_event(const aplus::notify_payment_request& n) {
@@ -299,7 +396,9 @@ struct daemon {
     } catch (const store::store_error& e) {
       ++store_failures;
       stats.count("cashierd_store_failures_total");
-      co_return error_response(503, "STORE_UNAVAILABLE", e.what());
+      // The detail (which statement, which file) is for the operator's log, never the caller.
+      log_line(log_level::error, "request failed: the store failed", {{"error", e.what()}});
+      co_return error_response(503, "STORE_UNAVAILABLE", "the database is unavailable; retry later");
     }
   }
   std::uint64_t store_failures = 0;

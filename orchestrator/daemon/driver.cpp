@@ -34,6 +34,9 @@ constexpr std::size_t max_calls_in_flight = 64;
 constexpr int polling_share = 8;
 /// After a failed commit, when (wall clock) the store is tried again.
 constexpr auto retry_after_store_failure = std::chrono::seconds(1);
+/// Calls held for an ack start by themselves after this long (wall), released or not: an ack
+/// takes one write on the network thread, far less; this only bounds a lost release.
+constexpr auto hold_limit = std::chrono::seconds(5);
 
 /// A one-shot signal: a timer that never expires by itself and is cancelled to wake.
 struct signal_timer {
@@ -51,6 +54,7 @@ struct waiter {
   signal_timer signal;
   std::optional<engine::output> out;
   std::exception_ptr error;
+  std::uint64_t hold = 0;  // submit_and_hold: the ticket of the calls held back
 };
 
 enum class call_kind { pay, inquiry, cancel };
@@ -98,7 +102,17 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     engine::input in;
     std::shared_ptr<waiter> w;
     bool prepaid = false;  // a deadline that took a budget token when it left the heap
+    bool hold = false;     // submit_and_hold: calls of an acked decision wait for release()
   };
+  // Calls held for an ack, by ticket: the event that caused them (for the budget's choice) and
+  // the committed output whose effects they are.
+  struct held_calls {
+    event ev;
+    engine::output out;
+    std::shared_ptr<asio::steady_timer> limit;
+  };
+  std::unordered_map<std::uint64_t, held_calls> held_for_ack;
+  std::uint64_t next_hold = 0;
   std::vector<queued> queue;
   bool flush_scheduled = false;
   std::size_t prepaid_queued = 0;  // popped deadlines not yet committed (calls to come)
@@ -120,8 +134,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   asio::steady_timer store_retry;
   bool store_retry_armed = false;
 
-  void enqueue(engine::input in, std::shared_ptr<waiter> w, bool prepaid = false) {
-    queue.push_back({std::move(in), std::move(w), prepaid});
+  void enqueue(engine::input in, std::shared_ptr<waiter> w, bool prepaid = false, bool hold = false) {
+    queue.push_back({std::move(in), std::move(w), prepaid, hold});
     if (!flush_scheduled) {
       flush_scheduled = true;
       asio::post(io, [self = shared_from_this()] { self->flush(); });
@@ -221,7 +235,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     for (const auto& o : observers) o(in, out);
     if (q.prepaid) --prepaid_queued;
     if (out.result == engine::outcome::applied) {
-      start_calls(in, q.prepaid, out);
+      if (q.hold && q.w && out.made.ack && has_call(out)) q.w->hold = hold_calls(in, out);
+      else start_calls(in, q.prepaid, out);
       wake_watchers(id);
     } else if (q.prepaid) {
       budget.refund();
@@ -230,6 +245,36 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       q.w->out = std::move(out);
       q.w->signal.fire();
     }
+  }
+
+  static bool has_call(const engine::output& out) {
+    return std::any_of(out.made.effects.begin(), out.made.effects.end(),
+                       [](const effect& e) { return call_of(e).has_value(); });
+  }
+
+  /// Keeps the calls of `out` until release(ticket), or hold_limit.
+  std::uint64_t hold_calls(const engine::input& in, const engine::output& out) {
+    const auto ticket = ++next_hold;
+    auto limit = std::make_shared<asio::steady_timer>(io, hold_limit);
+    limit->async_wait([self = shared_from_this(), ticket](boost::system::error_code ec) {
+      if (ec) return;
+      log_line(log_level::warn, "calls held for an ack started without its release", {{"hold", ticket}});
+      self->release(ticket);
+    });
+    held_for_ack.emplace(ticket, held_calls{in.ev, out, std::move(limit)});
+    return ticket;
+  }
+
+  void release(std::uint64_t ticket) {
+    const auto it = held_for_ack.find(ticket);
+    if (it == held_for_ack.end()) return;
+    auto held = std::move(it->second);
+    held_for_ack.erase(it);
+    held.limit->cancel();
+    engine::input in;
+    in.payment_id = held.out.after.id;
+    in.ev = std::move(held.ev);
+    start_calls(in, false, held.out);
   }
 
   void wake_watchers(std::int64_t id) {
@@ -411,6 +456,7 @@ driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock
 driver::~driver() {
   core_->timer.cancel();
   core_->store_retry.cancel();
+  for (auto& [ticket, held] : core_->held_for_ack) held.limit->cancel();
   core_->draining = true;
 }
 
@@ -434,6 +480,16 @@ asio::awaitable<engine::output> driver::submit(engine::input in) {
   if (w->error) std::rethrow_exception(w->error);
   co_return std::move(*w->out);
 }
+
+asio::awaitable<held_output> driver::submit_and_hold(engine::input in) {
+  auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
+  core_->enqueue(std::move(in), w, false, true);
+  co_await w->signal.wait();
+  if (w->error) std::rethrow_exception(w->error);
+  co_return held_output{std::move(*w->out), w->hold};
+}
+
+void driver::release(std::uint64_t hold) { core_->release(hold); }
 
 void driver::post(engine::input in) { core_->enqueue(std::move(in), nullptr); }
 

@@ -45,6 +45,12 @@ using commit_observer = std::function<void(const engine::input&, const engine::o
 
 struct driver_core;
 
+/// The result of submit_and_hold: the output, and the ticket of the effects held back.
+struct held_output {
+  engine::output out;     ///< as submit() returns it
+  std::uint64_t hold = 0; ///< effects held until release(hold); 0 = none were held
+};
+
 /// Drives payments on one reactor thread.
 class driver {
  public:
@@ -59,6 +65,15 @@ class driver {
   std::size_t recover();
   /// Queues `in`; resumes after the group commit that includes it (rethrows store_error).
   boost::asio::awaitable<engine::output> submit(engine::input in);
+  /// Like submit(), but when the committed decision must be acked (a verified notify) the calls
+  /// it asks for (e.g. the cancel of an amount mismatch) are held until release() with the
+  /// returned ticket, so the ack leaves before the cancel starts. Held calls start by themselves
+  /// after `hold_limit` (wall) if release() never comes; the machine's answer guard covers a
+  /// crash meanwhile.
+  boost::asio::awaitable<held_output> submit_and_hold(engine::input in);
+  /// Starts the calls held under `hold` (the ack was written, or its connection failed). Call
+  /// on the reactor thread; an unknown or already released ticket does nothing.
+  void release(std::uint64_t hold);
   /// Queues `in` without waiting for it.
   void post(engine::input in);
   /// Waits until payment `id` is committed with a change, or `timeout` (wall) passes.

@@ -87,6 +87,8 @@ metrics::metrics() {
   describe(metric::aplus_calls, counter, "Alipay+ calls by API and result (resultStatus/resultCode or transport error).");
   describe(metric::aplus_call_seconds, histogram, "Alipay+ call latency in seconds, by API.", call_seconds_buckets());
   describe(metric::notifies, counter, "Inbound notifyPayment requests by verification outcome.");
+  describe(metric::notify_clock_skew, counter, "Authentic notifies acked with a Request-Time beyond maxClockSkewSeconds (each also a clock_skew anomaly; replays of the same bytes counted once).");
+  describe(metric::notify_hints_limited, counter, "Rejected notifies naming a known payment that prompted no inquiry (one per payment per 10 s, wall clock).");
   describe(metric::ack_signatures, counter, "RSA signatures computed for notify acks (one per Response-Time second used).");
   describe(metric::payments, gauge, "Payments by public status.");
   describe(metric::overdue, gauge, "Open payments cashierd itself left behind: a cut-off passed with no last inquiry, cancel or slow path under way, or a timer more than 10 min (payment clock) overdue. Must stay 0.");
@@ -105,7 +107,8 @@ metrics::metrics() {
   describe(metric::traffic_limited, counter, "REQUEST_TRAFFIC_EXCEED_LIMIT answers that lowered the outbound rate.");
   describe(metric::calls_in_flight, gauge, "Alipay+ calls of payments (pay, inquiryPayment, cancelPayment) sent and not yet answered.");
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
-  for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures})
+  for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures,
+                    metric::notify_clock_skew, metric::notify_hints_limited})
     count(name, {}, 0);
   for (auto name : {metric::overdue, metric::webhook_backlog, metric::webhook_dead,
                     metric::webhook_oldest_age})

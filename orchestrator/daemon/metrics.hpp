@@ -32,6 +32,8 @@ namespace metric {
 inline constexpr std::string_view aplus_calls = "cashierd_alipayplus_calls_total";  ///< counter {api,result}
 inline constexpr std::string_view aplus_call_seconds = "cashierd_alipayplus_call_seconds";  ///< histogram {api}
 inline constexpr std::string_view notifies = "cashierd_notifies_total";  ///< counter {outcome}
+inline constexpr std::string_view notify_clock_skew = "cashierd_notify_clock_skew_total";  ///< counter
+inline constexpr std::string_view notify_hints_limited = "cashierd_notify_hints_limited_total";  ///< counter
 inline constexpr std::string_view ack_signatures = "cashierd_ack_signatures_total";  ///< counter
 inline constexpr std::string_view payments = "cashierd_payments";  ///< gauge {status}
 inline constexpr std::string_view overdue = "cashierd_payments_overdue";  ///< gauge: left behind, must stay 0

@@ -1,9 +1,13 @@
 // The notifyPayment endpoint's authentication, without sockets: check_notify() decides whether an
-// inbound notify is Alipay+'s (signature over the raw body bytes, our Client-Id, a fresh
-// Request-Time) before the codec reads it, ack_builder signs the ack, reject_response() words the
-// refusal. Also the helpers the Alipay+ adapters share: loading the Alipay+ public key ring from
-// the config, the signed path of notifyUrl, and headers as audit text. Only plain net message
-// types appear here; no Asio, no store, no payment state.
+// inbound notify is Alipay+'s (our Client-Id, signature over the raw body bytes) before the codec
+// reads it, and notes a Request-Time beyond the allowed skew (an authentic notify is acked
+// whatever its Request-Time; the skew is an anomaly); ack_builder signs the ack;
+// reject_response() words the refusal. Also what keeps a flood of junk cheap: the Client-Id
+// check the network thread runs before anything is written, the digest that lets an identical
+// re-sent notify be counted instead of stored, a log-line rate limiter and an escaper for header
+// bytes in logs. And the helpers the Alipay+ adapters share: loading the Alipay+ public key ring
+// from the config, the signed path of notifyUrl, and headers as audit text. Only plain net
+// message types appear here; no Asio, no store, no payment state.
 #pragma once
 
 #include <boost/system/result.hpp>
@@ -38,12 +42,11 @@ std::string format_headers(const net::header_list& headers);
 
 /// Why an inbound notify was or was not accepted; stored as notify_record::verification.
 enum class notify_verification {
-  ok,                    ///< authentic, fresh, ours and decodable
+  ok,                    ///< authentic, ours and decodable (whatever its Request-Time)
   missing_signature,     ///< no Signature header (or an empty one)
   bad_signature_header,  ///< a Signature header that does not parse (or names another algorithm)
   bad_signature,         ///< the signature verifies under no active Alipay+ key
-  wrong_client_id,       ///< Client-Id absent or not ours
-  stale_request_time,    ///< authentic, but Request-Time is further from now than the allowed skew
+  wrong_client_id,       ///< Client-Id absent or not ours (refused before anything is written)
   bad_request_time,      ///< Request-Time absent or not a wire time
   garbled,               ///< authentic, but the body is not a valid notifyPayment request
 };
@@ -71,11 +74,47 @@ struct notify_check {
   /// found (possibly empty): good only for the rate-limited hint inquiry and the audit record.
   std::string payment_request_id;
   std::string detail;  ///< why it was refused, for the log ("" when ok)
+  /// When ok: how far Request-Time is from now, if further than the allowed skew (a clock skew or
+  /// a replay: recorded as a `clock_skew` anomaly, never a reason to refuse).
+  std::optional<std::chrono::seconds> skew;
+  /// When ok: informational fields that broke their rule, set aside raw (not applied; logged).
+  std::vector<std::string> set_aside;
+  /// The notify's identity for de-duplication: SHA-256 of the body and the Signature header
+  /// (binary, 32 bytes). An identical re-send (authentic or not) has the same digest.
+  std::string digest;
+};
+
+/// True when `req` carries our Client-Id: the one check the network thread runs before anything
+/// is written (a notify that fails it is refused and only counted).
+bool client_id_ok(const net::request& req, const notify_settings& settings);
+
+/// SHA-256 over `body`, a NUL and `signature` (binary): the digest of notify_check.
+std::string notify_digest(std::string_view body, std::string_view signature);
+
+/// `bytes` made safe for a log line: printable ASCII kept, everything else (control bytes,
+/// invalid or non-ASCII UTF-8) as \xNN, cut at `max_bytes` of input with "..." appended.
+std::string log_safe(std::string_view bytes, std::size_t max_bytes = 128);
+
+/// At most one log line per `interval` for a kind of event that an outsider can repeat at will
+/// (rejected notifies); the others are counted and reported with the next line. One thread.
+class log_limiter {
+ public:
+  /// A limiter letting one line through per `interval` (steady clock).
+  explicit log_limiter(std::chrono::steady_clock::duration interval) : interval_(interval) {}
+  /// Nothing when the line must be dropped (it is counted); else how many were dropped since
+  /// the last line that went through.
+  std::optional<std::uint64_t> admit(std::chrono::steady_clock::time_point now);
+
+ private:
+  std::chrono::steady_clock::duration interval_;
+  std::optional<std::chrono::steady_clock::time_point> last_;
+  std::uint64_t dropped_ = 0;
 };
 
 /// Checks `req` (the notify as received, raw body) against `settings` at wall-clock `wall_now`:
-/// Signature present, Client-Id ours, Request-Time readable, signature valid over the raw bytes,
-/// Request-Time within the skew, and only then the body decoded. Never throws on bad input.
+/// Client-Id ours, Signature present, Request-Time readable, signature valid over the raw
+/// bytes, and only then the body decoded; a Request-Time beyond the skew is noted in `skew`.
+/// Never throws on bad input.
 notify_check check_notify(const net::request& req, const notify_settings& settings,
                           time_point wall_now);
 

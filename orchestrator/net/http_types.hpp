@@ -6,6 +6,7 @@
 #include <boost/assert/source_location.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ struct response {
                                           ///< send (it sets Content-Length and Connection itself)
   std::string body;                       ///< body bytes exactly as on the wire
   std::chrono::milliseconds latency{0};   ///< client only: time from send() to the full answer
+  /// Server only: called on the server's thread once the answer's bytes are written (true) or
+  /// the connection failed first (false); e.g. a notify ack releases the cancel it held back.
+  std::function<void(bool written)> after_write{};
 };
 
 /// A handler's answer with this status is never sent: the server closes the connection

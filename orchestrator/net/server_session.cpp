@@ -199,9 +199,15 @@ asio::awaitable<next_step> serve_one(session_stream& stream, beast::flat_buffer&
   const bool keep_alive = parser.keep_alive();
   const bool head = parser.get().method() == http::verb::head;
   auto res = co_await call_handler(ctx, to_request(parser.release()));
-  if (res.status == no_answer_status) co_return next_step::drop;
-  if (res.status == reset_status) co_return co_await write_raw_then_reset(stream, ctx, res.body);
-  co_return co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping, head);
+  // Whoever waits for this answer to be on the wire (a notify ack holding back a cancel) hears.
+  const auto after_write = std::move(res.after_write);
+  const bool reset = res.status == reset_status;
+  auto step = next_step::drop;
+  if (reset) step = co_await write_raw_then_reset(stream, ctx, res.body);
+  else if (res.status != no_answer_status)
+    step = co_await write_answer(stream, ctx, std::move(res), keep_alive && !ctx.stopping, head);
+  if (after_write) after_write(step != next_step::drop && !reset);
+  co_return step;
 }
 
 /// Waits (idle timeout) for the first byte of the next request; false when none comes.

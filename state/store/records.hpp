@@ -54,8 +54,19 @@ struct notify_record {
   std::string payment_request_id{};  ///< as read from the body, if it could be read
   std::string body{};                ///< exact bytes received
   std::string headers{};             ///< headers received, one "Name: value" per line
-  std::string verification{};        ///< e.g. "ok", "bad_signature", "stale_request_time"
-  time_point received_at{};          ///< payment clock
+  /// "ok" for a verified notify, kept whole with its payment; anything else ("bad_signature",
+  /// "garbled", ...) is a rejected notify, kept only within the rejected-notify budget and with a
+  /// bounded prefix of its body and headers (sqlite_options).
+  std::string verification{};
+  time_point received_at{};          ///< payment clock: when the first copy arrived
+  /// Identity of the notify for de-duplication (a hash of its body and Signature header), or
+  /// empty: a notify whose digest is already stored is counted on that row, not stored again.
+  std::string digest{};
+  /// Read back: bytes of the body as received (the stored body of a rejected notify may be a
+  /// prefix of it). Ignored on write: the store takes the size of `body`.
+  std::int64_t body_bytes = 0;
+  std::int64_t times_received = 1;  ///< read back: copies received (1 + identical re-sends)
+  time_point last_received_at{};    ///< read back: payment clock of the last copy
   friend bool operator==(const notify_record&, const notify_record&) = default;
 };
 

@@ -214,6 +214,47 @@ UPDATE payments SET track = 'slow_path', slow_path_since = updated_at
 UPDATE payments SET cancel_abandoned = 0 WHERE cancel_abandoned = 1 AND track = 'normal';
 )sql";
 
+// Notify budget and retention (issue 14, item 2; guarantee 6). inbound_notifies gains a digest
+// (an identical re-sent notify is counted on its row: times_received, last_received_at), the
+// size of the body as received (a rejected notify keeps only a prefix), and a partial index
+// over rejected rows for the budget's eviction. The append-only triggers are redefined so that
+// only deliberate paths delete: a rejected notify may be evicted by the budget; verified
+// notifies, calls, webhook attempts and events only while `cashierctl prune` holds the
+// 'prune_in_progress' meta row, which it inserts and deletes inside its own transaction (no
+// other connection ever sees it). Updates of inbound_notifies may touch only the two counters.
+constexpr const char* notify_budget_step = R"sql(
+DROP TRIGGER inbound_notifies_append_only_u;
+DROP TRIGGER inbound_notifies_append_only_d;
+ALTER TABLE inbound_notifies ADD COLUMN digest BLOB;
+ALTER TABLE inbound_notifies ADD COLUMN body_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE inbound_notifies ADD COLUMN times_received INTEGER NOT NULL DEFAULT 1
+  CHECK (times_received >= 1);
+ALTER TABLE inbound_notifies ADD COLUMN last_received_at INTEGER NOT NULL DEFAULT 0;
+UPDATE inbound_notifies SET body_bytes = length(body), last_received_at = received_at;
+CREATE UNIQUE INDEX inbound_notifies_by_digest ON inbound_notifies (digest)
+  WHERE digest IS NOT NULL;
+CREATE INDEX inbound_notifies_rejected ON inbound_notifies (id) WHERE verification <> 'ok';
+CREATE TRIGGER inbound_notifies_append_only_u BEFORE UPDATE OF id, payment_id,
+  payment_request_id, body, headers, verification, received_at, digest, body_bytes
+  ON inbound_notifies
+  BEGIN SELECT RAISE(ABORT, 'inbound_notifies is append-only'); END;
+CREATE TRIGGER inbound_notifies_append_only_d BEFORE DELETE ON inbound_notifies
+  WHEN OLD.verification = 'ok' AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'prune_in_progress')
+  BEGIN SELECT RAISE(ABORT, 'inbound_notifies is append-only'); END;
+DROP TRIGGER payment_events_append_only_d;
+CREATE TRIGGER payment_events_append_only_d BEFORE DELETE ON payment_events
+  WHEN NOT EXISTS (SELECT 1 FROM meta WHERE key = 'prune_in_progress')
+  BEGIN SELECT RAISE(ABORT, 'payment_events is append-only'); END;
+DROP TRIGGER aplus_calls_append_only_d;
+CREATE TRIGGER aplus_calls_append_only_d BEFORE DELETE ON aplus_calls
+  WHEN NOT EXISTS (SELECT 1 FROM meta WHERE key = 'prune_in_progress')
+  BEGIN SELECT RAISE(ABORT, 'aplus_calls is append-only'); END;
+DROP TRIGGER webhook_attempts_append_only_d;
+CREATE TRIGGER webhook_attempts_append_only_d BEFORE DELETE ON webhook_attempts
+  WHEN NOT EXISTS (SELECT 1 FROM meta WHERE key = 'prune_in_progress')
+  BEGIN SELECT RAISE(ABORT, 'webhook_attempts is append-only'); END;
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -221,7 +262,9 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 2> steps = {{{"v1", schema_v1}, {"settle_track", step_settle_track}}};
+constexpr std::array<step, 3> steps = {{{"v1", schema_v1},
+                                         {"settle_track", step_settle_track},
+                                         {"notify_budget", notify_budget_step}}};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);

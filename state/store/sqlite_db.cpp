@@ -29,6 +29,15 @@ store_failure failure_of(int rc) {
   }
 }
 
+// The statement's leading keyword ("INSERT", "BEGIN"): enough for the log to say what failed,
+// without the statement text, which must never reach a caller (or a log line that one might).
+std::string_view verb_of(std::string_view sql) {
+  const auto start = sql.find_first_not_of(" \t\n");
+  if (start == std::string_view::npos) return "statement";
+  sql.remove_prefix(start);
+  return sql.substr(0, sql.find_first_of(" \t\n;"));
+}
+
 // An empty string_view may have a null data pointer, which SQLite would bind as NULL.
 const char* data_of(std::string_view v) { return v.data() != nullptr ? v.data() : ""; }
 
@@ -74,7 +83,7 @@ bool sqlite_statement::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  throw_sqlite(db_, rc, sqlite3_sql(stmt_));
+  throw_sqlite(db_, rc, verb_of(sqlite3_sql(stmt_)));
 }
 
 void sqlite_statement::run() {
@@ -121,7 +130,7 @@ void sqlite_db::finalizer::operator()(sqlite3_stmt* s) const { sqlite3_finalize(
 
 void sqlite_db::exec(const char* sql) {
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) throw_sqlite(db_, rc, sql);
+  if (rc != SQLITE_OK) throw_sqlite(db_, rc, verb_of(sql));
 }
 
 sqlite_statement sqlite_db::query(std::string_view sql) {
@@ -130,7 +139,7 @@ sqlite_statement sqlite_db::query(std::string_view sql) {
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                 SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) throw_sqlite(db_, rc, sql);
+    if (rc != SQLITE_OK) throw_sqlite(db_, rc, "prepare " + std::string(verb_of(sql)));
     it = cache_.emplace(std::string(sql), std::unique_ptr<sqlite3_stmt, finalizer>(stmt)).first;
   }
   return sqlite_statement(db_, it->second.get());

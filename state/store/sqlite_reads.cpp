@@ -57,7 +57,8 @@ call_record call_row(const sqlite_statement& q) {
 }
 
 notify_record notify_row(const sqlite_statement& q) {
-  return {q.int64(0), q.int64(1), q.bytes(2), q.bytes(3), q.bytes(4), q.bytes(5), q.time(6)};
+  return {q.int64(0), q.int64(1), q.bytes(2), q.bytes(3), q.bytes(4),  q.bytes(5),
+          q.time(6),  q.bytes(7), q.int64(8), q.int64(9), q.time(10)};
 }
 
 outbox_record outbox_row(const sqlite_statement& q) {
@@ -170,7 +171,8 @@ std::vector<call_record> sqlite_store::calls_of(std::int64_t payment_id) {
 std::vector<notify_record> sqlite_store::notifies_of(std::int64_t payment_id) {
   auto q = db_.query(
       "SELECT id, coalesce(payment_id, 0), payment_request_id, body, headers, verification, "
-      "received_at FROM inbound_notifies WHERE payment_id = ?1 ORDER BY id");
+      "received_at, coalesce(digest, x''), body_bytes, times_received, last_received_at "
+      "FROM inbound_notifies WHERE payment_id = ?1 ORDER BY id");
   q.bind(1, payment_id);
   return all_rows(q, notify_row);
 }

@@ -4,6 +4,7 @@
 // found before the transition writes anything, and a broken constraint makes the batch run
 // again with one SAVEPOINT per transition, so only the offender is rolled back. Engine
 // failures roll back the whole batch and throw store_error: a batch is never half-written.
+#include <array>
 #include <optional>
 #include <string>
 
@@ -83,7 +84,10 @@ std::unique_ptr<payment_store> open_sqlite_store(const std::string& path,
 }
 
 sqlite_store::sqlite_store(const std::string& path, const sqlite_options& options)
-    : db_(path, options.read_only), read_only_(options.read_only) {
+    : db_(path, options.read_only),
+      read_only_(options.read_only),
+      budget_rows_(options.rejected_notify_rows),
+      budget_bytes_(options.rejected_notify_bytes) {
   configure(options);
   if (read_only_) {
     check_schema(db_);
@@ -138,10 +142,12 @@ std::vector<commit_outcome> sqlite_store::run_batch(std::span<const transition> 
     db_.query("COMMIT").run();
   } catch (const constraint_failed& e) {
     db_.rollback_quietly();
+    rejected_tally_.reset();
     if (!careful) throw;
     throw store_error(store_failure::internal, e.what());  // at COMMIT: nothing is kept
   } catch (...) {
     db_.rollback_quietly();
+    rejected_tally_.reset();
     throw;
   }
   return outcomes;
@@ -155,7 +161,10 @@ commit_outcome sqlite_store::apply_in_savepoint(const transition& t) {
   } catch (const constraint_failed& e) {
     outcome = {commit_status::rejected, t.after ? t.after->id : 0, 0, e.what()};
   }
-  if (outcome.status != commit_status::committed) db_.query("ROLLBACK TO transition").run();
+  if (outcome.status != commit_status::committed) {
+    db_.query("ROLLBACK TO transition").run();
+    rejected_tally_.reset();
+  }
   db_.query("RELEASE transition").run();
   return outcome;
 }
@@ -313,12 +322,136 @@ void sqlite_store::insert_call(const call_record& c, std::int64_t payment_id) {
   q.bind(9, c.started_at).bind(10, c.latency_us).run();
 }
 
+// A notify whose digest is stored already is counted on that row. A rejected one is stored with
+// a bounded prefix of its body and headers, then the rejected-notify budget evicts the oldest
+// rejected rows until it holds again; a verified one is stored whole, never evicted.
 void sqlite_store::insert_notify(const notify_record& n, std::int64_t payment_id) {
+  if (!n.digest.empty()) {
+    auto u = db_.query(
+        "UPDATE inbound_notifies SET times_received = times_received + 1, "
+        "last_received_at = max(last_received_at, ?2) WHERE digest = ?1");
+    u.bind_blob(1, n.digest).bind(2, n.received_at).run();
+    if (db_.changes() == 1) return;
+  }
+  const bool rejected = n.verification != "ok";
+  const std::string_view body =
+      rejected ? std::string_view(n.body).substr(0, rejected_notify_body_prefix) : n.body;
+  const std::string_view headers =
+      rejected ? std::string_view(n.headers).substr(0, rejected_notify_headers_prefix) : n.headers;
+  {
+    auto q = db_.query(
+        "INSERT INTO inbound_notifies (payment_id, payment_request_id, body, headers, "
+        "verification, received_at, digest, body_bytes, last_received_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6)");
+    q.bind_id(1, payment_id).bind(2, n.payment_request_id).bind_blob(3, body);
+    q.bind_blob(4, headers).bind(5, n.verification).bind(6, n.received_at);
+    if (n.digest.empty()) q.bind_null(7);
+    else q.bind_blob(7, n.digest);
+    q.bind(8, static_cast<std::int64_t>(n.body.size())).run();
+  }
+  if (rejected) keep_rejected_budget(static_cast<std::int64_t>(body.size() + headers.size()));
+}
+
+std::pair<std::int64_t, std::int64_t> sqlite_store::count_rejected() {
   auto q = db_.query(
-      "INSERT INTO inbound_notifies (payment_id, payment_request_id, body, headers, verification, "
-      "received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  q.bind_id(1, payment_id).bind(2, n.payment_request_id).bind_blob(3, n.body);
-  q.bind_blob(4, n.headers).bind(5, n.verification).bind(6, n.received_at).run();
+      "SELECT count(*), coalesce(sum(length(body) + length(headers)), 0) FROM inbound_notifies "
+      "WHERE verification <> 'ok'");
+  q.step();
+  return {q.int64(0), q.int64(1)};
+}
+
+// The tally is read from the table once, then kept in step by the inserts and evictions of
+// this connection; a rolled-back batch forgets it (it is read again next time).
+void sqlite_store::keep_rejected_budget(std::int64_t added_bytes) {
+  if (!rejected_tally_) {
+    rejected_tally_ = count_rejected();  // includes the row just inserted
+  } else {
+    rejected_tally_->first += 1;
+    rejected_tally_->second += added_bytes;
+  }
+  auto& [rows, bytes] = *rejected_tally_;
+  while (rows > 0 && (rows > budget_rows_ || bytes > budget_bytes_)) {
+    auto q = db_.query(
+        "DELETE FROM inbound_notifies WHERE id = (SELECT id FROM inbound_notifies "
+        "WHERE verification <> 'ok' ORDER BY id LIMIT 1) RETURNING length(body) + length(headers)");
+    if (!q.step()) break;
+    rows -= 1;
+    bytes -= q.int64(0);
+    while (q.step()) {
+    }
+  }
+}
+
+std::pair<std::int64_t, std::int64_t> sqlite_store::rejected_notifies() { return count_rejected(); }
+
+namespace {
+
+// Payments whose audit rows prune removes: final, nothing pending, every merchant event
+// delivered or dead, unchanged since before ?1.
+constexpr std::string_view prune_set_sql =
+    "INSERT INTO temp.prune_set (id) SELECT p.id FROM payments p "
+    "WHERE (p.status = 'SUCCESS' OR p.status = 'FAIL' OR p.status = 'CANCELLED') "
+    "AND p.pending = '' AND p.updated_at < ?1 AND NOT EXISTS (SELECT 1 FROM merchant_outbox o "
+    "WHERE o.payment_id = p.id AND o.state = 'pending')";
+
+// Each audit table: the rows prune removes, as a WHERE clause over the table (?1 = before).
+struct prune_target {
+  std::string_view table;
+  std::string_view where;
+};
+constexpr std::array<prune_target, 4> prune_targets = {{
+    {"payment_events",
+     "payment_id IN (SELECT id FROM temp.prune_set) AND version < (SELECT max(e.version) FROM "
+     "payment_events e WHERE e.payment_id = payment_events.payment_id)"},
+    {"aplus_calls",
+     "payment_id IN (SELECT id FROM temp.prune_set) OR (payment_id IS NULL AND started_at < ?1)"},
+    {"inbound_notifies",
+     "payment_id IN (SELECT id FROM temp.prune_set) OR (payment_id IS NULL AND received_at < ?1)"},
+    {"webhook_attempts",
+     "event_id IN (SELECT o.event_id FROM merchant_outbox o WHERE o.payment_id IN "
+     "(SELECT id FROM temp.prune_set))"},
+}};
+
+}  // namespace
+
+prune_report sqlite_store::prune(time_point before, bool apply) {
+  require_writable();
+  rejected_tally_.reset();
+  prune_report report;
+  try {
+    db_.query("BEGIN IMMEDIATE").run();
+    db_.exec("CREATE TEMP TABLE IF NOT EXISTS prune_set (id INTEGER PRIMARY KEY); "
+             "DELETE FROM temp.prune_set");
+    db_.query(prune_set_sql).bind(1, before).run();
+    report.payments = db_.changes();
+    // Set inside this transaction only: the delete triggers let prune's deletes through.
+    if (apply) db_.exec("INSERT INTO meta (key, value) VALUES ('prune_in_progress', '1')");
+    std::array<std::int64_t*, 4> counts = {&report.events, &report.calls, &report.notifies,
+                                           &report.webhook_attempts};
+    for (std::size_t i = 0; i < prune_targets.size(); ++i) {
+      const auto& t = prune_targets[i];
+      const std::string where = " FROM " + std::string(t.table) + " WHERE " + std::string(t.where);
+      const bool dated = t.where.find("?1") != std::string_view::npos;
+      if (apply) {
+        auto q = db_.query("DELETE" + where);
+        if (dated) q.bind(1, before);
+        q.run();
+        *counts[i] = db_.changes();
+      } else {
+        auto q = db_.query("SELECT count(*)" + where);
+        if (dated) q.bind(1, before);
+        q.step();
+        *counts[i] = q.int64(0);
+      }
+    }
+    if (apply) db_.exec("DELETE FROM meta WHERE key = 'prune_in_progress'");
+    db_.exec("DELETE FROM temp.prune_set");
+    db_.query(apply ? "COMMIT" : "ROLLBACK").run();
+  } catch (...) {
+    db_.rollback_quietly();
+    throw;
+  }
+  return report;
 }
 
 void sqlite_store::insert_webhook_attempt(const webhook_attempt_record& w) {

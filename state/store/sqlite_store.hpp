@@ -3,6 +3,8 @@
 // processes (the CLI opens it read-only). Everything SQLite-specific stays behind this call.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -24,7 +26,17 @@ struct sqlite_options {
   /// Read-write only: checkpoint the WAL on a thread of its own instead of inside the commit
   /// that fills it (sqlite_checkpointer.hpp), so commits never stall on a checkpoint.
   bool background_checkpoint = true;
+  /// The rejected-notify budget (guarantee 6): notifies whose verification is not "ok" are kept
+  /// at most this many (the oldest evicted first) ...
+  std::int64_t rejected_notify_rows = 10000;
+  /// ... and within this many stored bytes (body + headers) in total.
+  std::int64_t rejected_notify_bytes = 64 * 1024 * 1024;
 };
+
+/// Bytes of a rejected notify's body that are stored (its size and digest are kept whole).
+inline constexpr std::size_t rejected_notify_body_prefix = 2048;
+/// Bytes of a rejected notify's header text that are stored.
+inline constexpr std::size_t rejected_notify_headers_prefix = 1024;
 
 /// Opens (creating and migrating it when read-write) the SQLite store at `path`. The store object
 /// must be used by one thread at a time. Throws store_error (cannot_open, schema, corrupt, ...).

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include <memory>
 
@@ -45,6 +47,8 @@ class sqlite_store final : public payment_store {
   std::optional<std::string> meta(std::string_view key) override;
   void set_meta(std::string_view key, std::string_view value) override;
   std::string meta_or_set(std::string_view key, std::string_view value) override;
+  prune_report prune(time_point before, bool apply) override;
+  std::pair<std::int64_t, std::int64_t> rejected_notifies() override;
 
  private:
   void configure(const sqlite_options& options);
@@ -63,12 +67,18 @@ class sqlite_store final : public payment_store {
   void update_delivery(const outbox_progress& d);
   void insert_call(const call_record& c, std::int64_t payment_id);
   void insert_notify(const notify_record& n, std::int64_t payment_id);
+  void keep_rejected_budget(std::int64_t added_bytes);
+  std::pair<std::int64_t, std::int64_t> count_rejected();
   void insert_webhook_attempt(const webhook_attempt_record& w);
   void insert_anomaly(const anomaly_record& a, std::int64_t payment_id);
   std::int64_t count(std::string_view sql, std::optional<time_point> now = std::nullopt);
 
   sqlite_db db_;
   bool read_only_;
+  std::int64_t budget_rows_;   // rejected-notify budget: rows
+  std::int64_t budget_bytes_;  // rejected-notify budget: stored bytes
+  // Rejected notifies (rows, bytes) as this connection last knew them; nothing = read it again.
+  std::optional<std::pair<std::int64_t, std::int64_t>> rejected_tally_;
   std::unique_ptr<wal_checkpointer> checkpointer_;  // after db_: stopped before it closes
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
 };

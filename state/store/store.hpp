@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "state/machine/payment.hpp"
@@ -129,6 +130,19 @@ struct store_stats {
   std::int64_t anomalies = 0;     ///< anomalies recorded
 };
 
+/// What `prune` removes (or, counting only, would remove): audit rows of payments that are final
+/// (no pending action, no merchant event still being delivered) and last changed before a date,
+/// plus orphan notifies and payment-less calls from before it. The payment row, its last
+/// (final) event, its merchant events (the feed) and anomalies are kept.
+struct prune_report {
+  std::int64_t payments = 0;          ///< final payments whose audit rows are (would be) removed
+  std::int64_t events = 0;            ///< transition-log rows other than each payment's last
+  std::int64_t calls = 0;             ///< Alipay+ call rows
+  std::int64_t notifies = 0;          ///< inbound notify rows (verified and rejected)
+  std::int64_t webhook_attempts = 0;  ///< webhook delivery attempt rows
+  friend bool operator==(const prune_report&, const prune_report&) = default;
+};
+
 /// The payment store. One object is used by one thread at a time; a process may open several
 /// (e.g. a writer and a reader). Every read sees only committed data.
 class payment_store {
@@ -190,6 +204,13 @@ class payment_store {
   virtual void set_meta(std::string_view key, std::string_view value) = 0;
   /// Stores `value` under `key` unless a value is there; returns the value now stored.
   virtual std::string meta_or_set(std::string_view key, std::string_view value) = 0;
+
+  /// Removes the audit rows of payments final before `before` (see prune_report) in one
+  /// transaction, or with `apply` false only counts them. The only path that deletes from the
+  /// append-only logs. Throws store_error (read_only on a read-only store).
+  virtual prune_report prune(time_point before, bool apply) = 0;
+  /// Rejected (not verified) notifies kept now: rows and stored bytes (body + headers).
+  virtual std::pair<std::int64_t, std::int64_t> rejected_notifies() = 0;
 };
 
 }  // namespace cashier::store

@@ -1,16 +1,20 @@
-"""Hostile input (issue 6, item 3) against a running cashierd, over raw TLS sockets: request
-smuggling and malformed framing, oversized headers and bodies, slowloris, JSON bombs, hostile ids
-and paths, wrong tokens, forged and replayed notifies. Every probe must get a clear 4xx with a JSON
-error body and leave the database as it was (payments, event log, outbox, Alipay+ calls,
-anomalies; inbound notifies are kept by design, whatever their verdict). Each class writes its
-summary to $CASHIER_RELIABILITY_DIR/<suite>.json.
+"""Hostile input (issue 6, item 3; issue 14, item 2) against a running cashierd, over raw TLS
+sockets: request smuggling and malformed framing, oversized headers and bodies, slowloris, JSON
+bombs, hostile ids and paths, wrong tokens, forged and replayed notifies, a flood of junk notifies.
+Every probe must get a clear 4xx with a JSON error body and leave the database as it was
+(payments, event log, outbox, Alipay+ calls, anomalies; rejected notifies are kept within their
+budget, a foreign Client-Id not at all). Each class writes its summary to
+$CASHIER_RELIABILITY_DIR/<suite>.json.
 """
 import base64
 import concurrent.futures
+import http.client
 import json
+import os
 import resource
 import select
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -18,7 +22,7 @@ import time
 import unittest
 from datetime import datetime, timezone
 
-from harness import CLIENT_ID, TOKEN, Cluster, wait_until, write_reliability_summary
+from harness import CLIENT_ID, TOKEN, Cluster, ClusterTest, wait_until, write_reliability_summary
 
 NOTIFY_PATH = "/alipayplus/notify"
 
@@ -415,8 +419,18 @@ class HostileContent(SharedCluster):
             self.probe("notify signed: " + what, self.notify_bytes(self.notify_body("hs-seed", **override)), [400],
                        notify=True)
         self.probe("notify: no Request-Time", self.notify_bytes(good, headers={"Request-Time": ""}), [401], notify=True)
-        self.probe("notify: stale Request-Time", self.notify_bytes(good, request_time="2020-01-01T00:00:00.000+08:00"),
-                   [401], notify=True)
+        # An authentic notify is acked whatever its Request-Time: it changes nothing here (the
+        # payment is final with this very result), and the skew is recorded as one anomaly.
+        before = self.snapshot()
+        stale = self.notify_bytes(good, request_time="2020-01-01T00:00:00.000+08:00")
+        for _ in range(2):  # the same bytes again: counted on the notify's row, no second anomaly
+            status, _, body = self.exchange(stale)
+            self.assertEqual(status, 200, body)
+            self.assertEqual(json.loads(body)["result"]["resultStatus"], "S")
+        after = self.snapshot()
+        self.assertEqual(after["anomalies"], before["anomalies"] + 1)
+        self.assertEqual(dict(after, anomalies=0), dict(before, anomalies=0))
+        self.assertEqual(self.c.query("SELECT kind FROM anomalies ORDER BY id DESC LIMIT 1"), [{"kind": "clock_skew"}])
         self.probe("notify: huge Signature", self.notify_bytes(good, headers={"Signature": "signature=" + "A" * 6000}),
                    [401], notify=True)
         self.probe("notify: GET", self.http("GET", NOTIFY_PATH, auth=False), [405])
@@ -451,10 +465,141 @@ class HostileContent(SharedCluster):
                                  "AND from_status <> 'SUCCESS'", row["id"])
             self.assertEqual([m["cause"] for m in moves], ["notify:S"])
             self.assertEqual(len(self.c.query("SELECT id FROM merchant_outbox WHERE payment_id = ?", row["id"])), 1)
-            oks = self.c.query("SELECT id FROM inbound_notifies WHERE payment_id = ? AND verification = 'ok'", row["id"])
-            self.assertEqual(len(oks), 2 if pid == "hs-replay" else 5)
+            # Identical bytes are one row, counted: kept once, never stored again.
+            oks = self.c.query("SELECT times_received FROM inbound_notifies WHERE payment_id = ? AND "
+                               "verification = 'ok'", row["id"])
+            self.assertEqual(oks, [{"times_received": 2 if pid == "hs-replay" else 5}])
             wait_until(lambda: self.c.sink.for_payment(pid), 20, pid + " webhook")
         type(self).rejected += 4
+
+
+class NotifyFlood(SharedCluster):
+    """Guarantee 6's budget (issue 14, item 2): 20,000 junk notifies (no Client-Id, a wrong one, ours
+    with a bad signature, 64 KiB bodies, identical re-sends) must grow the database by less than the
+    rejected-notify budget (64 MiB), keep at most 10,000 rejected rows, and never hold up a real
+    payment settled by a verified notify, during the flood or after it."""
+    suite = "hostile-notify-flood"
+    junk = 20000
+    budget_bytes = 64 * 1024 * 1024
+    budget_rows = 10000
+
+    def db_bytes(self):
+        """db + wal bytes after a checkpoint (TRUNCATE: the WAL's pages are in the db file)."""
+        conn = sqlite3.connect(self.c.database, timeout=30)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            conn.close()
+        return sum(os.path.getsize(self.c.database + ext) for ext in ("", "-wal") if os.path.exists(self.c.database + ext))
+
+    def junk_request(self, i):
+        """(headers, body) of junk notify number i: a mix of the four kinds, some sent twice."""
+        kind = i % 4
+        n = i if i % 10 else i - 1  # every tenth repeats the one before it byte for byte
+        rt = "2026-12-05T00:00:00.000Z"
+        body = json.dumps({"paymentRequestId": "flood-%d" % n, "paymentResult": {"resultStatus": "S",
+                           "resultCode": "SUCCESS"}, "pad": "x" * (60000 if kind == 3 else 100)}).encode()
+        h = {"Content-Type": "application/json; charset=UTF-8", "Request-Time": rt,
+             "Signature": "algorithm=RSA256,keyVersion=1,signature=junk%d" % n}
+        if kind == 1:
+            h["Client-Id"] = "SOMEONE_ELSE"
+        elif kind >= 2:
+            h["Client-Id"] = CLIENT_ID
+        return h, body
+
+    def flood(self, start, stop, statuses):
+        conn = None
+        for i in range(start, stop):
+            h, body = self.junk_request(i)
+            for _ in range(2):
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPSConnection("127.0.0.1", self.c.port, context=self.c.ctx, timeout=30)
+                    conn.request("POST", NOTIFY_PATH, body=body, headers=h)
+                    r = conn.getresponse()
+                    r.read()
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn = None
+        if conn is not None:
+            conn.close()
+
+    def settle_by_notify(self, pid):
+        """A real payment, settled by a verified notify; returns the notify's answer status."""
+        code, body = self.c.create(pid, description="flood [sim:payer-abandon,notify-none]")
+        self.assertEqual(code, 201, body)
+        truth = self.c.sim_truth(pid)
+        body = json.dumps({"paymentResult": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
+                           "paymentRequestId": pid, "paymentId": truth["paymentId"],
+                           "paymentAmount": {"currency": "USD", "value": "1000"}}).encode()
+        rt = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        content = ("POST %s\n%s.%s." % (NOTIFY_PATH, CLIENT_ID, rt)).encode() + body
+        h = {"Content-Type": "application/json; charset=UTF-8", "Client-Id": CLIENT_ID, "Request-Time": rt,
+             "Signature": "algorithm=RSA256,keyVersion=1,signature=" + sign_openssl(self.c.k("aplus_private.pem"), content)}
+        status, _, _ = self.c.exchange("POST", NOTIFY_PATH, body, token=None, headers=h)
+        return status
+
+    def test_junk_notifies_stay_within_the_budget(self):
+        type(self).scenarios += 1
+        before = self.db_bytes()
+        statuses = {}
+        workers = 4
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            per = self.junk // workers
+            jobs = [pool.submit(self.flood, w * per, (w + 1) * per, statuses) for w in range(workers)]
+            # Valid traffic during the flood.
+            self.assertEqual(self.settle_by_notify("flood-real-1"), 200)
+            self.c.wait_status("flood-real-1", "SUCCESS", timeout=30)
+            for j in jobs:
+                j.result()
+        took = time.monotonic() - started
+        type(self).tried += self.junk
+        after = self.db_bytes()
+        rejected = self.c.query("SELECT COUNT(*) AS n FROM inbound_notifies WHERE verification <> 'ok'")[0]["n"]
+        print("\njunk notifies: %d in %.1f s, answers %s; db+wal %d -> %d bytes (+%d); rejected rows kept %d"
+              % (self.junk, took, statuses, before, after, after - before, rejected))
+        self.assertEqual(sum(statuses.values()), self.junk)
+        self.assertFalse(set(statuses) - {400, 401}, statuses)
+        self.assertLess(after - before, self.budget_bytes, "the database grew past the rejected-notify budget")
+        self.assertLessEqual(rejected, self.budget_rows)
+        # Valid traffic after the flood.
+        self.assertEqual(self.settle_by_notify("flood-real-2"), 200)
+        self.c.wait_status("flood-real-2", "SUCCESS", timeout=30)
+        type(self).rejected += self.junk
+
+
+class NotifyHints(ClusterTest):
+    """Rejected notifies naming an open payment prompt at most one inquiryPayment per payment per
+    10 s of WALL clock (Contract 2), however fast the payment clock runs (timeScale 3600 here:
+    10 s of payment clock pass in 3 ms)."""
+    cluster_args = {"auto_pay_after": "off", "time_scale": 3600,
+                    "payment_cfg": {"pollIntervalsSeconds": [86400], "defaultExpiryMinutes": 20000,
+                                    "createWaitMs": 3000}}
+
+    def test_hint_inquiries_are_limited_on_the_wall_clock(self):
+        code, body = self.c.create("hint-1")
+        self.assertEqual(code, 201, body)
+        row = self.c.query("SELECT id FROM payments WHERE payment_request_id = 'hint-1'")[0]
+        inquiries = lambda: len(self.c.query("SELECT id FROM aplus_calls WHERE payment_id = ? AND "
+                                             "api = 'inquiryPayment'", row["id"]))
+        before = inquiries()
+        junk = json.dumps({"paymentRequestId": "hint-1", "paymentResult": {"resultStatus": "S",
+                           "resultCode": "SUCCESS"}}).encode()
+        started = time.monotonic()
+        for i in range(10):
+            h = {"Content-Type": "application/json; charset=UTF-8", "Client-Id": CLIENT_ID,
+                 "Request-Time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                 "Signature": "algorithm=RSA256,keyVersion=1,signature=forged%d" % i}
+            status, _, _ = self.c.exchange("POST", NOTIFY_PATH, junk, token=None, headers=h)
+            self.assertEqual(status, 401)
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        wait_until(lambda: inquiries() > before, 10, "the hint inquiry")
+        time.sleep(0.5)  # room for any further (wrong) inquiry to be recorded
+        self.assertLess(elapsed, 10, "the notifies must fall within one 10 s window")
+        self.assertEqual(inquiries() - before, 1, "one hint inquiry per payment per 10 s of wall clock")
 
 
 if __name__ == "__main__":

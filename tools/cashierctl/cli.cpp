@@ -30,6 +30,8 @@ struct cli_options {
   std::size_t limit = 100;
   double grace_seconds = 60;
   std::string id;
+  std::string before;
+  bool yes = false;
 };
 
 /// The parsed command line: the chosen command and its options.
@@ -62,6 +64,11 @@ void add_commands(CLI::App& app, cli_options& o) {
       ->add_option("--grace", o.grace_seconds,
                    "Wall-clock seconds a deadline may be missed by (default 60)")
       ->check(CLI::NonNegativeNumber);
+  auto* prune = sub("prune", "Delete the audit rows of payments final before a date (asks first)");
+  prune->add_option("--before", o.before,
+                    "Payments final before T (ISO 8601 UTC, or 90d / 12h ago)")
+      ->required();
+  prune->add_flag("--yes", o.yes, "Do not ask for confirmation (scripts)");
   sub("cancel", "Ask cashierd to cancel a payment")
       ->add_option("paymentRequestId", o.id, "The payment")
       ->required();
@@ -154,11 +161,14 @@ std::optional<exit_status> check_read_args(const console& io, cli_options& o, ti
   if (!o.since.empty() && !parse_time_arg(o.since, wall))
     return usage_error(
         io, "--since must be an ISO 8601 time (2026-11-25T10:00:00Z) or a span like 15m, 2h, 7d");
+  if (!o.before.empty() && !parse_time_arg(o.before, wall))
+    return usage_error(
+        io, "--before must be an ISO 8601 time (2026-11-25T10:00:00Z) or a span like 90d, 12h");
   return std::nullopt;
 }
 
 exit_status open_and_run(const console& io, const parsed& p,
-                         const std::optional<daemon::config>& cfg, time_point wall) {
+                         const std::optional<daemon::config>& cfg, time_point wall, std::istream* in) {
   const std::string path = !p.opt.db.empty() ? p.opt.db : cfg ? cfg->database : std::string();
   if (path.empty()) return usage_error(io, "give --db PATH or --config FILE");
   std::error_code ec;
@@ -166,6 +176,13 @@ exit_status open_and_run(const console& io, const parsed& p,
     return report_error(io, exit_status::failed, "NO_DATABASE",
                         "no database at " + path + " (cashierctl never creates one)");
   try {
+    if (p.command == "prune") {
+      // The one writer among the commands; short transactions, so it can run beside the daemon.
+      const auto store = store::open_sqlite_store(path, {.background_checkpoint = false});
+      const double scale = cfg ? cfg->time_scale : 1;
+      const auto now = payment_now(store->meta("clock_origin_ms"), scale, wall);
+      return cmd_prune(io, *store, {.before = *parse_time_arg(p.opt.before, now), .yes = p.opt.yes, .in = in});
+    }
     const auto store = store::open_sqlite_store(path, {.read_only = true});
     const double scale = cfg ? cfg->time_scale : 1;
     const session s{io, *store, payment_now(store->meta("clock_origin_ms"), scale, wall)};
@@ -189,7 +206,7 @@ exit_status run_cli(const std::vector<std::string>& args, std::ostream& out, std
   if (p.command == "cancel" || p.command == "inquire" || p.command == "redeliver")
     return run_action(io, p, config);
   if (auto bad = check_read_args(io, p.opt, env.wall_now)) return *bad;
-  return open_and_run(io, p, config, env.wall_now);
+  return open_and_run(io, p, config, env.wall_now, env.in);
 }
 
 }  // namespace cashier::ctl

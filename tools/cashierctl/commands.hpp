@@ -1,10 +1,12 @@
-// The read-only commands of cashierctl: list, show, stats and stuck. Each reads the store
+// The database commands of cashierctl: list, show, stats and stuck (read-only), and prune (the one
+// that writes). Each reads the store
 // through the payment_store interface only, writes a human table (or one JSON document with
 // --json, schema in proto-docs/cashierctl.md) and returns the exit code. store_error escapes
 // to the caller (run_cli), which reports it.
 #pragma once
 
 #include <cstddef>
+#include <istream>
 #include <optional>
 #include <string_view>
 
@@ -36,5 +38,17 @@ struct stuck_args {
 
 /// `stuck`: open payments past their polling deadline, dead webhooks, recent anomalies. Always ok.
 exit_status cmd_stuck(const session& s, const stuck_args& a);
+
+/// Arguments of `prune`.
+struct prune_args {
+  time_point before{};         ///< --before: payments final (last changed) before this instant
+  bool yes = false;            ///< --yes: no confirmation question
+  std::istream* in = nullptr;  ///< where the confirmation is read (none: only --yes works)
+};
+
+/// `prune`: removes the audit rows of payments final before `a.before` from `store` (opened
+/// read-write), after a confirmation unless --yes; prints what it removed. Failed when the
+/// operator does not confirm (nothing is removed then).
+exit_status cmd_prune(const console& io, store::payment_store& store, const prune_args& a);
 
 }  // namespace cashier::ctl

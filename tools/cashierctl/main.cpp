@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   const cashier::ctl::cli_environment env{
       .wall_now = cashier::daemon::wall_now(),
       .color = isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr,
+      .in = &std::cin,
   };
   try {
     return static_cast<int>(cashier::ctl::run_cli(args, std::cout, std::cerr, env));

@@ -90,7 +90,10 @@ json::object notify_json(const store::notify_record& n) {
   return {{"receivedAt", time_json(n.received_at)},
           {"verification", valid_utf8(n.verification)},
           {"headers", valid_utf8(n.headers)},
-          {"body", valid_utf8(n.body)}};
+          {"body", valid_utf8(n.body)},
+          {"bodyBytes", n.body_bytes},
+          {"timesReceived", n.times_received},
+          {"lastReceivedAt", time_json(n.last_received_at)}};
 }
 
 json::object webhook_json(const store::outbox_record& o,

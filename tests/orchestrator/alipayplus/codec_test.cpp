@@ -558,12 +558,20 @@ TEST_CASE("enumerated and shaped fields are checked") {
         "order.env.osType: not one of IOS, ANDROID");
   CHECK(pay_request_error([](json::object& o) { o["userRegion"] = "PHL"; }) ==
         "userRegion: not a 2-letter uppercase ISO 3166 code");
+  // settlementQuote is informational: a bad quotePrice sets the whole quote aside (kept raw).
   for (const char* bad : {"0.", ".9", "1.2.3", "-0.9", "1e2", ""}) {
     CAPTURE(bad);
-    CHECK(only_error(decode_inquiry_payment_response, edited(inquiry_response_sample, [&](json::object& o) {
-            at(o, "settlementQuote")["quotePrice"] = bad;
-          })) == "settlementQuote.quotePrice: not a decimal number");
+    const auto body = edited(inquiry_response_sample, [&](json::object& o) { at(o, "settlementQuote")["quotePrice"] = bad; });
+    const auto r = decode_inquiry_payment_response(body);
+    REQUIRE(r.has_value());
+    CHECK_FALSE(r->settlement_quote.has_value());
+    CHECK(informational_set_aside(*r) == std::vector<std::string>{"settlementQuote"});
+    CHECK(json::value_from(*r) == json::parse(body));  // kept raw: re-encodes to the same value
   }
+  const auto good = decode_inquiry_payment_response(inquiry_response_sample);
+  REQUIRE(good.has_value());
+  CHECK(good->settlement_quote->quote_price == "0.9");
+  CHECK(informational_set_aside(*good).empty());
 }
 
 TEST_CASE("every error is reported, each with its path, up to a cap") {
@@ -616,4 +624,40 @@ TEST_CASE("decode, encode, decode gives the same message") {
   REQUIRE(second.has_value());
   CHECK(*second == *first);
   CHECK(encode(*second) == encode(*first));
+}
+
+TEST_CASE("a malformed informational field never turns a verified S/S into no answer") {
+  const auto overlong_customer = [](json::object& o) { o["customerId"] = std::string(100, 'c'); };
+  const auto odd_time = [](json::object& o) { o["paymentTime"] = "2020-01-01 12:01:01"; };
+  const auto bad_settlement = [](json::object& o) {
+    o["settlementAmount"] = json::object{{"value", "90.00"}, {"currency", "USD"}};
+  };
+  const auto long_message = [](json::object& o) { at(o, "paymentResult")["resultMessage"] = std::string(2000, 'm'); };
+  for (const auto& edit : {std::function<void(json::object&)>(overlong_customer), std::function<void(json::object&)>(odd_time),
+                           std::function<void(json::object&)>(bad_settlement), std::function<void(json::object&)>(long_message)}) {
+    const auto inquiry = decode_inquiry_payment_response(edited(inquiry_response_sample, edit));
+    REQUIRE_MESSAGE(inquiry.has_value(), to_string(inquiry.errors()));
+    CHECK(inquiry->payment_result->status == 'S');
+    CHECK(inquiry->payment_id == "20200101234567890134567");
+    CHECK(informational_set_aside(*inquiry).size() == 1);
+    const auto notify = decode_notify_payment_request(edited(notify_request_sample, edit));
+    REQUIRE_MESSAGE(notify.has_value(), to_string(notify.errors()));
+    CHECK(notify->payment_result.status == 'S');
+    CHECK(notify->payment_amount.minor_units == 100);
+    CHECK(informational_set_aside(*notify).size() == 1);
+  }
+  const auto notify = decode_notify_payment_request(edited(notify_request_sample, overlong_customer));
+  CHECK_FALSE(notify->customer_id.has_value());
+  CHECK(informational_set_aside(*notify) == std::vector<std::string>{"customerId"});
+  CHECK(notify->extra_fields.at("customerId").as_string() == std::string(100, 'c'));  // kept raw
+  const auto message = decode_notify_payment_request(edited(notify_request_sample, long_message));
+  CHECK(informational_set_aside(*message) == std::vector<std::string>{"paymentResult.resultMessage"});
+  CHECK(message->payment_result.message.empty());
+  // The fields the machine needs stay strict.
+  CHECK(only_error(decode_notify_payment_request, edited(notify_request_sample, [](json::object& o) {
+          at(o, "paymentAmount")["value"] = "1.00";
+        })) == "paymentAmount.value: not a non-negative integer");
+  CHECK(only_error(decode_inquiry_payment_response, edited(inquiry_response_sample, [](json::object& o) {
+          at(o, "paymentResult")["resultCode"] = std::string(65, 'C');
+        })) == "paymentResult.resultCode: longer than 64 characters");
 }

@@ -49,6 +49,7 @@ struct reply {
   int status = 200;
   signing sign = signing::aplus;
   std::string client_id = our_client_id;  // the answer's Client-Id ("" = header left out)
+  std::chrono::seconds response_time_offset{0};  // Response-Time = wall now + this (signed)
 };
 
 // What the fake Alipay+ saw and how it answers.
@@ -80,7 +81,7 @@ net::response sign_reply(const net::request& req, const reply& r) {
   res.status = r.status;
   res.body = r.body;
   res.headers = {{"Content-Type", "application/json; charset=UTF-8"}};
-  const auto response_time = aplus::format_wire_time(daemon::wall_now(), 480);
+  const auto response_time = aplus::format_wire_time(daemon::wall_now() + r.response_time_offset, 480);
   res.headers.push_back({"Response-Time", response_time});
   if (!r.client_id.empty()) res.headers.push_back({"Client-Id", r.client_id});
   if (r.sign == reply::signing::none) return res;
@@ -426,6 +427,95 @@ TEST_CASE("an inquiry answer about another paymentRequestId is garbled") {
       {R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"someone_else",)"
        R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S"}})"});
   CHECK(event_as<inquiry_no_answer>(h.inquiry(test_payment())).reason == no_answer_reason::garbled);
+}
+
+TEST_CASE("a verified answer whose Response-Time is outside the skew window is no answer") {
+  const std::string inquiry_ss =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"pay_1089760038715669",)"
+      R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S"}})";
+  for (const auto offset : {-601s, 601s, -86400s}) {
+    CAPTURE(offset.count());
+    harness h;  // maxClockSkewSeconds: the default 600
+    h.answer({pay_success, 200, reply::signing::aplus, our_client_id, offset});
+    const auto pay = h.pay(test_payment());
+    CHECK(event_as<pay_no_answer>(pay).reason == no_answer_reason::bad_signature);
+    CHECK(pay.call.outcome == "stale_answer");
+    CHECK(h.gw->metrics().calls(aplus_api::pay, call_outcome::stale_answer) == 1);
+    h.answer({inquiry_ss, 200, reply::signing::aplus, our_client_id, offset});
+    CHECK(h.inquiry(test_payment()).call.outcome == "stale_answer");
+    h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"}})", 200, reply::signing::aplus,
+              our_client_id, offset});
+    const auto cancel = h.cancel(test_payment());
+    CHECK(event_as<cancel_no_answer>(cancel).reason == no_answer_reason::bad_signature);
+  }
+  harness h;
+  h.answer({pay_success, 200, reply::signing::aplus, our_client_id, -590s});  // within: an answer
+  CHECK(event_as<pay_answer>(h.pay(test_payment())).result.status == 'S');
+}
+
+TEST_CASE("answers that echo another payment's ids are no answer") {
+  auto known = test_payment();
+  known.payment_id = "20200101234567890134567";
+  SUBCASE("pay: another paymentId than the one we know, or another paymentRequestId") {
+    harness h;
+    h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentId":"someone_elses"})"});
+    const auto r = h.pay(known);
+    CHECK(event_as<pay_no_answer>(r).reason == no_answer_reason::garbled);
+    CHECK(r.call.outcome == "mismatched_answer");
+    h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"other"})"});
+    CHECK(h.pay(test_payment()).call.outcome == "mismatched_answer");
+    h.answer({pay_success});  // paymentId not known yet: taken as the answer says
+    CHECK(event_as<pay_answer>(h.pay(test_payment())).result.status == 'S');
+  }
+  SUBCASE("inquiry: another paymentId, or an S answer that names no payment at all") {
+    harness h;
+    h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"pay_1089760038715669",)"
+              R"("paymentId":"someone_elses","paymentResult":{"resultCode":"SUCCESS","resultStatus":"S"}})"});
+    CHECK(h.inquiry(known).call.outcome == "mismatched_answer");
+    h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},)"
+              R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S"}})"});
+    const auto r = h.inquiry(known);
+    CHECK(event_as<inquiry_no_answer>(r).reason == no_answer_reason::garbled);
+    CHECK(r.call.outcome == "mismatched_answer");
+    // F answers (ORDER_NOT_EXIST) name no payment: still answers.
+    h.answer({R"({"result":{"resultCode":"ORDER_NOT_EXIST","resultStatus":"F"}})"});
+    CHECK(event_as<inquiry_answer>(h.inquiry(known)).result.status == 'F');
+    // Only the paymentId, ours: an answer.
+    h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentId":"20200101234567890134567",)"
+              R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S"}})"});
+    CHECK(event_as<inquiry_answer>(h.inquiry(known)).payment_result->status == 'S');
+  }
+  SUBCASE("cancel: another paymentRequestId") {
+    harness h;
+    h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"other"})"});
+    const auto r = h.cancel(known);
+    CHECK(event_as<cancel_no_answer>(r).reason == no_answer_reason::garbled);
+    CHECK(r.call.outcome == "mismatched_answer");
+  }
+}
+
+TEST_CASE("informational fields are decoded leniently: a verified inquiry S/S stays an answer") {
+  harness h;
+  h.answer(
+      {R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+       R"("paymentResult":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":")" + std::string(2000, 'm') + R"("},)"
+       R"("paymentRequestId":"pay_1089760038715669","paymentId":"20200101234567890134567",)"
+       R"("paymentTime":"2020-01-01 12:01:01","paymentAmount":{"value":"100","currency":"JPY"},)"
+       R"("customerId":")" + std::string(100, 'c') + R"(","walletBrandName":7,)"
+       R"("settlementAmount":{"value":"90.00","currency":"USD"},"acquirerId":)" + "[1]" + "}"});
+  const auto r = h.inquiry(test_payment());
+  const auto& ev = event_as<inquiry_answer>(r);
+  REQUIRE(ev.payment_result.has_value());
+  CHECK(ev.payment_result->status == 'S');
+  CHECK(ev.facts.payment_id == "20200101234567890134567");
+  CHECK(ev.amount->minor_units == 100);
+  // The malformed informational fields are left out of the facts (their raw bytes are in the
+  // call record); the fields the machine needs are there.
+  CHECK(ev.facts.customer_id.empty());
+  CHECK(ev.facts.payment_time.empty());
+  CHECK(ev.facts.wallet_brand_name.empty());
+  CHECK_FALSE(ev.facts.settlement_amount.has_value());
+  CHECK(r.call.outcome == "S/SUCCESS paymentResult=S/SUCCESS");
 }
 
 TEST_CASE("cancel S") {

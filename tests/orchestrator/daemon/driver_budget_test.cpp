@@ -7,9 +7,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -283,6 +286,54 @@ TEST_CASE("with 64 calls in flight, due deadlines wait in the heap, not in the H
   f.gw.release();
   f.run_until([&] { return f.gw.calls.size() == 100 && f.settled(); });
   for (std::size_t i = 1; i < 100; ++i) CHECK(f.gw.calls[i].id > f.gw.calls[i - 1].id);  // oldest first
+}
+
+
+TEST_CASE("the cancel of an amount-mismatch notify waits until the ack is written") {
+  fixture f;
+  const auto id = f.seed("mismatch", pending_action::inquiry, t0 + std::chrono::hours(1));
+  f.drv.recover();
+  engine::input in;
+  in.payment_id = id;
+  notify_verified n;
+  n.payment_result = {"SUCCESS", 'S', "success"};
+  n.amount = store::test::usd(1);  // the order is 12.34
+  in.ev = n;
+  std::optional<held_output> done;
+  asio::co_spawn(f.io, [&]() -> asio::awaitable<void> {
+    done = co_await f.drv.submit_and_hold(std::move(in));
+  }, asio::detached);
+  f.run_until([&] { return done.has_value(); });
+  CHECK(done->out.result == engine::outcome::applied);
+  CHECK(done->out.after.pending == pending_action::cancel);
+  // Committed, the ack not yet written: no cancel may start, however long the reactor runs.
+  for (int i = 0; i < 20; ++i) f.io.run_for(std::chrono::milliseconds(1));
+  CHECK(f.gw.count("cancelPayment") == 0);
+  REQUIRE(done->hold != 0);
+  f.drv.release(done->hold);  // the network thread wrote the ack
+  f.run_until([&] { return f.gw.count("cancelPayment") == 1 && f.settled(); });
+  f.drv.release(done->hold);  // a second release does nothing
+  for (int i = 0; i < 5; ++i) f.io.run_for(std::chrono::milliseconds(1));
+  CHECK(f.gw.count("cancelPayment") == 1);
+}
+
+TEST_CASE("a decision without calls holds nothing; plain submit never holds") {
+  fixture f;
+  const auto id = f.seed("paid", pending_action::inquiry, t0 + std::chrono::hours(1));
+  f.drv.recover();
+  engine::input in;
+  in.payment_id = id;
+  notify_verified n;
+  n.payment_result = {"SUCCESS", 'S', "success"};
+  n.amount = store::test::usd(1234);
+  in.ev = n;
+  std::optional<held_output> done;
+  asio::co_spawn(f.io, [&]() -> asio::awaitable<void> {
+    done = co_await f.drv.submit_and_hold(std::move(in));
+  }, asio::detached);
+  f.run_until([&] { return done.has_value(); });
+  CHECK(done->out.after.status == payment_status::success);
+  CHECK(done->hold == 0);
 }
 
 }  // namespace cashier::daemon

@@ -1,8 +1,9 @@
 // Tests of notifyPayment authentication and the signed ack with real RSA keys from
-// tools/dev-keys: a valid notify, every refusal reason (flipped body byte, wrong Client-Id, stale
-// and malformed Request-Time, missing or malformed Signature, the served path instead of the
+// tools/dev-keys: a valid notify, every refusal reason (flipped body byte, wrong Client-Id checked
+// first, missing or malformed Request-Time, missing or malformed Signature, the served path instead of the
 // notifyUrl path, a garbled body with a valid signature), key rotation, the ack's signature and
-// its per-second cache, the refusal answers and loading settings from the config.
+// its per-second cache, the refusal answers and loading settings from the config; an authentic
+// notify far from now is ok with its skew noted; the digest, log escaping and log limiting.
 #include "tests/orchestrator/net/net_test_support.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 
@@ -128,16 +129,22 @@ TEST_CASE("another Client-Id, or none, is refused even when Alipay+ signed it") 
   CHECK(check_notify(req, settings(), now).verification == notify_verification::wrong_client_id);
 }
 
-TEST_CASE("Request-Time further than the skew in either direction is stale and within it is ok") {
+TEST_CASE("an authentic notify is ok whatever its Request-Time; a skew beyond the window is noted") {
   notify_spec n;
-  n.request_time = now - 601s;
-  CHECK(check_notify(make_notify(n), settings(), now).verification ==
-        notify_verification::stale_request_time);
-  n.request_time = now + 601s;
-  CHECK(check_notify(make_notify(n), settings(), now).verification ==
-        notify_verification::stale_request_time);
+  for (const auto offset : {-601s, 601s, -86400s * 3}) {
+    CAPTURE(offset.count());
+    n.request_time = now + offset;
+    const auto check = check_notify(make_notify(n), settings(), now);
+    CHECK(check.verification == notify_verification::ok);
+    REQUIRE(check.message.has_value());
+    CHECK(check.message->payment_request_id == "pay_1089760038715669");
+    REQUIRE(check.skew.has_value());
+    CHECK(check.skew->count() == std::chrono::duration_cast<std::chrono::seconds>(offset < 0s ? -offset : offset).count());
+  }
   n.request_time = now - 599s;
-  CHECK(check_notify(make_notify(n), settings(), now).verification == notify_verification::ok);
+  const auto within = check_notify(make_notify(n), settings(), now);
+  CHECK(within.verification == notify_verification::ok);
+  CHECK_FALSE(within.skew.has_value());
 }
 
 TEST_CASE("a missing or malformed Request-Time is bad_request_time") {
@@ -234,8 +241,7 @@ TEST_CASE("the signed ack is reused within one second and re-signed in the next"
 TEST_CASE("refusals are unsigned non-200 answers with a resultStatus F") {
   for (const auto v :
        {notify_verification::missing_signature, notify_verification::bad_signature_header,
-        notify_verification::bad_signature, notify_verification::stale_request_time,
-        notify_verification::bad_request_time, notify_verification::wrong_client_id,
+        notify_verification::bad_signature, notify_verification::bad_request_time, notify_verification::wrong_client_id,
         notify_verification::garbled}) {
     CAPTURE(to_string(v));
     const auto res = reject_response(v);
@@ -284,4 +290,56 @@ TEST_CASE("headers are kept as Name: value lines") {
   CHECK(format_headers({{"Client-Id", "a"}, {"Signature", "x=1, y=2"}}) ==
         "Client-Id: a\nSignature: x=1, y=2\n");
   CHECK(format_headers({}).empty());
+}
+
+TEST_CASE("the Client-Id is checked first: a foreign notify needs no signature check to be refused") {
+  auto req = make_notify({});
+  CHECK(client_id_ok(req, settings()));
+  set_header(req, "Client-Id", "2022000000000999");
+  CHECK_FALSE(client_id_ok(req, settings()));
+  set_header(req, "Signature", "garbage");  // would be bad_signature_header if it were looked at
+  CHECK(check_notify(req, settings(), now).verification == notify_verification::wrong_client_id);
+  std::erase_if(req.headers, [](const net::header& h) { return h.name == "client-id"; });
+  CHECK_FALSE(client_id_ok(req, settings()));
+}
+
+TEST_CASE("the digest identifies a notify by its body and Signature header") {
+  const auto a = make_notify({});
+  const auto check = check_notify(a, settings(), now);
+  CHECK(check.digest.size() == 32);
+  CHECK(check.digest == notify_digest(a.body, *net::find_header(a.headers, "Signature")));
+  CHECK(check_notify(a, settings(), now).digest == check.digest);  // a re-send: the same digest
+  auto b = a;
+  set_header(b, "Signature", "algorithm=RSA256,keyVersion=1,signature=junk");
+  CHECK(check_notify(b, settings(), now).digest != check.digest);
+  CHECK(notify_digest("ab", "c") != notify_digest("a", "bc"));  // the separator counts
+}
+
+TEST_CASE("header bytes are logged escaped: no control bytes, no invalid UTF-8, bounded") {
+  CHECK(log_safe("2022-ok_ID") == "2022-ok_ID");
+  CHECK(log_safe(std::string("a\xff\x00\n\"\\b", 7)) == "a\\xff\\x00\\x0a\"\\x5cb");
+  CHECK(log_safe(std::string(300, 'x'), 4) == "xxxx...");
+}
+
+TEST_CASE("the log limiter lets one line through per interval and counts the others") {
+  log_limiter limiter(10s);
+  const auto t = std::chrono::steady_clock::time_point{} + 1000s;
+  CHECK(limiter.admit(t) == std::optional<std::uint64_t>(0));
+  CHECK_FALSE(limiter.admit(t + 1s).has_value());
+  CHECK_FALSE(limiter.admit(t + 9s).has_value());
+  CHECK(limiter.admit(t + 10s) == std::optional<std::uint64_t>(2));
+  CHECK(limiter.admit(t + 30s) == std::optional<std::uint64_t>(0));
+}
+
+TEST_CASE("a verified notify with a malformed informational field is ok, the field set aside") {
+  notify_spec n;
+  n.body = notify_body;
+  n.body.replace(n.body.find("\"1235678\""), 9, "\"" + std::string(80, '7') + "\"");
+  n.body.replace(n.body.find("2020-01-01T12:01:01+08:30"), 25, "yesterday at noon");
+  const auto check = check_notify(make_notify(n), settings(), now);
+  CHECK(check.verification == notify_verification::ok);
+  REQUIRE(check.message.has_value());
+  CHECK_FALSE(check.message->customer_id.has_value());
+  CHECK_FALSE(check.message->payment_time.has_value());
+  CHECK(check.set_aside == std::vector<std::string>{"paymentTime", "customerId"});
 }

@@ -331,3 +331,31 @@ TEST_CASE("stop() gives up after the drain timeout and closes what is left") {
   };
   run(ioc, body());
 }
+
+TEST_CASE("after_write hears that the answer is on the wire, and a dropped answer as not written") {
+  asio::io_context ioc;
+  std::vector<bool> heard;
+  std::vector<std::string> order;
+  auto handler = [&](request req, const peer_info&) -> awaitable<response> {
+    response res;
+    if (req.target == "/drop") res.status = no_answer_status;
+    res.body = "ack";
+    res.after_write = [&](bool written) {
+      heard.push_back(written);
+      order.emplace_back("after_write");
+    };
+    co_return res;
+  };
+  auto server = listen(ioc, {}, handler);
+  auto body = [&]() -> awaitable<void> {
+    const auto raw = co_await raw_exchange(server.port(), post(2));
+    order.emplace_back("client read the answer");
+    CHECK(status_of(raw) == 200);
+    co_await raw_exchange(server.port(), "GET /drop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  };
+  run(ioc, body());
+  CHECK(heard == std::vector<bool>{true, false});
+  // The callback ran once the bytes were written, before the connection's end reached the client.
+  REQUIRE(order.size() == 3);
+  CHECK(order[0] == "after_write");
+}

@@ -152,7 +152,11 @@ TEST_CASE("show --json: payment beside events, calls, notifies, webhooks, anomal
   expect_shape(s.at("notifies").at(0), {{"receivedAt", "string?"},
                                         {"verification", "string"},
                                         {"headers", "string"},
-                                        {"body", "string"}});
+                                        {"body", "string"},
+                                        {"bodyBytes", "int"},
+                                        {"timesReceived", "int"},
+                                        {"lastReceivedAt", "string?"}});
+  CHECK(s.at("notifies").at(0).at("timesReceived").as_int64() == 1);
 }
 
 TEST_CASE("show of an unknown payment exits 1, with an error object under --json") {
