@@ -16,6 +16,7 @@
 #include "orchestrator/alipayplus/wire_time.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
+#include "state/store/store.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
@@ -155,7 +156,7 @@ inquiry_answer inquiry_event(const aplus::inquiry_payment_response& r) {
 // {"paymentRequestId":"..."}, the body of inquiryPayment and cancelPayment.
 std::string lookup_body(const payment& p) {
   aplus::payment_lookup lookup;
-  lookup.payment_request_id = p.payment_request_id;
+  lookup.payment_request_id = std::string(store::alipay_request_id(p));  // cashierd's own id
   return aplus::encode(lookup);
 }
 
@@ -252,7 +253,8 @@ asio::awaitable<call_result> aplus_gateway::pay(const payment& p) {
 asio::awaitable<call_result> aplus_gateway::inquiry(const payment& p) {
   call_result out{inquiry_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
-  const std::string ours = p.payment_request_id;  // `p` is not used after the first suspension
+  // cashierd's own id; `p` is not used after the first suspension
+  const std::string ours(store::alipay_request_id(p));
   auto got = co_await call(aplus_api::inquiry, lookup_body(p),
                            &aplus::decode_inquiry_payment_response, out.call);
   // A verified answer about another payment cannot be applied to this one.

@@ -16,7 +16,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <functional>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +32,13 @@
 #include "orchestrator/net/http_types.hpp"
 
 namespace cashier::daemon {
+
+/// The most consult answers kept (consult_cache_key); the soonest to expire goes first.
+inline constexpr std::size_t max_consult_cache_entries = 1024;
+
+/// The amount band of a consult: the bit width of the value in minor units (0 for 0), so
+/// amounts within a factor of two share an answer.
+int consult_amount_band(std::int64_t minor_units);
 
 /// What a consultPayment call produced: the verified answer body, or why there is none.
 struct consult_outcome {
@@ -72,12 +81,21 @@ class merchant_api {
   net::response get(const merchant_config& m, const std::string& id, const net::request& req);
   boost::asio::awaitable<net::response> cancel(const net::request& req, const merchant_config& m,
                                                const std::string& id);
-  boost::asio::awaitable<net::response> consult(const net::request& req);
+  boost::asio::awaitable<net::response> consult(const net::request& req, const merchant_config& m);
+  const net::response* cached_consult(const std::string& key);
+  void keep_consult(const std::string& key, const net::response& answer);
   net::response events(const merchant_config& m, const net::request& req);
   std::optional<payment> own_payment(const merchant_config& m, const std::string& id);
 
+  /// A consult answer kept for reuse (issue 14, item 11).
+  struct consult_entry {
+    net::response answer;   ///< the 200 answer sent
+    time_point expires_at;  ///< payment clock
+  };
+
   merchant_api_deps deps_;
   std::vector<merchant_key> keys_;
+  std::unordered_map<std::string, consult_entry> consult_cache_;  ///< by consult_cache_key
 };
 
 }  // namespace cashier::daemon

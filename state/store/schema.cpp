@@ -4,6 +4,7 @@
 // old schema or the new one.
 #include "state/store/schema.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
@@ -194,8 +195,30 @@ CREATE TRIGGER payments_no_delete BEFORE DELETE ON payments
   BEGIN SELECT RAISE(ABORT, 'payments are never deleted'); END;
 )sql";
 
+// Issue 14, merchant identity and event ids: paymentRequestId is the merchant's key, unique per merchant; the
+// id sent to Alipay+ is cashierd's own, unique across merchants. No table rebuild (other steps
+// may add columns to payments): the old column, with its UNIQUE constraint, becomes the
+// Alipay+ id, which for existing rows is exactly what was sent to Alipay+; the merchant's id
+// becomes a new column, filled from it, unique per merchant. Its index leads with the
+// paymentRequestId, so operators can also look an id up across merchants.
+constexpr const char* step_merchant_scoped_ids = R"sql(
+ALTER TABLE payments RENAME COLUMN payment_request_id TO alipay_payment_request_id;
+ALTER TABLE payments ADD COLUMN payment_request_id TEXT NOT NULL DEFAULT '';
+UPDATE payments SET payment_request_id = alipay_payment_request_id;
+CREATE UNIQUE INDEX payments_by_request_id ON payments (payment_request_id, merchant_id);
+-- The events feed is per merchant: its cursor is the merchant's own sequence, which reveals
+-- nothing of other merchants' volume. Existing rows take their row id (the old cursor), so
+-- cursors merchants hold stay valid; new rows continue from each merchant's last.
+ALTER TABLE merchant_outbox ADD COLUMN merchant_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE merchant_outbox ADD COLUMN feed_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE merchant_outbox
+  SET merchant_id = (SELECT p.merchant_id FROM payments p WHERE p.id = merchant_outbox.payment_id),
+      feed_seq = id;
+CREATE UNIQUE INDEX merchant_outbox_feed ON merchant_outbox (merchant_id, feed_seq);
+)sql";
+
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<const char*, 1> steps = {schema_v1};
+constexpr std::array<const char*, 2> steps = {schema_v1, step_merchant_scoped_ids};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);
@@ -219,7 +242,10 @@ void check_known(sqlite_db& db, std::int64_t version) {
 
 int latest_schema_version() { return static_cast<int>(steps.size()); }
 
-void migrate(sqlite_db& db) {
+void migrate(sqlite_db& db) { migrate_to(db, latest_schema_version()); }
+
+void migrate_to(sqlite_db& db, int target) {
+  target = std::min(target, latest_schema_version());
   db.exec("BEGIN IMMEDIATE");
   try {
     std::int64_t version = pragma_value(db, "PRAGMA user_version");
@@ -228,10 +254,11 @@ void migrate(sqlite_db& db) {
       throw store_error(store_failure::corrupt,
                         "not a cashierd database (foreign tables, no version)");
     }
-    for (auto v = static_cast<std::size_t>(version); v < steps.size(); ++v) db.exec(steps[v]);
-    if (version < latest_schema_version()) {
+    for (auto v = static_cast<std::size_t>(version); v < static_cast<std::size_t>(target); ++v)
+      db.exec(steps[v]);
+    if (version < target) {
       std::string bump = "PRAGMA application_id = " + std::to_string(application_id) +
-                         "; PRAGMA user_version = " + std::to_string(latest_schema_version());
+                         "; PRAGMA user_version = " + std::to_string(target);
       db.exec(bump.c_str());
     }
     db.exec("COMMIT");

@@ -13,6 +13,9 @@ int latest_schema_version();
 /// Applies every missing migration step in order, in one transaction. Throws store_error
 /// (kind `schema`) when the database is newer than this build or not a cashierd database.
 void migrate(sqlite_db& db);
+/// Applies the missing steps up to `version` only (tests build databases of an older schema,
+/// with rows, to check that later steps migrate them).
+void migrate_to(sqlite_db& db, int version);
 /// For a read-only connection: throws store_error unless the schema is exactly the newest.
 void check_schema(sqlite_db& db);
 

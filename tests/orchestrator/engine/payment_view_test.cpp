@@ -3,6 +3,8 @@
 // webhook payload must be the Standard Webhooks body built from it.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -63,9 +65,21 @@ TEST_CASE("payment_json escapes strings as Boost.JSON does") {
 TEST_CASE("the webhook payload carries the payment object, its sequence and event id") {
   const payment p = full();
   const auto now = from_epoch_ms(1'795'000'000'007);
-  const auto text = engine::webhook_payload(p, merchant_event_type::succeeded, 2, now);
-  json::object data{{"payment", engine::payment_to_json(p)}, {"sequence", 2}, {"eventId", "evt_7_2"}};
+  const auto text = engine::webhook_payload(p, merchant_event_type::succeeded, 2, "evt_abc", now);
+  json::object data{{"payment", engine::payment_to_json(p)}, {"sequence", 2}, {"eventId", "evt_abc"}};
   json::object body{{"type", "payment.succeeded"}, {"timestamp", engine::iso8601(now)}, {"data", std::move(data)}};
   CHECK(text == json::serialize(body));
   CHECK(json::parse(text).at("data").at("payment").at("status") == "SUCCESS");
+}
+
+// Issue 14 (item 11): event ids reveal no row counts: random, never derived from the row id.
+TEST_CASE("random event ids: evt_ + 26 base32 characters, never repeated") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = engine::random_event_id();
+    REQUIRE(id.size() == 30);
+    CHECK(id.rfind("evt_", 0) == 0);
+    CHECK(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567", 4) == std::string::npos);
+    CHECK(seen.insert(id).second);
+  }
 }
