@@ -49,8 +49,8 @@ struct merchant_config {
   std::vector<std::string> notify_secrets;///< `whsec_<base64>`; two during a rotation
   std::string notify_url;                 ///< default webhook URL ("" = none)
   std::string ca_file;                    ///< CA bundle for the webhook URL ("" = system)
-  merchant_identity identity;             ///< its own record towards Alipay+ (required)
-  std::vector<merchant_identity> sub_merchants;  ///< a platform's sub-merchants (`subMerchants`)
+  merchant_identity identity = {};        ///< its own record towards Alipay+ (required)
+  std::vector<merchant_identity> sub_merchants = {};  ///< a platform's sub-merchants (`subMerchants`)
 };
 
 /// The whole configuration, with defaults applied.

@@ -2,13 +2,18 @@
 // Bearer token per merchant, answered with JSON. Create validates the body, builds the payment
 // and its byte-exact pay request, submits it to the driver (answering only after the commit)
 // and waits up to createWaitMs for the pay answer; GET, cancel, consult and the events feed
-// serve the merchant's own data only. It runs on the reactor thread and reads the store there;
-// it never changes a payment except through driver::submit.
+// serve the merchant's own data only: paymentRequestIds are looked up per merchant, so another
+// merchant's id is simply unknown (404, the same answer), and a create with it is a new payment.
+// Consult answers are cached per (merchant, record, currency, amount band, region, terminal,
+// settlement currency) for payment.consultCacheSeconds. It runs on the reactor thread and reads
+// the store there; it never changes a payment except through driver::submit.
 //
 // Routes come from the daemon's one route table (routes.hpp), which percent-decodes the path id.
 // Answers: 200/201/202 with JSON; errors are {"error":{"code","message","field"?}} with
 // 400 INVALID_REQUEST (field-level, `details` lists every error when there are several; also a
 // path id that is bad percent-encoding or holds '/' or a control character once decoded),
+// 400 MERCHANT_MISMATCH (order.merchant or consult's merchant is not a configured record of the
+// merchant),
 // 401 UNAUTHORIZED, 404 NOT_FOUND / PAYMENT_NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow),
 // 409 REPEAT_REQ_INCONSISTENT / PAYMENT_FINAL, 413 PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE
 // (a non-empty POST body whose Content-Type is not application/json), 500 INTERNAL,
