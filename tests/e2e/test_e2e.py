@@ -113,8 +113,11 @@ class MerchantIdentity(ClusterTest):
         r = self.ctl("--json", "inquire", "e2e-shared")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertEqual(json.loads(r.stdout)["error"]["code"], "AMBIGUOUS_PAYMENT_ID")
-        r = self.ctl("inquire", "e2e-shared", "--merchant", "other")
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # Named with its merchant, the payment is found (final, so the inquiry is refused as such).
+        r = self.ctl("--json", "inquire", "e2e-shared", "--merchant", "other")
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "PAYMENT_FINAL", r.stdout + r.stderr)
+        r = self.ctl("--json", "inquire", "e2e-shared", "--merchant", "nobody")
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "NOT_FOUND", r.stdout + r.stderr)
 
 
 class Faults(ClusterTest):
