@@ -317,7 +317,9 @@ asio::awaitable<response> merchant_api::consult(const request& req, const mercha
   // The merchant record is bound to the config as for a create (filled in when left out).
   const auto consult_request = parse_consult_request(fill_merchant(*body, m, true));
   if (!consult_request) co_return invalid_request(consult_request.errors());
-  if (auto wrong = check_merchant(*consult_request->merchant, m, "merchant"))
+  // fill_merchant guarantees a merchant in a body that parses; an absent one would mismatch.
+  const auto& sent = consult_request->merchant ? *consult_request->merchant : aplus::merchant{};
+  if (auto wrong = check_merchant(sent, m, "merchant"))
     co_return error_response(400, "MERCHANT_MISMATCH", wrong->message, wrong->field);
   const auto key = consult_cache_key(m, *consult_request);
   if (const auto* hit = cached_consult(key)) co_return *hit;

@@ -185,7 +185,7 @@ class ForgedNotifies(ClusterTest):
         code, body = self.c.create("e2e-forged-1")
         self.assertEqual(code, 201, body)
         notify = {"paymentResult": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
-                  "paymentRequestId": "e2e-forged-1", "paymentId": body["paymentId"],
+                  "paymentRequestId": body["alipayPaymentRequestId"], "paymentId": body["paymentId"],
                   "paymentAmount": {"currency": "USD", "value": "1000"}}
         # Signed with our own key instead of Alipay+'s: forged.
         code, data = self.notify(notify, self.c.k("acqp_private.pem"))
