@@ -17,6 +17,7 @@
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
+#include "state/store/store.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
@@ -219,7 +220,7 @@ inquiry_answer inquiry_event(const aplus::inquiry_payment_response& r) {
 // {"paymentRequestId":"..."}, the body of inquiryPayment and cancelPayment.
 std::string lookup_body(const payment& p) {
   aplus::payment_lookup lookup;
-  lookup.payment_request_id = p.payment_request_id;
+  lookup.payment_request_id = std::string(store::alipay_request_id(p));  // cashierd's own id
   return aplus::encode(lookup);
 }
 

@@ -130,9 +130,9 @@ class aplus_gateway final : public gateway {
 
   /// Sends `p.pay_request`, byte for byte.
   boost::asio::awaitable<call_result> pay(const payment& p) override;
-  /// Sends {"paymentRequestId": p.payment_request_id} to inquiryPayment.
+  /// Sends {"paymentRequestId": store::alipay_request_id(p)} (cashierd's own id) to inquiryPayment.
   boost::asio::awaitable<call_result> inquiry(const payment& p) override;
-  /// Sends {"paymentRequestId": p.payment_request_id} to cancelPayment.
+  /// Sends {"paymentRequestId": store::alipay_request_id(p)} (cashierd's own id) to cancelPayment.
   boost::asio::awaitable<call_result> cancel(const payment& p) override;
   /// Sends `body` (a consultPayment request, exact bytes) to consultPayment.
   boost::asio::awaitable<consult_result> consult(std::string body);

@@ -33,6 +33,7 @@
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/log.hpp"
+#include "orchestrator/daemon/merchant_answers.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
 #include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
@@ -299,23 +300,45 @@ struct daemon {
     return ev;
   }
 
+  /// The payment an admin action names (issue 14, item 5): `name` is an alipayPaymentRequestId,
+  /// or a merchant's paymentRequestId with `?merchant=ID` (or alone when no other merchant uses
+  /// it); else the answer to send: 404, 409 AMBIGUOUS_PAYMENT_ID, or 400 for a bad query.
+  std::variant<payment, net::response> admin_payment(const std::string& name, std::string_view target) {
+    std::optional<std::string> merchant;
+    for (auto& [key, value] : answers::query_params(target)) {
+      if (key != "merchant" || value.empty())
+        return error_response(400, "INVALID_REQUEST", "only ?merchant=<merchant id> is accepted here");
+      merchant = std::move(value);
+    }
+    auto named = store::resolve_payment_name(*store, name, merchant);
+    switch (named.resolution) {
+      case store::name_resolution::found: return std::move(*named.p);
+      case store::name_resolution::not_found: break;
+      case store::name_resolution::ambiguous:
+        return error_response(409, "AMBIGUOUS_PAYMENT_ID",
+                              "several merchants use paymentRequestId " + name + "; add ?merchant=<merchant id>");
+    }
+    return error_response(404, "NOT_FOUND", "no payment " + name);
+  }
+
   /// An admin action on payment or event `id` (already percent-decoded by the matcher).
-  asio::awaitable<net::response> on_admin(route_id action, const std::string& id) {
+  asio::awaitable<net::response> on_admin(route_id action, const std::string& id, std::string_view target) {
     if (action == route_id::admin_redeliver) {
       if (webhooks->redeliver(id) == redeliver_result::not_found)
         co_return error_response(404, "NOT_FOUND", "no merchant event " + id);
       co_return json_response(202, json::object{{"eventId", id}, {"status", "queued"}});
     }
-    const auto p = store->find(id);
-    if (!p) co_return error_response(404, "NOT_FOUND", "no payment " + id);
+    auto named = admin_payment(id, target);
+    if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
+    const auto p = std::get<payment>(std::move(named));
     engine::input in;
-    in.payment_id = p->id;
+    in.payment_id = p.id;
     if (action == route_id::admin_cancel) in.ev = cancel_requested{requester::operator_, "operator"};
     else in.ev = inquiry_requested{};
     const auto out = co_await drv->submit(std::move(in));
     if (out.made.rejected)
       co_return error_response(409, "PAYMENT_FINAL", "payment is final: " + std::string(to_string(*out.made.rejected)));
-    co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : *p));
+    co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));
   }
 
   /// Every request, on the network thread: a notifyPayment is served there (see on_notify),
@@ -378,7 +401,7 @@ struct daemon {
       case route_id::metrics: co_return co_await on_metrics();
       case route_id::admin_cancel:
       case route_id::admin_inquire:
-      case route_id::admin_redeliver: co_return co_await on_admin(found->matched->id, found->params[0]);
+      case route_id::admin_redeliver: co_return co_await on_admin(found->matched->id, found->params[0], req.target);
       case route_id::create_payment:
       case route_id::consult:
       case route_id::get_payment:
@@ -418,7 +441,8 @@ struct daemon {
   /// consultPayment for the merchant API; the call is logged like every other.
   asio::awaitable<consult_outcome> consult(std::string body) {
     consult_outcome out;
-    if (!drv->budget().take_now(std::chrono::steady_clock::now())) {
+    // The consult lane: its own share of the budget, never borrowing (rate_budget.hpp).
+    if (!drv->budget().take_consult(std::chrono::steady_clock::now())) {
       out.error = "over maxRequestsPerSecond";
       co_return out;
     }

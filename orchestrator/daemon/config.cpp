@@ -53,19 +53,29 @@ constexpr std::array<std::string_view, 11> alipayplus_keys{
     "gateway", "clientId", "privateKey", "alipayplusPublicKey", "keyVersion", "notifyUrl",
     "notifyPath", "caFile", "requestTimeoutMs", "maxClockSkewSeconds", "maxRequestsPerSecond"};
 constexpr std::array<std::string_view, 2> public_key_keys{"path", "keyVersion"};
-constexpr std::array<std::string_view, 4> payment_keys{"defaultExpiryMinutes", "pollGraceMinutes",
-                                                       "pollIntervalsSeconds", "createWaitMs"};
-constexpr std::array<std::string_view, 5> merchant_keys{"id", "token", "notifySecret", "notifyUrl",
-                                                        "caFile"};
+constexpr std::array<std::string_view, 5> payment_keys{"defaultExpiryMinutes", "pollGraceMinutes",
+                                                       "pollIntervalsSeconds", "createWaitMs",
+                                                       "consultCacheSeconds"};
+constexpr std::array<std::string_view, 10> merchant_keys{
+    "id", "token", "notifySecret", "notifyUrl", "caFile",
+    // merchant identity (issue 14, item 5)
+    "referenceMerchantId", "merchantName", "merchantMCC", "merchantAddress", "subMerchants"};
+// merchant identity (issue 14, item 5): a sub-merchant record and an address.
+constexpr std::array<std::string_view, 4> identity_keys{"referenceMerchantId", "merchantName",
+                                                        "merchantMCC", "merchantAddress"};
+constexpr std::array<std::string_view, 2> address_keys{"region", "city"};
 
 /// Where each key list applies, as a dotted prefix (`[]` for every element of an array).
-constexpr std::array<std::pair<std::string_view, key_list>, 6> key_sections{{
+constexpr std::array<std::pair<std::string_view, key_list>, 9> key_sections{{
     {"", root_keys},
     {"tls.", tls_keys},
     {"alipayplus.", alipayplus_keys},
     {"alipayplus.alipayplusPublicKey[].", public_key_keys},
     {"payment.", payment_keys},
     {"merchants[].", merchant_keys},
+    {"merchants[].merchantAddress.", address_keys},
+    {"merchants[].subMerchants[].", identity_keys},
+    {"merchants[].subMerchants[].merchantAddress.", address_keys},
 }};
 
 /// Reads an object's keys, rejecting keys not in `known`.
@@ -205,6 +215,8 @@ void parse_payment(const json::value* v, config& c) {
   p.default_expiry_minutes = get_int(o, k, "defaultExpiryMinutes", 15, 1, 60 * 24 * 30);
   p.poll_grace_minutes = get_int(o, k, "pollGraceMinutes", 10, 10, 60 * 24 * 30);
   p.create_wait_ms = get_int(o, k, "createWaitMs", 10000, 0, 600000);
+  // The default is the struct's (config.hpp), the one place it is written.
+  p.consult_cache_seconds = get_int(o, k, "consultCacheSeconds", p.consult_cache_seconds, 0, 3600);
   if (const auto* iv = o.if_contains("pollIntervalsSeconds")) {
     const std::string ik = "payment.pollIntervalsSeconds";
     if (!iv->is_array() || iv->get_array().empty()) fail(ik, "must be a non-empty array of seconds");
@@ -216,6 +228,73 @@ void parse_payment(const json::value* v, config& c) {
     }
   }
 }
+
+// --- merchant identity (issue 14, item 5) -------------------------------------------------
+
+/// UTF-8 code points in `s` (continuation bytes are not counted), as the Alipay+ codec counts.
+std::size_t chars_of(std::string_view s) {
+  std::size_t n = 0;
+  for (const char ch : s) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
+
+/// A required string of at most `max_chars` characters (ALIPAYPLUS.md limits).
+std::string get_bounded(const json::object& o, const std::string& parent, std::string_view key,
+                        std::size_t max_chars) {
+  auto s = get_string(o, parent, key, true);
+  if (chars_of(s) > max_chars)
+    fail(join(parent, key), "longer than " + std::to_string(max_chars) + " characters");
+  return s;
+}
+
+/// The identity keys of `o` (a merchant or a sub-merchant) at `k`.
+merchant_identity parse_identity(const json::object& o, const std::string& k) {
+  merchant_identity id;
+  id.reference_merchant_id = get_bounded(o, k, "referenceMerchantId", 64);
+  id.merchant_name = get_bounded(o, k, "merchantName", 256);
+  id.merchant_mcc = get_bounded(o, k, "merchantMCC", 64);
+  const auto ak = join(k, "merchantAddress");
+  const auto* a = o.if_contains("merchantAddress");
+  if (!a) fail(ak, "missing");
+  const auto& address = as_object(*a, ak, address_keys);
+  id.region = get_string(address, ak, "region", true);
+  if (id.region.size() != 2 || id.region[0] < 'A' || id.region[0] > 'Z' || id.region[1] < 'A' ||
+      id.region[1] > 'Z')
+    fail(join(ak, "region"), "must be a 2-letter uppercase ISO 3166 code");
+  id.city = get_bounded(address, ak, "city", 256);
+  return id;
+}
+
+/// The merchant's own record and its sub-merchants; every referenceMerchantId is configured
+/// once across all merchants, so a record names exactly one merchant.
+void parse_identities(const json::object& o, const std::string& k, merchant_config& m,
+                      const std::vector<merchant_config>& earlier) {
+  m.identity = parse_identity(o, k);
+  if (const auto* subs = o.if_contains("subMerchants")) {
+    const auto sk = k + ".subMerchants";
+    if (!subs->is_array()) fail(sk, "must be an array of merchant records");
+    for (std::size_t i = 0; i < subs->get_array().size(); ++i) {
+      const auto ek = sk + "[" + std::to_string(i) + "]";
+      m.sub_merchants.push_back(parse_identity(as_object(subs->get_array()[i], ek, identity_keys), ek));
+    }
+  }
+  std::vector<const merchant_identity*> seen;
+  for (const auto& other : earlier) {
+    seen.push_back(&other.identity);
+    for (const auto& s : other.sub_merchants) seen.push_back(&s);
+  }
+  auto check = [&](const merchant_identity& id, const std::string& key) {
+    for (const auto* s : seen)
+      if (s->reference_merchant_id == id.reference_merchant_id)
+        fail(key, "referenceMerchantId '" + id.reference_merchant_id + "' is configured twice");
+    seen.push_back(&id);
+  };
+  check(m.identity, k + ".referenceMerchantId");
+  for (std::size_t i = 0; i < m.sub_merchants.size(); ++i)
+    check(m.sub_merchants[i], k + ".subMerchants[" + std::to_string(i) + "].referenceMerchantId");
+}
+
+// --- end of merchant identity -----------------------------------------------------------------
 
 void parse_merchants(const json::value* v, config& c) {
   if (!v) fail("merchants", "missing: at least one merchant is needed");
@@ -243,6 +322,7 @@ void parse_merchants(const json::value* v, config& c) {
     if (!m.notify_url.empty() && m.notify_secrets.empty()) fail(k + ".notifySecret", "missing: needed to sign webhooks");
     m.ca_file = get_string(o, k, "caFile", false);
     if (!m.ca_file.empty()) require_readable(m.ca_file, k + ".caFile");
+    parse_identities(o, k, m, c.merchants);  // merchant identity (issue 14, item 5)
     for (const auto& other : c.merchants) {
       if (other.id == m.id) fail(k + ".id", "duplicate merchant id '" + m.id + "'");
       if (other.token == m.token) fail(k + ".token", "the same token is used by two merchants");

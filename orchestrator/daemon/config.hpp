@@ -30,6 +30,18 @@ struct public_key_config {
   std::string key_version;  ///< the keyVersion Alipay+ signs with ("" = any)
 };
 
+// --- merchant identity (issue 14, item 5): who a merchant is towards Alipay+ --------------
+/// One merchant record as Alipay+ sees it (order.merchant, consult's merchant). A create or
+/// consult may only name a record of the authenticated merchant (its own or a sub-merchant's).
+struct merchant_identity {
+  std::string reference_merchant_id;  ///< `referenceMerchantId`, 1 to 64 characters
+  std::string merchant_name;          ///< `merchantName`, 1 to 256 characters
+  std::string merchant_mcc;           ///< `merchantMCC`, 1 to 64 characters
+  std::string region;                 ///< `merchantAddress.region`, ISO 3166 alpha-2
+  std::string city;                   ///< `merchantAddress.city`, 1 to 256 characters
+};
+// --- end of merchant identity ---------------------------------------------------------------
+
 /// One merchant allowed to use the API.
 struct merchant_config {
   std::string id;                         ///< merchant id, recorded with each payment
@@ -37,6 +49,8 @@ struct merchant_config {
   std::vector<std::string> notify_secrets;///< `whsec_<base64>`; two during a rotation
   std::string notify_url;                 ///< default webhook URL ("" = none)
   std::string ca_file;                    ///< CA bundle for the webhook URL ("" = system)
+  merchant_identity identity = {};        ///< its own record towards Alipay+ (required)
+  std::vector<merchant_identity> sub_merchants = {};  ///< a platform's sub-merchants (`subMerchants`)
 };
 
 /// The whole configuration, with defaults applied.
@@ -67,6 +81,9 @@ struct config {
     std::int64_t poll_grace_minutes = 10;  ///< ≥ 10, enforced
     std::vector<std::int64_t> poll_intervals_seconds{2, 4, 8, 15, 30, 60};
     std::int64_t create_wait_ms = 10000;
+    /// How long a consultPayment answer is reused for the same (merchant, currency, amount
+    /// band, region, terminal); 0 = never. Issue 14, item 11.
+    std::int64_t consult_cache_seconds = 60;
   } payment;
 
   std::vector<merchant_config> merchants;

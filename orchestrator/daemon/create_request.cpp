@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 
 #include "orchestrator/alipayplus/wire_time.hpp"
+#include "orchestrator/engine/random_id.hpp"
 
 namespace cashier::daemon {
 namespace {
@@ -195,7 +196,7 @@ aplus::payment_factor cashier_payment_factor() {
 aplus::pay_request build_pay_request(const create_request& in, std::string_view notify_url,
                                      time_point expiry_at) {
   aplus::pay_request p;
-  p.payment_request_id = in.payment_request_id;
+  p.payment_request_id = in.payment_request_id;  // build_payment puts cashierd's own id in
   p.order = known_fields(in.order);
   p.payment_amount = in.payment_amount;
   p.payment_amount.extra_fields.clear();
@@ -225,7 +226,12 @@ payment build_payment(const create_request& in, std::string raw_body, const crea
       in.expiry_at.value_or(std::chrono::floor<std::chrono::seconds>(ctx.now + ctx.default_expiry));
   p.created_at = ctx.now;
   p.updated_at = ctx.now;
-  p.pay_request = aplus::encode(build_pay_request(in, ctx.notify_url, p.expiry_at));
+  p.alipay_payment_request_id = ctx.alipay_payment_request_id.empty()
+                                    ? in.payment_request_id
+                                    : ctx.alipay_payment_request_id;
+  auto pay = build_pay_request(in, ctx.notify_url, p.expiry_at);
+  pay.payment_request_id = p.alipay_payment_request_id;  // Alipay+ sees only cashierd's id
+  p.pay_request = aplus::encode(pay);
   p.merchant_request = std::move(raw_body);
   p.merchant_notify_url = in.merchant_notify_url.value_or("");
   return p;
@@ -248,6 +254,53 @@ aplus::decode_result<aplus::consult_payment_request> parse_consult_request(
   out.payment_factor = cashier_payment_factor();
   return out;
 }
+
+aplus::merchant to_aplus(const merchant_identity& id) {
+  aplus::merchant m;
+  m.reference_merchant_id = id.reference_merchant_id;
+  m.merchant_name = id.merchant_name;
+  m.merchant_mcc = id.merchant_mcc;
+  m.merchant_address = aplus::merchant_address{id.region, id.city, {}};
+  return m;
+}
+
+json::value fill_merchant(json::value body, const merchant_config& m, bool consult) {
+  auto* top = body.if_object();
+  json::object* holder = top;
+  if (top != nullptr && !consult) {
+    auto* order = top->if_contains("order");
+    holder = order != nullptr ? order->if_object() : nullptr;
+  }
+  if (holder != nullptr && !holder->contains("merchant"))
+    (*holder)["merchant"] = aplus::to_json(to_aplus(m.identity));
+  return body;
+}
+
+std::optional<merchant_mismatch> check_merchant(const aplus::merchant& sent,
+                                                const merchant_config& m, std::string_view path) {
+  const merchant_identity* found = nullptr;
+  if (sent.reference_merchant_id == m.identity.reference_merchant_id) found = &m.identity;
+  for (const auto& sub : m.sub_merchants)
+    if (found == nullptr && sent.reference_merchant_id == sub.reference_merchant_id) found = &sub;
+  const std::string base(path);
+  if (found == nullptr)
+    return merchant_mismatch{base + ".referenceMerchantId",
+                             "not a merchant record configured for this merchant"};
+  const auto differs = [&](std::string_view field) {
+    return merchant_mismatch{base + "." + std::string(field),
+                             "differs from the configured record of " +
+                                 found->reference_merchant_id};
+  };
+  if (sent.merchant_name != found->merchant_name) return differs("merchantName");
+  if (sent.merchant_mcc != found->merchant_mcc) return differs("merchantMCC");
+  const auto& a = sent.merchant_address;
+  if (!a) return differs("merchantAddress");
+  if (a->region != found->region) return differs("merchantAddress.region");
+  if (a->city != found->city) return differs("merchantAddress.city");
+  return std::nullopt;
+}
+
+std::string new_alipay_payment_request_id() { return engine::random_id("cp1"); }
 
 aplus::decode_result<std::string> parse_cancel_reason(std::string_view body) {
   if (body.empty()) return std::string();

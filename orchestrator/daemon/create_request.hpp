@@ -18,6 +18,12 @@
 // - paymentExpiryTime: optional, `YYYY-MM-DDTHH:MM:SS[.fff]` with `Z` or `±HH:MM`, after `now`
 //   and at most 30 days ahead (payment clock); it is forwarded to Alipay+ verbatim. When absent
 //   the daemon sends now + defaultExpiryMinutes, rounded down to whole seconds, in UTC.
+// - order.merchant (and consult's merchant) is bound to the authenticated merchant's config: it
+//   may be left out (fill_merchant puts the merchant's own record in) or must equal one of the
+//   merchant's configured records (its own or a sub-merchant's); anything else is a
+//   merchant_mismatch naming the first field that differs.
+// - The Alipay+ paymentRequestId is cashierd's own (create_context::alipay_payment_request_id),
+//   never the merchant's, so two merchants may use the same paymentRequestId.
 #pragma once
 
 #include <optional>
@@ -27,6 +33,7 @@
 #include <boost/json/value.hpp>
 
 #include "orchestrator/alipayplus/codec.hpp"
+#include "orchestrator/daemon/config.hpp"
 #include "state/machine/payment.hpp"
 
 namespace cashier::daemon {
@@ -54,7 +61,34 @@ struct create_context {
   std::string notify_url;   ///< config alipayplus.notifyUrl, sent as paymentNotifyUrl
   duration default_expiry;  ///< config payment.defaultExpiryMinutes
   time_point now;           ///< payment clock
+  /// cashierd's Alipay+ paymentRequestId for the new payment (new_alipay_payment_request_id);
+  /// "" = the merchant's paymentRequestId (tools that seed payments for a simulator).
+  std::string alipay_payment_request_id = {};
 };
+
+/// A merchant record in a body that is not one of the authenticated merchant's.
+struct merchant_mismatch {
+  std::string field;    ///< e.g. `order.merchant.referenceMerchantId`
+  std::string message;  ///< what differs
+};
+
+/// The Alipay+ form of a configured merchant record.
+aplus::merchant to_aplus(const merchant_identity& id);
+
+/// `body` with the merchant's own record put in where the merchant left it out: at
+/// `order.merchant` for a create (`consult` false), at `merchant` for a consult. A body of
+/// another shape is returned unchanged (the parser reports it).
+boost::json::value fill_merchant(boost::json::value body, const merchant_config& m, bool consult);
+
+/// Nothing when `sent` equals one of `m`'s configured records (own or sub-merchant), else the
+/// first field that differs, under `path` (e.g. `order.merchant`).
+std::optional<merchant_mismatch> check_merchant(const aplus::merchant& sent,
+                                                const merchant_config& m, std::string_view path);
+
+/// A fresh Alipay+ paymentRequestId: "cp1" + 26 base32 characters of 128 random bits (the
+/// OpenSSL generator); unguessable, and unique across merchants with overwhelming probability.
+/// Throws std::runtime_error when the generator fails.
+std::string new_alipay_payment_request_id();
 
 /// Validates a parsed create body at payment-clock instant `now`; every error with its path.
 aplus::decode_result<create_request> parse_create_request(const boost::json::value& body,

@@ -128,7 +128,32 @@ response consult_answer(const consult_outcome& o) {
   return json_response(200, json::object{{"paymentOptions", std::move(options)}});
 }
 
+/// What a consult answer depends on (issue 14, item 11): the merchant and the record it
+/// consults for, the currency and amount band, the user's region, the terminal and the
+/// settlement currency. Every part is a checked code or a configured id (no separator inside).
+std::string consult_cache_key(const merchant_config& m, const aplus::consult_payment_request& r) {
+  std::string key = m.id;
+  const auto add = [&key](std::string_view part) {
+    key += '\n';
+    key += part;
+  };
+  add(r.merchant ? r.merchant->reference_merchant_id : "");
+  add(r.payment_amount.currency.view());
+  add(std::to_string(consult_amount_band(r.payment_amount.minor_units)));
+  add(r.user_region.value_or(""));
+  add(r.env ? r.env->terminal_type : "");
+  add(r.env && r.env->os_type ? *r.env->os_type : "");
+  add(r.settlement_strategy ? r.settlement_strategy->settlement_currency.view() : "");
+  return key;
+}
+
 }  // namespace
+
+int consult_amount_band(std::int64_t minor_units) {
+  int band = 0;
+  for (auto v = static_cast<std::uint64_t>(std::max<std::int64_t>(minor_units, 0)); v != 0; v >>= 1) ++band;
+  return band;
+}
 
 merchant_api::merchant_api(merchant_api_deps deps) : deps_(std::move(deps)) {
   for (const auto& m : deps_.cfg.merchants)
@@ -177,7 +202,7 @@ asio::awaitable<response> merchant_api::route(const request& req, const merchant
   const auto& params = found->params;
   switch (found->matched->id) {
     case route_id::create_payment: co_return co_await create(req, m);
-    case route_id::consult: co_return co_await consult(req);
+    case route_id::consult: co_return co_await consult(req, m);
     case route_id::get_payment: co_return get(m, params[0], req);
     case route_id::cancel_payment: co_return co_await cancel(req, m, params[0]);
     case route_id::events_feed: co_return events(m, req);
@@ -198,14 +223,18 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   if (!body) co_return invalid_request(body.errors());
   // A repeat is answered before validation: time-dependent rules (expiry in the future) must not
   // turn a retry of an accepted request into a 400.
+  // Only this merchant's ids: another merchant's is a new payment (no existence oracle).
   if (const auto id = request_id_of(*body))
-    if (const auto existing_id = deps_.eng.store().id_of(*id))
+    if (const auto existing_id = deps_.eng.store().id_of(m.id, *id))
       if (auto existing = deps_.eng.store().load(*existing_id)) co_return repeat(*existing, m, *body);
   const auto now = deps_.clock.now();
-  const auto parsed = parse_create_request(*body, now);
+  const auto parsed = parse_create_request(fill_merchant(*body, m, false), now);
   if (!parsed) co_return invalid_request(parsed.errors());
+  if (auto wrong = check_merchant(parsed->order.merchant, m, "order.merchant"))
+    co_return error_response(400, "MERCHANT_MISMATCH", wrong->message, wrong->field);
   const create_context ctx{m.id, deps_.cfg.alipayplus.notify_url,
-                           std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now};
+                           std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now,
+                           new_alipay_payment_request_id()};
   engine::input in;
   in.create = build_payment(*parsed, req.body, ctx);
   in.ev = created{};
@@ -260,9 +289,8 @@ asio::awaitable<payment> merchant_api::await_pay_answer(payment p) {
 }
 
 std::optional<payment> merchant_api::own_payment(const merchant_config& m, const std::string& id) {
-  auto p = deps_.eng.store().find(id);
-  if (!p || p->merchant_id != m.id) return std::nullopt;  // another merchant's looks absent
-  return p;
+  // Scoped by merchant: another merchant's id is simply not found, answered as an unknown one.
+  return deps_.eng.store().find(m.id, id);
 }
 
 response merchant_api::get(const merchant_config& m, const std::string& id, const request& req) {
@@ -297,16 +325,51 @@ asio::awaitable<response> merchant_api::cancel(const request& req, const merchan
   co_return error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry later");
 }
 
-asio::awaitable<response> merchant_api::consult(const request& req) {
+asio::awaitable<response> merchant_api::consult(const request& req, const merchant_config& m) {
   if (auto bad = check_json_body(req)) co_return *bad;
   const auto body = aplus::parse_untrusted(req.body);
   if (!body) co_return invalid_request(body.errors());
-  const auto consult_request = parse_consult_request(*body);
+  // The merchant record is bound to the config as for a create (filled in when left out).
+  const auto consult_request = parse_consult_request(fill_merchant(*body, m, true));
   if (!consult_request) co_return invalid_request(consult_request.errors());
+  // fill_merchant guarantees a merchant in a body that parses; an absent one would mismatch.
+  const auto& sent = consult_request->merchant ? *consult_request->merchant : aplus::merchant{};
+  if (auto wrong = check_merchant(sent, m, "merchant"))
+    co_return error_response(400, "MERCHANT_MISMATCH", wrong->message, wrong->field);
+  const auto key = consult_cache_key(m, *consult_request);
+  if (const auto* hit = cached_consult(key)) co_return *hit;
   if (!deps_.consult)
     co_return error_response(502, "ALIPAYPLUS_UNAVAILABLE", "consultPayment is not available");
   const consult_outcome outcome = co_await deps_.consult(aplus::encode(*consult_request));
-  co_return consult_answer(outcome);
+  auto answer = consult_answer(outcome);
+  if (answer.status == 200) keep_consult(key, answer);  // failures are never kept
+  co_return answer;
+}
+
+const response* merchant_api::cached_consult(const std::string& key) {
+  const auto it = consult_cache_.find(key);
+  if (it == consult_cache_.end()) return nullptr;
+  if (it->second.expires_at <= deps_.clock.now()) {
+    consult_cache_.erase(it);
+    return nullptr;
+  }
+  return &it->second.answer;
+}
+
+void merchant_api::keep_consult(const std::string& key, const response& answer) {
+  const auto seconds = deps_.cfg.payment.consult_cache_seconds;
+  if (seconds <= 0) return;
+  const auto now = deps_.clock.now();
+  if (consult_cache_.size() >= max_consult_cache_entries && !consult_cache_.contains(key)) {
+    std::erase_if(consult_cache_, [&](const auto& e) { return e.second.expires_at <= now; });
+    if (consult_cache_.size() >= max_consult_cache_entries) {
+      auto soonest = consult_cache_.begin();
+      for (auto it = consult_cache_.begin(); it != consult_cache_.end(); ++it)
+        if (it->second.expires_at < soonest->second.expires_at) soonest = it;
+      consult_cache_.erase(soonest);
+    }
+  }
+  consult_cache_[key] = consult_entry{answer, now + std::chrono::seconds(seconds)};
 }
 
 response merchant_api::events(const merchant_config& m, const request& req) {
@@ -328,7 +391,8 @@ response merchant_api::events(const merchant_config& m, const request& req) {
   const auto rows = deps_.eng.store().events_feed(m.id, after, static_cast<std::size_t>(limit));
   json::array list;
   for (const auto& r : rows) list.push_back(feed_entry_json(r));
-  const std::int64_t next = rows.empty() ? after : rows.back().id;
+  // The merchant's own feed sequence: a cursor says nothing of other merchants' volume.
+  const std::int64_t next = rows.empty() ? after : rows.back().feed_seq;
   return json_response(
       200, json::object{{"events", std::move(list)}, {"nextCursor", std::to_string(next)}});
 }

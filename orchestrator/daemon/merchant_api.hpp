@@ -2,13 +2,18 @@
 // Bearer token per merchant, answered with JSON. Create validates the body, builds the payment
 // and its byte-exact pay request, submits it to the driver (answering only after the commit)
 // and waits up to createWaitMs for the pay answer; GET, cancel, consult and the events feed
-// serve the merchant's own data only. It runs on the reactor thread and reads the store there;
-// it never changes a payment except through driver::submit.
+// serve the merchant's own data only: paymentRequestIds are looked up per merchant, so another
+// merchant's id is simply unknown (404, the same answer), and a create with it is a new payment.
+// Consult answers are cached per (merchant, record, currency, amount band, region, terminal,
+// settlement currency) for payment.consultCacheSeconds. It runs on the reactor thread and reads
+// the store there; it never changes a payment except through driver::submit.
 //
 // Routes come from the daemon's one route table (routes.hpp), which percent-decodes the path id.
 // Answers: 200/201/202 with JSON; errors are {"error":{"code","message","field"?}} with
 // 400 INVALID_REQUEST (field-level, `details` lists every error when there are several; also a
 // path id that is bad percent-encoding or holds '/' or a control character once decoded),
+// 400 MERCHANT_MISMATCH (order.merchant or consult's merchant is not a configured record of the
+// merchant),
 // 401 UNAUTHORIZED, 404 NOT_FOUND / PAYMENT_NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow),
 // 409 REPEAT_REQ_INCONSISTENT / PAYMENT_FINAL, 413 PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE
 // (a non-empty POST body whose Content-Type is not application/json), 500 INTERNAL,
@@ -16,7 +21,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <functional>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +37,13 @@
 #include "orchestrator/net/http_types.hpp"
 
 namespace cashier::daemon {
+
+/// The most consult answers kept (consult_cache_key); the soonest to expire goes first.
+inline constexpr std::size_t max_consult_cache_entries = 1024;
+
+/// The amount band of a consult: the bit width of the value in minor units (0 for 0), so
+/// amounts within a factor of two share an answer.
+int consult_amount_band(std::int64_t minor_units);
 
 /// What a consultPayment call produced: the verified answer body, or why there is none.
 struct consult_outcome {
@@ -75,12 +89,21 @@ class merchant_api {
   net::response get(const merchant_config& m, const std::string& id, const net::request& req);
   boost::asio::awaitable<net::response> cancel(const net::request& req, const merchant_config& m,
                                                const std::string& id);
-  boost::asio::awaitable<net::response> consult(const net::request& req);
+  boost::asio::awaitable<net::response> consult(const net::request& req, const merchant_config& m);
+  const net::response* cached_consult(const std::string& key);
+  void keep_consult(const std::string& key, const net::response& answer);
   net::response events(const merchant_config& m, const net::request& req);
   std::optional<payment> own_payment(const merchant_config& m, const std::string& id);
 
+  /// A consult answer kept for reuse (issue 14, item 11).
+  struct consult_entry {
+    net::response answer;   ///< the 200 answer sent
+    time_point expires_at;  ///< payment clock
+  };
+
   merchant_api_deps deps_;
   std::vector<merchant_key> keys_;
+  std::unordered_map<std::string, consult_entry> consult_cache_;  ///< by consult_cache_key
 };
 
 }  // namespace cashier::daemon

@@ -114,6 +114,27 @@ bool rate_budget::take_queued(instant now) {
   return true;
 }
 
+bool rate_budget::take_consult(instant now) {
+  refill(now);
+  count(now);
+  if (!is_unlimited(rate_)) {
+    const double share = rate_ * consult_share;
+    if (now > consult_last_)
+      consult_tokens_ = std::min(std::max(1.0, share / 50),
+                                 consult_tokens_ + share * seconds_between(consult_last_, now));
+    consult_last_ = std::max(consult_last_, now);
+    if (tokens_ < 1 || consult_tokens_ < 1) {
+      ++refused_;
+      return false;
+    }
+    tokens_ -= 1;
+    consult_tokens_ -= 1;
+  }
+  ++this_second_;
+  ++taken_;
+  return true;
+}
+
 void rate_budget::refund() {
   if (taken_ > 0) --taken_;
   if (this_second_ > 0) --this_second_;

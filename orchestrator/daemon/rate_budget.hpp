@@ -38,6 +38,9 @@ call_lane lane_of(const payment& p);
 /// True when `ev` is an Alipay+ answer with resultCode REQUEST_TRAFFIC_EXCEED_LIMIT.
 bool is_traffic_limit(const event& ev);
 
+/// The share of the budget consultPayment may use (its own lane, issue 14 item 11).
+inline constexpr double consult_share = 0.1;
+
 /// A token bucket of outbound calls per wall-clock second. Over any span of T seconds at most
 /// rate·T + 2·burst calls go out, where burst = max(1, rate / 50) (20 ms worth).
 class rate_budget {
@@ -56,6 +59,11 @@ class rate_budget {
   bool take_now(instant now);
   /// For a call from the deadline heap or an optional one: takes a token only if one is there.
   bool take_queued(instant now);
+  /// For consultPayment (the consult lane): takes a token only if one is there (never
+  /// borrowing) and the consult share, a bucket of consult_share of the rate in force, has one
+  /// too. So consults, however many, use at most that share and never delay polls, cancels and
+  /// pay retries by debt. Unlimited when the budget is.
+  bool take_consult(instant now);
   /// Gives back a token taken for a call that was not made after all.
   void refund();
   /// How long until take_queued is worth trying again: zero when a token is there, else the
@@ -87,6 +95,8 @@ class rate_budget {
   double ceiling_ = unlimited;  // the configured rate
   double rate_ = unlimited;     // the rate in force (below the ceiling after a throttle)
   double tokens_ = 0;
+  double consult_tokens_ = 1;   // the consult lane's bucket (consult_share of rate_)
+  instant consult_last_{};      // its last refill
   instant last_{};              // last refill
   instant throttled_at_{};      // last throttle; growth resumes a second later
   bool started_ = false;        // last_ is set

@@ -6,19 +6,19 @@
 #include <variant>
 
 #include "orchestrator/engine/payment_view.hpp"
+#include "orchestrator/engine/random_id.hpp"
 
 namespace cashier::engine {
 
-std::string event_id(std::int64_t payment_id, std::int32_t seq) {
-  return "evt_" + std::to_string(payment_id) + "_" + std::to_string(seq);
-}
+std::string random_event_id() { return random_id("evt_"); }
 
 // {"type","timestamp","data":{"payment","sequence","eventId"[,"cancelResult"]}}, written as
 // text: this runs in every commit that emits an event, and a JSON tree of the payment cost most
 // of the commit. payment.cancel_failed adds cancelResult {resultStatus "F", resultCode}: the
 // Alipay+ code that refused the cancel (CANCEL_WINDOW_EXCEED when none was sent).
 std::string webhook_payload(const payment& p, merchant_event_type type, std::int32_t seq,
-                            time_point now, std::string_view cancel_code) {
+                            std::string_view event_id, time_point now,
+                            std::string_view cancel_code) {
   std::string out = R"({"type":)";
   append_json_string(out, "payment." + std::string(to_string(type)));
   out += R"(,"timestamp":)";
@@ -28,7 +28,7 @@ std::string webhook_payload(const payment& p, merchant_event_type type, std::int
   out += R"(,"sequence":)";
   out += std::to_string(seq);
   out += R"(,"eventId":)";
-  append_json_string(out, event_id(p.id, seq));
+  append_json_string(out, event_id);
   if (type == merchant_event_type::cancel_failed) {
     out += R"(,"cancelResult":{"resultStatus":"F","resultCode":)";
     append_json_string(out, cancel_code);
@@ -52,15 +52,15 @@ struct pending_item {
 
 /// Adds the decision's merchant events and anomalies to `t`.
 void add_effect_records(store::transition& t, const payment& next, const decision& d,
-                        const std::function<std::string(const payment&)>& webhook_url,
-                        time_point now) {
+                        const engine_config& config, time_point now) {
+  const auto& webhook_url = config.webhook_url;
   for (const auto& e : d.effects) {
     if (const auto* ev = std::get_if<emit_merchant_event>(&e)) {
       store::outbox_record r;
-      r.event_id = event_id(next.id, ev->seq);
+      r.event_id = config.new_event_id ? config.new_event_id(next, ev->seq) : random_event_id();
       r.seq = ev->seq;
       r.type = "payment." + std::string(to_string(ev->type));
-      r.payload = webhook_payload(next, ev->type, ev->seq, now, ev->code);
+      r.payload = webhook_payload(next, ev->type, ev->seq, r.event_id, now, ev->code);
       r.target_url = webhook_url ? webhook_url(next) : std::string();
       r.next_attempt_at = now;
       r.state = r.target_url.empty() ? store::outbox_state::delivered : store::outbox_state::pending;
@@ -120,7 +120,7 @@ std::vector<output> engine::apply(std::span<const input> batch, time_point now) 
 
     item.out.made = step(*current, in.ev, now, config_.params);
     const auto& d = item.out.made;
-    add_effect_records(t, d.next, d, config_.webhook_url, now);
+    add_effect_records(t, d.next, d, config_, now);
     if (d.changed || in.create) {
       t.expected_version = in.create ? 0 : current->version;
       if (!in.create) t.before = *current;  // the row as read: the store writes only what changed

@@ -52,6 +52,9 @@ struct engine_config {
   machine_params params;  ///< the machine's schedules
   /// Where the merchant events of a payment go ("" = feed only, no delivery).
   std::function<std::string(const payment&)> webhook_url;
+  /// The id of a new merchant event `seq` of payment `p`, made once and stored with the event;
+  /// empty = random_event_id() (tests and the simulation may want reproducible ids).
+  std::function<std::string(const payment& p, std::int32_t seq)> new_event_id = {};
 };
 
 /// Drives payments through the machine with group-committed store writes.
@@ -76,12 +79,16 @@ class engine {
   engine_config config_;
 };
 
-/// The stable webhook id of a payment's merchant event: `evt_<payment id>_<seq>`.
-std::string event_id(std::int64_t payment_id, std::int32_t seq);
+/// A new merchant event id (webhook-id): "evt_" + 26 base32 characters of 128 random bits. It
+/// is stored with the event and stable from then on; unlike the former `evt_<row id>_<seq>` it
+/// reveals nothing of how many payments exist.
+std::string random_event_id();
 
-/// The merchant webhook body (Standard Webhooks shape) for event `seq` of type `type`;
-/// `cancel_code` is the Alipay+ code a payment.cancel_failed carries (data.cancelResult).
+/// The merchant webhook body (Standard Webhooks shape) for event `seq` of type `type`, whose
+/// id is `event_id`; `cancel_code` is the Alipay+ code a payment.cancel_failed carries
+/// (data.cancelResult).
 std::string webhook_payload(const payment& p, merchant_event_type type, std::int32_t seq,
-                            time_point now, std::string_view cancel_code = {});
+                            std::string_view event_id, time_point now,
+                            std::string_view cancel_code = {});
 
 }  // namespace cashier::engine

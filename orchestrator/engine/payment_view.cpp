@@ -1,5 +1,6 @@
 // The public payment object (see payment_view.hpp).
 #include "orchestrator/engine/payment_view.hpp"
+#include "state/store/store.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -70,13 +71,22 @@ json::value string_or_null(const std::string& s) {
   return json::value(s);
 }
 
-/// The merchant's order object, as it sent it (kept in merchant_request), or null.
+/// The merchant's order object, as it sent it (kept in merchant_request), or null. When the
+/// merchant left order.merchant out, the record cashierd filled in from the config (as sent to
+/// Alipay+ in the pay request) is shown.
 json::value order_of(const payment& p) {
   boost::system::error_code ec;
   auto v = json::parse(p.merchant_request, ec);
   if (ec || !v.is_object()) return nullptr;
-  if (auto* o = v.get_object().if_contains("order")) return *o;
-  return nullptr;
+  auto* o = v.get_object().if_contains("order");
+  if (o == nullptr) return nullptr;
+  if (auto* order = o->if_object(); order != nullptr && !order->contains("merchant")) {
+    auto pay = json::parse(p.pay_request, ec);
+    const auto* sent = !ec && pay.is_object() ? pay.get_object().if_contains("order") : nullptr;
+    const auto* merchant = sent != nullptr && sent->is_object() ? sent->get_object().if_contains("merchant") : nullptr;
+    if (merchant != nullptr) (*order)["merchant"] = *merchant;
+  }
+  return *o;
 }
 
 }  // namespace
@@ -84,6 +94,7 @@ json::value order_of(const payment& p) {
 json::object payment_to_json(const payment& p) {
   json::object o;
   o["paymentRequestId"] = p.payment_request_id;
+  o["alipayPaymentRequestId"] = store::alipay_request_id(p);
   o["status"] = to_string(p.status);
   o["pendingAction"] = p.pending == pending_action::none ? json::value(nullptr) : json::value(to_string(p.pending));
   o["paymentAmount"] = money_to_json(p.amount);
@@ -181,6 +192,8 @@ std::string payment_json(const payment& p) {
   out.reserve(768 + p.merchant_request.size() + p.payment_data.size() + p.normal_url.size());
   out += R"({"paymentRequestId":)";
   append_json_string(out, p.payment_request_id);
+  out += R"(,"alipayPaymentRequestId":)";
+  append_json_string(out, store::alipay_request_id(p));
   out += R"(,"status":)";
   append_json_string(out, to_string(p.status));
   out += R"(,"pendingAction":)";

@@ -59,8 +59,11 @@ struct aplus_result {
 struct payment {
   std::int64_t id = 0;             ///< store row id; 0 until inserted
   std::int64_t version = 0;        ///< compare-and-set version, bumped on every write
-  std::string payment_request_id;  ///< our id, the idempotency key sent to Alipay+ (≤ 64)
+  std::string payment_request_id;  ///< the merchant's idempotency key, unique per merchant (≤ 64)
   std::string merchant_id;         ///< the merchant that created it (config `merchants[].id`)
+  /// cashierd's own paymentRequestId towards Alipay+ (≤ 64), unique across merchants; "" means
+  /// the same as payment_request_id (store::alipay_request_id reads it that way).
+  std::string alipay_payment_request_id;
 
   payment_status status = payment_status::init;   ///< public status
   pending_action pending = pending_action::pay;   ///< what it waits on

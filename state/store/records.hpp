@@ -82,10 +82,10 @@ std::string_view to_string(outbox_state s);
 /// The outbox state named `text`, or nothing.
 std::optional<outbox_state> parse_outbox_state(std::string_view text);
 
-/// One merchant event in the outbox; its row id is the events-feed cursor.
+/// One merchant event in the outbox; its feed_seq is the merchant's events-feed cursor.
 struct outbox_record {
   std::int64_t id = 0;     ///< row id, monotonically increasing in commit order; set by the store
-  std::string event_id{};  ///< stable id (webhook-id), e.g. "evt_<payment id>_<seq>"
+  std::string event_id{};  ///< stable id (webhook-id): random, "evt_" + 26 base32 characters
   std::int64_t payment_id = 0;   ///< set by the store from the transition's payment
   std::int32_t seq = 0;          ///< per-payment sequence number, unique per payment
   std::string type{};            ///< "payment.succeeded", "payment.failed", "payment.cancelled"
@@ -97,6 +97,9 @@ struct outbox_record {
   std::int32_t last_status = 0;                ///< HTTP status of the last attempt, 0 = none
   std::string last_error{};                    ///< error of the last attempt, empty = none
   time_point created_at{};                     ///< payment clock
+  /// Position in its merchant's events feed (the /v1/events cursor), increasing in commit order
+  /// per merchant, so a cursor says nothing of other merchants' volume; set by the store.
+  std::int64_t feed_seq = 0;
   friend bool operator==(const outbox_record&, const outbox_record&) = default;
 };
 

@@ -255,6 +255,28 @@ CREATE TRIGGER webhook_attempts_append_only_d BEFORE DELETE ON webhook_attempts
   BEGIN SELECT RAISE(ABORT, 'webhook_attempts is append-only'); END;
 )sql";
 
+// Issue 14, merchant identity and event ids: paymentRequestId is the merchant's key, unique per merchant; the
+// id sent to Alipay+ is cashierd's own, unique across merchants. No table rebuild (other steps
+// may add columns to payments): the old column, with its UNIQUE constraint, becomes the
+// Alipay+ id, which for existing rows is exactly what was sent to Alipay+; the merchant's id
+// becomes a new column, filled from it, unique per merchant. Its index leads with the
+// paymentRequestId, so operators can also look an id up across merchants.
+constexpr const char* step_merchant_scoped_ids = R"sql(
+ALTER TABLE payments RENAME COLUMN payment_request_id TO alipay_payment_request_id;
+ALTER TABLE payments ADD COLUMN payment_request_id TEXT NOT NULL DEFAULT '';
+UPDATE payments SET payment_request_id = alipay_payment_request_id;
+CREATE UNIQUE INDEX payments_by_request_id ON payments (payment_request_id, merchant_id);
+-- The events feed is per merchant: its cursor is the merchant's own sequence, which reveals
+-- nothing of other merchants' volume. Existing rows take their row id (the old cursor), so
+-- cursors merchants hold stay valid; new rows continue from each merchant's last.
+ALTER TABLE merchant_outbox ADD COLUMN merchant_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE merchant_outbox ADD COLUMN feed_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE merchant_outbox
+  SET merchant_id = (SELECT p.merchant_id FROM payments p WHERE p.id = merchant_outbox.payment_id),
+      feed_seq = id;
+CREATE UNIQUE INDEX merchant_outbox_feed ON merchant_outbox (merchant_id, feed_seq);
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -262,9 +284,10 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 3> steps = {{{"v1", schema_v1},
+constexpr std::array<step, 4> steps = {{{"v1", schema_v1},
                                          {"settle_track", step_settle_track},
-                                         {"notify_budget", notify_budget_step}}};
+                                         {"notify_budget", notify_budget_step},
+                                         {"merchant_scoped_ids", step_merchant_scoped_ids}}};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);

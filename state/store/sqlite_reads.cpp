@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::string_view outbox_columns =
     "o.id, o.event_id, o.payment_id, o.seq, o.type, o.payload, o.target_url, o.attempts, "
-    "o.next_attempt_at, o.state, o.last_status, o.last_error, o.created_at";
+    "o.next_attempt_at, o.state, o.last_status, o.last_error, o.created_at, o.feed_seq";
 
 // The recovery predicate; the partial index payments_open is defined with the same text.
 constexpr std::string_view open_rows = "(status IN ('INIT', 'IN_PROCESS') OR pending <> '')";
@@ -68,7 +68,7 @@ outbox_record outbox_row(const sqlite_statement& q) {
           q.bytes(6),  q.int32(7),
           q.time(8),   checked(parse_outbox_state(q.bytes(9)), "outbox state"),
           q.int32(10), q.bytes(11),
-          q.time(12)};
+          q.time(12),  q.int64(13)};
 }
 
 webhook_attempt_record attempt_row(const sqlite_statement& q) {
@@ -98,19 +98,45 @@ std::int64_t limit_of(std::size_t limit) {
 
 }  // namespace
 
-std::optional<payment> sqlite_store::find(std::string_view payment_request_id) {
-  static const std::string sql = payments_where("payment_request_id = ?1");
+std::optional<payment> sqlite_store::find(std::string_view alipay_payment_request_id) {
+  static const std::string sql = payments_where("alipay_payment_request_id = ?1");
   auto q = db_.query(sql);
-  q.bind(1, payment_request_id);
+  q.bind(1, alipay_payment_request_id);
   return one_row(q, read_payment);
 }
 
-std::optional<std::int64_t> sqlite_store::id_of(std::string_view payment_request_id) {
-  // Answered from the UNIQUE index on payment_request_id alone (it holds the row id).
-  auto q = db_.query("SELECT id FROM payments WHERE payment_request_id = ?1");
-  q.bind(1, payment_request_id);
+std::optional<std::int64_t> sqlite_store::id_of(std::string_view alipay_payment_request_id) {
+  // Answered from the UNIQUE index on alipay_payment_request_id alone (it holds the row id).
+  auto q = db_.query("SELECT id FROM payments WHERE alipay_payment_request_id = ?1");
+  q.bind(1, alipay_payment_request_id);
   if (!q.step()) return std::nullopt;
   return q.int64(0);
+}
+
+std::optional<payment> sqlite_store::find(std::string_view merchant_id,
+                                          std::string_view payment_request_id) {
+  static const std::string sql = payments_where("merchant_id = ?1 AND payment_request_id = ?2");
+  auto q = db_.query(sql);
+  q.bind(1, merchant_id).bind(2, payment_request_id);
+  return one_row(q, read_payment);
+}
+
+std::optional<std::int64_t> sqlite_store::id_of(std::string_view merchant_id,
+                                                std::string_view payment_request_id) {
+  // Answered from the UNIQUE index on (payment_request_id, merchant_id) alone.
+  auto q = db_.query("SELECT id FROM payments WHERE merchant_id = ?1 AND payment_request_id = ?2");
+  q.bind(1, merchant_id).bind(2, payment_request_id);
+  if (!q.step()) return std::nullopt;
+  return q.int64(0);
+}
+
+std::vector<payment> sqlite_store::find_any_merchant(std::string_view payment_request_id,
+                                                     std::size_t limit) {
+  // The leading column of the unique index on (payment_request_id, merchant_id).
+  static const std::string sql = payments_where("payment_request_id = ?1 ORDER BY id LIMIT ?2");
+  auto q = db_.query(sql);
+  q.bind(1, payment_request_id).bind(2, limit_of(limit));
+  return all_rows(q, read_payment);
 }
 
 std::optional<payment> sqlite_store::load(std::int64_t id) {
@@ -135,12 +161,14 @@ std::vector<deadline> sqlite_store::open_deadlines() {
 
 std::vector<payment> sqlite_store::list(const list_query& lq) {
   // Two statements, so each can walk its index in the order asked for.
+  // A merchant filter (?4, '' = all) narrows the walk; operators' lists only.
   auto q = db_.query(payments_where(lq.status ? "status = ?1 AND created_at >= ?2 "
+                                                "AND (?4 = '' OR merchant_id = ?4) "
                                                 "ORDER BY created_at DESC, id DESC LIMIT ?3"
-                                              : "created_at >= ?2 "
+                                              : "created_at >= ?2 AND (?4 = '' OR merchant_id = ?4) "
                                                 "ORDER BY created_at DESC, id DESC LIMIT ?3"));
   if (lq.status) q.bind(1, to_string(*lq.status));
-  q.bind(2, lq.since).bind(3, limit_of(lq.limit));
+  q.bind(2, lq.since).bind(3, limit_of(lq.limit)).bind(4, lq.merchant_id);
   return all_rows(q, read_payment);
 }
 
@@ -204,10 +232,11 @@ std::vector<anomaly_record> sqlite_store::anomalies(const anomaly_query& aq) {
 
 std::vector<outbox_record> sqlite_store::events_feed(std::string_view merchant_id,
                                                      std::int64_t after, std::size_t limit) {
+  // A merchant's feed walks its own sequence (index merchant_outbox_feed); all merchants'
+  // (operators' tools) walk the row ids.
   auto q = db_.query(outbox_where(merchant_id.empty() ? "WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"
-                                                      : "JOIN payments p ON p.id = o.payment_id "
-                                                        "WHERE o.id > ?1 AND p.merchant_id = ?3 "
-                                                        "ORDER BY o.id LIMIT ?2"));
+                                                      : "WHERE o.merchant_id = ?3 AND o.feed_seq > ?1 "
+                                                        "ORDER BY o.feed_seq LIMIT ?2"));
   q.bind(1, after).bind(2, limit_of(limit));
   if (!merchant_id.empty()) q.bind(3, merchant_id);
   return all_rows(q, outbox_row);

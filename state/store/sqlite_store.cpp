@@ -23,7 +23,7 @@ const std::string& insert_payment_sql() {
       values += ", ?" + std::to_string(i + 1);
     }
     return "INSERT INTO payments (" + names + ") VALUES (" + values +
-           ") ON CONFLICT (payment_request_id) DO NOTHING";
+           ") ON CONFLICT DO NOTHING";  // (merchant, paymentRequestId) or the Alipay+ id
   }();
   return sql;
 }
@@ -204,9 +204,11 @@ commit_outcome sqlite_store::insert_payment(const payment& p, const event_record
     q.run();
   }
   if (db_.changes() == 1) return {commit_status::committed, db_.last_insert_rowid(), 1, {}};
-  auto q = db_.query("SELECT id, version FROM payments WHERE payment_request_id = ?1");
-  q.bind(1, p.payment_request_id);
-  if (!q.step()) throw store_error(store_failure::internal, "insert ignored but no payment found");
+  auto q = db_.query(
+      "SELECT id, version FROM payments WHERE payment_request_id = ?1 AND merchant_id = ?2");
+  q.bind(1, p.payment_request_id).bind(2, p.merchant_id);
+  // Not this merchant's id: the Alipay+ id is taken (a caller bug; generated ids never collide).
+  if (!q.step()) throw constraint_failed("alipay_payment_request_id is used by another payment");
   return {commit_status::duplicate, q.int64(0), q.int64(1), {}};
 }
 
@@ -292,12 +294,17 @@ void sqlite_store::insert_event(const event_record& e, std::int64_t id, std::int
 void sqlite_store::insert_outbox(const outbox_record& o, std::int64_t payment_id) {
   auto q = db_.query(
       "INSERT INTO merchant_outbox (event_id, payment_id, seq, type, payload, target_url, "
-      "attempts, next_attempt_at, state, last_status, last_error, created_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      "attempts, next_attempt_at, state, last_status, last_error, created_at, merchant_id, "
+      "feed_seq) "
+      "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, p.merchant_id, "
+      // The merchant's next feed position: one past its last (index merchant_outbox_feed).
+      "(SELECT coalesce(max(feed_seq), 0) + 1 FROM merchant_outbox WHERE merchant_id = p.merchant_id) "
+      "FROM payments p WHERE p.id = ?2");
   q.bind(1, o.event_id).bind(2, payment_id).bind(3, std::int64_t{o.seq}).bind(4, o.type);
   q.bind(5, o.payload).bind(6, o.target_url).bind(7, std::int64_t{o.attempts});
   q.bind(8, o.next_attempt_at).bind(9, to_string(o.state)).bind(10, std::int64_t{o.last_status});
   q.bind(11, o.last_error).bind(12, o.created_at).run();
+  if (db_.changes() != 1) throw constraint_failed("a merchant event needs its payment");
 }
 
 void sqlite_store::update_delivery(const outbox_progress& d) {

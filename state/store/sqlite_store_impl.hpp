@@ -26,8 +26,14 @@ class sqlite_store final : public payment_store {
 
   // payment_store, documented in store.hpp.
   std::vector<commit_outcome> commit(std::span<const transition> batch) override;
-  std::optional<payment> find(std::string_view payment_request_id) override;
-  std::optional<std::int64_t> id_of(std::string_view payment_request_id) override;
+  std::optional<payment> find(std::string_view alipay_payment_request_id) override;
+  std::optional<std::int64_t> id_of(std::string_view alipay_payment_request_id) override;
+  std::optional<payment> find(std::string_view merchant_id,
+                              std::string_view payment_request_id) override;
+  std::optional<std::int64_t> id_of(std::string_view merchant_id,
+                                    std::string_view payment_request_id) override;
+  std::vector<payment> find_any_merchant(std::string_view payment_request_id,
+                                         std::size_t limit) override;
   std::optional<payment> load(std::int64_t id) override;
   std::vector<deadline> open_deadlines() override;
   std::vector<payment> list(const list_query& q) override;

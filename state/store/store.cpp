@@ -1,6 +1,8 @@
 // Names of the store's enumerations (records.hpp, store.hpp), shared by every engine.
 #include "state/store/store.hpp"
 
+#include <algorithm>
+
 namespace cashier::store {
 
 std::string_view to_string(outbox_state s) {
@@ -34,6 +36,27 @@ std::string_view to_string(commit_status s) {
       return "rejected";
   }
   return "?";
+}
+
+named_payment resolve_payment_name(payment_store& s, std::string_view name,
+                                   std::optional<std::string_view> merchant_id) {
+  if (merchant_id) {
+    // With the merchant: its paymentRequestId, or an Alipay+ id of one of its payments.
+    if (auto p = s.find(*merchant_id, name)) return {name_resolution::found, std::move(p)};
+    if (auto p = s.find(name); p && p->merchant_id == *merchant_id)
+      return {name_resolution::found, std::move(p)};
+    return {};
+  }
+  // Without: every payment answering to the name, whether as an Alipay+ id or as a merchant's
+  // id; more than one distinct payment is ambiguous (never a guess).
+  std::vector<payment> found = s.find_any_merchant(name, 2);
+  if (auto p = s.find(name)) {
+    const bool listed = std::any_of(found.begin(), found.end(), [&](const payment& q) { return q.id == p->id; });
+    if (!listed) found.push_back(std::move(*p));
+  }
+  if (found.empty()) return {};
+  if (found.size() > 1) return {name_resolution::ambiguous, std::nullopt};
+  return {name_resolution::found, std::move(found.front())};
 }
 
 }  // namespace cashier::store

@@ -23,6 +23,14 @@
 
 namespace cashier::store {
 
+/// The paymentRequestId Alipay+ knows the payment by: its alipay_payment_request_id, or its
+/// payment_request_id when none was set (payments made before cashierd had its own ids, and
+/// tools that seed payments for a simulator keyed by the merchant's id).
+inline std::string_view alipay_request_id(const payment& p) {
+  return p.alipay_payment_request_id.empty() ? std::string_view(p.payment_request_id)
+                                             : std::string_view(p.alipay_payment_request_id);
+}
+
 /// Why the storage engine failed; every kind means "nothing of the batch was written".
 enum class store_failure {
   cannot_open,  ///< the database file or its directory cannot be opened or created
@@ -70,7 +78,7 @@ struct transition {
 enum class commit_status {
   committed,  ///< durable
   conflict,   ///< the payment's version was not `expected_version`: nothing of it was written
-  duplicate,  ///< insert of a payment_request_id that exists: nothing of it was written
+  duplicate,  ///< insert of a (merchant_id, payment_request_id) that exists: nothing written
   rejected,   ///< it broke a store invariant (e.g. a repeated event_id): nothing of it was written
 };
 
@@ -102,6 +110,7 @@ struct list_query {
   std::optional<payment_status> status{};  ///< only this status, or all
   time_point since{};                      ///< only payments created at or after this instant
   std::size_t limit = 100;                 ///< at most this many
+  std::string merchant_id{};               ///< only this merchant's, or all ("")
 };
 
 /// Filter for anomalies(): newest first.
@@ -157,11 +166,21 @@ class payment_store {
     return commit(std::span<const transition>(&t, 1)).front();
   }
 
-  /// The payment with this payment_request_id, or nothing.
-  virtual std::optional<payment> find(std::string_view payment_request_id) = 0;
-  /// The store id of the payment with this payment_request_id, or nothing: an index lookup that
-  /// reads no payment row (for callers that only route an input to the payment).
-  virtual std::optional<std::int64_t> id_of(std::string_view payment_request_id) = 0;
+  /// The payment Alipay+ knows by `alipay_payment_request_id` (alipay_request_id()), or nothing.
+  virtual std::optional<payment> find(std::string_view alipay_payment_request_id) = 0;
+  /// The store id of the payment Alipay+ knows by `alipay_payment_request_id`, or nothing: an
+  /// index lookup that reads no payment row (for callers that only route an input to it).
+  virtual std::optional<std::int64_t> id_of(std::string_view alipay_payment_request_id) = 0;
+  /// Merchant `merchant_id`'s payment with its `payment_request_id`, or nothing.
+  virtual std::optional<payment> find(std::string_view merchant_id,
+                                      std::string_view payment_request_id) = 0;
+  /// The store id of merchant `merchant_id`'s payment `payment_request_id`, or nothing.
+  virtual std::optional<std::int64_t> id_of(std::string_view merchant_id,
+                                            std::string_view payment_request_id) = 0;
+  /// Up to `limit` payments, of any merchant, whose merchant paymentRequestId is
+  /// `payment_request_id` (operators naming a payment without its merchant), oldest first.
+  virtual std::vector<payment> find_any_merchant(std::string_view payment_request_id,
+                                                 std::size_t limit) = 0;
   /// The payment with this store id, or nothing.
   virtual std::optional<payment> load(std::int64_t id) = 0;
   /// Every open payment (non-final, or a pending action) with its next deadline, earliest first.
@@ -184,8 +203,8 @@ class payment_store {
   /// Anomalies matching `q`, newest first.
   virtual std::vector<anomaly_record> anomalies(const anomaly_query& q) = 0;
 
-  /// The merchant events feed: events after cursor `after` (an outbox row id) in commit order;
-  /// only `merchant_id`'s when not empty.
+  /// The merchant events feed in commit order: `merchant_id`'s events whose feed_seq is after
+  /// `after`; with an empty `merchant_id`, every merchant's events whose row id is after it.
   virtual std::vector<outbox_record> events_feed(std::string_view merchant_id, std::int64_t after,
                                                  std::size_t limit) = 0;
   /// Pending merchant events whose next attempt is at or before `now`, earliest first.
@@ -212,5 +231,24 @@ class payment_store {
   /// Rejected (not verified) notifies kept now: rows and stored bytes (body + headers).
   virtual std::pair<std::int64_t, std::int64_t> rejected_notifies() = 0;
 };
+
+/// What an operator's payment name resolved to (resolve_payment_name).
+enum class name_resolution {
+  found,      ///< exactly one payment
+  not_found,  ///< none
+  ambiguous,  ///< several merchants use that paymentRequestId: name the merchant
+};
+
+/// The payment an operator names (admin API, cashierctl): `name` is an alipayPaymentRequestId
+/// or, with `merchant_id`, that merchant's paymentRequestId; without a merchant, a merchant's
+/// paymentRequestId is accepted too when exactly one payment answers to the name.
+struct named_payment {
+  name_resolution resolution = name_resolution::not_found;  ///< what was found
+  std::optional<payment> p{};                              ///< the payment, when found
+};
+
+/// Resolves an operator's payment name (see named_payment) on `s`.
+named_payment resolve_payment_name(payment_store& s, std::string_view name,
+                                   std::optional<std::string_view> merchant_id);
 
 }  // namespace cashier::store

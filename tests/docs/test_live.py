@@ -68,8 +68,7 @@ class Live(unittest.TestCase):
         body = {"paymentRequestId": payment_request_id,
                 "order": {"referenceOrderId": "ord-" + payment_request_id, "orderDescription": description,
                           "orderAmount": {"currency": "USD", "value": "1000"},
-                          "merchant": {"referenceMerchantId": "M1", "merchantName": "Docs Shop",
-                                       "merchantMCC": "5812", "merchantAddress": {"region": "US"}},
+                          "merchant": harness.MERCHANT,  # the configured record (issue 14)
                           "env": {"terminalType": "WEB"}},
                 "paymentAmount": {"currency": "USD", "value": "1000"},
                 "paymentRedirectUrl": "https://shop.example.com/done"}

@@ -34,6 +34,9 @@ APLUS_SIM = os.path.join(BUILD, "tools", "aplus-sim", "aplus-sim")
 TOKEN = "e2e_merchant_token_0123456789"
 SECRET = "whsec_ZTJlLXdlYmhvb2stc2VjcmV0LWtleS0wMTIz"
 CLIENT_ID = "E2E_CLIENT"
+# The merchant's identity towards Alipay+, configured and sent as order.merchant (issue 14).
+MERCHANT = {"referenceMerchantId": "M1", "merchantName": "E2E Shop", "merchantMCC": "5812",
+            "merchantAddress": {"region": "US", "city": "Springfield"}}
 
 _keys_lock = threading.Lock()
 _keys_dir = None
@@ -232,7 +235,7 @@ class Cluster:
     """aplus-sim + cashierd + a webhook sink, over HTTPS on loopback."""
 
     def __init__(self, time_scale=1, auto_pay_after="2s", payment_cfg=None, request_timeout_ms=2000,
-                 sim_args=(), sim_time_scale=None, gateway_proxy=False):
+                 sim_args=(), sim_time_scale=None, gateway_proxy=False, extra_merchants=()):
         self.dir = tempfile.mkdtemp(prefix="cashier-e2e-")
         self.keys = dev_keys()
         self.time_scale = time_scale
@@ -267,7 +270,8 @@ class Cluster:
                 "requestTimeoutMs": request_timeout_ms,
             },
             "payment": dict({"createWaitMs": 3000}, **(payment_cfg or {})),
-            "merchants": [{"id": "shop", "token": TOKEN, "notifySecret": SECRET, "notifyUrl": self.sink.url}],
+            "merchants": [dict({"id": "shop", "token": TOKEN, "notifySecret": SECRET, "notifyUrl": self.sink.url},
+                               **MERCHANT)] + [dict(m) for m in extra_merchants],
             "timeScale": time_scale,
         }
         with open(self.config_path, "w") as f:
@@ -327,31 +331,55 @@ class Cluster:
                 return float(parts[1])
         return None
 
-    def request(self, method, path, body=None, auth=True, headers=None):
-        status, _, raw = self.exchange(method, path, body, TOKEN if auth else None, headers)
+    def request(self, method, path, body=None, auth=True, headers=None, token=TOKEN):
+        status, _, raw = self.exchange(method, path, body, token if auth else None, headers)
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode(errors="replace")
         return status, parsed
 
-    def create(self, payment_request_id, value="1000", currency="USD", description="e2e order", **extra):
+    def create(self, payment_request_id, value="1000", currency="USD", description="e2e order", token=TOKEN,
+               merchant=MERCHANT, **extra):
         body = {
             "paymentRequestId": payment_request_id,
             "order": {"referenceOrderId": "ord-" + payment_request_id, "orderDescription": description,
                       "orderAmount": {"currency": currency, "value": value},
-                      "merchant": {"referenceMerchantId": "M1", "merchantName": "E2E Shop", "merchantMCC": "5812",
-                                   "merchantAddress": {"region": "US", "city": "Springfield"}},
+                      "merchant": merchant,
                       "env": {"terminalType": "WEB"}},
             "paymentAmount": {"currency": currency, "value": value},
             "paymentRedirectUrl": "https://shop.example.com/done",
         }
         body.update(extra)
-        return self.request("POST", "/v1/payments", body)
+        return self.as_merchant(token, "POST", "/v1/payments", body)
 
-    def get(self, payment_request_id, events=False):
-        return self.request("GET", "/v1/payments/" + urllib.parse.quote(payment_request_id, safe="")
-                            + ("?events=true" if events else ""))
+    def as_merchant(self, token, method, path, body=None):
+        """request() as the merchant of `token`; the default merchant's calls go through request()
+        unchanged, so a caller that replaces request() (tools/crash-campaign) keeps working."""
+        if token == TOKEN:
+            return self.request(method, path, body)
+        return self.request(method, path, body, token=token)
+
+    def get(self, payment_request_id, events=False, token=TOKEN):
+        return self.as_merchant(token, "GET", "/v1/payments/" + urllib.parse.quote(payment_request_id, safe="")
+                                + ("?events=true" if events else ""))
+
+    def alipay_id(self, payment_request_id, token=TOKEN):
+        """cashierd's own Alipay+ paymentRequestId for the merchant's `payment_request_id` (what
+        aplus-sim knows the payment by, issue 14): from the merchant API, else (cashierd down)
+        from the database; the id itself when neither knows the payment."""
+        try:
+            code, body = self.as_merchant(token, "GET", "/v1/payments/" + urllib.parse.quote(payment_request_id, safe=""))
+            if code == 200:
+                return body["alipayPaymentRequestId"]
+        except (OSError, http.client.HTTPException):
+            pass
+        try:
+            rows = self.query("SELECT alipay_payment_request_id FROM payments WHERE payment_request_id = ?",
+                              payment_request_id)
+        except sqlite3.Error:
+            rows = []
+        return rows[0]["alipay_payment_request_id"] if len(rows) == 1 else payment_request_id
 
     def status(self, payment_request_id):
         code, body = self.get(payment_request_id)
@@ -364,7 +392,7 @@ class Cluster:
 
     def sim_truth(self, payment_request_id):
         conn = http.client.HTTPSConnection("127.0.0.1", self.sim_port, context=self.ctx, timeout=10)
-        conn.request("GET", "/sim/payments/" + urllib.parse.quote(payment_request_id, safe=""))
+        conn.request("GET", "/sim/payments/" + urllib.parse.quote(self.alipay_id(payment_request_id), safe=""))
         r = conn.getresponse()
         body = r.read()
         conn.close()
@@ -374,14 +402,14 @@ class Cluster:
         """POST /sim/notify: aplus-sim sends a notify for the payment now, signed with its real key,
         with the deviations in `crafted` (set, clientId, requestTime, badSignature, copies).
         Returns the list of deliveries ({httpStatus, acked, detail, answer})."""
-        code, data = self.sim_control("/sim/notify", dict(crafted, paymentRequestId=payment_request_id))
+        code, data = self.sim_control("/sim/notify", dict(crafted, paymentRequestId=self.alipay_id(payment_request_id)))
         if code != 200:
             raise AssertionError("/sim/notify answered %d: %s" % (code, data))
         return json.loads(data)["deliveries"]
 
-    def cancel(self, payment_request_id, reason="e2e"):
-        return self.request("POST", "/v1/payments/%s/cancel" % urllib.parse.quote(payment_request_id, safe=""),
-                            {"reason": reason})
+    def cancel(self, payment_request_id, reason="e2e", token=TOKEN):
+        return self.as_merchant(token, "POST", "/v1/payments/%s/cancel" % urllib.parse.quote(payment_request_id, safe=""),
+                                {"reason": reason})
 
     def db(self):
         """A read-only connection to cashierd's database (WAL: reads committed snapshots)."""

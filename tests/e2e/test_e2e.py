@@ -11,7 +11,7 @@ import unittest
 import http.client
 from datetime import datetime, timedelta, timezone
 
-from harness import Cluster, ClusterTest, SECRET, CLIENT_ID, wait_until
+from harness import BUILD, MERCHANT, Cluster, ClusterTest, SECRET, CLIENT_ID, wait_until
 
 
 def sign_openssl(key_path, content):
@@ -54,6 +54,70 @@ class HappyPath(ClusterTest):
         code, conflict = self.c.create("e2e-happy-1", value="999")
         self.assertEqual(code, 409, conflict)
         self.assertEqual(conflict["error"]["code"], "REPEAT_REQ_INCONSISTENT")
+
+
+OTHER_TOKEN = "e2e_other_merchant_token_987654"
+OTHER = {"referenceMerchantId": "M2", "merchantName": "Other Shop", "merchantMCC": "5411",
+         "merchantAddress": {"region": "SG", "city": "Singapore"}}
+
+
+class MerchantIdentity(ClusterTest):
+    """Issue 14, item 5: order.merchant is bound to the config, paymentRequestId is scoped per
+    merchant (cashierd sends its own id to Alipay+), and operators name a shared id's merchant."""
+    cluster_args = {"auto_pay_after": "1s", "extra_merchants": [dict({"id": "other", "token": OTHER_TOKEN}, **OTHER)]}
+
+    def ctl(self, *args):
+        return subprocess.run([os.path.join(BUILD, "tools", "cashierctl", "cashierctl"), "--config", self.c.config_path,
+                               "--ca", self.c.k("ca.pem")] + list(args), capture_output=True, text=True, timeout=60)
+
+    def test_two_merchants_one_id_and_no_cross_merchant_access(self):
+        # Regression: merchant A (shop) creating under B's identity was accepted.
+        code, body = self.c.create("e2e-spoof", merchant=OTHER)
+        self.assertEqual(code, 400, body)
+        self.assertEqual(body["error"]["code"], "MERCHANT_MISMATCH")
+        self.assertEqual(body["error"]["field"], "order.merchant.referenceMerchantId")
+        # Regression: the second merchant to use an id got 409 (an existence oracle).
+        code, a = self.c.create("e2e-shared")
+        self.assertEqual(code, 201, a)
+        code, b = self.c.create("e2e-shared", token=OTHER_TOKEN, merchant=OTHER, value="2000")
+        self.assertEqual(code, 201, b)
+        self.assertNotEqual(a["alipayPaymentRequestId"], b["alipayPaymentRequestId"])
+        self.assertNotEqual(b["alipayPaymentRequestId"], "e2e-shared")
+        self.c.wait_status("e2e-shared", "SUCCESS", timeout=20)
+        wait_until(lambda: self.c.get("e2e-shared", token=OTHER_TOKEN)[1]["status"] == "SUCCESS", 20, "B's SUCCESS")
+        self.assertEqual(self.c.get("e2e-shared")[1]["paymentAmount"]["value"], "1000")
+        self.assertEqual(self.c.get("e2e-shared", token=OTHER_TOKEN)[1]["paymentAmount"]["value"], "2000")
+        # Alipay+ saw two payments, by cashierd's ids.
+        self.assertIsNotNone(self.c.sim_truth(a["alipayPaymentRequestId"]))
+        self.assertIsNotNone(self.c.sim_truth(b["alipayPaymentRequestId"]))
+        # A's GET and cancel of B's own id: 404, exactly as an unknown id; B stays SUCCESS.
+        code, _ = self.c.create("e2e-b-only", token=OTHER_TOKEN, merchant=OTHER)
+        self.assertEqual(code, 201)
+        wait_until(lambda: self.c.get("e2e-b-only", token=OTHER_TOKEN)[1]["status"] == "SUCCESS", 20, "B's SUCCESS")
+        theirs, unknown = self.c.get("e2e-b-only"), self.c.get("e2e-nobody")
+        self.assertEqual(theirs, unknown)
+        self.assertEqual(theirs[0], 404)
+        self.assertEqual(self.c.cancel("e2e-b-only"), self.c.cancel("e2e-nobody"))
+        self.assertEqual(self.c.cancel("e2e-b-only")[0], 404)
+        time.sleep(1)
+        self.assertEqual(self.c.get("e2e-b-only", token=OTHER_TOKEN)[1]["status"], "SUCCESS")
+        # Operators: a shared id needs its merchant.
+        r = self.ctl("--json", "show", "e2e-shared")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "AMBIGUOUS_PAYMENT_ID")
+        r = self.ctl("--json", "show", "e2e-shared", "--merchant", "other")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["payment"]["paymentAmount"]["value"], "2000")
+        r = self.ctl("--json", "show", b["alipayPaymentRequestId"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.ctl("--json", "inquire", "e2e-shared")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "AMBIGUOUS_PAYMENT_ID")
+        # Named with its merchant, the payment is found (final, so the inquiry is refused as such).
+        r = self.ctl("--json", "inquire", "e2e-shared", "--merchant", "other")
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "PAYMENT_FINAL", r.stdout + r.stderr)
+        r = self.ctl("--json", "inquire", "e2e-shared", "--merchant", "nobody")
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "NOT_FOUND", r.stdout + r.stderr)
 
 
 class Faults(ClusterTest):
@@ -121,7 +185,7 @@ class ForgedNotifies(ClusterTest):
         code, body = self.c.create("e2e-forged-1")
         self.assertEqual(code, 201, body)
         notify = {"paymentResult": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
-                  "paymentRequestId": "e2e-forged-1", "paymentId": body["paymentId"],
+                  "paymentRequestId": body["alipayPaymentRequestId"], "paymentId": body["paymentId"],
                   "paymentAmount": {"currency": "USD", "value": "1000"}}
         # Signed with our own key instead of Alipay+'s: forged.
         code, data = self.notify(notify, self.c.k("acqp_private.pem"))

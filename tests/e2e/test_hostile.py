@@ -22,7 +22,7 @@ import time
 import unittest
 from datetime import datetime, timezone
 
-from harness import CLIENT_ID, TOKEN, Cluster, ClusterTest, wait_until, write_reliability_summary
+from harness import CLIENT_ID, MERCHANT, TOKEN, Cluster, ClusterTest, wait_until, write_reliability_summary
 
 NOTIFY_PATH = "/alipayplus/notify"
 
@@ -156,8 +156,7 @@ class SharedCluster(unittest.TestCase):
         body = {"paymentRequestId": pid,
                 "order": {"referenceOrderId": "ord", "orderDescription": "hostile",
                           "orderAmount": {"currency": "USD", "value": "1000"},
-                          "merchant": {"referenceMerchantId": "M1", "merchantName": "Shop", "merchantMCC": "5812",
-                                       "merchantAddress": {"region": "US", "city": "Springfield"}},
+                          "merchant": MERCHANT,  # the configured record (issue 14)
                           "env": {"terminalType": "WEB"}},
                 "paymentAmount": {"currency": "USD", "value": "1000"},
                 "paymentRedirectUrl": "https://shop.example.com/done"}
@@ -362,7 +361,7 @@ class HostileContent(SharedCluster):
     def notify_body(self, pid, **override):
         truth = self.c.sim_truth(pid)
         body = {"paymentResult": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
-                "paymentRequestId": pid, "paymentId": truth["paymentId"],
+                "paymentRequestId": self.c.alipay_id(pid), "paymentId": truth["paymentId"],
                 "paymentAmount": {"currency": "USD", "value": "1000"}}
         body.update(override)
         return json.dumps(body).encode()

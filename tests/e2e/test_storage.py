@@ -156,11 +156,12 @@ class DiskFull(StorageTest):
             # The soft limit only: raising a lowered hard limit again needs CAP_SYS_RESOURCE.
             self.assertEqual(run("prlimit", "--pid", str(self.c.daemon.proc.pid), "--fsize=%d:unlimited" % size).returncode, 0)
             return
-        with open(os.path.join(self.mnt, "filler"), "wb") as f:
+        # Unbuffered: a buffered file would keep the bytes that did not fit and raise ENOSPC
+        # again when closed (whether it does depends on how the free space divides by 64 KiB).
+        with open(os.path.join(self.mnt, "filler"), "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)
-                    f.flush()
             except OSError:
                 pass
 

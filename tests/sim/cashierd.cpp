@@ -40,6 +40,10 @@ void sim_cashierd::start() {
   engine::engine_config config;
   config.params = params_;
   config.webhook_url = [](const payment&) { return std::string("https://merchant.sim/hooks"); };
+  // Reproducible ids, so a seed replays byte for byte (the daemon's are random).
+  config.new_event_id = [](const payment& p, std::int32_t seq) {
+    return "evt_sim_" + std::to_string(p.id) + "_" + std::to_string(seq);
+  };
   engine_ = std::make_unique<engine::engine>(*store_, std::move(config));
   const auto open = engine_->recover();
   heap_.reserve(open.size());

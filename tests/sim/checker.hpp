@@ -105,6 +105,8 @@ class checker {
   violation_log& log_;
   std::map<std::int64_t, tracked> mirror_;
   std::map<std::string, sink_view, std::less<>> sink_;
+  /// The event id first seen for each (payment id, seq): an id must never change.
+  std::map<std::pair<std::int64_t, std::int32_t>, std::string> ids_;
   time_point last_scan_{};
   check_totals totals_;
 };

@@ -73,11 +73,14 @@ boost::system::result<admin_target, std::string> resolve_admin_target(
   return t;
 }
 
-std::string admin_path(admin_action action, std::string_view id) {
+std::string admin_path(admin_action action, std::string_view id,
+                       std::optional<std::string_view> merchant) {
   const auto encoded = boost::urls::encode(id, boost::urls::unreserved_chars);
+  const std::string query =
+      merchant ? "?merchant=" + boost::urls::encode(*merchant, boost::urls::unreserved_chars) : "";
   switch (action) {
-    case admin_action::cancel: return "/admin/payments/" + encoded + "/cancel";
-    case admin_action::inquire: return "/admin/payments/" + encoded + "/inquire";
+    case admin_action::cancel: return "/admin/payments/" + encoded + "/cancel" + query;
+    case admin_action::inquire: return "/admin/payments/" + encoded + "/inquire" + query;
     case admin_action::redeliver: return "/admin/events/" + encoded + "/redeliver";
   }
   return {};
@@ -182,8 +185,9 @@ exit_status report_answer(const console& io, admin_action action, std::string_vi
 }  // namespace
 
 exit_status cmd_admin(const console& io, const admin_target& target, admin_action action,
-                      std::string_view id, std::chrono::milliseconds timeout) {
-  const auto r = post(target, admin_path(action, id), timeout);
+                      std::string_view id, std::chrono::milliseconds timeout,
+                      std::optional<std::string_view> merchant) {
+  const auto r = post(target, admin_path(action, id, merchant), timeout);
   if (!r)
     return report_error(io, exit_status::failed, "UNREACHABLE",
                         "cannot reach cashierd at " + target.origin + ": " + r.error());

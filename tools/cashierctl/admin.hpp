@@ -40,13 +40,16 @@ boost::system::result<admin_target, std::string> resolve_admin_target(
     const std::optional<std::string>& ca_file);
 
 /// The request path of `action` on `id`, the id percent-encoded (everything but RFC 3986
-/// unreserved characters).
-std::string admin_path(admin_action action, std::string_view id);
+/// unreserved characters); with `merchant`, `?merchant=<merchant id>` (the id is that
+/// merchant's paymentRequestId, issue 14).
+std::string admin_path(admin_action action, std::string_view id,
+                       std::optional<std::string_view> merchant = std::nullopt);
 
 /// Sends the action and reports the answer: 202 → ok; 404 (unknown id), 409 (final payment),
 /// any other answer, or no answer within `timeout` → failed with the daemon's message.
 exit_status cmd_admin(const console& io, const admin_target& target, admin_action action,
                       std::string_view id,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
+                      std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                      std::optional<std::string_view> merchant = std::nullopt);
 
 }  // namespace cashier::ctl

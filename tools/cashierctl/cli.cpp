@@ -32,6 +32,7 @@ struct cli_options {
   std::string id;
   std::string before;
   bool yes = false;
+  std::string merchant;  ///< --merchant: the id is this merchant's paymentRequestId
 };
 
 /// The parsed command line: the chosen command and its options.
@@ -53,9 +54,13 @@ void add_commands(CLI::App& app, cli_options& o) {
                    "Only payments created since T (ISO 8601 UTC, or 15m / 2h / 7d ago)");
   list->add_option("--limit", o.limit, "At most N payments (default 100)")
       ->check(CLI::PositiveNumber);
-  sub("show", "A payment with its timeline, Alipay+ calls and webhook attempts")
-      ->add_option("paymentRequestId", o.id, "The payment")
-      ->required();
+  list->add_option("--merchant", o.merchant, "Only this merchant's payments");
+  constexpr const char* naming =
+      "The payment: its alipayPaymentRequestId, or a merchant's paymentRequestId";
+  constexpr const char* merchant_help = "The merchant whose paymentRequestId the id is";
+  auto* show = sub("show", "A payment with its timeline, Alipay+ calls and webhook attempts");
+  show->add_option("paymentRequestId", o.id, naming)->required();
+  show->add_option("--merchant", o.merchant, merchant_help);
   sub("stats", "Counts per status, overdue payments, webhook backlog");
   sub("stuck", "Open payments past their deadline, dead webhooks, anomalies")
       ->add_option("--limit", o.limit, "At most N rows per section (default 100)")
@@ -69,12 +74,12 @@ void add_commands(CLI::App& app, cli_options& o) {
                     "Payments final before T (ISO 8601 UTC, or 90d / 12h ago)")
       ->required();
   prune->add_flag("--yes", o.yes, "Do not ask for confirmation (scripts)");
-  sub("cancel", "Ask cashierd to cancel a payment")
-      ->add_option("paymentRequestId", o.id, "The payment")
-      ->required();
-  sub("inquire", "Ask cashierd to send one inquiryPayment")
-      ->add_option("paymentRequestId", o.id, "The payment")
-      ->required();
+  auto* cancel = sub("cancel", "Ask cashierd to cancel a payment");
+  cancel->add_option("paymentRequestId", o.id, naming)->required();
+  cancel->add_option("--merchant", o.merchant, merchant_help);
+  auto* inquire = sub("inquire", "Ask cashierd to send one inquiryPayment");
+  inquire->add_option("paymentRequestId", o.id, naming)->required();
+  inquire->add_option("--merchant", o.merchant, merchant_help);
   sub("redeliver", "Ask cashierd to deliver a merchant event again")
       ->add_option("eventId", o.id, "The event")
       ->required();
@@ -133,18 +138,21 @@ exit_status run_action(const console& io, const parsed& p,
   const auto action = p.command == "cancel"    ? admin_action::cancel
                       : p.command == "inquire" ? admin_action::inquire
                                                : admin_action::redeliver;
-  return cmd_admin(io, *target, action, p.opt.id);
+  const auto merchant =
+      p.opt.merchant.empty() ? std::nullopt : std::optional<std::string_view>(p.opt.merchant);
+  return cmd_admin(io, *target, action, p.opt.id, std::chrono::seconds(30), merchant);
 }
 
 exit_status run_read(const session& s, const parsed& p, double time_scale) {
   const auto& o = p.opt;
   if (p.command == "list") {
-    list_args a{.limit = o.limit};
+    list_args a{.limit = o.limit, .merchant_id = o.merchant};
     if (!o.status.empty()) a.status = parse_payment_status(o.status);
     if (!o.since.empty()) a.since = *parse_time_arg(o.since, s.now);
     return cmd_list(s, a);
   }
-  if (p.command == "show") return cmd_show(s, o.id);
+  if (p.command == "show")
+    return cmd_show(s, o.id, o.merchant.empty() ? std::nullopt : std::optional<std::string_view>(o.merchant));
   if (p.command == "stats") return cmd_stats(s);
   if (p.command == "stuck") return cmd_stuck(s, {.limit = o.limit});
   const auto grace = std::chrono::duration<double, std::milli>(o.grace_seconds * 1000 * time_scale);

@@ -19,14 +19,18 @@ struct list_args {
   std::optional<payment_status> status{};  ///< --status: only this status
   time_point since{};                      ///< --since: created at or after
   std::size_t limit = 100;                 ///< --limit: at most this many
+  std::string merchant_id{};               ///< --merchant: only this merchant's ("" = all)
 };
 
 /// `list`: payments, newest first. Always ok.
 exit_status cmd_list(const session& s, const list_args& a);
 
-/// `show <paymentRequestId>`: the payment, its timeline (transitions, calls, notifies, webhook
-/// attempts, anomalies) and its merchant events; failed when there is no such payment.
-exit_status cmd_show(const session& s, std::string_view payment_request_id);
+/// `show <id> [--merchant M]`: the payment, its timeline (transitions, calls, notifies, webhook
+/// attempts, anomalies) and its merchant events. `id` is an alipayPaymentRequestId, or merchant
+/// M's paymentRequestId (store::resolve_payment_name); failed when there is no such payment or
+/// (AMBIGUOUS_PAYMENT_ID) when several merchants use the id and no merchant was given.
+exit_status cmd_show(const session& s, std::string_view id,
+                     std::optional<std::string_view> merchant = std::nullopt);
 
 /// `stats`: counts per status, cancel pending, overdue payments, webhook backlog, anomalies.
 exit_status cmd_stats(const session& s);

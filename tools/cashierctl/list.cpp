@@ -39,7 +39,8 @@ void print_table(const session& s, const std::vector<payment>& payments) {
 }  // namespace
 
 exit_status cmd_list(const session& s, const list_args& a) {
-  const auto payments = s.store.list({.status = a.status, .since = a.since, .limit = a.limit});
+  const auto payments = s.store.list(
+      {.status = a.status, .since = a.since, .limit = a.limit, .merchant_id = a.merchant_id});
   if (s.io.json)
     print_json(s, payments);
   else

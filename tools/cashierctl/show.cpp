@@ -195,12 +195,19 @@ void print_outbox(const session& s, const payment_file& f) {
 
 }  // namespace
 
-exit_status cmd_show(const session& s, std::string_view payment_request_id) {
-  auto p = s.store.find(payment_request_id);
-  if (!p)
-    return report_error(s.io, exit_status::failed, "NOT_FOUND",
-                        "no payment " + printable(payment_request_id));
-  const auto f = read_file(s.store, std::move(*p));
+exit_status cmd_show(const session& s, std::string_view id,
+                     std::optional<std::string_view> merchant) {
+  auto named = store::resolve_payment_name(s.store, id, merchant);
+  switch (named.resolution) {
+    case store::name_resolution::found: break;
+    case store::name_resolution::not_found:
+      return report_error(s.io, exit_status::failed, "NOT_FOUND", "no payment " + printable(id));
+    case store::name_resolution::ambiguous:
+      return report_error(s.io, exit_status::failed, "AMBIGUOUS_PAYMENT_ID",
+                          "several merchants use paymentRequestId " + printable(id) +
+                              "; name the merchant with --merchant ID");
+  }
+  const auto f = read_file(s.store, std::move(*named.p));
   if (s.io.json) {
     print_json(s, f);
     return exit_status::ok;

@@ -200,7 +200,8 @@ std::unique_ptr<scale_bench::daemon> scale_bench::start_daemon(const std::string
                                  R"(", "privateKey": ")" + k + R"(/acqp_private.pem", "alipayplusPublicKey": ")" + k +
                                  R"(/aplus_public.pem", "notifyUrl": "http://)" + listen + R"(/alipayplus/notify",
     "requestTimeoutMs": 5000, "maxRequestsPerSecond": )" + std::to_string(max_rps) + R"(},
-  "merchants": [{"id": "scale", "token": "scale-bench-merchant-token"}]})");
+  "merchants": [{"id": "scale", "token": "scale-bench-merchant-token", "referenceMerchantId": "M0001",
+                 "merchantName": "Scale Shop", "merchantMCC": "5732", "merchantAddress": {"region": "JP", "city": "Tokyo"}}]})");
   const auto started = steady::now();
   d->proc = std::make_unique<child>(std::vector<std::string>{setup_.cashierd, "--config", name + ".json"}, name + ".log");
   const bool ready = wait_for([&] { return !d->proc->alive() || http_get(d->port, "/readyz", 1s).status == 200; },

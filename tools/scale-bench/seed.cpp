@@ -183,6 +183,7 @@ void seed_open_payments(const std::string& path, std::int64_t count, time_point 
   const auto payments = clone_sql(db, "payments", "id", {
       {"id", "i"},
       {"payment_request_id", ids},
+      {"alipay_payment_request_id", ids},  // unique across payments (the template's equals its id)
       {"next_action_at", "t.next_action_at + i - 1"},
       {"pay_request", "CAST(replace(CAST(t.pay_request AS TEXT), t.payment_request_id, " + ids + ") AS BLOB)"},
       {"merchant_request", "CAST(replace(CAST(t.merchant_request AS TEXT), t.payment_request_id, " + ids + ") AS BLOB)"},

@@ -37,7 +37,9 @@ std::string good(const files& f, const std::string& alipay_extra = "", const std
       "notifyUrl": "https://acqp.example.com/alipayplus/notify")" + alipay_extra + R"(
     },
     "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_c2VjcmV0a2V5",
-                   "notifyUrl": "https://merchant.example.com/hook"}])" + root_extra + R"(
+                   "notifyUrl": "https://merchant.example.com/hook",
+                   "referenceMerchantId": "M0001", "merchantName": "Shop", "merchantMCC": "5732",
+                   "merchantAddress": {"region": "JP", "city": "Tokyo"}}])" + root_extra + R"(
   })";
 }
 
@@ -68,6 +70,10 @@ TEST_CASE("a minimal config parses with PRODUCT.md's defaults") {
   CHECK(c.synchronous_full);
   REQUIRE(c.merchants.size() == 1);
   CHECK(c.merchants[0].notify_secrets.size() == 1);
+  CHECK(c.merchants[0].identity.reference_merchant_id == "M0001");
+  CHECK(c.merchants[0].identity.city == "Tokyo");
+  CHECK(c.merchants[0].sub_merchants.empty());
+  CHECK(c.payment.consult_cache_seconds == 60);
 }
 
 TEST_CASE("keyVersion may be a string and two public keys may be active") {
@@ -117,4 +123,58 @@ TEST_CASE("plain http is accepted only towards loopback") {
   CHECK(is_loopback_host("[::1]"));
   CHECK_FALSE(is_loopback_host("10.0.0.1"));
   CHECK_FALSE(is_loopback_host("localhost.evil.com"));
+}
+
+// Issue 14, item 5: each merchant's identity towards Alipay+ comes from the config, validated.
+TEST_CASE("merchant identity records are required and validated, naming the key") {
+  files f;
+  const auto without = [&](const std::string& piece) {
+    auto text = good(f);
+    text.replace(text.find(piece), piece.size(), "");
+    return text;
+  };
+  CHECK(error_of(without(R"("referenceMerchantId": "M0001", )")).key == "merchants[0].referenceMerchantId");
+  CHECK(error_of(without(R"("merchantMCC": "5732",)")).key == "merchants[0].merchantMCC");
+  CHECK(error_of(without(R"(,
+                   "referenceMerchantId": "M0001", "merchantName": "Shop", "merchantMCC": "5732",
+                   "merchantAddress": {"region": "JP", "city": "Tokyo"})")).key == "merchants[0].referenceMerchantId");
+  const auto replaced = [&](const std::string& from, const std::string& to) {
+    auto text = good(f);
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  CHECK(error_of(replaced("\"M0001\"", "\"" + std::string(65, 'M') + "\"")).key ==
+        "merchants[0].referenceMerchantId");
+  CHECK(error_of(replaced("\"Shop\"", "\"" + std::string(257, 'S') + "\"")).key == "merchants[0].merchantName");
+  CHECK(error_of(replaced("\"JP\"", "\"jp\"")).key == "merchants[0].merchantAddress.region");
+  CHECK(error_of(replaced(R"("city": "Tokyo")", R"("city": "Tokyo", "zip": "1")")).key ==
+        "merchants[0].merchantAddress.zip");
+  // 256 characters of a multi-byte name are within the limit (characters, not bytes).
+  std::string long_name;
+  for (int i = 0; i < 256; ++i) long_name += "\xe5\xba\x97";  // 店
+  CHECK(parse_config(replaced("\"Shop\"", "\"" + long_name + "\"")).has_value());
+
+  const std::string subs = R"(, "subMerchants": [{"referenceMerchantId": "M0001-A", "merchantName": "Stall",
+      "merchantMCC": "5812", "merchantAddress": {"region": "JP", "city": "Osaka"}}])";
+  auto r = parse_config(replaced(R"("city": "Tokyo"})", R"("city": "Tokyo"})" + subs));
+  REQUIRE_MESSAGE(r.has_value(), to_string(r.error()));
+  REQUIRE(r->merchants[0].sub_merchants.size() == 1);
+  CHECK(r->merchants[0].sub_merchants[0].city == "Osaka");
+  auto bad_sub = subs;
+  bad_sub.replace(bad_sub.find("\"5812\""), 6, "\"\"");
+  CHECK(error_of(replaced(R"("city": "Tokyo"})", R"("city": "Tokyo"})" + bad_sub)).key ==
+        "merchants[0].subMerchants[0].merchantMCC");
+  // A referenceMerchantId names one merchant: configured twice is refused.
+  auto twice = subs;
+  twice.replace(twice.find("M0001-A"), 7, "M0001");
+  CHECK(error_of(replaced(R"("city": "Tokyo"})", R"("city": "Tokyo"})" + twice)).key ==
+        "merchants[0].subMerchants[0].referenceMerchantId");
+}
+
+TEST_CASE("payment.consultCacheSeconds is bounded") {
+  files f;
+  auto r = parse_config(good(f, "", ",\"payment\": {\"consultCacheSeconds\": 0}"));
+  REQUIRE(r.has_value());
+  CHECK(r->payment.consult_cache_seconds == 0);
+  CHECK(error_of(good(f, "", ",\"payment\": {\"consultCacheSeconds\": 3601}")).key == "payment.consultCacheSeconds");
 }

@@ -2,6 +2,7 @@
 // from them (create_request.hpp). Pure: no io_context, no store.
 #include <doctest/doctest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -208,6 +209,56 @@ TEST_CASE("cancel body: empty, {} or a reason of at most 256 characters") {
   CHECK(parse_cancel_reason(R"({"why":"x"})").errors().front().path == "why");
   CHECK(parse_cancel_reason("[]").errors().front().message == "not an object");
   CHECK_FALSE(parse_cancel_reason(R"({"reason":"a","reason":"b"})"));
+}
+
+// Issue 14, item 5: the Alipay+ paymentRequestId is cashierd's own.
+TEST_CASE("build_payment sends cashierd's own Alipay+ paymentRequestId") {
+  const auto parsed = parse_create_request(create_body(), t0);
+  REQUIRE(parsed);
+  auto ctx = context();
+  ctx.alipay_payment_request_id = new_alipay_payment_request_id();
+  const payment p = build_payment(*parsed, "", ctx);
+  CHECK(p.payment_request_id == "pr-1");
+  CHECK(p.alipay_payment_request_id == ctx.alipay_payment_request_id);
+  CHECK(aplus::decode_pay_request(p.pay_request)->payment_request_id == ctx.alipay_payment_request_id);
+}
+
+TEST_CASE("new Alipay+ ids: prefix + 26 base32 characters, URL-safe, never repeated") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = new_alipay_payment_request_id();
+    REQUIRE(id.size() == 29);
+    CHECK(id.rfind("cp1", 0) == 0);
+    CHECK(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567", 3) == std::string::npos);
+    CHECK(seen.insert(id).second);
+  }
+}
+
+TEST_CASE("check_merchant names the first field that differs from a configured record") {
+  merchant_config m;
+  m.identity = {"M0001", "Shop", "5732", "JP", "Tokyo"};
+  m.sub_merchants = {{"M0001-A", "Stall A", "5812", "JP", "Osaka"}};
+  CHECK_FALSE(check_merchant(to_aplus(m.identity), m, "order.merchant"));
+  CHECK_FALSE(check_merchant(to_aplus(m.sub_merchants[0]), m, "order.merchant"));
+  auto sent = to_aplus(m.identity);
+  sent.reference_merchant_id = "M0002";
+  CHECK(check_merchant(sent, m, "order.merchant")->field == "order.merchant.referenceMerchantId");
+  sent = to_aplus(m.identity);
+  sent.merchant_name = "Apple Store";
+  CHECK(check_merchant(sent, m, "merchant")->field == "merchant.merchantName");
+  sent = to_aplus(m.identity);
+  sent.merchant_address.reset();
+  CHECK(check_merchant(sent, m, "merchant")->field == "merchant.merchantAddress");
+  sent = to_aplus(m.sub_merchants[0]);
+  sent.merchant_address->city = "Tokyo";
+  CHECK(check_merchant(sent, m, "merchant")->field == "merchant.merchantAddress.city");
+  // fill_merchant: only where it is missing, at order.merchant or (consult) merchant.
+  auto body = create_body();
+  body["order"].as_object().erase("merchant");
+  const auto filled = fill_merchant(body, m, false);
+  CHECK(filled.at("order").at("merchant").at("referenceMerchantId") == "M0001");
+  CHECK(fill_merchant(create_body(), m, false) == json::value(create_body()));
+  CHECK(fill_merchant(json::object{}, m, true).at("merchant").at("merchantAddress").at("city") == "Tokyo");
 }
 
 }  // namespace

@@ -122,6 +122,10 @@ config test_config() {
     m.token = token;
     c.merchants.push_back(m);
   }
+  // Their identities towards Alipay+ (what create_body sends for m1); m1 is a platform.
+  c.merchants[0].identity = {"M0001", "Shop", "5732", "JP", "Tokyo"};
+  c.merchants[0].sub_merchants = {{"M0001-A", "Stall A", "5812", "JP", "Osaka"}};
+  c.merchants[1].identity = {"M0002", "Other Shop", "5411", "SG", "Singapore"};
   return c;
 }
 
@@ -156,6 +160,23 @@ json::object reverse_keys(const json::object& o) {
 /// The `error` object of an error answer.
 json::object error_of(const net::response& r) {
   return parse_object(r.body).at("error").as_object();
+}
+
+/// create_body(id) with `merchant` as order.merchant (an empty object removes the field).
+std::string create_body_as(std::string_view id, const json::object& merchant) {
+  auto body = parse_object(create_body(id));
+  auto& order = body["order"].as_object();
+  if (merchant.empty())
+    order.erase("merchant");
+  else
+    order["merchant"] = merchant;
+  return json::serialize(body);
+}
+
+/// m2's configured identity (test_config): another merchant's order.merchant must be refused.
+json::object merchant_two() {
+  return parse_object(R"({"referenceMerchantId":"M0002","merchantName":"Other Shop",)"
+                      R"("merchantMCC":"5411","merchantAddress":{"region":"SG","city":"Singapore"}})");
 }
 
 struct api_fixture {
@@ -227,7 +248,7 @@ struct api_fixture {
     return done();
   }
 
-  payment_status status_of(const std::string& id) { return store->find(id).value().status; }
+  payment_status status_of(const std::string& id) { return store->find("m1", id).value().status; }
 };
 
 TEST_CASE_FIXTURE(api_fixture, "create answers 201 with normalUrl once pay has answered") {
@@ -251,7 +272,7 @@ TEST_CASE_FIXTURE(
     api_fixture, "the stored payment keeps the raw body and a pay request with the filled fields") {
   const std::string body = create_body("pr-2");
   REQUIRE(call("POST", "/v1/payments", body).status == 201);
-  const auto p = store->find("pr-2");
+  const auto p = store->find("m1", "pr-2");
   REQUIRE(p);
   CHECK(p->merchant_request == body);
   CHECK(p->merchant_id == "m1");
@@ -280,7 +301,7 @@ TEST_CASE_FIXTURE(api_fixture, "unknown nested fields are refused and never reac
   const auto r = call("POST", "/v1/payments", json::serialize(body));
   CHECK(r.status == 400);
   CHECK(error_of(r).at("field") == "order.goods");
-  CHECK_FALSE(store->find("pr-nested"));
+  CHECK_FALSE(store->find("m1", "pr-nested"));
   CHECK(gw.pays == 0);
 }
 
@@ -316,18 +337,16 @@ TEST_CASE_FIXTURE(api_fixture,
   CHECK(r.status == 200);
   CHECK(parse_object(r.body).at("paymentId") == "ap-pr-rep");
   CHECK(gw.pays == 1);
-  CHECK(store->find("pr-rep")->merchant_request == create_body("pr-rep"));
+  CHECK(store->find("m1", "pr-rep")->merchant_request == create_body("pr-rep"));
 }
 
-TEST_CASE_FIXTURE(api_fixture, "a repeat with another body or from another merchant answers 409") {
+TEST_CASE_FIXTURE(api_fixture, "a repeat with another body answers 409") {
   REQUIRE(call("POST", "/v1/payments", create_body("pr-x")).status == 201);
   const auto other_amount = call("POST", "/v1/payments", create_body("pr-x", "2000"));
   CHECK(other_amount.status == 409);
   CHECK(error_of(other_amount).at("code") == "REPEAT_REQ_INCONSISTENT");
   CHECK(error_of(other_amount).at("field") == "paymentRequestId");
-  const auto other_merchant = call("POST", "/v1/payments", create_body("pr-x"), token_m2);
-  CHECK(other_merchant.status == 409);
-  CHECK(store->find("pr-x")->amount.minor_units == 1000);
+  CHECK(store->find("m1", "pr-x")->amount.minor_units == 1000);
   CHECK(gw.pays == 1);
 }
 
@@ -342,7 +361,7 @@ TEST_CASE_FIXTURE(api_fixture, "concurrent creates with one id: one 201, then 20
                               make("POST", "/v1/payments", create_body("pr-race2", "2000"))});
   CHECK(other[0].status == 201);
   CHECK(other[1].status == 409);
-  CHECK(store->find("pr-race2")->amount.minor_units == 1000);
+  CHECK(store->find("m1", "pr-race2")->amount.minor_units == 1000);
   CHECK(gw.pays == 2);
 }
 
@@ -374,7 +393,7 @@ TEST_CASE_FIXTURE(api_fixture, "another merchant's payment looks absent") {
   CHECK(error_of(get).at("code") == "PAYMENT_NOT_FOUND");
   CHECK(call("POST", "/v1/payments/pr-own/cancel", "{}", token_m2).status == 404);
   CHECK(status_of("pr-own") == payment_status::in_process);
-  CHECK(store->find("pr-own")->pending == pending_action::inquiry);
+  CHECK(store->find("m1", "pr-own")->pending == pending_action::inquiry);
 }
 
 /// One bad create body: how it differs from create_body("pr-bad") and the error expected.
@@ -452,7 +471,7 @@ TEST_CASE_FIXTURE(api_fixture, "each bad field answers 400 naming the field") {
     CHECK(message.rfind(c.field + ": ", 0) == 0);
     CHECK(message.find(c.message) != std::string::npos);
   }
-  CHECK_FALSE(store->find("pr-bad"));
+  CHECK_FALSE(store->find("m1", "pr-bad"));
   CHECK(gw.pays == 0);
 }
 
@@ -546,7 +565,7 @@ TEST_CASE_FIXTURE(api_fixture,
   gw.mode = pay_mode::fail;
   for (const char* id : {"f1", "f2", "f3"})
     REQUIRE(call("POST", "/v1/payments", create_body(id)).status == 201);
-  REQUIRE(call("POST", "/v1/payments", create_body("g1"), token_m2).status == 201);
+  REQUIRE(call("POST", "/v1/payments", create_body_as("g1", merchant_two()), token_m2).status == 201);
 
   const auto first = parse_object(call("GET", "/v1/events?limit=2").body);
   const auto& page1 = first.at("events").as_array();
@@ -554,8 +573,9 @@ TEST_CASE_FIXTURE(api_fixture,
   CHECK(page1[0].at("paymentRequestId") == "f1");
   CHECK(page1[0].at("type") == "payment.failed");
   CHECK(page1[0].at("sequence") == 1);
-  CHECK(page1[0].at("eventId") ==
-        json::value("evt_" + std::to_string(store->find("f1")->id) + "_1"));
+  // Random, as stored with the event: no row id in it (issue 14, item 11).
+  CHECK(page1[0].at("eventId") == json::value(store->outbox_of(store->find("m1", "f1")->id).at(0).event_id));
+  CHECK(page1[0].at("eventId").as_string().size() == 30);
   CHECK(page1[0].at("createdAt") == "2023-11-14T22:13:20.000Z");
   CHECK(page1[0].at("data").at("payment").at("status") == "FAIL");
   CHECK(page1[1].at("paymentRequestId") == "f2");
@@ -574,6 +594,10 @@ TEST_CASE_FIXTURE(api_fixture,
   const auto other = parse_object(call("GET", "/v1/events", "", token_m2).body);
   REQUIRE(other.at("events").as_array().size() == 1);
   CHECK(other.at("events").as_array()[0].at("paymentRequestId") == "g1");
+  // Cursors count each merchant's own events: m2's first page ends at 1 though m1 has three
+  // (before: the global row id, which told m2 how many events others had).
+  CHECK(cursor1 == "2");
+  CHECK(other.at("nextCursor") == "1");
 
   for (const char* query :
        {"limit=0", "limit=501", "limit=x", "after=-1", "after=abc", "cursor=1"}) {
@@ -584,6 +608,7 @@ TEST_CASE_FIXTURE(api_fixture,
 
 TEST_CASE_FIXTURE(api_fixture,
                   "consult sends a filled consultPayment and answers the payment options") {
+  cfg.payment.consult_cache_seconds = 0;  // every call reaches the fake (the cache is tested below)
   consult_reply.verified_body =
       R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
       R"("paymentOptions":[{"paymentMethodType":"CONNECT_WALLET","enabled":"true",)"
@@ -603,6 +628,7 @@ TEST_CASE_FIXTURE(api_fixture,
           R"({"isInStorePayment":"false","isCashierPayment":"true","presentmentMode":"UNIFIED"})"));
   CHECK(sent.at("paymentAmount") == json::parse(R"({"currency":"USD","value":"0"})"));
   CHECK(sent.at("env") == json::parse(R"({"terminalType":"WEB"})"));
+  CHECK(sent.at("merchant").at("referenceMerchantId") == "M0001");  // filled from the config
 
   consult_reply.verified_body = R"({"result":{"resultCode":"PARAM_ILLEGAL","resultStatus":"F"}})";
   const auto refused = call("POST", "/v1/payments/consult", body);
@@ -658,9 +684,150 @@ TEST_CASE_FIXTURE(api_fixture, "a store that cannot commit answers 503 and ackno
   CHECK_FALSE(drv.stats().store_writable);  // /readyz answers 503 until a store probe commits
   REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(other);
-  CHECK_FALSE(store->find("pr-503"));
+  CHECK_FALSE(store->find("m1", "pr-503"));
   CHECK(gw.pays == 0);
   CHECK(call("POST", "/v1/payments", create_body("pr-503")).status == 201);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "order.merchant is bound to the authenticated merchant's config") {
+  // Regression (security review 5): m2 creating under m1's referenceMerchantId was accepted.
+  const auto as_m1 = call("POST", "/v1/payments", create_body("pr-spoof"), token_m2);
+  CHECK(as_m1.status == 400);
+  CHECK(error_of(as_m1).at("code") == "MERCHANT_MISMATCH");
+  CHECK(error_of(as_m1).at("field") == "order.merchant.referenceMerchantId");
+  // The same id, the right name but another MCC: still refused, naming the field.
+  auto wrong_mcc = merchant_two();
+  wrong_mcc["merchantMCC"] = "5732";
+  const auto mcc = call("POST", "/v1/payments", create_body_as("pr-mcc", wrong_mcc), token_m2);
+  CHECK(mcc.status == 400);
+  CHECK(error_of(mcc).at("field") == "order.merchant.merchantMCC");
+  CHECK(gw.pays == 0);
+
+  // Its own record is accepted as sent.
+  CHECK(call("POST", "/v1/payments", create_body_as("pr-own-rec", merchant_two()), token_m2).status ==
+        201);
+  // Omitted: cashierd fills it from the config, and Alipay+ gets the configured record.
+  REQUIRE(call("POST", "/v1/payments", create_body_as("pr-filled", {}), token_m2).status == 201);
+  const auto filled = parse_object(store->find("m2", "pr-filled")->pay_request);
+  CHECK(filled.at("order").at("merchant") == merchant_two());
+}
+
+TEST_CASE_FIXTURE(api_fixture, "a platform may name one of its configured sub-merchants") {
+  const auto sub = parse_object(R"({"referenceMerchantId":"M0001-A","merchantName":"Stall A",)"
+                                R"("merchantMCC":"5812","merchantAddress":{"region":"JP","city":"Osaka"}})");
+  CHECK(call("POST", "/v1/payments", create_body_as("pr-sub", sub)).status == 201);
+  // m2 has no such sub-merchant.
+  const auto r = call("POST", "/v1/payments", create_body_as("pr-sub", sub), token_m2);
+  CHECK(r.status == 400);
+  CHECK(error_of(r).at("code") == "MERCHANT_MISMATCH");
+}
+
+TEST_CASE_FIXTURE(api_fixture, "consult's merchant is bound to the config as create's is") {
+  consult_reply.verified_body =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"paymentOptions":[]})";
+  const std::string spoofed =
+      R"({"paymentAmount":{"currency":"USD","value":"100"},)"
+      R"("merchant":{"referenceMerchantId":"M0001","merchantName":"Shop","merchantMCC":"5732"}})";
+  const auto r = call("POST", "/v1/payments/consult", spoofed, token_m2);
+  CHECK(r.status == 400);
+  CHECK(error_of(r).at("code") == "MERCHANT_MISMATCH");
+  CHECK(consulted.empty());
+  // Omitted: filled with m2's record.
+  REQUIRE(call("POST", "/v1/payments/consult", R"({"paymentAmount":{"currency":"USD","value":"100"}})",
+               token_m2)
+              .status == 200);
+  REQUIRE(consulted.size() == 1);
+  CHECK(parse_object(consulted[0]).at("merchant") == merchant_two());
+}
+
+TEST_CASE_FIXTURE(api_fixture, "two merchants may use the same paymentRequestId independently") {
+  // Regression (security review 8): the second merchant got 409, an existence oracle.
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-same")).status == 201);
+  const auto second = call("POST", "/v1/payments", create_body_as("pr-same", merchant_two()), token_m2);
+  CHECK(second.status == 201);
+  CHECK(gw.pays == 2);
+  const auto a = parse_object(call("GET", "/v1/payments/pr-same").body);
+  const auto b = parse_object(call("GET", "/v1/payments/pr-same", "", token_m2).body);
+  CHECK(a.at("paymentRequestId") == "pr-same");
+  CHECK(b.at("paymentRequestId") == "pr-same");
+  CHECK(a.at("order").at("merchant").at("referenceMerchantId") == "M0001");
+  CHECK(b.at("order").at("merchant").at("referenceMerchantId") == "M0002");
+  // cashierd's own Alipay+ ids differ, are unguessable and are what pay carried.
+  const std::string ida(a.at("alipayPaymentRequestId").as_string());
+  const std::string idb(b.at("alipayPaymentRequestId").as_string());
+  CHECK(ida != idb);
+  CHECK(ida != "pr-same");
+  CHECK(ida.size() <= 64);
+  CHECK(ida.size() >= 26);
+  CHECK(parse_object(store->find("m1", "pr-same")->pay_request).at("paymentRequestId") == json::value(ida));
+  // m1 cancels its own; m2's is untouched.
+  CHECK(call("POST", "/v1/payments/pr-same/cancel", "{}").status == 202);
+  REQUIRE(run_until([&] { return store->find("m1", "pr-same")->status == payment_status::cancelled; }));
+  CHECK(store->find("m2", "pr-same")->status == payment_status::in_process);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "another merchant's id answers exactly as an unknown id") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-mine")).status == 201);
+  const auto theirs = call("GET", "/v1/payments/pr-mine", "", token_m2);
+  const auto nobody = call("GET", "/v1/payments/pr-nobody", "", token_m2);
+  CHECK(theirs.status == 404);
+  CHECK(theirs.body == nobody.body);
+  const auto cancel_theirs = call("POST", "/v1/payments/pr-mine/cancel", "{}", token_m2);
+  const auto cancel_nobody = call("POST", "/v1/payments/pr-nobody/cancel", "{}", token_m2);
+  CHECK(cancel_theirs.status == 404);
+  CHECK(cancel_theirs.body == cancel_nobody.body);
+}
+
+// Issue 14, item 11: consult answers are reused per (merchant, currency, amount band, region,
+// terminal) for payment.consultCacheSeconds, so a merchant looping consult costs Alipay+ little.
+TEST_CASE_FIXTURE(api_fixture, "consult answers are cached per merchant, currency, band, region and terminal") {
+  consult_reply.verified_body =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"paymentOptions":[]})";
+  const auto body = [](std::string_view value, std::string_view region = "PH", std::string_view terminal = "WEB") {
+    return R"({"paymentAmount":{"currency":"USD","value":")" + std::string(value) + R"("},"userRegion":")" +
+           std::string(region) + R"(","env":{"terminalType":")" + std::string(terminal) + R"("}})";
+  };
+  REQUIRE(call("POST", "/v1/payments/consult", body("1000")).status == 200);
+  CHECK(call("POST", "/v1/payments/consult", body("1000")).status == 200);
+  CHECK(call("POST", "/v1/payments/consult", body("1023")).status == 200);  // the same band (512..1023)
+  CHECK(consulted.size() == 1);
+  CHECK(call("POST", "/v1/payments/consult", body("1024")).status == 200);  // the next band
+  CHECK(call("POST", "/v1/payments/consult", body("1000", "SG")).status == 200);
+  CHECK(call("POST", "/v1/payments/consult", body("1000", "PH", "MINI_APP")).status == 200);
+  CHECK(call("POST", "/v1/payments/consult", body("1000"), token_m2).status == 200);  // another merchant
+  CHECK(consulted.size() == 5);
+  // Expired after consultCacheSeconds (payment clock): asked again.
+  clock.t += std::chrono::seconds(cfg.payment.consult_cache_seconds);
+  CHECK(call("POST", "/v1/payments/consult", body("1000")).status == 200);
+  CHECK(consulted.size() == 6);
+  // Failures are never kept.
+  consult_reply = {std::nullopt, "timeout"};
+  CHECK(call("POST", "/v1/payments/consult", body("5")).status == 502);
+  consult_reply.verified_body =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"paymentOptions":[]})";
+  CHECK(call("POST", "/v1/payments/consult", body("5")).status == 200);
+  CHECK(consulted.size() == 8);
+  CHECK(consult_amount_band(0) == 0);
+  CHECK(consult_amount_band(1) == 1);
+  CHECK(consult_amount_band(1023) == 10);
+}
+
+TEST_CASE_FIXTURE(api_fixture, "the consult cache holds a bounded number of answers") {
+  consult_reply.verified_body =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"paymentOptions":[]})";
+  // Distinct keys (two currencies, every region code), more than the bound.
+  std::vector<std::string> bodies;
+  for (const char* currency : {"USD", "EUR"})
+    for (char a = 'A'; a <= 'Z'; ++a)
+      for (char b = 'A'; b <= 'Z'; ++b)
+        bodies.push_back(R"({"paymentAmount":{"currency":")" + std::string(currency) +
+                         R"(","value":"7"},"userRegion":")" + std::string{a, b} + R"("})");
+  REQUIRE(bodies.size() > max_consult_cache_entries);
+  for (const auto& b : bodies) REQUIRE(call("POST", "/v1/payments/consult", b).status == 200);
+  CHECK(consulted.size() == bodies.size());
+  // Asked again, at most max_consult_cache_entries of them are answered from the cache.
+  for (const auto& b : bodies) REQUIRE(call("POST", "/v1/payments/consult", b).status == 200);
+  CHECK(consulted.size() - bodies.size() >= bodies.size() - max_consult_cache_entries);
 }
 
 }  // namespace

@@ -182,3 +182,29 @@ TEST_CASE("pay and cancel are urgent, polls only near the polling deadline") {
   p.next_action_at = at(-10);
   CHECK(lane_of(p) == call_lane::urgent);
 }
+
+// Issue 14 (security review 7): one merchant looping consult must not starve polls, cancels and
+// pay retries. Before, consult took take_now tokens (borrowing), so the heap got nothing.
+TEST_CASE("consults draw on their own share, never borrow, and leave the heap its budget") {
+  rate_budget b(1000);  // burst 20; consult share 100/s
+  int consults = 0;
+  int queued = 0;
+  // Ten seconds: a consult flood (every 0.1 ms, as many as granted) beside the heap's calls.
+  for (auto t = t0; t < t0 + seconds(10); t += std::chrono::microseconds(100)) {
+    while (b.take_consult(t)) ++consults;
+    if ((t - t0) % milliseconds(1) == std::chrono::nanoseconds{0})
+      while (b.take_queued(t)) ++queued;
+  }
+  CHECK(consults <= 1000 + 2);  // 10 % of 10 s at 1,000/s, plus the share's burst
+  CHECK(consults >= 900);
+  CHECK(queued >= 8900);        // the rest of the budget went to the heap
+  CHECK(consults + queued <= 10000 + 40);
+  // A consult never borrows: with the bucket empty it is refused.
+  rate_budget empty(100);
+  while (empty.take_now(t0)) {
+  }
+  CHECK_FALSE(empty.take_consult(t0));
+  // Unlimited: consults are unlimited too (the merchant API caches their answers).
+  rate_budget unlimited;
+  for (int i = 0; i < 1000; ++i) REQUIRE(unlimited.take_consult(t0));
+}

@@ -3,6 +3,8 @@
 // webhook payload must be the Standard Webhooks body built from it.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -63,8 +65,8 @@ TEST_CASE("payment_json escapes strings as Boost.JSON does") {
 TEST_CASE("the webhook payload carries the payment object, its sequence and event id") {
   const payment p = full();
   const auto now = from_epoch_ms(1'795'000'000'007);
-  const auto text = engine::webhook_payload(p, merchant_event_type::succeeded, 2, now);
-  json::object data{{"payment", engine::payment_to_json(p)}, {"sequence", 2}, {"eventId", "evt_7_2"}};
+  const auto text = engine::webhook_payload(p, merchant_event_type::succeeded, 2, "evt_abc", now);
+  json::object data{{"payment", engine::payment_to_json(p)}, {"sequence", 2}, {"eventId", "evt_abc"}};
   json::object body{{"type", "payment.succeeded"}, {"timestamp", engine::iso8601(now)}, {"data", std::move(data)}};
   CHECK(text == json::serialize(body));
   CHECK(json::parse(text).at("data").at("payment").at("status") == "SUCCESS");
@@ -74,14 +76,26 @@ TEST_CASE("payment.cancel_failed carries the Alipay+ code that refused the cance
   const payment p = full();
   const auto now = from_epoch_ms(1'795'000'000'007);
   const auto text =
-      engine::webhook_payload(p, merchant_event_type::cancel_failed, 3, now, "CANCEL_WINDOW_EXCEED");
+      engine::webhook_payload(p, merchant_event_type::cancel_failed, 3, "evt_cf", now, "CANCEL_WINDOW_EXCEED");
   const auto v = json::parse(text);
   CHECK(v.at("type") == "payment.cancel_failed");
   CHECK(v.at("data").at("cancelResult").at("resultCode") == "CANCEL_WINDOW_EXCEED");
   CHECK(v.at("data").at("cancelResult").at("resultStatus") == "F");
   CHECK(v.at("data").at("sequence") == 3);
-  const auto pending = json::parse(engine::webhook_payload(p, merchant_event_type::pending, 1, now));
+  const auto pending = json::parse(engine::webhook_payload(p, merchant_event_type::pending, 1, "evt_pe", now));
   CHECK(pending.at("type") == "payment.pending");
   CHECK_FALSE(pending.at("data").as_object().contains("cancelResult"));
   CHECK(pending.at("data").at("payment").at("normalUrl") == json::value(p.normal_url));
+}
+
+// Issue 14 (item 11): event ids reveal no row counts: random, never derived from the row id.
+TEST_CASE("random event ids: evt_ + 26 base32 characters, never repeated") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = engine::random_event_id();
+    REQUIRE(id.size() == 30);
+    CHECK(id.rfind("evt_", 0) == 0);
+    CHECK(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567", 4) == std::string::npos);
+    CHECK(seen.insert(id).second);
+  }
 }

@@ -161,6 +161,7 @@ inline void check_same(const payment& a, const payment& b) {
   CHECK(a.settlement_amount == b.settlement_amount);
   CHECK(a.result == b.result);
   CHECK(a.cancel_reason == b.cancel_reason);
+  CHECK(alipay_request_id(a) == alipay_request_id(b));
 }
 
 }  // namespace cashier::store::test

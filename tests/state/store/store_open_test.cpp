@@ -250,3 +250,91 @@ TEST_CASE("the settle_track step moves rows settling by inquiry after a refused 
   CHECK(d->notice == pending_notice::none);
   CHECK(d->cancel_refusals == 0);
 }
+
+// Issue 14 (merchant identity, event ids): a database made by schema v1, with rows, migrates:
+// every payment keeps what was sent to Alipay+ as its Alipay+ id and its paymentRequestId as
+// the merchant's; ids become unique per merchant; feed cursors held by merchants stay valid.
+TEST_CASE("a v1 database with rows migrates to merchant-scoped ids and per-merchant feeds") {
+  temp_dir dir;
+  const auto path = dir.file("v1.db");
+  {
+    sqlite_db db(path, false);
+    migrate_to(db, 1);
+    db.exec(R"sql(
+      INSERT INTO payments (id, version, payment_request_id, merchant_id, status, pending,
+        cancel_abandoned, attempt, event_seq, amount_minor, currency, expiry_at, poll_deadline_at,
+        next_action_at, last_hint_inquiry_at, created_at, updated_at, pay_request,
+        merchant_request, merchant_notify_url, aplus_payment_id, normal_url, payment_data,
+        wallet_brand_name, customer_id, payment_time, cancel_reason)
+      VALUES
+        (1, 3, 'order-1', 'm1', 'SUCCESS', '', 0, 1, 1, 1000, 'USD', 10, 20, 30, 0, 1, 2,
+         CAST('{"paymentRequestId":"order-1"}' AS BLOB), CAST('{}' AS BLOB), '', 'ap-1', '', '', '', '', '', ''),
+        (2, 1, 'order-2', 'm2', 'INIT', 'PAY', 0, 0, 0, 500, 'USD', 10, 20, 30, 0, 1, 1,
+         CAST('{"paymentRequestId":"order-2"}' AS BLOB), CAST('{}' AS BLOB), '', '', '', '', '', '', '', '');
+      INSERT INTO merchant_outbox (id, event_id, payment_id, seq, type, payload, target_url, attempts,
+        next_attempt_at, state, last_status, last_error, created_at)
+      VALUES (7, 'evt_1_1', 1, 1, 'payment.succeeded', '{}', '', 0, 0, 'delivered', 0, '', 2);
+    )sql");
+  }
+  auto s = open_sqlite_store(path);
+  {
+    raw_db raw(path);
+    CHECK(raw.text("PRAGMA user_version") == std::to_string(latest_schema_version()));
+    CHECK(raw.text("PRAGMA integrity_check") == "ok");
+  }
+  // Both lookups find the old rows: by Alipay+ id (what was sent) and by (merchant, id).
+  const auto one = s->find("order-1");
+  REQUIRE(one);
+  CHECK(one->alipay_payment_request_id == "order-1");
+  CHECK(one->payment_request_id == "order-1");
+  CHECK(one->status == payment_status::success);
+  CHECK(one->version == 3);
+  CHECK(s->find("m1", "order-1")->id == 1);
+  CHECK_FALSE(s->find("m2", "order-1"));
+  CHECK(s->id_of("m2", "order-2") == 2);
+  // The row still updates (compare-and-set on the migrated row, fixed columns unchanged).
+  payment after = *one;
+  after.cancel_reason = "operator";
+  CHECK(s->commit_one(transition{.after = after, .expected_version = 3}).status == commit_status::committed);
+
+  // Another merchant may now use order-1 (with its own Alipay+ id); the same merchant may not.
+  auto other = sample_payment("order-1");
+  other.merchant_id = "m2";
+  other.alipay_payment_request_id = "cp1other";
+  CHECK(s->commit_one(create(other)).status == commit_status::committed);
+  auto again = sample_payment("order-1");
+  again.alipay_payment_request_id = "cp1again";
+  CHECK(s->commit_one(create(again)).status == commit_status::duplicate);
+  // An Alipay+ id is unique across merchants.
+  auto clash = sample_payment("order-9");
+  clash.alipay_payment_request_id = "order-1";
+  CHECK(s->commit_one(create(clash)).status == commit_status::rejected);
+  const auto both = s->find_any_merchant("order-1", 10);
+  REQUIRE(both.size() == 2);
+  CHECK(both[0].merchant_id == "m1");
+  CHECK(both[1].merchant_id == "m2");
+
+  // The old event keeps its id; the old cursor (row id 7) still works: m1's next event is after
+  // it, and m2's feed starts at 1, counting only its own events.
+  const auto old_feed = s->events_feed("m1", 0, 10);
+  REQUIRE(old_feed.size() == 1);
+  CHECK(old_feed[0].event_id == "evt_1_1");
+  CHECK(old_feed[0].feed_seq == 7);
+  transition t{.after = after, .expected_version = 4};
+  after.event_seq = 2;
+  t.after = after;
+  t.outbox = {outbox_record{.event_id = "evt_new", .seq = 2, .type = "payment.succeeded"}};
+  REQUIRE(s->commit_one(t).status == commit_status::committed);
+  auto m2_payment = *s->find("cp1other");
+  transition t2{.after = m2_payment, .expected_version = m2_payment.version};
+  t2.after->event_seq = 1;
+  t2.outbox = {outbox_record{.event_id = "evt_m2", .seq = 1, .type = "payment.failed"}};
+  REQUIRE(s->commit_one(t2).status == commit_status::committed);
+  const auto after_old_cursor = s->events_feed("m1", 7, 10);
+  REQUIRE(after_old_cursor.size() == 1);
+  CHECK(after_old_cursor[0].event_id == "evt_new");
+  CHECK(after_old_cursor[0].feed_seq == 8);
+  const auto m2_feed = s->events_feed("m2", 0, 10);
+  REQUIRE(m2_feed.size() == 1);
+  CHECK(m2_feed[0].feed_seq == 1);
+}

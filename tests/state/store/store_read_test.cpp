@@ -276,3 +276,28 @@ TEST_CASE("meta values are stored, replaced and set once") {
   auto again = open_sqlite_store(dir.file("p.db"));
   CHECK(again->meta("created_wall_ms") == "1700000000000");
 }
+
+// Issue 14, item 5: operators name a payment by its Alipay+ id, or a merchant's id (with the
+// merchant when several merchants use it).
+TEST_CASE("resolve_payment_name: Alipay+ id, merchant id, and ambiguity") {
+  temp_dir dir;
+  auto s = open_sqlite_store(dir.file("names.db"));
+  auto a = sample_payment("shared");
+  a.alipay_payment_request_id = "cp1a";
+  auto b = a;
+  b.merchant_id = "m2";
+  b.alipay_payment_request_id = "cp1b";
+  auto c = sample_payment("alone");
+  c.alipay_payment_request_id = "cp1c";
+  const auto pa = insert(*s, a);
+  const auto pb = insert(*s, b);
+  const auto pc = insert(*s, c);
+  CHECK(resolve_payment_name(*s, "cp1b", std::nullopt).p->id == pb.id);
+  CHECK(resolve_payment_name(*s, "alone", std::nullopt).p->id == pc.id);
+  CHECK(resolve_payment_name(*s, "shared", std::nullopt).resolution == name_resolution::ambiguous);
+  CHECK(resolve_payment_name(*s, "shared", "m1").p->id == pa.id);
+  CHECK(resolve_payment_name(*s, "shared", "m2").p->id == pb.id);
+  CHECK(resolve_payment_name(*s, "cp1a", "m1").p->id == pa.id);
+  CHECK(resolve_payment_name(*s, "cp1a", "m2").resolution == name_resolution::not_found);
+  CHECK(resolve_payment_name(*s, "nobody", std::nullopt).resolution == name_resolution::not_found);
+}

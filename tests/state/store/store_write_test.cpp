@@ -53,7 +53,7 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
   SUBCASE("the store reads the row") { pass_before = false; }
   SUBCASE("the caller passes before") { pass_before = true; }
   // A new field in payment.hpp must be persisted too: this fails until the store keeps it.
-  CHECK_MESSAGE(sizeof(payment) == 608,
+  CHECK_MESSAGE(sizeof(payment) == 640,
                 "payment.hpp changed: persist the new field and update this");
   temp_dir dir;
   auto s = open_sqlite_store(dir.file("p.db"));
@@ -61,6 +61,7 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
   p.pay_request += nasty_bytes;
   p.merchant_request = nasty_bytes + p.merchant_request;
   p.merchant_notify_url = "https://m.example/" + nasty_bytes;
+  p.alipay_payment_request_id = "cp1-" + nasty_bytes;
 
   auto created = s->commit_one(create(p));
   REQUIRE(created.status == commit_status::committed);
@@ -69,8 +70,10 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
   p.id = created.payment_id;
   p.version = 1;
   check_same(stored, p);
-  check_same(*s->find(p.payment_request_id), p);
-  CHECK_FALSE(s->find("req-a"));  // the NUL is part of the key, not a terminator
+  check_same(*s->find(p.alipay_payment_request_id), p);
+  check_same(*s->find(p.merchant_id, p.payment_request_id), p);
+  CHECK_FALSE(s->find(p.payment_request_id));  // not an Alipay+ id
+  CHECK_FALSE(s->find("m1", "req-a"));  // the NUL is part of the key, not a terminator
 
   payment after = changed_everything(stored);
   auto updated = s->commit_one(step(stored, after));

@@ -38,6 +38,10 @@ net::response answer_for(const std::string& target) {
     return json_answer(
         409, R"({"error":{"code":"PAYMENT_FINAL","message":"payment is final: already_final"}})");
   if (target == "/admin/payments/boom/cancel") return json_answer(503, "<html>down</html>");
+  if (target == "/admin/payments/shared/cancel")
+    return json_answer(409, R"({"error":{"code":"AMBIGUOUS_PAYMENT_ID","message":"several merchants use paymentRequestId shared; add ?merchant=<merchant id>"}})");
+  if (target == "/admin/payments/shared/cancel?merchant=m%202")
+    return json_answer(202, R"({"paymentRequestId":"shared","status":"SUCCESS","pendingAction":"CANCEL"})");
   return json_answer(404, R"({"error":{"code":"NOT_FOUND","message":"no payment gone"}})");
 }
 
@@ -84,10 +88,10 @@ struct action_result {
 };
 
 action_result act(const std::string& origin, admin_action a, std::string_view id,
-                  bool json = false) {
+                  bool json = false, std::optional<std::string_view> merchant = std::nullopt) {
   std::ostringstream out, err;
   const console io{out, err, json, false};
-  const auto status = cmd_admin(io, {.origin = origin}, a, id, std::chrono::seconds(10));
+  const auto status = cmd_admin(io, {.origin = origin}, a, id, std::chrono::seconds(10), merchant);
   return {status, out.str(), err.str()};
 }
 
@@ -185,4 +189,17 @@ TEST_CASE(
         exit_status::usage);
   CHECK(cashier::ctl::test::run({"--admin-url", d.origin(), "cancel"}).status ==
         exit_status::usage);
+}
+
+// Issue 14, item 5: a merchant's paymentRequestId is named with its merchant.
+TEST_CASE("--merchant names the merchant; a shared id without it exits 1 AMBIGUOUS_PAYMENT_ID") {
+  CHECK(admin_path(admin_action::cancel, "pr-1", "m 2") == "/admin/payments/pr-1/cancel?merchant=m%202");
+  CHECK(admin_path(admin_action::inquire, "pr-1", "m1") == "/admin/payments/pr-1/inquire?merchant=m1");
+  fake_daemon d;
+  auto r = act(d.origin(), admin_action::cancel, "shared", true);
+  CHECK(r.status == exit_status::failed);
+  CHECK(cashier::ctl::test::parse_json(r.out).at("error").at("code") == "AMBIGUOUS_PAYMENT_ID");
+  r = act(d.origin(), admin_action::cancel, "shared", false, "m 2");
+  CHECK(r.status == exit_status::ok);
+  CHECK(r.out == "cancel of shared accepted: now SUCCESS/CANCEL\n");
 }

@@ -300,7 +300,9 @@ TEST_CASE("--config gives the database and the timeScale of the payment clock") 
   const auto config = db.dir.file("cashierd.json");
   std::ofstream(config) << R"({"listen": "127.0.0.1:8080", "database": ")" << db.path
                         << R"(", "timeScale": 60,
-    "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_c2VjcmV0a2V5"}],
+    "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_c2VjcmV0a2V5",
+                   "referenceMerchantId": "M1", "merchantName": "Shop", "merchantMCC": "5812",
+                   "merchantAddress": {"region": "US", "city": "Springfield"}}],
     "alipayplus": {"gateway": "https://open-sea-global.alipayplus.com", "clientId": "C", "privateKey": ")"
                         << key << R"(", "alipayplusPublicKey": ")" << key << R"(",
                    "notifyUrl": "https://acqp.example.com/notify"}})";
@@ -308,4 +310,39 @@ TEST_CASE("--config gives the database and the timeScale of the payment clock") 
   REQUIRE_MESSAGE(r.status == exit_status::ok, r.err);
   // now = origin + 10 s × 60 = t0 + 590 s + 600 s.
   CHECK(parse_json(r.out).at("now") == "2023-11-14T22:33:10.000Z");
+}
+
+// Issue 14, item 5: two merchants may share a paymentRequestId; operators name the merchant.
+TEST_CASE("show names a payment by its Alipay+ id, or by a merchant's id with --merchant") {
+  sample_db db;
+  {
+    auto w = db.writer();
+    auto a = store::test::sample_payment("shared", t0_ms + 9000);
+    a.alipay_payment_request_id = "cp1aaaa";
+    auto b = a;
+    b.merchant_id = "m2";
+    b.alipay_payment_request_id = "cp1bbbb";
+    b.amount = store::test::usd(777);
+    store::test::insert(*w, a);
+    store::test::insert(*w, b);
+  }
+  auto r = run({"--db", db.path, "show", "shared"});
+  CHECK(r.status == exit_status::failed);
+  CHECK(has(r.err, "--merchant"));
+  r = run({"--db", db.path, "--json", "show", "shared"});
+  CHECK(parse_json(r.out).at("error").at("code") == "AMBIGUOUS_PAYMENT_ID");
+  r = run({"--db", db.path, "--json", "show", "shared", "--merchant", "m2"});
+  REQUIRE(r.status == exit_status::ok);
+  CHECK(parse_json(r.out).at("payment").at("paymentAmount").at("value") == "777");
+  r = run({"--db", db.path, "--json", "show", "cp1aaaa"});
+  REQUIRE(r.status == exit_status::ok);
+  CHECK(parse_json(r.out).at("payment").at("alipayPaymentRequestId") == "cp1aaaa");
+  CHECK(run({"--db", db.path, "show", "shared", "--merchant", "m3"}).status == exit_status::failed);
+  // An id only one merchant uses needs no --merchant.
+  CHECK(run({"--db", db.path, "show", "pr-refused"}).status == exit_status::ok);
+  // list --merchant: only that merchant's.
+  r = run({"--db", db.path, "--json", "list", "--merchant", "m2"});
+  REQUIRE(r.status == exit_status::ok);
+  REQUIRE(parse_json(r.out).at("payments").as_array().size() == 1);
+  CHECK(parse_json(r.out).at("payments").at(0).at("paymentRequestId") == "shared");
 }

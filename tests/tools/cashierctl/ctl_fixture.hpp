@@ -236,6 +236,7 @@ inline void expect_shape(
 /// The public payment object's shape (PRODUCT.md).
 inline void expect_payment_shape(const boost::json::value& v) {
   expect_shape(v, {{"paymentRequestId", "string"},
+                   {"alipayPaymentRequestId", "string"},
                    {"status", "string"},
                    {"pendingAction", "string?"},
                    {"paymentAmount", "object"},
