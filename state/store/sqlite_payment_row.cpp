@@ -80,12 +80,10 @@ const std::array<payment_column, 35> columns = {{
 }};
 
 std::optional<pending_notice> notice_of(std::int64_t v) {
-  switch (v) {
-    case 0: return pending_notice::none;
-    case 1: return pending_notice::wanted;
-    case 2: return pending_notice::sent;
-    default: return std::nullopt;
+  for (auto n : {pending_notice::none, pending_notice::wanted, pending_notice::sent}) {
+    if (static_cast<std::int64_t>(n) == v) return n;
   }
+  return std::nullopt;
 }
 
 template <class T>
