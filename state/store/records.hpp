@@ -54,9 +54,10 @@ struct notify_record {
   std::string payment_request_id{};  ///< as read from the body, if it could be read
   std::string body{};                ///< exact bytes received
   std::string headers{};             ///< headers received, one "Name: value" per line
-  /// "ok" for a verified notify, kept whole with its payment; anything else ("bad_signature",
-  /// "garbled", ...) is a rejected notify, kept only within the rejected-notify budget and with a
-  /// bounded prefix of its body and headers (sqlite_options).
+  /// "ok" for a verified notify, "garbled" for one signed by Alipay+ whose body does not decode:
+  /// both authentic, kept whole. Anything else ("bad_signature", "wrong_client_id", ...) is a
+  /// rejected notify, kept only within the rejected-notify budget and with a bounded prefix of
+  /// its body and headers (sqlite_options).
   std::string verification{};
   time_point received_at{};          ///< payment clock: when the first copy arrived
   /// Identity of the notify for de-duplication (a hash of its body and Signature header), or

@@ -217,9 +217,10 @@ UPDATE payments SET cancel_abandoned = 0 WHERE cancel_abandoned = 1 AND track = 
 // Notify budget and retention (issue 14, item 2; guarantee 6). inbound_notifies gains a digest
 // (an identical re-sent notify is counted on its row: times_received, last_received_at), the
 // size of the body as received (a rejected notify keeps only a prefix), and a partial index
-// over rejected rows for the budget's eviction. The append-only triggers are redefined so that
-// only deliberate paths delete: a rejected notify may be evicted by the budget; verified
-// notifies, calls, webhook attempts and events only while `cashierctl prune` holds the
+// over rejected rows for the budget's eviction. Authentic notifies ('ok', and 'garbled': signed
+// by Alipay+ but not decodable) are audit rows; every other verdict is a rejected notify. The
+// append-only triggers are redefined so that only deliberate paths delete: a rejected notify may
+// be evicted by the budget; authentic notifies, calls, webhook attempts and events only while `cashierctl prune` holds the
 // 'prune_in_progress' meta row, which it inserts and deletes inside its own transaction (no
 // other connection ever sees it). Updates of inbound_notifies may touch only the two counters.
 constexpr const char* notify_budget_step = R"sql(
@@ -233,13 +234,15 @@ ALTER TABLE inbound_notifies ADD COLUMN last_received_at INTEGER NOT NULL DEFAUL
 UPDATE inbound_notifies SET body_bytes = length(body), last_received_at = received_at;
 CREATE UNIQUE INDEX inbound_notifies_by_digest ON inbound_notifies (digest)
   WHERE digest IS NOT NULL;
-CREATE INDEX inbound_notifies_rejected ON inbound_notifies (id) WHERE verification <> 'ok';
+CREATE INDEX inbound_notifies_rejected ON inbound_notifies (id)
+  WHERE verification <> 'ok' AND verification <> 'garbled';
 CREATE TRIGGER inbound_notifies_append_only_u BEFORE UPDATE OF id, payment_id,
   payment_request_id, body, headers, verification, received_at, digest, body_bytes
   ON inbound_notifies
   BEGIN SELECT RAISE(ABORT, 'inbound_notifies is append-only'); END;
 CREATE TRIGGER inbound_notifies_append_only_d BEFORE DELETE ON inbound_notifies
-  WHEN OLD.verification = 'ok' AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'prune_in_progress')
+  WHEN (OLD.verification = 'ok' OR OLD.verification = 'garbled')
+    AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'prune_in_progress')
   BEGIN SELECT RAISE(ABORT, 'inbound_notifies is append-only'); END;
 DROP TRIGGER payment_events_append_only_d;
 CREATE TRIGGER payment_events_append_only_d BEFORE DELETE ON payment_events

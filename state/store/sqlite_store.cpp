@@ -329,6 +329,16 @@ void sqlite_store::insert_call(const call_record& c, std::int64_t payment_id) {
   q.bind(9, c.started_at).bind(10, c.latency_us).run();
 }
 
+namespace {
+
+// Authentic notifies: verified ("ok"), or signed by Alipay+ but not decodable ("garbled"). Every
+// other verdict is a rejected notify, kept within the budget.
+bool is_rejected(std::string_view verification) {
+  return verification != "ok" && verification != "garbled";
+}
+
+}  // namespace
+
 // A notify whose digest is stored already is counted on that row. A rejected one is stored with
 // a bounded prefix of its body and headers, then the rejected-notify budget evicts the oldest
 // rejected rows until it holds again; a verified one is stored whole, never evicted.
@@ -340,7 +350,7 @@ void sqlite_store::insert_notify(const notify_record& n, std::int64_t payment_id
     u.bind_blob(1, n.digest).bind(2, n.received_at).run();
     if (db_.changes() == 1) return;
   }
-  const bool rejected = n.verification != "ok";
+  const bool rejected = is_rejected(n.verification);
   const std::string_view body =
       rejected ? std::string_view(n.body).substr(0, rejected_notify_body_prefix) : n.body;
   const std::string_view headers =
@@ -362,7 +372,7 @@ void sqlite_store::insert_notify(const notify_record& n, std::int64_t payment_id
 std::pair<std::int64_t, std::int64_t> sqlite_store::count_rejected() {
   auto q = db_.query(
       "SELECT count(*), coalesce(sum(length(body) + length(headers)), 0) FROM inbound_notifies "
-      "WHERE verification <> 'ok'");
+      "WHERE verification <> 'ok' AND verification <> 'garbled'");
   q.step();
   return {q.int64(0), q.int64(1)};
 }
@@ -380,7 +390,8 @@ void sqlite_store::keep_rejected_budget(std::int64_t added_bytes) {
   while (rows > 0 && (rows > budget_rows_ || bytes > budget_bytes_)) {
     auto q = db_.query(
         "DELETE FROM inbound_notifies WHERE id = (SELECT id FROM inbound_notifies "
-        "WHERE verification <> 'ok' ORDER BY id LIMIT 1) RETURNING length(body) + length(headers)");
+        "WHERE verification <> 'ok' AND verification <> 'garbled' ORDER BY id LIMIT 1) "
+        "RETURNING length(body) + length(headers)");
     if (!q.step()) break;
     rows -= 1;
     bytes -= q.int64(0);

@@ -26,7 +26,8 @@ struct sqlite_options {
   /// Read-write only: checkpoint the WAL on a thread of its own instead of inside the commit
   /// that fills it (sqlite_checkpointer.hpp), so commits never stall on a checkpoint.
   bool background_checkpoint = true;
-  /// The rejected-notify budget (guarantee 6): notifies whose verification is not "ok" are kept
+  /// The rejected-notify budget (guarantee 6): notifies whose verification is neither "ok" nor
+  /// "garbled" (records.hpp) are kept
   /// at most this many (the oldest evicted first) ...
   std::int64_t rejected_notify_rows = 10000;
   /// ... and within this many stored bytes (body + headers) in total.

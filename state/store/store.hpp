@@ -228,7 +228,7 @@ class payment_store {
   /// transaction, or with `apply` false only counts them. The only path that deletes from the
   /// append-only logs. Throws store_error (read_only on a read-only store).
   virtual prune_report prune(time_point before, bool apply) = 0;
-  /// Rejected (not verified) notifies kept now: rows and stored bytes (body + headers).
+  /// Rejected (not authentic) notifies kept now: rows and stored bytes (body + headers).
   virtual std::pair<std::int64_t, std::int64_t> rejected_notifies() = 0;
 };
 

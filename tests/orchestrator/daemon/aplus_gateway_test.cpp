@@ -3,7 +3,8 @@
 // and answers signed with the Alipay+ key, or unsigned, or with the wrong key, or with 500, or
 // garbled. Covered: pay S, F, U/PAYMENT_IN_PROCESS, U other; each no-answer reason (timeout
 // against a silent server, connection refused); byte-identical pay bodies; inquiry; cancel;
-// consult; the call record; metrics; signing on a worker pool; set-up errors.
+// consult; the call record; metrics; signing on a worker pool; set-up errors; answers outside the
+// Response-Time window or naming another payment (no answer); lenient informational fields.
 #include "tests/orchestrator/net/net_test_support.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
 

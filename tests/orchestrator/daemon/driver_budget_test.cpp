@@ -1,4 +1,5 @@
-// Tests of the driver spending the outbound budget, over a real engine and SQLite store in a
+// Tests of the driver spending the outbound budget, and holding the calls of an acked decision
+// (the amount-mismatch cancel) until the ack is written, over a real engine and SQLite store in a
 // temporary directory, a fake gateway that records every call in order with its wall time, and
 // a payment clock that stands still unless a test moves it. Wall-time checks are only lower
 // bounds on elapsed time or upper bounds on calls per window: a slower machine cannot fail them.

@@ -115,7 +115,7 @@ TEST_CASE("rejected notifies stay within the row and byte budget, oldest evicted
     // The tally survives a reopen (it is read from the table again).
     s.reset();
     auto again = open_sqlite_store(path, {.rejected_notify_rows = 3});
-    log_notify(*again, notify("garbled", "b6", "d6", 6));
+    log_notify(*again, notify("missing_signature", "b6", "d6", 6));
     CHECK(raw.text("SELECT group_concat(CAST(body AS TEXT), ',') FROM inbound_notifies") == "{},b4,b5,b6");
   }
   SUBCASE("bytes") {
@@ -127,6 +127,21 @@ TEST_CASE("rejected notifies stay within the row and byte budget, oldest evicted
     CHECK(rows == 2);
     CHECK(bytes == 2 * row_bytes);
   }
+}
+
+TEST_CASE("an authentic but garbled notify is kept whole and never evicted by the budget") {
+  temp_dir dir;
+  const auto path = dir.file("c.db");
+  auto s = open_sqlite_store(path, {.rejected_notify_rows = 1});
+  const std::string big(5000, 'g');
+  log_notify(*s, notify("garbled", big, "g1", 1));
+  log_notify(*s, notify("bad_signature", "j1", "j1", 2));
+  log_notify(*s, notify("bad_signature", "j2", "j2", 3));
+  CHECK(s->rejected_notifies().first == 1);
+  raw_db raw(path);
+  CHECK(raw.text("SELECT length(body) FROM inbound_notifies WHERE verification = 'garbled'") == "5000");
+  CHECK(raw.text("SELECT group_concat(CAST(body AS TEXT)) FROM inbound_notifies WHERE verification <> 'garbled'") == "j2");
+  CHECK(raw.exec("DELETE FROM inbound_notifies WHERE verification = 'garbled'") != SQLITE_OK);
 }
 
 TEST_CASE("verified notifies and the audit logs cannot be deleted outside prune") {
@@ -142,7 +157,7 @@ TEST_CASE("verified notifies and the audit logs cannot be deleted outside prune"
   CHECK(raw.exec("DELETE FROM webhook_attempts") != SQLITE_OK);
   CHECK(raw.exec("UPDATE inbound_notifies SET body = x'00'") != SQLITE_OK);
   CHECK(raw.exec("UPDATE inbound_notifies SET times_received = times_received + 1") == SQLITE_OK);
-  CHECK(raw.exec("DELETE FROM inbound_notifies WHERE verification <> 'ok'") == SQLITE_OK);  // budget path
+  CHECK(raw.exec("DELETE FROM inbound_notifies WHERE verification = 'bad_signature'") == SQLITE_OK);  // budget path
 }
 
 TEST_CASE("prune removes the audit rows of payments final before the date, and only those") {
