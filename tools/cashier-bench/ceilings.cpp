@@ -92,10 +92,14 @@ class raw_db {
     notify_ = prepare(
         "INSERT INTO inbound_notifies (payment_id, payment_request_id, body, headers, "
         "verification, received_at) VALUES (?1, ?2, ?3, ?4, 'ok', ?5)");
+    // As the store writes it: the merchant and its next feed position come from the payment.
     outbox_ = prepare(
         "INSERT INTO merchant_outbox (event_id, payment_id, seq, type, payload, target_url, "
-        "attempts, next_attempt_at, state, last_status, last_error, created_at) "
-        "VALUES (?1, ?2, ?3, 'payment.succeeded', ?4, '', 0, ?5, 'delivered', 0, '', ?5)");
+        "attempts, next_attempt_at, state, last_status, last_error, created_at, merchant_id, "
+        "feed_seq) "
+        "SELECT ?1, ?2, ?3, 'payment.succeeded', ?4, '', 0, ?5, 'delivered', 0, '', ?5, p.merchant_id, "
+        "(SELECT coalesce(max(feed_seq), 0) + 1 FROM merchant_outbox WHERE merchant_id = p.merchant_id) "
+        "FROM payments p WHERE p.id = ?2");
   }
   ~raw_db() {
     for (auto* s : {update_, event_, notify_, outbox_}) sqlite3_finalize(s);
