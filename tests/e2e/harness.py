@@ -232,7 +232,7 @@ class Cluster:
     """aplus-sim + cashierd + a webhook sink, over HTTPS on loopback."""
 
     def __init__(self, time_scale=1, auto_pay_after="2s", payment_cfg=None, request_timeout_ms=2000,
-                 sim_args=(), sim_time_scale=None, gateway_proxy=False):
+                 sim_args=(), sim_time_scale=None, gateway_proxy=False, extra_merchants=(), config_extra=None):
         self.dir = tempfile.mkdtemp(prefix="cashier-e2e-")
         self.keys = dev_keys()
         self.time_scale = time_scale
@@ -267,9 +267,11 @@ class Cluster:
                 "requestTimeoutMs": request_timeout_ms,
             },
             "payment": dict({"createWaitMs": 3000}, **(payment_cfg or {})),
-            "merchants": [{"id": "shop", "token": TOKEN, "notifySecret": SECRET, "notifyUrl": self.sink.url}],
+            "merchants": [{"id": "shop", "token": TOKEN, "notifySecret": SECRET, "notifyUrl": self.sink.url}]
+            + [dict(m) for m in extra_merchants],
             "timeScale": time_scale,
         }
+        cfg.update(config_extra or {})
         with open(self.config_path, "w") as f:
             json.dump(cfg, f, indent=2)
         self.daemon = None
@@ -315,15 +317,15 @@ class Cluster:
         conn.close()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, raw
 
-    def request(self, method, path, body=None, auth=True, headers=None):
-        status, _, raw = self.exchange(method, path, body, TOKEN if auth else None, headers)
+    def request(self, method, path, body=None, auth=True, headers=None, token=TOKEN):
+        status, _, raw = self.exchange(method, path, body, token if auth else None, headers)
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode(errors="replace")
         return status, parsed
 
-    def create(self, payment_request_id, value="1000", currency="USD", description="e2e order", **extra):
+    def create(self, payment_request_id, value="1000", currency="USD", description="e2e order", token=TOKEN, **extra):
         body = {
             "paymentRequestId": payment_request_id,
             "order": {"referenceOrderId": "ord-" + payment_request_id, "orderDescription": description,
@@ -335,19 +337,19 @@ class Cluster:
             "paymentRedirectUrl": "https://shop.example.com/done",
         }
         body.update(extra)
-        return self.request("POST", "/v1/payments", body)
+        return self.request("POST", "/v1/payments", body, token=token)
 
-    def get(self, payment_request_id, events=False):
+    def get(self, payment_request_id, events=False, token=TOKEN):
         return self.request("GET", "/v1/payments/" + urllib.parse.quote(payment_request_id, safe="")
-                            + ("?events=true" if events else ""))
+                            + ("?events=true" if events else ""), token=token)
 
-    def status(self, payment_request_id):
-        code, body = self.get(payment_request_id)
+    def status(self, payment_request_id, token=TOKEN):
+        code, body = self.get(payment_request_id, token=token)
         return body["status"] if code == 200 else None
 
-    def wait_status(self, payment_request_id, wanted, timeout=30):
+    def wait_status(self, payment_request_id, wanted, timeout=30, token=TOKEN):
         wanted = {wanted} if isinstance(wanted, str) else set(wanted)
-        return wait_until(lambda: (self.status(payment_request_id) in wanted) and self.status(payment_request_id),
+        return wait_until(lambda: (self.status(payment_request_id, token) in wanted) and self.status(payment_request_id, token),
                           timeout, "%s to reach %s" % (payment_request_id, wanted), interval=0.1)
 
     def sim_truth(self, payment_request_id):
@@ -367,9 +369,9 @@ class Cluster:
             raise AssertionError("/sim/notify answered %d: %s" % (code, data))
         return json.loads(data)["deliveries"]
 
-    def cancel(self, payment_request_id, reason="e2e"):
+    def cancel(self, payment_request_id, reason="e2e", token=TOKEN):
         return self.request("POST", "/v1/payments/%s/cancel" % urllib.parse.quote(payment_request_id, safe=""),
-                            {"reason": reason})
+                            {"reason": reason}, token=token)
 
     def db(self):
         """A read-only connection to cashierd's database (WAL: reads committed snapshots)."""

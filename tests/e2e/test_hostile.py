@@ -71,7 +71,7 @@ class SharedCluster(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        write_reliability_summary(cls.suite, scenarios=cls.scenarios, hostile_tried=cls.tried,
+        write_reliability_summary(cls.suite, **getattr(cls, "extra_summary", {}), scenarios=cls.scenarios, hostile_tried=cls.tried,
                                   hostile_rejected=cls.rejected, payments_checked=len(cls.c.query(
                                       "SELECT id FROM payments")))
         rc = cls.c.close()
@@ -455,6 +455,148 @@ class HostileContent(SharedCluster):
             self.assertEqual(len(oks), 2 if pid == "hs-replay" else 5)
             wait_until(lambda: self.c.sink.for_payment(pid), 20, pid + " webhook")
         type(self).rejected += 4
+
+
+
+TOKEN_A = "e2e_attacker_token_0123456789"
+
+
+class HostileSsrf(SharedCluster):
+    """Issue 14 item 1: a merchant's webhook URL must not reach cashierd's own admin API (or any
+    loopback or private address), and /admin/ must not trust a loopback peer. The cluster has a
+    second merchant, shop-a (the attacker); the class's seed payment belongs to shop (the victim)."""
+    suite = "hostile-ssrf"
+
+    @classmethod
+    def setUpClass(cls):
+        from harness import dev_keys
+        import os
+        attacker = {"id": "shop-a", "token": TOKEN_A, "notifySecret": "whsec_YXR0YWNrZXItd2ViaG9vay1zZWNyZXQta2V5",
+                    # Trusts the dev CA, as a merchant whose webhook host has a real certificate would.
+                    "caFile": os.path.join(dev_keys(), "ca.pem")}
+        cls.cluster_args = dict(SharedCluster.cluster_args, extra_merchants=[attacker])
+        super().setUpClass()
+        cls.attacks = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.extra_summary = {"attacks": cls.attacks}
+        super().tearDownClass()
+
+    def attack_url(self, port, victim, scheme="https"):
+        return "%s://127.0.0.1:%d/admin/payments/%s/cancel" % (scheme, port, victim)
+
+    def test_webhook_to_the_admin_api_cannot_cancel_another_merchants_payment(self):
+        type(self).scenarios += 1
+        self.assertEqual(self.c.status("hs-seed"), "SUCCESS")
+        targets = [self.attack_url(self.c.port, "hs-seed")]
+        if getattr(self.c, "ops_port", None):
+            targets.append(self.attack_url(self.c.ops_port, "hs-seed"))
+        attempts, delivered = 0, []
+        for i, url in enumerate(targets):
+            pid = "atk-%d" % i
+            code, body = self.c.create(pid, token=TOKEN_A, merchantNotifyUrl=url)
+            type(self).tried += 1
+            if code == 400:  # refused at create: fine, nothing is ever sent there
+                self.assertEqual(body["error"]["field"], "merchantNotifyUrl", body)
+                type(self).rejected += 1
+                continue
+            self.assertEqual(code, 201, body)
+            self.c.wait_status(pid, "SUCCESS", timeout=30, token=TOKEN_A)
+            code, body = self.c.cancel(pid, token=TOKEN_A)
+            self.assertEqual(code, 202, body)
+            self.c.wait_status(pid, "CANCELLED", timeout=30, token=TOKEN_A)
+            # Both webhooks (succeeded, cancelled) were attempted at least once.
+            rows = wait_until(lambda: len(self.attempts_of(pid)) >= 2 and self.attempts_of(pid), 30,
+                              pid + "'s webhook attempts")
+            attempts += len(rows)
+            delivered += [r for r in rows if 200 <= r["http_status"] < 300]
+            type(self).rejected += 1
+        seed = self.c.get("hs-seed")[1]
+        self.assertEqual((seed["status"], seed.get("pendingAction")), ("SUCCESS", None), seed)
+        self.assertEqual(delivered, [], "a webhook reached the admin API")
+        self.attacks["ssrf_admin_cancel"] = {"tried": len(targets), "victim_status": seed["status"],
+                                             "webhook_attempts": attempts}
+
+    def attempts_of(self, pid):
+        return self.c.query("SELECT a.http_status, a.error FROM webhook_attempts a JOIN merchant_outbox o "
+                            "ON o.event_id = a.event_id JOIN payments p ON p.id = o.payment_id "
+                            "WHERE p.payment_request_id = ? ORDER BY a.id", pid)
+
+
+class HostileConnections(SharedCluster):
+    """Issue 14 item 6: one client holding 1,024 idle sockets must not lock another out."""
+    suite = "hostile-connections"
+
+    def get_from(self, source, timeout=10):
+        """GET the seed over TLS from local address `source`: (status, seconds) or (None, error)."""
+        import http.client
+        start = time.monotonic()
+        try:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.c.port, context=self.c.ctx, timeout=timeout,
+                                               source_address=(source, 0))
+            conn.request("GET", "/v1/payments/hs-seed", headers={"Authorization": "Bearer " + TOKEN})
+            status = conn.getresponse().status
+            conn.close()
+            return status, time.monotonic() - start
+        except OSError as e:
+            return None, repr(e)
+
+    def test_idle_sockets_from_one_address_do_not_lock_out_another(self):
+        type(self).scenarios += 1
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4096:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+        idle = []
+        try:
+            for _ in range(1024):
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                s.connect(("127.0.0.1", self.c.port))
+                idle.append(s)
+            type(self).tried += len(idle)
+            time.sleep(0.5)  # let the server accept them all
+            status, took = self.get_from("127.0.0.2")
+            print("\nconnections: with 1024 idle sockets from 127.0.0.1, a GET from 127.0.0.2 got %s in %s"
+                  % (status, took))
+            self.assertEqual(status, 200, took)
+            # Every idle socket is closed by the server: at once past the per-address cap, the
+            # others when the deadline for a first request head passes (a few seconds).
+            start = time.monotonic()
+            closed = set()
+            deadline = start + 20
+            poller = select.poll()  # select() cannot watch descriptors past 1023
+            by_fd = {s.fileno(): i for i, s in enumerate(idle)}
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
+            while len(closed) < len(idle) and time.monotonic() < deadline:
+                for fd, _ in poller.poll(200):
+                    i = by_fd[fd]
+                    try:
+                        gone = not idle[i].recv(4096)
+                    except OSError:
+                        gone = True
+                    if gone:
+                        closed.add(i)
+                        poller.unregister(fd)
+            all_closed_after = time.monotonic() - start
+            print("connections: the server closed %d of %d idle sockets within %.1f s"
+                  % (len(closed), len(idle), all_closed_after))
+            self.assertEqual(len(closed), len(idle))
+            type(self).rejected += len(closed)
+            type(self).figures = {"idle_sockets": len(idle), "other_client_status": status,
+                                  "other_client_ms": round(took * 1000, 1),
+                                  "idle_closed_within_s": round(all_closed_after, 1)}
+        finally:
+            for s in idle:
+                s.close()
+        status, _ = self.get_from("127.0.0.1")
+        self.assertEqual(status, 200)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.extra_summary = {"attacks": {"connection_exhaustion": getattr(cls, "figures", {})}}
+        super().tearDownClass()
 
 
 if __name__ == "__main__":
