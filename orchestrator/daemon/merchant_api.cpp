@@ -204,6 +204,7 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   const auto now = deps_.clock.now();
   const auto parsed = parse_create_request(*body, now);
   if (!parsed) co_return invalid_request(parsed.errors());
+  if (auto bad_host = check_notify_host(*parsed, m.notify_hosts)) co_return invalid_request({*bad_host});
   const create_context ctx{m.id, deps_.cfg.alipayplus.notify_url,
                            std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now};
   engine::input in;

@@ -91,7 +91,7 @@ class StorageTest(unittest.TestCase):
         TOTALS["passed"] += 1
 
     def ready(self):
-        return self.c.request("GET", "/readyz", auth=False)
+        return self.c.ops("GET", "/readyz")
 
     def create_until_refused(self, prefix):
         """Creates payments until one is refused; returns the acknowledged ones. A full disk may
