@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <thread>
 #include <variant>
@@ -24,6 +25,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
+
+#include <sys/stat.h>
 
 #include "orchestrator/alipayplus/keys.hpp"
 #include "orchestrator/daemon/admin_auth.hpp"
@@ -47,6 +50,18 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 std::optional<config_error> check_resources(const config& cfg) {
+  // Secrets readable by every user are refused, naming the file: a key or token that leaked
+  // through a careless chmod must be noticed at start, not after the fact.
+  for (const auto& [key, path] : secret_files(cfg)) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;  // unreadable files are reported below or at load
+    if ((st.st_mode & 0007) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return config_error{key, "file '" + path + "' is accessible by every user (mode " + mode +
+                                   "): it holds a secret; chmod o-rwx it"};
+    }
+  }
   if (auto k = aplus::load_private_key_file(cfg.alipayplus.private_key); !k)
     return config_error{"alipayplus.privateKey", k.error().message};
   for (const auto& pk : cfg.alipayplus.public_keys)
