@@ -127,6 +127,12 @@ class StorageTest(unittest.TestCase):
         self.assertEqual(truth["notify"]["acks"], 0, truth)
         self.assertEqual(self.c.status(open_id), "IN_PROCESS")  # reads still work
         self.assertTrue(self.c.daemon.alive())
+        # Whatever the ops listener answers meanwhile, no SQL text or file path reaches the caller.
+        for status, answer in (self.c.admin("/admin/payments/%s/inquire" % open_id), self.c.ops("GET", "/readyz"),
+                               self.c.ops("GET", "/metrics")):
+            text = answer if isinstance(answer, str) else json.dumps(answer)
+            for leak in (self.c.dir, "INSERT", "UPDATE ", "SELECT ", "sqlite"):
+                self.assertNotIn(leak, text, (status, text[:300]))
 
     def assert_settles(self, ids):
         """Every acknowledged payment exists and settles, and its merchant is told once."""
