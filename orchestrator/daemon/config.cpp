@@ -348,6 +348,10 @@ void parse_merchants(const json::value* v, config& c) {
     m.ca_file = get_string(o, k, "caFile", false);
     if (!m.ca_file.empty()) require_readable(m.ca_file, k + ".caFile");
     parse_notify_hosts(o, k, m);
+    // The sender would refuse it at every attempt: say so now rather than let webhooks die.
+    if (!m.notify_url.empty() && !m.allow_private_notify_addresses && is_loopback_host(host_of(m.notify_url)))
+      fail(k + ".notifyUrl", "webhooks to a loopback address are refused unless allowPrivateNotifyAddresses is true "
+                             "(development only)");
     for (const auto& other : c.merchants) {
       if (other.id == m.id) fail(k + ".id", "duplicate merchant id '" + m.id + "'");
       if (other.token == m.token) fail(k + ".token", "the same token is used by two merchants");

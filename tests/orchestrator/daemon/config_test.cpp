@@ -210,4 +210,10 @@ TEST_CASE("notifyHosts: default the host of notifyUrl, or a list of bare host na
   text.replace(text.find(R"("notifyUrl": "https://merchant.example.com/hook")"), 48,
                R"("allowPrivateNotifyAddresses": "yes")");
   CHECK(error_of(text).key == "merchants[0].allowPrivateNotifyAddresses");
+  // A loopback notifyUrl would be refused at every send: an error at load unless allowed.
+  text = good(f);
+  text.replace(text.find("https://merchant.example.com/hook"), 33, "http://127.0.0.1:9000/hook");
+  CHECK(error_of(text).key == "merchants[0].notifyUrl");
+  text.replace(text.find(R"("notifyUrl": "http://127.0.0.1)"), 11, R"("allowPrivateNotifyAddresses": true, "notifyUrl")");
+  CHECK(parse_config(text).has_value());
 }
