@@ -174,7 +174,8 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
       if (in_flight.size() >= options.max_in_flight) break;
       if (in_flight.contains(row.event_id) || stalled.contains(row.event_id)) continue;
       const auto merchant = merchant_id_of(row);
-      if (merchant && busy[*merchant] >= options.max_in_flight_per_merchant) {
+      const auto share = merchant ? busy.find(*merchant) : busy.end();
+      if (share != busy.end() && share->second >= options.max_in_flight_per_merchant) {
         // Its share is taken: look again after an attempt's timeout, and meanwhile let the due
         // query return other merchants' rows.
         deferrals.push_back(deferral(row, now + options.timeout));
