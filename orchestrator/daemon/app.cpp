@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <deque>
 #include <iostream>
 #include <thread>
@@ -28,7 +29,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <sys/stat.h>
+
 #include "orchestrator/alipayplus/keys.hpp"
+#include "orchestrator/daemon/admin_auth.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
@@ -50,6 +54,18 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 std::optional<config_error> check_resources(const config& cfg) {
+  // Secrets readable by every user are refused, naming the file: a key or token that leaked
+  // through a careless chmod must be noticed at start, not after the fact.
+  for (const auto& [key, path] : secret_files(cfg)) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) continue;  // unreadable files are reported below or at load
+    if ((st.st_mode & 0007) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return config_error{key, "file '" + path + "' is accessible by every user (mode " + mode +
+                                   "): it holds a secret; chmod o-rwx it"};
+    }
+  }
   if (auto k = aplus::load_private_key_file(cfg.alipayplus.private_key); !k)
     return config_error{"alipayplus.privateKey", k.error().message};
   for (const auto& pk : cfg.alipayplus.public_keys)
@@ -65,6 +81,11 @@ std::optional<config_error> check_resources(const config& cfg) {
 }
 
 namespace {
+
+/// "host:port" for the HTTP server, with brackets around an IPv6 host.
+std::string host_port(const std::string& host, std::uint16_t port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
 
 /// The machine's schedules from the config.
 machine_params params_of(const config& cfg) {
@@ -118,6 +139,8 @@ struct daemon {
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
   std::optional<net::http_server> server;
+  std::optional<net::http_server> ops_server;  // /healthz, /readyz, /metrics, /admin/ (opsListen)
+  std::optional<admin_gate> admin;
   notify_settings notify;
   std::optional<ack_builder> acks;
   metrics stats;
@@ -341,13 +364,23 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));
   }
 
-  /// Every request, on the network thread: a notifyPayment is served there (see on_notify),
-  /// everything else on the reactor.
+  /// Every request of the public listener, on the network thread: a notifyPayment is served
+  /// there (see on_notify), everything else on the reactor.
   asio::awaitable<net::response> serve(net::request req, net::peer_info peer) {
     const std::string_view target = req.target;
     const bool notify_post = target.substr(0, target.find('?')) == cfg.alipayplus.notify_path && req.method == "POST";
     if (notify_post) co_return co_await on_notify(std::move(req));
-    auto task = route(std::move(req), std::move(peer));
+    auto task = route(std::move(req), std::move(peer), listener::public_api);
+    co_return co_await asio::co_spawn(io, std::move(task), asio::use_awaitable);
+  }
+
+  /// Every request of the ops listener: the admin token is checked here, on the network thread,
+  /// before anything is routed (an /admin/ path without it is 401 whatever it names).
+  asio::awaitable<net::response> serve_ops(net::request req, net::peer_info peer) {
+    const std::string_view target = req.target;
+    if (is_admin_path(target.substr(0, target.find('?'))))
+      if (auto refusal = admin->refuse(req)) co_return std::move(*refusal);
+    auto task = route(std::move(req), std::move(peer), listener::ops);
     co_return co_await asio::co_spawn(io, std::move(task), asio::use_awaitable);
   }
 
@@ -374,15 +407,15 @@ struct daemon {
     co_return r;
   }
 
-  /// Dispatches one request through the route table (routes.hpp).
-  asio::awaitable<net::response> dispatch(const net::request& req, const net::peer_info& peer) {
+  /// Dispatches one request of listener `on` through the route table (routes.hpp); a path that
+  /// belongs to the other listener is 404 here.
+  asio::awaitable<net::response> dispatch(const net::request& req, const net::peer_info&, listener on) {
     const std::string_view target = req.target;
     const auto path = target.substr(0, target.find('?'));
     const auto& notify_path = cfg.alipayplus.notify_path;
+    if (listener_of_path(path, notify_path) != on) co_return error_response(404, "NOT_FOUND", "no route for this path");
     // The merchant API authenticates before it routes: an unknown /v1/ path is 401 without a token.
     if (path != notify_path && path.starts_with("/v1/")) co_return co_await api->handle(req);
-    if (path.starts_with("/admin/") && !peer.is_loopback)
-      co_return error_response(403, "FORBIDDEN", "admin actions are accepted from loopback only");
     const auto match = match_route(req.method, req.target, notify_path);
     if (const auto* wrong = std::get_if<method_mismatch>(&match)) {
       auto r = error_response(405, "METHOD_NOT_ALLOWED", "allowed here: " + wrong->allow);
@@ -392,7 +425,7 @@ struct daemon {
     if (const auto* bad = std::get_if<bad_parameter>(&match))
       co_return error_response(400, "INVALID_REQUEST", bad->message);
     const auto* found = std::get_if<route_match>(&match);
-    if (found == nullptr) co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
+    if (found == nullptr) co_return error_response(404, "NOT_FOUND", "no route for this path");
     switch (found->matched->id) {
       case route_id::notify:  // a POST never gets here: serve() answers it on the network thread
         co_return error_response(405, "METHOD_NOT_ALLOWED", "notifyPayment is POST");
@@ -408,14 +441,14 @@ struct daemon {
       case route_id::cancel_payment:
       case route_id::events_feed: co_return co_await api->handle(req);
     }
-    co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
+    co_return error_response(404, "NOT_FOUND", "no route for this path");
   }
 
   /// Every request but a notifyPayment POST, on the reactor: dispatch, with store failures
-  /// answered 503 and counted.
-  asio::awaitable<net::response> route(net::request req, net::peer_info peer) {
+  /// answered 503 and counted. The store's message (SQL text, file paths) goes to the log only.
+  asio::awaitable<net::response> route(net::request req, net::peer_info peer, listener on) {
     try {
-      co_return co_await dispatch(req, peer);
+      co_return co_await dispatch(req, peer, on);
     } catch (const store::store_error& e) {
       ++store_failures;
       stats.count("cashierd_store_failures_total");
@@ -559,7 +592,10 @@ int run_daemon(const config& cfg) {
   net::server_options so;
   if (cfg.tls_cert) so.tls = net::make_server_context(*cfg.tls_cert, *cfg.tls_key).value();
   so.log = [](std::string_view line) { log_line(log_level::warn, "http", {{"detail", line}}); };
-  const auto where = cfg.listen_host + ":" + std::to_string(cfg.listen_port);
+  so.limits.max_connections = cfg.max_connections;
+  so.limits.max_connections_per_address = cfg.max_connections_per_address;
+  so.limits.first_request_timeout = std::chrono::milliseconds(cfg.request_head_timeout_ms);
+  const auto where = host_port(cfg.listen_host, cfg.listen_port);
   auto server = net::http_server::listen(
       d.net_io.get_executor(), where,
       [&d](net::request req, const net::peer_info& peer) { return d.serve(std::move(req), peer); }, so);
@@ -568,6 +604,21 @@ int run_daemon(const config& cfg) {
     return 1;
   }
   d.server.emplace(std::move(*server));
+  // The ops listener is plain HTTP, meant for loopback or a private network (PRODUCT.md).
+  d.admin.emplace(cfg.admin_token);
+  if (cfg.admin_token.empty())
+    log_line(log_level::warn, "admin actions disabled: no adminToken or adminTokenFile configured");
+  net::server_options ops = so;
+  ops.tls = nullptr;
+  const auto ops_where = host_port(cfg.ops_host, cfg.ops_port);
+  auto ops_server = net::http_server::listen(
+      d.net_io.get_executor(), ops_where,
+      [&d](net::request req, const net::peer_info& peer) { return d.serve_ops(std::move(req), peer); }, ops);
+  if (!ops_server) {
+    log_line(log_level::error, "cannot listen", {{"opsListen", ops_where}, {"error", ops_server.error().message}});
+    return 1;
+  }
+  d.ops_server.emplace(std::move(*ops_server));
   auto net_work = asio::make_work_guard(d.net_io);
   std::thread net_thread([&d] {
     name_this_thread("cashierd-net");
@@ -577,6 +628,7 @@ int run_daemon(const config& cfg) {
   d.ready = true;
   log_line(log_level::info, "cashierd ready",
            {{"listen", where}, {"tls", cfg.tls_cert.has_value()}, {"port", d.server->port()},
+            {"opsListen", ops_where}, {"opsPort", d.ops_server->port()},
             {"database", cfg.database}, {"gateway", cfg.alipayplus.gateway}});
 
   asio::signal_set signals(d.io, SIGTERM, SIGINT);
@@ -588,6 +640,8 @@ int run_daemon(const config& cfg) {
       // The server lives on the network thread: stop it there.
       auto stop = d.server->stop(std::chrono::seconds(10));
       co_await asio::co_spawn(d.net_io, std::move(stop), asio::use_awaitable);
+      auto stop_ops = d.ops_server->stop(std::chrono::seconds(2));
+      co_await asio::co_spawn(d.net_io, std::move(stop_ops), asio::use_awaitable);
       co_await d.drv->drain(std::chrono::milliseconds(d.cfg.alipayplus.request_timeout_ms + 1000));
       co_await d.webhooks->drain(std::chrono::seconds(10));
       d.io.stop();

@@ -3,6 +3,7 @@
 #include "orchestrator/daemon/config.hpp"
 
 #include <array>
+#include <cctype>
 #include <fstream>
 #include <span>
 #include <sstream>
@@ -10,7 +11,11 @@
 #include <utility>
 
 #include <boost/json.hpp>
+#include <boost/url/ipv4_address.hpp>
+#include <boost/url/ipv6_address.hpp>
 #include <boost/url/parse.hpp>
+
+#include "orchestrator/daemon/webhook_signing.hpp"
 
 namespace cashier::daemon {
 namespace json = boost::json;
@@ -24,8 +29,25 @@ void throw_exception_from_error(const config_error& e, const boost::source_locat
 }
 
 bool is_loopback_host(std::string_view host) {
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (host == "localhost") return true;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    // Only an IPv6 literal may be bracketed; ::1 is its only loopback address.
+    const auto v6 = boost::urls::parse_ipv6_address(host.substr(1, host.size() - 2));
+    return v6 && v6->is_loopback();
+  }
+  if (const auto v6 = boost::urls::parse_ipv6_address(host)) return v6->is_loopback();
+  // A dotted quad only: a DNS name that merely starts with "127." resolves wherever its owner wants.
+  const auto v4 = boost::urls::parse_ipv4_address(host);
+  return v4 && v4->is_loopback();
+}
+
+std::vector<std::pair<std::string, std::string>> secret_files(const config& cfg) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!cfg.source_path.empty()) out.emplace_back("", cfg.source_path);  // holds merchant tokens
+  out.emplace_back("alipayplus.privateKey", cfg.alipayplus.private_key);
+  if (cfg.tls_key) out.emplace_back("tls.key", *cfg.tls_key);
+  if (!cfg.admin_token_file.empty()) out.emplace_back("adminTokenFile", cfg.admin_token_file);
+  return out;
 }
 
 namespace {
@@ -46,8 +68,10 @@ std::string join(std::string_view parent, std::string_view key) {
 // The keys each object of the file accepts: the one table that both parsing (as_object) and
 // `cashierd --print-config-keys` (config_keys, compared with proto-docs/operations.md) read.
 using key_list = std::span<const std::string_view>;
-constexpr std::array<std::string_view, 8> root_keys{
-    "listen", "tls", "database", "databaseSynchronous", "alipayplus", "payment", "merchants", "timeScale"};
+constexpr std::array<std::string_view, 14> root_keys{
+    "listen", "tls", "database", "databaseSynchronous", "alipayplus", "payment", "merchants", "timeScale",
+    "opsListen", "adminToken", "adminTokenFile", "maxConnections", "maxConnectionsPerAddress",
+    "requestHeadTimeoutMs"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 11> alipayplus_keys{
     "gateway", "clientId", "privateKey", "alipayplusPublicKey", "keyVersion", "notifyUrl",
@@ -56,8 +80,8 @@ constexpr std::array<std::string_view, 2> public_key_keys{"path", "keyVersion"};
 constexpr std::array<std::string_view, 5> payment_keys{"defaultExpiryMinutes", "pollGraceMinutes",
                                                        "pollIntervalsSeconds", "createWaitMs",
                                                        "consultCacheSeconds"};
-constexpr std::array<std::string_view, 10> merchant_keys{
-    "id", "token", "notifySecret", "notifyUrl", "caFile",
+constexpr std::array<std::string_view, 12> merchant_keys{
+    "id", "token", "notifySecret", "notifyUrl", "caFile", "notifyHosts", "allowPrivateNotifyAddresses",
     // merchant identity (issue 14, item 5)
     "referenceMerchantId", "merchantName", "merchantMCC", "merchantAddress", "subMerchants"};
 // merchant identity (issue 14, item 5): a sub-merchant record and an address.
@@ -146,23 +170,99 @@ std::string check_url(const std::string& url, const std::string& key) {
   const auto scheme = u->scheme();
   if (scheme != "https" && scheme != "http") fail(key, "must be an https:// URL");
   if (u->host().empty()) fail(key, "has no host");
+  // Boost.URL 1.81 reads "http://127.0.0.1.evil.example/" as host 127.0.0.1 and path
+  // ".evil.example/"; a path after a host must start with '/'.
+  if (!u->encoded_path().empty() && !u->encoded_path().starts_with('/')) fail(key, "has a malformed host");
   if (scheme == "http" && !is_loopback_host(u->host()))
     fail(key, "must be https:// unless the host is a loopback address");
   std::string path(u->encoded_path());
   return path.empty() ? "/" : path;
 }
 
-void parse_listen(const json::object& root, config& c) {
-  const auto listen = get_string(root, "", "listen", false, "127.0.0.1:8080");
+/// Reads a "host:port" key (`listen`, `opsListen`) into `host` and `port`.
+void parse_host_port(const json::object& root, std::string_view key, const std::string& fallback,
+                     std::string& host, std::uint16_t& port_out) {
+  const std::string k(key);
+  const auto listen = get_string(root, "", key, false, fallback);
   const auto colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) fail("listen", "must be \"host:port\"");
-  c.listen_host = listen.substr(0, colon);
-  if (c.listen_host.size() > 2 && c.listen_host.front() == '[') c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
+  if (colon == std::string::npos || colon == 0) fail(k, "must be \"host:port\"");
+  host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   const auto port = listen.substr(colon + 1);
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(port) > 65535)
-    fail("listen", "port must be a number from 0 to 65535");
-  c.listen_port = static_cast<std::uint16_t>(std::stoi(port));
+    fail(k, "port must be a number from 0 to 65535");
+  port_out = static_cast<std::uint16_t>(std::stoi(port));
+}
+
+void parse_listen(const json::object& root, config& c) {
+  parse_host_port(root, "listen", "127.0.0.1:8080", c.listen_host, c.listen_port);
+}
+
+/// The admin token must be long enough not to be guessed, and usable as a header value.
+void check_admin_token(const std::string& token, const std::string& key) {
+  if (token.size() < 16) fail(key, "the admin token must be at least 16 characters");
+  for (char ch : token)
+    if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f)
+      fail(key, "the admin token must not contain white space or control characters");
+}
+
+/// opsListen, the admin token and the connection limits (proto-docs/security.md).
+void parse_operations(const json::object& root, config& c) {
+  parse_host_port(root, "opsListen", "127.0.0.1:9464", c.ops_host, c.ops_port);
+  const auto inline_token = get_string(root, "", "adminToken", false);
+  c.admin_token_file = get_string(root, "", "adminTokenFile", false);
+  if (!inline_token.empty() && !c.admin_token_file.empty())
+    fail("adminTokenFile", "give adminToken or adminTokenFile, not both");
+  if (!inline_token.empty()) {
+    check_admin_token(inline_token, "adminToken");
+    c.admin_token = inline_token;
+  }
+  if (!c.admin_token_file.empty()) {
+    std::ifstream f(c.admin_token_file, std::ios::binary);
+    if (!f) fail("adminTokenFile", "cannot read file '" + c.admin_token_file + "'");
+    std::ostringstream text;
+    text << f.rdbuf();
+    std::string token = text.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    check_admin_token(token, "adminTokenFile");
+    c.admin_token = std::move(token);
+  }
+  c.max_connections = static_cast<std::size_t>(get_int(root, "", "maxConnections", 1024, 1, 1000000));
+  c.max_connections_per_address =
+      static_cast<std::size_t>(get_int(root, "", "maxConnectionsPerAddress", 64, 1, 1000000));
+  c.request_head_timeout_ms = get_int(root, "", "requestHeadTimeoutMs", 5000, 100, 600000);
+}
+
+/// The host of an absolute URL, lower-cased, without brackets.
+std::string host_of(const std::string& url) {
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u) return {};
+  std::string host = u->host_address();
+  for (auto& ch : host) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return host;
+}
+
+/// notifyHosts (default: the host of notifyUrl) and allowPrivateNotifyAddresses.
+void parse_notify_hosts(const json::object& o, const std::string& k, merchant_config& m) {
+  if (const auto* v = o.if_contains("notifyHosts")) {
+    if (!v->is_array()) fail(k + ".notifyHosts", "must be an array of host names");
+    for (const auto& e : v->get_array()) {
+      if (!e.is_string() || e.get_string().empty()) fail(k + ".notifyHosts", "must be an array of host names");
+      std::string host(e.get_string());
+      for (auto& ch : host) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      // A bare host: what parses as the host of https://<host>/ and is all of it.
+      if (host_of("https://" + host + "/") != host && host_of("https://[" + host + "]/") != host)
+        fail(k + ".notifyHosts", "'" + std::string(e.get_string()) + "' is not a host name (no scheme, port or path)");
+      m.notify_hosts.push_back(std::move(host));
+    }
+  } else if (!m.notify_url.empty()) {
+    m.notify_hosts.push_back(host_of(m.notify_url));
+  }
+  if (const auto* v = o.if_contains("allowPrivateNotifyAddresses")) {
+    if (!v->is_bool()) fail(k + ".allowPrivateNotifyAddresses", "must be true or false");
+    m.allow_private_notify_addresses = v->get_bool();
+  }
 }
 
 void parse_public_keys(const json::object& o, config& c) {
@@ -315,14 +415,23 @@ void parse_merchants(const json::value* v, config& c) {
         m.notify_secrets.emplace_back(e.get_string());
       }
     } else if (s) fail(k + ".notifySecret", "must be a string or an array of one or two strings");
-    for (const auto& sec : m.notify_secrets)
-      if (!sec.starts_with("whsec_") || sec.size() < 10) fail(k + ".notifySecret", "must look like whsec_<base64 key>");
+    // Checked here, not at the first webhook: a bad secret would otherwise kill every event.
+    for (const auto& sec : m.notify_secrets) {
+      const auto key = webhook_key(sec);
+      if (!key) fail(k + ".notifySecret", "must be whsec_ followed by standard Base64");
+      if (key->size() < 24) fail(k + ".notifySecret", "the key must be at least 24 bytes (32 Base64 characters)");
+    }
     m.notify_url = get_string(o, k, "notifyUrl", false);
     if (!m.notify_url.empty()) check_url(m.notify_url, k + ".notifyUrl");
     if (!m.notify_url.empty() && m.notify_secrets.empty()) fail(k + ".notifySecret", "missing: needed to sign webhooks");
     m.ca_file = get_string(o, k, "caFile", false);
     if (!m.ca_file.empty()) require_readable(m.ca_file, k + ".caFile");
     parse_identities(o, k, m, c.merchants);  // merchant identity (issue 14, item 5)
+    parse_notify_hosts(o, k, m);
+    // The sender would refuse it at every attempt: say so now rather than let webhooks die.
+    if (!m.notify_url.empty() && !m.allow_private_notify_addresses && is_loopback_host(host_of(m.notify_url)))
+      fail(k + ".notifyUrl", "webhooks to a loopback address are refused unless allowPrivateNotifyAddresses is true "
+                             "(development only)");
     for (const auto& other : c.merchants) {
       if (other.id == m.id) fail(k + ".id", "duplicate merchant id '" + m.id + "'");
       if (other.token == m.token) fail(k + ".token", "the same token is used by two merchants");
@@ -352,6 +461,7 @@ config parse_root(const json::value& root_value) {
   parse_payment(root.if_contains("payment"), c);
   parse_merchants(root.if_contains("merchants"), c);
   c.time_scale = get_number(root, "", "timeScale", 1, 1, 1e7);
+  parse_operations(root, c);
   return c;
 }
 
@@ -383,7 +493,9 @@ boost::system::result<config, config_error> load_config(const std::string& path)
   if (!f) return config_error{"", "cannot read config file '" + path + "'"};
   std::ostringstream s;
   s << f.rdbuf();
-  return parse_config(s.str());
+  auto parsed = parse_config(s.str());
+  if (parsed) parsed->source_path = path;
+  return parsed;
 }
 
 }  // namespace cashier::daemon

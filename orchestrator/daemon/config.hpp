@@ -4,10 +4,12 @@
 // certificates) are checked for readability here; their contents are loaded by the daemon.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/system/result.hpp>
@@ -51,6 +53,12 @@ struct merchant_config {
   std::string ca_file;                    ///< CA bundle for the webhook URL ("" = system)
   merchant_identity identity = {};        ///< its own record towards Alipay+ (required)
   std::vector<merchant_identity> sub_merchants = {};  ///< a platform's sub-merchants (`subMerchants`)
+  /// Hosts a payment's merchantNotifyUrl may name (`notifyHosts`; default: the host of
+  /// notify_url); compared case-insensitively, no port.
+  std::vector<std::string> notify_hosts;
+  /// `allowPrivateNotifyAddresses`: webhooks may go to loopback/private/link-local addresses
+  /// (development and tests only).
+  bool allow_private_notify_addresses = false;
 };
 
 /// The whole configuration, with defaults applied.
@@ -88,6 +96,16 @@ struct config {
 
   std::vector<merchant_config> merchants;
   double time_scale = 1;                   ///< demos and tests only
+
+  // Operations and connection limits (proto-docs/security.md).
+  std::string ops_host = "127.0.0.1";      ///< from `opsListen`: /healthz, /readyz, /metrics, /admin/
+  std::uint16_t ops_port = 9464;           ///< from `opsListen`
+  std::string admin_token;                 ///< `adminToken` or the content of `adminTokenFile`; "" = admin disabled
+  std::string admin_token_file;            ///< `adminTokenFile` ("" = none)
+  std::size_t max_connections = 1024;      ///< `maxConnections`: per listener
+  std::size_t max_connections_per_address = 64;  ///< `maxConnectionsPerAddress`: per listener and peer IP
+  std::int64_t request_head_timeout_ms = 5000;   ///< `requestHeadTimeoutMs`: a new connection's first request head
+  std::string source_path;                 ///< the file load_config read ("" = parsed from text)
 };
 
 /// Parses and validates a configuration document (JSON with comments).
@@ -97,7 +115,12 @@ boost::system::result<config, config_error> load_config(const std::string& path)
 /// Every key the file accepts, dotted, `[]` for each element of an array
 /// (`merchants[].token`); sections are listed too (`alipayplus`).
 std::vector<std::string> config_keys();
-/// True when `host` is a loopback name or address (localhost, 127.0.0.0/8, ::1).
+/// True when `host` is the name `localhost` or an IP literal in 127.0.0.0/8 or ::1 (brackets
+/// allowed); a DNS name such as `127.evil.example` is not.
 bool is_loopback_host(std::string_view host);
+
+/// Files holding secrets that must not be readable by every user: the private key, the TLS
+/// key, the admin token file and the config file itself (it holds merchant tokens).
+std::vector<std::pair<std::string, std::string>> secret_files(const config& cfg);
 
 }  // namespace cashier::daemon

@@ -56,11 +56,18 @@ std::string_view check_redirect_url(std::string_view s) {
   return "";
 }
 
+// Webhooks carry customer data and are POSTed by cashierd itself: cleartext is refused, and so
+// are credentials in the URL (they would end up in logs). The host is checked against the
+// merchant's notifyHosts by check_notify_host, and its addresses when the webhook is sent.
 std::string_view check_notify_url(std::string_view s) {
   const auto url = boost::urls::parse_uri(s);
-  const bool web = url && (url->scheme_id() == boost::urls::scheme::http ||
-                           url->scheme_id() == boost::urls::scheme::https);
-  return web && !url->encoded_host().empty() ? "" : "not an http(s) URL";
+  // Boost.URL 1.81 reads "https://127.0.0.1.evil.example/" as host 127.0.0.1 and path
+  // ".evil.example/": a path after a host must start with '/', so such a URL is refused here.
+  if (!url || url->scheme_id() != boost::urls::scheme::https || url->encoded_host().empty() ||
+      !(url->encoded_path().empty() || url->encoded_path().starts_with('/')))
+    return "must be an https:// URL with a host";
+  if (url->has_userinfo()) return "must not carry user information";
+  return "";
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff]` then `Z` or `±HH:MM`, naming a real instant.
@@ -301,6 +308,17 @@ std::optional<merchant_mismatch> check_merchant(const aplus::merchant& sent,
 }
 
 std::string new_alipay_payment_request_id() { return engine::random_id("cp1"); }
+
+std::optional<aplus::field_error> check_notify_host(const create_request& in,
+                                                   std::span<const std::string> notify_hosts) {
+  if (!in.merchant_notify_url) return std::nullopt;
+  const auto url = boost::urls::parse_uri(*in.merchant_notify_url);
+  if (!url) return aplus::field_error{"merchantNotifyUrl", "must be an https:// URL with a host"};
+  const auto host = lower(url->host_address());
+  if (std::find(notify_hosts.begin(), notify_hosts.end(), host) == notify_hosts.end())
+    return aplus::field_error{"merchantNotifyUrl", "host is not one of the merchant's notifyHosts"};
+  return std::nullopt;
+}
 
 aplus::decode_result<std::string> parse_cancel_reason(std::string_view body) {
   if (body.empty()) return std::string();

@@ -14,7 +14,8 @@
 // - paymentAmount.value > 0 for a create ("0" is allowed for consult); order.env.osType is
 //   required when terminalType is APP or WAP.
 // - paymentRedirectUrl: required, an absolute URI (app deep links allowed; javascript:, data:,
-//   vbscript: and file: refused); merchantNotifyUrl: optional, an http(s) URL with a host.
+//   vbscript: and file: refused); merchantNotifyUrl: optional, an https:// URL with a host and no
+//   user information, whose host is one of the merchant's notifyHosts (check_notify_host).
 // - paymentExpiryTime: optional, `YYYY-MM-DDTHH:MM:SS[.fff]` with `Z` or `±HH:MM`, after `now`
 //   and at most 30 days ahead (payment clock); it is forwarded to Alipay+ verbatim. When absent
 //   the daemon sends now + defaultExpiryMinutes, rounded down to whole seconds, in UTC.
@@ -27,6 +28,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -93,6 +95,11 @@ std::string new_alipay_payment_request_id();
 /// Validates a parsed create body at payment-clock instant `now`; every error with its path.
 aplus::decode_result<create_request> parse_create_request(const boost::json::value& body,
                                                           time_point now);
+
+/// The merchantNotifyUrl rule that needs the merchant (PRODUCT.md): the URL's host, compared
+/// case-insensitively, must be one of `notify_hosts` (lower case). The field error, or nothing.
+std::optional<aplus::field_error> check_notify_host(const create_request& in,
+                                                   std::span<const std::string> notify_hosts);
 
 /// The pay request for `in`: the merchant's known fields, plus paymentNotifyUrl = `notify_url`,
 /// paymentMethodType CONNECT_WALLET, the cashier paymentFactor and paymentExpiryTime (the

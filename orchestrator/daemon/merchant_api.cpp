@@ -232,6 +232,7 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   if (!parsed) co_return invalid_request(parsed.errors());
   if (auto wrong = check_merchant(parsed->order.merchant, m, "order.merchant"))
     co_return error_response(400, "MERCHANT_MISMATCH", wrong->message, wrong->field);
+  if (auto bad_host = check_notify_host(*parsed, m.notify_hosts)) co_return invalid_request({*bad_host});
   const create_context ctx{m.id, deps_.cfg.alipayplus.notify_url,
                            std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now,
                            new_alipay_payment_request_id()};

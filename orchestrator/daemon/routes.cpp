@@ -120,6 +120,11 @@ bool method_fits(std::string_view route_method, std::string_view method) {
 
 std::span<const route> routes() { return table; }
 
+listener listener_of_path(std::string_view path, std::string_view notify_path) {
+  if (path == notify_path || path.starts_with("/v1/") || path.starts_with("/pay/")) return listener::public_api;
+  return listener::ops;
+}
+
 match_result match_route(std::string_view method, std::string_view target,
                          std::string_view notify_path) {
   const auto path = target.substr(0, target.find('?'));

@@ -29,6 +29,17 @@ enum class route_id {
   admin_redeliver,  ///< POST /admin/events/{eventId}/redeliver
 };
 
+/// The daemon's two listeners (PRODUCT.md, Operations).
+enum class listener {
+  public_api,  ///< `listen`: the merchant API (/v1/), the notify path and the hosted page (/pay/)
+  ops,         ///< `opsListen`: /healthz, /readyz, /metrics and the admin API (/admin/)
+};
+
+/// The listener that serves `path` (origin form without the query): the notify path, /v1/ and
+/// /pay/ are public, everything else belongs to the ops listener. The other listener answers
+/// such a path 404.
+listener listener_of_path(std::string_view path, std::string_view notify_path);
+
 /// One route: a method and a path pattern whose `{name}` segments are parameters.
 struct route {
   route_id id;               ///< the handler

@@ -19,6 +19,7 @@
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/webhook_signing.hpp"
+#include "orchestrator/net/address_class.hpp"
 #include "orchestrator/net/http_client.hpp"
 #include "state/machine/schedule.hpp"
 
@@ -64,6 +65,9 @@ struct url_parts {
 std::optional<url_parts> split_url(std::string_view text) {
   auto url = boost::urls::parse_uri(text);
   if (!url || url->encoded_host().empty()) return std::nullopt;
+  // A path after a host starts with '/' (Boost.URL 1.81 reads "https://127.0.0.1.x/" as host
+  // 127.0.0.1 and path ".x/").
+  if (!url->encoded_path().empty() && !url->encoded_path().starts_with('/')) return std::nullopt;
   const auto scheme = url->scheme_id();
   if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) return std::nullopt;
   url_parts p;
@@ -95,6 +99,13 @@ struct prepared_request {
   net::request req;
 };
 
+/// Refuses every address but ordinary global unicast (the SSRF guard, see webhook_sender.hpp).
+std::optional<std::string> public_addresses_only(const asio::ip::address& a) {
+  const auto c = net::classify(a);
+  if (c == net::address_class::global) return std::nullopt;
+  return std::string(net::to_string(c));
+}
+
 }  // namespace
 
 struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
@@ -112,6 +123,8 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   std::unordered_map<std::string, net::http_client> clients;   // by origin and CA file
   std::unordered_map<std::string, net::tls_context> tls_by_ca;  // by CA file ("" = system)
   std::unordered_map<std::string, bool> in_flight;  // event id -> redelivered while under way
+  std::unordered_map<std::string, std::string> merchant_of_event;  // in flight: event id -> merchant id
+  std::unordered_map<std::string, std::size_t> busy;  // merchant id -> attempts under way
   std::unordered_set<std::string> stalled;  // commit failed: skipped until the next timer tick
   // Future next_attempt_at values this process wrote: the timer wakes at the earliest.
   std::priority_queue<time_point, std::vector<time_point>, std::greater<>> known;
@@ -160,8 +173,16 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     for (auto& row : store.due_outbox(now, options.batch)) {
       if (in_flight.size() >= options.max_in_flight) break;
       if (in_flight.contains(row.event_id) || stalled.contains(row.event_id)) continue;
+      const auto merchant = merchant_id_of(row);
+      const auto share = merchant ? busy.find(*merchant) : busy.end();
+      if (share != busy.end() && share->second >= options.max_in_flight_per_merchant) {
+        // Its share is taken: look again after an attempt's timeout, and meanwhile let the due
+        // query return other merchants' rows.
+        deferrals.push_back(deferral(row, now + options.timeout));
+        continue;
+      }
       const auto blocker = blocker_of(row);
-      if (!blocker) start_attempt(std::move(row), now);
+      if (!blocker) start_attempt(std::move(row), now, merchant.value_or(""));
       else if (!in_flight.contains(blocker->event_id) && blocker->next_attempt_at > now)
         deferrals.push_back(deferral(row, blocker->next_attempt_at));
       // Otherwise the blocker is under way or due now: look again after its attempt.
@@ -186,9 +207,18 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     return t;
   }
 
-  void start_attempt(store::outbox_record row, time_point now) {
+  /// The merchant of `row`'s payment, or nothing when the payment is gone.
+  std::optional<std::string> merchant_id_of(const store::outbox_record& row) {
+    auto p = store.load(row.payment_id);
+    if (!p) return std::nullopt;
+    return std::move(p->merchant_id);
+  }
+
+  void start_attempt(store::outbox_record row, time_point now, const std::string& merchant) {
     auto prepared = prepare(row);
     in_flight.emplace(row.event_id, false);
+    merchant_of_event.emplace(row.event_id, merchant);
+    ++busy[merchant];
     if (!prepared) {
       record(std::move(row), now, {0, prepared.error(), {}});
       return;
@@ -203,7 +233,7 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
                      } catch (const std::exception& ex) {
                        log_line(log_level::error, "webhook attempt failed", {{"eventId", id}, {"error", ex.what()}});
                      }
-                     self->in_flight.erase(id);
+                     self->release(id);
                      self->stalled.insert(id);
                      self->check_idle();
                    });
@@ -222,7 +252,7 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     if (!url) return "webhook URL is not http(s)://host/...: '" + row.target_url + "'";
     auto merchant = merchant_of(row);
     if (!merchant) return merchant.error();
-    auto client = client_for(*url, (*merchant)->ca_file);
+    auto client = client_for(*url, **merchant);
     if (!client) return client.error();
     // webhook-timestamp is transport time: the wall clock, even when timeScale speeds up payments.
     const std::int64_t ts = to_epoch_ms(wall_now()) / 1000;
@@ -246,11 +276,14 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     return &it->second;
   }
 
-  boost::system::result<net::http_client, std::string> client_for(const url_parts& url, const std::string& ca_file) {
-    const auto key = url.origin + '\n' + (url.tls ? ca_file : std::string());
+  boost::system::result<net::http_client, std::string> client_for(const url_parts& url, const merchant_config& m) {
+    const auto& ca_file = m.ca_file;
+    const bool guarded = !m.allow_private_notify_addresses;
+    const auto key = url.origin + '\n' + (url.tls ? ca_file : std::string()) + (guarded ? "\n1" : "\n0");
     if (const auto it = clients.find(key); it != clients.end()) return it->second;
     net::client_options o;
     o.timeout = options.timeout;
+    if (guarded) o.allow_address = public_addresses_only;
     if (url.tls) {
       auto tls = tls_for(ca_file);
       if (!tls) return tls.error();
@@ -316,7 +349,7 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
       // Nothing was written: the rows stay due and are tried again after the next timer tick.
       log_line(log_level::error, "webhook commit failed", {{"error", e.what()}, {"attempts", batch.size()}});
       for (const auto& f : batch) {
-        in_flight.erase(f.row.event_id);
+        release(f.row.event_id);
         stalled.insert(f.row.event_id);
       }
       check_idle();
@@ -327,8 +360,17 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     post_pump();
   }
 
+  /// Forgets an attempt that is no longer under way.
+  void release(const std::string& event_id) {
+    in_flight.erase(event_id);
+    const auto it = merchant_of_event.find(event_id);
+    if (it == merchant_of_event.end()) return;
+    if (auto b = busy.find(it->second); b != busy.end() && --b->second == 0) busy.erase(b);
+    merchant_of_event.erase(it);
+  }
+
   void committed(const store::transition& t, const store::commit_outcome& o, const delivery_report& r) {
-    in_flight.erase(r.event_id);
+    release(r.event_id);
     if (o.status != store::commit_status::committed) {
       log_line(log_level::error, "webhook attempt not recorded", {{"eventId", r.event_id}, {"detail", o.detail}});
       return;

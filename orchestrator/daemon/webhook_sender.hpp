@@ -7,6 +7,14 @@
 // webhook_delay()'s schedule and marked dead when it runs out. Every attempt commits its
 // outbox_progress and webhook_attempt_record together (group-committed per reactor turn).
 //
+// Destinations: a merchant chooses its URLs, so unless its config says
+// allowPrivateNotifyAddresses, every address the host resolves to is checked when connecting
+// (net/address_class.hpp: loopback, private, link-local, multicast... are refused, the checked
+// address is the one connected to) and the attempt fails when none is left. Redirects are never
+// followed: a 3xx is a failed attempt like any other non-2xx.
+//
+// Fairness: one merchant has at most max_in_flight_per_merchant attempts under way.
+//
 // Ordering: a payment's events are delivered in sequence order. A row is held while a row of
 // the same payment with a lower sequence is still pending; a held row's next_attempt_at is moved
 // to its blocker's so the due query does not keep returning it. A dead row no longer holds back
@@ -36,6 +44,9 @@ namespace cashier::daemon {
 struct webhook_options {
   std::chrono::milliseconds timeout{10000};  ///< per attempt (wall): connect, TLS, write, read
   std::size_t max_in_flight = 32;            ///< deliveries under way at most
+  /// Deliveries under way for one merchant at most: its slow or tarpit URLs cannot take every
+  /// slot (their due rows beyond it are deferred by `timeout`, so other merchants' rows are read).
+  std::size_t max_in_flight_per_merchant = 16;
   std::chrono::milliseconds recheck{1000};   ///< wall period of the poll for rows added elsewhere
   std::size_t batch = 256;                   ///< due rows read per poll
 };

@@ -258,8 +258,30 @@ struct client_core {
     co_return failure(error_kind::tls_failed, std::move(detail));
   }
 
+  // The resolved endpoints the address filter allows, or why none is left.
+  net_result<std::vector<tcp::endpoint>> allowed(const tcp::resolver::results_type& found) const {
+    std::vector<tcp::endpoint> out;
+    std::string refused;
+    for (const auto& entry : found) {
+      const auto address = entry.endpoint().address();
+      if (options.allow_address) {
+        if (auto why = options.allow_address(address)) {
+          if (refused.empty()) refused = address.to_string() + " (" + *why + ")";
+          continue;
+        }
+      }
+      out.push_back(entry.endpoint());
+    }
+    if (out.empty())
+      return failure(error_kind::connect_failed, "connect " + authority() + ": address " +
+                                                     (refused.empty() ? std::string("none") : refused) + " refused");
+    return out;
+  }
+
   asio::awaitable<net_result<connection_ptr>> connect(steady::time_point deadline) {
-    auto endpoints = co_await resolve(deadline);
+    auto found = co_await resolve(deadline);
+    if (!found) co_return found.error();
+    auto endpoints = allowed(*found);
     if (!endpoints) co_return endpoints.error();
     beast::tcp_stream stream(executor);
     stream.expires_at(deadline);

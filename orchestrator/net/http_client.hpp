@@ -9,12 +9,15 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/assert/source_location.hpp>
 #include <boost/system/result.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,6 +45,10 @@ struct net_error {
 /// Lets boost::system::result<T, net_error>::value() throw; callers should test the result.
 [[noreturn]] void throw_exception_from_error(const net_error& e, const boost::source_location& loc);
 
+/// Judges one resolved address before the client connects to it: nothing to allow it, or why it
+/// is refused (e.g. "loopback").
+using address_filter = std::function<std::optional<std::string>(const boost::asio::ip::address&)>;
+
 /// Knobs of one client.
 struct client_options {
   std::chrono::milliseconds timeout{15000};       ///< per request: pool wait, connect, TLS, write, read
@@ -49,6 +56,10 @@ struct client_options {
   std::size_t max_connections = 16;               ///< open connections at most; extra requests queue
   std::size_t body_limit = 1024 * 1024;           ///< response body bytes at most (too_large beyond)
   tls_context tls;                                ///< required for https:// origins
+  /// When set, every address the host resolves to is judged first and only allowed ones are
+  /// connected to (the checked address itself: no second lookup, so DNS rebinding cannot slip a
+  /// refused address in); when all are refused the request fails with connect_failed.
+  address_filter allow_address;
 };
 
 struct client_core;

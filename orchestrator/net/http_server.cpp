@@ -13,6 +13,7 @@
 #include <charconv>
 #include <iostream>
 #include <list>
+#include <unordered_map>
 
 namespace cashier::net {
 namespace asio = boost::asio;
@@ -102,6 +103,7 @@ struct server_core : std::enable_shared_from_this<server_core> {
   bool stopping = false;
   server_stats counters;
   std::list<session_entry> sessions;
+  std::unordered_map<std::string, std::size_t> per_address;  // peer IP -> open connections
 
   explicit server_core(asio::any_io_executor ex) : executor(ex), acceptor(ex), drained(ex) {}
 
@@ -132,31 +134,40 @@ struct server_core : std::enable_shared_from_this<server_core> {
     }
   }
 
+  // Over either cap the connection is closed at once: one client holding idle sockets fills
+  // its own share (max_connections_per_address), not everyone's.
   void admit(tcp::socket socket) {
     ++counters.accepted;
-    if (counters.active >= options.limits.max_connections) {
+    const auto peer = peer_of(socket);
+    auto& mine = per_address[peer.address];
+    if (counters.active >= options.limits.max_connections || mine >= options.limits.max_connections_per_address) {
+      if (mine == 0) per_address.erase(peer.address);
       ++counters.rejected;
       error_code ec;
       socket.close(ec);
       return;
     }
+    ++mine;
     ++counters.active;
-    asio::co_spawn(executor, run_connection(shared_from_this(), std::move(socket)),
-                   [self = shared_from_this()](std::exception_ptr e) { self->on_session_end(e); });
+    asio::co_spawn(executor, run_connection(shared_from_this(), std::move(socket), peer),
+                   [self = shared_from_this(), address = peer.address](std::exception_ptr e) {
+                     self->on_session_end(e, address);
+                   });
   }
 
   // The completion of every session coroutine: one bad connection is logged, never fatal.
-  void on_session_end(const std::exception_ptr& e) {
+  void on_session_end(const std::exception_ptr& e, const std::string& address) {
+    if (auto it = per_address.find(address); it != per_address.end() && --it->second == 0) per_address.erase(it);
     --counters.active;
     if (e) options.log("session ended by exception: " + describe(e));
     if (stopping && counters.active == 0) drained.cancel();
   }
 
-  static asio::awaitable<void> run_connection(std::shared_ptr<server_core> self, tcp::socket socket) {
+  static asio::awaitable<void> run_connection(std::shared_ptr<server_core> self, tcp::socket socket, peer_info peer) {
     error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
     detail::session_context ctx{self->options.limits, self->handler, self->options.log, self->stopping,
-                                peer_of(socket)};
+                                std::move(peer)};
     beast::tcp_stream tcp_stream(std::move(socket));
     if (!self->options.tls) {
       registration listed(*self, ctx, tcp_stream);
@@ -165,7 +176,9 @@ struct server_core : std::enable_shared_from_this<server_core> {
     }
     beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(tcp_stream), *self->options.tls);
     registration listed(*self, ctx, beast::get_lowest_layer(tls_stream));
-    beast::get_lowest_layer(tls_stream).expires_after(self->options.limits.header_timeout);
+    // The first request's deadline runs from here and covers the handshake (see serve_connection).
+    ctx.first_head_deadline = std::chrono::steady_clock::now() + self->options.limits.first_request_timeout;
+    beast::get_lowest_layer(tls_stream).expires_at(*ctx.first_head_deadline);
     auto [hec] = co_await tls_stream.async_handshake(ssl::stream_base::server, use_tuple);
     if (hec) co_return;  // scanners and plain-HTTP clients end here; not worth a log line
     co_await detail::serve(tls_stream, ctx);

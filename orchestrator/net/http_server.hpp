@@ -44,11 +44,15 @@ struct server_limits {
   std::size_t body_limit = 64 * 1024;                ///< request body bytes at most (413 beyond)
   std::size_t header_limit = 8 * 1024;               ///< request line + header bytes at most (431 beyond)
   std::chrono::milliseconds header_timeout{10000};   ///< TLS handshake, and request line + headers
+  /// A new connection's TLS handshake and complete first request head, from accept: a client
+  /// that opens sockets and sends nothing is cut here, not after idle_timeout.
+  std::chrono::milliseconds first_request_timeout{5000};
   std::chrono::milliseconds body_timeout{10000};     ///< reading the body once the headers are in
   std::chrono::milliseconds idle_timeout{60000};     ///< keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{10000};    ///< writing one response
   std::chrono::milliseconds linger_timeout{2000};    ///< after a closing answer, discarding unread input
   std::size_t max_connections = 1024;                ///< open connections at most; extra ones are closed at once
+  std::size_t max_connections_per_address = 64;      ///< open connections from one peer IP at most; extra ones are closed at once
 };
 
 /// How a server is set up besides its address and handler.
@@ -61,7 +65,7 @@ struct server_options {
 /// Counters for metrics and tests.
 struct server_stats {
   std::uint64_t accepted = 0;  ///< connections accepted since start (including rejected ones)
-  std::uint64_t rejected = 0;  ///< connections closed at once because of max_connections
+  std::uint64_t rejected = 0;  ///< connections closed at once because of max_connections or max_connections_per_address
   std::size_t active = 0;      ///< connections being served now
 };
 

@@ -184,11 +184,15 @@ asio::awaitable<next_step> serve_one(session_stream& stream, beast::flat_buffer&
   http::request_parser<http::string_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_limit));
   parser.body_limit(ctx.limits.body_limit);
-  stream.set_timeout(ctx.limits.header_timeout);
+  // The first request's head must be complete by its deadline, counted from accept; a later
+  // request's from its first byte.
+  if (ctx.first_head_deadline) stream.set_deadline(*ctx.first_head_deadline);
+  else stream.set_timeout(ctx.limits.header_timeout);
   auto refusal = co_await check_raw_header(stream, buffer, ctx.limits);
   if (refusal) co_return co_await write_answer(stream, ctx, std::move(*refusal), false);
   const auto hec = co_await read_http(stream, buffer, parser, true);
   if (hec) co_return co_await answer_read_error(stream, ctx, hec);
+  ctx.first_head_deadline.reset();
   if (auto problem = framing_problem(parser))
     co_return co_await write_answer(stream, ctx, error_response(400, "BAD_REQUEST", *problem), false);
   const bool may_continue = co_await send_continue_if_expected(stream, parser);
@@ -213,7 +217,8 @@ asio::awaitable<next_step> serve_one(session_stream& stream, beast::flat_buffer&
 /// Waits (idle timeout) for the first byte of the next request; false when none comes.
 asio::awaitable<bool> await_request(session_stream& stream, beast::flat_buffer& buffer, session_context& ctx) {
   ctx.idle = true;
-  stream.set_timeout(ctx.limits.idle_timeout);
+  if (ctx.first_head_deadline) stream.set_deadline(*ctx.first_head_deadline);
+  else stream.set_timeout(ctx.limits.idle_timeout);
   auto [ec, n] = co_await stream.read_some(buffer.prepare(4096));
   ctx.idle = false;
   if (ec) co_return false;
@@ -224,6 +229,8 @@ asio::awaitable<bool> await_request(session_stream& stream, beast::flat_buffer& 
 }  // namespace
 
 asio::awaitable<void> serve_connection(session_stream& stream, session_context& ctx) {
+  // A plain connection's first-request deadline starts now (a TLS one's before its handshake).
+  if (!ctx.first_head_deadline) ctx.first_head_deadline = std::chrono::steady_clock::now() + ctx.limits.first_request_timeout;
   beast::flat_buffer buffer;
   for (;;) {
     if (ctx.stopping) co_return;

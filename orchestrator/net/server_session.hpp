@@ -15,6 +15,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <type_traits>
 
 namespace cashier::net::detail {
@@ -30,6 +31,9 @@ struct session_context {
   const bool& stopping;         ///< the server drains: answer the current request, then close
   peer_info peer;               ///< the remote end
   bool idle = false;            ///< waiting for a request's first byte (stop() may close now)
+  /// Until the first request head is complete: when it must be (set at accept or by
+  /// serve_connection); cleared once the head is in.
+  std::optional<std::chrono::steady_clock::time_point> first_head_deadline{};
 };
 
 /// A server connection's bytes, plus what the loop does to the connection itself.
@@ -37,6 +41,8 @@ class session_stream : public byte_stream {
  public:
   /// Arms the timer for the next operations (streams without one ignore it).
   virtual void set_timeout(std::chrono::milliseconds t) = 0;
+  /// Arms the timer to fire at `at` (streams without one ignore it).
+  virtual void set_deadline(std::chrono::steady_clock::time_point at) = 0;
   /// After a closing answer: closes gracefully (see stream_session).
   virtual asio::awaitable<void> shut_down(const server_limits& limits) = 0;
   /// Ends the connection with a TCP reset (test streams just close).
@@ -59,6 +65,9 @@ class stream_session final : public session_stream {
 
   void set_timeout(std::chrono::milliseconds t) override {
     if constexpr (is_tcp || is_tls) beast::get_lowest_layer(bytes_.stream()).expires_after(t);
+  }
+  void set_deadline(std::chrono::steady_clock::time_point at) override {
+    if constexpr (is_tcp || is_tls) beast::get_lowest_layer(bytes_.stream()).expires_at(at);
   }
 
   /// TCP: half-close, then read and discard until the client closes, the linger timeout or the

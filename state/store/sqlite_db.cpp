@@ -4,6 +4,9 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace cashier::store {
 namespace {
 
@@ -103,6 +106,13 @@ std::string_view sqlite_statement::view(int c) const {
 bool sqlite_statement::is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
 
 sqlite_db::sqlite_db(const std::string& path, bool read_only) {
+  // A new database holds customer data: create it readable by its owner only, whatever the
+  // umask. SQLite gives the -wal and -shm files the database file's mode. (":memory:" and ""
+  // are not files.) An existing file keeps the mode the operator gave it.
+  if (!read_only && !path.empty() && path != ":memory:" && !path.starts_with("file:")) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
               SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);

@@ -64,6 +64,23 @@ class Live(unittest.TestCase):
         return status, parsed
 
     @classmethod
+    def ops_call(cls, template, method, path, body=None, token=harness.ADMIN_TOKEN):
+        """A request to the ops listener (/healthz, /readyz, /metrics, /admin/), recorded like call."""
+        conn = http.client.HTTPConnection("127.0.0.1", cls.c.ops_port, timeout=30)
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        raw = r.read()
+        answer_headers = {k.lower(): v for k, v in r.getheaders()}
+        conn.close()
+        is_json = answer_headers.get("content-type", "").startswith("application/json")
+        parsed = json.loads(raw) if raw and is_json else raw
+        cls.answers.append((template, method, r.status, answer_headers, parsed))
+        return r.status, parsed
+
+    @classmethod
     def create(cls, payment_request_id, description):
         body = {"paymentRequestId": payment_request_id,
                 "order": {"referenceOrderId": "ord-" + payment_request_id, "orderDescription": description,
@@ -76,7 +93,7 @@ class Live(unittest.TestCase):
 
     @classmethod
     def ctl(cls, *args):
-        return subprocess.run([CASHIERCTL, "--config", cls.c.config_path, "--ca", cls.c.k("ca.pem")]
+        return subprocess.run([CASHIERCTL, "--config", cls.c.config_path]
                               + list(args), capture_output=True, text=True, timeout=60)
 
     @classmethod
@@ -106,22 +123,24 @@ class Live(unittest.TestCase):
         cls.call("/v1/events", "GET", "/v1/events?limit=0")
         # The id with ':' travels percent-encoded (cashierctl encodes everything but unreserved).
         admin = "/admin/payments/{paymentRequestId}"
-        cls.call(admin + "/inquire", "POST", "/admin/payments/docs%3Acancel.1/inquire", "{}")
+        cls.ops_call(admin + "/inquire", "POST", "/admin/payments/docs%3Acancel.1/inquire", "{}")
         cls.inquire = cls.ctl("inquire", CANCEL_ID)
         cls.call(one + "/cancel", "POST", "/v1/payments/docs%3Acancel.1/cancel", {"reason": "docs test"})
         c.wait_status(CANCEL_ID, "CANCELLED")
         harness.wait_until(lambda: len(c.sink.events) >= 3, 30, "three webhooks")
         harness.wait_until(lambda: (c.sim_truth(OK_ID) or {}).get("notify", {}).get("state") == "acked",
                            30, "the notify of %s acked" % OK_ID)
-        cls.call(admin + "/inquire", "POST", "/admin/payments/docs%3acancel.1/inquire", "{}")
-        cls.call(admin + "/cancel", "POST", "/admin/payments/%s/cancel" % FAIL_ID, "{}")
+        cls.ops_call(admin + "/inquire", "POST", "/admin/payments/docs%3acancel.1/inquire", "{}")
+        cls.ops_call(admin + "/cancel", "POST", "/admin/payments/%s/cancel" % FAIL_ID, "{}")
         for bad in ("a%2Fb", "a%00b", "a%0D%0Ab", "a%zz"):
-            cls.call(admin + "/cancel", "POST", "/admin/payments/%s/cancel" % bad, "{}")
-        cls.call(admin + "/inquire", "POST", "/admin/payments/nobody-has-this/inquire", "{}")
-        cls.call("/admin/events/{eventId}/redeliver", "POST", "/admin/events/evt_999_9/redeliver", "{}")
-        cls.call("/healthz", "GET", "/healthz", token=None)
-        cls.call("/readyz", "GET", "/readyz", token=None)
-        cls.call("/healthz", "POST", "/healthz", "{}", token=None)
+            cls.ops_call(admin + "/cancel", "POST", "/admin/payments/%s/cancel" % bad, "{}")
+        cls.ops_call(admin + "/inquire", "POST", "/admin/payments/nobody-has-this/inquire", "{}")
+        cls.ops_call("/admin/events/{eventId}/redeliver", "POST", "/admin/events/evt_999_9/redeliver", "{}")
+        cls.ops_call(admin + "/cancel", "POST", "/admin/payments/%s/cancel" % OK_ID, "{}", token=None)
+        cls.ops_call(admin + "/cancel", "POST", "/admin/payments/%s/cancel" % OK_ID, "{}", token="wrong-token-0123456789")
+        cls.ops_call("/healthz", "GET", "/healthz", token=None)
+        cls.ops_call("/readyz", "GET", "/readyz", token=None)
+        cls.ops_call("/healthz", "POST", "/healthz", "{}", token=None)
 
     def test_answers_match_the_documented_schemas(self):
         seen = set()
@@ -195,10 +214,7 @@ class Live(unittest.TestCase):
 
     def scrape(self):
         """The metric families of a /metrics scrape: {name: (type, label names seen)}."""
-        conn = http.client.HTTPSConnection("127.0.0.1", self.c.port, context=self.c.ctx, timeout=30)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
+        text = self.c.metrics()
         kinds = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.M))
         labels = {name: set() for name in kinds}
         for name, label_text in re.findall(r"^([a-z_:]+)(?:\{([^}]*)\})? \S+$", text, flags=re.M):

@@ -32,6 +32,7 @@ BUILD = os.environ.get("CASHIER_BUILD_DIR", os.path.join(SOURCE, "build", "dev")
 CASHIERD = os.path.join(BUILD, "orchestrator", "daemon", "cashierd")
 APLUS_SIM = os.path.join(BUILD, "tools", "aplus-sim", "aplus-sim")
 TOKEN = "e2e_merchant_token_0123456789"
+ADMIN_TOKEN = "e2e_admin_token_0123456789abcdef"
 SECRET = "whsec_ZTJlLXdlYmhvb2stc2VjcmV0LWtleS0wMTIz"
 CLIENT_ID = "E2E_CLIENT"
 # The merchant's identity towards Alipay+, configured and sent as order.merchant (issue 14).
@@ -52,6 +53,14 @@ def dev_keys():
             subprocess.run([os.path.join(SOURCE, "tools", "dev-keys"), keys], check=True, stdout=subprocess.DEVNULL)
             _keys_dir = keys
         return _keys_dir
+
+
+def write_private(path, text):
+    """Writes a file only its owner can read: cashierd refuses a config holding tokens (or a key)
+    that every user can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def free_port():
@@ -235,13 +244,14 @@ class Cluster:
     """aplus-sim + cashierd + a webhook sink, over HTTPS on loopback."""
 
     def __init__(self, time_scale=1, auto_pay_after="2s", payment_cfg=None, request_timeout_ms=2000,
-                 sim_args=(), sim_time_scale=None, gateway_proxy=False, extra_merchants=()):
+                 sim_args=(), sim_time_scale=None, gateway_proxy=False, extra_merchants=(), config_extra=None):
         self.dir = tempfile.mkdtemp(prefix="cashier-e2e-")
         self.keys = dev_keys()
         self.time_scale = time_scale
         self.sink = WebhookSink()
         self.sim_port = free_port()
         self.port = free_port()
+        self.ops_port = free_port()  # opsListen: /healthz, /readyz, /metrics, /admin/ (plain HTTP)
         # With gateway_proxy, cashierd reaches aplus-sim through a TCP proxy that can refuse.
         self.proxy = TcpProxy(self.sim_port) if gateway_proxy else None
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.keys, "ca.pem"))
@@ -270,12 +280,16 @@ class Cluster:
                 "requestTimeoutMs": request_timeout_ms,
             },
             "payment": dict({"createWaitMs": 3000}, **(payment_cfg or {})),
-            "merchants": [dict({"id": "shop", "token": TOKEN, "notifySecret": SECRET, "notifyUrl": self.sink.url},
-                               **MERCHANT)] + [dict(m) for m in extra_merchants],
+            # The sink is on loopback: only a test config may allow private webhook addresses.
+            "merchants": [dict({"id": "shop", "token": TOKEN, "notifySecret": SECRET, "notifyUrl": self.sink.url,
+                                "allowPrivateNotifyAddresses": True}, **MERCHANT)]
+            + [dict(m) for m in extra_merchants],
+            "opsListen": "127.0.0.1:%d" % self.ops_port,
+            "adminToken": ADMIN_TOKEN,
             "timeScale": time_scale,
         }
-        with open(self.config_path, "w") as f:
-            json.dump(cfg, f, indent=2)
+        cfg.update(config_extra or {})
+        write_private(self.config_path, json.dumps(cfg, indent=2))
         self.daemon = None
         wait_until(lambda: self._sim_up(), 10, "aplus-sim to listen")
         self.start_daemon()
@@ -299,10 +313,39 @@ class Cluster:
             if not self.daemon.alive():
                 raise AssertionError("cashierd exited:\n" + self.daemon.tail())
             try:
-                return self.request("GET", "/readyz", auth=False)[0] == 200
+                return self.ops("GET", "/readyz")[0] == 200
             except OSError:
                 return False
         wait_until(ready, 15, "cashierd /readyz")
+
+    def ops(self, method, path, body=None, token=None):
+        """One request to the ops listener (plain HTTP): (status, parsed JSON or text). `token` is
+        sent as the Bearer token when given."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.ops_port, timeout=30)
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        try:
+            parsed = json.loads(raw) if raw and r.getheader("content-type", "").startswith("application/json") else raw.decode(errors="replace")
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return r.status, parsed
+
+    def admin(self, path, body=None):
+        """An admin action (POST /admin/...) with the admin token: (status, parsed answer)."""
+        return self.ops("POST", path, {} if body is None else body, token=ADMIN_TOKEN)
+
+    def metrics(self):
+        """cashierd's /metrics page (text), from the ops listener."""
+        status, text = self.ops("GET", "/metrics")
+        if status != 200:
+            raise AssertionError("/metrics answered %d: %s" % (status, text))
+        return text
 
     def exchange(self, method, path, body=None, token=TOKEN, headers=None):
         """One merchant API call: (status, answer headers as a lowercase dict, raw body). A dict
@@ -322,10 +365,7 @@ class Cluster:
     def metric(self, name):
         """The value of label-less metric `name` from one /metrics scrape (None when absent). The
         one place that knows where /metrics is served."""
-        status, _, raw = self.exchange("GET", "/metrics", token=None)
-        if status != 200:
-            raise AssertionError("GET /metrics answered %d" % status)
-        for line in raw.decode().splitlines():
+        for line in self.metrics().splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[0] == name:
                 return float(parts[1])
@@ -381,13 +421,13 @@ class Cluster:
             rows = []
         return rows[0]["alipay_payment_request_id"] if len(rows) == 1 else payment_request_id
 
-    def status(self, payment_request_id):
-        code, body = self.get(payment_request_id)
+    def status(self, payment_request_id, token=TOKEN):
+        code, body = self.get(payment_request_id, token=token)
         return body["status"] if code == 200 else None
 
-    def wait_status(self, payment_request_id, wanted, timeout=30):
+    def wait_status(self, payment_request_id, wanted, timeout=30, token=TOKEN):
         wanted = {wanted} if isinstance(wanted, str) else set(wanted)
-        return wait_until(lambda: (self.status(payment_request_id) in wanted) and self.status(payment_request_id),
+        return wait_until(lambda: (self.status(payment_request_id, token) in wanted) and self.status(payment_request_id, token),
                           timeout, "%s to reach %s" % (payment_request_id, wanted), interval=0.1)
 
     def sim_truth(self, payment_request_id):

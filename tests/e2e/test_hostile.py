@@ -75,7 +75,7 @@ class SharedCluster(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        write_reliability_summary(cls.suite, scenarios=cls.scenarios, hostile_tried=cls.tried,
+        write_reliability_summary(cls.suite, **getattr(cls, "extra_summary", {}), scenarios=cls.scenarios, hostile_tried=cls.tried,
                                   hostile_rejected=cls.rejected, payments_checked=len(cls.c.query(
                                       "SELECT id FROM payments")))
         rc = cls.c.close()
@@ -97,8 +97,9 @@ class SharedCluster(unittest.TestCase):
                 "calls": q("SELECT COUNT(*) AS n FROM aplus_calls")[0]["n"],
                 "anomalies": q("SELECT COUNT(*) AS n FROM anomalies")[0]["n"]}
 
-    def connect(self, timeout=15):
-        sock = socket.create_connection(("127.0.0.1", self.c.port), timeout=timeout)
+    def connect(self, timeout=15, source=None):
+        sock = socket.create_connection(("127.0.0.1", self.c.port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
         return self.c.ctx.wrap_socket(sock, server_hostname="127.0.0.1")
 
     def exchange(self, data, timeout=15):
@@ -272,7 +273,7 @@ class HostileHttp(SharedCluster):
             for s, _ in slow:
                 s.close()
         self.assertLessEqual(during, bound)
-        # The server cuts every slow connection at its header timeout (10 s), trickling or not.
+        # The server cuts every slow connection at its first-request deadline (5 s), trickling or not.
         closed |= self.trickle(slow, until=lambda: len(closed) == len(slow), timeout=40, closed=closed)
         self.assertEqual(len(closed), len(slow))
         type(self).rejected += len(closed)
@@ -292,15 +293,18 @@ class HostileHttp(SharedCluster):
     def slowloris_round(self):
         """p99 latency before and while 200 TLS connections trickle request headers and 100 TCP
         connections trickle a ClientHello, one byte at a time (a header name that never ends, a
-        256-byte handshake record that never completes); the slow sockets, and those closed so far."""
+        256-byte handshake record that never completes); the slow sockets, and those closed so far.
+        They come from ten loopback addresses (127.0.0.10-19), 30 each: under the per-address cap
+        (64), so the server has to hold them all."""
         baseline = percentile(self.latencies(), 0.99)
         slow = []
         for i in range(200):
-            s = self.connect()
+            s = self.connect(source="127.0.0.%d" % (10 + i % 10))
             s.sendall(b"GET /v1/payments/hs-seed HTTP/1.1\r\nHost: x\r\n")
             slow.append((s, b"X"))
         for i in range(100):
-            s = socket.create_connection(("127.0.0.1", self.c.port), timeout=15)
+            s = socket.create_connection(("127.0.0.1", self.c.port), timeout=15,
+                                         source_address=("127.0.0.%d" % (10 + i % 10), 0))
             s.sendall(b"\x16\x03\x01\x01\x00")
             slow.append((s, b"\x00"))
         for s, _ in slow:
@@ -609,6 +613,188 @@ class NotifyHints(ClusterTest):
         time.sleep(0.5)  # room for any further (wrong) inquiry to be recorded
         self.assertLess(elapsed, 10, "the notifies must fall within one 10 s window")
         self.assertEqual(inquiries() - before, 1, "one hint inquiry per payment per 10 s of wall clock")
+
+
+TOKEN_A = "e2e_attacker_token_0123456789"
+
+
+class HostileSsrf(SharedCluster):
+    """Issue 14 item 1: a merchant's webhook URL must not reach cashierd's own admin API (or any
+    loopback or private address), and /admin/ must not trust a loopback peer. The cluster has a
+    second merchant, shop-a (the attacker); the class's seed payment belongs to shop (the victim)."""
+    suite = "hostile-ssrf"
+
+    @classmethod
+    def setUpClass(cls):
+        from harness import dev_keys
+        import os
+        attacker = {"id": "shop-a", "token": TOKEN_A, "notifySecret": "whsec_YXR0YWNrZXItd2ViaG9vay1zZWNyZXQta2V5",
+                    # Trusts the dev CA, as a merchant whose webhook host has a real certificate would,
+                    # and may name 127.0.0.1: only the address check when sending stands in the way.
+                    "caFile": os.path.join(dev_keys(), "ca.pem"), "notifyHosts": ["127.0.0.1"]}
+        cls.cluster_args = dict(SharedCluster.cluster_args, extra_merchants=[attacker])
+        super().setUpClass()
+        cls.attacks = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.extra_summary = {"attacks": cls.attacks}
+        super().tearDownClass()
+
+    def attack_url(self, port, victim, scheme="https"):
+        return "%s://127.0.0.1:%d/admin/payments/%s/cancel" % (scheme, port, victim)
+
+    def test_webhook_to_the_admin_api_cannot_cancel_another_merchants_payment(self):
+        type(self).scenarios += 1
+        self.assertEqual(self.c.status("hs-seed"), "SUCCESS")
+        targets = [self.attack_url(self.c.port, "hs-seed")]
+        if getattr(self.c, "ops_port", None):
+            targets.append(self.attack_url(self.c.ops_port, "hs-seed"))
+        attempts, delivered = 0, []
+        for i, url in enumerate(targets):
+            pid = "atk-%d" % i
+            code, body = self.c.create(pid, token=TOKEN_A, merchantNotifyUrl=url)
+            type(self).tried += 1
+            if code == 400:  # refused at create: fine, nothing is ever sent there
+                self.assertEqual(body["error"]["field"], "merchantNotifyUrl", body)
+                type(self).rejected += 1
+                continue
+            self.assertEqual(code, 201, body)
+            self.c.wait_status(pid, "SUCCESS", timeout=30, token=TOKEN_A)
+            code, body = self.c.cancel(pid, token=TOKEN_A)
+            self.assertEqual(code, 202, body)
+            self.c.wait_status(pid, "CANCELLED", timeout=30, token=TOKEN_A)
+            # The first webhook (payment.succeeded) was attempted; the later ones wait behind it.
+            rows = wait_until(lambda: self.attempts_of(pid), 30,
+                              pid + "'s webhook attempts")
+            attempts += len(rows)
+            delivered += [r for r in rows if 200 <= r["http_status"] < 300]
+            for r in rows:
+                self.assertEqual(r["http_status"], 0, r)
+                self.assertIn("refused", r["error"], r)
+            type(self).rejected += 1
+        seed = self.c.get("hs-seed")[1]
+        self.assertEqual((seed["status"], seed.get("pendingAction")), ("SUCCESS", None), seed)
+        self.assertEqual(delivered, [], "a webhook reached the admin API")
+        self.attacks["ssrf_admin_cancel"] = {"tried": len(targets), "victim_status": seed["status"],
+                                             "webhook_attempts": attempts}
+
+    def test_create_refuses_webhook_urls_outside_the_rules(self):
+        type(self).scenarios += 1
+        for what, url in [("cleartext", "http://127.0.0.1:%d/admin/payments/hs-seed/cancel" % self.c.port),
+                          ("a host not in notifyHosts", "https://evil.example/hook"),
+                          ("a loopback-looking DNS name", "https://127.0.0.1.evil.example/hook"),
+                          ("the metadata address", "https://169.254.169.254/latest/meta-data"),
+                          ("user information", "https://user:pw@127.0.0.1/hook"),
+                          ("not a URL", "127.0.0.1/hook")]:
+            before = self.snapshot()
+            code, body = self.c.create("atk-rule-%d" % type(self).tried, token=TOKEN_A, merchantNotifyUrl=url)
+            type(self).tried += 1
+            with self.subTest(what):
+                self.assertEqual(code, 400, body)
+                self.assertEqual(body["error"]["field"], "merchantNotifyUrl", body)
+                self.assertEqual(self.snapshot(), before)
+                type(self).rejected += 1
+
+    def test_admin_is_not_on_the_public_listener_and_needs_the_token(self):
+        type(self).scenarios += 1
+        for target in ("/admin/payments/hs-seed/cancel", "/admin/events/x/redeliver"):
+            self.probe("public " + target, self.http("POST", target, b"{}", auth=False), [404])
+        for target in ("/metrics", "/healthz", "/readyz"):
+            self.probe("public " + target, self.http("GET", target, auth=False), [404])
+        before = self.snapshot()
+        for what, token in [("no token", None), ("a merchant token", TOKEN), ("a wrong token", "x" * 32)]:
+            for path in ("/admin/payments/hs-seed/cancel", "/admin/no-such-path", "/admin"):
+                status, body = self.c.ops("POST", path, {}, token=token)
+                type(self).tried += 1
+                with self.subTest(what + " " + path):
+                    self.assertEqual(status, 401, body)
+                    self.assertEqual(body["error"]["code"], "UNAUTHORIZED", body)
+                    type(self).rejected += 1
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.c.ops("GET", "/healthz")[0], 200)
+        self.assertIn("cashierd_", self.c.metrics())
+        self.assertEqual(self.c.admin("/admin/payments/no-such-payment/inquire")[0], 404)
+
+    def attempts_of(self, pid):
+        return self.c.query("SELECT a.http_status, a.error FROM webhook_attempts a JOIN merchant_outbox o "
+                            "ON o.event_id = a.event_id JOIN payments p ON p.id = o.payment_id "
+                            "WHERE p.payment_request_id = ? ORDER BY a.id", pid)
+
+
+class HostileConnections(SharedCluster):
+    """Issue 14 item 6: one client holding 1,024 idle sockets must not lock another out."""
+    suite = "hostile-connections"
+
+    def get_from(self, source, timeout=10):
+        """GET the seed over TLS from local address `source`: (status, seconds) or (None, error)."""
+        import http.client
+        start = time.monotonic()
+        try:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.c.port, context=self.c.ctx, timeout=timeout,
+                                               source_address=(source, 0))
+            conn.request("GET", "/v1/payments/hs-seed", headers={"Authorization": "Bearer " + TOKEN})
+            status = conn.getresponse().status
+            conn.close()
+            return status, time.monotonic() - start
+        except OSError as e:
+            return None, repr(e)
+
+    def test_idle_sockets_from_one_address_do_not_lock_out_another(self):
+        type(self).scenarios += 1
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4096:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+        idle = []
+        try:
+            for _ in range(1024):
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                s.connect(("127.0.0.1", self.c.port))
+                idle.append(s)
+            type(self).tried += len(idle)
+            time.sleep(0.5)  # let the server accept them all
+            status, took = self.get_from("127.0.0.2")
+            print("\nconnections: with 1024 idle sockets from 127.0.0.1, a GET from 127.0.0.2 got %s in %s"
+                  % (status, took))
+            self.assertEqual(status, 200, took)
+            # Every idle socket is closed by the server: at once past the per-address cap, the
+            # others when the deadline for a first request head passes (a few seconds).
+            start = time.monotonic()
+            closed = set()
+            deadline = start + 20
+            poller = select.poll()  # select() cannot watch descriptors past 1023
+            by_fd = {s.fileno(): i for i, s in enumerate(idle)}
+            for fd in by_fd:
+                poller.register(fd, select.POLLIN)
+            while len(closed) < len(idle) and time.monotonic() < deadline:
+                for fd, _ in poller.poll(200):
+                    i = by_fd[fd]
+                    try:
+                        gone = not idle[i].recv(4096)
+                    except OSError:
+                        gone = True
+                    if gone:
+                        closed.add(i)
+                        poller.unregister(fd)
+            all_closed_after = time.monotonic() - start
+            print("connections: the server closed %d of %d idle sockets within %.1f s"
+                  % (len(closed), len(idle), all_closed_after))
+            self.assertEqual(len(closed), len(idle))
+            type(self).rejected += len(closed)
+            type(self).figures = {"idle_sockets": len(idle), "other_client_status": status,
+                                  "other_client_ms": round(took * 1000, 1),
+                                  "idle_closed_within_s": round(all_closed_after, 1)}
+        finally:
+            for s in idle:
+                s.close()
+        status, _ = self.get_from("127.0.0.1")
+        self.assertEqual(status, 200)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.extra_summary = {"attacks": {"connection_exhaustion": getattr(cls, "figures", {})}}
+        super().tearDownClass()
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class StorageTest(unittest.TestCase):
         TOTALS["passed"] += 1
 
     def ready(self):
-        return self.c.request("GET", "/readyz", auth=False)
+        return self.c.ops("GET", "/readyz")
 
     def create_until_refused(self, prefix):
         """Creates payments until one is refused; returns the acknowledged ones. A full disk may
@@ -127,6 +127,12 @@ class StorageTest(unittest.TestCase):
         self.assertEqual(truth["notify"]["acks"], 0, truth)
         self.assertEqual(self.c.status(open_id), "IN_PROCESS")  # reads still work
         self.assertTrue(self.c.daemon.alive())
+        # Whatever the ops listener answers meanwhile, no SQL text or file path reaches the caller.
+        for status, answer in (self.c.admin("/admin/payments/%s/inquire" % open_id), self.c.ops("GET", "/readyz"),
+                               self.c.ops("GET", "/metrics")):
+            text = answer if isinstance(answer, str) else json.dumps(answer)
+            for leak in (self.c.dir, "INSERT", "UPDATE ", "SELECT ", "sqlite"):
+                self.assertNotIn(leak, text, (status, text[:300]))
 
     def assert_settles(self, ids):
         """Every acknowledged payment exists and settles, and its merchant is told once."""

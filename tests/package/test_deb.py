@@ -20,6 +20,7 @@ BUILD = os.environ["CASHIER_BUILD_DIR"]
 CPACK = os.environ.get("CASHIER_CPACK", "cpack")
 VERSION = os.environ["CASHIER_VERSION"]
 SANITIZE = os.environ.get("CASHIER_SANITIZE") == "1"
+CRASH_POINTS = os.environ.get("CASHIER_CRASH_POINTS") == "1"
 CONFIG = "/etc/cashierd/cashierd.json"
 KEYS = "/etc/cashierd/keys/"
 UNIT = "/lib/systemd/system/cashierd.service"
@@ -165,9 +166,10 @@ class Deb(unittest.TestCase):
         self.assertIn(VERSION, must(self.in_root("/usr/bin/cashierd"), "--version"))
         self.assertIn("--listen", must(self.in_root("/usr/bin/aplus-sim"), "--help"))
 
-    def check_config(self, text, path):
+    def check_config(self, text, path, mode=0o640):
         with open(path, "w") as f:
             f.write(text)
+        os.chmod(path, mode)  # postinst makes it root:cashierd 0640
         return run(self.in_root("/usr/bin/cashierd"), "--check-config", path)
 
     def test_default_config_is_valid_but_for_the_operators_secrets(self):
@@ -190,9 +192,57 @@ class Deb(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
         self.assertIn("merchants[0].token: must be at least 16 characters", r.stderr)
 
-        r = self.check_config(local.replace('"CHANGE-ME"', '"a-real-merchant-token-0123456789"'), config)
+        real = local.replace('"CHANGE-ME"', '"a-real-merchant-token-0123456789"')
+        r = self.check_config(real, config)  # no admin token yet: postinst makes it
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("adminTokenFile: cannot read file '%sadmin-token'" % keys, r.stderr)
+
+        fd = os.open(keys + "admin-token", os.O_WRONLY | os.O_CREAT, 0o640)
+        os.write(fd, b"a-random-admin-token-0123456789\n")
+        os.close(fd)
+        r = self.check_config(real, config)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("is valid", r.stdout)
+
+        # Secrets readable by every user are refused, naming the file.
+        r = self.check_config(real, config, mode=0o644)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("file '%s' is accessible by every user (mode 0644)" % config, r.stderr)
+        os.chmod(keys + "admin-token", 0o604)
+        r = self.check_config(real, config)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("adminTokenFile: file '%sadmin-token' is accessible by every user" % keys, r.stderr)
+
+    def test_postinst_makes_a_private_admin_token(self):
+        with open(os.path.join(self.control, "postinst")) as f:
+            postinst = f.read()
+        self.assertIn("/etc/cashierd/keys/admin-token", postinst)
+        self.assertIn('owns "$token" root:cashierd 0640', postinst)
+        with open(self.in_root(CONFIG)) as f:
+            config = f.read()
+        self.assertIn('"adminTokenFile": "/etc/cashierd/keys/admin-token"', config)
+        self.assertIn('"opsListen": "127.0.0.1:9464"', config)
+        # The token-making part of postinst, run for real into a temp dir.
+        body = re.search(r"make_admin_token\(\) \{\n(.*?)\n\}", postinst, flags=re.S).group(1)
+        target = os.path.join(self.tmp, "admin-token")
+        script = ("owns() { chmod \"$3\" \"$1\"; }\n" + body.replace("/etc/cashierd/keys/admin-token", target))
+        must("sh", "-c", script)
+        with open(target) as f:
+            token = f.read()
+        self.assertRegex(token, r"^[A-Za-z0-9]{32,}$")
+        self.assertEqual(os.stat(target).st_mode & 0o777, 0o640)
+        must("sh", "-c", script)  # an existing token is kept
+        with open(target) as f:
+            self.assertEqual(f.read(), token)
+
+    def test_packaged_cashierd_has_no_crash_points(self):
+        if CRASH_POINTS:
+            self.skipTest("this build dir compiles crash points in (CASHIER_CRASH_POINTS=ON, a test build); "
+                          "the release preset, which makes the package, turns them off")
+        with open(self.in_root("/usr/bin/cashierd"), "rb") as f:
+            binary = f.read()
+        # Without crash points the daemon never even reads the variable.
+        self.assertNotIn(b"CASHIER_CRASH_POINT", binary)
 
     def unit(self):
         """The unit's [Service] settings as (key, value) pairs, in order."""

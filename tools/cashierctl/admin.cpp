@@ -31,13 +31,13 @@ std::string_view to_string(admin_action a) {
 
 namespace {
 
-/// The origin for the daemon's listen address: loopback for a wildcard, brackets for IPv6.
+/// The origin of the daemon's ops listener: loopback for a wildcard, brackets for IPv6.
 std::string origin_of(const daemon::config& cfg) {
-  std::string host = cfg.listen_host;
+  std::string host = cfg.ops_host;
   if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
   if (host == "::") host = "::1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return (cfg.tls_cert ? "https://" : "http://") + host + ":" + std::to_string(cfg.listen_port);
+  return "http://" + host + ":" + std::to_string(cfg.ops_port);
 }
 
 bool is_origin(std::string_view text) {
@@ -53,7 +53,7 @@ bool is_origin(std::string_view text) {
 
 boost::system::result<admin_target, std::string> resolve_admin_target(
     const std::optional<daemon::config>& cfg, const std::optional<std::string>& admin_url,
-    const std::optional<std::string>& ca_file) {
+    const std::optional<std::string>& ca_file, const std::optional<std::string>& token) {
   const auto fail = [](std::string message) {
     return boost::system::result<admin_target, std::string>(boost::system::in_place_error,
                                                             std::move(message));
@@ -70,6 +70,10 @@ boost::system::result<admin_target, std::string> resolve_admin_target(
   } else {
     return fail("actions need --config FILE or --admin-url URL to find the daemon");
   }
+  t.token = token ? *token : cfg ? cfg->admin_token : std::string();
+  if (t.token.empty())
+    return fail("actions need the admin token: adminToken or adminTokenFile in --config FILE, "
+                "--admin-token-file FILE, or CASHIER_ADMIN_TOKEN");
   return t;
 }
 
@@ -114,6 +118,7 @@ boost::system::result<net::response, std::string> post(const admin_target& t,
                    .target = path,
                    .headers = {{"Content-Type", "application/json"}},
                    .body = "{}"};
+  if (!t.token.empty()) req.headers.push_back({"Authorization", "Bearer " + t.token});
   std::optional<answer> got;
   std::exception_ptr failure;
   // Stop once the answer is in: a pooled keep-alive connection would otherwise keep run() busy.

@@ -1,7 +1,9 @@
 // The actions of cashierctl (cancel, inquire, redeliver): one POST to the daemon's admin API on
-// loopback, never a write to the database. Where the daemon listens comes from --admin-url, or
-// from the config's `listen` (https when `tls` is set); --ca names the CA that signed the
-// daemon's certificate (else the system trust store). Ids are percent-encoded into the path.
+// its ops listener, never a write to the database. Where it listens comes from --admin-url, or
+// from the config's `opsListen` (plain HTTP; a wildcard host becomes loopback); --ca names the CA
+// of an https --admin-url (e.g. a TLS proxy in front; else the system trust store). The admin
+// token comes from --admin-token-file, else $CASHIER_ADMIN_TOKEN, else the config's adminToken /
+// adminTokenFile, and is sent as `Authorization: Bearer`. Ids are percent-encoded into the path.
 #pragma once
 
 #include <chrono>
@@ -30,14 +32,16 @@ std::string_view to_string(admin_action a);
 struct admin_target {
   std::string origin{};                  ///< "http://127.0.0.1:8080" or "https://host:port"
   std::optional<std::string> ca_file{};  ///< CA bundle for https ("" = system trust store)
+  std::string token{};                   ///< the admin token (Authorization: Bearer)
 };
 
 /// The target from `--admin-url` (an origin: scheme http or https, host, optional port, no
-/// path beyond "/"), else from the config's listen address (a wildcard host becomes loopback);
-/// or a message for the operator when neither is usable.
+/// path beyond "/"), else from the config's opsListen (a wildcard host becomes loopback), with
+/// `token` when given, else the config's admin token; or a message for the operator when no
+/// origin or no token is known.
 boost::system::result<admin_target, std::string> resolve_admin_target(
     const std::optional<daemon::config>& cfg, const std::optional<std::string>& admin_url,
-    const std::optional<std::string>& ca_file);
+    const std::optional<std::string>& ca_file, const std::optional<std::string>& token = std::nullopt);
 
 /// The request path of `action` on `id`, the id percent-encoded (everything but RFC 3986
 /// unreserved characters); with `merchant`, `?merchant=<merchant id>` (the id is that

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <variant>
 
 #include <CLI/CLI.hpp>
@@ -24,7 +27,7 @@ namespace {
 
 /// Everything the command line can set.
 struct cli_options {
-  std::string db, config, admin_url, ca;
+  std::string db, config, admin_url, ca, admin_token_file;
   bool json = false;
   std::string status, since;
   std::size_t limit = 100;
@@ -96,6 +99,8 @@ std::unique_ptr<CLI::App> make_app(cli_options& o) {
   app->add_option("--admin-url", o.admin_url, "Admin API origin, e.g. https://localhost:8443");
   app->add_option("--ca", o.ca,
                   "CA file for the admin API's certificate (default: system trust store)");
+  app->add_option("--admin-token-file", o.admin_token_file,
+                  "File holding the admin token (default: $CASHIER_ADMIN_TOKEN, else the config's)");
   app->require_subcommand(1);
   add_commands(*app, o);
   return app;
@@ -129,11 +134,32 @@ std::variant<std::optional<daemon::config>, exit_status> read_config(const conso
   return std::optional<daemon::config>(std::move(*cfg));
 }
 
+/// The admin token given outside the config: --admin-token-file, else $CASHIER_ADMIN_TOKEN (never
+/// a command-line value: other users could read it in the process list).
+std::variant<std::optional<std::string>, exit_status> explicit_admin_token(const console& io,
+                                                                         const cli_options& o) {
+  if (!o.admin_token_file.empty()) {
+    std::ifstream f(o.admin_token_file, std::ios::binary);
+    if (!f) return usage_error(io, "cannot read --admin-token-file " + o.admin_token_file);
+    std::ostringstream text;
+    text << f.rdbuf();
+    std::string token = text.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    return std::optional<std::string>(std::move(token));
+  }
+  if (const char* env = std::getenv("CASHIER_ADMIN_TOKEN"); env != nullptr && *env != '\0')
+    return std::optional<std::string>(env);
+  return std::optional<std::string>{};
+}
+
 exit_status run_action(const console& io, const parsed& p,
                        const std::optional<daemon::config>& cfg) {
+  auto token = explicit_admin_token(io, p.opt);
+  if (const auto* status = std::get_if<exit_status>(&token)) return *status;
   const auto target = resolve_admin_target(
       cfg, p.opt.admin_url.empty() ? std::nullopt : std::optional(p.opt.admin_url),
-      p.opt.ca.empty() ? std::nullopt : std::optional(p.opt.ca));
+      p.opt.ca.empty() ? std::nullopt : std::optional(p.opt.ca),
+      std::get<std::optional<std::string>>(token));
   if (!target) return usage_error(io, target.error());
   const auto action = p.command == "cancel"    ? admin_action::cancel
                       : p.command == "inquire" ? admin_action::inquire

@@ -139,10 +139,15 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted.empty() ? 0 : sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(q * static_cast<double>(sorted.size())))];
 }
 
+/// Writes `text` to `path`, readable by its owner only (cashierd refuses a config holding tokens
+/// that every user can read).
 void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + path);
+  {
+    std::ofstream out(path);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + path);
+  }
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 }  // namespace
@@ -150,11 +155,12 @@ void write_file(const std::string& path, const std::string& text) {
 struct scale_bench::daemon {
   std::unique_ptr<child> proc;
   std::uint16_t port = 0;
+  std::uint16_t ops_port = 0;  // opsListen: /readyz and /metrics
   double ready_s = 0;      // exec to /readyz 200
   double ready_cpu_s = 0;  // CPU time used until then
 
   std::string metrics() const {
-    const auto a = http_get(port, "/metrics");
+    const auto a = http_get(ops_port, "/metrics");
     if (a.status != 200) throw std::runtime_error("cashierd /metrics answered " + std::to_string(a.status));
     return a.body;
   }
@@ -192,10 +198,12 @@ std::unique_ptr<scale_bench::daemon> scale_bench::start_daemon(const std::string
                                                                std::uint16_t gateway_port) {
   auto d = std::make_unique<daemon>();
   d->port = free_port();
+  d->ops_port = free_port();
   const auto name = setup_.work_dir + "/cashierd-" + std::to_string(++daemons_started_);
   const auto& k = setup_.keys_dir;
   const auto listen = "127.0.0.1:" + std::to_string(d->port);
-  write_file(name + ".json", R"({"listen": ")" + listen + R"(", "database": ")" + db + R"(",
+  write_file(name + ".json", R"({"listen": ")" + listen + R"(", "opsListen": "127.0.0.1:)" +
+                                 std::to_string(d->ops_port) + R"(", "database": ")" + db + R"(",
   "alipayplus": {"gateway": "http://127.0.0.1:)" + std::to_string(gateway_port) + R"(", "clientId": ")" + client_id +
                                  R"(", "privateKey": ")" + k + R"(/acqp_private.pem", "alipayplusPublicKey": ")" + k +
                                  R"(/aplus_public.pem", "notifyUrl": "http://)" + listen + R"(/alipayplus/notify",
@@ -204,7 +212,7 @@ std::unique_ptr<scale_bench::daemon> scale_bench::start_daemon(const std::string
                  "merchantName": "Scale Shop", "merchantMCC": "5732", "merchantAddress": {"region": "JP", "city": "Tokyo"}}]})");
   const auto started = steady::now();
   d->proc = std::make_unique<child>(std::vector<std::string>{setup_.cashierd, "--config", name + ".json"}, name + ".log");
-  const bool ready = wait_for([&] { return !d->proc->alive() || http_get(d->port, "/readyz", 1s).status == 200; },
+  const bool ready = wait_for([&] { return !d->proc->alive() || http_get(d->ops_port, "/readyz", 1s).status == 200; },
                               120s, 1ms);
   if (!ready || !d->proc->alive()) throw std::runtime_error("cashierd did not get ready; see " + name + ".log");
   d->ready_s = seconds_since(started);
@@ -250,7 +258,7 @@ void scale_bench::measure_restarts(std::int64_t n, const std::string& db, std::v
     ready.push_back(d->ready_s);
     ready_cpus.push_back(d->ready_cpu_s);
     all_armed = all_armed && metric_sum(d->metrics(), "cashierd_deadlines_armed") == static_cast<double>(n);
-    stalls.push_back(stall_during_scrape(d->port));
+    stalls.push_back(stall_during_scrape(d->ops_port));
     std::this_thread::sleep_for(300ms);
     rss.push_back(static_cast<double>(d->proc->rss_bytes().value_or(0)));
     d->proc->stop();

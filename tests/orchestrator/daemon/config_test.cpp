@@ -36,7 +36,7 @@ std::string good(const files& f, const std::string& alipay_extra = "", const std
       "keyVersion": 2,
       "notifyUrl": "https://acqp.example.com/alipayplus/notify")" + alipay_extra + R"(
     },
-    "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_c2VjcmV0a2V5",
+    "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                    "notifyUrl": "https://merchant.example.com/hook",
                    "referenceMerchantId": "M0001", "merchantName": "Shop", "merchantMCC": "5732",
                    "merchantAddress": {"region": "JP", "city": "Tokyo"}}])" + root_extra + R"(
@@ -177,4 +177,103 @@ TEST_CASE("payment.consultCacheSeconds is bounded") {
   REQUIRE(r.has_value());
   CHECK(r->payment.consult_cache_seconds == 0);
   CHECK(error_of(good(f, "", ",\"payment\": {\"consultCacheSeconds\": 3601}")).key == "payment.consultCacheSeconds");
+}
+
+TEST_CASE("is_loopback_host parses addresses: a DNS name that looks like one is not loopback") {
+  for (auto h : {"localhost", "127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "[::1]"}) {
+    CAPTURE(h);
+    CHECK(is_loopback_host(h));
+  }
+  for (auto h : {"127.evil.example", "127.0.0.1.evil.example", "127.0.0.1x", "127.1", "128.0.0.1", "[127.0.0.1]",
+                 "::2", "[::ffff:8.8.8.8]", "LOCALHOST.evil", "", "[]", "0.0.0.0"}) {
+    CAPTURE(h);
+    CHECK_FALSE(is_loopback_host(h));
+  }
+  files f;
+  for (auto url : {"http://127.evil.example:9443", "http://127.0.0.1.evil.example/"}) {
+    CAPTURE(url);
+    auto text = good(f);
+    text.replace(text.find("https://open-sea-global.alipayplus.com"), 38, url);
+    CHECK(error_of(text).key == "alipayplus.gateway");
+  }
+}
+
+TEST_CASE("notifySecret is whsec_ and strict Base64 of at least 24 bytes, checked at load") {
+  files f;
+  for (auto secret : {"whsec_c2VjcmV0a2V5", "whsec_!!!!", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La LaSw",
+                      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw=A", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_"}) {
+    CAPTURE(secret);
+    auto text = good(f);
+    text.replace(text.find("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), 38, secret);
+    CHECK(error_of(text).key == "merchants[0].notifySecret");
+  }
+}
+
+TEST_CASE("opsListen, the admin token and the connection limits") {
+  files f;
+  auto r = parse_config(good(f));
+  REQUIRE(r.has_value());
+  CHECK(r->ops_host == "127.0.0.1");
+  CHECK(r->ops_port == 9464);
+  CHECK(r->admin_token.empty());
+  CHECK(r->max_connections == 1024);
+  CHECK(r->max_connections_per_address == 64);
+  CHECK(r->request_head_timeout_ms == 5000);
+  r = parse_config(good(f, "", R"(, "opsListen": "[::1]:9000", "adminToken": "admin_0123456789abcdef",
+                                   "maxConnectionsPerAddress": 8, "requestHeadTimeoutMs": 2000)"));
+  REQUIRE_MESSAGE(r.has_value(), to_string(r.error()));
+  CHECK(r->ops_host == "::1");
+  CHECK(r->ops_port == 9000);
+  CHECK(r->admin_token == "admin_0123456789abcdef");
+  CHECK(r->max_connections_per_address == 8);
+  CHECK(r->request_head_timeout_ms == 2000);
+  CHECK(error_of(good(f, "", R"(, "adminToken": "short")")).key == "adminToken");
+  CHECK(error_of(good(f, "", R"(, "adminToken": "has white space 0123456789")")).key == "adminToken");
+  CHECK(error_of(good(f, "", R"(, "opsListen": "nowhere")")).key == "opsListen");
+  CHECK(error_of(good(f, "", R"(, "maxConnectionsPerAddress": 0)")).key == "maxConnectionsPerAddress");
+  const auto token_file = f.p("admin.token");
+  std::ofstream(token_file) << "file_token_0123456789abcdef\n";
+  r = parse_config(good(f, "", R"(, "adminTokenFile": ")" + token_file + R"(")"));
+  REQUIRE_MESSAGE(r.has_value(), to_string(r.error()));
+  CHECK(r->admin_token == "file_token_0123456789abcdef");
+  CHECK(r->admin_token_file == token_file);
+  CHECK(error_of(good(f, "", R"(, "adminTokenFile": ")" + token_file + R"(", "adminToken": "admin_0123456789abcdef")"))
+            .key == "adminTokenFile");
+  CHECK(error_of(good(f, "", R"(, "adminTokenFile": "/nonexistent/token")")).key == "adminTokenFile");
+  std::ofstream(token_file) << "short\n";
+  CHECK(error_of(good(f, "", R"(, "adminTokenFile": ")" + token_file + R"(")")).key == "adminTokenFile");
+}
+
+TEST_CASE("notifyHosts: default the host of notifyUrl, or a list of bare host names") {
+  files f;
+  auto r = parse_config(good(f));
+  REQUIRE(r.has_value());
+  CHECK(r->merchants[0].notify_hosts == std::vector<std::string>{"merchant.example.com"});
+  CHECK_FALSE(r->merchants[0].allow_private_notify_addresses);
+  auto text = good(f);
+  text.replace(text.find(R"("notifyUrl": "https://merchant.example.com/hook")"), 48,
+               R"("notifyUrl": "https://merchant.example.com/hook", "notifyHosts": ["Hooks.Example.com", "::1"],
+                 "allowPrivateNotifyAddresses": true)");
+  r = parse_config(text);
+  REQUIRE_MESSAGE(r.has_value(), to_string(r.error()));
+  CHECK(r->merchants[0].notify_hosts == std::vector<std::string>{"hooks.example.com", "::1"});
+  CHECK(r->merchants[0].allow_private_notify_addresses);
+  for (auto bad : {R"("notifyHosts": ["https://x.example"])", R"("notifyHosts": ["x.example:443"])",
+                   R"("notifyHosts": ["x.example/path"])", R"("notifyHosts": "x.example")", R"("notifyHosts": [""])"}) {
+    CAPTURE(bad);
+    text = good(f);
+    text.replace(text.find(R"("notifyUrl": "https://merchant.example.com/hook")"), 48,
+                 std::string(R"("notifyUrl": "https://merchant.example.com/hook", )") + bad);
+    CHECK(error_of(text).key == "merchants[0].notifyHosts");
+  }
+  text = good(f);
+  text.replace(text.find(R"("notifyUrl": "https://merchant.example.com/hook")"), 48,
+               R"("allowPrivateNotifyAddresses": "yes")");
+  CHECK(error_of(text).key == "merchants[0].allowPrivateNotifyAddresses");
+  // A loopback notifyUrl would be refused at every send: an error at load unless allowed.
+  text = good(f);
+  text.replace(text.find("https://merchant.example.com/hook"), 33, "http://127.0.0.1:9000/hook");
+  CHECK(error_of(text).key == "merchants[0].notifyUrl");
+  text.replace(text.find(R"("notifyUrl": "http://127.0.0.1)"), 11, R"("allowPrivateNotifyAddresses": true, "notifyUrl")");
+  CHECK(parse_config(text).has_value());
 }

@@ -120,6 +120,7 @@ config test_config() {
     merchant_config m;
     m.id = id;
     m.token = token;
+    m.notify_hosts = {"shop.example"};
     c.merchants.push_back(m);
   }
   // Their identities towards Alipay+ (what create_body sends for m1); m1 is a platform.
@@ -453,7 +454,17 @@ TEST_CASE_FIXTURE(api_fixture, "each bad field answers 400 naming the field") {
       {[](auto& b) { at(b, "settlementStrategy")["settlementCurrency"] = "US"; },
        "settlementStrategy.settlementCurrency", "ISO 4217"},
       {[](auto& b) { b["merchantNotifyUrl"] = "ftp://shop.example/hooks"; }, "merchantNotifyUrl",
-       "http(s)"},
+       "https://"},
+      {[](auto& b) { b["merchantNotifyUrl"] = "http://shop.example/hooks"; }, "merchantNotifyUrl",
+       "https://"},
+      {[](auto& b) { b["merchantNotifyUrl"] = "https://127.0.0.1.shop.example/hooks"; }, "merchantNotifyUrl",
+       "https://"},
+      {[](auto& b) { b["merchantNotifyUrl"] = "https://u:p@shop.example/hooks"; }, "merchantNotifyUrl",
+       "user information"},
+      {[](auto& b) { b["merchantNotifyUrl"] = "https://evil.example/hooks"; }, "merchantNotifyUrl",
+       "notifyHosts"},
+      {[](auto& b) { b["merchantNotifyUrl"] = "https://127.0.0.1:8080/admin/payments/x/cancel"; },
+       "merchantNotifyUrl", "notifyHosts"},
       {[](auto& b) { b["amount"] = "1000"; }, "amount", "unknown field"},
       {[](auto& b) { b["paymentNotifyUrl"] = "https://evil.example/"; }, "paymentNotifyUrl",
        "set by cashierd"},

@@ -91,5 +91,26 @@ TEST_CASE("parameters with '/', control characters or bad escapes are refused by
   REQUIRE(std::holds_alternative<bad_parameter>(g));
 }
 
+TEST_CASE("each path belongs to one listener: the merchant API and notify public, the rest ops") {
+  CHECK(listener_of_path(notify, notify) == listener::public_api);
+  CHECK(listener_of_path("/v1/payments", notify) == listener::public_api);
+  CHECK(listener_of_path("/v1/anything", notify) == listener::public_api);
+  CHECK(listener_of_path("/pay/abc", notify) == listener::public_api);
+  for (auto p : {"/admin/payments/x/cancel", "/admin", "/metrics", "/healthz", "/readyz", "/", "/v1",
+                 "/alipayplus/notify/x", "/unknown"}) {
+    CAPTURE(p);
+    CHECK(listener_of_path(p, notify) == listener::ops);
+  }
+  // Every route of the table is served by exactly the listener its path says.
+  for (const auto& r : routes()) {
+    const bool ops = r.id == route_id::healthz || r.id == route_id::readyz || r.id == route_id::metrics ||
+                     r.id == route_id::admin_cancel || r.id == route_id::admin_inquire ||
+                     r.id == route_id::admin_redeliver;
+    const std::string path(r.pattern == notify_pattern ? notify : r.pattern);
+    CAPTURE(path);
+    CHECK(listener_of_path(path, notify) == (ops ? listener::ops : listener::public_api));
+  }
+}
+
 }  // namespace
 }  // namespace cashier::daemon

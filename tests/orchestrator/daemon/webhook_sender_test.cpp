@@ -111,12 +111,20 @@ struct fixture {
 
   std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(server.port()) + path; }
 
-  static daemon::merchant_config merchant(std::string id, std::vector<std::string> secrets, std::string ca_file = {}) {
-    return {std::move(id), "token", std::move(secrets), "", std::move(ca_file)};
+  /// A merchant whose webhooks may go to loopback (the sink is there), unless `guarded`.
+  static daemon::merchant_config merchant(std::string id, std::vector<std::string> secrets, std::string ca_file = {},
+                                          bool guarded = false) {
+    daemon::merchant_config m;
+    m.id = std::move(id);
+    m.token = "token";
+    m.notify_secrets = std::move(secrets);
+    m.ca_file = std::move(ca_file);
+    m.allow_private_notify_addresses = !guarded;
+    return m;
   }
 
-  void start(std::vector<daemon::merchant_config> merchants) {
-    sender = std::make_unique<daemon::webhook_sender>(ioc.get_executor(), *db, clock, std::move(merchants));
+  void start(std::vector<daemon::merchant_config> merchants, daemon::webhook_options options = {}) {
+    sender = std::make_unique<daemon::webhook_sender>(ioc.get_executor(), *db, clock, std::move(merchants), options);
     sender->observe([this](const daemon::delivery_report& r) {
       reports.push_back(r);
       signal.cancel();
@@ -405,4 +413,89 @@ TEST_CASE("drain resumes only once the attempt under way is committed") {
   CHECK(state_at_drain == store::outbox_state::delivered);
   CHECK(f.sender->in_flight() == 0);
   CHECK(f.reports.size() == 1);
+}
+
+namespace {
+
+/// A merchant endpoint that accepts connections and never answers.
+struct tarpit {
+  explicit tarpit(asio::io_context& ioc) : acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(ioc, loop(), asio::detached);
+  }
+  ~tarpit() {
+    boost::system::error_code ec;
+    acceptor.close(ec);
+  }
+  asio::awaitable<void> loop() {
+    for (;;) {
+      boost::system::error_code ec;
+      auto socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      held.push_back(std::move(socket));
+    }
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/slow"; }
+  asio::ip::tcp::acceptor acceptor;
+  std::vector<asio::ip::tcp::socket> held;
+};
+
+}  // namespace
+
+TEST_CASE("a merchant whose webhook URLs hang cannot take every slot from the others") {
+  fixture f;
+  tarpit slow(f.ioc);
+  for (int i = 0; i < 10; ++i)
+    f.add_payment("ta" + std::to_string(i), "ma", slow.url(), {{"evt_ta" + std::to_string(i) + "_1", 1}});
+  f.add_payment("tb", "mb", f.url("/b"), {{"evt_tb_1", 1}});
+  daemon::webhook_options o;
+  o.timeout = 5s;
+  o.max_in_flight = 4;
+  o.max_in_flight_per_merchant = 2;
+  f.start({fixture::merchant("ma", {secret_1}), fixture::merchant("mb", {secret_1})}, o);
+  const auto started = std::chrono::steady_clock::now();
+  f.run([&]() -> asio::awaitable<void> { co_await f.wait_reports(1); });
+  const auto took = std::chrono::steady_clock::now() - started;
+  // mb's event went out at once, while ma's attempts hang (at most two of them).
+  REQUIRE(f.reports.size() >= 1);
+  CHECK(f.reports[0].event_id == "evt_tb_1");
+  CHECK(f.reports[0].result == delivery_result::delivered);
+  CHECK(took < 2s);
+  CHECK(slow.held.size() <= 2);
+  CHECK(f.sender->in_flight() <= 2);
+  // ma's rows beyond its share were moved back by one attempt timeout, not attempted.
+  std::size_t deferred = 0;
+  for (int i = 0; i < 10; ++i) {
+    const auto r = f.row("evt_ta" + std::to_string(i) + "_1");
+    CHECK(r.attempts == 0);
+    if (r.next_attempt_at > t0) ++deferred;
+  }
+  CHECK(deferred >= 8);
+}
+
+TEST_CASE("webhooks to loopback are refused unless the merchant allows private addresses; 3xx is not followed") {
+  fixture f;
+  f.hook->status_for = [](const net::request& r) { return r.target == "/redirect" ? 302 : 200; };
+  f.add_payment("g1", "guarded", f.url("/guarded"), {{"evt_g1_1", 1}});
+  f.add_payment("g2", "open", f.url("/open"), {{"evt_g2_1", 1}});
+  f.add_payment("g3", "open", f.url("/redirect"), {{"evt_g3_1", 1}});
+  f.add_payment("g4", "guarded", "http://[::ffff:127.0.0.1]:" + std::to_string(f.server.port()) + "/mapped",
+                {{"evt_g4_1", 1}});
+  f.start({fixture::merchant("guarded", {secret_1}, {}, true), fixture::merchant("open", {secret_1})});
+  f.run([&]() -> asio::awaitable<void> { co_await f.wait_reports(4); });
+
+  std::map<std::string, daemon::delivery_report> by_id;
+  for (const auto& r : f.reports) by_id[r.event_id] = r;
+  for (const auto* id : {"evt_g1_1", "evt_g4_1"}) {
+    CAPTURE(id);
+    CHECK(by_id[id].result == delivery_result::retry);
+    CHECK(by_id[id].http_status == 0);
+    CHECK(by_id[id].error.find("(loopback) refused") != std::string::npos);
+    CHECK(f.row(id).last_error == by_id[id].error);  // recorded as a failed attempt
+  }
+  CHECK(by_id["evt_g2_1"].result == delivery_result::delivered);
+  CHECK(by_id["evt_g3_1"].result == delivery_result::retry);
+  CHECK(by_id["evt_g3_1"].http_status == 302);
+  // Only the allowed merchant's two requests reached the sink; the redirect was not followed.
+  REQUIRE(f.hook->received.size() == 2);
+  for (const auto& r : f.hook->received) CHECK(r.target != "/guarded");
 }

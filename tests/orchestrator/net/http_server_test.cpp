@@ -11,9 +11,11 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <doctest/doctest.h>
 
 #include <stdexcept>
+#include <vector>
 
 using namespace cashier::net;
 using namespace cashier::net::test;
@@ -210,6 +212,7 @@ TEST_CASE("a client that stalls in its headers or stays idle is disconnected by 
   server_options options;
   options.limits.header_timeout = 100ms;
   options.limits.idle_timeout = 150ms;
+  options.limits.first_request_timeout = 150ms;
   auto server = listen(ioc, options);
   auto body = [&]() -> awaitable<void> {
     const auto start = std::chrono::steady_clock::now();
@@ -239,6 +242,79 @@ TEST_CASE("connections beyond the cap are closed at once and counted") {
   CHECK(server.stats().accepted == 2);
   CHECK(server.stats().rejected == 1);
   CHECK(server.stats().active == 1);
+}
+
+TEST_CASE("a new connection must complete its first request head in time, trickling or not; later ones get the idle timeout") {
+  asio::io_context ioc;
+  server_options options;
+  options.limits.first_request_timeout = 300ms;
+  options.limits.header_timeout = 10s;
+  options.limits.idle_timeout = 10s;
+  auto server = listen(ioc, options);
+  auto body = [&]() -> awaitable<void> {
+    // One byte every 50 ms keeps resetting a per-read timer, never this deadline.
+    const auto start = std::chrono::steady_clock::now();
+    auto trickler = co_await connect_raw(server.port());
+    const std::string head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    bool cut = false;
+    for (char c : head) {
+      auto [ec, n] = co_await asio::async_write(trickler, asio::buffer(&c, 1), asio::as_tuple(use_awaitable));
+      if (ec) {
+        cut = true;
+        break;
+      }
+      asio::steady_timer pause(ioc, 50ms);
+      co_await pause.async_wait(use_awaitable);
+    }
+    const auto answer = co_await read_to_end(trickler);
+    CHECK((cut || answer.empty()));
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took >= 250ms);
+    CHECK(took < 3s);
+    // A prompt client is served, and its keep-alive wait is the idle timeout, not the deadline.
+    auto prompt = co_await connect_raw(server.port());
+    co_await write_all(prompt, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(status_of(co_await read_head(prompt)) == 200);
+    asio::steady_timer wait(ioc, 500ms);
+    co_await wait.async_wait(use_awaitable);
+    co_await write_all(prompt, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(status_of(co_await read_to_end(prompt)) == 200);
+  };
+  run(ioc, body());
+}
+
+TEST_CASE("connections beyond the per-address cap are closed at once, other addresses are still served") {
+  asio::io_context ioc;
+  server_options options;
+  options.limits.max_connections_per_address = 3;
+  auto server = listen(ioc, options);
+  auto from = [&](const char* source) -> awaitable<tcp::socket> {
+    tcp::socket s(ioc);
+    s.open(tcp::v4());
+    s.bind({asio::ip::make_address(source), 0});
+    co_await s.async_connect({asio::ip::make_address("127.0.0.1"), server.port()}, use_awaitable);
+    co_return s;
+  };
+  auto body = [&]() -> awaitable<void> {
+    std::vector<tcp::socket> held;
+    for (int i = 0; i < 3; ++i) held.push_back(co_await from("127.0.0.1"));
+    auto fourth = co_await from("127.0.0.1");
+    CHECK((co_await read_to_end(fourth)).empty());  // closed at once, no answer
+    auto other = co_await from("127.0.0.2");
+    co_await write_all(other, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto answer = co_await read_to_end(other);
+    CHECK(status_of(answer) == 200);
+    CHECK(answer.find("X-Peer: 127.0.0.2 loopback") != std::string::npos);
+    // A slot freed by a closing client is free again.
+    held.front().close();
+    asio::steady_timer settle(ioc, 100ms);
+    co_await settle.async_wait(use_awaitable);
+    auto again = co_await from("127.0.0.1");
+    co_await write_all(again, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(status_of(co_await read_to_end(again)) == 200);
+  };
+  run(ioc, body());
+  CHECK(server.stats().rejected == 1);
 }
 
 TEST_CASE("HTTPS server serves keep-alive requests and answers 413 over TLS") {

@@ -56,6 +56,21 @@ TEST_CASE("an empty file is migrated to the newest schema, in WAL mode") {
   CHECK(open_sqlite_store(path)->find("r"));
 }
 
+TEST_CASE("a new database and its -wal and -shm files are readable by their owner only, whatever the umask") {
+  temp_dir dir;
+  const std::string path = dir.file("fresh.db");
+  const auto old_mask = ::umask(0);  // the loosest umask: files would be 0644 or 0666
+  auto s = open_sqlite_store(path);
+  insert(*s, sample_payment("m"));
+  ::umask(old_mask);
+  for (const auto& f : {path, path + "-wal", path + "-shm"}) {
+    CAPTURE(f);
+    struct stat st {};
+    REQUIRE(::stat(f.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+}
+
 TEST_CASE("a database with a newer schema version is refused, read-write and read-only") {
   temp_dir dir;
   std::string path = dir.file("future.db");

@@ -3,6 +3,7 @@
 // no answer to exit codes and messages. Also where the target comes from (flags or config).
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -18,6 +19,8 @@ using namespace cashier::ctl;
 namespace asio = boost::asio;
 
 namespace {
+
+const std::string admin_token = "test_admin_token_0123456789";
 
 net::response json_answer(int status, std::string body) {
   return net::response{
@@ -55,6 +58,9 @@ class fake_daemon {
         std::lock_guard lock(mutex_);
         seen_.push_back(req.method + " " + req.target + " " + req.body);
       }
+      // As the daemon does: the token before anything else.
+      if (net::find_header(req.headers, "Authorization").value_or("") != "Bearer " + admin_token)
+        co_return json_answer(401, R"({"error":{"code":"UNAUTHORIZED","message":"missing or invalid admin Bearer token"}})");
       co_return answer_for(req.target);
     };
     server_.emplace(net::http_server::listen(io_.get_executor(), "127.0.0.1:0", handler).value());
@@ -91,7 +97,8 @@ action_result act(const std::string& origin, admin_action a, std::string_view id
                   bool json = false, std::optional<std::string_view> merchant = std::nullopt) {
   std::ostringstream out, err;
   const console io{out, err, json, false};
-  const auto status = cmd_admin(io, {.origin = origin}, a, id, std::chrono::seconds(10), merchant);
+  const auto status = cmd_admin(io, {.origin = origin, .ca_file = {}, .token = admin_token}, a, id,
+                                std::chrono::seconds(10), merchant);
   return {status, out.str(), err.str()};
 }
 
@@ -156,30 +163,43 @@ TEST_CASE("no daemon listening: exit 1, saying where it looked") {
 }
 
 TEST_CASE(
-    "the target: --admin-url wins, else the config's listen (https with tls, loopback for a "
-    "wildcard)") {
+    "the target: --admin-url wins, else the config's opsListen (plain http, loopback for a "
+    "wildcard); the token given wins over the config's, and none at all is an error") {
   daemon::config cfg;
   cfg.listen_host = "0.0.0.0";
   cfg.listen_port = 8443;
-  CHECK(resolve_admin_target(cfg, std::nullopt, std::nullopt)->origin == "http://127.0.0.1:8443");
   cfg.tls_cert = "cert.pem";
   cfg.tls_key = "key.pem";
+  cfg.ops_host = "0.0.0.0";
+  cfg.ops_port = 9464;
+  cfg.admin_token = "from_the_config_0123456789";
   const auto t = resolve_admin_target(cfg, std::nullopt, std::string("ca.pem"));
-  CHECK(t->origin == "https://127.0.0.1:8443");
+  CHECK(t->origin == "http://127.0.0.1:9464");
   CHECK(t->ca_file == "ca.pem");
-  cfg.listen_host = "::1";
-  CHECK(resolve_admin_target(cfg, std::nullopt, std::nullopt)->origin == "https://[::1]:8443");
-  CHECK(resolve_admin_target(cfg, std::string("http://localhost:9000/"), std::nullopt)->origin ==
-        "http://localhost:9000");
-  CHECK_FALSE(resolve_admin_target(std::nullopt, std::nullopt, std::nullopt).has_value());
-  CHECK_FALSE(resolve_admin_target(std::nullopt, std::string("ftp://x"), std::nullopt).has_value());
+  CHECK(t->token == "from_the_config_0123456789");
+  CHECK(resolve_admin_target(cfg, std::nullopt, std::nullopt, std::string("given"))->token == "given");
+  cfg.ops_host = "::1";
+  CHECK(resolve_admin_target(cfg, std::nullopt, std::nullopt)->origin == "http://[::1]:9464");
+  CHECK(resolve_admin_target(cfg, std::string("https://localhost:9000/"), std::nullopt)->origin ==
+        "https://localhost:9000");
+  cfg.admin_token.clear();
+  CHECK_FALSE(resolve_admin_target(cfg, std::nullopt, std::nullopt).has_value());
+  CHECK_FALSE(resolve_admin_target(std::nullopt, std::nullopt, std::nullopt, std::string("t")).has_value());
+  CHECK_FALSE(resolve_admin_target(std::nullopt, std::string("ftp://x"), std::nullopt, std::string("t")).has_value());
   CHECK_FALSE(
-      resolve_admin_target(std::nullopt, std::string("http://x/admin"), std::nullopt).has_value());
+      resolve_admin_target(std::nullopt, std::string("http://x/admin"), std::nullopt, std::string("t")).has_value());
 }
 
 TEST_CASE(
     "the command line runs actions against --admin-url, and without a target it is a usage error") {
   fake_daemon d;
+  // No token anywhere: a usage error before anything is sent.
+  ::unsetenv("CASHIER_ADMIN_TOKEN");
+  CHECK(cashier::ctl::test::run({"--admin-url", d.origin(), "cancel", "pr-1"}).status == exit_status::usage);
+  CHECK(d.seen().empty());
+  ::setenv("CASHIER_ADMIN_TOKEN", "not_the_token_0123456789", 1);
+  CHECK(cashier::ctl::test::run({"--admin-url", d.origin(), "cancel", "pr-1"}).status == exit_status::failed);
+  ::setenv("CASHIER_ADMIN_TOKEN", admin_token.c_str(), 1);
   auto r = cashier::ctl::test::run({"--admin-url", d.origin(), "cancel", "pr-1"});
   CHECK(r.status == exit_status::ok);
   r = cashier::ctl::test::run({"redeliver", "evt_9_9", "--admin-url", d.origin()});
@@ -189,6 +209,7 @@ TEST_CASE(
         exit_status::usage);
   CHECK(cashier::ctl::test::run({"--admin-url", d.origin(), "cancel"}).status ==
         exit_status::usage);
+  ::unsetenv("CASHIER_ADMIN_TOKEN");
 }
 
 // Issue 14, item 5: a merchant's paymentRequestId is named with its merchant.

@@ -300,7 +300,7 @@ TEST_CASE("--config gives the database and the timeScale of the payment clock") 
   const auto config = db.dir.file("cashierd.json");
   std::ofstream(config) << R"({"listen": "127.0.0.1:8080", "database": ")" << db.path
                         << R"(", "timeScale": 60,
-    "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_c2VjcmV0a2V5",
+    "merchants": [{"id": "m1", "token": "tok_0123456789abcdef", "notifySecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                    "referenceMerchantId": "M1", "merchantName": "Shop", "merchantMCC": "5812",
                    "merchantAddress": {"region": "US", "city": "Springfield"}}],
     "alipayplus": {"gateway": "https://open-sea-global.alipayplus.com", "clientId": "C", "privateKey": ")"
