@@ -537,7 +537,7 @@ class NotifyFlood(SharedCluster):
         self.assertEqual(code, 201, body)
         truth = self.c.sim_truth(pid)
         body = json.dumps({"paymentResult": {"resultCode": "SUCCESS", "resultStatus": "S", "resultMessage": "success"},
-                           "paymentRequestId": pid, "paymentId": truth["paymentId"],
+                           "paymentRequestId": self.c.alipay_id(pid), "paymentId": truth["paymentId"],
                            "paymentAmount": {"currency": "USD", "value": "1000"}}).encode()
         rt = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         content = ("POST %s\n%s.%s." % (NOTIFY_PATH, CLIENT_ID, rt)).encode() + body
@@ -598,7 +598,7 @@ class NotifyHints(ClusterTest):
         inquiries = lambda: len(self.c.query("SELECT id FROM aplus_calls WHERE payment_id = ? AND "
                                              "api = 'inquiryPayment'", row["id"]))
         before = inquiries()
-        junk = json.dumps({"paymentRequestId": "hint-1", "paymentResult": {"resultStatus": "S",
+        junk = json.dumps({"paymentRequestId": self.c.alipay_id("hint-1"), "paymentResult": {"resultStatus": "S",
                            "resultCode": "SUCCESS"}}).encode()
         started = time.monotonic()
         for i in range(10):
@@ -616,6 +616,9 @@ class NotifyHints(ClusterTest):
 
 
 TOKEN_A = "e2e_attacker_token_0123456789"
+# The attacker's own identity towards Alipay+ (issue 14, item 5): it may only create as itself.
+MERCHANT_A = {"referenceMerchantId": "MA", "merchantName": "Attacker Shop", "merchantMCC": "5999",
+              "merchantAddress": {"region": "US", "city": "Springfield"}}
 
 
 class HostileSsrf(SharedCluster):
@@ -631,7 +634,7 @@ class HostileSsrf(SharedCluster):
         attacker = {"id": "shop-a", "token": TOKEN_A, "notifySecret": "whsec_YXR0YWNrZXItd2ViaG9vay1zZWNyZXQta2V5",
                     # Trusts the dev CA, as a merchant whose webhook host has a real certificate would,
                     # and may name 127.0.0.1: only the address check when sending stands in the way.
-                    "caFile": os.path.join(dev_keys(), "ca.pem"), "notifyHosts": ["127.0.0.1"]}
+                    "caFile": os.path.join(dev_keys(), "ca.pem"), "notifyHosts": ["127.0.0.1"], **MERCHANT_A}
         cls.cluster_args = dict(SharedCluster.cluster_args, extra_merchants=[attacker])
         super().setUpClass()
         cls.attacks = {}
@@ -653,7 +656,7 @@ class HostileSsrf(SharedCluster):
         attempts, delivered = 0, []
         for i, url in enumerate(targets):
             pid = "atk-%d" % i
-            code, body = self.c.create(pid, token=TOKEN_A, merchantNotifyUrl=url)
+            code, body = self.c.create(pid, token=TOKEN_A, merchant=MERCHANT_A, merchantNotifyUrl=url)
             type(self).tried += 1
             if code == 400:  # refused at create: fine, nothing is ever sent there
                 self.assertEqual(body["error"]["field"], "merchantNotifyUrl", body)
@@ -688,7 +691,7 @@ class HostileSsrf(SharedCluster):
                           ("user information", "https://user:pw@127.0.0.1/hook"),
                           ("not a URL", "127.0.0.1/hook")]:
             before = self.snapshot()
-            code, body = self.c.create("atk-rule-%d" % type(self).tried, token=TOKEN_A, merchantNotifyUrl=url)
+            code, body = self.c.create("atk-rule-%d" % type(self).tried, token=TOKEN_A, merchant=MERCHANT_A, merchantNotifyUrl=url)
             type(self).tried += 1
             with self.subTest(what):
                 self.assertEqual(code, 400, body)
