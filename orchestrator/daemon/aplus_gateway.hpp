@@ -24,7 +24,7 @@
 #include "orchestrator/alipayplus/key_ring.hpp"
 #include "orchestrator/alipayplus/keys.hpp"
 #include "orchestrator/alipayplus/messages.hpp"
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/gateway.hpp"
 #include "orchestrator/net/http_client.hpp"

@@ -13,7 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "orchestrator/daemon/crash_point.hpp"
-#include "orchestrator/daemon/deadline_heap.hpp"
+#include "orchestrator/engine/deadline_heap.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 

@@ -18,9 +18,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/gateway.hpp"
-#include "orchestrator/daemon/rate_budget.hpp"
+#include "orchestrator/engine/rate_budget.hpp"
 #include "orchestrator/engine/engine.hpp"
 
 namespace cashier::daemon {

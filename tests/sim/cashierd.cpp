@@ -53,7 +53,7 @@ void sim_cashierd::crash() {
   ++incarnation_;
   engine_.reset();
   store_.reset();
-  heap_ = daemon::deadline_heap{};
+  heap_ = deadline_heap{};
   timer_at_ = never;
   queue_in_.clear();
   flush_scheduled_ = false;

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "orchestrator/daemon/deadline_heap.hpp"
+#include "orchestrator/engine/deadline_heap.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "tests/sim/event_queue.hpp"
 #include "tests/sim/faults.hpp"
@@ -141,7 +141,7 @@ class sim_cashierd {
   int incarnation_ = 0;
   std::unique_ptr<store::payment_store> store_;
   std::unique_ptr<engine::engine> engine_;
-  daemon::deadline_heap heap_;
+  deadline_heap heap_;
   time_point timer_at_ = never;
   std::vector<queued> queue_in_;
   bool flush_scheduled_ = false;

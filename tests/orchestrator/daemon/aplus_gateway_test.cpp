@@ -80,7 +80,7 @@ net::response sign_reply(const net::request& req, const reply& r) {
   res.status = r.status;
   res.body = r.body;
   res.headers = {{"Content-Type", "application/json; charset=UTF-8"}};
-  const auto response_time = aplus::format_wire_time(daemon::wall_now(), 480);
+  const auto response_time = aplus::format_wire_time(wall_now(), 480);
   res.headers.push_back({"Response-Time", response_time});
   if (!r.client_id.empty()) res.headers.push_back({"Client-Id", r.client_id});
   if (r.sign == reply::signing::none) return res;
@@ -215,7 +215,7 @@ TEST_CASE("pay S: signed request with the stored bytes, verified answer, full ca
   const auto request_time =
       aplus::parse_wire_time(net::find_header(h.fake->seen[0].headers, "Request-Time").value())
           .value();
-  CHECK(std::chrono::abs(request_time - daemon::wall_now()) < 60s);
+  CHECK(std::chrono::abs(request_time - wall_now()) < 60s);
 
   const auto& c = r.call;
   CHECK(c.payment_id == 7);

@@ -44,7 +44,7 @@ const std::string secret_2 = "whsec_YW5vdGhlciBrZXkgZm9yIHJvdGF0aW9u";
 
 /// A payment clock the test moves; with auto_advance it jumps to any instant it is asked to
 /// wait for.
-class manual_clock final : public daemon::payment_clock {
+class manual_clock final : public payment_clock {
  public:
   time_point now() const override { return now_; }
   std::chrono::steady_clock::duration wall_wait_until(time_point at) const override {
@@ -180,7 +180,7 @@ struct fixture {
 };
 
 /// Wall-clock unix seconds now.
-std::int64_t wall_seconds() { return to_epoch_ms(daemon::wall_now()) / 1000; }
+std::int64_t wall_seconds() { return to_epoch_ms(wall_now()) / 1000; }
 
 }  // namespace
 
