@@ -301,8 +301,8 @@ template <class T>
 asio::awaitable<aplus_gateway::answer_or<T>> aplus_gateway::call(aplus_api api, std::string body,
                                                                  decoder<T> decode,
                                                                  store::call_record& rec) {
-  if (const auto failure = co_await exchange(api, std::move(body), rec))
-    co_return answer_or<T>(*failure);
+  const auto failure = co_await exchange(api, std::move(body), rec);  // not in the if (coding-rules.md)
+  if (failure) co_return answer_or<T>(*failure);
   auto decoded = decode(rec.response_body, aplus::json_limits{});
   if (!decoded) co_return answer_or<T>(no_answer_reason::garbled);
   co_return answer_or<T>(std::move(*decoded));
