@@ -1,5 +1,5 @@
 // The Alipay+ HTTPS adapter: signing, sending, verifying and decoding one call, the events the
-// answers amount to, and the call metrics (see aplus_gateway.hpp).
+// answers amount to, and the call record (see aplus_gateway.hpp).
 #include "orchestrator/daemon/aplus_gateway.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -48,78 +48,7 @@ std::string_view path_of(aplus_api api) {
   return "/";  // unreachable: every enumerator is handled above
 }
 
-std::string_view to_string(call_outcome outcome) {
-  switch (outcome) {
-    case call_outcome::s:
-      return "S";
-    case call_outcome::f:
-      return "F";
-    case call_outcome::u:
-      return "U";
-    case call_outcome::timeout:
-      return "timeout";
-    case call_outcome::transport_error:
-      return "transport_error";
-    case call_outcome::server_error:
-      return "server_error";
-    case call_outcome::unsigned_answer:
-      return "unsigned_answer";
-    case call_outcome::bad_signature:
-      return "bad_signature";
-    case call_outcome::garbled:
-      return "garbled";
-  }
-  return "unknown";  // unreachable: every enumerator is handled above
-}
-
-void gateway_metrics::record(aplus_api api, call_outcome outcome, std::int64_t latency_us) {
-  const auto a = static_cast<std::size_t>(api);
-  calls_[a][static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
-  std::size_t i = 0;
-  while (i < latency_bounds_us.size() && latency_us > latency_bounds_us[i]) ++i;
-  buckets_[a][i].fetch_add(1, std::memory_order_relaxed);
-  latency_sum_us_[a].fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(latency_us, 0)),
-                               std::memory_order_relaxed);
-}
-
-std::uint64_t gateway_metrics::calls(aplus_api api, call_outcome outcome) const {
-  return calls_[static_cast<std::size_t>(api)][static_cast<std::size_t>(outcome)].load(
-      std::memory_order_relaxed);
-}
-
-std::uint64_t gateway_metrics::bucket(aplus_api api, std::size_t i) const {
-  return buckets_[static_cast<std::size_t>(api)].at(i).load(std::memory_order_relaxed);
-}
-
-std::uint64_t gateway_metrics::latency_sum_us(aplus_api api) const {
-  return latency_sum_us_[static_cast<std::size_t>(api)].load(std::memory_order_relaxed);
-}
-
 namespace {
-
-call_outcome outcome_of(no_answer_reason r) {
-  switch (r) {
-    case no_answer_reason::timeout:
-      return call_outcome::timeout;
-    case no_answer_reason::transport_error:
-      return call_outcome::transport_error;
-    case no_answer_reason::server_error:
-      return call_outcome::server_error;
-    case no_answer_reason::unsigned_answer:
-      return call_outcome::unsigned_answer;
-    case no_answer_reason::bad_signature:
-      return call_outcome::bad_signature;
-    case no_answer_reason::garbled:
-      return call_outcome::garbled;
-  }
-  return call_outcome::garbled;  // unreachable: every enumerator is handled above
-}
-
-call_outcome outcome_of(char result_status) {
-  return result_status == 'S'   ? call_outcome::s
-         : result_status == 'F' ? call_outcome::f
-                                : call_outcome::u;
-}
 
 // "S/SUCCESS": the call record's outcome for an answer.
 std::string outcome_text(const aplus_result& r) { return std::string(1, r.status) + "/" + r.code; }
@@ -382,15 +311,13 @@ asio::awaitable<std::string> aplus_gateway::sign(std::string content) {
   co_return co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
 }
 
-void aplus_gateway::finish(aplus_api api, store::call_record& rec, no_answer_reason reason) {
+void aplus_gateway::finish(aplus_api, store::call_record& rec, no_answer_reason reason) {
   rec.outcome = to_string(reason);
-  metrics_.record(api, outcome_of(reason), rec.latency_us);
 }
 
-void aplus_gateway::finish(aplus_api api, store::call_record& rec, const aplus_result& result,
+void aplus_gateway::finish(aplus_api, store::call_record& rec, const aplus_result&,
                            std::string outcome) {
   rec.outcome = std::move(outcome);
-  metrics_.record(api, outcome_of(result.status), rec.latency_us);
 }
 
 }  // namespace cashier::daemon

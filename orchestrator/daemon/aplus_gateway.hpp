@@ -3,12 +3,10 @@
 // `POST <path>\n<clientId>.<Request-Time>.<body>`), sent over one keep-alive HTTPS client, and
 // its answer is verified on the raw bytes before the codec reads it; only a verified, decodable
 // answer becomes an answer event, everything else becomes a no-answer event with its reason.
-// Every call is written up as a store::call_record and counted in gateway_metrics. No payment
-// state is kept or changed here.
+// Every call is written up as a store::call_record (the metrics count calls from those, through
+// the driver's observers). No payment state is kept or changed here.
 #pragma once
 
-#include <array>
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
@@ -46,50 +44,6 @@ enum class aplus_api {
 std::string_view to_string(aplus_api api);
 /// The request path of `api`, e.g. "/aps/api/v1/payments/pay".
 std::string_view path_of(aplus_api api);
-
-/// How one call ended, as counted in metrics: the answer's resultStatus, or why there was none.
-enum class call_outcome {
-  s,                ///< a verified answer with result S
-  f,                ///< a verified answer with result F
-  u,                ///< a verified answer with result U
-  timeout,          ///< no answer within requestTimeoutMs
-  transport_error,  ///< connection, TLS or HTTP framing failure
-  server_error,     ///< HTTP status other than 200
-  unsigned_answer,  ///< an answer without a Signature
-  bad_signature,    ///< an answer whose signature does not verify (or is not for our Client-Id)
-  garbled,          ///< a verified answer that is not the expected message
-};
-/// "S", "F", "U", or the no_answer_reason name ("timeout", ...), a metrics label.
-std::string_view to_string(call_outcome outcome);
-
-/// Counters for the metrics module: calls per API and outcome, and a latency histogram per API.
-/// Written on the reactor thread, readable from any thread (relaxed atomics).
-class gateway_metrics {
- public:
-  static constexpr std::size_t api_count = 4;      ///< enumerators of aplus_api
-  static constexpr std::size_t outcome_count = 9;  ///< enumerators of call_outcome
-  /// Upper bounds of the latency buckets, in microseconds (Prometheus `le`); one more bucket
-  /// counts the rest (+Inf).
-  static constexpr std::array<std::int64_t, 11> latency_bounds_us{
-      5'000,   10'000,    25'000,    50'000,    100'000,   250'000,
-      500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000};
-
-  /// Counts one call of `api` that ended with `outcome` after `latency_us`.
-  void record(aplus_api api, call_outcome outcome, std::int64_t latency_us);
-  /// Calls of `api` that ended with `outcome`.
-  std::uint64_t calls(aplus_api api, call_outcome outcome) const;
-  /// Calls of `api` whose latency fell in bucket `i` (above bound i−1, at most bound i; the
-  /// last index, latency_bounds_us.size(), is +Inf). Not cumulative.
-  std::uint64_t bucket(aplus_api api, std::size_t i) const;
-  /// The sum of the latencies of `api`'s calls, in microseconds.
-  std::uint64_t latency_sum_us(aplus_api api) const;
-
- private:
-  using counter = std::atomic<std::uint64_t>;
-  std::array<std::array<counter, outcome_count>, api_count> calls_{};
-  std::array<std::array<counter, latency_bounds_us.size() + 1>, api_count> buckets_{};
-  std::array<counter, api_count> latency_sum_us_{};
-};
 
 /// What consultPayment produced.
 struct consult_result {
@@ -130,8 +84,6 @@ class aplus_gateway final : public gateway {
   boost::asio::awaitable<call_result> cancel(const payment& p) override;
   /// Sends `body` (a consultPayment request, exact bytes) to consultPayment.
   boost::asio::awaitable<consult_result> consult(std::string body);
-  /// The counters of every call so far.
-  const gateway_metrics& metrics() const { return metrics_; }
 
  private:
   struct settings {
@@ -166,7 +118,6 @@ class aplus_gateway final : public gateway {
   settings s_;
   const payment_clock& clock_;
   std::unique_ptr<boost::asio::thread_pool> signers_;
-  gateway_metrics metrics_;
 };
 
 }  // namespace cashier::daemon
