@@ -99,6 +99,7 @@ void sim_cashierd::crash() {
   ++timer_generation_;
   held_back_ = 0;
   recent_calls_.clear();
+  pays_in_flight_.clear();
   delivering_.clear();
   env_.crashed();
 }
@@ -285,12 +286,16 @@ void sim_cashierd::start_call(const engine::start_call& c) {
       recent_calls_.clear();
     }
   }
+  // Never two pays of one payment in flight: a second could create a second order.
+  if (c.kind == call_kind::pay && ++pays_in_flight_[c.p.id] > 1)
+    log_.add(queue_.now(), c.p.payment_request_id + ": a second pay started while one is in flight");
   env_.send_call(c.kind, c.p, incarnation_);
 }
 
 void sim_cashierd::on_call_answer(int incarnation, call_kind kind, std::int64_t id, event ev,
                                   store::call_record call, bool unverified) {
   if (incarnation != incarnation_ || !up()) return;  // addressed to a crashed process
+  if (kind == call_kind::pay && --pays_in_flight_[id] <= 0) pays_in_flight_.erase(id);
   engine::input in;
   in.payment_id = id;
   in.ev = std::move(ev);

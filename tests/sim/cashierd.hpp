@@ -5,7 +5,7 @@
 // 0-10 ms, one engine.apply per batch, the timer, the store probe, the calls handed to the
 // network), injects the process's faults (store failures and outages, a crash between a
 // commit and its effects) and checks, from outside, that the calls it is asked to start stay
-// within the configured budget. Merchant webhooks are delivered from the outbox with the
+// within the configured budget and never put two pays of one payment in flight. Merchant webhooks are delivered from the outbox with the
 // webhook_delay schedule (the webhook sender is not simulated). crash() loses all of this
 // memory, the scheduler included (answers to the old incarnation are dropped); start()
 // reloads from the file.
@@ -169,6 +169,7 @@ class sim_cashierd {
   engine::ticket next_ticket_ = 1;
   std::uint64_t timer_generation_ = 0;  // a timer event of an older generation was re-armed
   std::deque<time_point> recent_calls_;  // calls started in the last second (the budget check)
+  std::unordered_map<std::int64_t, int> pays_in_flight_;  // per payment (the one-pay check)
   std::set<std::string> delivering_;
 };
 
