@@ -1,5 +1,5 @@
 // The Alipay+ HTTPS adapter: signing, sending, verifying and decoding one call, the events the
-// answers amount to, and the call metrics (see aplus_gateway.hpp).
+// answers amount to, and the call record (see aplus_gateway.hpp).
 #include "orchestrator/daemon/aplus_gateway.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -78,29 +78,6 @@ std::string_view to_string(call_outcome outcome) {
   return "unknown";  // unreachable: every enumerator is handled above
 }
 
-void gateway_metrics::record(aplus_api api, call_outcome outcome, std::int64_t latency_us) {
-  const auto a = static_cast<std::size_t>(api);
-  calls_[a][static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
-  std::size_t i = 0;
-  while (i < latency_bounds_us.size() && latency_us > latency_bounds_us[i]) ++i;
-  buckets_[a][i].fetch_add(1, std::memory_order_relaxed);
-  latency_sum_us_[a].fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(latency_us, 0)),
-                               std::memory_order_relaxed);
-}
-
-std::uint64_t gateway_metrics::calls(aplus_api api, call_outcome outcome) const {
-  return calls_[static_cast<std::size_t>(api)][static_cast<std::size_t>(outcome)].load(
-      std::memory_order_relaxed);
-}
-
-std::uint64_t gateway_metrics::bucket(aplus_api api, std::size_t i) const {
-  return buckets_[static_cast<std::size_t>(api)].at(i).load(std::memory_order_relaxed);
-}
-
-std::uint64_t gateway_metrics::latency_sum_us(aplus_api api) const {
-  return latency_sum_us_[static_cast<std::size_t>(api)].load(std::memory_order_relaxed);
-}
-
 namespace {
 
 // The machine's reason for a call that ended with `o` and no usable answer. A stale answer is
@@ -169,12 +146,6 @@ void log_set_aside(aplus_api api, const std::vector<std::string>& fields) {
   for (const auto& f : fields) names.emplace_back(f);
   log_line(log_level::warn, "Alipay+ answer: malformed informational fields kept raw, not applied",
            {{"api", to_string(api)}, {"fields", std::move(names)}});
-}
-
-call_outcome outcome_of(char result_status) {
-  return result_status == 'S'   ? call_outcome::s
-         : result_status == 'F' ? call_outcome::f
-                                : call_outcome::u;
 }
 
 // "S/SUCCESS": the call record's outcome for an answer.
@@ -383,8 +354,8 @@ template <class T>
 asio::awaitable<aplus_gateway::answer_or<T>> aplus_gateway::call(aplus_api api, std::string body,
                                                                  decoder<T> decode,
                                                                  store::call_record& rec) {
-  if (const auto failure = co_await exchange(api, std::move(body), rec))
-    co_return answer_or<T>(*failure);
+  const auto failure = co_await exchange(api, std::move(body), rec);  // not in the if (coding-rules.md)
+  if (failure) co_return answer_or<T>(*failure);
   auto decoded = decode(rec.response_body, aplus::json_limits{});
   if (!decoded) co_return answer_or<T>(call_outcome::garbled);
   co_return answer_or<T>(std::move(*decoded));
@@ -470,15 +441,13 @@ asio::awaitable<std::string> aplus_gateway::sign(std::string content) {
   co_return co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
 }
 
-void aplus_gateway::finish(aplus_api api, store::call_record& rec, call_outcome no_answer) {
+void aplus_gateway::finish(aplus_api, store::call_record& rec, call_outcome no_answer) {
   rec.outcome = to_string(no_answer);
-  metrics_.record(api, no_answer, rec.latency_us);
 }
 
-void aplus_gateway::finish(aplus_api api, store::call_record& rec, const aplus_result& result,
+void aplus_gateway::finish(aplus_api, store::call_record& rec, const aplus_result&,
                            std::string outcome) {
   rec.outcome = std::move(outcome);
-  metrics_.record(api, outcome_of(result.status), rec.latency_us);
 }
 
 }  // namespace cashier::daemon

@@ -7,12 +7,10 @@
 // clock) and about the payment asked for (the paymentRequestId and paymentId it carries, if any,
 // equal the request's; an S inquiry answer must name the payment): otherwise it counts as no
 // answer, so an old or misrouted signed answer can never settle a payment.
-// Every call is written up as a store::call_record and counted in gateway_metrics. No payment
-// state is kept or changed here.
+// Every call is written up as a store::call_record (the metrics count calls from those, through
+// the driver's observers). No payment state is kept or changed here.
 #pragma once
 
-#include <array>
-#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
@@ -28,7 +26,7 @@
 #include "orchestrator/alipayplus/key_ring.hpp"
 #include "orchestrator/alipayplus/keys.hpp"
 #include "orchestrator/alipayplus/messages.hpp"
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/gateway.hpp"
 #include "orchestrator/net/http_client.hpp"
@@ -67,35 +65,6 @@ enum class call_outcome {
 };
 /// "S", "F", "U", or the no_answer_reason name ("timeout", ...), a metrics label.
 std::string_view to_string(call_outcome outcome);
-
-/// Counters for the metrics module: calls per API and outcome, and a latency histogram per API.
-/// Written on the reactor thread, readable from any thread (relaxed atomics).
-class gateway_metrics {
- public:
-  static constexpr std::size_t api_count = 4;      ///< enumerators of aplus_api
-  static constexpr std::size_t outcome_count = 11;  ///< enumerators of call_outcome
-  /// Upper bounds of the latency buckets, in microseconds (Prometheus `le`); one more bucket
-  /// counts the rest (+Inf).
-  static constexpr std::array<std::int64_t, 11> latency_bounds_us{
-      5'000,   10'000,    25'000,    50'000,    100'000,   250'000,
-      500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000};
-
-  /// Counts one call of `api` that ended with `outcome` after `latency_us`.
-  void record(aplus_api api, call_outcome outcome, std::int64_t latency_us);
-  /// Calls of `api` that ended with `outcome`.
-  std::uint64_t calls(aplus_api api, call_outcome outcome) const;
-  /// Calls of `api` whose latency fell in bucket `i` (above bound i−1, at most bound i; the
-  /// last index, latency_bounds_us.size(), is +Inf). Not cumulative.
-  std::uint64_t bucket(aplus_api api, std::size_t i) const;
-  /// The sum of the latencies of `api`'s calls, in microseconds.
-  std::uint64_t latency_sum_us(aplus_api api) const;
-
- private:
-  using counter = std::atomic<std::uint64_t>;
-  std::array<std::array<counter, outcome_count>, api_count> calls_{};
-  std::array<std::array<counter, latency_bounds_us.size() + 1>, api_count> buckets_{};
-  std::array<counter, api_count> latency_sum_us_{};
-};
 
 /// What consultPayment produced.
 struct consult_result {
@@ -136,8 +105,6 @@ class aplus_gateway final : public gateway {
   boost::asio::awaitable<call_result> cancel(const payment& p) override;
   /// Sends `body` (a consultPayment request, exact bytes) to consultPayment.
   boost::asio::awaitable<consult_result> consult(std::string body);
-  /// The counters of every call so far.
-  const gateway_metrics& metrics() const { return metrics_; }
 
  private:
   struct settings {
@@ -172,7 +139,6 @@ class aplus_gateway final : public gateway {
   settings s_;
   const payment_clock& clock_;
   std::unique_ptr<boost::asio::thread_pool> signers_;
-  gateway_metrics metrics_;
 };
 
 }  // namespace cashier::daemon

@@ -1,9 +1,8 @@
-// The driver (see driver.hpp). Everything here runs on the reactor thread.
+// The driver (see driver.hpp): carries out the scheduler's actions on the reactor thread. No
+// scheduling rule lives here; each is in orchestrator/engine/scheduler.cpp.
 #include "orchestrator/daemon/driver.hpp"
 
-#include <algorithm>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,27 +12,14 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "orchestrator/daemon/crash_point.hpp"
-#include "orchestrator/daemon/deadline_heap.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
+using engine::call_kind;
 
 namespace {
-/// Inputs committed together at most; more wait for the next turn.
-constexpr std::size_t max_batch = 512;
-/// Due deadlines handled per timer tick; the rest on the next tick.
-constexpr std::size_t max_due_per_tick = 2048;
-/// Alipay+ calls under way at most before due deadlines wait in the heap: enough to keep the
-/// gateway's connections (16) busy, few enough that when Alipay+ answers slower than the budget
-/// allows, the backlog waits in the heap instead of in the HTTP client's queue (and times out).
-constexpr std::size_t max_calls_in_flight = 64;
-/// Of this many deadlines fired in a row while both lanes have due ones, the last is a poll:
-/// the urgent lane goes first, but a flood of pays and cancels cannot starve polling.
-constexpr int polling_share = 8;
-/// After a failed commit, when (wall clock) the store is tried again.
-constexpr auto retry_after_store_failure = std::chrono::seconds(1);
 /// Calls held for an ack start by themselves after this long (wall), released or not: an ack
 /// takes one write on the network thread, far less; this only bounds a lost release.
 constexpr auto hold_limit = std::chrono::seconds(5);
@@ -54,36 +40,12 @@ struct waiter {
   signal_timer signal;
   std::optional<engine::output> out;
   std::exception_ptr error;
-  std::uint64_t hold = 0;  // submit_and_hold: the ticket of the calls held back
 };
 
-enum class call_kind { pay, inquiry, cancel };
-
 /// The gateway call of `kind`. It lives outside the coroutine on purpose: GCC 12 mishandles the
-/// awaitable temporaries of a conditional expression under co_await (every call segfaulted in
-/// ~awaitable when the calling coroutine finished).
+/// awaitable temporaries of a conditional expression under co_await (proto-docs/coding-rules.md).
 asio::awaitable<call_result> start(gateway& gw, call_kind kind, const payment& p) {
   return kind == call_kind::pay ? gw.pay(p) : kind == call_kind::inquiry ? gw.inquiry(p) : gw.cancel(p);
-}
-/// The call an effect asks for, if it is one.
-std::optional<call_kind> call_of(const effect& e) {
-  if (std::holds_alternative<send_pay>(e)) return call_kind::pay;
-  if (std::holds_alternative<send_inquiry>(e)) return call_kind::inquiry;
-  if (std::holds_alternative<send_cancel>(e)) return call_kind::cancel;
-  return std::nullopt;
-}
-/// A notify's inquiry is a hint: without a token it is skipped (polling covers it), never borrowed for.
-bool is_hint(const event& ev) {
-  return std::holds_alternative<notify_verified>(ev) || std::holds_alternative<notify_unverified>(ev);
-}
-/// The machine event for a call of `kind` that ended without an answer (it threw).
-event no_answer_of(call_kind kind) {
-  switch (kind) {
-    case call_kind::pay: return pay_no_answer{no_answer_reason::transport_error};
-    case call_kind::inquiry: return inquiry_no_answer{no_answer_reason::transport_error};
-    case call_kind::cancel: return cancel_no_answer{no_answer_reason::transport_error};
-  }
-  return pay_no_answer{no_answer_reason::transport_error};
 }
 }  // namespace
 
@@ -95,254 +57,164 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   engine::engine& eng;
   const payment_clock& clock;
   gateway& gw;
-  deadline_heap heap;
+  engine::scheduler sched;
   asio::steady_timer timer;
-  time_point timer_at = never;
-  struct queued {
-    engine::input in;
-    std::shared_ptr<waiter> w;
-    bool prepaid = false;  // a deadline that took a budget token when it left the heap
-    bool hold = false;     // submit_and_hold: calls of an acked decision wait for release()
-  };
-  // Calls held for an ack, by ticket: the event that caused them (for the budget's choice) and
-  // the committed output whose effects they are.
-  struct held_calls {
-    event ev;
-    engine::output out;
-    std::shared_ptr<asio::steady_timer> limit;
-  };
-  std::unordered_map<std::uint64_t, held_calls> held_for_ack;
-  std::uint64_t next_hold = 0;
-  std::vector<queued> queue;
-  bool flush_scheduled = false;
-  std::size_t prepaid_queued = 0;  // popped deadlines not yet committed (calls to come)
-  int urgent_run = 0;              // urgent deadlines fired since the last poll
-  std::unordered_map<std::int64_t, int> in_flight;  // calls under way per payment
-  std::unordered_map<std::int64_t, int> pays_in_flight;  // of which pay calls
+  asio::steady_timer store_retry;
+  std::unordered_map<engine::ticket, std::shared_ptr<waiter>> waiters;
+  // The limit timers of calls held for an ack (submit_and_hold), by ticket.
+  std::unordered_map<engine::ticket, std::shared_ptr<asio::steady_timer>> hold_limits;
+  engine::ticket next_ticket = 1;
   std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> watchers;
   std::vector<commit_observer> observers;
   std::function<void(double)> commit_timer;
   std::function<void(call_lane, double)> lateness_observer;
-  rate_budget budget;
-  bool draining = false;
   std::shared_ptr<signal_timer> idle_signal;
-  driver_stats st;
-  // After a failed commit (disk full, read-only, I/O error): the payments whose inputs were
-  // lost, re-armed once a probe write on a wall-clock timer commits (a scaled payment clock
-  // must not spin).
-  std::unordered_set<std::int64_t> held;
-  asio::steady_timer store_retry;
-  bool store_retry_armed = false;
+  double last_commit_ms = 0;
 
-  void enqueue(engine::input in, std::shared_ptr<waiter> w, bool prepaid = false, bool hold = false) {
-    queue.push_back({std::move(in), std::move(w), prepaid, hold});
-    if (!flush_scheduled) {
-      flush_scheduled = true;
-      asio::post(io, [self = shared_from_this()] { self->flush(); });
-    }
+  /// Both clocks, read here and nowhere else.
+  engine::instants now() const { return {clock.now(), std::chrono::steady_clock::now()}; }
+
+  /// Carries out every action the scheduler has emitted (and those that emits in turn).
+  void run() {
+    std::vector<engine::action> acts;
+    for (sched.take_actions(acts); !acts.empty(); sched.take_actions(acts))
+      for (auto& a : acts) std::visit([this](auto& x) { execute(x); }, a);
+    if (sched.draining() && idle_signal && sched.idle()) idle_signal->fire();
   }
 
-  void flush() {
-    // Deadlines due by now join this batch rather than wait behind its commit for their timer
-    // (flush_scheduled is still set: they need no flush of their own).
-    fire_due();
-    flush_scheduled = false;
-    while (!queue.empty()) {
-      const auto n = std::min(queue.size(), max_batch);
-      std::vector<queued> batch(std::make_move_iterator(queue.begin()),
-                                std::make_move_iterator(queue.begin() + static_cast<std::ptrdiff_t>(n)));
-      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
-      commit(batch);
-    }
-    arm_timer();
-    check_idle();
-  }
-
-  void commit(std::vector<queued>& batch) {
-    std::vector<engine::input> inputs;
-    inputs.reserve(batch.size());
-    for (auto& q : batch) inputs.push_back(std::move(q.in));
-    std::vector<engine::output> outs;
-    const auto started = std::chrono::steady_clock::now();
-    try {
-      outs = eng.apply(inputs, clock.now());
-    } catch (const store::store_error& e) {
-      on_store_failure(batch, inputs, e);
-      return;
-    }
-    reach(crash_point::after_commit);
-    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-    st.last_commit_ms = took.count() * 1000;
-    if (commit_timer) commit_timer(took.count());
-    ++st.commits;
-    st.inputs += batch.size();
-    for (std::size_t i = 0; i < batch.size(); ++i) after_commit(inputs[i], batch[i], outs[i]);
-  }
-
-  void on_store_failure(std::vector<queued>& batch, const std::vector<engine::input>& inputs,
-                        const store::store_error& e) {
-    ++st.store_failures;
-    if (st.store_writable) log_line(log_level::error, "store cannot commit: creates get 503 until it can");
-    st.store_writable = false;
-    log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", batch.size()}});
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      auto& q = batch[i];
-      // Timers and answers of existing payments come back through the deadline heap.
-      if (inputs[i].payment_id != 0) held.insert(inputs[i].payment_id);
-      if (q.prepaid) {
-        --prepaid_queued;
-        budget.refund();
-      }
-      if (q.w) {
-        q.w->error = std::current_exception();
-        q.w->signal.fire();
-      }
-    }
-    arm_store_retry();
-  }
-
-  /// One second (wall) after a failure: a small probe write. Once one commits, readiness
-  /// returns and the held payments are re-armed, due now, without any traffic needed.
-  void arm_store_retry() {
-    if (store_retry_armed) return;
-    store_retry_armed = true;
-    store_retry.expires_after(retry_after_store_failure);
-    store_retry.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      self->store_retry_armed = false;
-      if (!ec && !self->draining) self->probe_store();
+  void execute(engine::flush_soon) { asio::post(io, [self = shared_from_this()] { self->flush(); }); }
+  void execute(engine::start_call& c) { start_call(c.kind, std::move(c.p)); }
+  void execute(engine::cancel_timer) { timer.cancel(); }
+  void execute(engine::arm_timer& a) {
+    timer.expires_after(a.due ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(a.budget_wait)
+                              : clock.wall_wait_until(a.at));
+    timer.async_wait([self = shared_from_this(), at = a.at](boost::system::error_code ec) {
+      if (ec) return;  // re-armed or cancelled meanwhile
+      self->sched.timer_fired(at, self->now());
+      self->run();
     });
   }
-
-  void probe_store() {
+  void execute(engine::arm_store_retry& a) {
+    store_retry.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(a.wait));
+    store_retry.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      self->sched.store_retry_due();
+      self->run();
+    });
+  }
+  void execute(engine::probe_store) {
+    bool ok = true;
     try {
       eng.store().set_meta("store_probe_at", engine::iso8601(clock.now()));
     } catch (const store::store_error& e) {
       log_line(log_level::error, "store probe failed", {{"error", e.what()}});
-      return arm_store_retry();
+      ok = false;
     }
-    if (!st.store_writable) log_line(log_level::info, "store commits again", {{"failures", st.store_failures}});
-    st.store_writable = true;
-    for (const auto id : std::exchange(held, {})) heap.arm(id, clock.now());
-    arm_timer();
+    sched.probe_result(ok, now());
   }
-
-  void after_commit(const engine::input& in, queued& q, engine::output& out) {
-    const auto id = out.after.id;
-    if (id != 0 && (out.result == engine::outcome::applied || out.result == engine::outcome::unchanged))
-      heap.arm(id, out.after.next_action_at, lane_of(out.after));
-    if (out.result == engine::outcome::conflict && in.payment_id != 0)
-      heap.arm(in.payment_id, clock.now());  // reread and try again
-    for (const auto& o : observers) o(in, out);
-    if (q.prepaid) --prepaid_queued;
-    if (out.result == engine::outcome::applied) {
-      if (q.hold && q.w && out.made.ack && has_call(out)) q.w->hold = hold_calls(in, out);
-      else start_calls(in, q.prepaid, out);
-      wake_watchers(id);
-    } else if (q.prepaid) {
-      budget.refund();
-    }
-    if (q.w) {
-      q.w->out = std::move(out);
-      q.w->signal.fire();
-    }
-  }
-
-  static bool has_call(const engine::output& out) {
-    return std::any_of(out.made.effects.begin(), out.made.effects.end(),
-                       [](const effect& e) { return call_of(e).has_value(); });
-  }
-
-  /// Keeps the calls of `out` until release(ticket), or hold_limit.
-  std::uint64_t hold_calls(const engine::input& in, const engine::output& out) {
-    const auto ticket = ++next_hold;
-    auto limit = std::make_shared<asio::steady_timer>(io, hold_limit);
-    limit->async_wait([self = shared_from_this(), ticket](boost::system::error_code ec) {
-      if (ec) return;
-      log_line(log_level::warn, "calls held for an ack started without its release", {{"hold", ticket}});
-      self->release(ticket);
-    });
-    held_for_ack.emplace(ticket, held_calls{in.ev, out, std::move(limit)});
-    return ticket;
-  }
-
-  void release(std::uint64_t ticket) {
-    const auto it = held_for_ack.find(ticket);
-    if (it == held_for_ack.end()) return;
-    auto held = std::move(it->second);
-    held_for_ack.erase(it);
-    held.limit->cancel();
-    engine::input in;
-    in.payment_id = held.out.after.id;
-    in.ev = std::move(held.ev);
-    start_calls(in, false, held.out);
-  }
-
-  void wake_watchers(std::int64_t id) {
-    const auto it = watchers.find(id);
+  void execute(engine::wake_watchers w) {
+    const auto it = watchers.find(w.id);
     if (it == watchers.end()) return;
-    for (auto& w : it->second) w->fire();
+    for (auto& s : it->second) s->fire();
     watchers.erase(it);
   }
-
-  /// Starts the calls of a committed decision, each paid from the budget: a deadline's token
-  /// taken when it left the heap, else a token now (hints only if one is there). A call left
-  /// unmade is safe: the machine armed its answer guard, which resends it through the heap.
-  void start_calls(const engine::input& in, bool prepaid, const engine::output& out) {
-    for (const auto& e : out.made.effects) {
-      const auto kind = call_of(e);
-      if (!kind || !may_start(*kind, out.after)) continue;
-      if (!prepaid && !admit(*kind, in.ev, out.after.id)) continue;
-      prepaid = false;
-      start_call(*kind, out.after);
+  void execute(engine::deadline_fired f) {
+    if (lateness_observer) lateness_observer(f.lane, std::chrono::duration<double>(f.late).count());
+  }
+  void execute(engine::notice n) {
+    switch (n.kind) {
+      case engine::notice_kind::call_deferred:
+        return log_line(log_level::warn, "Alipay+ call deferred: over maxRequestsPerSecond", {{"paymentId", n.payment_id}});
+      case engine::notice_kind::cancel_deferred:
+        return log_line(log_level::info, "cancel deferred until the pay answer", {{"paymentId", n.payment_id}});
+      case engine::notice_kind::rate_lowered:
+        return log_line(log_level::warn, "Alipay+ answered REQUEST_TRAFFIC_EXCEED_LIMIT: outbound rate lowered",
+                        {{"ratePerSecond", n.value}});
+      case engine::notice_kind::store_failed:
+        return log_line(log_level::error, "store cannot commit: creates get 503 until it can");
+      case engine::notice_kind::store_recovered:
+        return log_line(log_level::info, "store commits again", {{"failures", static_cast<std::uint64_t>(n.value)}});
     }
-    if (prepaid) budget.refund();
   }
 
-  bool admit(call_kind kind, const event& ev, std::int64_t id) {
-    const auto now = std::chrono::steady_clock::now();
-    if (kind == call_kind::inquiry && is_hint(ev)) {
-      if (budget.take_queued(now)) return true;
-      ++st.hints_skipped;
-      return false;
-    }
-    if (budget.take_now(now)) return true;
-    ++st.budget_deferred;
-    log_line(log_level::warn, "Alipay+ call deferred: over maxRequestsPerSecond", {{"paymentId", id}});
-    return false;
+  /// A posted flush: every batch the scheduler hands out, one engine.apply each.
+  void flush() {
+    sched.begin_flush(now());
+    run();
+    while (auto b = sched.next_batch()) commit(*b);
+    sched.end_flush(now());
+    run();
   }
 
-  bool may_start(call_kind kind, const payment& p) {
-    if (draining) return false;  // the armed answer guard resends after the restart
-    if (kind == call_kind::cancel && pays_in_flight.contains(p.id)) {
-      // A cancel answered ORDER_NOT_EXIST could overtake the pay that then creates the order.
-      // The cancel's answer guard is armed; it resends once the pay answer is committed.
-      log_line(log_level::info, "cancel deferred until the pay answer", {{"paymentId", p.id}});
-      return false;
+  void commit(engine::batch& b) {
+    std::vector<engine::output> outs;
+    const auto started = now();
+    try {
+      outs = eng.apply(b.inputs, started.payment);
+    } catch (const store::store_error& e) {
+      sched.commit_failed(b);
+      run();
+      log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", b.inputs.size()}});
+      for (const auto t : b.tickets) resolve(t, nullptr, std::current_exception());
+      return;
     }
-    return true;
+    reach(crash_point::after_commit);
+    const auto ended = now();
+    const std::chrono::duration<double> took = ended.wall - started.wall;
+    last_commit_ms = took.count() * 1000;
+    if (commit_timer) commit_timer(took.count());
+    for (std::size_t i = 0; i < outs.size(); ++i)
+      for (const auto& o : observers) o(b.inputs[i], outs[i]);
+    sched.committed(b, outs, ended);
+    run();
+    for (std::size_t i = 0; i < outs.size(); ++i) resolve(b.tickets[i], &outs[i], nullptr);
   }
 
-  void start_call(call_kind kind, const payment& p) {
-    if (kind == call_kind::pay) ++pays_in_flight[p.id];
-    ++in_flight[p.id];
-    ++st.calls_in_flight;
-    auto self = shared_from_this();
+  void resolve(engine::ticket t, engine::output* out, std::exception_ptr error) {
+    const auto it = t == 0 ? waiters.end() : waiters.find(t);
+    if (it == waiters.end()) return;
+    if (out) it->second->out = std::move(*out);
+    it->second->error = error;
+    it->second->signal.fire();
+    waiters.erase(it);
+  }
+
+  /// Bounds a hold: the calls held under `t` start after hold_limit if release() never comes.
+  void limit_hold(engine::ticket t) {
+    auto limit = std::make_shared<asio::steady_timer>(io, hold_limit);
+    limit->async_wait([self = shared_from_this(), t](boost::system::error_code ec) {
+      if (ec) return;
+      log_line(log_level::warn, "calls held for an ack started without its release", {{"hold", t}});
+      self->release(t);
+    });
+    hold_limits.emplace(t, std::move(limit));
+  }
+
+  void release(engine::ticket t) {
+    if (const auto it = hold_limits.find(t); it != hold_limits.end()) {
+      it->second->cancel();
+      hold_limits.erase(it);
+    }
+    sched.ack_written(t, now());
+    run();
+  }
+
+  void start_call(call_kind kind, payment p) {
+    const auto id = p.id;
     asio::co_spawn(
         io,
-        [self, kind, p]() -> asio::awaitable<void> {
+        [self = shared_from_this(), kind, p = std::move(p)]() -> asio::awaitable<void> {
           call_result r = co_await start(self->gw, kind, p);
           reach(crash_point::call_answered);
-          self->call_ended(p.id, kind);
-          if (is_traffic_limit(r.ev)) self->on_traffic_limit();
           engine::input in;
           in.payment_id = p.id;
           in.ev = std::move(r.ev);
           in.calls.push_back(std::move(r.call));
-          self->enqueue(std::move(in), nullptr);
+          self->sched.call_ended(kind, std::move(in), self->now());
+          self->run();
         },
-        [self, id = p.id, kind](std::exception_ptr e) {
+        [self = shared_from_this(), id, kind](std::exception_ptr e) {
           if (!e) return;
-          self->call_ended(id, kind);
           try {
             std::rethrow_exception(e);
           } catch (const std::exception& ex) {
@@ -353,100 +225,10 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
           // The machine treats it as no answer, which also re-arms the payment's deadline.
           engine::input in;
           in.payment_id = id;
-          in.ev = no_answer_of(kind);
-          self->enqueue(std::move(in), nullptr);
-          self->check_idle();
+          in.ev = engine::no_answer_of(kind, no_answer_reason::transport_error);
+          self->sched.call_ended(kind, std::move(in), self->now());
+          self->run();
         });
-  }
-
-  void call_ended(std::int64_t id, call_kind kind) {
-    if (--in_flight[id] <= 0) in_flight.erase(id);
-    if (kind == call_kind::pay && --pays_in_flight[id] <= 0) pays_in_flight.erase(id);
-    --st.calls_in_flight;
-  }
-
-  void on_traffic_limit() {
-    const auto before = budget.rate();
-    budget.throttled(std::chrono::steady_clock::now());
-    if (budget.rate() != before)
-      log_line(log_level::warn, "Alipay+ answered REQUEST_TRAFFIC_EXCEED_LIMIT: outbound rate lowered",
-               {{"ratePerSecond", budget.rate()}});
-  }
-
-  void arm_timer() {
-    if (draining) return;
-    const auto earliest = heap.earliest();
-    if (!earliest) {
-      timer_at = never;
-      timer.cancel();
-      return;
-    }
-    if (*earliest == timer_at) return;
-    timer_at = *earliest;
-    auto wait = clock.wall_wait_until(*earliest);
-    if (wait <= decltype(wait)::zero()) {
-      // Due already. With the calls in flight at their cap, the next answer's commit re-arms.
-      if (saturated()) {
-        timer_at = never;
-        timer.cancel();
-        return;
-      }
-      // Wake when the budget has tokens again (at once when it has).
-      wait = budget.wait(std::chrono::steady_clock::now());
-    }
-    timer.expires_after(wait);
-    timer.async_wait([self = shared_from_this(), at = *earliest](boost::system::error_code ec) {
-      if (ec || self->timer_at != at) return;  // re-armed or cancelled meanwhile
-      self->timer_at = never;
-      self->on_timer();
-    });
-  }
-
-  void on_timer() {
-    fire_due();
-    // Deadlines skipped for calls in flight enqueue nothing: re-arm for the next one now.
-    arm_timer();
-  }
-
-  /// Pops the due deadlines the budget and the cap on calls in flight allow, as inputs.
-  void fire_due() {
-    if (draining) return;
-    const auto now = clock.now();
-    std::size_t n = 0;
-    while (n < max_due_per_tick) {
-      const auto first = urgent_run + 1 >= polling_share ? call_lane::polling : call_lane::urgent;
-      const auto due = heap.peek_due(now, first);
-      if (!due) break;
-      ++n;
-      // A call in flight re-arms the payment when its answer is committed.
-      if (in_flight.contains(due->id)) {
-        heap.pop(*due);
-        continue;
-      }
-      // Out of budget (or of calls in flight): the deadline stays in the heap, in order.
-      if (saturated() || !budget.take_queued(std::chrono::steady_clock::now())) break;
-      heap.pop(*due);
-      urgent_run = due->lane == call_lane::urgent ? urgent_run + 1 : 0;
-      fired(*due, now);
-      engine::input in;
-      in.payment_id = due->id;
-      in.ev = deadline_reached{};
-      ++prepaid_queued;
-      enqueue(std::move(in), nullptr, true);
-    }
-  }
-
-  bool saturated() const { return st.calls_in_flight + prepaid_queued >= max_calls_in_flight; }
-
-  void fired(const due_deadline& due, time_point now) {
-    const double late = std::chrono::duration<double>(now - due.at).count();
-    auto& worst = due.lane == call_lane::urgent ? st.worst_urgent_lateness_s : st.worst_polling_lateness_s;
-    worst = std::max(worst, late);
-    if (lateness_observer) lateness_observer(due.lane, late);
-  }
-
-  void check_idle() {
-    if (draining && idle_signal && in_flight.empty() && queue.empty()) idle_signal->fire();
   }
 };
 
@@ -456,26 +238,23 @@ driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock
 driver::~driver() {
   core_->timer.cancel();
   core_->store_retry.cancel();
-  for (auto& [ticket, held] : core_->held_for_ack) held.limit->cancel();
-  core_->draining = true;
+  for (auto& [t, limit] : core_->hold_limits) limit->cancel();
+  core_->sched.drain();
 }
 
 std::size_t driver::recover() {
   const auto open = core_->eng.recover();
-  core_->heap.reserve(open.size());
-  constexpr std::size_t ahead = 8;
-  for (std::size_t i = 0; i < open.size(); ++i) {
-    if (i + ahead < open.size()) core_->heap.prefetch(open[i + ahead].payment_id);
-    const auto& d = open[i];
-    core_->heap.arm(d.payment_id, d.next_action_at, lane_of(d.pending, d.next_action_at, d.poll_deadline_at));
-  }
-  core_->arm_timer();
+  core_->sched.recover(open, core_->now());
+  core_->run();
   return open.size();
 }
 
 asio::awaitable<engine::output> driver::submit(engine::input in) {
   auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
-  core_->enqueue(std::move(in), w);
+  const auto t = core_->next_ticket++;
+  core_->waiters.emplace(t, w);
+  core_->sched.submit(std::move(in), t);
+  core_->run();
   co_await w->signal.wait();
   if (w->error) std::rethrow_exception(w->error);
   co_return std::move(*w->out);
@@ -483,15 +262,25 @@ asio::awaitable<engine::output> driver::submit(engine::input in) {
 
 asio::awaitable<held_output> driver::submit_and_hold(engine::input in) {
   auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
-  core_->enqueue(std::move(in), w, false, true);
+  const auto t = core_->next_ticket++;
+  core_->waiters.emplace(t, w);
+  core_->sched.submit(std::move(in), t, true);
+  core_->run();
   co_await w->signal.wait();
   if (w->error) std::rethrow_exception(w->error);
-  co_return held_output{std::move(*w->out), w->hold};
+  const bool held = core_->sched.holding(t);
+  if (held) core_->limit_hold(t);
+  co_return held_output{std::move(*w->out), held ? t : 0};
 }
 
-void driver::release(std::uint64_t hold) { core_->release(hold); }
+void driver::release(std::uint64_t hold) {
+  if (hold != 0) core_->release(hold);
+}
 
-void driver::post(engine::input in) { core_->enqueue(std::move(in), nullptr); }
+void driver::post(engine::input in) {
+  core_->sched.submit(std::move(in), 0);
+  core_->run();
+}
 
 asio::awaitable<void> driver::wait_for_change(std::int64_t id, std::chrono::milliseconds timeout) {
   auto s = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
@@ -513,24 +302,35 @@ void driver::on_deadline_fired(std::function<void(call_lane, double)> observer) 
   core_->lateness_observer = std::move(observer);
 }
 
-rate_budget& driver::budget() { return core_->budget; }
+rate_budget& driver::budget() { return core_->sched.budget(); }
 
 asio::awaitable<void> driver::drain(std::chrono::milliseconds timeout) {
-  core_->draining = true;
-  core_->timer.cancel();
+  core_->sched.drain();
   core_->idle_signal = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
   core_->idle_signal->timer.expires_after(timeout);
+  core_->run();
   // A fire() before the wait starts would be lost: test the condition first.
-  if (core_->in_flight.empty() && core_->queue.empty()) co_return;
+  if (core_->sched.idle()) co_return;
   co_await core_->idle_signal->wait();
 }
 
 const payment_clock& driver::clock() const { return core_->clock; }
 
 driver_stats driver::stats() const {
-  auto s = core_->st;
-  s.armed_deadlines = core_->heap.size();
-  return s;
+  const auto s = core_->sched.stats();
+  driver_stats d;
+  d.commits = s.batches;
+  d.inputs = s.inputs;
+  d.store_failures = s.store_failures;
+  d.store_writable = s.store_writable;
+  d.armed_deadlines = s.armed_deadlines;
+  d.calls_in_flight = s.calls_in_flight;
+  d.last_commit_ms = core_->last_commit_ms;
+  d.budget_deferred = s.budget_deferred;
+  d.hints_skipped = s.hints_skipped;
+  d.worst_urgent_lateness_s = s.worst_urgent_lateness_s;
+  d.worst_polling_lateness_s = s.worst_polling_lateness_s;
+  return d;
 }
 
 }  // namespace cashier::daemon

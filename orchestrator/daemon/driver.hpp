@@ -1,12 +1,12 @@
-// The driver: the Asio side of the engine. It runs on the daemon's single reactor thread and
-// owns every moving part of payment state: the queue of inputs (group-committed: everything
-// submitted during one reactor turn commits in one transaction), the one deadline heap with
-// its single timer, the Alipay+ calls in flight, and the waiters that want to see a payment
-// change (merchant create waits up to createWaitMs for the pay answer). Effects run only after
-// the commit that records them. Every outbound call spends the global rate budget
-// (rate_budget.hpp): due deadlines leave the heap only when a token is there (urgent lane
-// first), calls that cannot wait borrow, and a call over even that is not made (the machine's
-// answer guard, already in the heap, resends it later).
+// The driver: the Asio executor of the engine's scheduler (orchestrator/engine/scheduler.hpp),
+// on the daemon's single reactor thread. The scheduler decides what commits, fires and calls
+// when (group commit, the deadline heap and its lanes, the rate budget, the cap on calls in
+// flight, the hold after a store failure, draining); the driver reads the clocks (in one
+// place), carries out its actions on Asio (posts the flush, commits each batch through the
+// engine, spawns the gateway calls, arms the timers) and feeds the results back. It also owns
+// what only an executor can: the merchant's waiters (submit, wait_for_change), the commit
+// observers, the log lines and the metrics callbacks. Effects run only after the commit that
+// records them.
 #pragma once
 
 #include <chrono>
@@ -18,10 +18,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
 #include "orchestrator/daemon/gateway.hpp"
-#include "orchestrator/daemon/rate_budget.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/engine.hpp"
+#include "orchestrator/engine/rate_budget.hpp"
+#include "orchestrator/engine/scheduler.hpp"
 
 namespace cashier::daemon {
 

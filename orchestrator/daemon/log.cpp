@@ -7,7 +7,7 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::daemon {

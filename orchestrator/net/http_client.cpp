@@ -295,7 +295,8 @@ struct client_core {
       co_return c;
     }
     c->secure.emplace(std::move(stream), *options.tls);
-    if (auto err = co_await handshake(*c->secure)) co_return std::move(*err);
+    auto err = co_await handshake(*c->secure);  // not in the if (proto-docs/coding-rules.md)
+    if (err) co_return std::move(*err);
     co_return c;
   }
 

@@ -238,7 +238,8 @@ asio::awaitable<void> serve_connection(session_stream& stream, session_context& 
       const bool got_request = co_await await_request(stream, buffer, ctx);
       if (!got_request) co_return;
     }
-    switch (co_await serve_one(stream, buffer, ctx)) {
+    const auto next = co_await serve_one(stream, buffer, ctx);  // not in the switch (coding-rules.md)
+    switch (next) {
       case next_step::keep_alive: break;
       case next_step::close: co_await stream.shut_down(ctx.limits); co_return;
       case next_step::drop: co_return;

@@ -1,38 +1,57 @@
-// The simulated cashierd process (see cashierd.hpp). The loop mirrors
-// orchestrator/daemon/driver.cpp step by step; where it differs, a comment says why.
+// The simulated cashierd process (see cashierd.hpp): the world's executor of the production
+// scheduler. No scheduling rule lives here; where the world adds something (faults, the
+// reactor turn, the budget check), a comment says so.
 #include "tests/sim/cashierd.hpp"
 
 #include <algorithm>
+#include <cmath>
 
+#include "orchestrator/engine/payment_view.hpp"
 #include "state/machine/schedule.hpp"
 #include "state/store/sqlite_store.hpp"
 
 namespace cashier::sim {
 namespace {
-/// Inputs committed together at most (driver.cpp: max_batch).
-constexpr std::size_t max_batch = 512;
-/// Due deadlines handled per timer tick (driver.cpp: max_due_per_tick).
-constexpr std::size_t max_due_per_tick = 2048;
-/// After a failed commit, when a popped deadline is tried again (driver.cpp).
-constexpr auto retry_after_store_failure = std::chrono::seconds(1);
 /// The longest the reactor is busy before it flushes the queued inputs.
 constexpr auto reactor_turn = std::chrono::milliseconds(10);
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
+/// Wall-clock waits (budget, store retry) on the millisecond agenda: never early.
+duration agenda_wait(std::chrono::nanoseconds d) { return std::chrono::ceil<duration>(d); }
 }  // namespace
 
-std::string_view api_name(call_kind k) {
-  switch (k) {
-    case call_kind::pay: return "pay";
-    case call_kind::inquiry: return "inquiryPayment";
-    case call_kind::cancel: return "cancelPayment";
+engine::scheduler_flaw flaw_of(injected_bug bug) {
+  switch (bug) {
+    case injected_bug::cancel_over_pay: return engine::scheduler_flaw::cancel_over_pay;
+    case injected_bug::leak_token: return engine::scheduler_flaw::leak_token;
+    case injected_bug::ignore_cap: return engine::scheduler_flaw::ignore_cap;
+    case injected_bug::fire_early: return engine::scheduler_flaw::fire_early;
+    case injected_bug::none:
+    case injected_bug::unverified:
+    case injected_bug::drop_event:
+    case injected_bug::no_last_look:
+    case injected_bug::cancel_after_window: return engine::scheduler_flaw::none;
   }
-  return "?";
+  return engine::scheduler_flaw::none;
 }
 
 sim_cashierd::sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, std::string db_path,
-                           machine_params params, const fault_rates& rates, fault_counts& faults,
-                           violation_log& log, injected_bug bug)
+                           machine_params params, process_config process, const fault_rates& rates,
+                           fault_counts& faults, violation_log& log, injected_bug bug)
     : queue_(queue), rng_(random), env_(env), db_path_(std::move(db_path)), params_(std::move(params)),
-      rates_(rates), faults_(faults), log_(log), bug_(bug) {}
+      process_(process), rates_(rates), faults_(faults), log_(log), bug_(bug) {
+  process_.limits.flaw = flaw_of(bug);
+}
+
+engine::instants sim_cashierd::now() const {
+  // One virtual clock serves as both: timeScale 1, and the wall clock is the agenda's.
+  const auto t = queue_.now();
+  return {t, rate_budget::instant{std::chrono::duration_cast<rate_budget::instant::duration>(t.time_since_epoch())}};
+}
 
 void sim_cashierd::start() {
   // NORMAL: a commit survives a process crash, which is what the simulation crashes.
@@ -45,36 +64,60 @@ void sim_cashierd::start() {
     return "evt_sim_" + std::to_string(p.id) + "_" + std::to_string(seq);
   };
   engine_ = std::make_unique<engine::engine>(*store_, std::move(config));
-  const auto open = engine_->recover();
-  heap_.reserve(open.size());
-  for (const auto& d : open) heap_.arm(d.payment_id, d.next_action_at);
-  arm_timer();
+  sched_ = std::make_unique<engine::scheduler>(process_.limits);
+  sched_->budget() = rate_budget(process_.max_requests_per_second);
+  sched_->on_broken_invariant([this](std::string_view what) {
+    log_.add(queue_.now(), "scheduler invariant broken: " + std::string(what));
+  });
+  sched_->recover(engine_->recover(), now());
+  run();
   // The deliverer's timers are memory too: re-arm one per pending merchant event.
   for (const auto& r : store_->due_outbox(never, 1'000'000)) arm_webhook_wake(r.next_attempt_at);
 }
 
+void sim_cashierd::add_totals() {
+  if (!sched_) return;
+  const auto s = sched_->stats();
+  totals_.batches += s.batches;
+  totals_.inputs += s.inputs;
+  totals_.store_failures += s.store_failures;
+  totals_.budget_deferred += s.budget_deferred;
+  totals_.hints_skipped += s.hints_skipped;
+  totals_.cancels_deferred += s.cancels_deferred;
+  totals_.budget_waits += s.budget_waits;
+  totals_.cap_waits += s.cap_waits;
+  totals_.tokens_refunded += s.tokens_refunded;
+  totals_.tokens_borrowed += s.tokens_borrowed;
+  totals_.worst_urgent_lateness_s = std::max(totals_.worst_urgent_lateness_s, s.worst_urgent_lateness_s);
+  totals_.worst_polling_lateness_s = std::max(totals_.worst_polling_lateness_s, s.worst_polling_lateness_s);
+  for (std::size_t i = 0; i < s.actions.size(); ++i) totals_.actions[i] += s.actions[i];
+  for (std::size_t i = 0; i < s.fired.size(); ++i) totals_.fired[i] += s.fired[i];
+  totals_.store_writable = totals_.store_writable && s.store_writable;
+}
+
 void sim_cashierd::crash() {
+  add_totals();
   ++incarnation_;
+  sched_.reset();
   engine_.reset();
   store_.reset();
-  heap_ = daemon::deadline_heap{};
-  timer_at_ = never;
-  queue_in_.clear();
-  flush_scheduled_ = false;
-  in_flight_.clear();
+  waiting_.clear();
+  ++timer_generation_;
+  held_back_ = 0;
+  recent_calls_.clear();
+  pays_in_flight_.clear();
   delivering_.clear();
   env_.crashed();
 }
 
+void sim_cashierd::finish() { add_totals(); }
+
 bool sim_cashierd::submit(engine::input in, reply r, bool unverified) {
   if (!up()) return false;
-  queue_in_.push_back({std::move(in), std::move(r), unverified});
-  if (!flush_scheduled_) {
-    // driver.cpp posts the flush; whatever completes while the reactor is busy (the previous
-    // commit, other handlers) joins the same batch. A turn here lasts 0-10 ms.
-    flush_scheduled_ = true;
-    queue_.after(rng_.between(duration::zero(), reactor_turn), [this, inc = incarnation_] { flush(inc); });
-  }
+  const auto t = next_ticket_++;
+  if (r || unverified) waiting_.emplace(t, waiting{std::move(r), unverified});
+  sched_->submit(std::move(in), t);
+  run();
   return true;
 }
 
@@ -83,166 +126,222 @@ std::optional<payment> sim_cashierd::find(std::string_view payment_request_id) {
   return store_->find(payment_request_id);
 }
 
-void sim_cashierd::flush(int inc) {
-  if (inc != incarnation_) return;
-  flush_scheduled_ = false;
-  while (!queue_in_.empty()) {
-    const auto n = static_cast<std::ptrdiff_t>(std::min(queue_in_.size(), max_batch));
-    std::vector<queued> batch(std::make_move_iterator(queue_in_.begin()),
-                              std::make_move_iterator(queue_in_.begin() + n));
-    queue_in_.erase(queue_in_.begin(), queue_in_.begin() + n);
-    if (!commit(batch)) return;  // crashed between the commit and its effects
+void sim_cashierd::run() {
+  std::vector<engine::action> acts;
+  for (sched_->take_actions(acts); !acts.empty() && up(); sched_->take_actions(acts)) {
+    for (auto& a : acts) execute(a);
   }
-  arm_timer();
+  if (!up()) return;
+  const auto s = sched_->stats();
+  const auto held = s.budget_waits + s.cap_waits + s.budget_deferred + s.hints_skipped;
+  if (held != held_back_) {
+    held_back_ = held;
+    held_back_at_ = queue_.now();
+  }
 }
 
-bool sim_cashierd::injected_store_failure() {
+void sim_cashierd::execute(engine::action& a) {
+  const auto inc = incarnation_;
+  std::visit(
+      overloaded{
+          // driver.cpp posts the flush; whatever completes while the reactor is busy (the
+          // previous commit, other handlers) joins the same batch. A turn here lasts 0-10 ms.
+          [&](engine::flush_soon) {
+            queue_.after(rng_.between(duration::zero(), reactor_turn), [this, inc] { flush(inc); });
+          },
+          [&](const engine::start_call& c) { start_call(c); },
+          [&](engine::wake_watchers) {},  // nobody waits in the simulation: replies go by ticket
+          [&](const engine::arm_timer& t) { arm_timer(t); },
+          [&](engine::cancel_timer) { ++timer_generation_; },
+          [&](const engine::arm_store_retry& r) {
+            queue_.after(agenda_wait(r.wait), [this, inc] {
+              if (inc != incarnation_) return;
+              sched_->store_retry_due();
+              run();
+            });
+          },
+          [&](engine::probe_store) { probe(); },
+          // Checked from outside too (the scheduler asserts it as well).
+          [&](const engine::deadline_fired& f) {
+            if (f.late < duration::zero()) log_.add(queue_.now(), "a deadline fired before its time");
+          },
+          [&](const engine::notice&) {},  // counted in the scheduler's stats
+      },
+      a);
+}
+
+void sim_cashierd::arm_timer(const engine::arm_timer& t) {
+  const auto generation = ++timer_generation_;
+  const auto wake = [this, inc = incarnation_, generation, at = t.at] {
+    if (inc != incarnation_ || generation != timer_generation_) return;  // re-armed or crashed
+    sched_->timer_fired(at, now());
+    run();
+  };
+  if (t.due) queue_.after(agenda_wait(t.budget_wait), wake);
+  else queue_.at(t.at, wake);
+}
+
+bool sim_cashierd::store_fails() {
+  if (queue_.now() < store_broken_until_) return true;
   if (!rng_.chance(rates_.store_failure)) return false;
   faults_.add(fault::store_failure);
+  if (rng_.chance(0.3)) {
+    // Not a blip: the disk stays full for a while, so probes fail too and payments are held.
+    faults_.add(fault::store_outage);
+    const auto lasts = rng_.between(std::chrono::seconds(2), std::chrono::seconds(90));
+    store_broken_until_ = queue_.now() + lasts;
+    outages_ += lasts;
+  }
   return true;
 }
 
-void sim_cashierd::count_sharing(const std::vector<queued>& batch) {
-  if (batch.size() < 2) return;
+void sim_cashierd::probe() {
+  bool ok = !store_fails();
+  if (ok) store_->set_meta("store_probe_at", engine::iso8601(queue_.now()));
+  sched_->probe_result(ok, now());
+}
+
+void sim_cashierd::flush(int inc) {
+  if (inc != incarnation_) return;
+  sched_->begin_flush(now());
+  run();
+  while (auto b = sched_->next_batch()) {
+    if (!commit(*b)) return;  // crashed between the commit and its effects
+  }
+  sched_->end_flush(now());
+  run();
+}
+
+void sim_cashierd::count_sharing(const engine::batch& b) {
+  if (b.inputs.size() < 2) return;
   ++multi_;
   std::set<std::int64_t> ids;
-  for (const auto& q : batch) {
-    if (q.in.payment_id != 0 && !ids.insert(q.in.payment_id).second) {
+  for (const auto& in : b.inputs) {
+    if (in.payment_id != 0 && !ids.insert(in.payment_id).second) {
       ++same_payment_;
       return;
     }
   }
 }
 
-bool sim_cashierd::commit(std::vector<queued>& batch) {
-  std::vector<engine::input> inputs;
-  inputs.reserve(batch.size());
-  for (const auto& q : batch) inputs.push_back(q.in);
+// The machine-level bugs (--inject-bug no-last-look, cancel-after-window) change what a committed
+// decision asks for before the scheduler carries it out, as a driver with that bug would.
+std::vector<engine::input> sim_cashierd::inject_machine_bugs(std::vector<engine::output>& outs) {
+  std::vector<engine::input> later;  // submitted once the batch's result is in
+  for (auto& out : outs) {
+    if (out.result != engine::outcome::applied) continue;
+    auto& effects = out.made.effects;
+    if (bug_ == injected_bug::no_last_look &&
+        (out.made.cause == "timer:poll_deadline" || out.made.cause == "timer:expiry")) {
+      // The last inquiry at a cut-off is never sent: it is answered "no answer" at once.
+      const auto n = std::erase_if(effects, [](const effect& e) { return std::holds_alternative<send_inquiry>(e); });
+      if (n > 0) {
+        engine::input in;
+        in.payment_id = out.after.id;
+        in.ev = inquiry_no_answer{no_answer_reason::timeout};
+        later.push_back(std::move(in));
+      }
+    }
+    if (bug_ == injected_bug::cancel_after_window) {
+      // A cancel refused for the window (payment.cancel_failed) is sent anyway.
+      const bool refused = std::any_of(effects.begin(), effects.end(), [](const effect& e) {
+        const auto* m = std::get_if<emit_merchant_event>(&e);
+        return m != nullptr && m->code == "CANCEL_WINDOW_EXCEED";
+      });
+      if (refused) effects.push_back(send_cancel{});
+    }
+  }
+  return later;
+}
+
+bool sim_cashierd::commit(engine::batch& b) {
   std::vector<engine::output> outs;
-  bool failed = injected_store_failure();  // as if the store threw before writing anything
+  bool failed = store_fails();  // as if the store threw before writing anything
   if (!failed) {
     try {
-      outs = engine_->apply(inputs, queue_.now());
+      outs = engine_->apply(b.inputs, queue_.now());
     } catch (const store::store_error& e) {
       log_.add(queue_.now(), std::string("store_error from the engine: ") + e.what());
       failed = true;
     }
   }
   if (failed) {
-    // Timers and answers of existing payments come back through the deadline heap; the
-    // callers of the others (merchant, Alipay+ notify) see an error and retry.
-    for (const auto& q : batch) {
-      if (q.in.payment_id != 0) heap_.arm(q.in.payment_id, queue_.now() + retry_after_store_failure);
-    }
+    // The callers of inputs without a payment (merchant, Alipay+ notify) see an error and retry.
+    sched_->commit_failed(b);
+    for (const auto t : b.tickets) waiting_.erase(t);
+    run();
     return true;
   }
   ++commits_;
-  count_sharing(batch);
+  count_sharing(b);
   if (hook_) {
-    for (std::size_t i = 0; i < batch.size(); ++i) hook_(batch[i].in, outs[i], batch[i].unverified);
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      const auto it = waiting_.find(b.tickets[i]);
+      hook_(b.inputs[i], outs[i], it != waiting_.end() && it->second.unverified);
+    }
   }
   if (rng_.chance(rates_.crash_after_commit)) {
     crashed_after_commit_ = true;
     crash();
     return false;
   }
-  for (std::size_t i = 0; i < batch.size(); ++i) after_commit(batch[i], outs[i]);
-  return true;
-}
-
-void sim_cashierd::after_commit(queued& q, engine::output& out) {
-  const auto id = out.after.id;
-  if (id != 0 && (out.result == engine::outcome::applied || out.result == engine::outcome::unchanged)) {
-    heap_.arm(id, out.after.next_action_at);
+  auto injected = inject_machine_bugs(outs);
+  sched_->committed(b, outs, now());
+  run();
+  if (!up()) return false;
+  for (auto& in : injected) submit(std::move(in), nullptr, false);
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    const auto it = waiting_.find(b.tickets[i]);
+    if (it == waiting_.end()) continue;
+    auto r = std::move(it->second.r);
+    waiting_.erase(it);
+    if (r) r(outs[i]);
   }
-  if (out.result == engine::outcome::conflict && q.in.payment_id != 0) heap_.arm(q.in.payment_id, queue_.now());
-  if (out.result == engine::outcome::applied) {
-    bool emitted = false;
-    const bool skip_last_look = bug_ == injected_bug::no_last_look &&
-                                (out.made.cause == "timer:poll_deadline" || out.made.cause == "timer:expiry");
-    for (const auto& e : out.made.effects) {
-      if (skip_last_look && std::holds_alternative<send_inquiry>(e)) {
-        engine::input in;
-        in.payment_id = id;
-        in.ev = inquiry_no_answer{no_answer_reason::timeout};
-        submit(std::move(in));
-      } else if (std::holds_alternative<send_pay>(e)) start_call(call_kind::pay, out.after);
-      else if (std::holds_alternative<send_inquiry>(e)) start_call(call_kind::inquiry, out.after);
-      else if (std::holds_alternative<send_cancel>(e)) start_call(call_kind::cancel, out.after);
-      else if (const auto* m = std::get_if<emit_merchant_event>(&e)) {
-        emitted = true;
-        if (bug_ == injected_bug::cancel_after_window && m->code == "CANCEL_WINDOW_EXCEED")
-          start_call(call_kind::cancel, out.after);
-      }
+  // The outbox rows this batch wrote go out now (the daemon's sender is woken by its observer).
+  for (const auto& out : outs) {
+    if (out.result != engine::outcome::applied) continue;
+    if (std::any_of(out.made.effects.begin(), out.made.effects.end(),
+                    [](const effect& e) { return std::holds_alternative<emit_merchant_event>(e); })) {
+      wake_webhooks();
+      break;
     }
-    if (emitted) wake_webhooks();
   }
-  if (q.r) q.r(out);
+  return up();
 }
 
-void sim_cashierd::start_call(call_kind kind, const payment& p) {
-  const auto it = in_flight_.find(p.id);
-  // A cancel racing its own pay could be answered ORDER_NOT_EXIST before the pay creates the
-  // order; skip it: the answer guard armed with the cancel resends it after the pay's answer.
-  if (kind == call_kind::cancel && it != in_flight_.end() && it->second.pays > 0 &&
-      bug_ != injected_bug::cancel_over_pay) {
-    ++cancels_deferred_;
-    return;
+void sim_cashierd::start_call(const engine::start_call& c) {
+  // From outside the scheduler: the calls it starts stay within the configured budget, i.e.
+  // at most rate + 2 bursts in any second (rate_budget.hpp; a throttle only lowers the rate).
+  const double rate = process_.max_requests_per_second;
+  if (rate > 0) {
+    const auto t = queue_.now();
+    while (!recent_calls_.empty() && recent_calls_.front() <= t - std::chrono::seconds(1)) recent_calls_.pop_front();
+    recent_calls_.push_back(t);
+    const double burst = std::max(1.0, rate / 50);
+    if (static_cast<double>(recent_calls_.size()) > std::floor(rate + 2 * burst) + 1e-9) {
+      log_.add(t, "more Alipay+ calls in one second than maxRequestsPerSecond allows (" +
+                      std::to_string(recent_calls_.size()) + ")");
+      recent_calls_.clear();
+    }
   }
-  auto& f = in_flight_[p.id];
-  ++f.total;
-  if (kind == call_kind::pay) ++f.pays;
-  env_.send_call(kind, p, incarnation_);
-}
-
-void sim_cashierd::call_ended(std::int64_t id, call_kind kind) {
-  const auto it = in_flight_.find(id);
-  if (it == in_flight_.end()) return;
-  if (kind == call_kind::pay) --it->second.pays;
-  if (--it->second.total <= 0) in_flight_.erase(it);
+  // Never two pays of one payment in flight: a second could create a second order.
+  if (c.kind == call_kind::pay && ++pays_in_flight_[c.p.id] > 1)
+    log_.add(queue_.now(), c.p.payment_request_id + ": a second pay started while one is in flight");
+  env_.send_call(c.kind, c.p, incarnation_);
 }
 
 void sim_cashierd::on_call_answer(int incarnation, call_kind kind, std::int64_t id, event ev,
                                   store::call_record call, bool unverified) {
   if (incarnation != incarnation_ || !up()) return;  // addressed to a crashed process
-  call_ended(id, kind);
+  if (kind == call_kind::pay && --pays_in_flight_[id] <= 0) pays_in_flight_.erase(id);
   engine::input in;
   in.payment_id = id;
   in.ev = std::move(ev);
   in.calls.push_back(std::move(call));
-  submit(std::move(in), nullptr, unverified);
-}
-
-void sim_cashierd::arm_timer() {
-  const auto earliest = heap_.earliest();
-  if (!earliest) {
-    timer_at_ = never;
-    return;
-  }
-  if (*earliest == timer_at_) return;
-  timer_at_ = *earliest;
-  queue_.at(*earliest, [this, inc = incarnation_, at = *earliest] {
-    if (inc != incarnation_ || timer_at_ != at) return;  // re-armed or crashed meanwhile
-    timer_at_ = never;
-    on_timer();
-  });
-}
-
-void sim_cashierd::on_timer() {
-  const auto now = queue_.now();
-  for (std::size_t n = 0; n < max_due_per_tick; ++n) {
-    const auto id = heap_.pop_due(now);
-    if (!id) break;
-    // A call in flight re-arms the payment when its answer is committed.
-    if (in_flight_.contains(*id)) continue;
-    engine::input in;
-    in.payment_id = *id;
-    in.ev = deadline_reached{};
-    submit(std::move(in));
-  }
-  // driver.cpp re-arms here only when nothing was due; when every due payment had a call in
-  // flight nothing is queued, no flush follows, and later deadlines wait for the next commit.
-  arm_timer();
+  engine::ticket t = 0;
+  if (unverified) waiting_.emplace(t = next_ticket_++, waiting{nullptr, true});
+  sched_->call_ended(kind, std::move(in), now(), t);
+  run();
 }
 
 void sim_cashierd::wake_webhooks() {
@@ -274,8 +373,8 @@ void sim_cashierd::on_webhook_result(int incarnation, const store::outbox_record
   store::transition t;
   t.deliveries.push_back(p);
   t.webhook_attempts.push_back({0, r.event_id, now, http_status, p.last_error, 0});
-  if (injected_store_failure()) {
-    arm_webhook_wake(now + retry_after_store_failure);
+  if (store_fails()) {
+    arm_webhook_wake(now + std::chrono::duration_cast<duration>(process_.limits.retry_after_store_failure));
     return;
   }
   try {

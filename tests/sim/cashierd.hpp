@@ -1,13 +1,18 @@
-// The simulated cashierd process: the real engine over the real SQLite store, driven the way
-// orchestrator/daemon/driver.cpp drives it, but on the virtual clock. Inputs queued during one
-// virtual instant are group-committed in one engine.apply; effects run only after that commit
-// returned; one deadline heap with one timer; deadlines of payments with a call in flight are
-// ignored; a cancel is never started while a pay of the same payment is in flight. Merchant
-// webhooks are delivered from the outbox with the webhook_delay schedule. crash() loses all of
-// this memory (answers to the old incarnation are dropped); start() reloads from the file.
+// The simulated cashierd process: the real engine over the real SQLite store, scheduled by the
+// real scheduler (orchestrator/engine/scheduler.hpp) that the daemon's Asio driver executes.
+// This file is only the world's side of that seam: it reads the virtual clock for both of the
+// scheduler's clocks, carries out its actions on the agenda (a flush after a reactor turn of
+// 0-10 ms, one engine.apply per batch, the timer, the store probe, the calls handed to the
+// network), injects the process's faults (store failures and outages, a crash between a
+// commit and its effects) and checks, from outside, that the calls it is asked to start stay
+// within the configured budget and never put two pays of one payment in flight. Merchant webhooks are delivered from the outbox with the
+// webhook_delay schedule (the webhook sender is not simulated). crash() loses all of this
+// memory, the scheduler included (answers to the old incarnation are dropped); start()
+// reloads from the file.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "orchestrator/daemon/deadline_heap.hpp"
+#include "orchestrator/engine/scheduler.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "tests/sim/event_queue.hpp"
 #include "tests/sim/faults.hpp"
@@ -25,21 +30,28 @@
 
 namespace cashier::sim {
 
-/// The Alipay+ call a payment is making.
-enum class call_kind {
-  pay,      ///< pay (the stored request bytes)
-  inquiry,  ///< inquiryPayment
-  cancel,   ///< cancelPayment
-};
+using engine::call_kind;
 
 /// Deliberate bugs, to prove that the checks catch them.
 enum class injected_bug {
   none,             ///< the real behaviour
   unverified,       ///< unsigned answers and forged notifies are applied as if verified
   drop_event,       ///< a failed webhook delivery is recorded as delivered
-  cancel_over_pay,  ///< a cancel is sent while a pay of the same payment is in flight
+  cancel_over_pay,  ///< scheduler: a cancel is sent while a pay of the same payment is in flight
+  leak_token,       ///< scheduler: a prepaid budget token is not refunded
+  ignore_cap,       ///< scheduler: due deadlines fire whatever the calls in flight
+  fire_early,       ///< scheduler: deadlines fire up to five seconds early
   no_last_look,     ///< the last inquiry at a cut-off is never sent: answered "no answer" at once
   cancel_after_window,  ///< a cancel refused for the window (payment.cancel_failed) is sent anyway
+};
+
+/// The scheduler's flaw for `bug` (none for the bugs outside it).
+engine::scheduler_flaw flaw_of(injected_bug bug);
+
+/// How the process is configured for one seed (drawn by the world).
+struct process_config {
+  double max_requests_per_second = 0;  ///< alipayplus.maxRequestsPerSecond (0 = unlimited)
+  engine::scheduler_limits limits;     ///< the scheduler's limits (the daemon's unless drawn smaller)
 };
 
 /// What cashierd reaches outside itself: the network to Alipay+ and to the merchant.
@@ -64,12 +76,12 @@ class sim_cashierd {
  public:
   /// A stopped process over the database file `db_path`.
   sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, std::string db_path,
-               machine_params params, const fault_rates& rates, fault_counts& faults,
-               violation_log& log, injected_bug bug);
+               machine_params params, process_config process, const fault_rates& rates,
+               fault_counts& faults, violation_log& log, injected_bug bug);
 
   /// Opens the store, re-arms every open payment from engine.recover(), resumes webhooks.
   void start();
-  /// Loses every piece of memory: engine, store handle, heap, calls in flight, queued inputs.
+  /// Loses every piece of memory: engine, store handle, scheduler, calls in flight, queued inputs.
   void crash();
   /// Whether the process is running.
   bool up() const { return engine_ != nullptr; }
@@ -95,63 +107,75 @@ class sim_cashierd {
   std::uint64_t commits() const { return commits_; }
   /// Group commits of several inputs, and of several inputs for one payment.
   std::pair<std::uint64_t, std::uint64_t> shared_commits() const { return {multi_, same_payment_}; }
-  /// Cancels not sent because a pay of the same payment was in flight.
-  std::uint64_t cancels_deferred() const { return cancels_deferred_; }
+  /// When the last injected store outage ended (or ends); the store is unusable before.
+  time_point store_back_at() const { return store_broken_until_; }
+  /// When the scheduler last held a call back (no token, no free call slot): cut-offs may be
+  /// late by the backlog the budget or the cap made.
+  time_point held_back_at() const { return held_back_at_; }
+  /// Virtual time the store spent in outages so far.
+  duration store_outages() const { return outages_; }
+  /// Adds the running incarnation's scheduler counters to the totals (the run is over).
+  void finish();
+  /// The scheduler's counters, summed over every incarnation.
+  const engine::scheduler_stats& scheduler_totals() const { return totals_; }
   /// Whether the last crash was injected between a commit and its effects (then clears it).
   bool take_crashed_after_commit() { return std::exchange(crashed_after_commit_, false); }
 
  private:
-  struct queued {
-    engine::input in;
+  struct waiting {
     reply r;
     bool unverified = false;
   };
-  struct flight {
-    int pays = 0;
-    int total = 0;
-  };
 
+  engine::instants now() const;
+  void run();
+  void execute(engine::action& a);
   void flush(int inc);
-  bool commit(std::vector<queued>& batch);
-  void count_sharing(const std::vector<queued>& batch);
-  void after_commit(queued& q, engine::output& out);
-  void start_call(call_kind kind, const payment& p);
-  void call_ended(std::int64_t id, call_kind kind);
-  void arm_timer();
-  void on_timer();
+  bool commit(engine::batch& b);
+  std::vector<engine::input> inject_machine_bugs(std::vector<engine::output>& outs);
+  void count_sharing(const engine::batch& b);
+  void start_call(const engine::start_call& c);
+  void arm_timer(const engine::arm_timer& t);
+  void probe();
   void wake_webhooks();
   void arm_webhook_wake(time_point at);
-  bool injected_store_failure();
+  bool store_fails();
+  void add_totals();
 
   event_queue& queue_;
   rng& rng_;
   cashierd_env& env_;
   std::string db_path_;
   machine_params params_;
+  process_config process_;
   fault_rates rates_;
   fault_counts& faults_;
   violation_log& log_;
   injected_bug bug_;
   commit_hook hook_;
   std::uint64_t commits_ = 0;
-  std::uint64_t cancels_deferred_ = 0;
   std::uint64_t multi_ = 0;
   std::uint64_t same_payment_ = 0;
   bool crashed_after_commit_ = false;
+  engine::scheduler_stats totals_;
+  time_point store_broken_until_{};  // an outage: every commit and probe fails until then
+  duration outages_{};
+  time_point held_back_at_{};
+  std::uint64_t held_back_ = 0;  // the running scheduler's count of held-back calls
 
   // Process memory: all of it is lost in crash().
   int incarnation_ = 0;
   std::unique_ptr<store::payment_store> store_;
   std::unique_ptr<engine::engine> engine_;
-  daemon::deadline_heap heap_;
-  time_point timer_at_ = never;
-  std::vector<queued> queue_in_;
-  bool flush_scheduled_ = false;
-  std::unordered_map<std::int64_t, flight> in_flight_;  // looked up, never iterated
+  std::unique_ptr<engine::scheduler> sched_;
+  std::unordered_map<engine::ticket, waiting> waiting_;
+  engine::ticket next_ticket_ = 1;
+  std::uint64_t timer_generation_ = 0;  // a timer event of an older generation was re-armed
+  std::deque<time_point> recent_calls_;  // calls started in the last second (the budget check)
+  std::unordered_map<std::int64_t, int> pays_in_flight_;  // per payment (the one-pay check)
   std::set<std::string> delivering_;
 };
 
-/// "pay", "inquiryPayment" or "cancelPayment".
-std::string_view api_name(call_kind k);
+using engine::api_name;
 
 }  // namespace cashier::sim

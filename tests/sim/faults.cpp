@@ -34,6 +34,10 @@ std::string_view to_string(fault f) {
     case fault::webhook_sink_down: return "webhook_sink_down";
     case fault::webhook_error: return "webhook_error";
     case fault::store_failure: return "store_failure";
+    case fault::store_outage: return "store_outage";
+    case fault::tight_budget: return "tight_budget";
+    case fault::small_cap: return "small_cap";
+    case fault::long_downtime: return "long_downtime";
     case fault::count_: return "count_";
   }
   return "?";

@@ -43,6 +43,10 @@ enum class fault {
   webhook_sink_down,      ///< the merchant's webhook endpoint is down for a while
   webhook_error,          ///< one webhook delivery answered 5xx
   store_failure,          ///< a group commit fails (nothing written)
+  store_outage,           ///< after a store failure the store stays broken for seconds (probes fail)
+  tight_budget,           ///< per seed: a low maxRequestsPerSecond (calls wait for the budget)
+  small_cap,              ///< per seed: few calls in flight allowed (deadlines wait for a slot)
+  long_downtime,          ///< the process is down for minutes to hours: a backlog at restart
   count_,                 ///< number of kinds (not a fault)
 };
 

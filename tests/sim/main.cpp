@@ -38,7 +38,7 @@ struct cli {
 constexpr std::string_view usage =
     "usage: cashier-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--jobs J]\n"
     "                   [--verbose] [--inject-bug unverified|drop-event|cancel-over-pay|no-last-look|\n"
-    "                                 cancel-after-window]\n"
+    "                                 cancel-after-window|leak-token|ignore-cap|fire-early]\n"
     "                   [--scenario random|downtime|late-evening]\n"
     "                   [--expect-violations]\n";
 
@@ -151,6 +151,7 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   cashier::duration simulated{}, latest{};
   fault_counts faults;
   check_totals t;
+  engine::scheduler_stats sched;
   for (const auto& r : reports) {
     payments += static_cast<std::uint64_t>(r.payments);
     simulated += r.simulated;
@@ -161,6 +162,15 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
     crashes += r.crashes;
     after_commit += r.crashes_after_commit;
     faults.merge(r.faults);
+    for (std::size_t i = 0; i < sched.actions.size(); ++i) sched.actions[i] += r.scheduler.actions[i];
+    for (std::size_t i = 0; i < sched.fired.size(); ++i) sched.fired[i] += r.scheduler.fired[i];
+    sched.budget_deferred += r.scheduler.budget_deferred;
+    sched.hints_skipped += r.scheduler.hints_skipped;
+    sched.budget_waits += r.scheduler.budget_waits;
+    sched.cap_waits += r.scheduler.cap_waits;
+    sched.tokens_refunded += r.scheduler.tokens_refunded;
+    sched.tokens_borrowed += r.scheduler.tokens_borrowed;
+    sched.store_failures += r.scheduler.store_failures;
     t.success += r.totals.success;
     t.fail += r.totals.fail;
     t.cancelled += r.totals.cancelled;
@@ -188,6 +198,22 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   }
   std::printf(")\ncrashes: %d (%d between a commit and its effects); cancels held behind a pay: %llu\n",
               crashes, after_commit, static_cast<unsigned long long>(deferred));
+  // The production scheduler's reach: every action kind and both lanes must show up here.
+  std::printf("scheduler actions:");
+  for (std::size_t i = 0; i < sched.actions.size(); ++i) {
+    std::printf("%s %s %llu", i == 0 ? "" : ",", std::string(engine::action_name(i)).c_str(),
+                static_cast<unsigned long long>(sched.actions[i]));
+  }
+  std::printf("\nscheduler: deadlines fired urgent %llu, polling %llu; ticks stopped by the budget %llu, by "
+              "the cap %llu; calls deferred over budget %llu, hints skipped %llu; tokens borrowed %llu, "
+              "refunded %llu; failed commits %llu\n",
+              static_cast<unsigned long long>(sched.fired[0]), static_cast<unsigned long long>(sched.fired[1]),
+              static_cast<unsigned long long>(sched.budget_waits), static_cast<unsigned long long>(sched.cap_waits),
+              static_cast<unsigned long long>(sched.budget_deferred),
+              static_cast<unsigned long long>(sched.hints_skipped),
+              static_cast<unsigned long long>(sched.tokens_borrowed),
+              static_cast<unsigned long long>(sched.tokens_refunded),
+              static_cast<unsigned long long>(sched.store_failures));
   std::printf("merchant events: %llu (dead after the merchant refused every attempt, then "
               "redelivered: %llu; cancel_failed: %llu); anomalies: "
               "%llu; parked unresolved: %llu; latest settling after deadline or cancel start: %s\n",

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <tuple>
 #include <utility>
@@ -58,7 +59,8 @@ class world final : public cashierd_env {
       : opt_(o), rng_(o.seed), queue_(sim_start), rates_(rates_for(o.world, rng_)),
         fake_(queue_, rng_, rates_, faults_, log_), checker_(queue_, fake_, log_),
         db_path_(o.dir + "/cashier-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed) + ".db"),
-        cashierd_(queue_, rng_, *this, db_path_, draw_params(rng_), rates_, faults_, log_, o.bug) {}
+        cashierd_(queue_, rng_, *this, db_path_, draw_params(rng_), draw_process(rng_, faults_), rates_, faults_,
+                  log_, o.bug) {}
 
   ~world() override {
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path_ + suffix);
@@ -102,6 +104,20 @@ class world final : public cashierd_env {
         break;
     }
     return p;
+  }
+  /// Most seeds run the daemon's limits; some a tight budget, a small cap on calls in flight,
+  /// or both, so that deadlines wait in the heap for tokens and slots.
+  static process_config draw_process(rng& r, fault_counts& faults) {
+    process_config c;
+    if (r.chance(0.3)) {
+      faults.add(fault::tight_budget);
+      c.max_requests_per_second = static_cast<double>(r.uniform(2, 10));
+    }
+    if (r.chance(0.3)) {
+      faults.add(fault::small_cap);
+      c.limits.max_calls_in_flight = static_cast<std::size_t>(r.uniform(2, 8));
+    }
+    return c;
   }
   duration latency() { return rng_.between(5ms, 250ms); }
   void trace(const std::string& line) const;
@@ -421,9 +437,11 @@ void world::crashed() {
   down_since_ = queue_.now();
   // Mostly a quick restart; sometimes hours down, so expiries and polling deadlines pass.
   const bool planned = opt_.world == scenario::downtime && !forced_down_;
-  const auto down = planned                ? downtime_for
-                    : rng_.chance(0.15) ? rng_.between(10min, 2h)
-                                        : rng_.between(1s, 3min);
+  const bool long_down = !planned && rng_.chance(0.15);
+  if (long_down) faults_.add(fault::long_downtime);
+  const auto down = planned     ? downtime_for
+                    : long_down ? rng_.between(10min, 2h)
+                                : rng_.between(1s, 3min);
   queue_.after(down, [this] { restart(); });
 }
 
@@ -493,7 +511,11 @@ void world::on_commit(const engine::input& in, const engine::output& out, bool u
 
 bool world::run_until_quiet() {
   while (queue_.run_one()) {
-    checker_.after_step(cashierd_.up(), up_since_, downtime_);
+    // A store outage is downtime too: nothing can be decided while nothing can be written. And
+    // while the budget or the cap holds calls back, cut-offs wait their turn in the heap.
+    checker_.after_step(cashierd_.up(),
+                        std::max({up_since_, cashierd_.store_back_at(), cashierd_.held_back_at()}),
+                        downtime_ + cashierd_.store_outages());
     if (log_.items().size() >= 20) return false;
     if (queue_.now() - sim_start > max_simulated) {
       log_.add(queue_.now(), "the run did not go quiet within 7 simulated days");
@@ -528,9 +550,11 @@ run_report world::run() {
   r.faults = faults_;
   r.crashes = crashes_;
   r.crashes_after_commit = crashes_after_commit_;
+  cashierd_.finish();
   r.commits = cashierd_.commits();
   std::tie(r.shared_commits, r.same_payment_commits) = cashierd_.shared_commits();
-  r.cancels_deferred = cashierd_.cancels_deferred();
+  r.scheduler = cashierd_.scheduler_totals();
+  r.cancels_deferred = r.scheduler.cancels_deferred;
   r.totals = checker_.totals();
   r.violations = log_.items();
   return r;
@@ -543,6 +567,9 @@ std::optional<injected_bug> parse_bug(std::string_view name) {
   if (name == "unverified") return injected_bug::unverified;
   if (name == "drop-event") return injected_bug::drop_event;
   if (name == "cancel-over-pay") return injected_bug::cancel_over_pay;
+  if (name == "leak-token") return injected_bug::leak_token;
+  if (name == "ignore-cap") return injected_bug::ignore_cap;
+  if (name == "fire-early") return injected_bug::fire_early;
   if (name == "no-last-look") return injected_bug::no_last_look;
   if (name == "cancel-after-window") return injected_bug::cancel_after_window;
   return std::nullopt;

@@ -1,5 +1,6 @@
 // One simulated run: a seed fixes everything. The world wires the fake Alipay+, the simulated
-// cashierd process (real engine, real SQLite file), the merchant (creates, cancels, the webhook
+// cashierd process (real engine, real SQLite file, the production scheduler with limits drawn
+// per seed), the merchant (creates, cancels, the webhook
 // endpoint with its outages) and the network between them (latency 5–250 ms each way, loss,
 // unsigned answers, duplicate, late and forged notifies), crashes the process at random instants
 // and between a commit and its effects, runs the virtual clock until nothing is left to do,
@@ -47,6 +48,7 @@ struct run_report {
   std::uint64_t shared_commits = 0;      ///< group commits of several inputs
   std::uint64_t same_payment_commits = 0;  ///< group commits of several inputs for one payment
   std::uint64_t cancels_deferred = 0;    ///< cancels held back behind an in-flight pay
+  engine::scheduler_stats scheduler;     ///< the scheduler's counters (actions by kind, lanes)
   check_totals totals;                   ///< outcomes counted by the checker
   std::vector<violation> violations;     ///< invariant violations
 };
@@ -55,7 +57,7 @@ struct run_report {
 run_report run_seed(const run_options& options);
 
 /// The bug named `name` ("unverified", "drop-event", "cancel-over-pay", "no-last-look",
-/// "cancel-after-window"), or nothing.
+/// "cancel-after-window", "leak-token", "ignore-cap", "fire-early"), or nothing.
 std::optional<injected_bug> parse_bug(std::string_view name);
 /// The scenario named `name` ("random", "downtime", "late-evening"), or nothing.
 std::optional<scenario> parse_scenario(std::string_view name);

@@ -14,7 +14,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/net/http_client.hpp"
 #include "orchestrator/net/http_server.hpp"
 #include "tools/aplus-sim/ledger.hpp"
@@ -46,7 +46,7 @@ struct sim_core : std::enable_shared_from_this<sim_core> {
   boost::asio::any_io_executor executor;  ///< where everything runs
   sim_options options;                    ///< as started
   signing_setup keys;                     ///< signing and verification
-  daemon::scaled_clock clock;             ///< the payment clock (timeScale)
+  scaled_clock clock;             ///< the payment clock (timeScale)
   ledger books;                           ///< every payment's truth and scenario
   std::optional<net::http_server> server;  ///< set once listening
   std::string base_url;                   ///< where normalUrl points

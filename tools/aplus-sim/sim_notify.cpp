@@ -78,7 +78,7 @@ asio::awaitable<notify_delivery> send_copy(std::shared_ptr<sim_core> self, const
   notify_delivery d{attempt, self->now(), 0, false, bad, ""};
   notify_signing how;
   how.bad_signature = bad;
-  const auto request = signed_notify(self->keys, where.target, body, how, daemon::wall_now());
+  const auto request = signed_notify(self->keys, where.target, body, how, wall_now());
   const auto x = co_await exchange(self, where, request);
   d.http_status = x.http_status;
   d.acked = x.acked;
@@ -191,7 +191,7 @@ asio::awaitable<net::response> sim_core::on_crafted_notify(const net::request& r
   json::object body = json::parse(aplus::encode(books.notify_request(*t))).as_object();
   for (const auto& kv : crafted->set) body[kv.key()] = kv.value();
   const std::string text = json::serialize(body);
-  const auto request = signed_notify(keys, where->target, text, crafted->how, daemon::wall_now());
+  const auto request = signed_notify(keys, where->target, text, crafted->how, wall_now());
   json::array deliveries;
   for (int copy = 0; copy < crafted->copies; ++copy) {
     const auto x = co_await exchange(shared_from_this(), *where, request);

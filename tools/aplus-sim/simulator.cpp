@@ -52,7 +52,7 @@ std::string derive_base_url(const sim_options& o, std::uint16_t port) {
 }
 
 // The paymentId prefix: distinct per start, so ids from two runs never collide.
-std::string payment_id_prefix() { return "SIM" + std::to_string(to_epoch_ms(daemon::wall_now())) + "-"; }
+std::string payment_id_prefix() { return "SIM" + std::to_string(to_epoch_ms(wall_now())) + "-"; }
 
 std::optional<payer_action> payer_action_named(std::string_view name) {
   if (name == "pay") return payer_action::pay;
@@ -72,7 +72,7 @@ net::response error_response(int status, std::string_view code, std::string_view
 }
 
 void log_event(std::string_view event, json::object fields) {
-  json::object line{{"ts", aplus::format_wire_time(daemon::wall_now())}, {"event", event}};
+  json::object line{{"ts", aplus::format_wire_time(wall_now())}, {"event", event}};
   for (auto& kv : fields) line[kv.key()] = std::move(kv.value());
   std::string text = json::serialize(line);
   text.push_back('\n');
@@ -84,7 +84,7 @@ sim_core::sim_core(asio::any_io_executor ex, sim_options opts, signing_setup sig
     : executor(std::move(ex)),
       options(std::move(opts)),
       keys(std::move(signing)),
-      clock(daemon::wall_now(), options.time_scale),
+      clock(wall_now(), options.time_scale),
       books("", payment_id_prefix()) {}
 
 asio::awaitable<bool> sim_core::sleep_wall(std::chrono::steady_clock::duration wait) {
@@ -125,7 +125,7 @@ asio::awaitable<net::response> sim_core::handle(net::request req, const net::pee
 asio::awaitable<net::response> sim_core::on_api(net::request req, std::string_view name) {
   if (auto refusal = check_request(keys, req)) {
     log_event("api", {{"api", name}, {"httpStatus", refusal->http_status}, {"result", result_json(refusal->result)}});
-    co_return signed_answer(keys, req.target, refusal->http_status, result_body(refusal->result), daemon::wall_now());
+    co_return signed_answer(keys, req.target, refusal->http_status, result_body(refusal->result), wall_now());
   }
   auto call = run_api(name, req.body);
   if (!call) co_return error_response(404, "NO_INTERFACE_DEF", "no such API: " + std::string(name));
@@ -138,11 +138,11 @@ asio::awaitable<net::response> sim_core::on_api(net::request req, std::string_vi
                     {"paymentRequestId", call->payment_request_id},
                     {"result", result_json(call->result)},
                     {"fault", fault_name}});
-  if (!fault) co_return faulted_answer(keys, req.target, std::move(call->body), std::nullopt, daemon::wall_now());
+  if (!fault) co_return faulted_answer(keys, req.target, std::move(call->body), std::nullopt, wall_now());
   if (fault->fault == answer_fault::timeout) co_await sleep_wall(options.timeout_hold);
   if (fault->fault == answer_fault::delay) co_await sleep_wall(fault->hold);
   if (fault->fault == answer_fault::drop) co_return net::response{net::no_answer_status, {}, {}, {}};
-  co_return faulted_answer(keys, req.target, std::move(call->body), fault->fault, daemon::wall_now());
+  co_return faulted_answer(keys, req.target, std::move(call->body), fault->fault, wall_now());
 }
 
 std::optional<api_call> sim_core::run_api(std::string_view name, std::string_view body) {

@@ -11,7 +11,7 @@
 #include "orchestrator/alipayplus/signature_header.hpp"
 #include "orchestrator/alipayplus/signer.hpp"
 #include "orchestrator/alipayplus/wire_time.hpp"
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "tools/cashier-bench/http_load.hpp"
 #include "tools/cashier-bench/payloads.hpp"
 
@@ -28,7 +28,7 @@ std::vector<std::string> presign(const notify_options& o, const http_target& tar
       for (auto i = static_cast<std::size_t>(t); i < requests.size(); i += threads) {
         const auto id = payment_request_id(o.prefix, o.first + static_cast<std::int64_t>(i));
         const auto body = notify_body(id);
-        const auto time = aplus::format_wire_time(daemon::wall_now());
+        const auto time = aplus::format_wire_time(wall_now());
         const auto signature = aplus::sign(key, aplus::request_content("POST", target.path, o.client_id, time, body));
         requests[i] = build_request("POST", target,
                                     {{"Content-Type", "application/json; charset=UTF-8"},

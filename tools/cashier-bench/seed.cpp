@@ -5,7 +5,7 @@
 
 #include <boost/json/parse.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/create_request.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "state/store/sqlite_store.hpp"
@@ -62,7 +62,7 @@ int run_seed(const seed_options& o) {
     engine::engine eng(*store, engine::engine_config{params, nullptr});
     for (std::int64_t done = 0; done < o.count;) {
       const auto n = std::min(group, o.count - done);
-      const auto now = daemon::wall_now();
+      const auto now = wall_now();
       std::vector<engine::input> creates;
       for (std::int64_t i = 0; i < n; ++i)
         creates.push_back(create_input(payment_request_id(o.prefix, o.first + done + i), o, now));

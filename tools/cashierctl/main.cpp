@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "tools/cashierctl/cli.hpp"
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   const cashier::ctl::cli_environment env{
-      .wall_now = cashier::daemon::wall_now(),
+      .wall_now = cashier::wall_now(),
       .color = isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr,
       .in = &std::cin,
   };

@@ -7,7 +7,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 
 namespace cashier::ctl {
 
@@ -28,7 +28,7 @@ time_point payment_now(const std::optional<std::string>& clock_origin_ms, double
   const auto* end = clock_origin_ms->data() + clock_origin_ms->size();
   const auto [ptr, ec] = std::from_chars(clock_origin_ms->data(), end, origin);
   if (ec != std::errc{} || ptr != end) return wall;
-  return daemon::scaled_clock(from_epoch_ms(origin), time_scale).at_wall(wall);
+  return scaled_clock(from_epoch_ms(origin), time_scale).at_wall(wall);
 }
 
 namespace {

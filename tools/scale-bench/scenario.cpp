@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "orchestrator/daemon/deadline_heap.hpp"
+#include "orchestrator/engine/deadline_heap.hpp"
 #include "tools/scale-bench/child.hpp"
 #include "tools/scale-bench/seed.hpp"
 
@@ -52,7 +52,7 @@ double heap_bytes_per_entry(std::int64_t n) {
   const double before = allocated_bytes();
   double per_entry = 0;
   {
-    daemon::deadline_heap heap;
+    deadline_heap heap;
     heap.reserve(static_cast<std::size_t>(n));
     const auto base = payment_now();
     for (std::int64_t i = 1; i <= n; ++i) heap.arm(i, base + std::chrono::milliseconds(i));

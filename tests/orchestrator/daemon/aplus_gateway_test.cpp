@@ -82,7 +82,7 @@ net::response sign_reply(const net::request& req, const reply& r) {
   res.status = r.status;
   res.body = r.body;
   res.headers = {{"Content-Type", "application/json; charset=UTF-8"}};
-  const auto response_time = aplus::format_wire_time(daemon::wall_now() + r.response_time_offset, 480);
+  const auto response_time = aplus::format_wire_time(wall_now() + r.response_time_offset, 480);
   res.headers.push_back({"Response-Time", response_time});
   if (!r.client_id.empty()) res.headers.push_back({"Client-Id", r.client_id});
   if (r.sign == reply::signing::none) return res;
@@ -217,7 +217,7 @@ TEST_CASE("pay S: signed request with the stored bytes, verified answer, full ca
   const auto request_time =
       aplus::parse_wire_time(net::find_header(h.fake->seen[0].headers, "Request-Time").value())
           .value();
-  CHECK(std::chrono::abs(request_time - daemon::wall_now()) < 60s);
+  CHECK(std::chrono::abs(request_time - wall_now()) < 60s);
 
   const auto& c = r.call;
   CHECK(c.payment_id == 7);
@@ -234,7 +234,6 @@ TEST_CASE("pay S: signed request with the stored bytes, verified answer, full ca
   CHECK(c.outcome == "S/SUCCESS");
   CHECK(c.started_at == payment_now);
   CHECK(c.latency_us > 0);
-  CHECK(h.gw->metrics().calls(aplus_api::pay, call_outcome::s) == 1);
 }
 
 TEST_CASE("pay F keeps the code") {
@@ -244,7 +243,6 @@ TEST_CASE("pay F keeps the code") {
   const auto r = h.pay(test_payment());
   CHECK(event_as<pay_answer>(r).result == aplus_result{"REPEAT_REQ_INCONSISTENT", 'F', "no"});
   CHECK(r.call.outcome == "F/REPEAT_REQ_INCONSISTENT");
-  CHECK(h.gw->metrics().calls(aplus_api::pay, call_outcome::f) == 1);
 }
 
 TEST_CASE("pay U/PAYMENT_IN_PROCESS carries normalUrl, paymentData and paymentId") {
@@ -270,7 +268,7 @@ TEST_CASE("pay U with another code is an answer the machine retries") {
   const auto r = h.pay(test_payment());
   CHECK(event_as<pay_answer>(r).result == aplus_result{"UNKNOWN_EXCEPTION", 'U', "try later"});
   CHECK(event_as<pay_answer>(r).normal_url.empty());
-  CHECK(h.gw->metrics().calls(aplus_api::pay, call_outcome::u) == 1);
+  CHECK(r.call.outcome == "U/UNKNOWN_EXCEPTION");
 }
 
 TEST_CASE("an unsigned answer is no answer, and its bytes are kept") {
@@ -281,7 +279,6 @@ TEST_CASE("an unsigned answer is no answer, and its bytes are kept") {
   CHECK(r.call.outcome == "unsigned_answer");
   CHECK(r.call.http_status == 200);
   CHECK(r.call.response_body == pay_success);
-  CHECK(h.gw->metrics().calls(aplus_api::pay, call_outcome::unsigned_answer) == 1);
 }
 
 TEST_CASE("an answer signed with another key is bad_signature") {
@@ -338,7 +335,6 @@ TEST_CASE("a validly signed answer that is not a pay response is garbled") {
     CHECK(event_as<pay_no_answer>(r).reason == no_answer_reason::garbled);
     CHECK(r.call.outcome == "garbled");
   }
-  CHECK(h.gw->metrics().calls(aplus_api::pay, call_outcome::garbled) == 4);
 }
 
 TEST_CASE("a silent server times out after requestTimeoutMs") {
@@ -356,7 +352,6 @@ TEST_CASE("a silent server times out after requestTimeoutMs") {
   CHECK(r.call.outcome == "timeout");
   CHECK(r.call.latency_us >= 250'000);
   CHECK(r.call.request_body == test_payment().pay_request);
-  CHECK(gw->metrics().calls(aplus_api::pay, call_outcome::timeout) == 1);
 }
 
 TEST_CASE("a refused connection is transport_error") {
@@ -441,7 +436,6 @@ TEST_CASE("a verified answer whose Response-Time is outside the skew window is n
     const auto pay = h.pay(test_payment());
     CHECK(event_as<pay_no_answer>(pay).reason == no_answer_reason::bad_signature);
     CHECK(pay.call.outcome == "stale_answer");
-    CHECK(h.gw->metrics().calls(aplus_api::pay, call_outcome::stale_answer) == 1);
     h.answer({inquiry_ss, 200, reply::signing::aplus, our_client_id, offset});
     CHECK(h.inquiry(test_payment()).call.outcome == "stale_answer");
     h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"}})", 200, reply::signing::aplus,
@@ -528,7 +522,6 @@ TEST_CASE("cancel S") {
   CHECK(h.fake->seen.at(0).target == "/aps/api/v1/payments/cancelPayment");
   CHECK(h.fake->seen.at(0).body == R"({"paymentRequestId":"pay_1089760038715669"})");
   CHECK(r.call.outcome == "S/SUCCESS");
-  CHECK(h.gw->metrics().calls(aplus_api::cancel, call_outcome::s) == 1);
 }
 
 TEST_CASE("consult sends the body as given and decodes the verified answer") {
@@ -573,19 +566,7 @@ TEST_CASE("with a signing pool the call still resumes on the caller's thread") {
   CHECK(h.fake->our_signature.at(0) == aplus::verify_outcome::ok);
 }
 
-TEST_CASE("latency buckets count each call once, by upper bound") {
-  gateway_metrics m;
-  m.record(aplus_api::inquiry, call_outcome::s, 5'000);
-  m.record(aplus_api::inquiry, call_outcome::s, 5'001);
-  m.record(aplus_api::inquiry, call_outcome::timeout, 20'000'000);
-  CHECK(m.calls(aplus_api::inquiry, call_outcome::s) == 2);
-  CHECK(m.calls(aplus_api::inquiry, call_outcome::timeout) == 1);
-  CHECK(m.calls(aplus_api::pay, call_outcome::s) == 0);
-  CHECK(m.bucket(aplus_api::inquiry, 0) == 1);
-  CHECK(m.bucket(aplus_api::inquiry, 1) == 1);
-  CHECK(m.bucket(aplus_api::inquiry, gateway_metrics::latency_bounds_us.size()) == 1);
-  CHECK(m.latency_sum_us(aplus_api::inquiry) == 20'010'001);
-  CHECK(to_string(call_outcome::unsigned_answer) == "unsigned_answer");
+TEST_CASE("APIs are named as Alipay+ names them") {
   CHECK(to_string(aplus_api::cancel) == "cancelPayment");
 }
 

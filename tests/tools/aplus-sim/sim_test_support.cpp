@@ -5,7 +5,7 @@
 #include "orchestrator/alipayplus/signature_header.hpp"
 #include "orchestrator/alipayplus/signer.hpp"
 #include "orchestrator/alipayplus/wire_time.hpp"
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "tests/orchestrator/net/net_test_support.hpp"
 #include "tools/aplus-sim/truth.hpp"
 
@@ -42,7 +42,7 @@ const acqp_side& acqp() {
 }
 
 net::request acqp_request(std::string target, std::string body, std::string_view as_client) {
-  const std::string time = aplus::format_wire_time(daemon::wall_now());
+  const std::string time = aplus::format_wire_time(wall_now());
   const auto content = aplus::request_content("POST", target, as_client, time, body);
   net::request r;
   r.method = "POST";
@@ -66,7 +66,7 @@ bool signed_by_aplus(const net::response& res, std::string_view target) {
 net::response acqp_ack(std::string_view target, char result_status, int status) {
   const std::string body = result_status == 'S' ? aplus::encode(aplus::success_ack())
                                                 : result_body(make_result(result_status, "PROCESS_FAIL", "try later"));
-  const std::string time = aplus::format_wire_time(daemon::wall_now());
+  const std::string time = aplus::format_wire_time(wall_now());
   const auto content = aplus::response_content("POST", target, client_id, time, body);
   net::response r;
   r.status = status;

@@ -7,7 +7,7 @@
 
 #include "orchestrator/alipayplus/codec.hpp"
 #include "orchestrator/alipayplus/signer.hpp"
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "tests/tools/aplus-sim/sim_test_support.hpp"
 #include "tools/aplus-sim/truth.hpp"
 
@@ -49,7 +49,7 @@ TEST_CASE("wire: a request signed by the ACQP passes, tampered, unsigned or fore
 
 TEST_CASE("wire: answers are signed over the request's path with Response-Time") {
   const auto keys = test::sim_keys();
-  const auto res = signed_answer(keys, pay_path, 200, R"({"result":{}})", daemon::wall_now());
+  const auto res = signed_answer(keys, pay_path, 200, R"({"result":{}})", wall_now());
   CHECK(test::signed_by_aplus(res, pay_path));
   CHECK_FALSE(test::signed_by_aplus(res, "/aps/api/v1/payments/inquiryPayment"));
   CHECK(net::find_header(res.headers, "Client-Id") == test::client_id);
@@ -58,7 +58,7 @@ TEST_CASE("wire: answers are signed over the request's path with Response-Time")
 TEST_CASE("wire: each answer fault is faulty in its own way") {
   const auto keys = test::sim_keys();
   const std::string body = R"({"result":{"resultCode":"PAYMENT_IN_PROCESS","resultStatus":"U"}})";
-  const auto now = daemon::wall_now();
+  const auto now = wall_now();
   const auto answer = [&](std::optional<answer_fault> f) { return faulted_answer(keys, pay_path, body, f, now); };
 
   for (auto f : {std::optional<answer_fault>{}, std::optional(answer_fault::timeout), std::optional(answer_fault::drop),
@@ -108,7 +108,7 @@ TEST_CASE("wire: notifies verify with the Alipay+ key unless badly signed on pur
   for (const bool bad : {false, true}) {
     notify_signing how;
     how.bad_signature = bad;
-    const auto req = signed_notify(keys, "/alipayplus/notify?x=1", R"({"a":"b"})", how, daemon::wall_now());
+    const auto req = signed_notify(keys, "/alipayplus/notify?x=1", R"({"a":"b"})", how, wall_now());
     const auto content = aplus::request_content("POST", req.target, *net::find_header(req.headers, "Client-Id"),
                                                 *net::find_header(req.headers, "Request-Time"), req.body);
     const auto outcome = aplus::verify_with(test::acqp().aplus_keys, *net::find_header(req.headers, "Signature"), content);
@@ -119,7 +119,7 @@ TEST_CASE("wire: notifies verify with the Alipay+ key unless badly signed on pur
 TEST_CASE("wire: a crafted notify carries and signs the Client-Id and Request-Time it is given") {
   const auto keys = test::sim_keys();
   const notify_signing how{false, "OTHER", "2020-01-01T00:00:00.000+08:00"};
-  const auto req = signed_notify(keys, "/alipayplus/notify", R"({"a":"b"})", how, daemon::wall_now());
+  const auto req = signed_notify(keys, "/alipayplus/notify", R"({"a":"b"})", how, wall_now());
   CHECK(net::find_header(req.headers, "Client-Id") == "OTHER");
   CHECK(net::find_header(req.headers, "Request-Time") == how.request_time);
   const auto content = aplus::request_content("POST", req.target, "OTHER", how.request_time, req.body);

@@ -5,9 +5,9 @@
 #include <random>
 #include <unordered_map>
 
-#include "orchestrator/daemon/id_map.hpp"
+#include "orchestrator/engine/id_map.hpp"
 
-using cashier::daemon::id_map;
+using cashier::id_map;
 
 TEST_CASE("the id map agrees with std::unordered_map under random use") {
   std::mt19937_64 rng(11);

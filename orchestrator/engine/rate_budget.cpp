@@ -1,11 +1,11 @@
 // The outbound call budget and call lanes (see rate_budget.hpp).
-#include "orchestrator/daemon/rate_budget.hpp"
+#include "orchestrator/engine/rate_budget.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <variant>
 
-namespace cashier::daemon {
+namespace cashier {
 namespace {
 
 constexpr std::string_view traffic_limit_code = "REQUEST_TRAFFIC_EXCEED_LIMIT";
@@ -161,4 +161,4 @@ void rate_budget::throttled(instant now) {
   ++throttles_;
 }
 
-}  // namespace cashier::daemon
+}  // namespace cashier

@@ -9,7 +9,7 @@
 
 #include "state/machine/time.hpp"
 
-namespace cashier::daemon {
+namespace cashier {
 
 /// A source of payment-clock time.
 class payment_clock {
@@ -46,4 +46,4 @@ class scaled_clock final : public payment_clock {
 /// The current wall-clock instant in milliseconds.
 time_point wall_now();
 
-}  // namespace cashier::daemon
+}  // namespace cashier

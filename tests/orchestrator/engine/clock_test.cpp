@@ -2,11 +2,11 @@
 // the ISO 8601 form every payment time is shown in.
 #include <doctest/doctest.h>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 
 using namespace cashier;
-using cashier::daemon::scaled_clock;
+using cashier::scaled_clock;
 
 TEST_CASE("scaled clock maps wall time onto the payment timeline") {
   const auto origin = from_epoch_ms(1'000'000);
@@ -17,7 +17,7 @@ TEST_CASE("scaled clock maps wall time onto the payment timeline") {
 }
 
 TEST_CASE("scaled clock waits a scaled-down wall time, never too short") {
-  scaled_clock c(daemon::wall_now(), 1000);
+  scaled_clock c(wall_now(), 1000);
   const auto at = c.now() + std::chrono::minutes(10);
   const auto wait = c.wall_wait_until(at);
   // Ten payment minutes at ×1000 is 600 ms of wall time (minus what elapsed since now()).
@@ -27,8 +27,8 @@ TEST_CASE("scaled clock waits a scaled-down wall time, never too short") {
 }
 
 TEST_CASE("real clock follows the wall clock") {
-  daemon::real_clock c;
-  const auto a = daemon::wall_now();
+  real_clock c;
+  const auto a = wall_now();
   const auto b = c.now();
   CHECK(b >= a);
   CHECK(b - a < std::chrono::seconds(5));

@@ -5,11 +5,11 @@
 #include <random>
 #include <map>
 
-#include "orchestrator/daemon/deadline_heap.hpp"
+#include "orchestrator/engine/deadline_heap.hpp"
 
 using namespace cashier;
-using cashier::daemon::call_lane;
-using cashier::daemon::deadline_heap;
+using cashier::call_lane;
+using cashier::deadline_heap;
 
 TEST_CASE("pop_due returns due payments in deadline order") {
   deadline_heap h;

@@ -1,10 +1,10 @@
 // Real and scaled payment clocks (see clock.hpp).
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace cashier::daemon {
+namespace cashier {
 
 time_point wall_now() {
   return std::chrono::time_point_cast<duration>(std::chrono::system_clock::now());
@@ -33,4 +33,4 @@ std::chrono::steady_clock::duration scaled_clock::wall_wait_until(time_point at)
   return std::chrono::microseconds{static_cast<std::int64_t>(wall_us)};
 }
 
-}  // namespace cashier::daemon
+}  // namespace cashier

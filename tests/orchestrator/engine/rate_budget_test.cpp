@@ -5,12 +5,12 @@
 
 #include <chrono>
 
-#include "orchestrator/daemon/rate_budget.hpp"
+#include "orchestrator/engine/rate_budget.hpp"
 
 using namespace cashier;
-using cashier::daemon::call_lane;
-using cashier::daemon::lane_of;
-using cashier::daemon::rate_budget;
+using cashier::call_lane;
+using cashier::lane_of;
+using cashier::rate_budget;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -153,13 +153,13 @@ TEST_CASE("REQUEST_TRAFFIC_EXCEED_LIMIT is recognised in pay, inquiry and cancel
   pay.result = limit;
   inquiry_answer inquiry;
   inquiry.result = limit;
-  CHECK(daemon::is_traffic_limit(pay));
-  CHECK(daemon::is_traffic_limit(inquiry));
-  CHECK(daemon::is_traffic_limit(cancel_answer{limit}));
+  CHECK(is_traffic_limit(pay));
+  CHECK(is_traffic_limit(inquiry));
+  CHECK(is_traffic_limit(cancel_answer{limit}));
   pay.result.code = "UNKNOWN_EXCEPTION";
-  CHECK_FALSE(daemon::is_traffic_limit(pay));
-  CHECK_FALSE(daemon::is_traffic_limit(inquiry_no_answer{no_answer_reason::timeout}));
-  CHECK_FALSE(daemon::is_traffic_limit(deadline_reached{}));
+  CHECK_FALSE(is_traffic_limit(pay));
+  CHECK_FALSE(is_traffic_limit(inquiry_no_answer{no_answer_reason::timeout}));
+  CHECK_FALSE(is_traffic_limit(deadline_reached{}));
 }
 
 TEST_CASE("pay and cancel are urgent, polls only near the polling deadline") {

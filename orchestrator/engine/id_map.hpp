@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace cashier::daemon {
+namespace cashier {
 
 /// id -> value, for any int64 id but the smallest one.
 class id_map {
@@ -54,4 +54,4 @@ class id_map {
   std::size_t size_ = 0;
 };
 
-}  // namespace cashier::daemon
+}  // namespace cashier

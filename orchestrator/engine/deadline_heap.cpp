@@ -1,9 +1,9 @@
 // Deadline heap with two lanes and lazy deletion (see deadline_heap.hpp).
-#include "orchestrator/daemon/deadline_heap.hpp"
+#include "orchestrator/engine/deadline_heap.hpp"
 
 #include <algorithm>
 
-namespace cashier::daemon {
+namespace cashier {
 namespace {
 // std::*_heap build a max-heap; ordering by "later first" makes the top the earliest.
 constexpr auto later = [](const auto& a, const auto& b) { return a.key > b.key; };
@@ -113,4 +113,4 @@ void deadline_heap::compact() {
   std::make_heap(polling_.begin(), polling_.end(), later);
 }
 
-}  // namespace cashier::daemon
+}  // namespace cashier

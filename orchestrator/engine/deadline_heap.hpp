@@ -14,11 +14,11 @@
 #include <optional>
 #include <vector>
 
-#include "orchestrator/daemon/id_map.hpp"
-#include "orchestrator/daemon/rate_budget.hpp"
+#include "orchestrator/engine/id_map.hpp"
+#include "orchestrator/engine/rate_budget.hpp"
 #include "state/machine/time.hpp"
 
-namespace cashier::daemon {
+namespace cashier {
 
 /// A deadline that is due.
 struct due_deadline {
@@ -67,4 +67,4 @@ class deadline_heap {
   id_map live_;  // id -> armed key
 };
 
-}  // namespace cashier::daemon
+}  // namespace cashier

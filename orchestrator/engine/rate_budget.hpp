@@ -15,7 +15,7 @@
 #include "state/machine/payment.hpp"
 #include "state/machine/time.hpp"
 
-namespace cashier::daemon {
+namespace cashier {
 
 /// The queue of the deadline heap a deadline waits in, i.e. how urgent its call is.
 enum class call_lane {
@@ -109,4 +109,4 @@ class rate_budget {
   std::uint64_t throttles_ = 0;
 };
 
-}  // namespace cashier::daemon
+}  // namespace cashier

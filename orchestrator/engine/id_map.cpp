@@ -1,7 +1,7 @@
 // Flat id map with linear probing and backward-shift deletion (see id_map.hpp).
-#include "orchestrator/daemon/id_map.hpp"
+#include "orchestrator/engine/id_map.hpp"
 
-namespace cashier::daemon {
+namespace cashier {
 namespace {
 
 __extension__ using uint128 = unsigned __int128;
@@ -74,4 +74,4 @@ void id_map::rehash(std::size_t capacity) {
     if (s.id != empty) slots_[position(s.id)] = s;
 }
 
-}  // namespace cashier::daemon
+}  // namespace cashier

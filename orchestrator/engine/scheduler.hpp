@@ -1,0 +1,286 @@
+// The scheduler: every decision of the daemon's driver about WHEN things happen, with no I/O and
+// no clock reads (the sans-I/O half, as Boost.MySQL's sansio_connection_node is to its Asio
+// connection_node). It owns the queue of inputs and their group-commit batching, the deadline
+// heap with its two lanes, the outbound rate budget and the tokens deadlines prepay, the calls
+// in flight and their cap, the hold after a store failure, and draining. The executor (the
+// daemon's Asio driver, or the simulation's virtual world) hands it instants and results as
+// plain values and carries out the actions it returns: post a flush, commit a batch, start a
+// call, arm the timer, wake the watchers of a payment, probe the store. It never calls the
+// engine, the store or the network itself, so a test drives it with made-up instants and a
+// simulated world drives the very same code. Its invariants are checked after every entry
+// point and stay on in release builds (a broken one calls the handler, which aborts by default).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "orchestrator/engine/deadline_heap.hpp"
+#include "orchestrator/engine/engine.hpp"
+#include "orchestrator/engine/rate_budget.hpp"
+
+namespace cashier::engine {
+
+/// The Alipay+ call an effect asks for.
+enum class call_kind {
+  pay,      ///< pay (the stored request bytes)
+  inquiry,  ///< inquiryPayment
+  cancel,   ///< cancelPayment
+};
+
+/// "pay", "inquiryPayment" or "cancelPayment".
+std::string_view api_name(call_kind kind);
+/// The machine event for a call of `kind` that ended without an answer, for reason `why`.
+event no_answer_of(call_kind kind, no_answer_reason why);
+
+/// Deliberate scheduler bugs, for the simulation to prove its checks catch them. Always `none`
+/// in the daemon.
+enum class scheduler_flaw {
+  none,             ///< the real behaviour
+  leak_token,       ///< a prepaid token of a deadline whose call is not made is never refunded
+  ignore_cap,       ///< due deadlines fire whatever the calls in flight
+  fire_early,       ///< deadlines fire up to five seconds before their time
+  cancel_over_pay,  ///< a cancel starts while a pay of the same payment is in flight
+};
+
+/// The scheduler's limits; the defaults are the daemon's.
+struct scheduler_limits {
+  /// Inputs committed together at most; more wait for the next batch of the same flush.
+  std::size_t max_batch = 512;
+  /// Due deadlines looked at per tick; the rest on the next tick.
+  std::size_t max_due_per_tick = 2048;
+  /// Alipay+ calls under way at most before due deadlines wait in the heap: enough to keep the
+  /// gateway's connections (16) busy, few enough that when Alipay+ answers slower than the
+  /// budget allows, the backlog waits in the heap instead of in the HTTP client's queue (and
+  /// times out). Calls that cannot wait (a new payment's pay, a requested cancel) do not count
+  /// against it when they start, only while they are in flight.
+  std::size_t max_calls_in_flight = 64;
+  /// Of this many deadlines fired in a row while both lanes have due ones, the last is a poll:
+  /// the urgent lane goes first, but a flood of pays and cancels cannot starve polling.
+  int polling_share = 8;
+  /// After a failed commit, how long (wall clock) until the store is probed.
+  std::chrono::nanoseconds retry_after_store_failure = std::chrono::seconds(1);
+  /// A deliberate bug (the simulation's --inject-bug).
+  scheduler_flaw flaw = scheduler_flaw::none;
+};
+
+/// Both clocks as plain values: the executor reads them in one place and hands them in.
+struct instants {
+  time_point payment;          ///< the payment clock (deadlines, the machine)
+  rate_budget::instant wall;   ///< the wall clock (the rate budget)
+};
+
+/// The executor's handle on whoever waits for one input's commit; 0 = nobody.
+using ticket = std::uint64_t;
+
+/// Inputs to commit in one engine.apply, and who waits for each (same order).
+struct batch {
+  std::vector<input> inputs;    ///< to commit
+  std::vector<ticket> tickets;  ///< who waits for each
+};
+
+/// Call flush() on a later reactor turn (inputs are queued and no flush is scheduled).
+struct flush_soon {};
+/// Start Alipay+ call `kind` for `p`; report its end with call_ended().
+struct start_call {
+  call_kind kind;  ///< which call
+  payment p;       ///< the payment as committed
+};
+/// Wake whoever waits for payment `id` to change (it was committed with a change).
+struct wake_watchers {
+  std::int64_t id;  ///< the payment
+};
+/// Arm the one timer (replacing any armed one) and report it with timer_fired(at): when the
+/// payment clock reaches `at`, or, when `due` (it has, and the budget is short), after
+/// `budget_wait` of wall time.
+struct arm_timer {
+  time_point at;                         ///< the earliest deadline in the heap
+  std::chrono::nanoseconds budget_wait;  ///< when `due`: wall time until a token is there
+  bool due;                              ///< `at` is not in the future
+};
+/// Disarm the timer (nothing armed, draining, or every call slot taken: an answer re-arms).
+struct cancel_timer {};
+/// After `wait` of wall time, call store_retry_due().
+struct arm_store_retry {
+  std::chrono::nanoseconds wait;  ///< wall time
+};
+/// Write a small probe to the store and report it with probe_result().
+struct probe_store {};
+/// A due deadline left the heap `late` after its time (metrics).
+struct deadline_fired {
+  call_lane lane;  ///< the lane it waited in
+  duration late;   ///< payment-clock time past its due instant (timer, reactor, budget)
+};
+/// What a notice reports (a log line for the daemon, a counter for the simulation).
+enum class notice_kind {
+  call_deferred,    ///< a call over even the borrowed budget was not made (its guard resends it)
+  cancel_deferred,  ///< a cancel was held back behind the same payment's pay in flight
+  rate_lowered,     ///< REQUEST_TRAFFIC_EXCEED_LIMIT lowered the outbound rate (`value`)
+  store_failed,     ///< the first failed commit: the store cannot commit
+  store_recovered,  ///< a probe committed after failures (`value`: failures so far)
+};
+/// Something worth a log line.
+struct notice {
+  notice_kind kind;            ///< what
+  std::int64_t payment_id = 0; ///< the payment, if one
+  double value = 0;            ///< a figure, per kind
+};
+/// One thing for the executor to do.
+using action = std::variant<flush_soon, start_call, wake_watchers, arm_timer, cancel_timer, arm_store_retry,
+                            probe_store, deadline_fired, notice>;
+/// Kinds of action (the index of the variant).
+inline constexpr std::size_t action_kinds = std::variant_size_v<action>;
+/// The name of action kind `index` ("flush_soon", "start_call", …).
+std::string_view action_name(std::size_t index);
+
+/// Counters of what the scheduler did.
+struct scheduler_stats {
+  std::uint64_t batches = 0;           ///< batches handed out and committed
+  std::uint64_t inputs = 0;            ///< inputs committed
+  std::uint64_t store_failures = 0;    ///< batches whose commit failed
+  bool store_writable = true;          ///< false from a failed commit until a probe commits
+  std::size_t armed_deadlines = 0;     ///< payments in the deadline heap
+  std::size_t calls_in_flight = 0;     ///< Alipay+ calls under way
+  std::uint64_t budget_deferred = 0;   ///< calls not made for want of budget
+  std::uint64_t hints_skipped = 0;     ///< hint inquiries skipped for want of budget
+  std::uint64_t cancels_deferred = 0;  ///< cancels held back behind a pay in flight
+  std::uint64_t budget_waits = 0;      ///< ticks that stopped on an empty budget
+  std::uint64_t cap_waits = 0;         ///< ticks that stopped on the cap of calls in flight
+  std::uint64_t tokens_refunded = 0;   ///< prepaid tokens given back
+  std::uint64_t tokens_borrowed = 0;   ///< calls that took a token outside the heap (take_now)
+  double worst_urgent_lateness_s = 0;  ///< most a due urgent deadline fired late (payment clock)
+  double worst_polling_lateness_s = 0; ///< most a due polling deadline fired late (payment clock)
+  std::array<std::uint64_t, action_kinds> actions{};  ///< actions emitted, by kind
+  std::array<std::uint64_t, 2> fired{};  ///< deadlines fired, by lane (urgent, polling)
+};
+
+/// The driver's policy: what commits, fires and calls when.
+class scheduler {
+ public:
+  /// A scheduler with `limits` and an unlimited budget.
+  explicit scheduler(scheduler_limits limits = {});
+
+  /// Re-arms every open payment (engine.recover()) and arms the timer.
+  void recover(std::span<const store::deadline> open, instants now);
+  /// Queues `in` (waited for by `t`) for the next group commit. With `hold_for_ack`, the calls
+  /// of its decision wait when that decision must be acked (a verified notify): they start at
+  /// ack_written(t), so the ack leaves before, e.g., the cancel of an amount mismatch.
+  void submit(input in, ticket t, bool hold_for_ack = false);
+  /// True while the calls of the input waited for by `t` are held for its ack.
+  bool holding(ticket t) const { return held_for_ack_.contains(t); }
+  /// The ack of the input waited for by `t` was written (or could not be): its held calls start
+  /// now, paid like any call that cannot wait. An unknown or released ticket does nothing.
+  void ack_written(ticket t, instants now);
+  /// A posted flush begins: the deadlines due by now join the queued inputs.
+  void begin_flush(instants now);
+  /// The next batch to commit (at most max_batch inputs), or nothing when the queue is empty.
+  /// Exactly one of committed() or commit_failed() must follow before the next call.
+  std::optional<batch> next_batch();
+  /// The batch just handed out is durable with `outs` (engine.apply's, same order).
+  void committed(const batch& b, std::span<const output> outs, instants now);
+  /// The batch just handed out failed to commit (store_error): nothing of it was written.
+  void commit_failed(const batch& b);
+  /// The flush ends: arms the timer for what is left.
+  void end_flush(instants now);
+  /// The timer armed for `at` went off.
+  void timer_fired(time_point at, instants now);
+  /// A call of `kind` ended with `answer` (its event: an answer, or no_answer_of()); queues it,
+  /// waited for by `t`.
+  void call_ended(call_kind kind, input answer, instants now, ticket t = 0);
+  /// The wall-clock wait of arm_store_retry is over.
+  void store_retry_due();
+  /// The probe write committed (`ok`) or failed.
+  void probe_result(bool ok, instants now);
+  /// Stops starting calls and firing deadlines (shutdown); queued inputs still commit.
+  void drain();
+
+  /// Moves the actions emitted since the last take into `into` (cleared first).
+  void take_actions(std::vector<action>& into);
+  /// True when no call is in flight and no input is queued.
+  bool idle() const { return in_flight_.empty() && queue_.empty(); }
+  /// True once drain() was called.
+  bool draining() const { return draining_; }
+  /// The outbound call budget (unlimited until set).
+  rate_budget& budget() { return budget_; }
+  /// The deadline heap (read-only).
+  const deadline_heap& heap() const { return heap_; }
+  /// Counters.
+  scheduler_stats stats() const;
+  /// Called with a description when an invariant breaks (default: print it and abort).
+  void on_broken_invariant(std::function<void(std::string_view)> handler) { broken_ = std::move(handler); }
+
+ private:
+  struct queued {
+    input in;
+    ticket t = 0;
+    bool prepaid = false;  // a deadline that took a budget token when it left the heap
+    bool hold = false;     // submit(hold_for_ack): an acked decision's calls wait for ack_written
+  };
+  // A committed decision whose calls wait for its ack: the event (for the budget's choice) and
+  // the output whose effects they are.
+  struct held_calls {
+    event ev;
+    output out;
+  };
+  struct flight {
+    int total = 0;  // calls under way for the payment
+    int pays = 0;   // of which pay calls
+  };
+
+  void emit(action a);
+  void enqueue(input in, ticket t, bool prepaid, bool hold = false);
+  void after_commit(const input& in, bool prepaid, bool hold, ticket t, const output& out, instants now);
+  void start_calls(const input& in, bool prepaid, const output& out, instants now);
+  bool admit(call_kind kind, const event& ev, std::int64_t id, instants now);
+  bool may_start(call_kind kind, const payment& p);
+  void start(call_kind kind, const payment& p);
+  void refund();
+  void arm();
+  void set_timer(instants now);
+  void fire_due(instants now);
+  void fired(const due_deadline& due, instants now);
+  bool saturated() const;
+  void retry_store();
+  void ensure(bool ok, std::string_view what);
+  void check();
+
+  scheduler_limits limits_;
+  deadline_heap heap_;
+  rate_budget budget_;
+  std::vector<queued> queue_;
+  std::vector<bool> in_commit_;  // prepaid flags of the batch handed out, until its result
+  std::vector<bool> hold_in_commit_;  // hold flags of the batch handed out, until its result
+  std::unordered_map<ticket, held_calls> held_for_ack_;
+  bool committing_ = false;
+  bool flush_scheduled_ = false;
+  bool flushing_ = false;  // between begin_flush and end_flush
+  time_point timer_at_ = never;
+  int urgent_run_ = 0;  // urgent deadlines fired since the last poll
+  std::unordered_map<std::int64_t, flight> in_flight_;
+  std::size_t calls_in_flight_ = 0;
+  // Prepaid tokens: taken when a deadline leaves the heap; each is then spent by the call its
+  // commit starts or refunded. taken == spent + refunded + outstanding, always.
+  std::size_t prepaid_outstanding_ = 0;
+  std::uint64_t prepaid_taken_ = 0;
+  std::uint64_t prepaid_spent_ = 0;
+  std::uint64_t prepaid_refunded_ = 0;
+  bool draining_ = false;
+  // After a failed commit (disk full, read-only, I/O error): the payments whose inputs were
+  // lost, re-armed once a probe write commits (on the wall clock: a scaled clock must not spin).
+  std::unordered_set<std::int64_t> held_;
+  bool store_retry_armed_ = false;
+  scheduler_stats st_;
+  std::vector<action> out_;
+  std::function<void(std::string_view)> broken_;
+};
+
+}  // namespace cashier::engine
