@@ -27,6 +27,7 @@
 
 #include "orchestrator/alipayplus/keys.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
+#include "orchestrator/daemon/checkout_pages.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/log.hpp"
@@ -98,6 +99,17 @@ asio::awaitable<store::store_stats> read_store_stats(store::payment_store& reade
   co_return reader.stats(now);
 }
 
+/// The base of checkoutUrl: config publicUrl, else the listener itself (a wildcard host becomes
+/// loopback; the bound port, so that port 0 works).
+std::string public_url_of(const config& cfg, std::uint16_t port) {
+  if (!cfg.public_url.empty()) return cfg.public_url;
+  std::string host = cfg.listen_host;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return std::string(cfg.tls_cert ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+}
+
 /// Everything the running daemon holds, in construction order.
 struct daemon {
   explicit daemon(const config& c) : cfg(c) {}
@@ -113,6 +125,7 @@ struct daemon {
   std::unique_ptr<driver> drv;
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
+  std::unique_ptr<checkout_pages> checkout;  // the hosted payment page, /pay/
   std::optional<net::http_server> server;
   notify_settings notify;
   std::optional<ack_builder> acks;
@@ -261,6 +274,7 @@ struct daemon {
     const auto& notify_path = cfg.alipayplus.notify_path;
     // The merchant API authenticates before it routes: an unknown /v1/ path is 401 without a token.
     if (path != notify_path && path.starts_with("/v1/")) co_return co_await api->handle(req);
+    if (path != notify_path && path.starts_with("/pay/")) co_return co_await checkout->handle(req);
     if (path.starts_with("/admin/") && !peer.is_loopback)
       co_return error_response(403, "FORBIDDEN", "admin actions are accepted from loopback only");
     const auto match = match_route(req.method, req.target, notify_path);
@@ -342,6 +356,7 @@ struct daemon {
       stats.observe("cashierd_alipayplus_call_seconds", {{"api", c.api}}, static_cast<double>(c.latency_us) / 1e6);
     }
     if (out.result != engine::outcome::applied) return;
+    checkout->on_commit(out.after);
     const auto& d = out.made;
     bool events = false;
     for (const auto& e : d.effects) {
@@ -428,6 +443,8 @@ int run_daemon(const config& cfg) {
   });
   d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }});
+  d.checkout = std::make_unique<checkout_pages>(checkout_deps{*d.drv, *d.store, *d.clock,
+      [&d](std::string body) { return d.consult(std::move(body)); }});
 
   // Every open payment is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
@@ -445,6 +462,7 @@ int run_daemon(const config& cfg) {
     return 1;
   }
   d.server.emplace(std::move(*server));
+  engine::set_checkout_base(public_url_of(cfg, d.server->port()));
   auto net_work = asio::make_work_guard(d.net_io);
   std::thread net_thread([&d] {
     name_this_thread("cashierd-net");

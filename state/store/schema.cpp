@@ -194,8 +194,19 @@ CREATE TRIGGER payments_no_delete BEFORE DELETE ON payments
   BEGIN SELECT RAISE(ABORT, 'payments are never deleted'); END;
 )sql";
 
+// The hosted payment page's id (PRODUCT.md "Client side"): 128 random bits as 32 lowercase hex
+// digits, unique, looked up by the page's status endpoint. Rows from before this step get one
+// here (SQLite's randomblob: ChaCha20 seeded from the OS). The index is partial because a
+// payment written without one (store-level tests, tools) keeps '' and '' is not an id; lookups
+// repeat its condition so that the planner uses it.
+constexpr const char* checkout_id_step = R"sql(
+ALTER TABLE payments ADD COLUMN checkout_id TEXT NOT NULL DEFAULT '';
+UPDATE payments SET checkout_id = lower(hex(randomblob(16)));
+CREATE UNIQUE INDEX payments_by_checkout ON payments (checkout_id) WHERE checkout_id <> '';
+)sql";
+
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<const char*, 1> steps = {schema_v1};
+constexpr std::array<const char*, 2> steps = {schema_v1, checkout_id_step};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);

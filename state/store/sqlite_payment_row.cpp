@@ -19,7 +19,7 @@ constexpr bool fixed = false;
 constexpr bool changes = true;
 
 // The order is the SQL parameter order and must match read_payment below.
-const std::array<payment_column, 30> columns = {{
+const std::array<payment_column, 31> columns = {{
     {"payment_request_id", fixed, [](const payment& p) { return text(p.payment_request_id); }},
     {"merchant_id", fixed, [](const payment& p) { return text(p.merchant_id); }},
     {"status", changes, [](const payment& p) { return text(to_string(p.status)); }},
@@ -63,6 +63,7 @@ const std::array<payment_column, 30> columns = {{
     {"result_message", changes,
      [](const payment& p) { return p.result ? text(p.result->message) : null(); }},
     {"cancel_reason", changes, [](const payment& p) { return text(p.cancel_reason); }},
+    {"checkout_id", fixed, [](const payment& p) { return text(p.checkout_id); }},
 }};
 
 template <class T>
@@ -127,6 +128,7 @@ payment read_payment(const sqlite_statement& q) {
     p.result = aplus_result{q.bytes(28), status.empty() ? '?' : status[0], q.bytes(30)};
   }
   p.cancel_reason = q.bytes(31);
+  p.checkout_id = q.bytes(32);
   return p;
 }
 

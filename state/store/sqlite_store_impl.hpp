@@ -26,6 +26,7 @@ class sqlite_store final : public payment_store {
   std::vector<commit_outcome> commit(std::span<const transition> batch) override;
   std::optional<payment> find(std::string_view payment_request_id) override;
   std::optional<std::int64_t> id_of(std::string_view payment_request_id) override;
+  std::optional<payment> find_by_checkout(std::string_view checkout_id) override;
   std::optional<payment> load(std::int64_t id) override;
   std::vector<deadline> open_deadlines() override;
   std::vector<payment> list(const list_query& q) override;

@@ -158,6 +158,7 @@ inline void check_same(const payment& a, const payment& b) {
   CHECK(a.settlement_amount == b.settlement_amount);
   CHECK(a.result == b.result);
   CHECK(a.cancel_reason == b.cancel_reason);
+  CHECK(a.checkout_id == b.checkout_id);
 }
 
 }  // namespace cashier::store::test
