@@ -142,8 +142,6 @@
     chevron.setAttribute('aria-hidden', 'true');
     chevron.textContent = '\u203A';
     a.appendChild(img); a.appendChild(text); a.appendChild(chevron);
-    a.setAttribute('aria-label', 'Pay with Alipay+. ' + wallets.textContent + '. ' +
-      Array.prototype.map.call(text.querySelectorAll('.promo'), function (p) { return p.textContent; }).join('. '));
     a.addEventListener('click', function (event) { choose(event, a); });
     li.appendChild(a);
     updateOption(a, status);
