@@ -479,6 +479,7 @@ int run_daemon(const config& cfg) {
     if (ec) return;
     log_line(log_level::info, "draining", {{"signal", sig}});
     d.ready = false;
+    d.checkout->stop();  // open long polls answer now instead of holding the drain
     asio::co_spawn(d.io, [&d]() -> asio::awaitable<void> {
       // The server lives on the network thread: stop it there.
       auto stop = d.server->stop(std::chrono::seconds(10));

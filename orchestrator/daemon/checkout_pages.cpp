@@ -30,6 +30,8 @@ using net::response;
 /// The longest a status request waits for a change (below the server's idle timeout, and short
 /// enough that a drain is not held up for long).
 constexpr std::chrono::milliseconds longest_wait{15000};
+/// A long poll waits in slices of this, so that a drain ends it quickly.
+constexpr std::chrono::milliseconds wait_slice{1000};
 /// How long a consult answer is reused for the same (merchant, amount, region, terminal).
 constexpr std::chrono::seconds option_ttl{60};
 constexpr std::size_t max_options = 1000;
@@ -220,8 +222,16 @@ asio::awaitable<response> checkout_pages::status(const std::string& checkout_id,
         deps_.clock.wall_wait_until(v->expiry_at)) + std::chrono::milliseconds(50);
     if (deps_.clock.now() < v->expiry_at) wait = std::min(wait, to_expiry);
     const auto id = v->id;
-    co_await deps_.drv.wait_for_change(id, wait);
-    v = find(checkout_id);  // the entry may have been evicted meanwhile
+    const auto until = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (stopping_ || left <= std::chrono::milliseconds::zero()) break;
+      co_await deps_.drv.wait_for_change(id, std::min(left, wait_slice));
+      v = find(checkout_id);  // the entry may have been evicted meanwhile
+      if (v == nullptr) co_return not_found();
+      if (*seen != state_of(*v)) break;
+    }
+    v = find(checkout_id);
     if (v == nullptr) co_return not_found();
   }
   co_return page_json(200, status_json(*v));

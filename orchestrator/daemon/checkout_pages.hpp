@@ -62,6 +62,9 @@ class checkout_pages {
   /// Keeps the status map current; the commit observer calls it for every committed payment.
   void on_commit(const payment& p);
 
+  /// Ends every long poll within a second, answering the status as it is (drain).
+  void stop() { stopping_ = true; }
+
   /// Payments whose status is in memory now.
   std::size_t cached() const { return views_.size(); }
 
@@ -95,6 +98,7 @@ class checkout_pages {
   checkout_deps deps_;
   std::unordered_map<std::string, view> views_;
   std::unordered_map<std::string, option_entry> options_;  ///< by consult request body
+  bool stopping_ = false;
 };
 
 }  // namespace cashier::daemon

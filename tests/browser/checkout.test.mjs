@@ -134,6 +134,15 @@ before(async () => {
       res.end();
       return;
     }
+    if (req.url === '/shop.css') {
+      res.writeHead(200, { 'Content-Type': 'text/css' });
+      res.end(`body{margin:0;font:16px/1.5 Georgia,serif;color:#2b2118;background:#faf6f1}
+header{background:#2b2118;color:#faf6f1;padding:18px 24px;font-size:20px;letter-spacing:.04em}
+main{max-width:560px;margin:32px auto;padding:0 20px}h1{font-size:26px;margin:0 0 8px}
+.line{display:flex;justify-content:space-between;border-bottom:1px solid #e4d9cc;padding:10px 0}
+h2{font-size:18px;margin:28px 0 12px}`);
+      return;
+    }
     const e = /^\/shop\/([^/?]+)/.exec(req.url);
     if (e && checkoutUrls.has(decodeURIComponent(e[1]))) {
       // A merchant's own checkout page with the embed script, under the shop's own strict CSP.
@@ -143,8 +152,10 @@ before(async () => {
       });
       res.end(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Harbour Coffee Roasters: checkout</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/shop.css">
 <script src="${CASHIERD}/pay/assets/embed.js" defer></script></head>
-<body><main><h1>Your order</h1><p>Espresso beans, 1 kg: USD 45.00</p><h2>Pay with</h2>
+<body><header>Harbour Coffee Roasters</header><main><h1>Your order</h1>
+<p class="line"><span>Espresso beans, 1 kg</span><span>$45.00</span></p><h2>Pay with</h2>
 <div data-cashierd-checkout="${checkoutUrls.get(decodeURIComponent(e[1]))}"></div></main></body></html>`);
       return;
     }
