@@ -137,6 +137,17 @@ std::string new_checkout_id() {
   return out;
 }
 
+std::span<const checkout_route> checkout_routes() {
+  static constexpr std::array<checkout_route, 5> table{{
+      {"GET", "/pay/{checkoutId}"},
+      {"GET", "/pay/{checkoutId}/result"},
+      {"GET", "/pay/{checkoutId}/status"},
+      {"GET", "/pay/{checkoutId}/options"},
+      {"GET", "/pay/assets/{name}"},
+  }};
+  return table;
+}
+
 bool is_checkout_id(std::string_view text) {
   return text.size() == 32 && std::all_of(text.begin(), text.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -36,6 +37,15 @@ namespace cashier::daemon {
 
 /// A new checkoutId: 128 bits from the OS's CSPRNG as 32 lowercase hex digits.
 std::string new_checkout_id();
+
+/// One route of the hosted page, as `cashierd --print-routes` lists it.
+struct checkout_route {
+  std::string_view method;   ///< "GET" (also answers HEAD)
+  std::string_view pattern;  ///< e.g. "/pay/{checkoutId}/status"
+};
+
+/// Every route under /pay/.
+std::span<const checkout_route> checkout_routes();
 
 /// True when `text` has the form of a checkoutId (32 lowercase hex digits).
 bool is_checkout_id(std::string_view text);
