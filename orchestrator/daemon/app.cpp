@@ -463,6 +463,7 @@ int run_daemon(const config& cfg) {
   }
   d.server.emplace(std::move(*server));
   engine::set_checkout_base(public_url_of(cfg, d.server->port()));
+  d.store->set_meta("public_url", public_url_of(cfg, d.server->port()));  // for cashierctl's checkoutUrl
   auto net_work = asio::make_work_guard(d.net_io);
   std::thread net_thread([&d] {
     name_this_thread("cashierd-net");

@@ -98,6 +98,7 @@
       kind = 'wait'; title = 'Waiting for confirmation'; text = 'We have not received a confirmation from Alipay+ yet.';
     }
     badge.className = 'badge ' + kind;
+    $('amount-label').textContent = s.status === 'SUCCESS' ? 'Amount paid' : (s.final || s.expired ? 'Amount' : 'Amount to pay');
     $('result-title').textContent = title;
     $('result-text').textContent = text;
     $('result-pending').hidden = s.final || s.expired;

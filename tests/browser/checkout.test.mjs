@@ -308,18 +308,18 @@ test('phone, lost redirect: back on the merchant page, the confirm dialogue lead
   await ctx.close();
 });
 
-test('lost redirect on desktop: "I have paid" brings the user to the result', async () => {
+test('desktop, lost redirect and no notify: the merchant tab still reaches the result', async () => {
   const p = await createPayment('desk-lost-' + stamp, { value: '1500', description: 'Tasting flight [sim:redirect-lost,notify-none]' });
   const ctx = await context(DESKTOP);
   const page = await newPage(ctx);
   await page.goto(p.checkoutUrl);
   const [wallet] = await Promise.all([ctx.waitForEvent('page'), page.locator('#alipayplus-option').click()]);
   await wallet.click('button[value=pay]');
-  // No notify: cashierd learns it by its own inquiry; the user keeps asking until it has.
-  await page.locator('#confirm').waitFor({ state: 'visible' });
-  const deadline = Date.now() + 30000;
+  // No notify: cashierd learns it by its own inquiry. Until then the user may press "I have
+  // paid" (each press asks cashierd); the long poll may also get there first.
+  const deadline = Date.now() + 45000;
   while (!page.url().endsWith('/result') && Date.now() < deadline) {
-    if (await page.locator('#confirm-paid').isVisible()) await page.click('#confirm-paid');
+    if (await page.locator('#confirm-paid').isVisible()) await page.click('#confirm-paid').catch(() => {});
     await sleep(500);
   }
   await page.waitForURL(p.checkoutUrl + '/result');

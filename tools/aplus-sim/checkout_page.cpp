@@ -21,8 +21,11 @@ std::string page(std::string_view title, const std::string& body, std::string_vi
   return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" + std::string(head) +
          "<title>" + html_escape(title) +
-         "</title>\n<style>body{font-family:sans-serif;max-width:28em;margin:3em auto}"
-         "button{font-size:1.1em;margin:.3em;padding:.4em 1.2em}</style></head>\n<body>\n" +
+         "</title>\n<style>body{font:16px/1.5 system-ui,sans-serif;color:#1a1f36;max-width:28em;margin:2em auto;"
+         "padding:0 1.2em}h1{font-size:1.3em;color:#1677ff}"
+         "button{font:inherit;font-weight:600;margin:.3em .4em .3em 0;padding:.5em 1.4em;border-radius:8px;"
+         "border:1px solid #b6c2d9;background:#fff;cursor:pointer}button[value=pay]{background:#1677ff;"
+         "color:#fff;border-color:#1677ff}</style></head>\n<body>\n" +
          body + "</body></html>\n";
 }
 
