@@ -162,7 +162,7 @@ void checkout_pages::on_commit(const payment& p) {
   auto& v = it->second;
   v.status = p.status;
   v.normal_url = p.normal_url;
-  v.payment_data = p.payment_data;
+  if (!p.payment_data.empty()) v.data_promotions = json::serialize(promotions_of_payment_data(p.payment_data));
   v.cancel_reason = p.cancel_reason;
 }
 
@@ -175,7 +175,7 @@ const checkout_pages::view* checkout_pages::find(const std::string& checkout_id)
   v.status = p->status;
   v.amount = p->amount;
   v.normal_url = p->normal_url;
-  v.payment_data = p->payment_data;
+  v.data_promotions = json::serialize(promotions_of_payment_data(p->payment_data));
   v.expiry_at = p->expiry_at;
   v.cancel_reason = p->cancel_reason;
   if (const auto pay = aplus::decode_pay_request(p->pay_request)) {
@@ -254,7 +254,7 @@ asio::awaitable<response> checkout_pages::options(const std::string& checkout_id
   const auto now = std::chrono::steady_clock::now();
   if (const auto it = options_.find(v->consult_request); it != options_.end() && it->second.until > now)
     co_return page_json(200, it->second.body);
-  const auto payment_data = v->payment_data;
+  const auto data_promotions = v->data_promotions;
   const bool has_url = !v->normal_url.empty();
   auto consult_body = v->consult_request;
   json::object answer{{"available", false}, {"source", "consult"}};
@@ -280,7 +280,9 @@ asio::awaitable<response> checkout_pages::options(const std::string& checkout_id
     // promotions if it has any. A verified "not available" is never overridden.
     answer["available"] = has_url;
     answer["source"] = "paymentData";
-    answer["promotions"] = promotions_of_payment_data(payment_data);
+    boost::system::error_code ec;
+    auto promotions = json::parse(data_promotions, ec);
+    answer["promotions"] = !ec && promotions.is_array() ? std::move(promotions) : json::value(json::array());
     answer["wallets"] = json::array();
   }
   auto body = json::serialize(answer);

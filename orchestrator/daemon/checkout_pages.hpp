@@ -62,7 +62,7 @@ struct checkout_deps {
 class checkout_pages {
  public:
   /// The most payments whose page status is kept in memory.
-  static constexpr std::size_t max_cached = 100000;
+  static constexpr std::size_t max_cached = 20000;
 
   explicit checkout_pages(checkout_deps deps);
 
@@ -85,7 +85,7 @@ class checkout_pages {
     payment_status status = payment_status::init;
     money amount;
     std::string normal_url;            ///< the Alipay+ checkout, once pay answered
-    std::string payment_data;          ///< for the promotion fallback
+    std::string data_promotions;       ///< paymentData's promoNames as a JSON array (the fallback)
     time_point expiry_at{};
     std::string cancel_reason;
     std::string merchant_name;         ///< from the pay request
