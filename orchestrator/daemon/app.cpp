@@ -34,6 +34,7 @@
 #include "orchestrator/alipayplus/keys.hpp"
 #include "orchestrator/daemon/admin_auth.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
+#include "orchestrator/daemon/checkout_pages.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/log.hpp"
@@ -123,6 +124,17 @@ asio::awaitable<store::store_stats> read_store_stats(store::payment_store& reade
   co_return reader.stats(now);
 }
 
+/// The base of checkoutUrl: config publicUrl, else the listener itself (a wildcard host becomes
+/// loopback; the bound port, so that port 0 works).
+std::string public_url_of(const config& cfg, std::uint16_t port) {
+  if (!cfg.public_url.empty()) return cfg.public_url;
+  std::string host = cfg.listen_host;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return std::string(cfg.tls_cert ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+}
+
 /// Everything the running daemon holds, in construction order.
 struct daemon {
   explicit daemon(const config& c) : cfg(c) {}
@@ -138,6 +150,7 @@ struct daemon {
   std::unique_ptr<driver> drv;
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
+  std::unique_ptr<checkout_pages> checkout;  // the hosted payment page, /pay/
   std::optional<net::http_server> server;
   std::optional<net::http_server> ops_server;  // /healthz, /readyz, /metrics, /admin/ (opsListen)
   std::optional<admin_gate> admin;
@@ -416,6 +429,7 @@ struct daemon {
     if (listener_of_path(path, notify_path) != on) co_return error_response(404, "NOT_FOUND", "no route for this path");
     // The merchant API authenticates before it routes: an unknown /v1/ path is 401 without a token.
     if (path != notify_path && path.starts_with("/v1/")) co_return co_await api->handle(req);
+    if (path != notify_path && path.starts_with("/pay/")) co_return co_await checkout->handle(req);
     const auto match = match_route(req.method, req.target, notify_path);
     if (const auto* wrong = std::get_if<method_mismatch>(&match)) {
       auto r = error_response(405, "METHOD_NOT_ALLOWED", "allowed here: " + wrong->allow);
@@ -498,6 +512,7 @@ struct daemon {
       stats.observe("cashierd_alipayplus_call_seconds", {{"api", c.api}}, static_cast<double>(c.latency_us) / 1e6);
     }
     if (out.result != engine::outcome::applied) return;
+    checkout->on_commit(out.after);
     const auto& d = out.made;
     bool events = false;
     for (const auto& e : d.effects) {
@@ -584,6 +599,8 @@ int run_daemon(const config& cfg) {
   });
   d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }});
+  d.checkout = std::make_unique<checkout_pages>(checkout_deps{*d.drv, *d.store, *d.clock,
+      [&d](std::string body) { return d.consult(std::move(body)); }});
 
   // Every open payment is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
@@ -619,6 +636,8 @@ int run_daemon(const config& cfg) {
     return 1;
   }
   d.ops_server.emplace(std::move(*ops_server));
+  engine::set_checkout_base(public_url_of(cfg, d.server->port()));
+  d.store->set_meta("public_url", public_url_of(cfg, d.server->port()));  // for cashierctl's checkoutUrl
   auto net_work = asio::make_work_guard(d.net_io);
   std::thread net_thread([&d] {
     name_this_thread("cashierd-net");
@@ -636,6 +655,7 @@ int run_daemon(const config& cfg) {
     if (ec) return;
     log_line(log_level::info, "draining", {{"signal", sig}});
     d.ready = false;
+    d.checkout->stop();  // open long polls answer now instead of holding the drain
     asio::co_spawn(d.io, [&d]() -> asio::awaitable<void> {
       // The server lives on the network thread: stop it there.
       auto stop = d.server->stop(std::chrono::seconds(10));

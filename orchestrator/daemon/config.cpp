@@ -68,10 +68,10 @@ std::string join(std::string_view parent, std::string_view key) {
 // The keys each object of the file accepts: the one table that both parsing (as_object) and
 // `cashierd --print-config-keys` (config_keys, compared with proto-docs/operations.md) read.
 using key_list = std::span<const std::string_view>;
-constexpr std::array<std::string_view, 14> root_keys{
+constexpr std::array<std::string_view, 15> root_keys{
     "listen", "tls", "database", "databaseSynchronous", "alipayplus", "payment", "merchants", "timeScale",
     "opsListen", "adminToken", "adminTokenFile", "maxConnections", "maxConnectionsPerAddress",
-    "requestHeadTimeoutMs"};
+    "requestHeadTimeoutMs", "publicUrl"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 11> alipayplus_keys{
     "gateway", "clientId", "privateKey", "alipayplusPublicKey", "keyVersion", "notifyUrl",
@@ -440,6 +440,18 @@ void parse_merchants(const json::value* v, config& c) {
   }
 }
 
+// publicUrl: where browsers reach the public listener (the hosted page's checkoutUrl base), an
+// http(s) origin with an optional path prefix and no query; a trailing '/' is dropped.
+std::string parse_public_url(std::string text) {
+  if (text.empty()) return text;
+  const auto url = boost::urls::parse_absolute_uri(text);
+  if (!url || (url->scheme_id() != boost::urls::scheme::http && url->scheme_id() != boost::urls::scheme::https) ||
+      url->encoded_host().empty() || url->has_query() || url->has_fragment() || url->has_userinfo())
+    fail("publicUrl", "must be an http(s) URL such as https://pay.example.com (no query, no user)");
+  while (!text.empty() && text.back() == '/') text.pop_back();
+  return text;
+}
+
 config parse_root(const json::value& root_value) {
   config c;
   const auto& root = as_object(root_value, "", root_keys);
@@ -462,6 +474,7 @@ config parse_root(const json::value& root_value) {
   parse_merchants(root.if_contains("merchants"), c);
   c.time_scale = get_number(root, "", "timeScale", 1, 1, 1e7);
   parse_operations(root, c);
+  c.public_url = parse_public_url(get_string(root, "", "publicUrl", false, ""));
   return c;
 }
 

@@ -67,6 +67,7 @@ struct config {
   std::uint16_t listen_port = 8080;       ///< from `listen`
   std::optional<std::string> tls_cert;    ///< `tls.cert`: HTTPS when set
   std::optional<std::string> tls_key;     ///< `tls.key`
+  std::string public_url;                 ///< `publicUrl`: base of checkoutUrl ("" = from listen and tls)
   std::string database;                   ///< SQLite path
   bool synchronous_full = true;           ///< `databaseSynchronous`: "FULL" (default) or "NORMAL"
 

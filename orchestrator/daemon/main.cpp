@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "orchestrator/daemon/app.hpp"
+#include "orchestrator/daemon/checkout_pages.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/routes.hpp"
 
@@ -39,8 +40,10 @@ int main(int argc, char** argv) {
     return cli.exit(e) == 0 ? 0 : 2;
   }
   if (print_routes || print_config_keys) {
-    if (print_routes)
+    if (print_routes) {
       for (const auto& r : cashier::daemon::routes()) std::cout << r.method << ' ' << r.pattern << '\n';
+      for (const auto& r : cashier::daemon::checkout_routes()) std::cout << r.method << ' ' << r.pattern << '\n';
+    }
     if (print_config_keys)
       for (const auto& k : cashier::daemon::config_keys()) std::cout << k << '\n';
     return 0;

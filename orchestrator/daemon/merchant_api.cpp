@@ -12,6 +12,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include "orchestrator/daemon/checkout_pages.hpp"
 #include "orchestrator/daemon/create_request.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/merchant_answers.hpp"
@@ -238,6 +239,7 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
                            new_alipay_payment_request_id()};
   engine::input in;
   in.create = build_payment(*parsed, req.body, ctx);
+  in.create->checkout_id = new_checkout_id();  // the hosted page's id (checkout_pages.hpp)
   in.ev = created{};
   auto out = co_await deps_.drv.submit(std::move(in));
   switch (out.result) {

@@ -91,6 +91,20 @@ json::value order_of(const payment& p) {
 
 }  // namespace
 
+namespace {
+std::string& checkout_base() {
+  static std::string base;
+  return base;
+}
+}  // namespace
+
+void set_checkout_base(std::string base) { checkout_base() = std::move(base); }
+
+std::string checkout_url(const payment& p) {
+  if (p.checkout_id.empty()) return {};
+  return checkout_base() + "/pay/" + p.checkout_id;
+}
+
 json::object payment_to_json(const payment& p) {
   json::object o;
   o["paymentRequestId"] = p.payment_request_id;
@@ -119,6 +133,7 @@ json::object payment_to_json(const payment& p) {
   o["createdAt"] = time_or_null(p.created_at);
   o["updatedAt"] = time_or_null(p.updated_at);
   if (!p.cancel_reason.empty()) o["cancelReason"] = p.cancel_reason;
+  o["checkoutUrl"] = string_or_null(checkout_url(p));
   return o;
 }
 
@@ -227,6 +242,8 @@ std::string payment_json(const payment& p) {
     out += R"(,"cancelReason":)";
     append_json_string(out, p.cancel_reason);
   }
+  out += R"(,"checkoutUrl":)";
+  append_string_or_null(out, checkout_url(p));
   out += '}';
   return out;
 }

@@ -14,6 +14,13 @@ namespace cashier::engine {
 /// ISO 8601 UTC with milliseconds (`2026-11-25T23:42:34.123Z`), or null JSON for `never`.
 std::string iso8601(time_point t);
 
+/// Sets the base of `checkoutUrl` (config `publicUrl`, e.g. "https://pay.example.com"): once, at
+/// start-up, before any payment is shown. Unset (cashierctl), checkoutUrl is the path alone.
+void set_checkout_base(std::string base);
+
+/// The hosted payment page of `p` (`<base>/pay/<checkoutId>`), or "" without a checkoutId.
+std::string checkout_url(const payment& p);
+
 /// The public payment object.
 boost::json::object payment_to_json(const payment& p);
 

@@ -96,6 +96,7 @@ struct payment {
   std::optional<money> settlement_amount;  ///< settlementAmount
   std::optional<aplus_result> result;      ///< the last Alipay+ result that changed the payment
   std::string cancel_reason;       ///< why a cancel was asked (merchant, operator, expiry, mismatch)
+  std::string checkout_id;         ///< the hosted page's unguessable id (/pay/<id>); fixed at create
   friend bool operator==(const payment&, const payment&) = default;
 };
 

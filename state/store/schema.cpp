@@ -280,6 +280,17 @@ UPDATE merchant_outbox
 CREATE UNIQUE INDEX merchant_outbox_feed ON merchant_outbox (merchant_id, feed_seq);
 )sql";
 
+// The hosted payment page's id (PRODUCT.md "Client side"): 128 random bits as 32 lowercase hex
+// digits, unique, looked up by the page's status endpoint. Rows from before this step get one
+// here (SQLite's randomblob: ChaCha20 seeded from the OS). The index is partial because a
+// payment written without one (store-level tests, tools) keeps '' and '' is not an id; lookups
+// repeat its condition so that the planner uses it.
+constexpr const char* checkout_id_step = R"sql(
+ALTER TABLE payments ADD COLUMN checkout_id TEXT NOT NULL DEFAULT '';
+UPDATE payments SET checkout_id = lower(hex(randomblob(16)));
+CREATE UNIQUE INDEX payments_by_checkout ON payments (checkout_id) WHERE checkout_id <> '';
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -287,10 +298,11 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 4> steps = {{{"v1", schema_v1},
+constexpr std::array<step, 5> steps = {{{"v1", schema_v1},
                                          {"settle_track", step_settle_track},
                                          {"notify_budget", notify_budget_step},
-                                         {"merchant_scoped_ids", step_merchant_scoped_ids}}};
+                                         {"merchant_scoped_ids", step_merchant_scoped_ids},
+                                         {"checkout_id", checkout_id_step}}};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);

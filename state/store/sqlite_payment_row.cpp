@@ -20,7 +20,7 @@ constexpr bool changes = true;
 
 // The order is the SQL parameter order and must match read_payment below. At most 64 columns:
 // the store tracks changed columns in a 64-bit mask.
-const std::array<payment_column, 35> columns = {{
+const std::array<payment_column, 36> columns = {{
     {"payment_request_id", fixed, [](const payment& p) { return text(p.payment_request_id); }},
     {"merchant_id", fixed, [](const payment& p) { return text(p.merchant_id); }},
     {"status", changes, [](const payment& p) { return text(to_string(p.status)); }},
@@ -77,6 +77,7 @@ const std::array<payment_column, 35> columns = {{
     // Issue 14 (merchant identity): cashierd's own id towards Alipay+, unique across merchants.
     {"alipay_payment_request_id", fixed,
      [](const payment& p) { return text(alipay_request_id(p)); }},
+    {"checkout_id", fixed, [](const payment& p) { return text(p.checkout_id); }},
 }};
 
 std::optional<pending_notice> notice_of(std::int64_t v) {
@@ -153,6 +154,7 @@ payment read_payment(const sqlite_statement& q) {
   p.cancel_refusals = q.int32(34);
   p.notice = checked(notice_of(q.int64(35)), "pending_notice");
   p.alipay_payment_request_id = q.bytes(36);
+  p.checkout_id = q.bytes(37);
   return p;
 }
 

@@ -105,6 +105,16 @@ std::optional<payment> sqlite_store::find(std::string_view alipay_payment_reques
   return one_row(q, read_payment);
 }
 
+std::optional<payment> sqlite_store::find_by_checkout(std::string_view checkout_id) {
+  // The second term is the partial index's own condition: without it SQLite cannot use the
+  // index for a bound parameter and would scan the table.
+  static const std::string sql = payments_where("checkout_id = ?1 AND checkout_id <> ''");
+  if (checkout_id.empty()) return std::nullopt;
+  auto q = db_.query(sql);
+  q.bind(1, checkout_id);
+  return one_row(q, read_payment);
+}
+
 std::optional<std::int64_t> sqlite_store::id_of(std::string_view alipay_payment_request_id) {
   // Answered from the UNIQUE index on alipay_payment_request_id alone (it holds the row id).
   auto q = db_.query("SELECT id FROM payments WHERE alipay_payment_request_id = ?1");

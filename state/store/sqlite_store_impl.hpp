@@ -34,6 +34,7 @@ class sqlite_store final : public payment_store {
                                     std::string_view payment_request_id) override;
   std::vector<payment> find_any_merchant(std::string_view payment_request_id,
                                          std::size_t limit) override;
+  std::optional<payment> find_by_checkout(std::string_view checkout_id) override;
   std::optional<payment> load(std::int64_t id) override;
   std::vector<deadline> open_deadlines() override;
   std::vector<payment> list(const list_query& q) override;

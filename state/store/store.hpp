@@ -183,6 +183,9 @@ class payment_store {
                                                  std::size_t limit) = 0;
   /// The payment with this store id, or nothing.
   virtual std::optional<payment> load(std::int64_t id) = 0;
+  /// The payment whose hosted-page id is `checkout_id` (one unique-index lookup), or nothing;
+  /// an empty id finds nothing.
+  virtual std::optional<payment> find_by_checkout(std::string_view checkout_id) = 0;
   /// Every open payment (non-final, or a pending action) with its next deadline, earliest first.
   virtual std::vector<deadline> open_deadlines() = 0;
   /// Payments matching `q`, newest first.

@@ -17,10 +17,15 @@ bool listed(std::string_view code, std::span<const std::string_view> list) {
   return false;
 }
 
-std::string page(std::string_view title, const std::string& body) {
-  return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html_escape(title) +
-         "</title>\n<style>body{font-family:sans-serif;max-width:28em;margin:3em auto}"
-         "button{font-size:1.1em;margin:.3em;padding:.4em 1.2em}</style></head>\n<body>\n" +
+std::string page(std::string_view title, const std::string& body, std::string_view head = {}) {
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" + std::string(head) +
+         "<title>" + html_escape(title) +
+         "</title>\n<style>body{font:16px/1.5 system-ui,sans-serif;color:#1a1f36;max-width:28em;margin:2em auto;"
+         "padding:0 1.2em}h1{font-size:1.3em;color:#1677ff}"
+         "button{font:inherit;font-weight:600;margin:.3em .4em .3em 0;padding:.5em 1.4em;border-radius:8px;"
+         "border:1px solid #b6c2d9;background:#fff;cursor:pointer}button[value=pay]{background:#1677ff;"
+         "color:#fff;border-color:#1677ff}</style></head>\n<body>\n" +
          body + "</body></html>\n";
 }
 
@@ -87,11 +92,15 @@ std::string checkout_page(const truth& t) {
   return page("Alipay+ checkout", body);
 }
 
-std::string checkout_result_page(const truth& t, std::string_view message) {
+std::string checkout_result_page(const truth& t, std::string_view message, bool send_back) {
   std::string body = "<h1>Alipay+ checkout (simulated)</h1>\n<p>" + html_escape(message) + "</p>\n";
-  if (t.request.payment_redirect_url)
-    body += "<p><a href=\"" + html_escape(*t.request.payment_redirect_url) + "\">Back to the merchant</a></p>\n";
-  return page("Alipay+ checkout", body);
+  std::string head;
+  if (t.request.payment_redirect_url && send_back) {
+    const auto url = html_escape(*t.request.payment_redirect_url);
+    body += "<p><a href=\"" + url + "\">Back to the merchant</a></p>\n";
+    head = "<meta http-equiv=\"refresh\" content=\"1;url=" + url + "\">";
+  }
+  return page("Alipay+ checkout", body, head);
 }
 
 }  // namespace cashier::sim

@@ -28,6 +28,8 @@ std::string checkout_page(const truth& t);
 
 /// The page shown after a payer action (or a refused one): `message` and, when the pay request
 /// had a paymentRedirectUrl, a link back to the merchant.
-std::string checkout_result_page(const truth& t, std::string_view message);
+/// With `send_back`, the page also sends the browser to paymentRedirectUrl after a moment (as
+/// a wallet's checkout does); without it (scenario redirect-lost) it offers no way back.
+std::string checkout_result_page(const truth& t, std::string_view message, bool send_back = true);
 
 }  // namespace cashier::sim

@@ -241,10 +241,11 @@ aplus::consult_payment_response ledger::consult(std::string_view body) const {
   aplus::payment_option option;
   option.payment_method_type = "CONNECT_WALLET";
   option.payment_method_category = "WALLET";
-  option.enabled = true;
-  option.preferred = true;
+  option.enabled = consult_enabled;
+  option.preferred = consult_enabled;
+  if (!consult_enabled) option.disable_reason = "PAYMENT_METHOD_NOT_AVAILABLE";
   option.logo = aplus::logo{"ALIPAY_PLUS", "https://sim.alipayplus.invalid/logos/alipayplus.svg", {}};
-  option.promo_names = std::vector<std::string>{R"({"en_US":"5% off with GCash"})"};
+  option.promo_names = std::vector<std::string>{R"({"en_US":"5% off with GCash","zh_CN":"使用 GCash 立减 5%","ko_KR":"GCash 결제 시 5% 할인"})"};
   aplus::connect_wallet connect;
   connect.support_wallets.emplace();
   for (const auto& w : wallets) connect.support_wallets->push_back(support_wallet_of(w));

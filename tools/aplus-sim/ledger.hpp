@@ -74,6 +74,8 @@ class ledger {
 
   /// Handles a consultPayment body: CONNECT_WALLET enabled, with a logo and two wallets.
   aplus::consult_payment_response consult(std::string_view body) const;
+  /// Whether consultPayment offers Alipay+ as enabled (POST /sim/consult turns it off and on).
+  bool consult_enabled = true;
 
   /// Applies the payer's `action` to an order still in process and not abandoned; false (and
   /// nothing changes) otherwise. Paying or failing schedules the notifies.

@@ -47,6 +47,7 @@ bool set_flag(scenario& s, std::string_view name) {
   else if (name == "payer-fail") s.payer = payer_script::fail;
   else if (name == "payer-abandon") s.payer = payer_script::abandon;
   else if (name == "pay-success-immediately") s.pay_success_immediately = true;
+  else if (name == "redirect-lost") s.redirect_lost = true;
   else return false;
   return true;
 }
@@ -198,6 +199,7 @@ void merge(scenario& s, const scenario& more) {
   s.notify_bad_signatures += more.notify_bad_signatures;
   if (more.payer != payer_script::automatic) s.payer = more.payer;
   s.pay_success_immediately = s.pay_success_immediately || more.pay_success_immediately;
+  s.redirect_lost = s.redirect_lost || more.redirect_lost;
   s.names.insert(s.names.end(), more.names.begin(), more.names.end());
 }
 

@@ -89,6 +89,7 @@ struct scenario {
   std::int32_t notify_bad_signatures = 0;  ///< this many notify attempts are badly signed
   payer_script payer = payer_script::automatic;  ///< what the payer does unless clicked
   bool pay_success_immediately = false;  ///< pay answers S at once (the payer already paid)
+  bool redirect_lost = false;            ///< the checkout never sends the payer back (paymentRedirectUrl)
   std::vector<std::string> names;        ///< the faults as given, for the truth JSON
   friend bool operator==(const scenario&, const scenario&) = default;
 };

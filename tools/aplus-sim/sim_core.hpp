@@ -79,6 +79,7 @@ struct sim_core : std::enable_shared_from_this<sim_core> {
   boost::asio::awaitable<net::response> on_api(net::request req, std::string_view name);
   std::optional<api_call> run_api(std::string_view name, std::string_view body);
   net::response on_checkout(const net::request& req, std::string_view rest);
+  net::response on_consult_control(const net::request& req);
   net::response on_control(const net::request& req, std::string_view path);
   boost::asio::awaitable<net::response> on_crafted_notify(const net::request& req);
 };

@@ -185,7 +185,8 @@ net::response sim_core::on_checkout(const net::request& req, std::string_view re
     return html_response(409, checkout_result_page(*t, "This payment can no longer be changed: " +
                                                            std::string(to_string(t->status)) +
                                                            (t->abandoned ? " (abandoned)" : "") + "."));
-  return html_response(200, checkout_result_page(*books.find(id), "Done: " + std::string(rest.substr(slash + 1)) + "."));
+  const bool send_back = !books.scenario_for(id).redirect_lost;
+  return html_response(200, checkout_result_page(*books.find(id), "Done: " + std::string(rest.substr(slash + 1)) + ".", send_back));
 }
 
 net::response sim_core::on_control(const net::request& req, std::string_view path) {
@@ -195,8 +196,9 @@ net::response sim_core::on_control(const net::request& req, std::string_view pat
     if (!found) return error_response(404, "ORDER_NOT_EXIST", "no pay has been received for this paymentRequestId");
     return json_response(200, *found);
   }
+  if (path == "/sim/consult" && req.method == "POST") return on_consult_control(req);
   if (path != "/sim/scenario" || req.method != "POST")
-    return error_response(404, "NOT_FOUND", "GET /sim/payments/<id>, POST /sim/scenario or POST /sim/notify");
+    return error_response(404, "NOT_FOUND", "GET /sim/payments/<id>, POST /sim/scenario, /sim/consult or /sim/notify");
   auto parsed = aplus::parse_untrusted(req.body);
   const json::object* body = parsed ? parsed->if_object() : nullptr;
   const json::value* id = body ? body->if_contains("paymentRequestId") : nullptr;
@@ -214,6 +216,16 @@ net::response sim_core::on_control(const net::request& req, std::string_view pat
   merge(books.scenario_for(key), *chosen);
   log_event("scenario", {{"paymentRequestId", key}, {"faults", json::value_from(specs)}});
   return json_response(200, json::object{{"paymentRequestId", key}, {"scenario", to_json(books.scenario_for(key))}});
+}
+
+net::response sim_core::on_consult_control(const net::request& req) {
+  auto parsed = aplus::parse_untrusted(req.body);
+  const json::object* body = parsed ? parsed->if_object() : nullptr;
+  const json::value* enabled = body ? body->if_contains("enabled") : nullptr;
+  if (!enabled || !enabled->is_bool()) return error_response(400, "BAD_REQUEST", R"(expected {"enabled": true|false})");
+  books.consult_enabled = enabled->get_bool();
+  log_event("consult", {{"enabled", books.consult_enabled}});
+  return json_response(200, json::object{{"enabled", books.consult_enabled}});
 }
 
 bool sim_core::act_for_payer(const std::string& payment_request_id, payer_action action, std::string_view by) {

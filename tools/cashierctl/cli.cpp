@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "orchestrator/daemon/config.hpp"
+#include "orchestrator/engine/payment_view.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "tools/cashierctl/admin.hpp"
 #include "tools/cashierctl/check.hpp"
@@ -220,6 +221,8 @@ exit_status open_and_run(const console& io, const parsed& p,
     const auto store = store::open_sqlite_store(path, {.read_only = true});
     const double scale = cfg ? cfg->time_scale : 1;
     const session s{io, *store, payment_now(store->meta("clock_origin_ms"), scale, wall)};
+    // checkoutUrl as the daemon shows it: the base it last started with (meta public_url).
+    engine::set_checkout_base(store->meta("public_url").value_or(""));
     return run_read(s, p, scale);
   } catch (const store::store_error& e) {
     return report_error(io, exit_status::failed, "DATABASE", "database " + path + ": " + e.what());

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "tests/state/store/store_fixture.hpp"
+#include "orchestrator/daemon/checkout_pages.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "state/store/sqlite_store.hpp"
@@ -839,6 +841,131 @@ TEST_CASE_FIXTURE(api_fixture, "the consult cache holds a bounded number of answ
   // Asked again, at most max_consult_cache_entries of them are answered from the cache.
   for (const auto& b : bodies) REQUIRE(call("POST", "/v1/payments/consult", b).status == 200);
   CHECK(consulted.size() - bodies.size() >= bodies.size() - max_consult_cache_entries);
+}
+
+// The hosted payment page (checkout_pages.hpp) over the same driver, store and fake consult.
+struct checkout_fixture : api_fixture {
+  checkout_pages pages{{drv, *store, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
+                          consulted.push_back(std::move(body));
+                          co_return consult_reply;
+                        }}};
+  checkout_fixture() {
+    drv.observe([this](const engine::input&, const engine::output& out) {
+      if (out.result == engine::outcome::applied) pages.on_commit(out.after);
+    });
+  }
+  /// Runs `req` through pages.handle() until it answers.
+  net::response page(const std::string& target, std::string method = "GET") {
+    net::request req{std::move(method), target, {}, ""};
+    std::optional<net::response> out;
+    asio::co_spawn(io, pages.handle(req), [&](std::exception_ptr e, net::response r) {
+      if (e) std::rethrow_exception(e);
+      out = std::move(r);
+    });
+    run_until([&] { return out.has_value(); });
+    REQUIRE(out);
+    return std::move(*out);
+  }
+  std::string checkout_of(const std::string& id) { return store->find(id).value().checkout_id; }
+};
+
+TEST_CASE("checkout ids are 128 random bits in 32 lowercase hex digits") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = new_checkout_id();
+    CHECK(is_checkout_id(id));
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 1000);
+  CHECK_FALSE(is_checkout_id("0123456789ABCDEF0123456789abcdef"));  // upper case
+  CHECK_FALSE(is_checkout_id("0123456789abcdef0123456789abcde"));   // 31 digits
+  CHECK_FALSE(is_checkout_id("0123456789abcdef0123456789abcdeg"));
+  CHECK_FALSE(is_checkout_id("../../etc/passwd"));
+}
+
+TEST_CASE_FIXTURE(checkout_fixture, "create gives every payment its own checkoutUrl") {
+  REQUIRE(call("POST", "/v1/payments", create_body("co-1")).status == 201);
+  const auto r = call("POST", "/v1/payments", create_body("co-2"));
+  REQUIRE(r.status == 201);
+  const auto a = checkout_of("co-1");
+  const auto b = checkout_of("co-2");
+  CHECK(is_checkout_id(a));
+  CHECK(is_checkout_id(b));
+  CHECK(a != b);
+  CHECK(parse_object(r.body).at("checkoutUrl").as_string().ends_with("/pay/" + b));
+  // An idempotent repeat answers the same payment, with the same id.
+  CHECK(parse_object(call("POST", "/v1/payments", create_body("co-2")).body).at("checkoutUrl") ==
+        parse_object(r.body).at("checkoutUrl"));
+}
+
+TEST_CASE_FIXTURE(checkout_fixture, "the page's status has only what it shows, and no token is needed") {
+  REQUIRE(call("POST", "/v1/payments", create_body("co-3")).status == 201);
+  const auto id = checkout_of("co-3");
+  const auto r = page("/pay/" + id + "/status");
+  REQUIRE(r.status == 200);
+  const auto b = parse_object(r.body);
+  std::set<std::string> keys;
+  for (const auto& kv : b) keys.insert(std::string(kv.key()));
+  CHECK(keys == std::set<std::string>{"amount", "expired", "final", "merchantName", "normalUrl",
+                                      "orderDescription", "state", "status", "terminalType"});
+  CHECK(b.at("status") == "IN_PROCESS");
+  CHECK(b.at("normalUrl") == "https://checkout.example/co-3");
+  CHECK(net::find_header(r.headers, "cache-control") == "no-store");
+  CHECK(net::find_header(r.headers, "content-security-policy")->find("default-src 'self'") != std::string_view::npos);
+  CHECK(page("/pay/" + id).status == 200);
+  CHECK(page("/pay/" + id + "/result").status == 200);
+  CHECK(page("/pay/assets/checkout.js").status == 200);
+  CHECK(page("/pay/assets/page.html").status == 404);  // the page only at /pay/<id>
+  CHECK(page("/pay/" + std::string(32, '0') + "/status").status == 404);
+  CHECK(page("/pay/" + id.substr(1) + "/status").status == 404);
+  CHECK(page("/pay/" + id + "/status?token=x").status == 400);
+  CHECK(page("/pay/" + id + "/status", "POST").status == 405);
+}
+
+TEST_CASE_FIXTURE(checkout_fixture, "a long poll answers as soon as the payment's change is committed") {
+  REQUIRE(call("POST", "/v1/payments", create_body("co-4")).status == 201);
+  const auto id = checkout_of("co-4");
+  const auto first = parse_object(page("/pay/" + id + "/status").body);
+  net::request wait{"GET", "/pay/" + id + "/status?wait=" + std::string(first.at("state").as_string()), {}, ""};
+  std::optional<net::response> answer;
+  asio::co_spawn(io, pages.handle(wait), [&](std::exception_ptr e, net::response r) {
+    if (e) std::rethrow_exception(e);
+    answer = std::move(r);
+  });
+  io.restart();
+  for (int i = 0; i < 20; ++i) io.run_one_for(std::chrono::milliseconds(10));  // nothing changed yet
+  CHECK_FALSE(answer);
+  REQUIRE(call("POST", "/v1/payments/co-4/cancel", "{}").status == 202);
+  REQUIRE(run_until([&] { return answer.has_value(); }));
+  const auto b = parse_object(answer->body);
+  CHECK(b.at("status") == "CANCELLED");  // from the map the commit observer keeps
+  CHECK(b.at("final") == true);
+  CHECK_FALSE(b.contains("normalUrl"));
+}
+
+TEST_CASE_FIXTURE(checkout_fixture, "the option follows consult: enabled, disabled, or no answer") {
+  REQUIRE(call("POST", "/v1/payments", create_body("co-5")).status == 201);
+  const auto id = checkout_of("co-5");
+  consult_reply.verified_body =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+      R"("paymentOptions":[{"paymentMethodType":"CONNECT_WALLET","enabled":"true",)"
+      R"("promoNames":["{\"en_US\":\"5% off\",\"zh_CN\":\"立减 5%\"}"]}]})";
+  auto b = parse_object(page("/pay/" + id + "/options").body);
+  CHECK(b.at("available") == true);
+  CHECK(b.at("promotions") == json::parse(R"([{"en_US":"5% off","zh_CN":"立减 5%"}])"));
+  CHECK(consulted.size() == 1);
+  page("/pay/" + id + "/options");
+  CHECK(consulted.size() == 1);  // cached
+  REQUIRE(call("POST", "/v1/payments", create_body("co-6", "2000")).status == 201);
+  consult_reply.verified_body =
+      R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+      R"("paymentOptions":[{"paymentMethodType":"CONNECT_WALLET","enabled":"false"}]})";
+  CHECK(parse_object(page("/pay/" + checkout_of("co-6") + "/options").body).at("available") == false);
+  REQUIRE(call("POST", "/v1/payments", create_body("co-7", "3000")).status == 201);
+  consult_reply = consult_outcome{std::nullopt, "timeout"};
+  b = parse_object(page("/pay/" + checkout_of("co-7") + "/options").body);
+  CHECK(b.at("available") == true);  // pay gave a normalUrl
+  CHECK(b.at("source") == "paymentData");
 }
 
 }  // namespace

@@ -162,6 +162,7 @@ inline void check_same(const payment& a, const payment& b) {
   CHECK(a.result == b.result);
   CHECK(a.cancel_reason == b.cancel_reason);
   CHECK(alipay_request_id(a) == alipay_request_id(b));
+  CHECK(a.checkout_id == b.checkout_id);
 }
 
 }  // namespace cashier::store::test

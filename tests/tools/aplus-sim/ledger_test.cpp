@@ -197,6 +197,14 @@ TEST_CASE("ledger: consult offers CONNECT_WALLET with a logo and two wallets") {
   CHECK(o.payment_option_detail->connect_wallet->support_wallets->size() == 2);
   CHECK(aplus::decode_consult_payment_response(aplus::encode(r)));
   CHECK(books.consult("[]").result.code == "PARAM_ILLEGAL");
+  // The promotion is a promoName map per locale.
+  CHECK(o.promo_names->at(0).find(R"("zh_CN":)") != std::string::npos);
+  // POST /sim/consult {"enabled": false}: Alipay+ not available.
+  books.consult_enabled = false;
+  const auto off = books.consult(R"({"paymentAmount":{"currency":"USD","value":"0"}})");
+  CHECK(off.result.status == 'S');
+  CHECK(off.payment_options->at(0).enabled == false);
+  CHECK(off.payment_options->at(0).disable_reason == "PAYMENT_METHOD_NOT_AVAILABLE");
 }
 
 TEST_CASE("ledger: the notify request reports the paid payment") {

@@ -23,7 +23,8 @@ TEST_CASE("scenario: every documented fault name parses") {
       "cancel-unsigned", "cancel-badsig", "cancel-window-exceeded", "notify-duplicate", "notify-late",
       "notify-none", "notify-badsig", "payer-fail", "payer-abandon", "pay-success-immediately",
       "pay-500", "inquiry-500", "cancel-500", "pay-reset", "inquiry-reset", "cancel-reset",
-      "pay-delay:1500", "inquiry-delay:1", "cancel-delay:600000", "notify-duplicate:5", "notify-after:24h"};
+      "pay-delay:1500", "inquiry-delay:1", "cancel-delay:600000", "notify-duplicate:5", "notify-after:24h",
+      "redirect-lost"};
   for (const auto& name : names) {
     CAPTURE(name);
     scenario s;

@@ -80,6 +80,11 @@ TEST_CASE("truth: the checkout page shows the amount, escapes text and offers bu
   t.abandoned = true;
   CHECK(checkout_page(t).find("<form") == std::string::npos);
   CHECK(checkout_result_page(t, "Done").find("https://shop.example/thanks") != std::string::npos);
+  // The wallet sends the payer back by itself, unless the redirect is lost (redirect-lost).
+  CHECK(checkout_result_page(t, "Done").find("http-equiv=\"refresh\" content=\"1;url=https://shop.example/thanks") != std::string::npos);
+  const std::string lost = checkout_result_page(t, "Done", false);
+  CHECK(lost.find("https://shop.example/thanks") == std::string::npos);
+  CHECK(lost.find("refresh") == std::string::npos);
 }
 
 TEST_CASE("truth: JSON reports status, pay bodies and notifies") {

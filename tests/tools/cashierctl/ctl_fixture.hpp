@@ -254,7 +254,8 @@ inline void expect_payment_shape(const boost::json::value& v) {
                    {"nextActionAt", "string?"},
                    {"createdAt", "string?"},
                    {"updatedAt", "string?"},
-                   {"cancelReason", "~string"}});
+                   {"cancelReason", "~string"},
+                   {"checkoutUrl", "string?"}});
 }
 
 }  // namespace cashier::ctl::test
