@@ -26,7 +26,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
