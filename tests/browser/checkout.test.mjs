@@ -52,7 +52,8 @@ function call(method, url, body, headers = {}) {
   });
 }
 
-// A create as a merchant's server sends it; paymentRedirectUrl is the shop's return address,
+// A create as a merchant's server sends it (order.merchant left out: cashierd fills in the shop's
+// configured identity); paymentRedirectUrl is the shop's return address,
 // which forwards to the hosted result page (what a merchant hosting no result page of its own
 // does with the checkoutUrl it stored).
 async function createPayment(id, { value = '4500', description = 'Espresso beans, 1 kg', expiry, terminalType = 'WEB' } = {}) {
@@ -61,8 +62,6 @@ async function createPayment(id, { value = '4500', description = 'Espresso beans
     order: {
       referenceOrderId: 'order-' + id, orderDescription: description,
       orderAmount: { currency: 'USD', value },
-      merchant: { referenceMerchantId: 'M1', merchantName: 'Harbour Coffee Roasters', merchantMCC: '5812',
-        merchantAddress: { region: 'US', city: 'Springfield' } },
       env: { terminalType, ...(terminalType === 'WEB' ? {} : { osType: 'IOS' }) },
     },
     paymentAmount: { currency: 'USD', value },

@@ -19,6 +19,9 @@ def main():
         print("tests/browser: node_modules missing; run tools/setup (npm ci in tests/browser)", file=sys.stderr)
         return 1
     # The payer only acts when the test clicks; pay answers fast; inquiries poll every 2 s.
+    # The shop's identity towards Alipay+ (config merchants[]): creates leave order.merchant out and
+    # cashierd fills it, so the pages show this name.
+    harness.MERCHANT = dict(harness.MERCHANT, merchantName="Harbour Coffee Roasters")
     cluster = harness.Cluster(auto_pay_after="off")
     rc = 1
     try:

@@ -866,7 +866,7 @@ struct checkout_fixture : api_fixture {
     REQUIRE(out);
     return std::move(*out);
   }
-  std::string checkout_of(const std::string& id) { return store->find(id).value().checkout_id; }
+  std::string checkout_of(const std::string& id) { return store->find("m1", id).value().checkout_id; }
 };
 
 TEST_CASE("checkout ids are 128 random bits in 32 lowercase hex digits") {
