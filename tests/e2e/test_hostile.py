@@ -570,6 +570,9 @@ class NotifyFlood(SharedCluster):
               % (self.junk, took, statuses, before, after, after - before, rejected))
         self.assertEqual(sum(statuses.values()), self.junk)
         self.assertFalse(set(statuses) - {400, 401}, statuses)
+        type(self).extra_summary = {"attacks": {"notify_flood": {
+            "junk_notifies": self.junk, "db_growth_bytes": after - before, "budget_bytes": self.budget_bytes,
+            "rejected_rows_kept": rejected}}}
         self.assertLess(after - before, self.budget_bytes, "the database grew past the rejected-notify budget")
         self.assertLessEqual(rejected, self.budget_rows)
         # Logged at most once per 10 s per kind (refused on the network thread / rejected), with
@@ -718,6 +721,36 @@ class HostileSsrf(SharedCluster):
         self.assertEqual(self.c.ops("GET", "/healthz")[0], 200)
         self.assertIn("cashierd_", self.c.metrics())
         self.assertEqual(self.c.admin("/admin/payments/no-such-payment/inquire")[0], 404)
+
+    def test_another_merchant_can_neither_see_nor_touch_a_payment_nor_borrow_its_identity(self):
+        """Issue 14 item 5: merchant ids are scoped per merchant (no existence oracle) and
+        order.merchant is bound to the authenticated merchant."""
+        type(self).scenarios += 1
+        before = self.snapshot()
+        unknown = self.c.get("no-such-payment-anywhere", token=TOKEN_A)
+        probes = [("GET another merchant's payment", self.c.get("hs-seed", token=TOKEN_A)),
+                  ("cancel another merchant's payment", self.c.cancel("hs-seed", token=TOKEN_A))]
+        for what, (code, body) in probes:
+            type(self).tried += 1
+            with self.subTest(what):
+                self.assertEqual(code, 404, body)
+                self.assertEqual(body, unknown[1], "not yours must read exactly as does not exist")
+                type(self).rejected += 1
+        self.assertEqual(self.snapshot(), before)
+        code, body = self.c.create("atk-identity", token=TOKEN_A, merchant=MERCHANT)  # the victim's record
+        type(self).tried += 1
+        self.assertEqual((code, body["error"]["code"]), (400, "MERCHANT_MISMATCH"), body)
+        type(self).rejected += 1
+        self.assertEqual(self.snapshot(), before)
+        # The same paymentRequestId is the attacker's own, separate payment; the victim's is untouched.
+        code, body = self.c.create("hs-seed", token=TOKEN_A, merchant=MERCHANT_A)
+        type(self).tried += 1
+        self.assertEqual(code, 201, body)
+        self.assertNotEqual(body["alipayPaymentRequestId"], self.c.alipay_id("hs-seed"))
+        type(self).rejected += 1
+        seed = self.c.get("hs-seed")[1]
+        self.assertEqual((seed["status"], seed.get("pendingAction")), ("SUCCESS", None), seed)
+        self.attacks["cross_merchant"] = {"tried": 4, "victim_status": seed["status"]}
 
     def attempts_of(self, pid):
         return self.c.query("SELECT a.http_status, a.error FROM webhook_attempts a JOIN merchant_outbox o "
