@@ -402,7 +402,8 @@ constexpr std::string_view prune_set_sql =
     "INSERT INTO temp.prune_set (id) SELECT p.id FROM payments p "
     "WHERE (p.status = 'SUCCESS' OR p.status = 'FAIL' OR p.status = 'CANCELLED') "
     "AND p.pending = '' AND p.updated_at < ?1 AND NOT EXISTS (SELECT 1 FROM merchant_outbox o "
-    "WHERE o.payment_id = p.id AND o.state = 'pending')";
+    "WHERE o.payment_id = p.id AND o.state = 'pending') AND NOT EXISTS (SELECT 1 FROM refunds r "
+    "WHERE r.payment_id = p.id AND (r.status = 'PROCESSING' OR r.updated_at >= ?1))";
 
 // Each audit table: the rows prune removes, as a WHERE clause over the table (?1 = before).
 struct prune_target {

@@ -297,3 +297,29 @@ TEST_CASE("the refunds step migrates a database with payments and calls") {
   CHECK(o.status == commit_status::committed);
   CHECK(s->load_refund(o.refund_id)->amount == usd(1000));
 }
+
+TEST_CASE("prune keeps the audit trail of a payment whose refund is open or recent") {
+  temp_dir dir;
+  auto s = open_sqlite_store(dir.file("r.db"));
+  const payment p = paid(*s, "order-1", 1000);
+  refund r = new_refund(p, "r1", 100);
+  r.updated_at = p.updated_at + std::chrono::hours{24 * 40};
+  transition t{.calls = {call_record{.payment_id = p.id, .api = "refund", .outcome = "U/UNKNOWN_EXCEPTION"}},
+               .refunds = {refund_write{r, 0}}};
+  const auto o = s->commit_one(t);
+  REQUIRE(o.status == commit_status::committed);
+  const time_point later = p.updated_at + std::chrono::hours{24 * 30};
+  // The payment itself is final and old; its refund is PROCESSING: nothing of it goes.
+  CHECK(s->prune(later, true).payments == 0);
+  CHECK(s->calls_of(p.id).size() == 1);
+  // Settled, but after the prune date: still kept. Settled before it: pruned with the payment.
+  refund done = *s->load_refund(o.refund_id);
+  const std::int64_t v = done.version;
+  done.status = refund_status::success;
+  done.next_action_at = never;
+  REQUIRE(s->commit_one(transition{.refunds = {refund_write{done, v}}}).status == commit_status::committed);
+  CHECK(s->prune(later, true).payments == 0);
+  CHECK(s->prune(r.updated_at + std::chrono::hours{1}, true).payments == 1);
+  CHECK(s->calls_of(p.id).empty());
+  CHECK(s->load_refund(o.refund_id)->status == refund_status::success);
+}
