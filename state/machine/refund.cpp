@@ -19,6 +19,7 @@ overloaded(Fs...) -> overloaded<Fs...>;
 struct refund_proof {
   refund_status status = refund_status::processing;  ///< success, fail, or processing = no proof
   std::string code;                                   ///< the transaction's resultCode, when given
+  std::string refund_id;                              ///< the transactionId (Alipay+'s refundId)
 };
 
 refund_proof proof_in(const refund& r, const inquiry_answer& a) {
@@ -33,6 +34,7 @@ refund_proof proof_in(const refund& r, const inquiry_answer& a) {
       out.status = refund_status::fail;
     }
     out.code = t.result ? t.result->code : "";
+    out.refund_id = t.id;
     return out;
   }
   return out;
@@ -157,6 +159,9 @@ refund_decision on_inquiry(refund_step& s, const inquiry_answer& a, refund_phase
     const bool ok = proof.status == refund_status::success;
     result = aplus_result{proof.code.empty() ? (ok ? "SUCCESS" : "FAIL") : proof.code,
                           ok ? 'S' : 'F', "confirmed by inquiryPayment transactions[]"};
+  }
+  if (definitive && !is_final(s.before().status) && !proof.refund_id.empty()) {
+    s.next().refund_id = proof.refund_id;
   }
   switch (ph) {
     case refund_phase::processing_send:

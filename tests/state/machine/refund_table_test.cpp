@@ -113,7 +113,7 @@ refund_event make_event(const std::string& input, refund& r, time_point& now,
       {"refund S mismatch",
        refund_answer{res("SUCCESS", 'S'), "rid-1", "", money{401, refund_amount.currency}}},
       {"inquiry refund S",
-       inquiry_with({other, cancel, {"REFUND", "rf-table", "SUCCESS", res("SUCCESS", 'S')}})},
+       inquiry_with({other, cancel, {"REFUND", "rf-table", "SUCCESS", res("SUCCESS", 'S'), "rid-7"}})},
       {"inquiry refund F",
        inquiry_with({other, {"REFUND", "rf-table", "FAIL", res("REFUND_AMOUNT_EXCEED", 'F')}})},
       {"inquiry refund processing",
@@ -179,6 +179,8 @@ void check_row(const row& r, const refund_params& rp) {
     }
   }
   CHECK(d.event_seq == seq_before + emitted);
+  // Settled by an inquiry's proof: Alipay+'s refundId comes from the transaction.
+  if (r.input == "inquiry refund S" && !is_final(before.status)) CHECK(d.next.refund_id == "rid-7");
 }
 
 }  // namespace
