@@ -40,6 +40,8 @@
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
+#include "orchestrator/daemon/refund_driver.hpp"
+#include "orchestrator/alipayplus/refund_codec.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "orchestrator/net/http_server.hpp"
 #include "orchestrator/net/tls.hpp"
@@ -115,6 +117,8 @@ struct daemon {
   std::unique_ptr<engine::engine> eng;
   std::unique_ptr<aplus_gateway> gateway;
   std::unique_ptr<driver> drv;
+  std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), beside the payments' driver
+  std::unique_ptr<refund_driver> refunds;
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
   std::optional<net::http_server> server;
@@ -406,6 +410,8 @@ struct daemon {
       case route_id::consult:
       case route_id::get_payment:
       case route_id::cancel_payment:
+      case route_id::create_refund:
+      case route_id::get_refund:
       case route_id::events_feed: co_return co_await api->handle(req);
     }
     co_return error_response(404, "NOT_FOUND", "no route for " + std::string(path));
@@ -552,9 +558,30 @@ int run_daemon(const config& cfg) {
   d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }});
 
-  // Every open payment is re-armed before the listener opens.
+  // Refunds: their request bytes are built once, with cashierd's own refundRequestId.
+  d.refund_eng = std::make_unique<engine::refund_engine>(*d.store, engine::refund_engine_config{
+      .params = {},
+      .build_request = [](const payment& p, const refund& r) {
+        aplus::refund_request req;
+        req.payment_request_id = std::string(store::alipay_request_id(p));
+        if (!p.payment_id.empty()) req.payment_id = p.payment_id;
+        req.refund_request_id = r.alipay_refund_request_id;
+        req.refund_amount.minor_units = r.amount.minor_units;
+        req.refund_amount.currency = r.amount.currency;
+        if (!r.reason.empty()) req.refund_reason = r.reason;
+        return aplus::encode_refund_request(req);
+      },
+      .new_request_id = {},
+      .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },
+      .new_event_id = {}});
+  d.refunds = std::make_unique<refund_driver>(d.io, *d.refund_eng, *d.store, *d.clock, *d.gateway, *d.gateway);
+  d.refunds->on_commit([&d] { d.webhooks->poke(); });
+  d.api->set_refunds(*d.refunds);
+
+  // Every open payment and refund is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
   log_line(log_level::info, "recovered open payments", {{"count", recovered}});
+  log_line(log_level::info, "recovered open refunds", {{"count", d.refunds->recover()}});
 
   net::server_options so;
   if (cfg.tls_cert) so.tls = net::make_server_context(*cfg.tls_cert, *cfg.tls_key).value();

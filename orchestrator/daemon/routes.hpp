@@ -20,6 +20,8 @@ enum class route_id {
   consult,          ///< POST /v1/payments/consult
   get_payment,      ///< GET /v1/payments/{paymentRequestId}
   cancel_payment,   ///< POST /v1/payments/{paymentRequestId}/cancel
+  create_refund,    ///< POST /v1/payments/{paymentRequestId}/refunds
+  get_refund,       ///< GET /v1/payments/{paymentRequestId}/refunds/{refundRequestId}
   events_feed,      ///< GET /v1/events
   healthz,          ///< GET /healthz
   readyz,           ///< GET /readyz

@@ -1,0 +1,110 @@
+"""End-to-end refunds (issue 16): real cashierd and aplus-sim over HTTPS. A merchant refunds part
+of a paid payment twice and the rest once more, with faults on the refund calls and a kill -9 in
+the middle; every figure must agree between cashierd, aplus-sim's truth and the merchant's
+webhooks."""
+import json
+import signal
+import time
+import unittest
+import urllib.parse
+
+from harness import Cluster, wait_until
+
+
+def refunds_path(pid, rid=None):
+    path = "/v1/payments/%s/refunds" % urllib.parse.quote(pid, safe="")
+    return path + ("/" + urllib.parse.quote(rid, safe="") if rid else "")
+
+
+class Refunds(unittest.TestCase):
+    def test_partial_twice_then_the_rest_across_a_kill_minus_9(self):
+        c = Cluster(auto_pay_after="1s", request_timeout_ms=1000)
+        try:
+            pid = "e2e-refund-1"
+            code, _ = c.create(pid, value="1000")
+            self.assertIn(code, (201, 202))
+            c.wait_status(pid, "SUCCESS", timeout=30)
+            alipay_id = c.alipay_id(pid)
+
+            # 1. A first partial refund, answered S at once: 201 SUCCESS.
+            first = {"refundRequestId": "r1", "refundAmount": {"currency": "USD", "value": "300"}, "reason": "size"}
+            code, body = c.request("POST", refunds_path(pid), first)
+            self.assertEqual(code, 201, body)
+            self.assertEqual(body["status"], "SUCCESS")
+            self.assertTrue(body["refundId"])
+            # The same order again (keys in another order) is an idempotent repeat; another body is 409.
+            code, again = c.request("POST", refunds_path(pid), {"reason": "size", "refundAmount": {"value": "300", "currency": "USD"}, "refundRequestId": "r1"})
+            self.assertEqual((code, again["refundId"]), (200, body["refundId"]))
+            code, body = c.request("POST", refunds_path(pid), dict(first, refundAmount={"currency": "USD", "value": "301"}))
+            self.assertEqual((code, body["error"]["code"]), (409, "REPEAT_REQ_INCONSISTENT"))
+
+            # 2. A second partial refund whose first two answers are U: resent byte-identical until S.
+            code, data = c.sim_control("/sim/scenario", {"paymentRequestId": alipay_id, "faults": ["refund-u:2"]})
+            self.assertEqual(code, 200, data)
+            code, body = c.request("POST", refunds_path(pid), {"refundRequestId": "r2", "refundAmount": {"currency": "USD", "value": "200"}})
+            self.assertIn(code, (201, 202), body)
+            wait_until(lambda: c.request("GET", refunds_path(pid, "r2"))[1]["status"] == "SUCCESS", 30, "r2 to succeed")
+
+            # Past the amount: refused before anything is sent.
+            code, body = c.request("POST", refunds_path(pid), {"refundRequestId": "r9", "refundAmount": {"currency": "USD", "value": "501"}})
+            self.assertEqual((code, body["error"]["code"], body["error"]["field"]), (400, "REFUND_AMOUNT_EXCEED", "refundAmount.value"))
+
+            # 3. The rest, whose first answer is lost; cashierd is killed -9 while it is open.
+            code, data = c.sim_control("/sim/scenario", {"paymentRequestId": alipay_id, "faults": ["refund-drop"]})
+            self.assertEqual(code, 200, data)
+            code, body = c.request("POST", refunds_path(pid), {"refundRequestId": "r3", "refundAmount": {"currency": "USD", "value": "500"}})
+            self.assertIn(code, (201, 202), body)
+            c.daemon.stop(signal.SIGKILL)
+            time.sleep(0.5)
+            c.start_daemon()
+            wait_until(lambda: c.request("GET", refunds_path(pid, "r3"))[1]["status"] == "SUCCESS", 60, "r3 to succeed after the restart")
+
+            # Every figure agrees.
+            code, payment = c.get(pid)
+            self.assertEqual(code, 200)
+            self.assertEqual(payment["refundedAmount"], {"currency": "USD", "value": "1000"})
+            self.assertEqual(sorted((r["refundRequestId"], r["status"], r["refundAmount"]["value"]) for r in payment["refunds"]),
+                             [("r1", "SUCCESS", "300"), ("r2", "SUCCESS", "200"), ("r3", "SUCCESS", "500")])
+            truth = c.sim_truth(pid)
+            self.assertEqual(truth["refundedAmount"]["value"], "1000")
+            self.assertEqual(sorted(r["value"] for r in truth["refunds"] if r["status"] == "SUCCESS"), ["200", "300", "500"])
+            self.assertEqual(truth["inconsistentRefunds"], 0)  # never two bodies under one refundRequestId
+            self.assertTrue(any(r["calls"] >= 3 for r in truth["refunds"]), truth["refunds"])  # r2's resends
+            refund_ids = {r["refundRequestId"]: r["refundId"] for r in truth["refunds"]}
+            wait_until(lambda: len({e["body"]["data"]["refund"]["refundRequestId"] for e in c.sink.for_payment(pid)
+                                    if e["body"]["type"] == "refund.succeeded"}) == 3, 30, "three refund.succeeded webhooks")
+            hooks = [e["body"] for e in c.sink.for_payment(pid)]
+            succeeded = {h["data"]["refund"]["refundRequestId"]: h for h in hooks if h["type"] == "refund.succeeded"}
+            self.assertEqual(sum(int(h["data"]["refund"]["refundAmount"]["value"]) for h in succeeded.values()), 1000)
+            self.assertFalse([h for h in hooks if h["type"] == "refund.failed"])
+            # One event per outcome; payment and refund events share the payment's sequence.
+            self.assertEqual(sorted({h["data"]["sequence"] for h in hooks}), [1, 2, 3, 4])
+            # cashierd's refundRequestIds towards Alipay+ are its own, one per refund, as Alipay+ saw them.
+            stored = c.query("SELECT refund_request_id, alipay_refund_request_id, refund_id FROM refunds")
+            self.assertEqual(len(stored), 3)
+            for row in stored:
+                self.assertEqual(refund_ids[row["alipay_refund_request_id"]], row["refund_id"])
+            print("\nfigures: cashierd refundedAmount %s, aplus-sim refundedAmount %s, webhooks %s; refund calls per refund %s"
+                  % (payment["refundedAmount"]["value"], truth["refundedAmount"]["value"],
+                     sum(int(h["data"]["refund"]["refundAmount"]["value"]) for h in succeeded.values()),
+                     {r["refundRequestId"]: r["calls"] for r in truth["refunds"]}))
+        finally:
+            self.assertEqual(c.close(), 0)
+
+    def test_refund_of_an_open_payment_is_refused_with_the_field(self):
+        c = Cluster(auto_pay_after="off")
+        try:
+            code, _ = c.create("e2e-refund-open", value="1000")
+            self.assertIn(code, (201, 202))
+            code, body = c.request("POST", refunds_path("e2e-refund-open"), {"refundRequestId": "r1", "refundAmount": {"currency": "USD", "value": "1"}})
+            self.assertEqual((code, body["error"]["code"], body["error"]["field"]), (400, "PAYMENT_NOT_REFUNDABLE", "paymentRequestId"))
+            code, body = c.request("POST", refunds_path("e2e-refund-open"), {"refundRequestId": "", "refundAmount": {"currency": "USD", "value": "1"}})
+            self.assertEqual((code, body["error"]["field"]), (400, "refundRequestId"))
+            code, body = c.request("GET", refunds_path("e2e-refund-open", "nope"))
+            self.assertEqual((code, body["error"]["code"]), (404, "REFUND_NOT_FOUND"))
+        finally:
+            self.assertEqual(c.close(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
