@@ -104,6 +104,19 @@ asio::awaitable<store::store_stats> read_store_stats(store::payment_store& reade
   co_return reader.stats(now);
 }
 
+/// The Alipay+ refund request for refund `r` of payment `p`, built once (issue 16): cashierd's
+/// own paymentRequestId and refundRequestId, Alipay+'s paymentId when known.
+std::string refund_request_body(const payment& p, const refund& r) {
+  aplus::refund_request req;
+  req.payment_request_id = std::string(store::alipay_request_id(p));
+  if (!p.payment_id.empty()) req.payment_id = p.payment_id;
+  req.refund_request_id = r.alipay_refund_request_id;
+  req.refund_amount.minor_units = r.amount.minor_units;
+  req.refund_amount.currency = r.amount.currency;
+  if (!r.reason.empty()) req.refund_reason = r.reason;
+  return aplus::encode_refund_request(req);
+}
+
 /// Everything the running daemon holds, in construction order.
 struct daemon {
   explicit daemon(const config& c) : cfg(c) {}
@@ -527,7 +540,12 @@ int run_daemon(const config& cfg) {
     std::cerr << "cashierd: payment: " << *problem << "\n";
     return 2;
   }
-  d.eng = std::make_unique<engine::engine>(*d.store, engine::engine_config{params, [&d](const payment& p) { return d.webhook_url_of(p); }});
+  d.eng = std::make_unique<engine::engine>(*d.store, engine::engine_config{
+      .params = params,
+      .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },
+      .new_event_id = {},
+      .build_refund_request = refund_request_body,
+      .new_refund_request_id = {}});
   // Request signatures (~0.2 ms each) leave the reactor for a pool with a thread per core.
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   auto gw = aplus_gateway::create(d.io.get_executor(), cfg.alipayplus, *d.clock, {.sign_threads = cores});
@@ -561,22 +579,18 @@ int run_daemon(const config& cfg) {
   // Refunds: their request bytes are built once, with cashierd's own refundRequestId.
   d.refund_eng = std::make_unique<engine::refund_engine>(*d.store, engine::refund_engine_config{
       .params = {},
-      .build_request = [](const payment& p, const refund& r) {
-        aplus::refund_request req;
-        req.payment_request_id = std::string(store::alipay_request_id(p));
-        if (!p.payment_id.empty()) req.payment_id = p.payment_id;
-        req.refund_request_id = r.alipay_refund_request_id;
-        req.refund_amount.minor_units = r.amount.minor_units;
-        req.refund_amount.currency = r.amount.currency;
-        if (!r.reason.empty()) req.refund_reason = r.reason;
-        return aplus::encode_refund_request(req);
-      },
+      .build_request = refund_request_body,
       .new_request_id = {},
       .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },
       .new_event_id = {}});
   d.refunds = std::make_unique<refund_driver>(d.io, *d.refund_eng, *d.store, *d.clock, *d.gateway, *d.gateway);
   d.refunds->on_commit([&d] { d.webhooks->poke(); });
   d.api->set_refunds(*d.refunds);
+  // A cancel of a SUCCESS after the window became a refund row in the payment's commit: arm it.
+  d.drv->observe([&d](const engine::input&, const engine::output& out) {
+    for (const auto& e : out.made.effects)
+      if (std::holds_alternative<start_refund>(e)) d.refunds->recover();
+  });
 
   // Every open payment and refund is re-armed before the listener opens.
   const auto recovered = d.drv->recover();

@@ -94,6 +94,38 @@ class Refunds(unittest.TestCase):
         finally:
             self.assertEqual(c.close(), 0)
 
+    def test_a_cancel_refused_for_the_window_becomes_a_full_refund(self):
+        c = Cluster(auto_pay_after="1s", request_timeout_ms=1000)
+        try:
+            pid = "e2e-refund-cancel"
+            code, _ = c.create(pid, value="800")
+            self.assertIn(code, (201, 202))
+            c.wait_status(pid, "SUCCESS", timeout=30)
+            code, data = c.sim_control("/sim/scenario", {"paymentRequestId": c.alipay_id(pid), "faults": ["cancel-window-exceeded"]})
+            self.assertEqual(code, 200, data)
+            # A partial refund first: the cancel refunds what is left.
+            code, body = c.request("POST", refunds_path(pid), {"refundRequestId": "r1", "refundAmount": {"currency": "USD", "value": "300"}})
+            self.assertEqual(code, 201, body)
+            code, body = c.cancel(pid, reason="customer changed mind")
+            self.assertEqual(code, 202, body)
+
+            def refunded():
+                _, p = c.get(pid)
+                return p["refundedAmount"]["value"] == "800" and p
+            payment = wait_until(refunded, 30, "the cancel's refund to succeed")
+            self.assertEqual(payment["status"], "SUCCESS")
+            by_origin = {r["origin"]: r for r in payment["refunds"]}
+            self.assertEqual(by_origin["cancel"]["refundAmount"]["value"], "500")
+            self.assertEqual(by_origin["cancel"]["status"], "SUCCESS")
+            truth = c.sim_truth(pid)
+            self.assertEqual(truth["refundedAmount"]["value"], "800")
+            wait_until(lambda: len([e for e in c.sink.for_payment(pid) if e["body"]["type"] == "refund.succeeded"]) == 2,
+                       30, "two refund.succeeded webhooks")
+            types = sorted(e["body"]["type"] for e in c.sink.for_payment(pid))
+            self.assertNotIn("payment.cancel_failed", types)
+        finally:
+            self.assertEqual(c.close(), 0)
+
     def test_refund_of_an_open_payment_is_refused_with_the_field(self):
         c = Cluster(auto_pay_after="off")
         try:
