@@ -61,6 +61,9 @@ void add_commands(CLI::App& app, cli_options& o) {
   auto* show = sub("show", "A payment with its timeline, Alipay+ calls and webhook attempts");
   show->add_option("paymentRequestId", o.id, naming)->required();
   show->add_option("--merchant", o.merchant, merchant_help);
+  auto* refunds = sub("refunds", "A payment's refunds, oldest first, with the refunded sum");
+  refunds->add_option("paymentRequestId", o.id, naming)->required();
+  refunds->add_option("--merchant", o.merchant, merchant_help);
   sub("stats", "Counts per status, overdue payments, webhook backlog");
   sub("stuck", "Open payments past their deadline, dead webhooks, anomalies")
       ->add_option("--limit", o.limit, "At most N rows per section (default 100)")
@@ -153,6 +156,8 @@ exit_status run_read(const session& s, const parsed& p, double time_scale) {
   }
   if (p.command == "show")
     return cmd_show(s, o.id, o.merchant.empty() ? std::nullopt : std::optional<std::string_view>(o.merchant));
+  if (p.command == "refunds")
+    return cmd_refunds(s, o.id, o.merchant.empty() ? std::nullopt : std::optional<std::string_view>(o.merchant));
   if (p.command == "stats") return cmd_stats(s);
   if (p.command == "stuck") return cmd_stuck(s, {.limit = o.limit});
   const auto grace = std::chrono::duration<double, std::milli>(o.grace_seconds * 1000 * time_scale);

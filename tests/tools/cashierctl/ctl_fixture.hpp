@@ -254,7 +254,9 @@ inline void expect_payment_shape(const boost::json::value& v) {
                    {"nextActionAt", "string?"},
                    {"createdAt", "string?"},
                    {"updatedAt", "string?"},
-                   {"cancelReason", "~string"}});
+                   {"cancelReason", "~string"},
+                   {"refundedAmount", "~object"},  // GET and show (issue 16), not list or stuck
+                   {"refunds", "~array"}});
 }
 
 }  // namespace cashier::ctl::test
