@@ -358,6 +358,51 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));
   }
 
+  /// POST /admin/payments/{id}/refund {"value", "refundRequestId"?, "reason"?}: an operator's
+  /// refund in the payment's currency (cashierctl refund), through the refund driver like a
+  /// merchant's; without refundRequestId one is made ("operator-<n>").
+  asio::awaitable<net::response> on_admin_refund(const std::string& id, const net::request& req) {
+    auto named = admin_payment(id, req.target);
+    if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
+    const auto p = std::get<payment>(std::move(named));
+    const auto body = aplus::parse_untrusted(req.body);
+    const json::object* o = body && body->is_object() ? &body->get_object() : nullptr;
+    const auto text = [o](std::string_view key) -> std::optional<std::string> {
+      const auto* v = o ? o->if_contains(key) : nullptr;
+      if (v == nullptr || !v->is_string()) return std::nullopt;
+      return std::string(v->get_string());
+    };
+    const auto value = text("value");
+    const auto minor = value ? parse_minor_units(*value) : std::nullopt;
+    if (!minor || *minor <= 0)
+      co_return answers::error_response(400, "INVALID_REQUEST", "value: a positive integer in minor units, as a string", "value");
+    engine::refund_order order;
+    order.payment_id = p.id;
+    order.refund_request_id =
+        text("refundRequestId").value_or("operator-" + std::to_string(store->refunds_of(p.id).size() + 1));
+    if (order.refund_request_id.empty() || order.refund_request_id.size() > 64)
+      co_return answers::error_response(400, "INVALID_REQUEST", "1 to 64 characters", "refundRequestId");
+    order.amount = money{*minor, p.amount.currency};
+    order.reason = text("reason").value_or("operator").substr(0, 256);
+    order.origin = refund_origin::operator_;
+    order.merchant_request = json::serialize(json::object{{"value", *value}, {"reason", order.reason}});
+    const auto res = co_await refunds->create(order, std::chrono::milliseconds(cfg.payment.create_wait_ms));
+    switch (res.status) {
+      case engine::refund_order_status::created:
+        co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));
+      case engine::refund_order_status::repeat: co_return json_response(200, engine::refund_to_json(res.r));
+      case engine::refund_order_status::inconsistent:
+        co_return answers::error_response(409, "REPEAT_REQ_INCONSISTENT", "refundRequestId is already used by a different request", "refundRequestId");
+      case engine::refund_order_status::amount_exceed:
+        co_return answers::error_response(400, "REFUND_AMOUNT_EXCEED", "the payment's refunds would exceed its amount", "value");
+      case engine::refund_order_status::not_refundable:
+        co_return answers::error_response(400, "PAYMENT_NOT_REFUNDABLE", "only a SUCCESS payment with no cancel pending can be refunded");
+      case engine::refund_order_status::not_found: co_return answers::error_response(404, "NOT_FOUND", "no payment " + id);
+      case engine::refund_order_status::conflict: break;
+    }
+    co_return answers::error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry");
+  }
+
   /// Every request, on the network thread: a notifyPayment is served there (see on_notify),
   /// everything else on the reactor.
   asio::awaitable<net::response> serve(net::request req, net::peer_info peer) {
@@ -419,6 +464,7 @@ struct daemon {
       case route_id::admin_cancel:
       case route_id::admin_inquire:
       case route_id::admin_redeliver: co_return co_await on_admin(found->matched->id, found->params[0], req.target);
+      case route_id::admin_refund: co_return co_await on_admin_refund(found->params[0], req);
       case route_id::create_payment:
       case route_id::consult:
       case route_id::get_payment:

@@ -214,6 +214,7 @@ asio::awaitable<response> merchant_api::route(const request& req, const merchant
     case route_id::metrics:
     case route_id::admin_cancel:
     case route_id::admin_inquire:
+    case route_id::admin_refund:
     case route_id::admin_redeliver: break;
   }
   co_return path_not_found();

@@ -8,7 +8,7 @@
 namespace cashier::daemon {
 namespace {
 
-constexpr std::array<route, 14> table{{
+constexpr std::array<route, 15> table{{
     {route_id::notify, "POST", notify_pattern},
     {route_id::create_payment, "POST", "/v1/payments"},
     {route_id::consult, "POST", "/v1/payments/consult"},
@@ -22,6 +22,7 @@ constexpr std::array<route, 14> table{{
     {route_id::metrics, "GET", "/metrics"},
     {route_id::admin_cancel, "POST", "/admin/payments/{paymentRequestId}/cancel"},
     {route_id::admin_inquire, "POST", "/admin/payments/{paymentRequestId}/inquire"},
+    {route_id::admin_refund, "POST", "/admin/payments/{paymentRequestId}/refund"},
     {route_id::admin_redeliver, "POST", "/admin/events/{eventId}/redeliver"},
 }};
 

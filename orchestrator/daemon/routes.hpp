@@ -28,6 +28,7 @@ enum class route_id {
   metrics,          ///< GET /metrics
   admin_cancel,     ///< POST /admin/payments/{paymentRequestId}/cancel
   admin_inquire,    ///< POST /admin/payments/{paymentRequestId}/inquire
+  admin_refund,     ///< POST /admin/payments/{paymentRequestId}/refund
   admin_redeliver,  ///< POST /admin/events/{eventId}/redeliver
 };
 

@@ -3,12 +3,14 @@ of a paid payment twice and the rest once more, with faults on the refund calls 
 the middle; every figure must agree between cashierd, aplus-sim's truth and the merchant's
 webhooks."""
 import json
+import os
 import signal
+import subprocess
 import time
 import unittest
 import urllib.parse
 
-from harness import Cluster, wait_until
+from harness import BUILD, Cluster, wait_until
 
 
 def refunds_path(pid, rid=None):
@@ -123,6 +125,32 @@ class Refunds(unittest.TestCase):
                        30, "two refund.succeeded webhooks")
             types = sorted(e["body"]["type"] for e in c.sink.for_payment(pid))
             self.assertNotIn("payment.cancel_failed", types)
+        finally:
+            self.assertEqual(c.close(), 0)
+
+    def test_an_operator_refund_through_cashierctl(self):
+        c = Cluster(auto_pay_after="1s", request_timeout_ms=1000)
+        try:
+            pid = "e2e-refund-ctl"
+            code, _ = c.create(pid, value="1000")
+            self.assertIn(code, (201, 202))
+            c.wait_status(pid, "SUCCESS", timeout=30)
+            ctl = [os.path.join(BUILD, "tools", "cashierctl", "cashierctl"), "--config", c.config_path,
+                   "--ca", c.k("ca.pem")]
+            r = subprocess.run(ctl + ["--json", "refund", pid, "--amount", "250", "--refund-request-id", "ops-1"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout)["refundRequestId"], "ops-1")
+            r = subprocess.run(ctl + ["refund", pid, "--amount", "751"], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("would exceed its amount", r.stderr)
+            wait_until(lambda: c.request("GET", refunds_path(pid, "ops-1"))[1]["status"] == "SUCCESS", 30, "ops-1")
+            r = subprocess.run(ctl + ["--json", "refunds", pid], capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            listed = json.loads(r.stdout)
+            self.assertEqual(listed["refundedAmount"]["value"], "250")
+            self.assertEqual([(x["refundRequestId"], x["origin"]) for x in listed["refunds"]], [("ops-1", "operator")])
+            self.assertEqual(c.sim_truth(pid)["refundedAmount"]["value"], "250")
         finally:
             self.assertEqual(c.close(), 0)
 

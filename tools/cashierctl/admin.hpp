@@ -1,4 +1,4 @@
-// The actions of cashierctl (cancel, inquire, redeliver): one POST to the daemon's admin API on
+// The actions of cashierctl (cancel, inquire, redeliver, refund): one POST to the daemon's admin API on
 // loopback, never a write to the database. Where the daemon listens comes from --admin-url, or
 // from the config's `listen` (https when `tls` is set); --ca names the CA that signed the
 // daemon's certificate (else the system trust store). Ids are percent-encoded into the path.
@@ -21,9 +21,10 @@ enum class admin_action {
   cancel,     ///< POST /admin/payments/{paymentRequestId}/cancel
   inquire,    ///< POST /admin/payments/{paymentRequestId}/inquire
   redeliver,  ///< POST /admin/events/{eventId}/redeliver
+  refund,     ///< POST /admin/payments/{paymentRequestId}/refund, body {"value"[, "refundRequestId"]}
 };
 
-/// "cancel", "inquire" or "redeliver".
+/// "cancel", "inquire", "redeliver" or "refund".
 std::string_view to_string(admin_action a);
 
 /// Where the daemon's admin API is.
@@ -45,11 +46,13 @@ boost::system::result<admin_target, std::string> resolve_admin_target(
 std::string admin_path(admin_action action, std::string_view id,
                        std::optional<std::string_view> merchant = std::nullopt);
 
-/// Sends the action and reports the answer: 202 → ok; 404 (unknown id), 409 (final payment),
+/// Sends the action (with `body`, a JSON object; "{}" when empty) and reports the answer: 202
+/// (and, for a refund, 200 repeat and 201 settled) → ok; 404 (unknown id), 409 (final payment),
 /// any other answer, or no answer within `timeout` → failed with the daemon's message.
 exit_status cmd_admin(const console& io, const admin_target& target, admin_action action,
                       std::string_view id,
                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                      std::optional<std::string_view> merchant = std::nullopt);
+                      std::optional<std::string_view> merchant = std::nullopt,
+                      std::string body = {});
 
 }  // namespace cashier::ctl
