@@ -10,7 +10,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import BUILD, Cluster, wait_until
+from harness import BUILD, Cluster, ClusterTest, wait_until, write_reliability_summary
 
 
 def refunds_path(pid, rid=None):
@@ -167,6 +167,63 @@ class Refunds(unittest.TestCase):
             self.assertEqual((code, body["error"]["code"]), (404, "REFUND_NOT_FOUND"))
         finally:
             self.assertEqual(c.close(), 0)
+
+
+
+class RefundFaults(ClusterTest):
+    """The fault matrix for refunds: one paid payment per aplus-sim refund fault, a partial refund
+    of each; every refund must end SUCCESS (Alipay+ processed it before the answer was lost), with
+    aplus-sim's refunded sum equal to cashierd's, never two bodies under one refundRequestId, and
+    one refund.succeeded webhook per refund. `refund-u:6` outlasts the resends: the confirming
+    inquiry's transactions[] settles it."""
+    TIMEOUT_MS = 2000
+    cluster_args = {"auto_pay_after": "1s", "request_timeout_ms": TIMEOUT_MS,
+                    "sim_args": ("--timeout-hold", "%dms" % (TIMEOUT_MS + 1500))}
+    FAULTS = ["refund-timeout", "refund-drop", "refund-u", "refund-5xx", "refund-500", "refund-reset",
+              "refund-garbled", "refund-unsigned", "refund-badsig", "refund-delay:%d" % (TIMEOUT_MS + 1000),
+              "refund-u:6", "refund-drop:2,refund-garbled"]
+
+    def test_every_refund_fault_ends_refunded_once(self):
+        c = self.c
+        ids = ["e2e-rf-%02d" % i for i in range(len(self.FAULTS))]
+        for pid in ids:
+            code, _ = c.create(pid, value="900")
+            self.assertIn(code, (201, 202))
+        for pid in ids:
+            c.wait_status(pid, "SUCCESS", timeout=60)
+        for pid, faults in zip(ids, self.FAULTS):
+            code, data = c.sim_control("/sim/scenario", {"paymentRequestId": c.alipay_id(pid), "faults": faults.split(",")})
+            self.assertEqual(code, 200, data)
+            code, body = c.request("POST", refunds_path(pid), {"refundRequestId": "r1", "refundAmount": {"currency": "USD", "value": "400"}})
+            self.assertIn(code, (201, 202), (pid, body))
+
+        def all_final():
+            return all(c.request("GET", refunds_path(pid, "r1"))[1]["status"] != "PROCESSING" for pid in ids)
+        try:
+            wait_until(all_final, 150, "every refund final", interval=0.5)
+        except AssertionError:
+            pass
+        lost = stuck = duplicated = 0
+        calls = {}
+        for pid, faults in zip(ids, self.FAULTS):
+            refund = c.request("GET", refunds_path(pid, "r1"))[1]
+            truth = c.sim_truth(pid)
+            stuck += refund["status"] == "PROCESSING"
+            lost += refund["status"] == "FAIL" or truth["refundedAmount"]["value"] != "400"
+            hooks = {e["id"] for e in c.sink.for_payment(pid) if e["body"]["type"] == "refund.succeeded"}
+            calls[faults] = truth["refunds"][0]["calls"] if truth["refunds"] else 0
+            self.assertEqual(truth["inconsistentRefunds"], 0, faults)
+            wait_until(lambda: c.sink.for_payment(pid) and any(e["body"]["type"] == "refund.succeeded" for e in c.sink.for_payment(pid)),
+                       30, "refund.succeeded for " + faults)
+            hooks = {e["id"] for e in c.sink.for_payment(pid) if e["body"]["type"] == "refund.succeeded"}
+            duplicated += len(hooks) != 1
+            self.assertEqual(refund["status"], "SUCCESS", (faults, refund))
+            self.assertGreaterEqual(calls[faults], 2, faults)  # the fault cost at least one resend
+        write_reliability_summary("refund-faults", scenarios=len(self.FAULTS), faults_injected=len(self.FAULTS),
+                                  payments_checked=len(ids), lost=lost, duplicated=duplicated, stuck=stuck)
+        print("\nrefund fault matrix: %d faults, lost %d, duplicated %d, stuck %d; Alipay+ refund calls per fault %s"
+              % (len(self.FAULTS), lost, duplicated, stuck, calls))
+        self.assertEqual((lost, duplicated, stuck), (0, 0, 0))
 
 
 if __name__ == "__main__":
