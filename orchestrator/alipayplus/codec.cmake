@@ -5,4 +5,5 @@ set(CASHIER_CODEC_SOURCES
   field_reader.cpp
   codec.cpp
   codec_encode.cpp
+  refund_codec.cpp
 )

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "orchestrator/alipayplus/codec.hpp"
+#include "orchestrator/alipayplus/refund_codec.hpp"
 #include "orchestrator/alipayplus/signature_header.hpp"
 #include "orchestrator/alipayplus/signer.hpp"
 #include "orchestrator/alipayplus/wire_time.hpp"
@@ -32,6 +33,8 @@ std::string_view to_string(aplus_api api) {
       return "cancelPayment";
     case aplus_api::consult:
       return "consultPayment";
+    case aplus_api::refund:
+      return "refund";
   }
   return "unknown";  // unreachable: every enumerator is handled above
 }
@@ -46,6 +49,8 @@ std::string_view path_of(aplus_api api) {
       return "/aps/api/v1/payments/cancelPayment";
     case aplus_api::consult:
       return "/aps/api/v1/payments/consultPayment";
+    case aplus_api::refund:
+      return "/aps/api/v1/payments/refund";
   }
   return "/";  // unreachable: every enumerator is handled above
 }
@@ -183,6 +188,7 @@ inquiry_answer inquiry_event(const aplus::inquiry_payment_response& r) {
     pt.request_id = t.transaction_request_id.value_or("");
     pt.status = t.transaction_status.value_or("");
     if (t.transaction_result) pt.result = static_cast<const aplus_result&>(*t.transaction_result);
+    pt.id = t.transaction_id.value_or("");
     ev.transactions.push_back(std::move(pt));
   }
   return ev;
@@ -332,6 +338,28 @@ asio::awaitable<call_result> aplus_gateway::cancel(const payment& p) {
   } else {
     out.ev = cancel_no_answer{reason_of(std::get<call_outcome>(got))};
     finish(aplus_api::cancel, out.call, std::get<call_outcome>(got));
+  }
+  co_return out;
+}
+
+asio::awaitable<refund_call_result> aplus_gateway::refund(const payment& p, const cashier::refund& r) {
+  refund_call_result out{refund_no_answer{no_answer_reason::garbled}, {}};
+  out.call.payment_id = p.id;
+  out.call.refund_id = r.id;
+  const auto sent = ids_sent(r.request, p);  // `p` and `r` are not used after the first suspension
+  auto got = co_await call(aplus_api::refund, r.request, &aplus::decode_refund_response, out.call);
+  if (const auto* a = std::get_if<aplus::refund_response>(&got);
+      a && !echoes(sent, {string_field(a->extra_fields, "paymentRequestId"),
+                          string_field(a->extra_fields, "paymentId")}, false))
+    got = call_outcome::mismatched_answer;
+  if (const auto* a = std::get_if<aplus::refund_response>(&got)) {
+    log_set_aside(aplus_api::refund, aplus::informational_set_aside(*a));
+    out.ev = refund_answer{a->result, a->refund_id.value_or(""), a->refund_time.value_or(""),
+                           money_of(a->refund_amount)};
+    finish(aplus_api::refund, out.call, a->result, outcome_text(a->result));
+  } else {
+    out.ev = refund_no_answer{reason_of(std::get<call_outcome>(got))};
+    finish(aplus_api::refund, out.call, std::get<call_outcome>(got));
   }
   co_return out;
 }

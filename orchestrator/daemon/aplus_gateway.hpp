@@ -29,6 +29,7 @@
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/gateway.hpp"
+#include "orchestrator/daemon/refund_gateway.hpp"
 #include "orchestrator/net/http_client.hpp"
 
 namespace boost::asio {
@@ -43,8 +44,10 @@ enum class aplus_api {
   inquiry,  ///< /aps/api/v1/payments/inquiryPayment
   cancel,   ///< /aps/api/v1/payments/cancelPayment
   consult,  ///< /aps/api/v1/payments/consultPayment
+  refund,   ///< /aps/api/v1/payments/refund
 };
-/// "pay", "inquiryPayment", "cancelPayment" or "consultPayment" (call_record::api, metrics label).
+/// "pay", "inquiryPayment", "cancelPayment", "consultPayment" or "refund" (call_record::api,
+/// metrics label).
 std::string_view to_string(aplus_api api);
 /// The request path of `api`, e.g. "/aps/api/v1/payments/pay".
 std::string_view path_of(aplus_api api);
@@ -82,7 +85,7 @@ struct gateway_options {
 };
 
 /// Calls Alipay+ over HTTPS with signed requests and verified answers.
-class aplus_gateway final : public gateway {
+class aplus_gateway final : public gateway, public refund_gateway {
  public:
   /// An adapter for the config's alipayplus section on `executor` (used only from it), reading
   /// payment-clock time from `clock` (which must outlive it); or an error naming the key, CA
@@ -103,6 +106,9 @@ class aplus_gateway final : public gateway {
   boost::asio::awaitable<call_result> inquiry(const payment& p) override;
   /// Sends {"paymentRequestId": store::alipay_request_id(p)} (cashierd's own id) to cancelPayment.
   boost::asio::awaitable<call_result> cancel(const payment& p) override;
+  /// Sends `r.request` byte for byte to refund. A verified answer must name no other payment
+  /// than the request (paymentRequestId / paymentId, when it echoes them), else it is no answer.
+  boost::asio::awaitable<refund_call_result> refund(const payment& p, const cashier::refund& r) override;
   /// Sends `body` (a consultPayment request, exact bytes) to consultPayment.
   boost::asio::awaitable<consult_result> consult(std::string body);
 

@@ -45,6 +45,8 @@
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
+#include "orchestrator/daemon/refund_driver.hpp"
+#include "orchestrator/alipayplus/refund_codec.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "orchestrator/net/http_server.hpp"
 #include "orchestrator/net/tls.hpp"
@@ -135,6 +137,19 @@ std::string public_url_of(const config& cfg, std::uint16_t port) {
   return std::string(cfg.tls_cert ? "https" : "http") + "://" + host + ":" + std::to_string(port);
 }
 
+/// The Alipay+ refund request for refund `r` of payment `p`, built once (issue 16): cashierd's
+/// own paymentRequestId and refundRequestId, Alipay+'s paymentId when known.
+std::string refund_request_body(const payment& p, const refund& r) {
+  aplus::refund_request req;
+  req.payment_request_id = std::string(store::alipay_request_id(p));
+  if (!p.payment_id.empty()) req.payment_id = p.payment_id;
+  req.refund_request_id = r.alipay_refund_request_id;
+  req.refund_amount.minor_units = r.amount.minor_units;
+  req.refund_amount.currency = r.amount.currency;
+  if (!r.reason.empty()) req.refund_reason = r.reason;
+  return aplus::encode_refund_request(req);
+}
+
 /// Everything the running daemon holds, in construction order.
 struct daemon {
   explicit daemon(const config& c) : cfg(c) {}
@@ -148,6 +163,8 @@ struct daemon {
   std::unique_ptr<engine::engine> eng;
   std::unique_ptr<aplus_gateway> gateway;
   std::unique_ptr<driver> drv;
+  std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), beside the payments' driver
+  std::unique_ptr<refund_driver> refunds;
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
   std::unique_ptr<checkout_pages> checkout;  // the hosted payment page, /pay/
@@ -377,6 +394,51 @@ struct daemon {
     co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));
   }
 
+  /// POST /admin/payments/{id}/refund {"value", "refundRequestId"?, "reason"?}: an operator's
+  /// refund in the payment's currency (cashierctl refund), through the refund driver like a
+  /// merchant's; without refundRequestId one is made ("operator-<n>").
+  asio::awaitable<net::response> on_admin_refund(const std::string& id, const net::request& req) {
+    auto named = admin_payment(id, req.target);
+    if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
+    const auto p = std::get<payment>(std::move(named));
+    const auto body = aplus::parse_untrusted(req.body);
+    const json::object* o = body && body->is_object() ? &body->get_object() : nullptr;
+    const auto text = [o](std::string_view key) -> std::optional<std::string> {
+      const auto* v = o ? o->if_contains(key) : nullptr;
+      if (v == nullptr || !v->is_string()) return std::nullopt;
+      return std::string(v->get_string());
+    };
+    const auto value = text("value");
+    const auto minor = value ? parse_minor_units(*value) : std::nullopt;
+    if (!minor || *minor <= 0)
+      co_return answers::error_response(400, "INVALID_REQUEST", "value: a positive integer in minor units, as a string", "value");
+    engine::refund_order order;
+    order.payment_id = p.id;
+    order.refund_request_id =
+        text("refundRequestId").value_or("operator-" + std::to_string(store->refunds_of(p.id).size() + 1));
+    if (order.refund_request_id.empty() || order.refund_request_id.size() > 64)
+      co_return answers::error_response(400, "INVALID_REQUEST", "1 to 64 characters", "refundRequestId");
+    order.amount = money{*minor, p.amount.currency};
+    order.reason = text("reason").value_or("operator").substr(0, 256);
+    order.origin = refund_origin::operator_;
+    order.merchant_request = json::serialize(json::object{{"value", *value}, {"reason", order.reason}});
+    const auto res = co_await refunds->create(order, std::chrono::milliseconds(cfg.payment.create_wait_ms));
+    switch (res.status) {
+      case engine::refund_order_status::created:
+        co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));
+      case engine::refund_order_status::repeat: co_return json_response(200, engine::refund_to_json(res.r));
+      case engine::refund_order_status::inconsistent:
+        co_return answers::error_response(409, "REPEAT_REQ_INCONSISTENT", "refundRequestId is already used by a different request", "refundRequestId");
+      case engine::refund_order_status::amount_exceed:
+        co_return answers::error_response(400, "REFUND_AMOUNT_EXCEED", "the payment's refunds would exceed its amount", "value");
+      case engine::refund_order_status::not_refundable:
+        co_return answers::error_response(400, "PAYMENT_NOT_REFUNDABLE", "only a SUCCESS payment with no cancel pending can be refunded");
+      case engine::refund_order_status::not_found: co_return answers::error_response(404, "NOT_FOUND", "no payment " + id);
+      case engine::refund_order_status::conflict: break;
+    }
+    co_return answers::error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry");
+  }
+
   /// Every request of the public listener, on the network thread: a notifyPayment is served
   /// there (see on_notify), everything else on the reactor.
   asio::awaitable<net::response> serve(net::request req, net::peer_info peer) {
@@ -449,10 +511,13 @@ struct daemon {
       case route_id::admin_cancel:
       case route_id::admin_inquire:
       case route_id::admin_redeliver: co_return co_await on_admin(found->matched->id, found->params[0], req.target);
+      case route_id::admin_refund: co_return co_await on_admin_refund(found->params[0], req);
       case route_id::create_payment:
       case route_id::consult:
       case route_id::get_payment:
       case route_id::cancel_payment:
+      case route_id::create_refund:
+      case route_id::get_refund:
       case route_id::events_feed: co_return co_await api->handle(req);
     }
     co_return error_response(404, "NOT_FOUND", "no route for this path");
@@ -569,7 +634,12 @@ int run_daemon(const config& cfg) {
     std::cerr << "cashierd: payment: " << *problem << "\n";
     return 2;
   }
-  d.eng = std::make_unique<engine::engine>(*d.store, engine::engine_config{params, [&d](const payment& p) { return d.webhook_url_of(p); }});
+  d.eng = std::make_unique<engine::engine>(*d.store, engine::engine_config{
+      .params = params,
+      .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },
+      .new_event_id = {},
+      .build_refund_request = refund_request_body,
+      .new_refund_request_id = {}});
   // Request signatures (~0.2 ms each) leave the reactor for a pool with a thread per core.
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   auto gw = aplus_gateway::create(d.io.get_executor(), cfg.alipayplus, *d.clock, {.sign_threads = cores});
@@ -602,9 +672,26 @@ int run_daemon(const config& cfg) {
   d.checkout = std::make_unique<checkout_pages>(checkout_deps{*d.drv, *d.store, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }});
 
-  // Every open payment is re-armed before the listener opens.
+  // Refunds: their request bytes are built once, with cashierd's own refundRequestId.
+  d.refund_eng = std::make_unique<engine::refund_engine>(*d.store, engine::refund_engine_config{
+      .params = {},
+      .build_request = refund_request_body,
+      .new_request_id = {},
+      .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },
+      .new_event_id = {}});
+  d.refunds = std::make_unique<refund_driver>(d.io, *d.refund_eng, *d.store, *d.clock, *d.gateway, *d.gateway);
+  d.refunds->on_commit([&d] { d.webhooks->poke(); });
+  d.api->set_refunds(*d.refunds);
+  // A cancel of a SUCCESS after the window became a refund row in the payment's commit: arm it.
+  d.drv->observe([&d](const engine::input&, const engine::output& out) {
+    for (const auto& e : out.made.effects)
+      if (std::holds_alternative<start_refund>(e)) d.refunds->recover();
+  });
+
+  // Every open payment and refund is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
   log_line(log_level::info, "recovered open payments", {{"count", recovered}});
+  log_line(log_level::info, "recovered open refunds", {{"count", d.refunds->recover()}});
 
   net::server_options so;
   if (cfg.tls_cert) so.tls = net::make_server_context(*cfg.tls_cert, *cfg.tls_key).value();

@@ -207,12 +207,15 @@ asio::awaitable<response> merchant_api::route(const request& req, const merchant
     case route_id::get_payment: co_return get(m, params[0], req);
     case route_id::cancel_payment: co_return co_await cancel(req, m, params[0]);
     case route_id::events_feed: co_return events(m, req);
+    case route_id::create_refund: co_return co_await create_refund(req, m, params[0]);
+    case route_id::get_refund: co_return get_refund(m, params[0], params[1]);
     case route_id::notify:
     case route_id::healthz:
     case route_id::readyz:
     case route_id::metrics:
     case route_id::admin_cancel:
     case route_id::admin_inquire:
+    case route_id::admin_refund:
     case route_id::admin_redeliver: break;
   }
   co_return path_not_found();
@@ -305,7 +308,7 @@ response merchant_api::get(const merchant_config& m, const std::string& id, cons
   }
   const auto p = own_payment(m, id);
   if (!p) return payment_not_found();
-  json::object body = engine::payment_to_json(*p);
+  json::object body = payment_object(*p);
   if (with_events) body["events"] = event_log_json(deps_.eng.store().events_of(p->id));
   return json_response(200, body);
 }

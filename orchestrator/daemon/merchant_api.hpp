@@ -33,6 +33,7 @@
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/refund_driver.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/net/http_types.hpp"
 
@@ -72,6 +73,8 @@ class merchant_api {
   /// Answers one request under /v1/ (`req` must outlive the returned awaitable). Store
   /// failures become 503; nothing is acknowledged before its commit.
   boost::asio::awaitable<net::response> handle(const net::request& req);
+  /// Serves the refund routes through `refunds` (which must outlive this API).
+  void set_refunds(refund_driver& refunds);
 
  private:
   struct merchant_key {
@@ -94,6 +97,12 @@ class merchant_api {
   void keep_consult(const std::string& key, const net::response& answer);
   net::response events(const merchant_config& m, const net::request& req);
   std::optional<payment> own_payment(const merchant_config& m, const std::string& id);
+  // Refunds (merchant_refunds.cpp).
+  boost::asio::awaitable<net::response> create_refund(const net::request& req, const merchant_config& m,
+                                                      const std::string& id);
+  net::response get_refund(const merchant_config& m, const std::string& id, const std::string& refund_id);
+  /// The public payment object with refundedAmount and refunds[].
+  boost::json::object payment_object(const payment& p);
 
   /// A consult answer kept for reuse (issue 14, item 11).
   struct consult_entry {
@@ -104,6 +113,7 @@ class merchant_api {
   merchant_api_deps deps_;
   std::vector<merchant_key> keys_;
   std::unordered_map<std::string, consult_entry> consult_cache_;  ///< by consult_cache_key
+  refund_driver* refunds_ = nullptr;  ///< set_refunds(); refunds answer 503 without it
 };
 
 }  // namespace cashier::daemon

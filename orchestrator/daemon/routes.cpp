@@ -8,18 +8,21 @@
 namespace cashier::daemon {
 namespace {
 
-constexpr std::array<route, 12> table{{
+constexpr std::array<route, 15> table{{
     {route_id::notify, "POST", notify_pattern},
     {route_id::create_payment, "POST", "/v1/payments"},
     {route_id::consult, "POST", "/v1/payments/consult"},
     {route_id::get_payment, "GET", "/v1/payments/{paymentRequestId}"},
     {route_id::cancel_payment, "POST", "/v1/payments/{paymentRequestId}/cancel"},
+    {route_id::create_refund, "POST", "/v1/payments/{paymentRequestId}/refunds"},
+    {route_id::get_refund, "GET", "/v1/payments/{paymentRequestId}/refunds/{refundRequestId}"},
     {route_id::events_feed, "GET", "/v1/events"},
     {route_id::healthz, "GET", "/healthz"},
     {route_id::readyz, "GET", "/readyz"},
     {route_id::metrics, "GET", "/metrics"},
     {route_id::admin_cancel, "POST", "/admin/payments/{paymentRequestId}/cancel"},
     {route_id::admin_inquire, "POST", "/admin/payments/{paymentRequestId}/inquire"},
+    {route_id::admin_refund, "POST", "/admin/payments/{paymentRequestId}/refund"},
     {route_id::admin_redeliver, "POST", "/admin/events/{eventId}/redeliver"},
 }};
 

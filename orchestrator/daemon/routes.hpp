@@ -20,12 +20,15 @@ enum class route_id {
   consult,          ///< POST /v1/payments/consult
   get_payment,      ///< GET /v1/payments/{paymentRequestId}
   cancel_payment,   ///< POST /v1/payments/{paymentRequestId}/cancel
+  create_refund,    ///< POST /v1/payments/{paymentRequestId}/refunds
+  get_refund,       ///< GET /v1/payments/{paymentRequestId}/refunds/{refundRequestId}
   events_feed,      ///< GET /v1/events
   healthz,          ///< GET /healthz
   readyz,           ///< GET /readyz
   metrics,          ///< GET /metrics
   admin_cancel,     ///< POST /admin/payments/{paymentRequestId}/cancel
   admin_inquire,    ///< POST /admin/payments/{paymentRequestId}/inquire
+  admin_refund,     ///< POST /admin/payments/{paymentRequestId}/refund
   admin_redeliver,  ///< POST /admin/events/{eventId}/redeliver
 };
 

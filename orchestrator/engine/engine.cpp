@@ -72,8 +72,34 @@ void add_effect_records(store::transition& t, const payment& next, const decisio
   }
 }
 
+/// start_refund (issue 16): a full refund of what is left of the payment's amount, created in the
+/// payment's own transition (the store's triggers check it there); the refund driver sends it
+/// when its deadline (now) fires. Nothing is created when nothing is left to refund.
+void add_cancel_refund(store::transition& t, store::payment_store& st, const payment& next,
+                       std::int64_t next_version, const engine_config& config, time_point now) {
+  if (!config.build_refund_request) {
+    t.anomalies.push_back({0, next.id, "refund_not_started", "no refund path configured", now});
+    return;
+  }
+  const std::int64_t left = next.amount.minor_units - st.refunded_or_pending(next.id);
+  if (left <= 0) return;
+  refund r;
+  r.payment_row = next.id;
+  r.refund_request_id = "cancel-" + std::to_string(next_version);
+  r.alipay_refund_request_id = config.new_refund_request_id ? config.new_refund_request_id() : random_id("rf_");
+  r.origin = refund_origin::cancel;
+  r.amount = money{left, next.amount.currency};
+  r.reason = "cancel after the cancel window";  // fixed text: the merchant's reason stays in cancelReason
+  r.merchant_request = R"({"cancel":")" + std::to_string(next_version) + R"("})";
+  r.created_at = r.updated_at = now;
+  r.next_action_at = now;
+  r.request = config.build_refund_request(next, r);
+  t.refunds.push_back(store::refund_write{std::move(r), 0});
+}
+
 bool has_records(const store::transition& t) {
-  return !t.calls.empty() || !t.notifies.empty() || !t.anomalies.empty() || !t.outbox.empty();
+  return !t.calls.empty() || !t.notifies.empty() || !t.anomalies.empty() || !t.outbox.empty() ||
+         !t.refunds.empty();
 }
 
 /// Stamps a payment id on records of a log-only transition (the store cannot infer it).
@@ -121,6 +147,10 @@ std::vector<output> engine::apply(std::span<const input> batch, time_point now) 
     item.out.made = step(*current, in.ev, now, config_.params);
     const auto& d = item.out.made;
     add_effect_records(t, d.next, d, config_, now);
+    for (const auto& e : d.effects) {
+      if (std::holds_alternative<start_refund>(e) && !in.create)
+        add_cancel_refund(t, store_, d.next, current->version + 1, config_, now);
+    }
     if (d.changed || in.create) {
       t.expected_version = in.create ? 0 : current->version;
       if (!in.create) t.before = *current;  // the row as read: the store writes only what changed

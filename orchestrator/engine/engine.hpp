@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "state/machine/machine.hpp"
+#include "state/machine/refund.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::engine {
@@ -55,6 +56,12 @@ struct engine_config {
   /// The id of a new merchant event `seq` of payment `p`, made once and stored with the event;
   /// empty = random_event_id() (tests and the simulation may want reproducible ids).
   std::function<std::string(const payment& p, std::int32_t seq)> new_event_id = {};
+  /// The refund request bytes for a full refund the machine asks for (start_refund: a cancel of
+  /// a SUCCESS payment after the cancel window); empty = such refunds are not created (an anomaly
+  /// `refund_not_started` says so). Issue 16.
+  std::function<std::string(const payment& p, const refund& r)> build_refund_request = {};
+  /// cashierd's own Alipay+ refundRequestId for such a refund; empty = random_id("rf_").
+  std::function<std::string()> new_refund_request_id = {};
 };
 
 /// Drives payments through the machine with group-committed store writes.

@@ -50,6 +50,7 @@ std::string describe(const effect& e) {
           [](const send_cancel&) { return std::string("send cancel"); },
           [](const emit_merchant_event& m) { return "emit " + std::string(to_string(m.type)); },
           [](const record_anomaly& a) { return "anomaly " + std::string(to_string(a.kind)); },
+          [](const start_refund&) { return std::string("start refund"); },
       },
       e);
 }

@@ -49,6 +49,13 @@ struct send_cancel {
   friend bool operator==(const send_cancel&, const send_cancel&) = default;
 };
 
+/// Refund the payment in full (what is left of its amount after its other refunds): a cancel
+/// the merchant or an operator asked for of a SUCCESS payment after the cancel window. The
+/// engine creates the refund row in the same commit; the refund machine takes it from there.
+struct start_refund {
+  friend bool operator==(const start_refund&, const start_refund&) = default;
+};
+
 /// Queue a merchant webhook (outbox row).
 struct emit_merchant_event {
   merchant_event_type type{};///< what happened
@@ -65,7 +72,8 @@ struct record_anomaly {
 };
 
 /// One thing for the driver to do.
-using effect = std::variant<send_pay, send_inquiry, send_cancel, emit_merchant_event, record_anomaly>;
+using effect = std::variant<send_pay, send_inquiry, send_cancel, emit_merchant_event, record_anomaly,
+                            start_refund>;
 
 /// "succeeded", "failed", "cancelled", "cancel_failed" or "pending".
 std::string_view to_string(merchant_event_type t);

@@ -63,6 +63,7 @@ struct payment_transaction {
   std::string request_id;              ///< transactionRequestId
   std::string status;                  ///< transactionStatus, e.g. SUCCESS, FAIL, PROCESSING ("" = absent)
   std::optional<aplus_result> result;  ///< transactionResult, when present
+  std::string id{};                    ///< transactionId (a refund's refundId), "" = absent
   friend bool operator==(const payment_transaction&, const payment_transaction&) = default;
 };
 

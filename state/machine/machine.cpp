@@ -88,6 +88,15 @@ void announce(context& c, merchant_event_type type, std::string code = {}) {
   emit(c, emit_merchant_event{type, c.next().event_seq, std::move(code)});
 }
 
+/// A cancel someone asked for will not happen. When only the cancel window stopped it and the
+/// payment is paid (SUCCESS after this step), the money goes back by a full refund instead: the
+/// engine creates the refund in the same commit (issue 16). Otherwise the merchant hears
+/// cancel_failed with the Alipay+ code.
+void refuse_cancel(context& c, const std::string& code) {
+  if (code == window_code && c.next().status == payment_status::success) return emit(c, start_refund{});
+  announce(c, merchant_event_type::cancel_failed, code);
+}
+
 /// Nothing pending any more over the current status: every timer stops.
 void rest(context& c) {
   payment& n = c.next();
@@ -170,8 +179,7 @@ void system_cancel(context& c, std::string reason) {
 /// `code` is the Alipay+ code the merchant hears in cancel_failed (when someone asked).
 void abandon_cancel(context& c, const std::string& code, anomaly_kind kind) {
   anomaly(c, kind, where(c));
-  if (asked_by_someone(c.p) || c.ph == phase::success_cancel)
-    announce(c, merchant_event_type::cancel_failed, code);
+  if (asked_by_someone(c.p) || c.ph == phase::success_cancel) refuse_cancel(c, code);
   switch (c.ph) {
     case phase::success_cancel:
     case phase::fail_cancel: rest(c); break;
@@ -242,7 +250,7 @@ void on_confirmation(context& c, verdict v, const aplus_result& r, const payment
   } else {
     rest(c);
   }
-  announce(c, merchant_event_type::cancel_failed, code);
+  refuse_cancel(c, code);
 }
 
 /// A verified S or F about the payment, from pay, inquiry or notify.
@@ -536,8 +544,7 @@ void on(context& c, const cancel_requested& e) {
     case phase::success:
       if (window_closed(c)) {
         // Alipay+ would refuse it: no call; an open payment keeps being settled by inquiry.
-        if (e.who != requester::system)
-          announce(c, merchant_event_type::cancel_failed, std::string(window_code));
+        if (e.who != requester::system) refuse_cancel(c, std::string(window_code));
         return;
       }
       return start_cancel(c, std::string(to_string(e.who)) + (e.reason.empty() ? "" : ": " + e.reason));

@@ -44,6 +44,7 @@ struct call_record {
   std::string outcome{};           ///< e.g. "S/PAYMENT_IN_PROCESS", "timeout", "bad_signature"
   time_point started_at{};         ///< payment clock
   std::int64_t latency_us = 0;     ///< wall-clock time from send to answer or failure
+  std::int64_t refund_id = 0;      ///< the refund this call is for ("refund", its inquiry); 0 = none
   friend bool operator==(const call_record&, const call_record&) = default;
 };
 

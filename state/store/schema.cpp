@@ -291,6 +291,71 @@ UPDATE payments SET checkout_id = lower(hex(randomblob(16)));
 CREATE UNIQUE INDEX payments_by_checkout ON payments (checkout_id) WHERE checkout_id <> '';
 )sql";
 
+// Issue 16, refunds: one row per refund of a SUCCESS payment (state/machine/refund.hpp), unique
+// per (payment, merchant's refundRequestId) and by cashierd's own refundRequestId. The sum of a
+// payment's refunds that are not FAIL never exceeds its amount: a trigger checks it inside the
+// INSERT, in the writer's IMMEDIATE transaction, so two refunds created at the same time (even
+// from two connections) cannot both pass. Only SUCCESS payments with no cancel pending take new
+// refunds. A refund's Alipay+ calls are logged in aplus_calls with their refund_id.
+constexpr const char* step_refunds = R"sql(
+CREATE TABLE refunds (
+  id                        INTEGER PRIMARY KEY,
+  version                   INTEGER NOT NULL CHECK (version >= 1),
+  payment_id                INTEGER NOT NULL REFERENCES payments (id),
+  refund_request_id         TEXT NOT NULL
+                            CHECK (length(refund_request_id) >= 1 AND length(refund_request_id) <= 64),
+  alipay_refund_request_id  TEXT NOT NULL UNIQUE
+                            CHECK (length(alipay_refund_request_id) >= 1
+                                   AND length(alipay_refund_request_id) <= 64),
+  origin                    TEXT NOT NULL
+                            CHECK (origin = 'merchant' OR origin = 'operator' OR origin = 'cancel'),
+  status                    TEXT NOT NULL
+                            CHECK (status = 'PROCESSING' OR status = 'SUCCESS' OR status = 'FAIL'),
+  track                     TEXT NOT NULL CHECK (track = 'send' OR track = 'confirm'),
+  attempt                   INTEGER NOT NULL,
+  amount_minor              INTEGER NOT NULL CHECK (amount_minor > 0),
+  currency                  TEXT NOT NULL CHECK (length(currency) = 3),
+  reason                    TEXT NOT NULL,
+  next_action_at            INTEGER NOT NULL,
+  created_at                INTEGER NOT NULL,
+  updated_at                INTEGER NOT NULL,
+  request                   BLOB NOT NULL,
+  merchant_request          BLOB NOT NULL,
+  refund_id                 TEXT NOT NULL,
+  refund_time               TEXT NOT NULL,
+  result_status             TEXT,
+  result_code               TEXT,
+  result_message            TEXT,
+  UNIQUE (payment_id, refund_request_id)
+);
+CREATE INDEX refunds_open ON refunds (next_action_at) WHERE status = 'PROCESSING';
+CREATE TRIGGER refunds_of_success_only BEFORE INSERT ON refunds
+  WHEN NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = NEW.payment_id
+                   AND p.status = 'SUCCESS' AND p.pending = '')
+  BEGIN SELECT RAISE(ABORT, 'payment_not_refundable'); END;
+CREATE TRIGGER refunds_within_amount BEFORE INSERT ON refunds
+  WHEN NEW.currency <> (SELECT p.currency FROM payments p WHERE p.id = NEW.payment_id)
+    OR NEW.amount_minor + (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r
+                           WHERE r.payment_id = NEW.payment_id AND r.status <> 'FAIL')
+       > (SELECT p.amount_minor FROM payments p WHERE p.id = NEW.payment_id)
+  BEGIN SELECT RAISE(ABORT, 'refund_amount_exceed'); END;
+CREATE TRIGGER refunds_fixed BEFORE UPDATE OF payment_id, refund_request_id,
+    alipay_refund_request_id, origin, amount_minor, currency, request, merchant_request ON refunds
+  WHEN NEW.payment_id IS NOT OLD.payment_id OR NEW.refund_request_id IS NOT OLD.refund_request_id
+    OR NEW.alipay_refund_request_id IS NOT OLD.alipay_refund_request_id
+    OR NEW.origin IS NOT OLD.origin OR NEW.amount_minor IS NOT OLD.amount_minor
+    OR NEW.currency IS NOT OLD.currency OR NEW.request IS NOT OLD.request
+    OR NEW.merchant_request IS NOT OLD.merchant_request
+  BEGIN SELECT RAISE(ABORT, 'a refund''s request is immutable'); END;
+CREATE TRIGGER refunds_final BEFORE UPDATE OF status ON refunds
+  WHEN OLD.status <> 'PROCESSING' AND NEW.status <> OLD.status
+  BEGIN SELECT RAISE(ABORT, 'a final refund does not change'); END;
+CREATE TRIGGER refunds_no_delete BEFORE DELETE ON refunds
+  BEGIN SELECT RAISE(ABORT, 'refunds are never deleted'); END;
+ALTER TABLE aplus_calls ADD COLUMN refund_id INTEGER REFERENCES refunds (id);
+CREATE INDEX aplus_calls_by_refund ON aplus_calls (refund_id) WHERE refund_id IS NOT NULL;
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -298,11 +363,12 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 5> steps = {{{"v1", schema_v1},
+constexpr std::array<step, 6> steps = {{{"v1", schema_v1},
                                          {"settle_track", step_settle_track},
                                          {"notify_budget", notify_budget_step},
                                          {"merchant_scoped_ids", step_merchant_scoped_ids},
-                                         {"checkout_id", checkout_id_step}}};
+                                         {"checkout_id", checkout_id_step},
+                                         {"refunds", step_refunds}}};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);

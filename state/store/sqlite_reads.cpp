@@ -53,7 +53,7 @@ event_record event_row(const sqlite_statement& q) {
 
 call_record call_row(const sqlite_statement& q) {
   return {q.int64(0), q.int64(1), q.bytes(2), q.bytes(3), q.bytes(4), q.int32(5),
-          q.bytes(6), q.bytes(7), q.bytes(8), q.time(9),  q.int64(10)};
+          q.bytes(6), q.bytes(7), q.bytes(8), q.time(9),  q.int64(10), q.int64(11)};
 }
 
 notify_record notify_row(const sqlite_statement& q) {
@@ -200,9 +200,18 @@ std::vector<event_record> sqlite_store::events_of(std::int64_t payment_id) {
 std::vector<call_record> sqlite_store::calls_of(std::int64_t payment_id) {
   auto q = db_.query(
       "SELECT id, coalesce(payment_id, 0), api, request_body, request_headers, http_status, "
-      "response_body, response_headers, outcome, started_at, latency_us FROM aplus_calls "
-      "WHERE payment_id = ?1 ORDER BY id");
+      "response_body, response_headers, outcome, started_at, latency_us, "
+      "coalesce(refund_id, 0) FROM aplus_calls WHERE payment_id = ?1 ORDER BY id");
   q.bind(1, payment_id);
+  return all_rows(q, call_row);
+}
+
+std::vector<call_record> sqlite_store::calls_of_refund(std::int64_t refund_id) {
+  auto q = db_.query(
+      "SELECT id, coalesce(payment_id, 0), api, request_body, request_headers, http_status, "
+      "response_body, response_headers, outcome, started_at, latency_us, "
+      "coalesce(refund_id, 0) FROM aplus_calls WHERE refund_id = ?1 ORDER BY id");
+  q.bind(1, refund_id);
   return all_rows(q, call_row);
 }
 

@@ -171,6 +171,8 @@ commit_outcome sqlite_store::apply_in_savepoint(const transition& t) {
 
 commit_outcome sqlite_store::apply(const transition& t) {
   commit_outcome outcome{commit_status::committed, 0, 0, {}};
+  // Refund duplicates and lost refund CASes are found before anything is written.
+  if (auto refused = check_refunds(t)) return *refused;
   if (t.after) {
     const event_record* e = t.event ? &*t.event : nullptr;
     const payment* before = t.before ? &*t.before : nullptr;
@@ -184,6 +186,7 @@ commit_outcome sqlite_store::apply(const transition& t) {
   auto owner = [&](std::int64_t record_payment) {
     return t.after ? outcome.payment_id : record_payment;
   };
+  for (const auto& r : t.refunds) write_refund(r, owner(r.after.payment_row), outcome);
   if (t.event) insert_event(*t.event, outcome.payment_id, outcome.version);
   for (const auto& o : t.outbox) insert_outbox(o, owner(o.payment_id));
   for (const auto& d : t.deliveries) update_delivery(d);
@@ -321,12 +324,12 @@ void sqlite_store::update_delivery(const outbox_progress& d) {
 void sqlite_store::insert_call(const call_record& c, std::int64_t payment_id) {
   auto q = db_.query(
       "INSERT INTO aplus_calls (payment_id, api, request_body, request_headers, http_status, "
-      "response_body, response_headers, outcome, started_at, latency_us) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      "response_body, response_headers, outcome, started_at, latency_us, refund_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
   q.bind_id(1, payment_id).bind(2, c.api).bind_blob(3, c.request_body);
   q.bind_blob(4, c.request_headers).bind(5, std::int64_t{c.http_status});
   q.bind_blob(6, c.response_body).bind_blob(7, c.response_headers).bind(8, c.outcome);
-  q.bind(9, c.started_at).bind(10, c.latency_us).run();
+  q.bind(9, c.started_at).bind(10, c.latency_us).bind_id(11, c.refund_id).run();
 }
 
 namespace {
@@ -410,7 +413,8 @@ constexpr std::string_view prune_set_sql =
     "INSERT INTO temp.prune_set (id) SELECT p.id FROM payments p "
     "WHERE (p.status = 'SUCCESS' OR p.status = 'FAIL' OR p.status = 'CANCELLED') "
     "AND p.pending = '' AND p.updated_at < ?1 AND NOT EXISTS (SELECT 1 FROM merchant_outbox o "
-    "WHERE o.payment_id = p.id AND o.state = 'pending')";
+    "WHERE o.payment_id = p.id AND o.state = 'pending') AND NOT EXISTS (SELECT 1 FROM refunds r "
+    "WHERE r.payment_id = p.id AND (r.status = 'PROCESSING' OR r.updated_at >= ?1))";
 
 // Each audit table: the rows prune removes, as a WHERE clause over the table (?1 = before).
 struct prune_target {

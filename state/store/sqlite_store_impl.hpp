@@ -56,6 +56,14 @@ class sqlite_store final : public payment_store {
   std::string meta_or_set(std::string_view key, std::string_view value) override;
   prune_report prune(time_point before, bool apply) override;
   std::pair<std::int64_t, std::int64_t> rejected_notifies() override;
+  std::optional<refund> load_refund(std::int64_t id) override;
+  std::optional<refund> find_refund(std::int64_t payment_id,
+                                    std::string_view refund_request_id) override;
+  std::optional<refund> find_refund_by_alipay_id(std::string_view alipay_refund_request_id) override;
+  std::vector<refund> refunds_of(std::int64_t payment_id) override;
+  std::vector<refund_deadline> open_refund_deadlines() override;
+  std::int64_t refunded_or_pending(std::int64_t payment_id) override;
+  std::vector<call_record> calls_of_refund(std::int64_t refund_id) override;
 
  private:
   void configure(const sqlite_options& options);
@@ -73,6 +81,8 @@ class sqlite_store final : public payment_store {
   void insert_outbox(const outbox_record& o, std::int64_t payment_id);
   void update_delivery(const outbox_progress& d);
   void insert_call(const call_record& c, std::int64_t payment_id);
+  std::optional<commit_outcome> check_refunds(const transition& t);
+  void write_refund(const refund_write& w, std::int64_t payment_id, commit_outcome& outcome);
   void insert_notify(const notify_record& n, std::int64_t payment_id);
   void keep_rejected_budget(std::int64_t added_bytes);
   std::pair<std::int64_t, std::int64_t> count_rejected();

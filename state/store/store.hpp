@@ -20,6 +20,7 @@
 #include "state/machine/payment.hpp"
 #include "state/machine/time.hpp"
 #include "state/store/records.hpp"
+#include "state/store/refund_records.hpp"
 
 namespace cashier::store {
 
@@ -68,6 +69,12 @@ struct transition {
   std::vector<notify_record> notifies{};      ///< inbound notifies to log
   std::vector<webhook_attempt_record> webhook_attempts{};  ///< webhook attempts to log
   std::vector<anomaly_record> anomalies{};                 ///< anomalies to record
+  /// Refunds to create or move, written before the rest. A refund inside a transition with a
+  /// payment must belong to it. A duplicate (payment, refundRequestId) or a lost refund CAS makes
+  /// the whole transition `duplicate` / `conflict` (refund_id and refund_version say which); a
+  /// creation past the payment's amount or on a payment that is not refundable makes it
+  /// `rejected` with detail refund_amount_exceed / payment_not_refundable.
+  std::vector<refund_write> refunds{};
   /// Optional, for updates: the payment exactly as load() or find() returned it at
   /// `expected_version`. The store then finds the changed columns without re-reading the row;
   /// the compare-and-set still holds. Never pass a copy that was modified after the read.
@@ -93,6 +100,10 @@ struct commit_outcome {
   std::int64_t version =
       0;  ///< committed: the version now stored; conflict: the version found (0 = none)
   std::string detail{};  ///< rejected: which invariant failed
+  /// The transition's last refund written (committed: its id, new on insert; duplicate: the
+  /// existing one; conflict: the one whose version differed), or 0.
+  std::int64_t refund_id = 0;
+  std::int64_t refund_version = 0;  ///< that refund's version now stored (committed) or found
 };
 
 /// A recovery entry: an open payment, when it wants to be woken, and what the daemon needs to
@@ -205,6 +216,22 @@ class payment_store {
   virtual std::vector<webhook_attempt_record> webhook_attempts_of(std::int64_t payment_id) = 0;
   /// Anomalies matching `q`, newest first.
   virtual std::vector<anomaly_record> anomalies(const anomaly_query& q) = 0;
+
+  /// The refund with this store id, or nothing.
+  virtual std::optional<refund> load_refund(std::int64_t id) = 0;
+  /// The payment's refund with the merchant's `refund_request_id`, or nothing.
+  virtual std::optional<refund> find_refund(std::int64_t payment_id,
+                                            std::string_view refund_request_id) = 0;
+  /// The refund Alipay+ knows by cashierd's `alipay_refund_request_id`, or nothing.
+  virtual std::optional<refund> find_refund_by_alipay_id(std::string_view alipay_refund_request_id) = 0;
+  /// The payment's refunds, oldest first.
+  virtual std::vector<refund> refunds_of(std::int64_t payment_id) = 0;
+  /// Every PROCESSING refund with its next deadline, earliest first (recovery).
+  virtual std::vector<refund_deadline> open_refund_deadlines() = 0;
+  /// The sum of the payment's refunds that are not FAIL (PROCESSING and SUCCESS), minor units.
+  virtual std::int64_t refunded_or_pending(std::int64_t payment_id) = 0;
+  /// The refund's Alipay+ calls, oldest first.
+  virtual std::vector<call_record> calls_of_refund(std::int64_t refund_id) = 0;
 
   /// The merchant events feed in commit order: `merchant_id`'s events whose feed_seq is after
   /// `after`; with an empty `merchant_id`, every merchant's events whose row id is after it.

@@ -103,6 +103,9 @@ void checker::on_commit(const engine::input& in, const engine::output& out, bool
   for (const auto& e : out.made.effects) {
     const auto* m = std::get_if<emit_merchant_event>(&e);
     if (m && m->type == merchant_event_type::cancel_failed) t.cancel_failed_seen = true;
+    // Issue 16: a cancel the window stopped over a paid payment becomes a full refund instead of
+    // cancel_failed; the cancel could not reverse it either (the refund path settles the money).
+    if (std::holds_alternative<start_refund>(e)) t.cancel_failed_seen = true;
   }
   if (t.p.pending != pending_action::cancel && after.pending == pending_action::cancel) {
     t.open_ref = std::max(t.open_ref, queue_.now());

@@ -201,6 +201,22 @@ api_outcome<aplus::inquiry_payment_response> ledger::inquire(std::string_view bo
     if (t->cancelled_at) cancel.transaction_time = aplus::format_wire_time(*t->cancelled_at, 480);
     a.transactions = std::vector<aplus::transaction>{std::move(cancel)};
   }
+  // Refunds are listed as REFUND transactions (their requestId is the ACQP's refundRequestId).
+  for (const sim_refund& r : t->refunds) {
+    aplus::transaction x;
+    x.transaction_type = "REFUND";
+    x.transaction_request_id = r.refund_request_id;
+    x.transaction_status = r.succeeded ? "SUCCESS" : "FAIL";
+    x.transaction_result = make_result(r.succeeded ? 'S' : 'F', r.code, r.succeeded ? "success" : "refused");
+    aplus::amount amount;
+    amount.minor_units = r.amount;
+    amount.currency = t->request.payment_amount.currency;
+    x.transaction_amount = amount;
+    if (!r.refund_id.empty()) x.transaction_id = r.refund_id;
+    x.transaction_time = aplus::format_wire_time(r.at, 480);
+    if (!a.transactions) a.transactions.emplace();
+    a.transactions->push_back(std::move(x));
+  }
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 
 #include "orchestrator/alipayplus/messages.hpp"
+#include "orchestrator/alipayplus/refund_codec.hpp"
 #include "tools/aplus-sim/scenario.hpp"
 #include "tools/aplus-sim/truth.hpp"
 
@@ -72,6 +73,17 @@ class ledger {
   /// closed, a paid one refunded, and no notify follows.
   api_outcome<aplus::cancel_payment_response> cancel(std::string_view body, time_point now);
 
+  /// Handles a refund body (sim_refund.cpp): F ORDER_NOT_EXIST for an unknown payment, F
+  /// ORDER_STATUS_INVALID unless paid and not cancelled, F REFUND_WINDOW_EXCEED past the refund
+  /// window (or with refund-window-exceeded), F REFUND_AMOUNT_EXCEED when the successful refunds
+  /// would pass the amount (or another currency), else S with a refundId. A decided
+  /// refundRequestId answers the same again for the same body, F REPEAT_REQ_INCONSISTENT for
+  /// another one (nothing changes).
+  api_outcome<aplus::refund_response> refund(std::string_view body, time_point now);
+
+  /// How long after the payer paid refunds are accepted (default 365 days).
+  void set_refund_window(duration window) { refund_window_ = window; }
+
   /// Handles a consultPayment body: CONNECT_WALLET enabled, with a logo and two wallets.
   aplus::consult_payment_response consult(std::string_view body) const;
   /// Whether consultPayment offers Alipay+ as enabled (POST /sim/consult turns it off and on).
@@ -100,6 +112,8 @@ class ledger {
   std::string checkout_base_;
   std::string payment_id_prefix_;
   std::int64_t next_sequence_ = 1;
+  std::int64_t next_refund_ = 1;
+  duration refund_window_ = std::chrono::hours{24 * 365};
   std::map<std::string, truth, std::less<>> truths_;
   std::map<std::string, std::string, std::less<>> by_payment_id_;
   std::map<std::string, scenario, std::less<>> scenarios_;

@@ -30,6 +30,7 @@ struct cli_args {
   std::string key_version = "1";
   std::string notify_ca;
   std::string auto_pay_after = "off";
+  std::string refund_window = "8760h";
   double time_scale = 1.0;
   std::string public_url;
   std::string timeout_hold = "20s";
@@ -51,6 +52,9 @@ void add_flags(CLI::App& app, cli_args& a) {
   app.add_option("--notify-ca", a.notify_ca, "CA bundle (PEM) trusted for https notify URLs (default: system store)");
   app.add_option("--auto-pay-after", a.auto_pay_after,
                  "the payer pays this long (payment clock) after pay, e.g. 2s; off: wait for a checkout click")
+      ->capture_default_str();
+  app.add_option("--refund-window", a.refund_window,
+                 "refunds are accepted this long (payment clock) after the payer paid, e.g. 720h")
       ->capture_default_str();
   app.add_option("--time-scale", a.time_scale, "payment clock speed-up (>= 1): notify retries, auto-pay, cancel window")
       ->capture_default_str();
@@ -86,6 +90,7 @@ sim::sim_options make_options(const cli_args& a) {
   o.notify_tls = or_fail(net::make_client_context(a.notify_ca.empty() ? std::nullopt : std::optional(a.notify_ca)));
   o.public_url = a.public_url;
   o.auto_pay_after = or_fail(sim::parse_optional_duration(a.auto_pay_after));
+  o.refund_window = or_fail(sim::parse_duration(a.refund_window));
   o.time_scale = a.time_scale;
   o.timeout_hold = or_fail(sim::parse_duration(a.timeout_hold));
   o.notify_timeout = or_fail(sim::parse_duration(a.notify_timeout));

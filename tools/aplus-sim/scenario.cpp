@@ -15,7 +15,7 @@
 namespace cashier::sim {
 namespace {
 
-constexpr std::array<sim_api, 3> all_apis{sim_api::pay, sim_api::inquiry, sim_api::cancel};
+constexpr std::array<sim_api, 4> all_apis{sim_api::pay, sim_api::inquiry, sim_api::cancel, sim_api::refund};
 // The counted answer faults (delay takes a hold time instead of a count).
 constexpr std::array<answer_fault, 9> counted_answer_faults{
     answer_fault::timeout,       answer_fault::drop,          answer_fault::unknown,
@@ -41,6 +41,7 @@ std::string answer_fault_name(sim_api api, answer_fault fault) {
 // Sets the flag that `name` names; false when `name` is not a flag fault.
 bool set_flag(scenario& s, std::string_view name) {
   if (name == "cancel-window-exceeded") s.cancel_window_exceeded = true;
+  else if (name == "refund-window-exceeded") s.refund_window_exceeded = true;
   else if (name == "notify-duplicate") s.notify_copies = std::max(s.notify_copies, default_duplicate_copies);
   else if (name == "notify-late") s.notify_late = true;
   else if (name == "notify-none") s.notify_none = true;
@@ -115,6 +116,7 @@ std::string_view to_string(sim_api api) {
     case sim_api::pay: return "pay";
     case sim_api::inquiry: return "inquiry";
     case sim_api::cancel: return "cancel";
+    case sim_api::refund: return "refund";
   }
   return "?";
 }

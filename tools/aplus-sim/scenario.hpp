@@ -46,6 +46,7 @@ enum class sim_api {
   pay,      ///< /aps/api/v1/payments/pay
   inquiry,  ///< /aps/api/v1/payments/inquiryPayment
   cancel,   ///< /aps/api/v1/payments/cancelPayment
+  refund,   ///< /aps/api/v1/payments/refund
 };
 
 /// What goes wrong with one answer. The request is always processed first (the order exists,
@@ -80,8 +81,9 @@ struct fault_step {
 
 /// Every fault chosen for one payment.
 struct scenario {
-  std::array<std::deque<fault_step>, 3> answers;  ///< per sim_api, consumed front first
+  std::array<std::deque<fault_step>, 4> answers;  ///< per sim_api, consumed front first
   bool cancel_window_exceeded = false;  ///< every cancel answers F CANCEL_WINDOW_EXCEED
+  bool refund_window_exceeded = false;  ///< every new refund answers F REFUND_WINDOW_EXCEED
   std::int32_t notify_copies = 1;       ///< every notify attempt is sent this many times
   bool notify_late = false;             ///< the first notify goes out at the 1 h retry
   std::optional<duration> notify_after;  ///< every notify attempt is this much later (payment clock)
@@ -94,7 +96,7 @@ struct scenario {
   friend bool operator==(const scenario&, const scenario&) = default;
 };
 
-/// The lower-case API name used in fault names ("pay", "inquiry", "cancel").
+/// The lower-case API name used in fault names ("pay", "inquiry", "cancel", "refund").
 std::string_view to_string(sim_api api);
 /// The fault-name suffix of `fault` ("timeout", "drop", "u", "5xx", ...).
 std::string_view to_string(answer_fault fault);

@@ -85,7 +85,9 @@ sim_core::sim_core(asio::any_io_executor ex, sim_options opts, signing_setup sig
       options(std::move(opts)),
       keys(std::move(signing)),
       clock(wall_now(), options.time_scale),
-      books("", payment_id_prefix()) {}
+      books("", payment_id_prefix()) {
+  books.set_refund_window(options.refund_window);
+}
 
 asio::awaitable<bool> sim_core::sleep_wall(std::chrono::steady_clock::duration wait) {
   if (stopping) co_return false;
@@ -162,6 +164,10 @@ std::optional<api_call> sim_core::run_api(std::string_view name, std::string_vie
   if (name == "cancelPayment") {
     auto out = books.cancel(body, now());
     return api_call{aplus::encode(out.answer), out.payment_request_id, sim_api::cancel, out.answer.result};
+  }
+  if (name == "refund") {
+    auto out = books.refund(body, now());
+    return api_call{aplus::encode(out.answer), out.payment_request_id, sim_api::refund, out.answer.result};
   }
   if (name == "consultPayment") {
     auto answer = books.consult(body);

@@ -28,6 +28,7 @@ struct sim_options {
   std::string public_url;                 ///< base of normalUrl; "" derives it from the bound address
   net::tls_context notify_tls;            ///< trust for https notify URLs (required for them)
   std::optional<duration> auto_pay_after;  ///< payment clock; nothing: wait for a click
+  duration refund_window = std::chrono::hours{24 * 365};  ///< refunds accepted this long after the payer paid
   double time_scale = 1.0;                ///< the payment clock runs this many times faster (≥ 1)
   std::chrono::milliseconds timeout_hold{20000};    ///< wall time a *-timeout answer is held
   std::chrono::milliseconds notify_timeout{10000};  ///< wall-time limit of one notify request

@@ -104,8 +104,24 @@ std::vector<duration> notify_plan(const scenario& s) {
   return plan;
 }
 
+std::int64_t refunded_minor(const truth& t) {
+  std::int64_t sum = 0;
+  for (const auto& r : t.refunds) sum += r.succeeded ? r.amount : 0;
+  return sum;
+}
+
 json::object to_json(const truth& t) {
   const auto& amount = t.request.payment_amount;
+  json::array refunds;
+  for (const auto& r : t.refunds) {
+    refunds.push_back({{"refundRequestId", r.refund_request_id},
+                       {"value", format_minor_units(r.amount)},
+                       {"status", r.succeeded ? "SUCCESS" : "FAIL"},
+                       {"resultCode", r.code},
+                       {"refundId", r.refund_id},
+                       {"at", aplus::format_wire_time(r.at)},
+                       {"calls", r.calls}});
+  }
   return {
       {"paymentRequestId", t.payment_request_id},
       {"paymentId", t.payment_id},
@@ -125,6 +141,9 @@ json::object to_json(const truth& t) {
       {"inconsistentPays", t.inconsistent_pays},
       {"inquiries", t.inquiries},
       {"cancels", t.cancels},
+      {"refunds", std::move(refunds)},
+      {"refundedAmount", {{"currency", amount.currency.str()}, {"value", format_minor_units(refunded_minor(t))}}},
+      {"inconsistentRefunds", t.inconsistent_refunds},
       {"notify", notify_json(t)},
   };
 }

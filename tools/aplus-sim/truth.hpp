@@ -52,6 +52,18 @@ struct notify_delivery {
   std::string detail;         ///< why it was not an ack, or "acked"
 };
 
+/// One refund Alipay+ decided (S or F), by the ACQP's refundRequestId.
+struct sim_refund {
+  std::string refund_request_id;  ///< the ACQP's id (cashierd's own)
+  std::string body;               ///< the first request's bytes
+  std::int64_t amount = 0;        ///< refundAmount, minor units
+  bool succeeded = false;         ///< S (money returned) or F
+  std::string code;               ///< the result code (SUCCESS or why refused)
+  std::string refund_id;          ///< ours, for an S
+  time_point at;                  ///< when it was decided
+  std::int32_t calls = 1;         ///< refund calls with this id
+};
+
 /// The simulator's truth about one payment.
 struct truth {
   std::string payment_request_id;  ///< the ACQP's id
@@ -64,6 +76,8 @@ struct truth {
   std::int32_t inconsistent_pays = 0;  ///< answered F REPEAT_REQ_INCONSISTENT
   std::int32_t inquiries = 0;      ///< inquiryPayment calls for it
   std::int32_t cancels = 0;        ///< cancelPayment calls for it
+  std::vector<sim_refund> refunds; ///< every refund decided, in order
+  std::int32_t inconsistent_refunds = 0;  ///< refund repeats with another body (F REPEAT_REQ_INCONSISTENT)
   order_status status = order_status::in_process;  ///< where the order stands
   bool paid = false;               ///< the payer paid (stays true after a refund)
   bool refunded = false;           ///< a cancel returned the money
@@ -100,6 +114,9 @@ time_point cancel_window_end(time_point created);
 /// the 1 h retry are skipped (the first goes out 1 h 22 m after); notify-after adds its delay to
 /// every attempt; with notify-none there is none.
 std::vector<duration> notify_plan(const scenario& s);
+
+/// The sum of `t`'s successful refunds, minor units.
+std::int64_t refunded_minor(const truth& t);
 
 /// The truth as JSON for GET /sim/payments/<id> (times as ISO 8601 on the payment clock).
 boost::json::object to_json(const truth& t);

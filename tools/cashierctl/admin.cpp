@@ -25,6 +25,7 @@ std::string_view to_string(admin_action a) {
     case admin_action::cancel: return "cancel";
     case admin_action::inquire: return "inquire";
     case admin_action::redeliver: return "redeliver";
+    case admin_action::refund: return "refund";
   }
   return "?";
 }
@@ -86,6 +87,7 @@ std::string admin_path(admin_action action, std::string_view id,
     case admin_action::cancel: return "/admin/payments/" + encoded + "/cancel" + query;
     case admin_action::inquire: return "/admin/payments/" + encoded + "/inquire" + query;
     case admin_action::redeliver: return "/admin/events/" + encoded + "/redeliver";
+    case admin_action::refund: return "/admin/payments/" + encoded + "/refund" + query;
   }
   return {};
 }
@@ -99,10 +101,11 @@ asio::awaitable<void> send_into(net::http_client client, net::request req,
   *out = co_await client.send(std::move(req));
 }
 
-/// POSTs `{}` to `path`; the response, or why there is none.
+/// POSTs `body` to `path`; the response, or why there is none.
 boost::system::result<net::response, std::string> post(const admin_target& t,
                                                        const std::string& path,
-                                                       std::chrono::milliseconds timeout) {
+                                                       std::chrono::milliseconds timeout,
+                                                       std::string body) {
   net::client_options options;
   options.timeout = timeout;
   options.max_connections = 1;
@@ -117,7 +120,7 @@ boost::system::result<net::response, std::string> post(const admin_target& t,
   net::request req{.method = "POST",
                    .target = path,
                    .headers = {{"Content-Type", "application/json"}},
-                   .body = "{}"};
+                   .body = body.empty() ? std::string("{}") : std::move(body)};
   if (!t.token.empty()) req.headers.push_back({"Authorization", "Bearer " + t.token});
   std::optional<answer> got;
   std::exception_ptr failure;
@@ -149,6 +152,11 @@ std::string accepted_text(admin_action action, std::string_view id, const json::
   };
   switch (action) {
     case admin_action::redeliver: return "redelivery of " + printable(id) + " queued";
+    case admin_action::refund: {
+      std::string text = "refund of " + printable(id) + " " + printable(field("refundRequestId"));
+      if (const auto status = field("status"); !status.empty()) text += ": " + printable(status);
+      return text;
+    }
     case admin_action::cancel:
     case admin_action::inquire: {
       std::string text = std::string(to_string(action)) + " of " + printable(id) + " accepted";
@@ -166,7 +174,8 @@ exit_status report_answer(const console& io, admin_action action, std::string_vi
                           const net::response& r) {
   boost::system::error_code ec;
   const auto body = json::parse(r.body, ec);
-  if (r.status == 202) {
+  const bool accepted = r.status == 202 || (action == admin_action::refund && (r.status == 200 || r.status == 201));
+  if (accepted) {
     if (io.json)
       io.out << (ec ? json::serialize(json::object{}) : json::serialize(body)) << '\n';
     else
@@ -191,8 +200,8 @@ exit_status report_answer(const console& io, admin_action action, std::string_vi
 
 exit_status cmd_admin(const console& io, const admin_target& target, admin_action action,
                       std::string_view id, std::chrono::milliseconds timeout,
-                      std::optional<std::string_view> merchant) {
-  const auto r = post(target, admin_path(action, id, merchant), timeout);
+                      std::optional<std::string_view> merchant, std::string body) {
+  const auto r = post(target, admin_path(action, id, merchant), timeout, std::move(body));
   if (!r)
     return report_error(io, exit_status::failed, "UNREACHABLE",
                         "cannot reach cashierd at " + target.origin + ": " + r.error());

@@ -1,4 +1,4 @@
-// The actions of cashierctl (cancel, inquire, redeliver): one POST to the daemon's admin API on
+// The actions of cashierctl (cancel, inquire, redeliver, refund): one POST to the daemon's admin API on
 // its ops listener, never a write to the database. Where it listens comes from --admin-url, or
 // from the config's `opsListen` (plain HTTP; a wildcard host becomes loopback); --ca names the CA
 // of an https --admin-url (e.g. a TLS proxy in front; else the system trust store). The admin
@@ -23,9 +23,10 @@ enum class admin_action {
   cancel,     ///< POST /admin/payments/{paymentRequestId}/cancel
   inquire,    ///< POST /admin/payments/{paymentRequestId}/inquire
   redeliver,  ///< POST /admin/events/{eventId}/redeliver
+  refund,     ///< POST /admin/payments/{paymentRequestId}/refund, body {"value"[, "refundRequestId"]}
 };
 
-/// "cancel", "inquire" or "redeliver".
+/// "cancel", "inquire", "redeliver" or "refund".
 std::string_view to_string(admin_action a);
 
 /// Where the daemon's admin API is.
@@ -49,11 +50,13 @@ boost::system::result<admin_target, std::string> resolve_admin_target(
 std::string admin_path(admin_action action, std::string_view id,
                        std::optional<std::string_view> merchant = std::nullopt);
 
-/// Sends the action and reports the answer: 202 → ok; 404 (unknown id), 409 (final payment),
+/// Sends the action (with `body`, a JSON object; "{}" when empty) and reports the answer: 202
+/// (and, for a refund, 200 repeat and 201 settled) → ok; 404 (unknown id), 409 (final payment),
 /// any other answer, or no answer within `timeout` → failed with the daemon's message.
 exit_status cmd_admin(const console& io, const admin_target& target, admin_action action,
                       std::string_view id,
                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                      std::optional<std::string_view> merchant = std::nullopt);
+                      std::optional<std::string_view> merchant = std::nullopt,
+                      std::string body = {});
 
 }  // namespace cashier::ctl

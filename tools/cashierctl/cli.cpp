@@ -13,6 +13,8 @@
 #include <variant>
 
 #include <CLI/CLI.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/engine/payment_view.hpp"
@@ -37,6 +39,8 @@ struct cli_options {
   std::string before;
   bool yes = false;
   std::string merchant;  ///< --merchant: the id is this merchant's paymentRequestId
+  std::string amount;    ///< refund --amount: minor units
+  std::string refund_id; ///< refund --refund-request-id
 };
 
 /// The parsed command line: the chosen command and its options.
@@ -65,6 +69,9 @@ void add_commands(CLI::App& app, cli_options& o) {
   auto* show = sub("show", "A payment with its timeline, Alipay+ calls and webhook attempts");
   show->add_option("paymentRequestId", o.id, naming)->required();
   show->add_option("--merchant", o.merchant, merchant_help);
+  auto* refunds = sub("refunds", "A payment's refunds, oldest first, with the refunded sum");
+  refunds->add_option("paymentRequestId", o.id, naming)->required();
+  refunds->add_option("--merchant", o.merchant, merchant_help);
   sub("stats", "Counts per status, overdue payments, webhook backlog");
   sub("stuck", "Open payments past their deadline, dead webhooks, anomalies")
       ->add_option("--limit", o.limit, "At most N rows per section (default 100)")
@@ -84,6 +91,12 @@ void add_commands(CLI::App& app, cli_options& o) {
   auto* inquire = sub("inquire", "Ask cashierd to send one inquiryPayment");
   inquire->add_option("paymentRequestId", o.id, naming)->required();
   inquire->add_option("--merchant", o.merchant, merchant_help);
+  auto* refund = sub("refund", "Ask cashierd to refund part or all of a SUCCESS payment");
+  refund->add_option("paymentRequestId", o.id, naming)->required();
+  refund->add_option("--amount", o.amount, "Minor units to refund, in the payment's currency (e.g. 500)")->required();
+  refund->add_option("--refund-request-id", o.refund_id,
+                     "Idempotency key of this refund (default: operator-<n>); repeat it to retry safely");
+  refund->add_option("--merchant", o.merchant, merchant_help);
   sub("redeliver", "Ask cashierd to deliver a merchant event again")
       ->add_option("eventId", o.id, "The event")
       ->required();
@@ -164,10 +177,19 @@ exit_status run_action(const console& io, const parsed& p,
   if (!target) return usage_error(io, target.error());
   const auto action = p.command == "cancel"    ? admin_action::cancel
                       : p.command == "inquire" ? admin_action::inquire
+                      : p.command == "refund"  ? admin_action::refund
                                                : admin_action::redeliver;
   const auto merchant =
       p.opt.merchant.empty() ? std::nullopt : std::optional<std::string_view>(p.opt.merchant);
-  return cmd_admin(io, *target, action, p.opt.id, std::chrono::seconds(30), merchant);
+  std::string body;
+  if (action == admin_action::refund) {
+    if (!parse_minor_units(p.opt.amount) || *parse_minor_units(p.opt.amount) == 0)
+      return usage_error(io, "--amount must be a positive integer in minor units, not " + printable(p.opt.amount));
+    boost::json::object o{{"value", p.opt.amount}};
+    if (!p.opt.refund_id.empty()) o["refundRequestId"] = p.opt.refund_id;
+    body = boost::json::serialize(o);
+  }
+  return cmd_admin(io, *target, action, p.opt.id, std::chrono::seconds(30), merchant, std::move(body));
 }
 
 exit_status run_read(const session& s, const parsed& p, double time_scale) {
@@ -180,6 +202,8 @@ exit_status run_read(const session& s, const parsed& p, double time_scale) {
   }
   if (p.command == "show")
     return cmd_show(s, o.id, o.merchant.empty() ? std::nullopt : std::optional<std::string_view>(o.merchant));
+  if (p.command == "refunds")
+    return cmd_refunds(s, o.id, o.merchant.empty() ? std::nullopt : std::optional<std::string_view>(o.merchant));
   if (p.command == "stats") return cmd_stats(s);
   if (p.command == "stuck") return cmd_stuck(s, {.limit = o.limit});
   const auto grace = std::chrono::duration<double, std::milli>(o.grace_seconds * 1000 * time_scale);
@@ -240,7 +264,7 @@ exit_status run_cli(const std::vector<std::string>& args, std::ostream& out, std
   auto cfg = read_config(io, p.opt);
   if (auto* status = std::get_if<exit_status>(&cfg)) return *status;
   const auto& config = std::get<std::optional<daemon::config>>(cfg);
-  if (p.command == "cancel" || p.command == "inquire" || p.command == "redeliver")
+  if (p.command == "cancel" || p.command == "inquire" || p.command == "redeliver" || p.command == "refund")
     return run_action(io, p, config);
   if (auto bad = check_read_args(io, p.opt, env.wall_now)) return *bad;
   return open_and_run(io, p, config, env.wall_now, env.in);

@@ -32,6 +32,10 @@ exit_status cmd_list(const session& s, const list_args& a);
 exit_status cmd_show(const session& s, std::string_view id,
                      std::optional<std::string_view> merchant = std::nullopt);
 
+/// `refunds <id> [--merchant M]`: the payment's refunds (named as for show), oldest first, with
+/// the refunded sum; failed when there is no such payment or the id is ambiguous.
+exit_status cmd_refunds(const session& s, std::string_view id,
+                        std::optional<std::string_view> merchant = std::nullopt);
 /// `stats`: counts per status, cancel pending, overdue payments, webhook backlog, anomalies.
 exit_status cmd_stats(const session& s);
 

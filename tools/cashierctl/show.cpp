@@ -2,7 +2,8 @@
 // Human output is a header with the payment's fields, a timeline merging transitions (with
 // their cause), Alipay+ calls (result, latency), inbound notifies (verification), merchant
 // events and their delivery attempts, and anomalies, in time order with offsets from creation;
-// then the merchant events table. --json prints the payment object beside the raw records.
+// then the merchant events table. --json prints the payment object (with refundedAmount and
+// refunds[], as GET answers it) beside the raw records; refunds are in the timeline too.
 #include <algorithm>
 #include <limits>
 
@@ -10,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "orchestrator/engine/payment_view.hpp"
+#include "orchestrator/engine/refunds.hpp"
 #include "tools/cashierctl/commands.hpp"
 #include "tools/cashierctl/format.hpp"
 #include "tools/cashierctl/records_json.hpp"
@@ -28,6 +30,7 @@ struct payment_file {
   std::vector<store::outbox_record> outbox{};
   std::vector<store::webhook_attempt_record> attempts{};
   std::vector<store::anomaly_record> anomalies{};  // oldest first
+  std::vector<refund> refunds{};                   // oldest first
 };
 
 payment_file read_file(store::payment_store& st, payment p) {
@@ -40,6 +43,7 @@ payment_file read_file(store::payment_store& st, payment p) {
   f.attempts = st.webhook_attempts_of(id);
   f.anomalies = st.anomalies({.payment_id = id, .limit = std::numeric_limits<std::size_t>::max()});
   std::reverse(f.anomalies.begin(), f.anomalies.end());
+  f.refunds = st.refunds_of(id);
   return f;
 }
 
@@ -51,7 +55,7 @@ void print_json(const session& s, const payment_file& f) {
   for (const auto& o : f.outbox) webhooks.push_back(webhook_json(o, f.attempts));
   for (const auto& a : f.anomalies) anomalies.push_back(anomaly_json(a, f.p.payment_request_id));
   const json::object doc{
-      {"now", engine::iso8601(s.now)},    {"payment", engine::payment_to_json(f.p)},
+      {"now", engine::iso8601(s.now)},    {"payment", engine::payment_with_refunds_json(f.p, f.refunds)},
       {"events", std::move(events)},      {"calls", std::move(calls)},
       {"notifies", std::move(notifies)},  {"webhooks", std::move(webhooks)},
       {"anomalies", std::move(anomalies)}};
@@ -150,6 +154,16 @@ std::vector<moment> timeline(const payment_file& f) {
         {o.created_at, 4, "event", o.event_id + "  " + o.type + "  seq " + std::to_string(o.seq)});
   for (const auto& a : f.attempts)
     m.push_back({a.at, 5, "webhook", attempt_text(a), a.error.empty() ? tint::green : tint::red});
+  for (const auto& r : f.refunds) {
+    m.push_back({r.created_at, 2, "refund", printable(r.refund_request_id) + "  " + amount_text(r.amount) +
+                                                "  asked by " + std::string(to_string(r.origin))});
+    if (is_final(r.status)) {
+      const std::string code = r.result ? " " + r.result->code : "";
+      m.push_back({r.updated_at, 2, "refund", printable(r.refund_request_id) + "  " +
+                                                  std::string(to_string(r.status)) + code,
+                   r.status == refund_status::success ? tint::green : tint::red});
+    }
+  }
   std::stable_sort(m.begin(), m.end(), [](const moment& a, const moment& b) {
     return a.at != b.at ? a.at < b.at : a.rank < b.rank;
   });

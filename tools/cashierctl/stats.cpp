@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "orchestrator/engine/payment_view.hpp"
+#include "orchestrator/engine/refunds.hpp"
 #include "state/machine/phase.hpp"
 #include "tools/cashierctl/commands.hpp"
 #include "tools/cashierctl/format.hpp"
@@ -88,7 +89,12 @@ struct stuck_report {
   std::vector<payment> overdue;
   std::vector<std::pair<store::outbox_record, std::string>> dead;  // with the paymentRequestId
   std::vector<std::pair<store::anomaly_record, std::string>> anomalies;
+  std::vector<std::pair<refund, std::string>> refunds;  // PROCESSING longer than refund_stuck_after
 };
+
+/// A refund PROCESSING longer than this (payment clock) is listed by `stuck`: Alipay+ answers a
+/// refund in seconds; an hour means its answers keep failing (faults, a key problem, an outage).
+constexpr duration refund_stuck_after = std::chrono::hours{1};
 
 std::string request_id_of(store::payment_store& st, std::int64_t payment_id) {
   if (payment_id == 0) return {};
@@ -107,11 +113,18 @@ stuck_report read_stuck(const session& s, std::size_t limit) {
     auto id = request_id_of(s.store, a.payment_id);
     r.anomalies.emplace_back(std::move(a), std::move(id));
   }
+  for (const auto& d : s.store.open_refund_deadlines()) {
+    if (r.refunds.size() >= limit) break;
+    auto f = s.store.load_refund(d.refund_id);
+    if (!f || s.now - f->created_at < refund_stuck_after) continue;
+    auto id = request_id_of(s.store, f->payment_row);
+    r.refunds.emplace_back(std::move(*f), std::move(id));
+  }
   return r;
 }
 
 void print_stuck_json(const session& s, const stuck_report& r) {
-  json::array overdue, dead, anomalies;
+  json::array overdue, dead, anomalies, refunds;
   for (const auto& p : r.overdue)
     overdue.push_back(json::object{{"payment", engine::payment_to_json(p)},
                                    {"overdueMs", (s.now - p.poll_deadline_at).count()},
@@ -123,10 +136,17 @@ void print_stuck_json(const session& s, const stuck_report& r) {
     dead.push_back(std::move(w));
   }
   for (const auto& [a, id] : r.anomalies) anomalies.push_back(anomaly_json(a, id));
+  for (const auto& [f, id] : r.refunds)
+    refunds.push_back(json::object{{"paymentRequestId", valid_utf8(id)},
+                                   {"refund", engine::refund_to_json(f)},
+                                   {"openMs", (s.now - f.created_at).count()},
+                                   {"attempt", f.attempt},
+                                   {"nextActionAt", engine::iso8601(f.next_action_at)}});
   const json::object doc{{"now", engine::iso8601(s.now)},
                          {"overdue", std::move(overdue)},
                          {"deadWebhooks", std::move(dead)},
-                         {"anomalies", std::move(anomalies)}};
+                         {"anomalies", std::move(anomalies)},
+                         {"openRefunds", std::move(refunds)}};
   s.io.out << json::serialize(doc) << '\n';
 }
 
@@ -169,6 +189,16 @@ void print_stuck(const session& s, const stuck_report& r) {
         {{relative_time(a.at, s.now)}, {id.empty() ? "-" : id}, {a.kind, tint::red}, {a.detail}});
   s.io.out << "\n";
   section(s, "Anomalies (newest first)", anomalies);
+  text_table refunds({"PAYMENT REQUEST ID", "REFUND REQUEST ID", "AMOUNT", "OPEN FOR", "SENDS", "NEXT ACTION"});
+  for (const auto& [f, id] : r.refunds)
+    refunds.add({{id},
+                 {printable(f.refund_request_id)},
+                 {amount_text(f.amount)},
+                 {relative_time(f.created_at, s.now), tint::red},
+                 {std::to_string(f.attempt) + (f.track == refund_track::confirm ? " (confirming)" : "")},
+                 {relative_time(f.next_action_at, s.now)}});
+  s.io.out << "\n";
+  section(s, "Refunds processing for more than an hour", refunds);
 }
 
 }  // namespace

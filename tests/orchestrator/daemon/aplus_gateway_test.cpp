@@ -590,3 +590,61 @@ TEST_CASE("set-up errors name what cannot be used") {
   CHECK(error_of(gateway_config("http://gateway.example")).starts_with("alipayplus.gateway: "));
   CHECK(error_of(gateway_config("https://127.0.0.1:9/x?y=1")).starts_with("alipayplus.gateway: "));
 }
+
+namespace {
+
+refund test_refund() {
+  refund r;
+  r.id = 11;
+  r.alipay_refund_request_id = "rf_abc";
+  r.amount = {40, *currency_code::parse("JPY")};
+  r.request = R"({"paymentRequestId":"pay_1089760038715669","refundRequestId":"rf_abc",)"
+              R"("refundAmount":{"currency":"JPY","value":"40"}})";
+  return r;
+}
+
+refund_call_result refund_once(harness& h, const payment& p, const refund& r) {
+  refund_call_result out{refund_no_answer{no_answer_reason::garbled}, {}};
+  run(h.ioc, [&]() -> awaitable<void> { out = co_await h.gw->refund(p, r); }());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("refund S: the stored bytes on the wire, refundId and amount in the event, the call tied to the refund") {
+  harness h;
+  h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},)"
+            R"("refundId":"rid-9","refundTime":"2020-01-01T12:01:01+08:00",)"
+            R"("refundAmount":{"currency":"JPY","value":"40"},"pspId":[1]})"});
+  const auto out = refund_once(h, test_payment(), test_refund());
+  REQUIRE(std::holds_alternative<refund_answer>(out.ev));
+  const auto& ev = std::get<refund_answer>(out.ev);
+  CHECK(ev.result.status == 'S');
+  CHECK(ev.refund_id == "rid-9");
+  CHECK(ev.amount->minor_units == 40);
+  CHECK(h.fake->seen.at(0).target == "/aps/api/v1/payments/refund");
+  CHECK(h.fake->seen.at(0).body == test_refund().request);
+  CHECK(h.fake->our_signature.at(0) == aplus::verify_outcome::ok);
+  CHECK(out.call.api == "refund");
+  CHECK(out.call.refund_id == 11);
+  CHECK(out.call.payment_id == 7);
+  CHECK(out.call.outcome == "S/SUCCESS");
+  CHECK(h.gw->metrics().calls(aplus_api::refund, call_outcome::s) == 1);
+}
+
+TEST_CASE("refund: unsigned, garbled or about another payment is no answer; F keeps its code") {
+  harness h;
+  h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"}})", 200, reply::signing::none});
+  CHECK(std::get<refund_no_answer>(refund_once(h, test_payment(), test_refund()).ev).reason ==
+        no_answer_reason::unsigned_answer);
+  h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"refundAmount":{"currency":"JPY","value":"x"}})"});
+  CHECK(std::get<refund_no_answer>(refund_once(h, test_payment(), test_refund()).ev).reason ==
+        no_answer_reason::garbled);
+  h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"},"paymentRequestId":"other"})"});
+  CHECK(std::holds_alternative<refund_no_answer>(refund_once(h, test_payment(), test_refund()).ev));
+  h.answer({R"({"result":{"resultCode":"REFUND_AMOUNT_EXCEED","resultStatus":"F"}})"});
+  const auto f = refund_once(h, test_payment(), test_refund());
+  CHECK(std::get<refund_answer>(f.ev).result.code == "REFUND_AMOUNT_EXCEED");
+  CHECK(to_string(aplus_api::refund) == "refund");
+  CHECK(path_of(aplus_api::refund) == "/aps/api/v1/payments/refund");
+}

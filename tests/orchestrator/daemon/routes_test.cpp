@@ -63,9 +63,20 @@ TEST_CASE("the notify route follows the configured path") {
         route_id::notify);
 }
 
+TEST_CASE("the refund routes (issue 16) match with their decoded parameters") {
+  auto m = std::get<route_match>(match_route("POST", "/v1/payments/pr%3A1/refunds", notify));
+  CHECK(m.matched->id == route_id::create_refund);
+  m = std::get<route_match>(match_route("GET", "/v1/payments/pr-1/refunds/r%201", notify));
+  CHECK(m.matched->id == route_id::get_refund);
+  CHECK(m.params == std::vector<std::string>{"pr-1", "r 1"});
+  CHECK(std::get<route_match>(match_route("POST", "/admin/payments/pr-1/refund", notify)).matched->id ==
+        route_id::admin_refund);
+}
+
 TEST_CASE("unknown paths, wrong segment counts and empty parameters match nothing") {
   for (auto target : {"/", "", "/v1", "/v1/nothing", "/v1/payments/a/b/c", "/v1/payments/",
-                      "/admin/payments//cancel", "/admin/payments/a/refund", "/healthz/x",
+                      "/admin/payments//cancel", "/admin/payments/a/refunds", "/healthz/x",
+                      "/v1/payments/a/refunds/", "/v1/payments//refunds",
                       "/v1/payments//cancel", "relative"}) {
     CAPTURE(target);
     CHECK(std::holds_alternative<no_route>(match_route("POST", target, notify)));

@@ -61,7 +61,8 @@ bool has_anomaly(const decision& d, anomaly_kind k) {
 std::vector<std::string> events_of(const decision& d) {
   std::vector<std::string> out;
   for (const effect& e : d.effects) {
-    if (std::holds_alternative<emit_merchant_event>(e)) out.push_back(describe(e));
+    if (std::holds_alternative<emit_merchant_event>(e) || std::holds_alternative<start_refund>(e))
+      out.push_back(describe(e));
   }
   return out;
 }
@@ -201,14 +202,18 @@ TEST_CASE("item 7: a deadline cancel that would fall after the window becomes th
   CHECK(h.p.next_action_at == never);
 }
 
-TEST_CASE("item 7: a merchant cancel after the window sends no call and answers cancel_failed") {
+TEST_CASE("item 7 / issue 16: a merchant cancel of a SUCCESS after the window sends no cancel and starts a full refund") {
   harness h;
   h.feed(pay_answer{res("SUCCESS", 'S'), {}, "", ""}, t0 + 1s);
   const auto& d = h.feed(cancel_requested{requester::merchant, ""}, t0 + 30h);
   CHECK(count<send_cancel>(d) == 0);
   CHECK(h.p.status == payment_status::success);
   CHECK(h.p.pending == pending_action::none);
-  CHECK(events_of(d) == std::vector<std::string>{"emit cancel_failed"});
+  CHECK(events_of(d) == std::vector<std::string>{"start refund"});
+  // Over a payment not paid yet the window still answers cancel_failed (nothing to refund).
+  harness open;
+  const auto& o = open.feed(cancel_requested{requester::merchant, ""}, t0 + 30h);
+  CHECK(events_of(o) == std::vector<std::string>{"emit cancel_failed"});
 }
 
 TEST_CASE("item 7: cancel F other is retried hourly 24 times, then abandoned with cancel_failed") {

@@ -224,7 +224,7 @@ TEST_CASE("stuck: overdue payments with the reason, dead webhooks, anomalies") {
   const auto v = parse_json(r.out);
   expect_shape(
       v,
-      {{"now", "string"}, {"overdue", "array"}, {"deadWebhooks", "array"}, {"anomalies", "array"}});
+      {{"now", "string"}, {"overdue", "array"}, {"deadWebhooks", "array"}, {"anomalies", "array"}, {"openRefunds", "array"}});
   REQUIRE(v.at("overdue").as_array().size() == 1);
   expect_shape(v.at("overdue").at(0),
                {{"payment", "object"}, {"overdueMs", "int"}, {"reason", "string"}});

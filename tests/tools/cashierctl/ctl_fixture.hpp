@@ -255,7 +255,9 @@ inline void expect_payment_shape(const boost::json::value& v) {
                    {"createdAt", "string?"},
                    {"updatedAt", "string?"},
                    {"cancelReason", "~string"},
-                   {"checkoutUrl", "string?"}});
+                   {"checkoutUrl", "string?"},
+                   {"refundedAmount", "~object"},  // GET and show (issue 16), not list or stuck
+                   {"refunds", "~array"}});
 }
 
 }  // namespace cashier::ctl::test

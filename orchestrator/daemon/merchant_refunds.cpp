@@ -1,0 +1,128 @@
+// The merchant API's refunds (PRODUCT.md "Refunds"): POST /v1/payments/{id}/refunds and GET
+// /v1/payments/{id}/refunds/{refundRequestId}, on the merchant's own payments only. A refund order
+// is read strictly (refundRequestId 1..64 characters without control characters, refundAmount
+// {currency, value} with a positive value, optional reason ≤ 256; other keys refused), kept as a
+// canonical text for the idempotency check, and handed to the refund driver, which stores it
+// before the first send. Answers: 201 when Alipay+ gave S or F within createWaitMs, 202 while it
+// is PROCESSING, 200 for an idempotent repeat, 409 REPEAT_REQ_INCONSISTENT for another body
+// under the same key, 400 REFUND_AMOUNT_EXCEED / PAYMENT_NOT_REFUNDABLE naming the field.
+#include <chrono>
+
+#include <boost/json/serialize.hpp>
+
+#include "orchestrator/alipayplus/json_guard.hpp"
+#include "orchestrator/daemon/merchant_answers.hpp"
+#include "orchestrator/daemon/merchant_api.hpp"
+#include "orchestrator/daemon/refund_driver.hpp"
+
+namespace cashier::daemon {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using net::request;
+using net::response;
+using namespace answers;
+
+/// Retries of a refund order that lost a race with another writer of its payment.
+constexpr int max_refund_conflicts = 3;
+
+bool has_control(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+/// The refund order read from `body`, or the error answer.
+std::variant<engine::refund_order, response> read_order(const std::string& body, const payment& p) {
+  const auto parsed = aplus::parse_untrusted(body);
+  if (!parsed || !parsed->is_object()) return error_response(400, "INVALID_REQUEST", "the body is not a JSON object");
+  const json::object& o = parsed->get_object();
+  for (const auto& kv : o) {
+    if (kv.key() != "refundRequestId" && kv.key() != "refundAmount" && kv.key() != "reason")
+      return error_response(400, "INVALID_REQUEST", "unknown field", kv.key());
+  }
+  engine::refund_order order;
+  order.payment_id = p.id;
+  const auto* id = o.if_contains("refundRequestId");
+  if (id == nullptr || !id->is_string() || id->get_string().empty() || id->get_string().size() > 64 ||
+      has_control(id->get_string()))
+    return error_response(400, "INVALID_REQUEST", "a string of 1 to 64 characters without control characters",
+                          "refundRequestId");
+  order.refund_request_id = std::string(id->get_string());
+  const auto* amount = o.if_contains("refundAmount");
+  const json::object* a = amount != nullptr ? amount->if_object() : nullptr;
+  if (a == nullptr) return error_response(400, "INVALID_REQUEST", "an object {currency, value}", "refundAmount");
+  const auto* currency = a->if_contains("currency");
+  const auto code = currency != nullptr && currency->is_string() ? currency_code::parse(currency->get_string())
+                                                                  : std::nullopt;
+  if (!code) return error_response(400, "INVALID_REQUEST", "a 3-letter ISO 4217 code", "refundAmount.currency");
+  const auto* value = a->if_contains("value");
+  const auto minor = value != nullptr && value->is_string() ? parse_minor_units(value->get_string()) : std::nullopt;
+  if (!minor || *minor <= 0 || a->size() != 2)
+    return error_response(400, "INVALID_REQUEST", "a positive integer in minor units, as a string", "refundAmount.value");
+  order.amount = money{*minor, *code};
+  if (const auto* reason = o.if_contains("reason")) {
+    if (!reason->is_string() || reason->get_string().size() > 256 || has_control(reason->get_string()))
+      return error_response(400, "INVALID_REQUEST", "a string of at most 256 characters", "reason");
+    order.reason = std::string(reason->get_string());
+  }
+  order.origin = refund_origin::merchant;
+  // Canonical: the same order in any key order or spacing is the same text.
+  order.merchant_request = json::serialize(json::object{
+      {"refundRequestId", order.refund_request_id},
+      {"refundAmount", {{"currency", order.amount.currency.str()}, {"value", format_minor_units(*minor)}}},
+      {"reason", order.reason}});
+  return order;
+}
+
+}  // namespace
+
+void merchant_api::set_refunds(refund_driver& refunds) { refunds_ = &refunds; }
+
+json::object merchant_api::payment_object(const payment& p) {
+  return engine::payment_with_refunds_json(p, deps_.eng.store().refunds_of(p.id));
+}
+
+asio::awaitable<response> merchant_api::create_refund(const request& req, const merchant_config& m,
+                                                      const std::string& id) {
+  if (auto bad = check_json_body(req)) co_return *bad;
+  if (refunds_ == nullptr) co_return error_response(503, "REFUNDS_UNAVAILABLE", "refunds are not enabled");
+  const auto p = own_payment(m, id);
+  if (!p) co_return error_response(404, "PAYMENT_NOT_FOUND", "no such payment");
+  auto read = read_order(req.body, *p);
+  if (auto* bad = std::get_if<response>(&read)) co_return std::move(*bad);
+  auto& order = std::get<engine::refund_order>(read);
+  if (order.amount.currency != p->amount.currency)
+    co_return error_response(400, "INVALID_REQUEST", "not the payment's currency", "refundAmount.currency");
+  for (int attempt = 0; attempt < max_refund_conflicts; ++attempt) {
+    const auto res = co_await refunds_->create(order, std::chrono::milliseconds(deps_.cfg.payment.create_wait_ms));
+    switch (res.status) {
+      case engine::refund_order_status::created:
+        co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));
+      case engine::refund_order_status::repeat: co_return json_response(200, engine::refund_to_json(res.r));
+      case engine::refund_order_status::inconsistent:
+        co_return error_response(409, "REPEAT_REQ_INCONSISTENT",
+                                 "refundRequestId is already used by a different request", "refundRequestId");
+      case engine::refund_order_status::amount_exceed:
+        co_return error_response(400, "REFUND_AMOUNT_EXCEED",
+                                 "the payment's refunds would exceed its amount", "refundAmount.value");
+      case engine::refund_order_status::not_refundable:
+        co_return error_response(400, "PAYMENT_NOT_REFUNDABLE",
+                                 "only a SUCCESS payment with no cancel pending can be refunded", "paymentRequestId");
+      case engine::refund_order_status::not_found: co_return error_response(404, "PAYMENT_NOT_FOUND", "no such payment");
+      case engine::refund_order_status::conflict: break;
+    }
+  }
+  co_return error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry later");
+}
+
+response merchant_api::get_refund(const merchant_config& m, const std::string& id, const std::string& refund_id) {
+  const auto p = own_payment(m, id);
+  if (!p) return error_response(404, "PAYMENT_NOT_FOUND", "no such payment");
+  const auto r = deps_.eng.store().find_refund(p->id, refund_id);
+  if (!r) return error_response(404, "REFUND_NOT_FOUND", "no such refund");
+  return json_response(200, engine::refund_to_json(*r));
+}
+
+}  // namespace cashier::daemon
