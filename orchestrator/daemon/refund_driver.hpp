@@ -15,7 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "orchestrator/daemon/clock.hpp"
+#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/gateway.hpp"
 #include "orchestrator/daemon/refund_gateway.hpp"
 #include "orchestrator/engine/refunds.hpp"
