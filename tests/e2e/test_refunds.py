@@ -84,6 +84,13 @@ class Refunds(unittest.TestCase):
             self.assertFalse([h for h in hooks if h["type"] == "refund.failed"])
             # One event per outcome; payment and refund events share the payment's sequence.
             self.assertEqual(sorted({h["data"]["sequence"] for h in hooks}), [1, 2, 3, 4])
+            # The events feed carries the same events, in the same sequence.
+            code, feed = c.request("GET", "/v1/events?limit=100")
+            self.assertEqual(code, 200, feed)
+            mine = [e for e in feed["events"] if e["paymentRequestId"] == pid]
+            self.assertEqual([e["type"] for e in mine], ["payment.succeeded"] + ["refund.succeeded"] * 3)
+            self.assertEqual([e["sequence"] for e in mine], [1, 2, 3, 4])
+            self.assertEqual(sorted(e["data"]["refund"]["refundRequestId"] for e in mine[1:]), ["r1", "r2", "r3"])
             # cashierd's refundRequestIds towards Alipay+ are its own, one per refund, as Alipay+ saw them.
             stored = c.query("SELECT refund_request_id, alipay_refund_request_id, refund_id FROM refunds")
             self.assertEqual(len(stored), 3)
