@@ -367,8 +367,8 @@ constexpr std::array<step, 6> steps = {{{"v1", schema_v1},
                                          {"settle_track", step_settle_track},
                                          {"notify_budget", notify_budget_step},
                                          {"merchant_scoped_ids", step_merchant_scoped_ids},
-                                         {"checkout_id", checkout_id_step},
-                                         {"refunds", step_refunds}}};
+                                         {"refunds", step_refunds},
+                                         {"checkout_id", checkout_id_step}}};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);

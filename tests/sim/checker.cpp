@@ -255,7 +255,11 @@ void checker::on_webhook(const store::outbox_record& r, bool accepted) {
 void checker::on_dead(const store::outbox_record& r) {
   ++totals_.dead_events;
   const auto it = sink_.find(r.event_id);
-  if (it == sink_.end() || it->second.delivered > 0 || it->second.refused < r.attempts) {
+  // Every recorded attempt must have been refused by the merchant. A delivery the merchant
+  // accepted may still be followed by refusals when its success could not be recorded (the store
+  // failed at that moment, so the event was sent again): the merchant has the event then, and the
+  // refused re-sends rightly count towards dead.
+  if (it == sink_.end() || it->second.refused < r.attempts) {
     log_.add(queue_.now(),
              "merchant event " + r.event_id + " dead though the merchant did not refuse every attempt");
   }

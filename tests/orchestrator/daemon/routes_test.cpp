@@ -116,7 +116,7 @@ TEST_CASE("each path belongs to one listener: the merchant API and notify public
   for (const auto& r : routes()) {
     const bool ops = r.id == route_id::healthz || r.id == route_id::readyz || r.id == route_id::metrics ||
                      r.id == route_id::admin_cancel || r.id == route_id::admin_inquire ||
-                     r.id == route_id::admin_redeliver;
+                     r.id == route_id::admin_redeliver || r.id == route_id::admin_refund;
     const std::string path(r.pattern == notify_pattern ? notify : r.pattern);
     CAPTURE(path);
     CHECK(listener_of_path(path, notify) == (ops ? listener::ops : listener::public_api));

@@ -51,6 +51,8 @@ TEST_CASE("the migration gives every existing payment a distinct random checkout
     raw_db raw(path);
     REQUIRE(raw.exec("DROP INDEX payments_by_checkout") == SQLITE_OK);
     REQUIRE(raw.exec("ALTER TABLE payments DROP COLUMN checkout_id") == SQLITE_OK);
+    // Dropping the column undoes exactly this step only while it is the newest one.
+    REQUIRE(schema_version_after("checkout_id") == latest_schema_version());
     REQUIRE(raw.exec("PRAGMA user_version = " + std::to_string(latest_schema_version() - 1)) == SQLITE_OK);
   }
   auto s = open_sqlite_store(path);
