@@ -218,8 +218,11 @@ TEST_CASE("a writer that never pauses still gets its WAL started over: it stays 
     for (int i = 0; i < 600; ++i)  // ~600 pages, commit after commit
       REQUIRE(sqlite3_exec(writer, "INSERT INTO t VALUES (randomblob(3000))", nullptr, nullptr, nullptr) == SQLITE_OK);
   }
-  // Without the writer's own checkpoint at 4 x 20 pages the WAL would hold all ~600 pages.
-  CHECK(std::filesystem::file_size(path + "-wal") < 200 * 4096);
+  // Without the writer's own checkpoint at 4 x 20 pages the WAL would hold all ~600 pages. How far
+  // past 80 it gets depends on when the checkpointer thread's read ends (the WAL restarts only
+  // after it), so the bound is half the unbounded size: under ASan on a loaded machine it was
+  // seen at 208 pages, and 200 was too tight.
+  CHECK(std::filesystem::file_size(path + "-wal") < 300 * 4096);
   sqlite3_close(writer);
 }
 
