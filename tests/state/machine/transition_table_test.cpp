@@ -15,47 +15,16 @@
 #include "state/machine/machine.hpp"
 #include "state/machine/phase.hpp"
 #include "state/machine/schedule.hpp"
+#include "tests/state/machine/table_support.hpp"
 
 using namespace cashier;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct row {
-  std::string phase, input, next_phase, effects, deadline;
-};
+using row = test::table_row;
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(' ');
-  const auto e = s.find_last_not_of(' ');
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
-std::vector<std::string> cells(const std::string& line) {
-  std::vector<std::string> out;
-  std::stringstream ss(line);
-  std::string cell;
-  std::getline(ss, cell, '|');  // before the first bar
-  while (std::getline(ss, cell, '|')) out.push_back(trim(cell));
-  if (!out.empty() && out.back().empty()) out.pop_back();
-  return out;
-}
-
-std::vector<row> read_table() {
-  std::ifstream in(CASHIER_SOURCE_DIR "/proto-docs/state-machine.md");
-  REQUIRE(in.good());
-  std::vector<row> rows;
-  bool in_table = false;
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("## ", 0) == 0) in_table = line == "## Transition table";
-    if (!in_table || line.rfind("|", 0) != 0) continue;
-    auto c = cells(line);
-    REQUIRE_MESSAGE(c.size() == 5, line);
-    if (c[0] == "phase" || c[0].rfind("---", 0) == 0) continue;
-    rows.push_back({c[0], c[1], c[2], c[3], c[4]});
-  }
-  return rows;
-}
+std::vector<row> read_table() { return test::read_table("## Transition table"); }
 
 const time_point t0 = from_epoch_ms(1'700'000'000'000);
 const money order_amount{1000, *currency_code::parse("USD")};
@@ -286,22 +255,7 @@ void check_row(const row& r, const machine_params& mp) {
 }  // namespace
 
 TEST_CASE("the transition table holds every (phase, input) pair exactly once") {
-  const auto rows = read_table();
-  std::map<std::pair<std::string, std::string>, int> seen;
-  for (const row& r : rows) {
-    INFO("row: " << r.phase << " | " << r.input);
-    CHECK(std::find(phases.begin(), phases.end(), r.phase) != phases.end());
-    CHECK(std::find(inputs.begin(), inputs.end(), r.input) != inputs.end());
-    CHECK(std::find(phases.begin(), phases.end(), r.next_phase) != phases.end());
-    ++seen[{r.phase, r.input}];
-  }
-  for (const auto& ph : phases) {
-    for (const auto& in : inputs) {
-      INFO("pair: " << ph << " | " << in);
-      CHECK(seen[{ph, in}] == 1);
-    }
-  }
-  CHECK(rows.size() == phases.size() * inputs.size());
+  test::check_every_pair_once(read_table(), phases, inputs);
 }
 
 TEST_CASE("every row of the transition table matches the machine") {
