@@ -123,15 +123,13 @@ std::optional<std::string> string_field(const boost::json::object& o, std::strin
   return std::string(v->get_string());
 }
 
-// The ids a request names: read from our own request bytes (whatever id scheme built them), and
-// the paymentId we already know for the payment when the request does not carry one.
-payment_ids ids_sent(std::string_view body, const payment& p) {
+// The ids every request about `p` names: cashierd's own paymentRequestId (the one its stored pay,
+// lookup and refund bodies were built with) and Alipay+'s paymentId once known. Taken from the
+// record rather than by parsing the request bytes again on every call.
+payment_ids ids_sent(const payment& p) {
   payment_ids out;
-  if (const auto v = aplus::parse_untrusted(body); v && v->is_object()) {
-    out.request_id = string_field(v->get_object(), "paymentRequestId");
-    out.payment_id = string_field(v->get_object(), "paymentId");
-  }
-  if (!out.payment_id && !p.payment_id.empty()) out.payment_id = p.payment_id;
+  out.request_id = std::string(store::alipay_request_id(p));
+  if (!p.payment_id.empty()) out.payment_id = p.payment_id;
   return out;
 }
 
@@ -280,7 +278,7 @@ aplus_gateway::~aplus_gateway() {
 asio::awaitable<call_result> aplus_gateway::pay(const payment& p) {
   call_result out{pay_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
-  const auto sent = ids_sent(p.pay_request, p);  // `p` is not used after the first suspension
+  const auto sent = ids_sent(p);  // `p` is not used after the first suspension
   auto got = co_await call(aplus_api::pay, p.pay_request, &aplus::decode_pay_response, out.call);
   if (const auto* r = std::get_if<aplus::pay_response>(&got);
       r && !echoes(sent, {string_field(r->extra_fields, "paymentRequestId"), r->payment_id}, false))
@@ -300,7 +298,7 @@ asio::awaitable<call_result> aplus_gateway::inquiry(const payment& p) {
   call_result out{inquiry_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
   auto body = lookup_body(p);
-  const auto sent = ids_sent(body, p);  // `p` is not used after the first suspension
+  const auto sent = ids_sent(p);  // `p` is not used after the first suspension
   auto got = co_await call(aplus_api::inquiry, std::move(body),
                            &aplus::decode_inquiry_payment_response, out.call);
   // A verified answer about another payment cannot be applied to this one, and a payment's
@@ -325,7 +323,7 @@ asio::awaitable<call_result> aplus_gateway::cancel(const payment& p) {
   call_result out{cancel_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
   auto body = lookup_body(p);
-  const auto sent = ids_sent(body, p);  // `p` is not used after the first suspension
+  const auto sent = ids_sent(p);  // `p` is not used after the first suspension
   auto got = co_await call(aplus_api::cancel, std::move(body),
                            &aplus::decode_cancel_payment_response, out.call);
   if (const auto* r = std::get_if<aplus::cancel_payment_response>(&got);
@@ -346,7 +344,7 @@ asio::awaitable<refund_call_result> aplus_gateway::refund(const payment& p, cons
   refund_call_result out{refund_no_answer{no_answer_reason::garbled}, {}};
   out.call.payment_id = p.id;
   out.call.refund_id = r.id;
-  const auto sent = ids_sent(r.request, p);  // `p` and `r` are not used after the first suspension
+  const auto sent = ids_sent(p);  // `p` and `r` are not used after the first suspension
   auto got = co_await call(aplus_api::refund, r.request, &aplus::decode_refund_response, out.call);
   if (const auto* a = std::get_if<aplus::refund_response>(&got);
       a && !echoes(sent, {string_field(a->extra_fields, "paymentRequestId"),

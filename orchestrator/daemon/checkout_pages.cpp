@@ -2,11 +2,8 @@
 // long poll, the consult-backed option, and the embedded files with their headers.
 #include "orchestrator/daemon/checkout_pages.hpp"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <array>
-#include <stdexcept>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -18,6 +15,7 @@
 #include "orchestrator/daemon/hosted_assets.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/merchant_answers.hpp"
+#include "orchestrator/engine/random_id.hpp"
 
 namespace cashier::daemon {
 namespace {
@@ -125,12 +123,9 @@ std::string_view path_of(std::string_view target) { return target.substr(0, targ
 }  // namespace
 
 std::string new_checkout_id() {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
-    throw std::runtime_error("RAND_bytes failed");
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
-  for (const auto b : bytes) {
+  for (const auto b : engine::random_128_bits()) {
     out += hex[b >> 4];
     out += hex[b & 15];
   }

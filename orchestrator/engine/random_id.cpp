@@ -8,10 +8,15 @@
 
 namespace cashier::engine {
 
-std::string random_id(std::string_view prefix) {
+std::array<unsigned char, 16> random_128_bits() {
   std::array<unsigned char, 16> random{};
   if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1)
     throw std::runtime_error("the random generator failed");
+  return random;
+}
+
+std::string random_id(std::string_view prefix) {
+  const auto random = random_128_bits();
   constexpr std::string_view alphabet = "abcdefghijklmnopqrstuvwxyz234567";
   std::string out(prefix);
   unsigned buffer = 0;
