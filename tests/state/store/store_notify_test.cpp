@@ -1,5 +1,5 @@
-// Tests of the inbound-notify budget and of prune (issue 14, item 2; guarantee 6) on real SQLite
-// files: identical re-sent notifies counted on their row, rejected notifies kept as a bounded
+// Tests of the inbound-notify budget and of prune (issue 14, item 2; guarantee 6), on both
+// engines (store_fixture.hpp): identical re-sent notifies counted on their row, rejected notifies kept as a bounded
 // prefix within a row and byte budget (oldest evicted), verified notifies kept whole and
 // deletable only by prune, prune's choice of rows, and the migration of existing notify rows.
 #include <doctest/doctest.h>
@@ -65,11 +65,19 @@ payment settled(payment_store& s, const std::string& id, payment_status final_st
   return q;
 }
 
+// The stored bodies of the notifies matching `where`, oldest first, joined by ','.
+std::string bodies(test_db& db, const std::string& where = "TRUE") {
+  return db.text(db.sql("SELECT group_concat(CAST(body AS TEXT), ',') FROM (SELECT body FROM inbound_notifies WHERE " +
+                            where + " ORDER BY id)",
+                        "SELECT string_agg(convert_from(body, 'UTF8'), ',' ORDER BY id) FROM inbound_notifies WHERE " +
+                            where));
+}
+
 }  // namespace
 
 TEST_CASE("an identical re-sent notify is counted on its row, not stored again") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("c.db"));
+  test_db db;
+  auto s = db.open();
   auto p = sample_payment("p1");
   p.id = s->commit_one(create(p)).payment_id;
   log_notify(*s, notify("ok", "{\"a\":1}", "digest-1", 100, p.id));
@@ -87,8 +95,8 @@ TEST_CASE("an identical re-sent notify is counted on its row, not stored again")
 }
 
 TEST_CASE("a rejected notify keeps a bounded prefix; a verified one is kept whole") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("c.db"));
+  test_db db;
+  auto s = db.open();
   auto p = sample_payment("p1");
   p.id = s->commit_one(create(p)).payment_id;
   const std::string big(60000, 'x');
@@ -103,25 +111,23 @@ TEST_CASE("a rejected notify keeps a bounded prefix; a verified one is kept whol
 }
 
 TEST_CASE("rejected notifies stay within the row and byte budget, oldest evicted first") {
-  temp_dir dir;
-  const auto path = dir.file("c.db");
+  test_db db;
   SUBCASE("rows") {
-    auto s = open_sqlite_store(path, {.rejected_notify_rows = 3});
+    auto s = db.open({.rejected_notify_rows = 3});
     log_notify(*s, notify("ok", "{}", "v", 0));
     for (int i = 1; i <= 5; ++i) log_notify(*s, notify("bad_signature", "b" + std::to_string(i), "d" + std::to_string(i), i));
     CHECK(s->rejected_notifies().first == 3);
-    raw_db raw(path);
-    CHECK(raw.text("SELECT group_concat(CAST(body AS TEXT), ',') FROM inbound_notifies") == "{},b3,b4,b5");
+    CHECK(bodies(db) == "{},b3,b4,b5");
     // The tally survives a reopen (it is read from the table again).
     s.reset();
-    auto again = open_sqlite_store(path, {.rejected_notify_rows = 3});
+    auto again = db.open({.rejected_notify_rows = 3});
     log_notify(*again, notify("missing_signature", "b6", "d6", 6));
-    CHECK(raw.text("SELECT group_concat(CAST(body AS TEXT), ',') FROM inbound_notifies") == "{},b4,b5,b6");
+    CHECK(bodies(db) == "{},b4,b5,b6");
   }
   SUBCASE("bytes") {
     const std::string body(1000, 'y');
     const auto row_bytes = static_cast<std::int64_t>(body.size() + std::string("Client-Id: c\nSignature: s").size());
-    auto s = open_sqlite_store(path, {.rejected_notify_bytes = 2 * row_bytes + 10});
+    auto s = db.open({.rejected_notify_bytes = 2 * row_bytes + 10});
     for (int i = 0; i < 6; ++i) log_notify(*s, notify("bad_signature", body, "d" + std::to_string(i), i));
     const auto [rows, bytes] = s->rejected_notifies();
     CHECK(rows == 2);
@@ -130,40 +136,35 @@ TEST_CASE("rejected notifies stay within the row and byte budget, oldest evicted
 }
 
 TEST_CASE("an authentic but garbled notify is kept whole and never evicted by the budget") {
-  temp_dir dir;
-  const auto path = dir.file("c.db");
-  auto s = open_sqlite_store(path, {.rejected_notify_rows = 1});
+  test_db db;
+  auto s = db.open({.rejected_notify_rows = 1});
   const std::string big(5000, 'g');
   log_notify(*s, notify("garbled", big, "g1", 1));
   log_notify(*s, notify("bad_signature", "j1", "j1", 2));
   log_notify(*s, notify("bad_signature", "j2", "j2", 3));
   CHECK(s->rejected_notifies().first == 1);
-  raw_db raw(path);
-  CHECK(raw.text("SELECT length(body) FROM inbound_notifies WHERE verification = 'garbled'") == "5000");
-  CHECK(raw.text("SELECT group_concat(CAST(body AS TEXT)) FROM inbound_notifies WHERE verification <> 'garbled'") == "j2");
-  CHECK(raw.exec("DELETE FROM inbound_notifies WHERE verification = 'garbled'") != SQLITE_OK);
+  CHECK(db.text("SELECT length(body) FROM inbound_notifies WHERE verification = 'garbled'") == "5000");
+  CHECK(bodies(db, "verification <> 'garbled'") == "j2");
+  CHECK_FALSE(db.exec("DELETE FROM inbound_notifies WHERE verification = 'garbled'"));
 }
 
 TEST_CASE("verified notifies and the audit logs cannot be deleted outside prune") {
-  temp_dir dir;
-  const auto path = dir.file("c.db");
-  auto s = open_sqlite_store(path);
+  test_db db;
+  auto s = db.open();
   auto p = settled(*s, "p1", payment_status::success, 5'000);
   log_notify(*s, notify("bad_signature", "junk", "j", 1));
-  raw_db raw(path);
-  CHECK(raw.exec("DELETE FROM inbound_notifies WHERE verification = 'ok'") != SQLITE_OK);
-  CHECK(raw.exec("DELETE FROM aplus_calls") != SQLITE_OK);
-  CHECK(raw.exec("DELETE FROM payment_events") != SQLITE_OK);
-  CHECK(raw.exec("DELETE FROM webhook_attempts") != SQLITE_OK);
-  CHECK(raw.exec("UPDATE inbound_notifies SET body = x'00'") != SQLITE_OK);
-  CHECK(raw.exec("UPDATE inbound_notifies SET times_received = times_received + 1") == SQLITE_OK);
-  CHECK(raw.exec("DELETE FROM inbound_notifies WHERE verification = 'bad_signature'") == SQLITE_OK);  // budget path
+  CHECK_FALSE(db.exec("DELETE FROM inbound_notifies WHERE verification = 'ok'"));
+  CHECK_FALSE(db.exec("DELETE FROM aplus_calls"));
+  CHECK_FALSE(db.exec("DELETE FROM payment_events"));
+  CHECK_FALSE(db.exec("DELETE FROM webhook_attempts"));
+  CHECK_FALSE(db.exec(db.sql("UPDATE inbound_notifies SET body = x'00'", "UPDATE inbound_notifies SET body = '\\x00'")));
+  CHECK(db.exec("UPDATE inbound_notifies SET times_received = times_received + 1"));
+  CHECK(db.exec("DELETE FROM inbound_notifies WHERE verification = 'bad_signature'"));  // budget path
 }
 
 TEST_CASE("prune removes the audit rows of payments final before the date, and only those") {
-  temp_dir dir;
-  const auto path = dir.file("c.db");
-  auto s = open_sqlite_store(path);
+  test_db db;
+  auto s = db.open();
   const auto old_paid = settled(*s, "old-paid", payment_status::success, 1'000'000);
   const auto new_paid = settled(*s, "new-paid", payment_status::fail, 3'000'000);
   auto open = sample_payment("open", 500'000);
@@ -193,24 +194,22 @@ TEST_CASE("prune removes the audit rows of payments final before the date, and o
   CHECK(s->notifies_of(new_paid.id).size() == 1);
   CHECK(s->webhook_attempts_of(new_paid.id).size() == 1);
   CHECK(s->events_of(open.id).size() == 1);
-  raw_db raw(path);
-  CHECK(raw.text("SELECT group_concat(CAST(body AS TEXT)) FROM inbound_notifies WHERE payment_id IS NULL") ==
-        "orphan-new");
+  CHECK(bodies(db, "payment_id IS NULL") == "orphan-new");
   // The flag does not outlive prune's transaction: the logs are append-only again.
-  CHECK(raw.text("SELECT count(*) FROM meta WHERE key = 'prune_in_progress'") == "0");
-  CHECK(raw.exec("DELETE FROM aplus_calls") != SQLITE_OK);
+  if (!db.postgres()) CHECK(db.text("SELECT count(*) FROM meta WHERE key = 'prune_in_progress'") == "0");
+  CHECK_FALSE(db.exec("DELETE FROM aplus_calls"));
   CHECK(s->prune(cutoff, true) == prune_report{.payments = 1});  // nothing left to remove
 }
 
 TEST_CASE("prune needs a writable store") {
-  temp_dir dir;
-  const auto path = dir.file("c.db");
-  { auto s = open_sqlite_store(path); }
-  auto ro = open_sqlite_store(path, {.read_only = true});
+  test_db db;
+  { auto s = db.open(); }
+  auto ro = db.open({.read_only = true});
   CHECK_THROWS_AS(ro->prune(from_epoch_ms(0), true), store_error);
 }
 
-TEST_CASE("the notify-budget migration keeps existing notify rows and fills the new columns") {
+// SQLite only: it migrates a SQLite file as an older cashierd left it.
+TEST_CASE("the notify-budget migration keeps existing notify rows and fills the new columns" * sqlite_only) {
   temp_dir dir;
   const auto path = dir.file("c.db");
   {

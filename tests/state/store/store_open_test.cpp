@@ -1,6 +1,8 @@
 // Tests of opening the store on real SQLite files: migrations from an empty file, refusal of a
 // newer schema or a foreign file, read-only opening beside a live writer (WAL), and store_error
-// for a missing directory, a read-only store and a lock held by another writer.
+// for a missing directory, a read-only store and a lock held by another writer. All SQLite only
+// by nature (files, their modes, the WAL and its checkpointer, migrating old SQLite files); the
+// PostgreSQL engine's counterparts are in pg_store_test.cpp.
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,8 @@ std::optional<store_failure> failure_of(F&& f) {
 }
 
 }  // namespace
+
+TEST_SUITE_BEGIN("sqlite_only");
 
 TEST_CASE("an empty file is migrated to the newest schema, in WAL mode") {
   temp_dir dir;
@@ -356,3 +360,5 @@ TEST_CASE("a v1 database with rows migrates to merchant-scoped ids and per-merch
   REQUIRE(m2_feed.size() == 1);
   CHECK(m2_feed[0].feed_seq == 1);
 }
+
+TEST_SUITE_END();

@@ -1,5 +1,5 @@
-// Tests of the store's refunds on real SQLite files: the "refunds" migration step over a
-// database with rows, creating and moving refunds inside transitions, the money rule (refunds
+// Tests of the store's refunds, on both engines (store_fixture.hpp): (SQLite) the "refunds"
+// migration step over a database with rows, creating and moving refunds inside transitions, the money rule (refunds
 // not FAIL never sum above the payment's amount, only SUCCESS payments take refunds) checked in
 // the creating transaction even when two connections race, refund calls in the audit trail, and
 // the recovery scan.
@@ -49,8 +49,8 @@ transition create_refund(const refund& r) { return transition{.refunds = {refund
 }  // namespace
 
 TEST_CASE("refunds within the amount are created; one past it is rejected in the transaction") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("r.db"));
+  test_db db;
+  auto s = db.open();
   const payment p = paid(*s, "order-1", 1000);
 
   const auto a = s->commit_one(create_refund(new_refund(p, "r1", 400)));
@@ -96,8 +96,8 @@ TEST_CASE("refunds within the amount are created; one past it is rejected in the
 }
 
 TEST_CASE("a repeated refundRequestId is a duplicate, a stale version a conflict, a final refund fixed") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("r.db"));
+  test_db db;
+  auto s = db.open();
   const payment p = paid(*s, "order-1", 1000);
   const auto a = s->commit_one(create_refund(new_refund(p, "r1", 300)));
   REQUIRE(a.status == commit_status::committed);
@@ -137,8 +137,8 @@ TEST_CASE("a repeated refundRequestId is a duplicate, a stale version a conflict
 }
 
 TEST_CASE("only a SUCCESS payment with nothing pending takes a refund") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("r.db"));
+  test_db db;
+  auto s = db.open();
   const payment open = insert(*s, sample_payment("order-open"));
   CHECK(s->commit_one(create_refund(new_refund(open, "r1", 1))).detail == payment_not_refundable);
 
@@ -152,8 +152,8 @@ TEST_CASE("only a SUCCESS payment with nothing pending takes a refund") {
 }
 
 TEST_CASE("a refund commits with its payment's change, or not at all") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("r.db"));
+  test_db db;
+  auto s = db.open();
   const payment p = paid(*s, "order-1", 1000);
   // The payment's event counter moves with the refund's merchant event, in one transaction.
   payment after = p;
@@ -182,10 +182,9 @@ TEST_CASE("a refund commits with its payment's change, or not at all") {
 }
 
 TEST_CASE("two partial refunds racing on two connections never exceed the amount") {
-  temp_dir dir;
-  const auto path = dir.file("race.db");
-  auto first = open_sqlite_store(path);
-  auto second = open_sqlite_store(path);
+  test_db db;
+  auto first = db.open();
+  auto second = db.open();
   int one_won = 0;
   for (int round = 0; round < 20; ++round) {
     const payment p = paid(*first, "order-" + std::to_string(round), 1000);
@@ -216,8 +215,8 @@ TEST_CASE("two partial refunds racing on two connections never exceed the amount
 }
 
 TEST_CASE("refund calls are in the audit trail; open refunds are in the recovery scan") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("r.db"));
+  test_db db;
+  auto s = db.open();
   const payment p = paid(*s, "order-1", 1000);
   refund r1 = new_refund(p, "r1", 100);
   r1.next_action_at = from_epoch_ms(5'000);
@@ -249,7 +248,8 @@ TEST_CASE("refund calls are in the audit trail; open refunds are in the recovery
   CHECK(open[0] == refund_deadline{o2.refund_id, p.id, from_epoch_ms(3'000)});
 }
 
-TEST_CASE("the refunds step migrates a database with payments and calls") {
+// SQLite only: it migrates a SQLite file as an older cashierd left it.
+TEST_CASE("the refunds step migrates a database with payments and calls" * sqlite_only) {
   temp_dir dir;
   const auto path = dir.file("old.db");
   const int before = schema_version_after("refunds") - 1;
@@ -299,8 +299,8 @@ TEST_CASE("the refunds step migrates a database with payments and calls") {
 }
 
 TEST_CASE("prune keeps the audit trail of a payment whose refund is open or recent") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("r.db"));
+  test_db db;
+  auto s = db.open();
   const payment p = paid(*s, "order-1", 1000);
   refund r = new_refund(p, "r1", 100);
   r.updated_at = p.updated_at + std::chrono::hours{24 * 40};

@@ -1,4 +1,4 @@
-// Tests of the store's write path on real SQLite files: every payment field round-trips
+// Tests of the store's write path, on both engines (store_fixture.hpp): every payment field round-trips
 // byte-exact, compare-and-set, duplicate creates, group commit with per-transition rollback,
 // atomicity of a transition, and the invariants the schema enforces.
 #include "tests/state/store/store_fixture.hpp"
@@ -55,8 +55,8 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
   // A new field in payment.hpp must be persisted too: this fails until the store keeps it.
   CHECK_MESSAGE(sizeof(payment) == 672,
                 "payment.hpp changed: persist the new field and update this");
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   payment p = sample_payment("req-" + nasty_bytes);
   p.pay_request += nasty_bytes;
   p.merchant_request = nasty_bytes + p.merchant_request;
@@ -92,8 +92,8 @@ TEST_CASE("every payment field round-trips byte-exact through insert and update"
 }
 
 TEST_CASE("log records round-trip byte-exact") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   payment p = insert(*s, sample_payment("r1"));
   call_record c{0,
                 0,
@@ -136,8 +136,8 @@ TEST_CASE("log records round-trip byte-exact") {
 TEST_CASE("compare-and-set: a stale version conflicts and writes nothing") {
   SUBCASE("the store reads the row") { pass_before = false; }
   SUBCASE("the caller passes before") { pass_before = true; }
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   payment v1 = insert(*s, sample_payment("r1"));
   payment next = v1;
   next.attempt = 2;
@@ -167,8 +167,8 @@ TEST_CASE("compare-and-set: a stale version conflicts and writes nothing") {
 }
 
 TEST_CASE("a duplicate create returns the existing payment and writes nothing") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   payment first = insert(*s, sample_payment("same"));
   payment second = sample_payment("same");
   second.pay_request = "another body";
@@ -185,8 +185,8 @@ TEST_CASE("a duplicate create returns the existing payment and writes nothing") 
 TEST_CASE("group commit: a conflict in the batch rolls back only its own transition") {
   SUBCASE("the store reads the row") { pass_before = false; }
   SUBCASE("the caller passes before") { pass_before = true; }
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   std::vector<payment> ps;
   for (auto id : {"a", "b", "c"}) ps.push_back(insert(*s, sample_payment(id)));
   std::vector<transition> batch;
@@ -219,8 +219,8 @@ TEST_CASE("group commit: a conflict in the batch rolls back only its own transit
 TEST_CASE("atomicity: a transition whose outbox insert fails leaves no trace") {
   SUBCASE("the store reads the row") { pass_before = false; }
   SUBCASE("the caller passes before") { pass_before = true; }
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   payment a = insert(*s, sample_payment("a"));
   payment b = insert(*s, sample_payment("b"));
   payment a2 = a;
@@ -263,8 +263,8 @@ TEST_CASE("atomicity: a transition whose outbox insert fails leaves no trace") {
 TEST_CASE("the schema's invariants reject a transition instead of storing it") {
   SUBCASE("the store reads the row") { pass_before = false; }
   SUBCASE("the caller passes before") { pass_before = true; }
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   payment p = insert(*s, sample_payment("r"));
 
   payment new_body = p;
@@ -334,12 +334,11 @@ std::string opcodes(const std::string& path, const std::string& sql) {
 
 }  // namespace
 
-TEST_CASE("enumeration checks reject unknown values without an ephemeral index per write") {
+// SQLite only: the opcodes are SQLite's VDBE program (PostgreSQL checks IN lists without one).
+TEST_CASE("enumeration checks need no ephemeral index per write" * sqlite_only) {
   temp_dir dir;
   const auto path = dir.file("p.db");
-  auto s = open_sqlite_store(path);
-  payment p = insert(*s, sample_payment("r"));
-  s.reset();
+  open_sqlite_store(path).reset();
   // The writes of every transition: a CHECK written as `IN (a, b, c)` would make SQLite build
   // an ephemeral index each time one of them runs (the notify path took ~10x longer).
   for (const std::string sql :
@@ -352,21 +351,38 @@ TEST_CASE("enumeration checks reject unknown values without an ephemeral index p
     CAPTURE(sql);
     CHECK(opcodes(path, sql).find("OpenEphemeral") == std::string::npos);
   }
-  raw_db raw(path);
+}
+
+TEST_CASE("enumeration checks reject unknown values written under the store") {
+  test_db db;
+  auto s = db.open();
+  payment p = insert(*s, sample_payment("r"));
+  s.reset();
   const auto id = std::to_string(p.id);
-  CHECK(raw.exec("UPDATE payments SET status = 'PAID' WHERE id = " + id) == SQLITE_CONSTRAINT);
-  CHECK(raw.exec("UPDATE payments SET pending = 'WAIT' WHERE id = " + id) == SQLITE_CONSTRAINT);
-  CHECK(raw.exec("UPDATE payments SET result_code = 'X', result_status = 'Q', result_message = '' "
-                 "WHERE id = " + id) == SQLITE_CONSTRAINT);
-  CHECK(raw.exec("INSERT INTO merchant_outbox (event_id, payment_id, seq, type, payload, target_url, "
-                 "attempts, next_attempt_at, state, last_status, last_error, created_at) VALUES "
-                 "('e', " + id + ", 1, 't', '{}', '', 0, 0, 'lost', 0, '', 0)") == SQLITE_CONSTRAINT);
-  CHECK(raw.exec("UPDATE payments SET status = 'FAIL', pending = '' WHERE id = " + id) == SQLITE_OK);
+  CHECK_FALSE(db.exec("UPDATE payments SET status = 'PAID' WHERE id = " + id));
+  CHECK_FALSE(db.exec("UPDATE payments SET pending = 'WAIT' WHERE id = " + id));
+  CHECK_FALSE(db.exec("UPDATE payments SET result_code = 'X', result_status = 'Q', result_message = '' "
+                      "WHERE id = " + id));
+  // The row is otherwise valid (PostgreSQL has no defaults for the merchant feed columns).
+  const std::string outbox = db.sql(
+      "INSERT INTO merchant_outbox (event_id, payment_id, seq, type, payload, target_url, attempts, "
+      "next_attempt_at, state, last_status, last_error, created_at) VALUES ('e', " + id +
+          ", 1, 't', '{}', '', 0, 0, '%s', 0, '', 0)",
+      "INSERT INTO merchant_outbox (event_id, payment_id, seq, type, payload, target_url, attempts, "
+      "next_attempt_at, state, last_status, last_error, created_at, merchant_id, feed_seq) VALUES "
+      "('e', " + id + ", 1, 't', '{}', '', 0, 0, '%s', 0, '', 0, 'm1', 1)");
+  auto with_state = [&](const std::string& state) {
+    std::string sql = outbox;
+    return sql.replace(sql.find("%s"), 2, state);
+  };
+  CHECK_FALSE(db.exec(with_state("lost")));
+  CHECK(db.exec(with_state("dead")));
+  CHECK(db.exec("UPDATE payments SET status = 'FAIL', pending = '' WHERE id = " + id));
 }
 
 TEST_CASE("standalone log writes keep their own payment ids, orphans have none") {
-  temp_dir dir;
-  auto s = open_sqlite_store(dir.file("p.db"));
+  test_db db;
+  auto s = db.open();
   payment p = insert(*s, sample_payment("r"));
   transition logs;
   logs.calls = {call_record{.payment_id = 0, .api = "consultPayment"},

@@ -1,0 +1,35 @@
+// Opening the PostgreSQL implementation of payment_store: one libpq connection per store object,
+// to a database (and schema, via the conninfo's search_path) that several cashierd processes
+// and the CLI may share. Everything PostgreSQL-specific stays behind this call; the semantics
+// are those of store.hpp, the same as the SQLite engine's (the conformance suite in
+// tests/state/store runs against both).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "state/store/store.hpp"
+
+namespace cashier::store {
+
+/// Options of open_postgres_store.
+struct postgres_options {
+  /// Open read-only: every transaction is READ ONLY, no migration; commit throws store_error.
+  bool read_only = false;
+  /// How long a write waits for a row lock another connection holds before it fails with
+  /// store_failure::busy (PostgreSQL lock_timeout; as sqlite_options::busy_timeout_ms).
+  int lock_timeout_ms = 5000;
+  /// The rejected-notify budget (as sqlite_options): at most this many rejected notifies ...
+  std::int64_t rejected_notify_rows = 10000;
+  /// ... within this many stored bytes (body + headers) in total.
+  std::int64_t rejected_notify_bytes = 64 * 1024 * 1024;
+};
+
+/// Connects with libpq `conninfo` ("host=... dbname=..." or a postgresql:// URI) and, read-write,
+/// creates or migrates the schema. The store object must be used by one thread at a time. Throws
+/// store_error (cannot_open, schema, corrupt, io, ...); no message carries the conninfo.
+std::unique_ptr<payment_store> open_postgres_store(const std::string& conninfo,
+                                                   const postgres_options& options = {});
+
+}  // namespace cashier::store

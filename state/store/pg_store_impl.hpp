@@ -1,0 +1,104 @@
+// The PostgreSQL payment store class, shared by its two source files: pg_store.cpp (open and the
+// write path: one transaction per batch, compare-and-set, per-transition rollback) and
+// pg_reads.cpp (the queries, refunds, record decoding). Internal to state/store; users call
+// open_postgres_store.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "state/store/pg_db.hpp"
+#include "state/store/pg_store.hpp"
+#include "state/store/store.hpp"
+
+namespace cashier::store {
+
+/// payment_store on one PostgreSQL connection.
+class pg_store final : public payment_store {
+ public:
+  /// Connects and (read-write) migrates.
+  pg_store(const std::string& conninfo, const postgres_options& options);
+
+  // payment_store, documented in store.hpp.
+  std::vector<commit_outcome> commit(std::span<const transition> batch) override;
+  std::optional<payment> find(std::string_view alipay_payment_request_id) override;
+  std::optional<std::int64_t> id_of(std::string_view alipay_payment_request_id) override;
+  std::optional<payment> find(std::string_view merchant_id,
+                              std::string_view payment_request_id) override;
+  std::optional<std::int64_t> id_of(std::string_view merchant_id,
+                                    std::string_view payment_request_id) override;
+  std::vector<payment> find_any_merchant(std::string_view payment_request_id,
+                                         std::size_t limit) override;
+  std::optional<payment> find_by_checkout(std::string_view checkout_id) override;
+  std::optional<payment> load(std::int64_t id) override;
+  std::vector<deadline> open_deadlines() override;
+  std::vector<payment> list(const list_query& q) override;
+  std::vector<payment> overdue(time_point now, std::size_t limit) override;
+  std::vector<event_record> events_of(std::int64_t payment_id) override;
+  std::vector<call_record> calls_of(std::int64_t payment_id) override;
+  std::vector<notify_record> notifies_of(std::int64_t payment_id) override;
+  std::vector<outbox_record> outbox_of(std::int64_t payment_id) override;
+  std::vector<webhook_attempt_record> webhook_attempts_of(std::int64_t payment_id) override;
+  std::vector<anomaly_record> anomalies(const anomaly_query& q) override;
+  std::vector<outbox_record> events_feed(std::string_view merchant_id, std::int64_t after,
+                                         std::size_t limit) override;
+  std::vector<outbox_record> due_outbox(time_point now, std::size_t limit) override;
+  std::vector<outbox_record> dead_outbox(std::size_t limit) override;
+  std::optional<outbox_record> outbox_by_event_id(std::string_view event_id) override;
+  store_stats stats(time_point now) override;
+  std::optional<std::string> meta(std::string_view key) override;
+  void set_meta(std::string_view key, std::string_view value) override;
+  std::string meta_or_set(std::string_view key, std::string_view value) override;
+  prune_report prune(time_point before, bool apply) override;
+  std::pair<std::int64_t, std::int64_t> rejected_notifies() override;
+  std::optional<refund> load_refund(std::int64_t id) override;
+  std::optional<refund> find_refund(std::int64_t payment_id,
+                                    std::string_view refund_request_id) override;
+  std::optional<refund> find_refund_by_alipay_id(std::string_view alipay_refund_request_id) override;
+  std::vector<refund> refunds_of(std::int64_t payment_id) override;
+  std::vector<refund_deadline> open_refund_deadlines() override;
+  std::int64_t refunded_or_pending(std::int64_t payment_id) override;
+  std::vector<call_record> calls_of_refund(std::int64_t refund_id) override;
+
+ private:
+  void require_writable() const;
+  std::vector<commit_outcome> run_batch(std::span<const transition> batch, bool careful);
+  commit_outcome apply_in_savepoint(const transition& t);
+  commit_outcome apply(const transition& t);
+  commit_outcome insert_payment(const payment& p, const event_record* e);
+  commit_outcome update_payment(const payment& p, std::int64_t expected_version,
+                                const event_record* e, const payment* before);
+  std::optional<commit_outcome> read_changes(const payment& p, std::int64_t expected_version,
+                                             const event_record* e, std::uint64_t& changed);
+  const std::string& update_sql(std::uint64_t changed);
+  void insert_event(const event_record& e, std::int64_t id, std::int64_t version);
+  void insert_outbox(const outbox_record& o, std::int64_t payment_id);
+  void update_delivery(const outbox_progress& d);
+  void insert_call(const call_record& c, std::int64_t payment_id);
+  std::optional<commit_outcome> check_refunds(const transition& t);
+  void write_refund(const refund_write& w, std::int64_t payment_id, commit_outcome& outcome);
+  void insert_notify(const notify_record& n, std::int64_t payment_id);
+  void keep_rejected_budget(std::int64_t added_bytes);
+  std::pair<std::int64_t, std::int64_t> count_rejected();
+  void insert_webhook_attempt(const webhook_attempt_record& w);
+  void insert_anomaly(const anomaly_record& a, std::int64_t payment_id);
+  std::int64_t count(const std::string& sql, std::optional<time_point> now = std::nullopt);
+
+  pg_db db_;
+  bool read_only_;
+  std::int64_t budget_rows_;   // rejected-notify budget: rows
+  std::int64_t budget_bytes_;  // rejected-notify budget: stored bytes
+  // Rejected notifies (rows, bytes) as this connection last knew them; nothing = read it again.
+  std::optional<std::pair<std::int64_t, std::int64_t>> rejected_tally_;
+  std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
+};
+
+/// "SELECT id, version, <payment columns> FROM payments " (column i is result column i + 2).
+const std::string& pg_select_payment_sql();
+/// The payment in row `r` of a result of a statement built on pg_select_payment_sql().
+payment pg_read_payment(const pg_rows& q, int r);
+
+}  // namespace cashier::store
