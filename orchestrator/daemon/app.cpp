@@ -41,6 +41,7 @@
 #include "orchestrator/daemon/merchant_answers.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
 #include "orchestrator/daemon/metrics.hpp"
+#include "orchestrator/daemon/store_open.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
@@ -50,7 +51,6 @@
 #include "orchestrator/engine/payment_view.hpp"
 #include "orchestrator/net/http_server.hpp"
 #include "orchestrator/net/tls.hpp"
-#include "state/store/sqlite_store.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
@@ -610,13 +610,12 @@ int run_daemon(const config& cfg) {
   std::signal(SIGXFSZ, SIG_IGN);
   daemon d(cfg);
   try {
-    d.store = store::open_sqlite_store(
-        cfg.database, {.synchronous = cfg.synchronous_full ? store::sync_mode::full : store::sync_mode::normal});
-    d.stats_reader = store::open_sqlite_store(cfg.database, {.read_only = true});
+    d.store = open_configured_store(cfg, false);
+    d.stats_reader = open_configured_store(cfg, true);
     d.stats_thread = std::make_unique<asio::thread_pool>(1);
     name_pool_threads(*d.stats_thread, 1, "cashierd-stats");
   } catch (const store::store_error& e) {
-    log_line(log_level::error, "cannot open the database", {{"database", cfg.database}, {"error", e.what()}});
+    log_line(log_level::error, "cannot open the database", {{"database", store_name(cfg)}, {"error", e.what()}});
     return 1;
   }
   const auto origin_ms = std::stoll(d.store->meta_or_set("clock_origin_ms", std::to_string(to_epoch_ms(wall_now()))));
@@ -735,7 +734,7 @@ int run_daemon(const config& cfg) {
   log_line(log_level::info, "cashierd ready",
            {{"listen", where}, {"tls", cfg.tls_cert.has_value()}, {"port", d.server->port()},
             {"opsListen", ops_where}, {"opsPort", d.ops_server->port()},
-            {"database", cfg.database}, {"gateway", cfg.alipayplus.gateway}});
+            {"database", store_name(cfg)}, {"gateway", cfg.alipayplus.gateway}});
 
   asio::signal_set signals(d.io, SIGTERM, SIGINT);
   signals.async_wait([&d](boost::system::error_code ec, int sig) {

@@ -16,6 +16,7 @@
 #include <boost/url/parse.hpp>
 
 #include "orchestrator/daemon/webhook_signing.hpp"
+#include "state/store/pg_store.hpp"
 
 namespace cashier::daemon {
 namespace json = boost::json;
@@ -47,6 +48,8 @@ std::vector<std::pair<std::string, std::string>> secret_files(const config& cfg)
   out.emplace_back("alipayplus.privateKey", cfg.alipayplus.private_key);
   if (cfg.tls_key) out.emplace_back("tls.key", *cfg.tls_key);
   if (!cfg.admin_token_file.empty()) out.emplace_back("adminTokenFile", cfg.admin_token_file);
+  if (!cfg.store.postgres_conninfo_file.empty())
+    out.emplace_back("store.postgres.conninfoFile", cfg.store.postgres_conninfo_file);
   return out;
 }
 
@@ -68,10 +71,13 @@ std::string join(std::string_view parent, std::string_view key) {
 // The keys each object of the file accepts: the one table that both parsing (as_object) and
 // `cashierd --print-config-keys` (config_keys, compared with proto-docs/operations.md) read.
 using key_list = std::span<const std::string_view>;
-constexpr std::array<std::string_view, 15> root_keys{
+constexpr std::array<std::string_view, 16> root_keys{
     "listen", "tls", "database", "databaseSynchronous", "alipayplus", "payment", "merchants", "timeScale",
     "opsListen", "adminToken", "adminTokenFile", "maxConnections", "maxConnectionsPerAddress",
-    "requestHeadTimeoutMs", "publicUrl"};
+    "requestHeadTimeoutMs", "publicUrl", "store"};
+// The storage engine (issue 18).
+constexpr std::array<std::string_view, 2> store_keys{"engine", "postgres"};
+constexpr std::array<std::string_view, 2> postgres_keys{"conninfo", "conninfoFile"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 11> alipayplus_keys{
     "gateway", "clientId", "privateKey", "alipayplusPublicKey", "keyVersion", "notifyUrl",
@@ -90,8 +96,10 @@ constexpr std::array<std::string_view, 4> identity_keys{"referenceMerchantId", "
 constexpr std::array<std::string_view, 2> address_keys{"region", "city"};
 
 /// Where each key list applies, as a dotted prefix (`[]` for every element of an array).
-constexpr std::array<std::pair<std::string_view, key_list>, 9> key_sections{{
+constexpr std::array<std::pair<std::string_view, key_list>, 11> key_sections{{
     {"", root_keys},
+    {"store.", store_keys},
+    {"store.postgres.", postgres_keys},
     {"tls.", tls_keys},
     {"alipayplus.", alipayplus_keys},
     {"alipayplus.alipayplusPublicKey[].", public_key_keys},
@@ -440,6 +448,42 @@ void parse_merchants(const json::value* v, config& c) {
   }
 }
 
+// store: the engine, and PostgreSQL's connection string, inline or in a file of its own (which
+// may then hold the password away from the config). The conninfo's syntax is checked here,
+// without connecting; a bad one is reported without quoting it.
+void parse_store(const json::value* v, config& c) {
+  if (v == nullptr) return;
+  const auto& o = as_object(*v, "store", store_keys);
+  const auto engine = get_string(o, "store", "engine", false, "sqlite");
+  if (engine == "sqlite") c.store.engine = store_engine::sqlite;
+  else if (engine == "postgres") c.store.engine = store_engine::postgres;
+  else fail("store.engine", "must be \"sqlite\" or \"postgres\"");
+  const auto* pg = o.if_contains("postgres");
+  if (c.store.engine == store_engine::sqlite) {
+    if (pg != nullptr) fail("store.postgres", "is for store.engine \"postgres\"");
+    return;
+  }
+  if (pg == nullptr) fail("store.postgres", "missing (store.engine is \"postgres\")");
+  const auto& p = as_object(*pg, "store.postgres", postgres_keys);
+  c.store.postgres_conninfo = get_string(p, "store.postgres", "conninfo", false);
+  c.store.postgres_conninfo_file = get_string(p, "store.postgres", "conninfoFile", false);
+  if (c.store.postgres_conninfo.empty() == c.store.postgres_conninfo_file.empty())
+    fail("store.postgres", "give conninfo or conninfoFile, one of them");
+  if (!c.store.postgres_conninfo_file.empty()) {
+    std::ifstream f(c.store.postgres_conninfo_file, std::ios::binary);
+    if (!f) fail("store.postgres.conninfoFile", "cannot read file '" + c.store.postgres_conninfo_file + "'");
+    std::ostringstream text;
+    text << f.rdbuf();
+    std::string conninfo = text.str();
+    while (!conninfo.empty() && (conninfo.back() == '\n' || conninfo.back() == '\r')) conninfo.pop_back();
+    if (conninfo.empty()) fail("store.postgres.conninfoFile", "is empty");
+    c.store.postgres_conninfo = std::move(conninfo);
+  }
+  const std::string key = c.store.postgres_conninfo_file.empty() ? "store.postgres.conninfo" : "store.postgres.conninfoFile";
+  if (!store::postgres_conninfo_valid(c.store.postgres_conninfo))
+    fail(key, "is not a libpq connection string (key=value pairs or a postgresql:// URI)");
+}
+
 // publicUrl: where browsers reach the public listener (the hosted page's checkoutUrl base), an
 // http(s) origin with an optional path prefix and no query; a trailing '/' is dropped.
 std::string parse_public_url(std::string text) {
@@ -463,7 +507,11 @@ config parse_root(const json::value& root_value) {
     require_readable(*c.tls_cert, "tls.cert");
     require_readable(*c.tls_key, "tls.key");
   }
-  c.database = get_string(root, "", "database", true);
+  parse_store(root.if_contains("store"), c);
+  // The SQLite file: required with the SQLite engine, meaningless with another.
+  c.database = get_string(root, "", "database", c.store.engine == store_engine::sqlite);
+  if (c.store.engine != store_engine::sqlite && !c.database.empty())
+    fail("database", "is the SQLite file: remove it with store.engine \"postgres\"");
   const auto sync = get_string(root, "", "databaseSynchronous", false, "FULL");
   if (sync != "FULL" && sync != "NORMAL") fail("databaseSynchronous", "must be \"FULL\" or \"NORMAL\"");
   c.synchronous_full = sync == "FULL";

@@ -61,6 +61,21 @@ struct merchant_config {
   bool allow_private_notify_addresses = false;
 };
 
+/// Which engine keeps the payments (`store.engine`).
+enum class store_engine {
+  sqlite,    ///< the embedded default: one file, `database`
+  postgres,  ///< a PostgreSQL database, `store.postgres.conninfo` or `conninfoFile`
+};
+
+/// The `store` section.
+struct store_config {
+  store_engine engine = store_engine::sqlite;  ///< `store.engine`
+  /// libpq connection string (`store.postgres.conninfo`, or the content of `conninfoFile`). It
+  /// may hold a password: never logged, never in an answer or an error message.
+  std::string postgres_conninfo;
+  std::string postgres_conninfo_file;  ///< `store.postgres.conninfoFile` ("" = inline conninfo)
+};
+
 /// The whole configuration, with defaults applied.
 struct config {
   std::string listen_host = "127.0.0.1";  ///< from `listen`
@@ -68,7 +83,8 @@ struct config {
   std::optional<std::string> tls_cert;    ///< `tls.cert`: HTTPS when set
   std::optional<std::string> tls_key;     ///< `tls.key`
   std::string public_url;                 ///< `publicUrl`: base of checkoutUrl ("" = from listen and tls)
-  std::string database;                   ///< SQLite path
+  std::string database;                   ///< SQLite path (engine sqlite: required)
+  store_config store;                     ///< `store`: the engine and its connection
   bool synchronous_full = true;           ///< `databaseSynchronous`: "FULL" (default) or "NORMAL"
 
   struct alipayplus_config {
@@ -121,7 +137,8 @@ std::vector<std::string> config_keys();
 bool is_loopback_host(std::string_view host);
 
 /// Files holding secrets that must not be readable by every user: the private key, the TLS
-/// key, the admin token file and the config file itself (it holds merchant tokens).
+/// key, the admin token file, the PostgreSQL conninfo file and the config file itself (it holds
+/// merchant tokens).
 std::vector<std::pair<std::string, std::string>> secret_files(const config& cfg);
 
 }  // namespace cashier::daemon

@@ -4,6 +4,7 @@
 // server's primary message only where it cannot echo SQL text back; the conninfo (which may
 // hold a password) never appears in any message.
 #include "state/store/pg_db.hpp"
+#include "state/store/pg_store.hpp"
 
 #include <libpq-fe.h>
 
@@ -46,6 +47,15 @@ std::string first_line(const char* text) {
 void ignore_notice(void*, const char*) {}
 
 }  // namespace
+
+bool postgres_conninfo_valid(const std::string& conninfo) {
+  char* error = nullptr;  // not shown: libpq's message may quote part of the string (a password)
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (error != nullptr) PQfreemem(error);
+  if (options == nullptr) return false;
+  PQconninfoFree(options);
+  return true;
+}
 
 pg_params& pg_params::add(std::int64_t v) {
   kinds_.push_back(kind::integer);

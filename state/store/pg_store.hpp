@@ -26,6 +26,9 @@ struct postgres_options {
   std::int64_t rejected_notify_bytes = 64 * 1024 * 1024;
 };
 
+/// True when `conninfo` parses as a libpq connection string (checked without connecting).
+bool postgres_conninfo_valid(const std::string& conninfo);
+
 /// Connects with libpq `conninfo` ("host=... dbname=..." or a postgresql:// URI) and, read-write,
 /// creates or migrates the schema. The store object must be used by one thread at a time. Throws
 /// store_error (cannot_open, schema, corrupt, io, ...); no message carries the conninfo.

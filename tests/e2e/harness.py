@@ -289,6 +289,7 @@ class Cluster:
             "timeScale": time_scale,
         }
         cfg.update(config_extra or {})
+        cfg = {k: v for k, v in cfg.items() if v is not None}  # config_extra may remove a key (None)
         write_private(self.config_path, json.dumps(cfg, indent=2))
         self.daemon = None
         wait_until(lambda: self._sim_up(), 10, "aplus-sim to listen")

@@ -17,6 +17,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "orchestrator/daemon/config.hpp"
+#include "orchestrator/daemon/store_open.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "tools/cashierctl/admin.hpp"
@@ -107,7 +108,7 @@ std::unique_ptr<CLI::App> make_app(cli_options& o) {
       "Inspect and steer cashierd. Reads the database read-only; actions go "
       "through the daemon's admin API.",
       "cashierctl");
-  app->add_option("--db", o.db, "SQLite database (default: the config's database)");
+  app->add_option("--db", o.db, "SQLite database (default: the config's store: its database, or PostgreSQL)");
   app->add_option("--config", o.config, "cashierd config file (database, listen, tls, timeScale)");
   app->add_flag("--json", o.json, "Machine-readable output (schema: proto-docs/cashierctl.md)");
   app->add_option("--admin-url", o.admin_url, "Admin API origin, e.g. https://localhost:8443");
@@ -226,23 +227,36 @@ std::optional<exit_status> check_read_args(const console& io, cli_options& o, ti
   return std::nullopt;
 }
 
+// The store to read: --db's SQLite file, else the configured one (SQLite or PostgreSQL).
+// `writable` for prune, the one writer among the commands.
+std::unique_ptr<store::payment_store> open_store(const parsed& p, const std::optional<daemon::config>& cfg,
+                                                 bool writable) {
+  if (!p.opt.db.empty() || cfg->store.engine == daemon::store_engine::sqlite) {
+    const std::string path = !p.opt.db.empty() ? p.opt.db : cfg->database;
+    if (writable) return store::open_sqlite_store(path, {.background_checkpoint = false});
+    return store::open_sqlite_store(path, {.read_only = true});
+  }
+  return daemon::open_configured_store(*cfg, !writable);
+}
+
 exit_status open_and_run(const console& io, const parsed& p,
                          const std::optional<daemon::config>& cfg, time_point wall, std::istream* in) {
-  const std::string path = !p.opt.db.empty() ? p.opt.db : cfg ? cfg->database : std::string();
+  const bool sqlite = !p.opt.db.empty() || (cfg && cfg->store.engine == daemon::store_engine::sqlite);
+  const std::string path = !p.opt.db.empty() ? p.opt.db : cfg ? daemon::store_name(*cfg) : std::string();
   if (path.empty()) return usage_error(io, "give --db PATH or --config FILE");
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
+  if (sqlite && !std::filesystem::exists(path, ec))
     return report_error(io, exit_status::failed, "NO_DATABASE",
                         "no database at " + path + " (cashierctl never creates one)");
   try {
     if (p.command == "prune") {
       // The one writer among the commands; short transactions, so it can run beside the daemon.
-      const auto store = store::open_sqlite_store(path, {.background_checkpoint = false});
+      const auto store = open_store(p, cfg, true);
       const double scale = cfg ? cfg->time_scale : 1;
       const auto now = payment_now(store->meta("clock_origin_ms"), scale, wall);
       return cmd_prune(io, *store, {.before = *parse_time_arg(p.opt.before, now), .yes = p.opt.yes, .in = in});
     }
-    const auto store = store::open_sqlite_store(path, {.read_only = true});
+    const auto store = open_store(p, cfg, false);
     const double scale = cfg ? cfg->time_scale : 1;
     const session s{io, *store, payment_now(store->meta("clock_origin_ms"), scale, wall)};
     // checkoutUrl as the daemon shows it: the base it last started with (meta public_url).
