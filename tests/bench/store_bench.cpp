@@ -6,11 +6,17 @@
 // tables, indexes and triggers), so the ratio is the cost of the store layer; "raw, bare" runs the
 // same SQL on plain tables without secondary indexes, the floor SQLite itself sets.
 //
+// With --engine postgres (issue 18) the same transitions go through the PostgreSQL store, next to
+// "raw" libpq: the same three statements per transition, prepared, one transaction per batch, on a
+// schema the store created (so with its indexes and triggers); each side in a schema of its own.
+//
 // Usage: store-bench [--seconds N] [--batch B] [--rounds R] [--payments P] [--dir D]
 //                    [--transitions T]  (a fixed count per phase, e.g. for callgrind)
 //                    [--no-before]      (transitions without `before`: the store re-reads rows)
+//                    [--engine sqlite|postgres] [--conninfo C]  (postgres: the server to use)
 // Each round runs raw for N seconds, then the same number of transitions through the store and
 // through bare tables; rates are medians over the rounds, latencies percentiles over all commits.
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -24,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "state/store/pg_store.hpp"
 #include "state/store/sqlite_store.hpp"
 
 namespace {
@@ -40,6 +47,8 @@ struct options {
   std::int64_t transitions = 0;  // > 0: run exactly this many per phase instead of timing raw
   bool pass_before = true;       // transitions carry `before` (the store skips its re-read)
   std::string dir = ".";
+  bool postgres = false;  // --engine postgres
+  std::string conninfo;   // --conninfo: the PostgreSQL server (a schema per side is made in it)
 };
 
 struct sample {  // one measured phase
@@ -86,12 +95,17 @@ options parse(int argc, char** argv) {
       o.dir = value;
     else if (arg == "--transitions")
       o.transitions = std::stoll(value);
+    else if (arg == "--engine" && (value == "sqlite" || value == "postgres"))
+      o.postgres = value == "postgres";
+    else if (arg == "--conninfo")
+      o.conninfo = value;
     else
       die("unknown option " + arg);
   }
   for (int b : o.batches) {
     if (b < 1 || b > o.payments) die("--batch must be between 1 and --payments");
   }
+  if (o.postgres && o.conninfo.empty()) die("--engine postgres needs --conninfo");
   return o;
 }
 
@@ -219,7 +233,9 @@ class raw_side {
 class store_side {
  public:
   store_side(const std::string& path, int payments, bool pass_before)
-      : store_(open_sqlite_store(path)), pass_before_(pass_before) {
+      : store_side(open_sqlite_store(path), payments, pass_before) {}
+  store_side(std::unique_ptr<payment_store> store, int payments, bool pass_before)
+      : store_(std::move(store)), pass_before_(pass_before) {
     std::vector<transition> batch;
     for (int i = 1; i <= payments; ++i) {
       payment p;
@@ -287,6 +303,100 @@ class store_side {
   std::vector<transition> batch_;
 };
 
+// ---- raw PostgreSQL ----------------------------------------------------------------------------
+
+// A libpq connection to a schema the store created and filled: the store's three writes per
+// transition as hand-written prepared statements, one transaction per batch.
+class raw_pg_side {
+ public:
+  raw_pg_side(const std::string& conninfo, int payments) : conn_(PQconnectdb(conninfo.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK) die(PQerrorMessage(conn_));
+    prepare("u", "UPDATE payments SET version = version + 1, attempt = $1, next_action_at = $2, "
+                 "updated_at = $3 WHERE id = $4 AND version = $5");
+    prepare("e", "INSERT INTO payment_events (payment_id, version, at, from_status, from_pending, "
+                 "to_status, to_pending, cause, detail) VALUES ($1, $2, $3, 'IN_PROCESS', 'INQUIRY', "
+                 "'IN_PROCESS', 'INQUIRY', 'inquiry U/PAYMENT_IN_PROCESS', $4)");
+    prepare("c", "INSERT INTO aplus_calls (payment_id, api, request_body, request_headers, http_status, "
+                 "response_body, response_headers, outcome, started_at, latency_us) VALUES ($1, "
+                 "'inquiryPayment', $2, $3, 200, $4, $5, 'U/PAYMENT_IN_PROCESS', $6, 1500)");
+    versions_.assign(static_cast<std::size_t>(payments) + 1, 1);
+  }
+  ~raw_pg_side() { PQfinish(conn_); }
+
+  // Commits transitions for payments `ids` in one transaction.
+  void commit(const std::vector<std::int64_t>& ids, std::int64_t now_ms) {
+    run("BEGIN");
+    for (auto id : ids) {
+      auto& v = versions_[static_cast<std::size_t>(id)];
+      const std::string sv = std::to_string(v), next = std::to_string(now_ms + 4'000),
+                        now = std::to_string(now_ms), sid = std::to_string(id), sv1 = std::to_string(v + 1);
+      if (exec("u", {{sv}, {next}, {now}, {sid}, {sv}}) != "1") die("raw CAS lost");
+      ++v;
+      exec("e", {{sid}, {sv1}, {now}, {detail, true}});
+      exec("c", {{sid}, {request_body, true}, {request_headers, true}, {response_body, true},
+                 {response_headers, true}, {now}});
+    }
+    run("COMMIT");
+  }
+
+ private:
+  void prepare(const char* name, const char* sql) {
+    PGresult* r = PQprepare(conn_, name, sql, 0, nullptr);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) die(PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  void run(const char* sql) {
+    PGresult* r = PQexec(conn_, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) die(PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  // One parameter: an integer in text format, or bytes (a bytea column) in binary format.
+  struct param {
+    std::string value;
+    bool binary = false;
+  };
+  // Runs prepared statement `name`; returns the rows changed.
+  std::string exec(const char* name, const std::vector<param>& params) {
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    for (const auto& p : params) {
+      values.push_back(p.value.c_str());
+      lengths.push_back(static_cast<int>(p.value.size()));
+      formats.push_back(p.binary ? 1 : 0);
+    }
+    PGresult* r = PQexecPrepared(conn_, name, static_cast<int>(params.size()), values.data(),
+                                 lengths.data(), formats.data(), 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) die(PQresultErrorMessage(r));
+    std::string n = PQcmdTuples(r);
+    PQclear(r);
+    return n;
+  }
+
+  PGconn* conn_;
+  std::vector<std::int64_t> versions_;
+};
+
+// A schema of its own on the server, dropped at the end; conninfo() points a connection at it.
+class pg_schema {
+ public:
+  pg_schema(const std::string& server, const std::string& name) : server_(server), name_(name) {
+    admin("DROP SCHEMA IF EXISTS " + name_ + " CASCADE; CREATE SCHEMA " + name_);
+  }
+  ~pg_schema() { admin("DROP SCHEMA IF EXISTS " + name_ + " CASCADE"); }
+  std::string conninfo() const { return server_ + " options='-csearch_path=" + name_ + "'"; }
+
+ private:
+  void admin(const std::string& sql) {
+    PGconn* c = PQconnectdb(server_.c_str());
+    if (PQstatus(c) != CONNECTION_OK) die(PQerrorMessage(c));
+    PGresult* r = PQexec(c, ("SET client_min_messages = warning; " + sql).c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) die(PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+  }
+  std::string server_, name_;
+};
+
 // ---- measuring ---------------------------------------------------------------------------------
 
 // Runs batches of `b` transitions on `side` until `limit_s` passes or `limit_n` are done.
@@ -349,13 +459,35 @@ int main(int argc, char** argv) {
   std::shuffle(order.begin(), order.end(), std::mt19937(42));
 
   std::printf(
-      "store-bench: %d payments, %d rounds of %.1f s, transitions %s `before`, files in %s\n\n",
-      o.payments, o.rounds, o.seconds, o.pass_before ? "with" : "without", dir.c_str());
+      "store-bench: %s, %d payments, %d rounds of %.1f s, transitions %s `before`, %s\n\n",
+      o.postgres ? "PostgreSQL" : "SQLite", o.payments, o.rounds, o.seconds, o.pass_before ? "with" : "without",
+      o.postgres ? "a schema per side" : ("files in " + dir.string()).c_str());
   std::printf("| %-32s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "figure", "raw", "store", "ratio",
               std::string(34, '-').c_str(), std::string(14, '-').c_str(),
               std::string(14, '-').c_str(), std::string(7, '-').c_str());
   double group_ratio = 0;
   for (int b : o.batches) {
+    if (o.postgres) {
+      const std::string tag = std::to_string(b) + "_" + std::to_string(::getpid());
+      pg_schema raw_schema(o.conninfo, "bench_raw_" + tag), store_schema(o.conninfo, "bench_store_" + tag);
+      store_side(open_postgres_store(raw_schema.conninfo()), o.payments, false);  // schema and rows
+      raw_pg_side raw(raw_schema.conninfo(), o.payments);
+      store_side store(open_postgres_store(store_schema.conninfo()), o.payments, o.pass_before);
+      std::vector<sample> raw_samples, store_samples;
+      std::size_t raw_cursor = 0, store_cursor = 0;
+      for (int r = 0; r < o.rounds; ++r) {
+        raw_samples.push_back(run(raw, order, b, o.seconds, o.transitions, raw_cursor));
+        store_samples.push_back(run(store, order, b, 0, raw_samples.back().transitions, store_cursor));
+      }
+      figures fr = summarize(raw_samples), fs = summarize(store_samples);
+      std::string btag = " (B=" + std::to_string(b) + ")";
+      row("transitions/s" + btag, fr.rate, fs.rate);
+      row("commits/s" + btag, fr.rate / b, fs.rate / b);
+      row("commit p50 ms" + btag, fr.p50_ms, fs.p50_ms);
+      row("commit p99 ms" + btag, fr.p99_ms, fs.p99_ms);
+      if (b > 1) group_ratio = fs.rate / fr.rate;
+      continue;
+    }
     auto file = [&](const std::string& name) {
       return (dir / (name + std::to_string(b) + ".db")).string();
     };
@@ -384,8 +516,8 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(dir);
   if (group_ratio > 0) {
     std::printf(
-        "\nratio = store / raw (for latencies: > 1 is slower). \"raw, bare\": plain tables, "
-        "no secondary indexes.\ntarget: store/raw transitions/s >= 0.80 with group commit: "
+        "\nratio = store / raw (for latencies: > 1 is slower). \"raw, bare\" (SQLite): plain "
+        "tables, no secondary indexes.\ntarget: store/raw transitions/s >= 0.80 with group commit: "
         "%.2f %s\n",
         group_ratio, group_ratio >= 0.80 ? "(met)" : "(NOT met)");
   }
