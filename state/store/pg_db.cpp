@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 
@@ -179,7 +180,8 @@ pg_db::~pg_db() {
 // After a lost connection, the next call reconnects once (a restarted server): the prepared
 // statements died with the old session and are prepared again.
 void pg_db::ensure_connected() {
-  if (PQstatus(conn_) == CONNECTION_OK) return;
+  if (PQstatus(conn_) == CONNECTION_OK && !broken_) return;
+  broken_ = false;
   PQreset(conn_);
   prepared_.clear();
   if (PQstatus(conn_) != CONNECTION_OK)
@@ -204,7 +206,8 @@ pg_rows pg_db::check(pg_result* r, std::string_view doing) {
       first_line(r != nullptr ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr);
   // Integrity violations and the triggers' RAISE EXCEPTION (P0001): a rejected transition.
   // Their messages name a constraint or a rule, not SQL.
-  if (code.rfind("23", 0) == 0 || code == "P0001") throw constraint_failed(primary);
+  // CA001: the pipelined compare-and-set lost (cashier_expect_one): the store redoes the batch.
+  if (code.rfind("23", 0) == 0 || code == "P0001" || code == "CA001") throw constraint_failed(primary);
   if (PQstatus(conn_) != CONNECTION_OK)
     throw store_error(store_failure::io, "the connection to PostgreSQL was lost during " + std::string(doing));
   const store_failure kind = failure_of(code);
@@ -214,8 +217,7 @@ pg_rows pg_db::check(pg_result* r, std::string_view doing) {
                               std::string(doing) + (quiet || primary.empty() ? "" : ": " + primary));
 }
 
-pg_rows pg_db::query(const std::string& sql, const pg_params& p) {
-  ensure_connected();
+const std::string& pg_db::prepared_name(const std::string& sql) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "c" + std::to_string(prepared_.size() + 1);
@@ -223,10 +225,66 @@ pg_rows pg_db::query(const std::string& sql, const pg_params& p) {
           "prepare " + std::string(verb_of(sql)));
     it = prepared_.emplace(sql, std::move(name)).first;
   }
+  return it->second;
+}
+
+pg_rows pg_db::query(const std::string& sql, const pg_params& p) {
+  ensure_connected();
+  const std::string& name = prepared_name(sql);
   const pg_params::wire w = p.marshal();
-  return check(PQexecPrepared(conn_, it->second.c_str(), p.size(), w.values.data(), w.lengths.data(),
+  return check(PQexecPrepared(conn_, name.c_str(), p.size(), w.values.data(), w.lengths.data(),
                               w.formats.data(), 0),
                verb_of(sql));
+}
+
+// Chunks of at most 128 statements: their answers (command tags, a row at most) then always
+// fit in the socket buffers, so sending a whole chunk before reading can never deadlock with a
+// server blocked on writing answers we are not reading yet.
+void pg_db::pipeline(const std::vector<pg_queued>& statements) {
+  constexpr std::size_t chunk = 128;
+  ensure_connected();
+  for (const auto& q : statements) prepared_name(*q.sql);  // outside pipeline mode
+  if (PQenterPipelineMode(conn_) != 1) throw store_error(store_failure::internal, "cannot enter pipeline mode");
+  PGresult* failure = nullptr;  // the first failed statement's result
+  std::string_view failed_verb;
+  bool lost = false;
+  for (std::size_t start = 0; start < statements.size() && failure == nullptr && !lost; start += chunk) {
+    const std::size_t end = std::min(statements.size(), start + chunk);
+    for (std::size_t i = start; i < end && !lost; ++i) {
+      const pg_params::wire w = statements[i].params.marshal();
+      lost = PQsendQueryPrepared(conn_, prepared_.find(*statements[i].sql)->second.c_str(),
+                                 statements[i].params.size(), w.values.data(), w.lengths.data(),
+                                 w.formats.data(), 0) != 1;
+    }
+    lost = lost || PQpipelineSync(conn_) != 1;
+    // Each statement's results end with a null result; the chunk ends with PGRES_PIPELINE_SYNC.
+    for (std::size_t i = start; i < end && !lost; ++i) {
+      PGresult* r = PQgetResult(conn_);
+      if (r == nullptr) {
+        lost = true;
+        break;
+      }
+      const auto st = PQresultStatus(r);
+      if (failure == nullptr && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED) {
+        failure = r;
+        failed_verb = verb_of(*statements[i].sql);
+      } else {
+        PQclear(r);
+      }
+      while (PGresult* more = PQgetResult(conn_)) PQclear(more);
+    }
+    if (!lost) {
+      PGresult* sync = PQgetResult(conn_);
+      lost = sync == nullptr || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+      PQclear(sync);
+    }
+  }
+  if (lost || PQexitPipelineMode(conn_) != 1) {
+    PQclear(failure);
+    broken_ = true;  // the session is in an unknown state: the next call reconnects
+    throw store_error(store_failure::io, "the connection to PostgreSQL was lost during a pipeline");
+  }
+  if (failure != nullptr) check(failure, failed_verb);
 }
 
 pg_rows pg_db::query_once(const std::string& sql, const pg_params& p) {

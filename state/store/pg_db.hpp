@@ -87,6 +87,12 @@ class pg_rows {
   std::unique_ptr<pg_result, clear> r_;
 };
 
+/// One statement of a pipeline: the SQL text (which must outlive the call) and its parameters.
+struct pg_queued {
+  const std::string* sql;  ///< prepared on first use, as for pg_db::query
+  pg_params params;        ///< its parameters
+};
+
 /// One libpq connection with its prepared-statement cache.
 class pg_db {
  public:
@@ -99,6 +105,11 @@ class pg_db {
 
   /// Runs `sql` as a named prepared statement (prepared on first use) with `p`.
   pg_rows query(const std::string& sql, const pg_params& p = {});
+  /// Runs `statements` in order in libpq's pipeline mode: sent without waiting for answers, in
+  /// chunks that each cost one round trip, inside whatever transaction is open. Their results
+  /// are discarded; the first failure is thrown once the pipeline is drained (the statements
+  /// after it were not run, and an open transaction is then aborted).
+  void pipeline(const std::vector<pg_queued>& statements);
   /// Runs `sql` once, unprepared (statements on temporary tables, rare maintenance).
   pg_rows query_once(const std::string& sql, const pg_params& p = {});
   /// Runs one or more statements without parameters or results (DDL, BEGIN, COMMIT).
@@ -111,9 +122,11 @@ class pg_db {
  private:
   void ensure_connected();
   void configure();
+  const std::string& prepared_name(const std::string& sql);
   pg_rows check(pg_result* r, std::string_view doing);
   pg_conn* conn_ = nullptr;
   bool read_only_;
+  bool broken_ = false;  // a pipeline went wrong: reconnect before the next statement
   int lock_timeout_ms_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
 };

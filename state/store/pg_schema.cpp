@@ -1,7 +1,7 @@
 // Migrations of the PostgreSQL store (pg_schema.hpp). Step N brings cashier_schema.version N-1
 // to N; a new step is appended, never edited once released. The steps missing from a schema run
-// in one transaction with the version bump, under a transaction-scoped advisory lock, so two
-// instances starting together migrate once and a crash leaves the old schema or the new one.
+// in one transaction with the version bump, under a transaction-scoped advisory lock per schema,
+// so two instances starting together migrate once and a crash leaves the old schema or the new one.
 //
 // The dialect differs from SQLite's on purpose where PostgreSQL needs it: every string that may
 // hold bytes from the wire or a merchant (ids, bodies, headers, free text) is bytea, because
@@ -19,8 +19,6 @@
 namespace cashier::store {
 namespace {
 
-// The advisory lock key that serializes migrations ('CASH' as in the SQLite application_id).
-constexpr std::int64_t migrate_lock = 0x43415348;
 
 constexpr const char* pg_schema_v1 = R"sql(
 CREATE TABLE cashier_schema (version integer NOT NULL);
@@ -99,6 +97,17 @@ CREATE TRIGGER payments_count_insert AFTER INSERT ON payments
   FOR EACH ROW EXECUTE FUNCTION payments_count();
 CREATE TRIGGER payments_count_update AFTER UPDATE OF status ON payments
   FOR EACH ROW WHEN (OLD.status <> NEW.status) EXECUTE FUNCTION payments_count();
+
+-- The pipelined write path's compare-and-set: a statement cannot branch on the rows an UPDATE
+-- changed, so it fails (SQLSTATE CA001) unless exactly one row changed, and the store redoes
+-- the batch one statement at a time to tell a conflict from the rest.
+CREATE FUNCTION cashier_expect_one(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  IF n <> 1 THEN
+    RAISE EXCEPTION 'compare-and-set lost' USING ERRCODE = 'CA001';
+  END IF;
+  RETURN n;
+END $$;
 
 -- Refuses every change: payments are never deleted, a refund is never deleted, anomalies are
 -- never changed. TG_ARGV[0] is the message.
@@ -371,7 +380,10 @@ int latest_pg_schema_version() { return static_cast<int>(steps.size()); }
 void pg_migrate(pg_db& db) {
   db.exec("BEGIN");
   try {
-    db.query("SELECT pg_advisory_xact_lock($1)", pg_params{}.add(migrate_lock));
+    // One migration per schema at a time (other schemas of the database migrate beside it),
+    // waiting as long as a migration may take rather than the store's short lock timeout.
+    db.exec("SET LOCAL lock_timeout = '60s'");
+    db.query("SELECT pg_advisory_xact_lock(hashtext('cashier.migrate'), hashtext(current_schema()))");
     const std::int64_t version = stored_version(db).value_or(0);
     check_known(version);
     const auto last = static_cast<std::size_t>(latest_pg_schema_version());

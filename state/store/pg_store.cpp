@@ -111,6 +111,72 @@ bool is_rejected(std::string_view verification) {
   return verification != "ok" && verification != "garbled";
 }
 
+// The log writes, shared by the plain and the pipelined pass: their SQL and their parameters.
+const std::string insert_event_sql =
+    "INSERT INTO payment_events (payment_id, version, at, from_status, from_pending, to_status, "
+    "to_pending, cause, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const std::string insert_call_sql =
+    "INSERT INTO aplus_calls (payment_id, api, request_body, request_headers, http_status, "
+    "response_body, response_headers, outcome, started_at, latency_us, refund_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+// A notify whose digest is stored already is counted on that row (the upsert); the answer says
+// whether a row was inserted.
+const std::string insert_notify_sql =
+    "INSERT INTO inbound_notifies (payment_id, payment_request_id, body, headers, "
+    "verification, received_at, digest, body_bytes, last_received_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6) "
+    "ON CONFLICT (digest) WHERE digest IS NOT NULL DO UPDATE SET "
+    "times_received = inbound_notifies.times_received + 1, "
+    "last_received_at = greatest(inbound_notifies.last_received_at, excluded.received_at) "
+    "RETURNING xmax = 0";
+const std::string insert_attempt_sql =
+    "INSERT INTO webhook_attempts (event_id, at, http_status, error, latency_us) VALUES ($1, $2, $3, $4, $5)";
+const std::string insert_anomaly_sql =
+    "INSERT INTO anomalies (payment_id, kind, detail, at) VALUES ($1, $2, $3, $4)";
+
+pg_params event_params(const event_record& e, std::int64_t id, std::int64_t version) {
+  pg_params p;
+  p.add(id).add(version).add(e.at);
+  if (e.from_status) p.add(to_string(*e.from_status)).add(to_string(e.from_pending));
+  else p.null().null();
+  p.add(to_string(e.to_status)).add(to_string(e.to_pending)).add(e.cause).add(e.detail);
+  return p;
+}
+
+pg_params call_params(const call_record& c, std::int64_t payment_id) {
+  pg_params p;
+  p.id(payment_id).add(c.api).add(c.request_body).add(c.request_headers);
+  p.add(std::int64_t{c.http_status}).add(c.response_body).add(c.response_headers).add(c.outcome);
+  p.add(c.started_at).add(c.latency_us).id(c.refund_id);
+  return p;
+}
+
+// A rejected notify is stored with a bounded prefix of its body and headers.
+pg_params notify_params(const notify_record& n, std::int64_t payment_id) {
+  const bool rejected = is_rejected(n.verification);
+  const std::string_view body =
+      rejected ? std::string_view(n.body).substr(0, rejected_notify_body_prefix) : n.body;
+  const std::string_view headers =
+      rejected ? std::string_view(n.headers).substr(0, rejected_notify_headers_prefix) : n.headers;
+  pg_params p;
+  p.id(payment_id).add(n.payment_request_id).add(body).add(headers).add(n.verification);
+  p.add(n.received_at);
+  if (n.digest.empty()) p.null();
+  else p.add(n.digest);
+  p.add(static_cast<std::int64_t>(n.body.size()));
+  return p;
+}
+
+pg_params attempt_params(const webhook_attempt_record& w) {
+  pg_params p;
+  p.add(w.event_id).add(w.at).add(std::int64_t{w.http_status}).add(w.error).add(w.latency_us);
+  return p;
+}
+
+pg_params anomaly_params(const anomaly_record& a, std::int64_t payment_id) {
+  return pg_params{}.id(payment_id).add(a.kind).add(a.detail).add(a.at);
+}
+
 }  // namespace
 
 std::unique_ptr<payment_store> open_postgres_store(const std::string& conninfo,
@@ -122,7 +188,8 @@ pg_store::pg_store(const std::string& conninfo, const postgres_options& options)
     : db_(conninfo, options.read_only, options.lock_timeout_ms),
       read_only_(options.read_only),
       budget_rows_(options.rejected_notify_rows),
-      budget_bytes_(options.rejected_notify_bytes) {
+      budget_bytes_(options.rejected_notify_bytes),
+      pipeline_(options.pipeline) {
   if (read_only_) {
     pg_check_schema(db_);
   } else {
@@ -136,27 +203,56 @@ void pg_store::require_writable() const {
 
 std::vector<commit_outcome> pg_store::commit(std::span<const transition> batch) {
   require_writable();
+  if (pipeline_) {
+    try {
+      return run_batch(batch, pass::pipelined);
+    } catch (const constraint_failed&) {
+      // A pipelined compare-and-set lost, or a transition broke an invariant: redone plainly,
+      // which tells a conflict from a rejection.
+    }
+  }
   try {
-    return run_batch(batch, false);
+    return run_batch(batch, pass::plain);
   } catch (const constraint_failed&) {
     // A transition broke an invariant after writing part of itself, which aborted the whole
     // transaction. Rare (a caller bug), so only then is the batch redone with a savepoint
     // around each transition.
   }
-  return run_batch(batch, true);
+  return run_batch(batch, pass::careful);
 }
 
-std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batch, bool careful) {
+// The pipelined pass queues the writes of every transition whose outcome is known before it is
+// sent (queue()) and runs the others plainly in between, after flushing the queue; BEGIN goes
+// out with the first statements and COMMIT with the last, so a batch of updates costs one round
+// trip per 128 statements.
+std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batch, pass how) {
+  static const std::string begin = "BEGIN", commit = "COMMIT";
   std::vector<commit_outcome> outcomes;
   outcomes.reserve(batch.size());
   try {
-    db_.query("BEGIN");
-    for (const auto& t : batch) outcomes.push_back(careful ? apply_in_savepoint(t) : apply(t));
-    db_.query("COMMIT");
+    if (how == pass::pipelined) {
+      std::vector<pg_queued> q;
+      q.push_back({&begin, {}});
+      for (const auto& t : batch) {
+        commit_outcome o;
+        if (!queue(t, q, o)) {
+          db_.pipeline(q);
+          q.clear();
+          o = apply(t);
+        }
+        outcomes.push_back(std::move(o));
+      }
+      q.push_back({&commit, {}});
+      db_.pipeline(q);
+      return outcomes;
+    }
+    db_.query(begin);
+    for (const auto& t : batch) outcomes.push_back(how == pass::careful ? apply_in_savepoint(t) : apply(t));
+    db_.query(commit);
   } catch (const constraint_failed& e) {
     db_.rollback_quietly();
     rejected_tally_.reset();
-    if (!careful) throw;
+    if (how != pass::careful) throw;
     throw store_error(store_failure::internal, e.what());  // deferred, at COMMIT: nothing is kept
   } catch (...) {
     db_.rollback_quietly();
@@ -164,6 +260,53 @@ std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batc
     throw;
   }
   return outcomes;
+}
+
+// Queues the writes of `t` when its outcome is known before they run: an update of a payment
+// whose `before` the caller passed (the CAS is then the only thing that can go wrong, and it
+// fails the statement: cashier_expect_one) with its event, calls, verified notifies, webhook
+// attempts and anomalies; or such records alone. Creations, refunds, merchant events, delivery
+// changes and rejected notifies (the budget needs their answers) run plainly. Returns false,
+// queueing nothing, when `t` must run plainly (also when it breaks a rule checked here: the plain
+// pass then reports it).
+bool pg_store::queue(const transition& t, std::vector<pg_queued>& q, commit_outcome& outcome) {
+  if (!t.refunds.empty() || !t.outbox.empty() || !t.deliveries.empty()) return false;
+  for (const auto& n : t.notifies)
+    if (is_rejected(n.verification)) return false;
+  if (!t.after && t.event) return false;
+  outcome = {commit_status::committed, 0, 0, {}};
+  if (t.after) {
+    const payment& p = *t.after;
+    if (t.expected_version == 0 || !t.before || t.before->id != p.id || t.before->version != t.expected_version)
+      return false;
+    std::uint64_t changed = 0;
+    try {
+      if (t.event)
+        check_event(*t.event, p,
+                    stored_state{std::string(to_string(t.before->status)), std::string(to_string(t.before->pending))});
+      const auto columns = payment_columns();
+      changed = changed_columns(
+          p, [&](std::size_t i, const column_value& v) { return same(columns[i].get(*t.before), v); });
+    } catch (const constraint_failed&) {
+      return false;
+    }
+    auto [cas, fresh] = cas_sql_.try_emplace(changed);
+    if (fresh) cas->second = "WITH u AS (" + update_sql(changed) + " RETURNING 1) SELECT cashier_expect_one(count(*)) FROM u";
+    pg_params params;
+    for (std::size_t i = 0; i < payment_columns().size(); ++i) {
+      if ((changed & (std::uint64_t{1} << i)) != 0) add_value(params, payment_columns()[i].get(p));
+    }
+    params.add(p.id).add(t.expected_version);
+    q.push_back({&cas->second, std::move(params)});
+    outcome = {commit_status::committed, p.id, t.expected_version + 1, {}};
+  }
+  auto owner = [&](std::int64_t record_payment) { return t.after ? outcome.payment_id : record_payment; };
+  if (t.event) q.push_back({&insert_event_sql, event_params(*t.event, outcome.payment_id, outcome.version)});
+  for (const auto& c : t.calls) q.push_back({&insert_call_sql, call_params(c, owner(c.payment_id))});
+  for (const auto& n : t.notifies) q.push_back({&insert_notify_sql, notify_params(n, owner(n.payment_id))});
+  for (const auto& w : t.webhook_attempts) q.push_back({&insert_attempt_sql, attempt_params(w)});
+  for (const auto& a : t.anomalies) q.push_back({&insert_anomaly_sql, anomaly_params(a, owner(a.payment_id))});
+  return true;
 }
 
 commit_outcome pg_store::apply_in_savepoint(const transition& t) {
@@ -285,15 +428,7 @@ const std::string& pg_store::update_sql(std::uint64_t changed) {
 }
 
 void pg_store::insert_event(const event_record& e, std::int64_t id, std::int64_t version) {
-  pg_params p;
-  p.add(id).add(version).add(e.at);
-  if (e.from_status) p.add(to_string(*e.from_status)).add(to_string(e.from_pending));
-  else p.null().null();
-  p.add(to_string(e.to_status)).add(to_string(e.to_pending)).add(e.cause).add(e.detail);
-  db_.query(
-      "INSERT INTO payment_events (payment_id, version, at, from_status, from_pending, to_status, "
-      "to_pending, cause, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-      p);
+  db_.query(insert_event_sql, event_params(e, id, version));
 }
 
 void pg_store::insert_outbox(const outbox_record& o, std::int64_t payment_id) {
@@ -330,43 +465,21 @@ void pg_store::update_delivery(const outbox_progress& d) {
 }
 
 void pg_store::insert_call(const call_record& c, std::int64_t payment_id) {
-  pg_params p;
-  p.id(payment_id).add(c.api).add(c.request_body).add(c.request_headers);
-  p.add(std::int64_t{c.http_status}).add(c.response_body).add(c.response_headers).add(c.outcome);
-  p.add(c.started_at).add(c.latency_us).id(c.refund_id);
-  db_.query(
-      "INSERT INTO aplus_calls (payment_id, api, request_body, request_headers, http_status, "
-      "response_body, response_headers, outcome, started_at, latency_us, refund_id) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-      p);
+  db_.query(insert_call_sql, call_params(c, payment_id));
 }
 
 // A notify whose digest is stored already is counted on that row (one statement: the upsert). A
 // rejected one is stored with a bounded prefix of its body and headers, then the rejected-notify
 // budget evicts the oldest rejected rows until it holds again; a verified one is stored whole.
 void pg_store::insert_notify(const notify_record& n, std::int64_t payment_id) {
-  const bool rejected = is_rejected(n.verification);
-  const std::string_view body =
-      rejected ? std::string_view(n.body).substr(0, rejected_notify_body_prefix) : n.body;
-  const std::string_view headers =
-      rejected ? std::string_view(n.headers).substr(0, rejected_notify_headers_prefix) : n.headers;
-  pg_params p;
-  p.id(payment_id).add(n.payment_request_id).add(body).add(headers).add(n.verification);
-  p.add(n.received_at);
-  if (n.digest.empty()) p.null();
-  else p.add(n.digest);
-  p.add(static_cast<std::int64_t>(n.body.size()));
-  auto r = db_.query(
-      "INSERT INTO inbound_notifies (payment_id, payment_request_id, body, headers, "
-      "verification, received_at, digest, body_bytes, last_received_at) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $6) "
-      "ON CONFLICT (digest) WHERE digest IS NOT NULL DO UPDATE SET "
-      "times_received = inbound_notifies.times_received + 1, "
-      "last_received_at = greatest(inbound_notifies.last_received_at, excluded.received_at) "
-      "RETURNING xmax = 0",
-      p);
+  const pg_params p = notify_params(n, payment_id);
+  auto r = db_.query(insert_notify_sql, p);
   const bool inserted = !r.empty() && r.bytes(0, 0) == "t";
-  if (inserted && rejected) keep_rejected_budget(static_cast<std::int64_t>(body.size() + headers.size()));
+  if (inserted && is_rejected(n.verification)) {
+    const auto stored = std::min(n.body.size(), rejected_notify_body_prefix) +
+                        std::min(n.headers.size(), rejected_notify_headers_prefix);
+    keep_rejected_budget(static_cast<std::int64_t>(stored));
+  }
 }
 
 std::pair<std::int64_t, std::int64_t> pg_store::count_rejected() {
@@ -464,17 +577,11 @@ prune_report pg_store::prune(time_point before, bool apply) {
 }
 
 void pg_store::insert_webhook_attempt(const webhook_attempt_record& w) {
-  pg_params p;
-  p.add(w.event_id).add(w.at).add(std::int64_t{w.http_status}).add(w.error).add(w.latency_us);
-  db_.query(
-      "INSERT INTO webhook_attempts (event_id, at, http_status, error, latency_us) "
-      "VALUES ($1, $2, $3, $4, $5)",
-      p);
+  db_.query(insert_attempt_sql, attempt_params(w));
 }
 
 void pg_store::insert_anomaly(const anomaly_record& a, std::int64_t payment_id) {
-  db_.query("INSERT INTO anomalies (payment_id, kind, detail, at) VALUES ($1, $2, $3, $4)",
-            pg_params{}.id(payment_id).add(a.kind).add(a.detail).add(a.at));
+  db_.query(insert_anomaly_sql, anomaly_params(a, payment_id));
 }
 
 void pg_store::set_meta(std::string_view key, std::string_view value) {

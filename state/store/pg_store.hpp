@@ -20,6 +20,9 @@ struct postgres_options {
   /// How long a write waits for a row lock another connection holds before it fails with
   /// store_failure::busy (PostgreSQL lock_timeout; as sqlite_options::busy_timeout_ms).
   int lock_timeout_ms = 5000;
+  /// Send a batch's writes in libpq pipeline mode (one round trip per 128 statements instead of
+  /// one per statement) where their outcome is known in advance (pg_store.cpp).
+  bool pipeline = true;
   /// The rejected-notify budget (as sqlite_options): at most this many rejected notifies ...
   std::int64_t rejected_notify_rows = 10000;
   /// ... within this many stored bytes (body + headers) in total.

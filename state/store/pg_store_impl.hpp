@@ -64,8 +64,17 @@ class pg_store final : public payment_store {
   std::vector<call_record> calls_of_refund(std::int64_t refund_id) override;
 
  private:
+  /// How a batch is run: pipelined (optimistic: any failure redoes it plainly), plainly
+  /// (statement by statement; a broken constraint redoes it carefully), or carefully (a
+  /// savepoint per transition).
+  enum class pass {
+    pipelined,  ///< predictable transitions queued for pipeline mode, the rest run plainly
+    plain,      ///< one statement at a time, no savepoint
+    careful,    ///< one statement at a time, a savepoint per transition
+  };
   void require_writable() const;
-  std::vector<commit_outcome> run_batch(std::span<const transition> batch, bool careful);
+  std::vector<commit_outcome> run_batch(std::span<const transition> batch, pass how);
+  bool queue(const transition& t, std::vector<pg_queued>& q, commit_outcome& outcome);
   commit_outcome apply_in_savepoint(const transition& t);
   commit_outcome apply(const transition& t);
   commit_outcome insert_payment(const payment& p, const event_record* e);
@@ -93,7 +102,9 @@ class pg_store final : public payment_store {
   std::int64_t budget_bytes_;  // rejected-notify budget: stored bytes
   // Rejected notifies (rows, bytes) as this connection last knew them; nothing = read it again.
   std::optional<std::pair<std::int64_t, std::int64_t>> rejected_tally_;
+  bool pipeline_;              // postgres_options::pipeline
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
+  std::unordered_map<std::uint64_t, std::string> cas_sql_;     // the same, as a pipelined CAS
 };
 
 /// "SELECT id, version, <payment columns> FROM payments " (column i is result column i + 2).

@@ -14,6 +14,7 @@
 //                    [--transitions T]  (a fixed count per phase, e.g. for callgrind)
 //                    [--no-before]      (transitions without `before`: the store re-reads rows)
 //                    [--engine sqlite|postgres] [--conninfo C]  (postgres: the server to use)
+//                    [--no-pipeline]    (postgres: one round trip per statement)
 // Each round runs raw for N seconds, then the same number of transitions through the store and
 // through bare tables; rates are medians over the rounds, latencies percentiles over all commits.
 #include <libpq-fe.h>
@@ -49,6 +50,7 @@ struct options {
   std::string dir = ".";
   bool postgres = false;  // --engine postgres
   std::string conninfo;   // --conninfo: the PostgreSQL server (a schema per side is made in it)
+  bool pipeline = true;   // --no-pipeline: the PostgreSQL store without pipeline mode
 };
 
 struct sample {  // one measured phase
@@ -76,6 +78,10 @@ options parse(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "--no-before") {
       o.pass_before = false;
+      continue;
+    }
+    if (arg == "--no-pipeline") {
+      o.pipeline = false;
       continue;
     }
     if (i + 1 >= argc) {
@@ -460,7 +466,7 @@ int main(int argc, char** argv) {
 
   std::printf(
       "store-bench: %s, %d payments, %d rounds of %.1f s, transitions %s `before`, %s\n\n",
-      o.postgres ? "PostgreSQL" : "SQLite", o.payments, o.rounds, o.seconds, o.pass_before ? "with" : "without",
+      o.postgres ? (o.pipeline ? "PostgreSQL (pipelined)" : "PostgreSQL (no pipeline)") : "SQLite", o.payments, o.rounds, o.seconds, o.pass_before ? "with" : "without",
       o.postgres ? "a schema per side" : ("files in " + dir.string()).c_str());
   std::printf("| %-32s | %12s | %12s | %5s |\n|%s|%s|%s|%s|\n", "figure", "raw", "store", "ratio",
               std::string(34, '-').c_str(), std::string(14, '-').c_str(),
@@ -472,7 +478,8 @@ int main(int argc, char** argv) {
       pg_schema raw_schema(o.conninfo, "bench_raw_" + tag), store_schema(o.conninfo, "bench_store_" + tag);
       store_side(open_postgres_store(raw_schema.conninfo()), o.payments, false);  // schema and rows
       raw_pg_side raw(raw_schema.conninfo(), o.payments);
-      store_side store(open_postgres_store(store_schema.conninfo()), o.payments, o.pass_before);
+      store_side store(open_postgres_store(store_schema.conninfo(), {.pipeline = o.pipeline}), o.payments,
+                       o.pass_before);
       std::vector<sample> raw_samples, store_samples;
       std::size_t raw_cursor = 0, store_cursor = 0;
       for (int r = 0; r < o.rounds; ++r) {
