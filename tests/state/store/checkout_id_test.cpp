@@ -5,7 +5,7 @@
 #include <set>
 
 #include "state/store/schema.hpp"
-#include "tests/state/store/store_fixture.hpp"
+#include "tests/state/store/conformance.hpp"
 
 using namespace cashier;
 using namespace cashier::store;

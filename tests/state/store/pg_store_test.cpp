@@ -7,7 +7,7 @@
 #include <string>
 
 #include "state/store/pg_store.hpp"
-#include "tests/state/store/store_fixture.hpp"
+#include "tests/state/store/conformance.hpp"
 
 using namespace cashier;
 using namespace cashier::store;
@@ -86,7 +86,10 @@ TEST_CASE("a row lock held past the lock timeout gives store_error(busy) and wri
   payment q = p;
   q.attempt = 2;
   std::vector<transition> batch = {create(sample_payment("n")), change(p, q)};
-  CHECK(failure_of([&] { s->commit(batch); }) == store_failure::busy);
+  std::string what;
+  CHECK(failure_of([&] { s->commit(batch); }, &what) == store_failure::busy);
+  CHECK(what.find("WHERE") == std::string::npos);  // the statement's verb and SQLSTATE, not its text
+  CHECK(what.find("55P03") != std::string::npos);
   REQUIRE(other.exec("ROLLBACK"));
   CHECK(s->load(p.id)->version == 1);
   CHECK_FALSE(s->find("n"));

@@ -6,7 +6,7 @@
 
 #include "state/store/schema.hpp"
 #include "state/store/sqlite_db.hpp"
-#include "store_fixture.hpp"
+#include "tests/state/store/conformance.hpp"
 
 namespace cashier::store::test {
 namespace {

@@ -15,7 +15,7 @@
 #include "state/machine/phase.hpp"
 #include "state/store/schema.hpp"
 #include "state/store/sqlite_checkpointer.hpp"
-#include "tests/state/store/store_fixture.hpp"
+#include "tests/state/store/conformance.hpp"
 
 using namespace cashier;
 using namespace cashier::store;

@@ -1,7 +1,7 @@
 // Tests of the store's queries on real SQLite files: the recovery query (and that it reads only
 // the covering partial index), the merchant events feed, the due outbox and delivery progress,
 // stats, list, overdue and meta.
-#include "tests/state/store/store_fixture.hpp"
+#include "tests/state/store/conformance.hpp"
 
 using namespace cashier;
 using namespace cashier::store;

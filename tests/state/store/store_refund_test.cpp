@@ -8,7 +8,7 @@
 
 #include "state/store/schema.hpp"
 #include "state/store/sqlite_db.hpp"
-#include "tests/state/store/store_fixture.hpp"
+#include "tests/state/store/conformance.hpp"
 
 using namespace cashier;
 using namespace cashier::store;

@@ -1,7 +1,7 @@
 // Tests of the store's write path, on both engines (store_fixture.hpp): every payment field round-trips
 // byte-exact, compare-and-set, duplicate creates, group commit with per-transition rollback,
 // atomicity of a transition, and the invariants the schema enforces.
-#include "tests/state/store/store_fixture.hpp"
+#include "tests/state/store/conformance.hpp"
 
 using namespace cashier;
 using namespace cashier::store;
