@@ -93,14 +93,20 @@ class Deb(unittest.TestCase):
         if SANITIZE:
             self.skipTest("sanitizer build: no dpkg-shlibdeps (cmake/packaging.cmake); "
                           "the dev and release presets check the computed Depends")
-        for lib in ["libssl3", "libsqlite3-0", "libboost-json1.81.0", "libboost-url1.81.0"]:
+        for lib in ["libssl3", "libsqlite3-0", "libpq5", "libboost-json1.81.0", "libboost-url1.81.0"]:
             self.assertIn(lib, depends)
-        linked = {}  # library path -> the binaries linking it
+        linked = {}  # library path -> the binaries linking it directly
         for name in BINARIES:
-            libs = re.findall(r"=> (/\S+) \(", must("ldd", self.in_root("/usr/bin/" + name)))
+            binary = self.in_root("/usr/bin/" + name)
+            libs = re.findall(r"^\s*(\S+) => (/\S+) \(", must("ldd", binary), re.M)
             self.assertTrue(libs, "ldd found no libraries in " + name)
-            for lib in libs:
-                linked.setdefault(lib, []).append(name)
+            # Only the libraries the binary itself names (DT_NEEDED): the ones those pull in
+            # (libpq5's Kerberos and LDAP libraries) come with their packages' own Depends.
+            needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", must("readelf", "-d", binary)))
+            self.assertTrue(needed, "readelf found no NEEDED entry in " + name)
+            for soname, lib in libs:
+                if soname in needed:
+                    linked.setdefault(lib, []).append(name)
         owners = self.packages_of(linked)
         for lib, names in linked.items():
             self.assertIn(lib, owners, "no package owns %s" % lib)
