@@ -149,6 +149,9 @@ std::int64_t pg_rows::affected() const {
 
 pg_db::pg_db(const std::string& conninfo, bool read_only, int lock_timeout_ms)
     : read_only_(read_only), lock_timeout_ms_(lock_timeout_ms) {
+  // libpq's own message for a malformed string may quote a piece of it (a password).
+  if (!postgres_conninfo_valid(conninfo))
+    throw store_error(store_failure::cannot_open, "the conninfo is not a valid libpq connection string");
   // The conninfo is expanded as the dbname (a "key=value" string or a URI); cashierd names
   // itself unless the conninfo sets application_name.
   const char* keys[] = {"dbname", "fallback_application_name", nullptr};

@@ -134,6 +134,10 @@ TEST_CASE("a password in the conninfo never reaches an error message") {
       [&] { open_postgres_store(db.conninfo() + " dbname=no_such_database password=s3cret-pw"); }, &what);
   CHECK(refused == store_failure::cannot_open);
   CHECK(what.find("s3cret-pw") == std::string::npos);
+  // A malformed string: libpq's parser would quote the piece after the password.
+  const auto malformed = failure_of([&] { open_postgres_store("host=/tmp password=s3cret pw-rest"); }, &what);
+  CHECK(malformed == store_failure::cannot_open);
+  CHECK(what.find("pw-rest") == std::string::npos);
 }
 
 TEST_CASE("the history tables refuse TRUNCATE, which row triggers do not see") {
