@@ -2,11 +2,13 @@
 // (notifyPayment, merchant API, admin), the observers that log every transition and feed the
 // metrics, and the signal-driven drain.
 //
-// Two threads. The reactor (the main thread) owns all payment state, the store, the driver,
-// the Alipay+ client and the webhook sender, as before. The HTTP server runs on a network
-// thread of its own: it parses and writes every request there, and for a notifyPayment it also
-// verifies the signature, decodes the body and signs the ack there; everything that touches
-// state is handed to the reactor (co_spawn on its executor) and the answer comes back.
+// Threads (proto-docs/threads-and-owners.md): the reactor (the main thread, `cashierd`) owns all
+// payment state, the read-write store, the driver, the Alipay+ client and the webhook sender.
+// The HTTP server runs on `cashierd-net`: it parses and writes every request there, and for a
+// notifyPayment it also verifies the signature, decodes the body and signs the ack there;
+// everything that touches state is handed to the reactor (co_spawn on its executor) and the
+// answer comes back. RSA request signatures run on the `cashierd-sign` pool, the store counts
+// of /metrics on `cashierd-stats`, WAL checkpoints on `wal-checkpoint`.
 #include "orchestrator/daemon/app.hpp"
 
 #include <algorithm>
@@ -84,23 +86,6 @@ std::optional<config_error> check_resources(const config& cfg) {
 }
 
 namespace {
-
-/// "host:port" for the HTTP server, with brackets around an IPv6 host.
-std::string host_port(const std::string& host, std::uint16_t port) {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-/// The machine's schedules from the config.
-machine_params params_of(const config& cfg) {
-  machine_params p;
-  p.inquiry_intervals.clear();
-  for (auto s : cfg.payment.poll_intervals_seconds) p.inquiry_intervals.push_back(std::chrono::seconds(s));
-  p.poll_grace = std::chrono::minutes(cfg.payment.poll_grace_minutes);
-  p.default_expiry = std::chrono::minutes(cfg.payment.default_expiry_minutes);
-  // Wait a little longer than a request may take before treating the call as lost.
-  p.answer_guard = std::chrono::milliseconds(cfg.alipayplus.request_timeout_ms) + std::chrono::seconds(5);
-  return p;
-}
 
 net::response json_response(int status, const json::value& body) {
   net::response r;
@@ -231,7 +216,7 @@ struct daemon {
   // On the reactor: records the notify (and applies it when authentic) in one commit.
   asio::awaitable<notify_answer> record_notify(net::request req, notify_check check) {
     const auto verdict = std::string(to_string(check.verification));
-    stats.count("cashierd_notifies_total", {{"outcome", verdict}});
+    stats.count(metric::notifies, {{"outcome", verdict}});
     store::notify_record rec;
     rec.payment_request_id = check.payment_request_id;
     rec.body = std::move(req.body);
@@ -288,7 +273,7 @@ struct daemon {
       co_return notify_answer{std::nullopt, out.hold};
     } catch (const store::store_error& e) {
       ++store_failures;
-      stats.count("cashierd_store_failures_total");
+      stats.count(metric::store_failures);
       log_line(log_level::error, "notify not recorded: the store failed", {{"error", e.what()}});
       co_return notify_answer{error_response(503, "STORE_UNAVAILABLE", "the notify could not be recorded; retry later")};
     }
@@ -530,7 +515,7 @@ struct daemon {
       co_return co_await dispatch(req, peer, on);
     } catch (const store::store_error& e) {
       ++store_failures;
-      stats.count("cashierd_store_failures_total");
+      stats.count(metric::store_failures);
       // The detail (which statement, which file) is for the operator's log, never the caller.
       log_line(log_level::error, "request failed: the store failed", {{"error", e.what()}});
       co_return error_response(503, "STORE_UNAVAILABLE", "the database is unavailable; retry later");
@@ -573,8 +558,8 @@ struct daemon {
   /// Logs every transition and feeds the metrics; pokes the webhook sender on new events.
   void observe(const engine::input& in, const engine::output& out) {
     for (const auto& c : in.calls) {
-      stats.count("cashierd_alipayplus_calls_total", {{"api", c.api}, {"result", c.outcome}});
-      stats.observe("cashierd_alipayplus_call_seconds", {{"api", c.api}}, static_cast<double>(c.latency_us) / 1e6);
+      stats.count(metric::aplus_calls, {{"api", c.api}, {"result", c.outcome}});
+      stats.observe(metric::aplus_call_seconds, {{"api", c.api}}, static_cast<double>(c.latency_us) / 1e6);
     }
     if (out.result != engine::outcome::applied) return;
     checkout->on_commit(out.after);
@@ -583,7 +568,7 @@ struct daemon {
     for (const auto& e : d.effects) {
       if (std::holds_alternative<emit_merchant_event>(e)) events = true;
       if (const auto* a = std::get_if<record_anomaly>(&e)) {
-        stats.count("cashierd_anomalies_total");
+        stats.count(metric::anomalies);
         log_line(log_level::warn, "anomaly", {{"paymentRequestId", out.after.payment_request_id},
                                               {"kind", to_string(a->kind)}, {"detail", a->detail}});
       }
@@ -629,7 +614,7 @@ int run_daemon(const config& cfg) {
   }
   if (const auto crash = armed_crash_point(); !crash.empty())
     log_line(log_level::warn, "CRASH POINT ARMED: this process kills itself there; for tests only", {{"point", crash}});
-  const auto params = params_of(cfg);
+  const auto params = machine_params_of(cfg);
   if (auto problem = params.validate()) {
     std::cerr << "cashierd: payment: " << *problem << "\n";
     return 2;
@@ -658,14 +643,14 @@ int run_daemon(const config& cfg) {
   d.acks.emplace(std::move(*ab));
   d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway);
   d.drv->observe([&d](const engine::input& in, const engine::output& out) { d.observe(in, out); });
-  d.drv->on_group_commit([&d](double seconds) { d.stats.observe("cashierd_commit_seconds", {}, seconds); });
+  d.drv->on_group_commit([&d](double seconds) { d.stats.observe(metric::commit_seconds, {}, seconds); });
   d.drv->budget() = rate_budget(cfg.alipayplus.max_requests_per_second);
   d.drv->on_deadline_fired([&d](call_lane lane, double late) {
     d.stats.observe(metric::timer_lateness, {{"lane", std::string(to_string(lane))}}, late);
   });
   d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants);
   d.webhooks->observe([&d](const delivery_report& r) {
-    d.stats.count("cashierd_webhooks_total", {{"result", std::string(to_string(r.result))}});
+    d.stats.count(metric::webhooks, {{"result", std::string(to_string(r.result))}});
   });
   d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }});

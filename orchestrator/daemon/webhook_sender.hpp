@@ -1,6 +1,6 @@
 // Merchant webhook delivery from the store's outbox (PRODUCT.md, guarantee 5: at-least-once with
-// a stable webhook-id). Runs on the reactor thread, the only thread that touches the store it is
-// given. One timer wakes it at the earliest retry it knows of, and at least every `recheck`
+// a stable webhook-id). Runs on the reactor thread, the only thread that writes through the store it
+// is given (proto-docs/threads-and-owners.md). One timer wakes it at the earliest retry it knows of, and at least every `recheck`
 // (wall) to find rows written elsewhere; poke() wakes it at once after a commit that added rows.
 // Each due row is POSTed, Standard-Webhooks-signed with its merchant's secrets, through one
 // keep-alive client per (origin, CA file); 2xx means delivered, anything else is retried on
