@@ -1,7 +1,7 @@
 // The assembled daemon: opens the store, builds the clock, the engine, the driver, the Alipay+
-// gateway, the webhook sender and the HTTP routes (merchant API, notifyPayment, admin), recovers
-// every open payment BEFORE the listener opens, then runs the single reactor thread until
-// SIGTERM/SIGINT, which drain in-flight work.
+// gateway, the webhook sender and the request handlers (request_router.hpp), recovers every
+// open payment BEFORE the listener opens, then runs the reactor thread until SIGTERM/SIGINT,
+// which drain in-flight work.
 #pragma once
 
 #include <optional>

@@ -204,7 +204,7 @@ void parse_host_port(const json::object& root, std::string_view key, const std::
 }
 
 void parse_listen(const json::object& root, config& c) {
-  parse_host_port(root, "listen", "127.0.0.1:8080", c.listen_host, c.listen_port);
+  parse_host_port(root, "listen", host_port(c.listen_host, c.listen_port), c.listen_host, c.listen_port);
 }
 
 /// The admin token must be long enough not to be guessed, and usable as a header value.
@@ -217,7 +217,7 @@ void check_admin_token(const std::string& token, const std::string& key) {
 
 /// opsListen, the admin token and the connection limits (proto-docs/security.md).
 void parse_operations(const json::object& root, config& c) {
-  parse_host_port(root, "opsListen", "127.0.0.1:9464", c.ops_host, c.ops_port);
+  parse_host_port(root, "opsListen", host_port(c.ops_host, c.ops_port), c.ops_host, c.ops_port);
   const auto inline_token = get_string(root, "", "adminToken", false);
   c.admin_token_file = get_string(root, "", "adminTokenFile", false);
   if (!inline_token.empty() && !c.admin_token_file.empty())
@@ -236,10 +236,11 @@ void parse_operations(const json::object& root, config& c) {
     check_admin_token(token, "adminTokenFile");
     c.admin_token = std::move(token);
   }
-  c.max_connections = static_cast<std::size_t>(get_int(root, "", "maxConnections", 1024, 1, 1000000));
+  c.max_connections = static_cast<std::size_t>(get_int(root, "", "maxConnections", static_cast<std::int64_t>(c.max_connections), 1, 1000000));
   c.max_connections_per_address =
-      static_cast<std::size_t>(get_int(root, "", "maxConnectionsPerAddress", 64, 1, 1000000));
-  c.request_head_timeout_ms = get_int(root, "", "requestHeadTimeoutMs", 5000, 100, 600000);
+      static_cast<std::size_t>(get_int(root, "", "maxConnectionsPerAddress",
+                                          static_cast<std::int64_t>(c.max_connections_per_address), 1, 1000000));
+  c.request_head_timeout_ms = get_int(root, "", "requestHeadTimeoutMs", c.request_head_timeout_ms, 100, 600000);
 }
 
 /// The host of an absolute URL, lower-cased, without brackets.
@@ -303,16 +304,16 @@ void parse_alipayplus(const json::value& v, config& c) {
   a.private_key = get_string(o, k, "privateKey", true);
   require_readable(a.private_key, "alipayplus.privateKey");
   parse_public_keys(o, c);
-  a.key_version = get_key_version(o, k, "1");
+  a.key_version = get_key_version(o, k, a.key_version);
   a.notify_url = get_string(o, k, "notifyUrl", true);
   const auto notify_url_path = check_url(a.notify_url, "alipayplus.notifyUrl");
   a.notify_path = get_string(o, k, "notifyPath", false, notify_url_path);
   if (a.notify_path.front() != '/') fail("alipayplus.notifyPath", "must start with /");
   a.ca_file = get_string(o, k, "caFile", false);
   if (!a.ca_file.empty()) require_readable(a.ca_file, "alipayplus.caFile");
-  a.request_timeout_ms = get_int(o, k, "requestTimeoutMs", 15000, 100, 600000);
-  a.max_clock_skew_seconds = get_int(o, k, "maxClockSkewSeconds", 600, 1, 86400);
-  a.max_requests_per_second = get_number(o, k, "maxRequestsPerSecond", 0, 0, 1e6);
+  a.request_timeout_ms = get_int(o, k, "requestTimeoutMs", a.request_timeout_ms, 100, 600000);
+  a.max_clock_skew_seconds = get_int(o, k, "maxClockSkewSeconds", a.max_clock_skew_seconds, 1, 86400);
+  a.max_requests_per_second = get_number(o, k, "maxRequestsPerSecond", a.max_requests_per_second, 0, 1e6);
 }
 
 void parse_payment(const json::value* v, config& c) {
@@ -320,10 +321,9 @@ void parse_payment(const json::value* v, config& c) {
   const std::string k = "payment";
   const auto& o = as_object(*v, k, payment_keys);
   auto& p = c.payment;
-  p.default_expiry_minutes = get_int(o, k, "defaultExpiryMinutes", 15, 1, 60 * 24 * 30);
-  p.poll_grace_minutes = get_int(o, k, "pollGraceMinutes", 10, 10, 60 * 24 * 30);
-  p.create_wait_ms = get_int(o, k, "createWaitMs", 10000, 0, 600000);
-  // The default is the struct's (config.hpp), the one place it is written.
+  p.default_expiry_minutes = get_int(o, k, "defaultExpiryMinutes", p.default_expiry_minutes, 1, 60 * 24 * 30);
+  p.poll_grace_minutes = get_int(o, k, "pollGraceMinutes", p.poll_grace_minutes, 10, 60 * 24 * 30);
+  p.create_wait_ms = get_int(o, k, "createWaitMs", p.create_wait_ms, 0, 600000);
   p.consult_cache_seconds = get_int(o, k, "consultCacheSeconds", p.consult_cache_seconds, 0, 3600);
   if (const auto* iv = o.if_contains("pollIntervalsSeconds")) {
     const std::string ik = "payment.pollIntervalsSeconds";
@@ -512,7 +512,7 @@ config parse_root(const json::value& root_value) {
   c.database = get_string(root, "", "database", c.store.engine == store_engine::sqlite);
   if (c.store.engine != store_engine::sqlite && !c.database.empty())
     fail("database", "is the SQLite file: remove it with store.engine \"postgres\"");
-  const auto sync = get_string(root, "", "databaseSynchronous", false, "FULL");
+  const auto sync = get_string(root, "", "databaseSynchronous", false, c.synchronous_full ? "FULL" : "NORMAL");
   if (sync != "FULL" && sync != "NORMAL") fail("databaseSynchronous", "must be \"FULL\" or \"NORMAL\"");
   c.synchronous_full = sync == "FULL";
   const auto* ap = root.if_contains("alipayplus");
@@ -520,7 +520,7 @@ config parse_root(const json::value& root_value) {
   parse_alipayplus(*ap, c);
   parse_payment(root.if_contains("payment"), c);
   parse_merchants(root.if_contains("merchants"), c);
-  c.time_scale = get_number(root, "", "timeScale", 1, 1, 1e7);
+  c.time_scale = get_number(root, "", "timeScale", c.time_scale, 1, 1e7);
   parse_operations(root, c);
   c.public_url = parse_public_url(get_string(root, "", "publicUrl", false, ""));
   return c;
@@ -540,6 +540,28 @@ boost::system::result<config, config_error> parse_config(std::string_view text) 
   } catch (const bad_key& e) {
     return e.error;
   }
+}
+
+std::string host_port(const std::string& host, std::uint16_t port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::vector<std::int64_t> default_poll_intervals_seconds() {
+  std::vector<std::int64_t> out;
+  for (const auto d : product_defaults::inquiry_intervals)
+    out.push_back(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  return out;
+}
+
+machine_params machine_params_of(const config& cfg) {
+  machine_params p;
+  p.inquiry_intervals.clear();
+  for (auto s : cfg.payment.poll_intervals_seconds) p.inquiry_intervals.push_back(std::chrono::seconds(s));
+  p.poll_grace = std::chrono::minutes(cfg.payment.poll_grace_minutes);
+  p.default_expiry = std::chrono::minutes(cfg.payment.default_expiry_minutes);
+  // Wait a little longer than a request may take before treating the call as lost.
+  p.answer_guard = std::chrono::milliseconds(cfg.alipayplus.request_timeout_ms) + product_defaults::answer_guard_margin;
+  return p;
 }
 
 std::vector<std::string> config_keys() {

@@ -2,6 +2,11 @@
 // into plain values. Every error names the offending key (`alipayplus.gateway: ...`) so
 // `cashierd --check-config` can say exactly what to fix. Files named by the config (keys,
 // certificates) are checked for readability here; their contents are loaded by the daemon.
+//
+// Each default is written once. The ones the payment machine also needs (expiry, grace, poll
+// intervals, request timeout) come from state/machine/params.hpp's product_defaults; the others
+// are the member initialisers below. The parser (config.cpp) falls back to the value already in
+// the struct, never to a literal of its own.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +18,8 @@
 #include <vector>
 
 #include <boost/system/result.hpp>
+
+#include "state/machine/params.hpp"
 
 namespace cashier::daemon {
 
@@ -76,6 +83,9 @@ struct store_config {
   std::string postgres_conninfo_file;  ///< `store.postgres.conninfoFile` ("" = inline conninfo)
 };
 
+/// product_defaults::inquiry_intervals in whole seconds (`payment.pollIntervalsSeconds`).
+std::vector<std::int64_t> default_poll_intervals_seconds();
+
 /// The whole configuration, with defaults applied.
 struct config {
   std::string listen_host = "127.0.0.1";  ///< from `listen`
@@ -96,15 +106,17 @@ struct config {
     std::string notify_url;               ///< sent as paymentNotifyUrl
     std::string notify_path;              ///< served path; default: the path of notify_url
     std::string ca_file;                  ///< private CA for the gateway ("" = system)
-    std::int64_t request_timeout_ms = 15000;
+    std::int64_t request_timeout_ms = product_defaults::request_timeout.count();
     std::int64_t max_clock_skew_seconds = 600;
     double max_requests_per_second = 0;   ///< global outbound budget (0 = unlimited)
   } alipayplus;
 
   struct payment_config {
-    std::int64_t default_expiry_minutes = 15;
-    std::int64_t poll_grace_minutes = 10;  ///< ≥ 10, enforced
-    std::vector<std::int64_t> poll_intervals_seconds{2, 4, 8, 15, 30, 60};
+    std::int64_t default_expiry_minutes =
+        std::chrono::duration_cast<std::chrono::minutes>(product_defaults::default_expiry).count();
+    std::int64_t poll_grace_minutes =  ///< ≥ 10, enforced
+        std::chrono::duration_cast<std::chrono::minutes>(product_defaults::poll_grace).count();
+    std::vector<std::int64_t> poll_intervals_seconds = default_poll_intervals_seconds();
     std::int64_t create_wait_ms = 10000;
     /// How long a consultPayment answer is reused for the same (merchant, currency, amount
     /// band, region, terminal); 0 = never. Issue 14, item 11.
@@ -135,6 +147,14 @@ std::vector<std::string> config_keys();
 /// True when `host` is the name `localhost` or an IP literal in 127.0.0.0/8 or ::1 (brackets
 /// allowed); a DNS name such as `127.evil.example` is not.
 bool is_loopback_host(std::string_view host);
+
+/// The machine's schedules from the config: poll intervals, grace, default expiry, and the
+/// answer guard (request timeout + product_defaults::answer_guard_margin); the rest stay at
+/// machine_params' defaults.
+machine_params machine_params_of(const config& cfg);
+
+/// "host:port", with brackets around an IPv6 host: the form `listen` and `opsListen` take.
+std::string host_port(const std::string& host, std::uint16_t port);
 
 /// Files holding secrets that must not be readable by every user: the private key, the TLS
 /// key, the admin token file, the PostgreSQL conninfo file and the config file itself (it holds

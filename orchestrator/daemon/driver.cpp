@@ -2,45 +2,27 @@
 // scheduling rule lives here; each is in orchestrator/engine/scheduler.cpp.
 #include "orchestrator/daemon/driver.hpp"
 
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
+#include "orchestrator/daemon/commit_waiters.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
+#include "orchestrator/daemon/driver_log.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
 using engine::call_kind;
+using steady = std::chrono::steady_clock;
 
 namespace {
 /// Calls held for an ack start by themselves after this long (wall), released or not: an ack
 /// takes one write on the network thread, far less; this only bounds a lost release.
 constexpr auto hold_limit = std::chrono::seconds(5);
-
-/// A one-shot signal: a timer that never expires by itself and is cancelled to wake.
-struct signal_timer {
-  explicit signal_timer(asio::any_io_executor ex) : timer(ex) { timer.expires_at(asio::steady_timer::time_point::max()); }
-  asio::awaitable<void> wait() {
-    boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  void fire() { timer.cancel(); }
-  asio::steady_timer timer;
-};
-
-struct waiter {
-  explicit waiter(asio::any_io_executor ex) : signal(ex) {}
-  signal_timer signal;
-  std::optional<engine::output> out;
-  std::exception_ptr error;
-};
 
 /// The gateway call of `kind`. It lives outside the coroutine on purpose: GCC 12 mishandles the
 /// awaitable temporaries of a conditional expression under co_await (proto-docs/coding-rules.md).
@@ -60,19 +42,16 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   engine::scheduler sched;
   asio::steady_timer timer;
   asio::steady_timer store_retry;
-  std::unordered_map<engine::ticket, std::shared_ptr<waiter>> waiters;
-  // The limit timers of calls held for an ack (submit_and_hold), by ticket.
-  std::unordered_map<engine::ticket, std::shared_ptr<asio::steady_timer>> hold_limits;
+  commit_waiters waiters;
+  std::unordered_map<engine::ticket, std::shared_ptr<asio::steady_timer>> hold_limits;  // submit_and_hold
   engine::ticket next_ticket = 1;
-  std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> watchers;
   std::vector<commit_observer> observers;
   std::function<void(double)> commit_timer;
   std::function<void(call_lane, double)> lateness_observer;
   std::shared_ptr<signal_timer> idle_signal;
-  double last_commit_ms = 0;
 
   /// Both clocks, read here and nowhere else.
-  engine::instants now() const { return {clock.now(), std::chrono::steady_clock::now()}; }
+  engine::instants now() const { return {clock.now(), steady::now()}; }
 
   /// Carries out every action the scheduler has emitted (and those that emits in turn).
   void run() {
@@ -86,21 +65,12 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   void execute(engine::start_call& c) { start_call(c.kind, std::move(c.p)); }
   void execute(engine::cancel_timer) { timer.cancel(); }
   void execute(engine::arm_timer& a) {
-    timer.expires_after(a.due ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(a.budget_wait)
-                              : clock.wall_wait_until(a.at));
-    timer.async_wait([self = shared_from_this(), at = a.at](boost::system::error_code ec) {
-      if (ec) return;  // re-armed or cancelled meanwhile
-      self->sched.timer_fired(at, self->now());
-      self->run();
-    });
+    after(timer, a.due ? std::chrono::duration_cast<steady::duration>(a.budget_wait) : clock.wall_wait_until(a.at),
+          [at = a.at](driver_core& d) { d.sched.timer_fired(at, d.now()); });
   }
   void execute(engine::arm_store_retry& a) {
-    store_retry.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(a.wait));
-    store_retry.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec) return;
-      self->sched.store_retry_due();
-      self->run();
-    });
+    after(store_retry, std::chrono::duration_cast<steady::duration>(a.wait),
+          [](driver_core& d) { d.sched.store_retry_due(); });
   }
   void execute(engine::probe_store) {
     bool ok = true;
@@ -112,29 +82,21 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     }
     sched.probe_result(ok, now());
   }
-  void execute(engine::wake_watchers w) {
-    const auto it = watchers.find(w.id);
-    if (it == watchers.end()) return;
-    for (auto& s : it->second) s->fire();
-    watchers.erase(it);
-  }
+  void execute(engine::wake_watchers w) { waiters.wake(w.id); }
   void execute(engine::deadline_fired f) {
     if (lateness_observer) lateness_observer(f.lane, std::chrono::duration<double>(f.late).count());
   }
-  void execute(engine::notice n) {
-    switch (n.kind) {
-      case engine::notice_kind::call_deferred:
-        return log_line(log_level::warn, "Alipay+ call deferred: over maxRequestsPerSecond", {{"paymentId", n.payment_id}});
-      case engine::notice_kind::cancel_deferred:
-        return log_line(log_level::info, "cancel deferred until the pay answer", {{"paymentId", n.payment_id}});
-      case engine::notice_kind::rate_lowered:
-        return log_line(log_level::warn, "Alipay+ answered REQUEST_TRAFFIC_EXCEED_LIMIT: outbound rate lowered",
-                        {{"ratePerSecond", n.value}});
-      case engine::notice_kind::store_failed:
-        return log_line(log_level::error, "store cannot commit: creates get 503 until it can");
-      case engine::notice_kind::store_recovered:
-        return log_line(log_level::info, "store commits again", {{"failures", static_cast<std::uint64_t>(n.value)}});
-    }
+  void execute(engine::notice n) { log_notice(n); }
+
+  /// Arms `t` (replacing what it had) to tell the scheduler through `report` after `wait`.
+  template <class Report>
+  void after(asio::steady_timer& t, steady::duration wait, Report report) {
+    t.expires_after(wait);
+    t.async_wait([self = shared_from_this(), report](boost::system::error_code ec) {
+      if (ec) return;  // re-armed or cancelled meanwhile
+      report(*self);
+      self->run();
+    });
   }
 
   /// A posted flush: every batch the scheduler hands out, one engine.apply each.
@@ -155,28 +117,17 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       sched.commit_failed(b);
       run();
       log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", b.inputs.size()}});
-      for (const auto t : b.tickets) resolve(t, nullptr, std::current_exception());
+      for (const auto t : b.tickets) waiters.resolve(t, nullptr, std::current_exception());
       return;
     }
     reach(crash_point::after_commit);
     const auto ended = now();
-    const std::chrono::duration<double> took = ended.wall - started.wall;
-    last_commit_ms = took.count() * 1000;
-    if (commit_timer) commit_timer(took.count());
+    if (commit_timer) commit_timer(std::chrono::duration<double>(ended.wall - started.wall).count());
     for (std::size_t i = 0; i < outs.size(); ++i)
       for (const auto& o : observers) o(b.inputs[i], outs[i]);
     sched.committed(b, outs, ended);
     run();
-    for (std::size_t i = 0; i < outs.size(); ++i) resolve(b.tickets[i], &outs[i], nullptr);
-  }
-
-  void resolve(engine::ticket t, engine::output* out, std::exception_ptr error) {
-    const auto it = t == 0 ? waiters.end() : waiters.find(t);
-    if (it == waiters.end()) return;
-    if (out) it->second->out = std::move(*out);
-    it->second->error = error;
-    it->second->signal.fire();
-    waiters.erase(it);
+    for (std::size_t i = 0; i < outs.size(); ++i) waiters.resolve(b.tickets[i], &outs[i], nullptr);
   }
 
   /// Bounds a hold: the calls held under `t` start after hold_limit if release() never comes.
@@ -199,6 +150,18 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     run();
   }
 
+  /// Queues `in` for `t` and carries out what that starts.
+  void submit(engine::input in, engine::ticket t, bool hold = false) {
+    sched.submit(std::move(in), t, hold);
+    run();
+  }
+
+  /// Hands a call's end to the scheduler: its answer, or no answer when it threw.
+  void call_ended(call_kind kind, engine::input in) {
+    sched.call_ended(kind, std::move(in), now());
+    run();
+  }
+
   void start_call(call_kind kind, payment p) {
     const auto id = p.id;
     asio::co_spawn(
@@ -210,8 +173,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
           in.payment_id = p.id;
           in.ev = std::move(r.ev);
           in.calls.push_back(std::move(r.call));
-          self->sched.call_ended(kind, std::move(in), self->now());
-          self->run();
+          self->call_ended(kind, std::move(in));
         },
         [self = shared_from_this(), id, kind](std::exception_ptr e) {
           if (!e) return;
@@ -226,8 +188,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
           engine::input in;
           in.payment_id = id;
           in.ev = engine::no_answer_of(kind, no_answer_reason::transport_error);
-          self->sched.call_ended(kind, std::move(in), self->now());
-          self->run();
+          self->call_ended(kind, std::move(in));
         });
   }
 };
@@ -250,48 +211,30 @@ std::size_t driver::recover() {
 }
 
 asio::awaitable<engine::output> driver::submit(engine::input in) {
-  auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
   const auto t = core_->next_ticket++;
-  core_->waiters.emplace(t, w);
-  core_->sched.submit(std::move(in), t);
-  core_->run();
-  co_await w->signal.wait();
-  if (w->error) std::rethrow_exception(w->error);
-  co_return std::move(*w->out);
+  auto w = core_->waiters.add(t, co_await asio::this_coro::executor);
+  core_->submit(std::move(in), t);
+  co_return co_await commit_waiters::wait(std::move(w));
 }
 
 asio::awaitable<held_output> driver::submit_and_hold(engine::input in) {
-  auto w = std::make_shared<waiter>(co_await asio::this_coro::executor);
   const auto t = core_->next_ticket++;
-  core_->waiters.emplace(t, w);
-  core_->sched.submit(std::move(in), t, true);
-  core_->run();
-  co_await w->signal.wait();
-  if (w->error) std::rethrow_exception(w->error);
+  auto w = core_->waiters.add(t, co_await asio::this_coro::executor);
+  core_->submit(std::move(in), t, true);
+  auto out = co_await commit_waiters::wait(std::move(w));
   const bool held = core_->sched.holding(t);
   if (held) core_->limit_hold(t);
-  co_return held_output{std::move(*w->out), held ? t : 0};
+  co_return held_output{std::move(out), held ? t : 0};
 }
 
 void driver::release(std::uint64_t hold) {
   if (hold != 0) core_->release(hold);
 }
 
-void driver::post(engine::input in) {
-  core_->sched.submit(std::move(in), 0);
-  core_->run();
-}
+void driver::post(engine::input in) { core_->submit(std::move(in), 0); }
 
 asio::awaitable<void> driver::wait_for_change(std::int64_t id, std::chrono::milliseconds timeout) {
-  auto s = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
-  s->timer.expires_after(timeout);
-  core_->watchers[id].push_back(s);
-  co_await s->wait();
-  // Drop this watcher if the timeout (not a commit) woke it.
-  if (auto it = core_->watchers.find(id); it != core_->watchers.end()) {
-    std::erase(it->second, s);
-    if (it->second.empty()) core_->watchers.erase(it);
-  }
+  co_await core_->waiters.wait_for_change(id, timeout);
 }
 
 void driver::observe(commit_observer observer) { core_->observers.push_back(std::move(observer)); }
@@ -307,7 +250,7 @@ rate_budget& driver::budget() { return core_->sched.budget(); }
 asio::awaitable<void> driver::drain(std::chrono::milliseconds timeout) {
   core_->sched.drain();
   core_->idle_signal = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
-  core_->idle_signal->timer.expires_after(timeout);
+  core_->idle_signal->expires_after(timeout);
   core_->run();
   // A fire() before the wait starts would be lost: test the condition first.
   if (core_->sched.idle()) co_return;
@@ -316,21 +259,6 @@ asio::awaitable<void> driver::drain(std::chrono::milliseconds timeout) {
 
 const payment_clock& driver::clock() const { return core_->clock; }
 
-driver_stats driver::stats() const {
-  const auto s = core_->sched.stats();
-  driver_stats d;
-  d.commits = s.batches;
-  d.inputs = s.inputs;
-  d.store_failures = s.store_failures;
-  d.store_writable = s.store_writable;
-  d.armed_deadlines = s.armed_deadlines;
-  d.calls_in_flight = s.calls_in_flight;
-  d.last_commit_ms = core_->last_commit_ms;
-  d.budget_deferred = s.budget_deferred;
-  d.hints_skipped = s.hints_skipped;
-  d.worst_urgent_lateness_s = s.worst_urgent_lateness_s;
-  d.worst_polling_lateness_s = s.worst_polling_lateness_s;
-  return d;
-}
+engine::scheduler_stats driver::stats() const { return core_->sched.stats(); }
 
 }  // namespace cashier::daemon

@@ -26,21 +26,6 @@
 
 namespace cashier::daemon {
 
-/// Counters the driver keeps for metrics.
-struct driver_stats {
-  std::uint64_t commits = 0;           ///< group commits done
-  std::uint64_t inputs = 0;            ///< inputs committed
-  std::uint64_t store_failures = 0;    ///< commits that threw store_error
-  bool store_writable = true;          ///< false from a failed commit until a store probe commits
-  std::size_t armed_deadlines = 0;     ///< payments in the deadline heap
-  std::size_t calls_in_flight = 0;     ///< Alipay+ calls under way
-  double last_commit_ms = 0;           ///< wall time of the last group commit
-  std::uint64_t budget_deferred = 0;   ///< calls not made for want of budget (resent after their answer guard)
-  std::uint64_t hints_skipped = 0;     ///< hint inquiries skipped for want of budget (polling covers them)
-  double worst_urgent_lateness_s = 0;  ///< most a due urgent deadline fired late (payment clock)
-  double worst_polling_lateness_s = 0; ///< most a due polling deadline fired late (payment clock)
-};
-
 /// Called after each group commit with the committed outputs (logging, metrics, webhooks).
 using commit_observer = std::function<void(const engine::input&, const engine::output&)>;
 
@@ -93,8 +78,8 @@ class driver {
   boost::asio::awaitable<void> drain(std::chrono::milliseconds timeout);
   /// The payment clock.
   const payment_clock& clock() const;
-  /// Counters.
-  driver_stats stats() const;
+  /// The scheduler's counters (metrics, /readyz).
+  engine::scheduler_stats stats() const;
 
  private:
   std::shared_ptr<driver_core> core_;

@@ -1,6 +1,7 @@
 // JSON-lines logging to stderr: one object per line with `ts` (wall clock, ISO 8601), `level`,
 // `msg` and the caller's fields. Lines are written whole with one write so concurrent writers
-// (the reactor and the worker pool) never interleave within a line.
+// (any of cashierd's threads: the reactor, cashierd-net, cashierd-stats; proto-docs/
+// threads-and-owners.md) never interleave within a line.
 #pragma once
 
 #include <string_view>

@@ -55,6 +55,14 @@ net::response error_response(int status, std::string_view code, std::string_view
   return json_response(status, json::object{{"error", std::move(e)}});
 }
 
+net::response server_error_response(int status, std::string_view code, std::string_view message) {
+  net::response r;
+  r.status = status;
+  r.headers.push_back({"Content-Type", "application/json"});
+  r.body = net::json_error_body(code, message);
+  return r;
+}
+
 net::response invalid_request(const std::vector<aplus::field_error>& errors) {
   const auto& first = errors.front();
   json::object e{{"code", "INVALID_REQUEST"}, {"message", aplus::to_string(first)}};

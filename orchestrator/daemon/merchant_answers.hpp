@@ -30,6 +30,9 @@ net::response json_text_response(int status, std::string text);
 /// {"error":{"code","message","field"}} (field left out when empty).
 net::response error_response(int status, std::string_view code, std::string_view message,
                              std::string_view field = {});
+/// {"error":{"code","message"}} as the HTTP server writes its own refusals (net::json_error_body):
+/// the daemon's answers outside the merchant API (notify, admin, health, routing).
+net::response server_error_response(int status, std::string_view code, std::string_view message);
 /// 400 INVALID_REQUEST naming the first of `errors` (not empty); `details` lists every error
 /// when there are several.
 net::response invalid_request(const std::vector<aplus::field_error>& errors);

@@ -173,7 +173,7 @@ const merchant_config* merchant_api::authenticate(const request& req) const {
   return found;
 }
 
-asio::awaitable<response> merchant_api::handle(const request& req) {
+asio::awaitable<response> merchant_api::handle(const request& req, const match_result& match) {
   const merchant_config* m = authenticate(req);
   if (m == nullptr) {
     auto r = error_response(401, "UNAUTHORIZED", "missing or unknown Bearer token");
@@ -181,7 +181,7 @@ asio::awaitable<response> merchant_api::handle(const request& req) {
     co_return r;
   }
   try {
-    co_return co_await route(req, *m);
+    co_return co_await route(req, *m, match);
   } catch (const store::store_error& e) {
     log_line(log_level::error, "merchant API: store unavailable", {{"error", e.what()}});
     auto r = error_response(503, "STORE_UNAVAILABLE",
@@ -192,9 +192,9 @@ asio::awaitable<response> merchant_api::handle(const request& req) {
   }
 }
 
-asio::awaitable<response> merchant_api::route(const request& req, const merchant_config& m) {
-  // The daemon's one route table (routes.hpp); only its /v1/ routes reach this function.
-  const auto match = match_route(req.method, req.target, deps_.cfg.alipayplus.notify_path);
+asio::awaitable<response> merchant_api::route(const request& req, const merchant_config& m,
+                                              const match_result& match) {
+  // Matched once against the daemon's route table by the request router; only /v1/ paths get here.
   if (const auto* wrong = std::get_if<method_mismatch>(&match)) co_return method_not_allowed(wrong->allow);
   if (const auto* bad = std::get_if<bad_parameter>(&match))
     co_return error_response(400, "INVALID_REQUEST", bad->message, bad->name);

@@ -34,6 +34,7 @@
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/refund_driver.hpp"
+#include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/net/http_types.hpp"
 
@@ -70,9 +71,11 @@ class merchant_api {
   /// An API over `deps`; the merchants' token digests are computed here.
   explicit merchant_api(merchant_api_deps deps);
 
-  /// Answers one request under /v1/ (`req` must outlive the returned awaitable). Store
-  /// failures become 503; nothing is acknowledged before its commit.
-  boost::asio::awaitable<net::response> handle(const net::request& req);
+  /// Answers one request under /v1/ whose route the request router matched (`match`, from
+  /// match_route; `req` and `match` must outlive the returned awaitable). The token is checked
+  /// before the match is looked at. Store failures become 503; nothing is acknowledged before
+  /// its commit.
+  boost::asio::awaitable<net::response> handle(const net::request& req, const match_result& match);
   /// Serves the refund routes through `refunds` (which must outlive this API).
   void set_refunds(refund_driver& refunds);
 
@@ -83,7 +86,8 @@ class merchant_api {
   };
 
   const merchant_config* authenticate(const net::request& req) const;
-  boost::asio::awaitable<net::response> route(const net::request& req, const merchant_config& m);
+  boost::asio::awaitable<net::response> route(const net::request& req, const merchant_config& m,
+                                              const match_result& match);
   boost::asio::awaitable<net::response> create(const net::request& req, const merchant_config& m);
   boost::asio::awaitable<payment> await_pay_answer(payment p);
   /// Tells the machine the create was answered 202 (payment.pending owed), committed before

@@ -83,29 +83,28 @@ std::vector<double> commit_seconds_buckets() {
 }
 
 metrics::metrics() {
-  using enum metric_kind;
-  describe(metric::aplus_calls, counter, "Alipay+ calls by API and result (resultStatus/resultCode or transport error).");
-  describe(metric::aplus_call_seconds, histogram, "Alipay+ call latency in seconds, by API.", call_seconds_buckets());
-  describe(metric::notifies, counter, "Inbound notifyPayment requests by verification outcome.");
-  describe(metric::notify_clock_skew, counter, "Authentic notifies acked with a Request-Time beyond maxClockSkewSeconds (each also a clock_skew anomaly; replays of the same bytes counted once).");
-  describe(metric::notify_hints_limited, counter, "Rejected notifies naming a known payment that prompted no inquiry (one per payment per 10 s, wall clock).");
-  describe(metric::ack_signatures, counter, "RSA signatures computed for notify acks (one per Response-Time second used).");
-  describe(metric::payments, gauge, "Payments by public status.");
-  describe(metric::overdue, gauge, "Open payments cashierd itself left behind: a cut-off passed with no last inquiry, cancel or slow path under way, or a timer more than 10 min (payment clock) overdue. Must stay 0.");
-  describe(metric::webhook_backlog, gauge, "Merchant webhooks not yet delivered (pending).");
-  describe(metric::webhook_dead, gauge, "Merchant webhooks given up on (dead), awaiting redelivery.");
-  describe(metric::webhook_oldest_age, gauge, "Age of the oldest pending merchant webhook in seconds (payment clock).");
-  describe(metric::webhooks, counter, "Merchant webhook delivery attempts by result.");
-  describe(metric::commit_seconds, histogram, "Group commit latency in seconds.", commit_seconds_buckets());
-  describe(metric::anomalies, counter, "Anomalies recorded (disagreements with what we know).");
-  describe(metric::store_failures, counter, "Commits that failed in the storage engine.");
-  describe(metric::deadlines_armed, gauge, "Payments in the deadline heap (open payments with a deadline).");
-  describe(metric::timer_lateness, histogram, "How late each due deadline fired versus its schedule, in seconds (payment clock), by lane; includes waits for the outbound budget.", timer_lateness_buckets());
-  describe(metric::timer_lateness_max, gauge, "The latest any due deadline of the lane fired since the start, in seconds (payment clock).");
-  describe(metric::budget_rate, gauge, "Outbound Alipay+ calls per second allowed now (maxRequestsPerSecond, lower after REQUEST_TRAFFIC_EXCEED_LIMIT; 0 = unlimited).");
-  describe(metric::calls_deferred, counter, "Alipay+ calls not made for want of budget: reason budget (resent after the answer guard) or hint (a notify's extra inquiry, skipped).");
-  describe(metric::traffic_limited, counter, "REQUEST_TRAFFIC_EXCEED_LIMIT answers that lowered the outbound rate.");
-  describe(metric::calls_in_flight, gauge, "Alipay+ calls of payments (pay, inquiryPayment, cancelPayment) sent and not yet answered.");
+  describe(metric::aplus_calls, "Alipay+ calls by API and result (resultStatus/resultCode or transport error).");
+  describe(metric::aplus_call_seconds, "Alipay+ call latency in seconds, by API.", call_seconds_buckets());
+  describe(metric::notifies, "Inbound notifyPayment requests by verification outcome.");
+  describe(metric::notify_clock_skew, "Authentic notifies acked with a Request-Time beyond maxClockSkewSeconds (each also a clock_skew anomaly; replays of the same bytes counted once).");
+  describe(metric::notify_hints_limited, "Rejected notifies naming a known payment that prompted no inquiry (one per payment per 10 s, wall clock).");
+  describe(metric::ack_signatures, "RSA signatures computed for notify acks (one per Response-Time second used).");
+  describe(metric::payments, "Payments by public status.");
+  describe(metric::overdue, "Open payments cashierd itself left behind: a cut-off passed with no last inquiry, cancel or slow path under way, or a timer more than 10 min (payment clock) overdue. Must stay 0.");
+  describe(metric::webhook_backlog, "Merchant webhooks not yet delivered (pending).");
+  describe(metric::webhook_dead, "Merchant webhooks given up on (dead), awaiting redelivery.");
+  describe(metric::webhook_oldest_age, "Age of the oldest pending merchant webhook in seconds (payment clock).");
+  describe(metric::webhooks, "Merchant webhook delivery attempts by result.");
+  describe(metric::commit_seconds, "Group commit latency in seconds.", commit_seconds_buckets());
+  describe(metric::anomalies, "Anomalies recorded (disagreements with what we know).");
+  describe(metric::store_failures, "Commits that failed in the storage engine.");
+  describe(metric::deadlines_armed, "Payments in the deadline heap (open payments with a deadline).");
+  describe(metric::timer_lateness, "How late each due deadline fired versus its schedule, in seconds (payment clock), by lane; includes waits for the outbound budget.", timer_lateness_buckets());
+  describe(metric::timer_lateness_max, "The latest any due deadline of the lane fired since the start, in seconds (payment clock).");
+  describe(metric::budget_rate, "Outbound Alipay+ calls per second allowed now (maxRequestsPerSecond, lower after REQUEST_TRAFFIC_EXCEED_LIMIT; 0 = unlimited).");
+  describe(metric::calls_deferred, "Alipay+ calls not made for want of budget: reason budget (resent after the answer guard) or hint (a notify's extra inquiry, skipped).");
+  describe(metric::traffic_limited, "REQUEST_TRAFFIC_EXCEED_LIMIT answers that lowered the outbound rate.");
+  describe(metric::calls_in_flight, "Alipay+ calls of payments (pay, inquiryPayment, cancelPayment) sent and not yet answered.");
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
   for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures,
                     metric::notify_clock_skew, metric::notify_hints_limited})
@@ -113,7 +112,7 @@ metrics::metrics() {
   for (auto name : {metric::overdue, metric::webhook_backlog, metric::webhook_dead,
                     metric::webhook_oldest_age})
     set_gauge(name, {}, 0);
-  series_of(*find(metric::commit_seconds, histogram), {});
+  series_of(*find(metric::commit_seconds.text, metric_kind::histogram), {});
 }
 
 bool metrics::describe(std::string_view name, metric_kind kind, std::string_view help,
@@ -140,15 +139,15 @@ metrics::series& metrics::series_of(family& f, const metric_labels& labels) {
   return it->second;
 }
 
-bool metrics::count(std::string_view name, const metric_labels& labels, double n) {
-  family* f = find(name, metric_kind::counter);
+bool metrics::count(counter_name name, const metric_labels& labels, double n) {
+  family* f = find(name.text, metric_kind::counter);
   if (f == nullptr || !valid_labels(labels) || !(n >= 0)) return false;
   series_of(*f, labels).value += n;
   return true;
 }
 
-bool metrics::observe(std::string_view name, const metric_labels& labels, double value) {
-  family* f = find(name, metric_kind::histogram);
+bool metrics::observe(histogram_name name, const metric_labels& labels, double value) {
+  family* f = find(name.text, metric_kind::histogram);
   if (f == nullptr || !valid_labels(labels) || std::isnan(value)) return false;
   auto& s = series_of(*f, labels);
   const auto bucket = std::ranges::lower_bound(f->buckets, value) - f->buckets.begin();
@@ -157,8 +156,8 @@ bool metrics::observe(std::string_view name, const metric_labels& labels, double
   return true;
 }
 
-bool metrics::set_counter(std::string_view name, const metric_labels& labels, double total) {
-  family* f = find(name, metric_kind::counter);
+bool metrics::set_counter(counter_name name, const metric_labels& labels, double total) {
+  family* f = find(name.text, metric_kind::counter);
   if (f == nullptr || !valid_labels(labels)) return false;
   auto& s = series_of(*f, labels);
   if (!(total >= s.value)) return false;
@@ -166,8 +165,8 @@ bool metrics::set_counter(std::string_view name, const metric_labels& labels, do
   return true;
 }
 
-bool metrics::set_gauge(std::string_view name, const metric_labels& labels, double value) {
-  family* f = find(name, metric_kind::gauge);
+bool metrics::set_gauge(gauge_name name, const metric_labels& labels, double value) {
+  family* f = find(name.text, metric_kind::gauge);
   if (f == nullptr || !valid_labels(labels)) return false;
   series_of(*f, labels).value = value;
   return true;
@@ -185,7 +184,7 @@ void metrics::set_store_stats(const store::store_stats& s) {
   set_gauge(metric::webhook_dead, {}, static_cast<double>(s.outbox_dead));
   set_gauge(metric::webhook_oldest_age, {}, static_cast<double>(s.oldest_pending_age.count()) / 1000.0);
   // The anomalies table is append-only, so its row count is a valid (monotonic) counter.
-  series_of(*find(metric::anomalies, metric_kind::counter), {}).value = static_cast<double>(s.anomalies);
+  series_of(*find(metric::anomalies.text, metric_kind::counter), {}).value = static_cast<double>(s.anomalies);
 }
 
 void metrics::render_family(std::string& out, const family& f) const {

@@ -122,7 +122,8 @@ notify_check check_notify(const net::request& req, const notify_settings& settin
 /// 400 for a garbled body), so that Alipay+ retries. `v` must not be ok.
 net::response reject_response(notify_verification v);
 
-/// Builds signed notifyPayment acks. Use from one thread (the reactor).
+/// Builds signed notifyPayment acks. Use from one thread: the network thread (cashierd-net) owns
+/// it (proto-docs/threads-and-owners.md).
 ///
 /// One RSA signature per second, not per notify: the ack's signed content is the notify path,
 /// our Client-Id, Response-Time and the fixed success body, so it only changes when

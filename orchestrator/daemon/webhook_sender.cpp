@@ -1,13 +1,13 @@
-// The webhook sender (see webhook_sender.hpp). Everything here runs on the reactor thread.
+// The webhook sender (see webhook_sender.hpp): the executor of engine::webhook_policy. Everything
+// here runs on the reactor thread; no delivery rule lives here.
 #include "orchestrator/daemon/webhook_sender.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <optional>
-#include <queue>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
+#include <variant>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -21,39 +21,22 @@
 #include "orchestrator/daemon/webhook_signing.hpp"
 #include "orchestrator/net/address_class.hpp"
 #include "orchestrator/net/http_client.hpp"
-#include "state/machine/schedule.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
-
-std::string_view to_string(delivery_result r) {
-  switch (r) {
-    case delivery_result::delivered: return "delivered";
-    case delivery_result::retry: return "retry";
-    case delivery_result::dead: return "dead";
-  }
-  return "retry";
-}
+using engine::attempt_outcome;
 
 namespace {
 
 /// Clients cached at most; beyond, the cache starts afresh (requests under way keep theirs).
 constexpr std::size_t max_cached_clients = 1024;
 
-/// The answer to one attempt.
-struct attempt_outcome {
-  std::int32_t http_status = 0;         // 0 = no HTTP answer
-  std::string error;                    // empty on a 2xx
-  std::chrono::microseconds latency{0};  // wall time
-  bool ok() const { return http_status >= 200 && http_status < 300; }
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
 };
-
-/// An attempt that ended and waits for the group commit.
-struct finished_attempt {
-  store::outbox_record row;  // as read when the attempt started
-  time_point started_at;     // payment clock
-  attempt_outcome outcome;
-};
+template <class... F>
+overloaded(F...) -> overloaded<F...>;
 
 /// Where a webhook URL points: the client's origin and the request target.
 struct url_parts {
@@ -111,7 +94,10 @@ std::optional<std::string> public_addresses_only(const asio::ip::address& a) {
 struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   webhook_sender_core(asio::any_io_executor ex, store::payment_store& s, const payment_clock& c,
                       std::vector<merchant_config> ms, webhook_options o)
-      : executor(ex), store(s), clock(c), options(o), timer(ex), idle(ex) {
+      : executor(ex), store(s), clock(c), options(o),
+        policy(engine::webhook_limits{o.max_in_flight, o.max_in_flight_per_merchant,
+                                      std::chrono::duration_cast<duration>(o.timeout)}),
+        timer(ex), idle(ex) {
     for (auto& m : ms) merchants.emplace(m.id, std::move(m));
   }
 
@@ -119,34 +105,27 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   store::payment_store& store;
   const payment_clock& clock;
   webhook_options options;
+  engine::webhook_policy policy;  // every delivery decision
   std::unordered_map<std::string, merchant_config> merchants;  // by id
   std::unordered_map<std::string, net::http_client> clients;   // by origin and CA file
   std::unordered_map<std::string, net::tls_context> tls_by_ca;  // by CA file ("" = system)
-  std::unordered_map<std::string, bool> in_flight;  // event id -> redelivered while under way
-  std::unordered_map<std::string, std::string> merchant_of_event;  // in flight: event id -> merchant id
-  std::unordered_map<std::string, std::size_t> busy;  // merchant id -> attempts under way
-  std::unordered_set<std::string> stalled;  // commit failed: skipped until the next timer tick
-  // Future next_attempt_at values this process wrote: the timer wakes at the earliest.
-  std::priority_queue<time_point, std::vector<time_point>, std::greater<>> known;
-  std::vector<finished_attempt> finished;
   std::vector<delivery_observer> observers;
   asio::steady_timer timer;
   asio::steady_timer idle;  // drain() waits on it; cancelled when nothing is under way
   bool started = false;
-  bool draining = false;
   bool closed = false;  // the sender object is gone: never touch the store again
   bool pump_posted = false;
-  bool flush_posted = false;
+  bool settle_posted = false;
 
   void post_pump() {
-    if (pump_posted || !started || draining || closed) return;
+    if (pump_posted || !started || policy.draining() || closed) return;
     pump_posted = true;
     asio::post(executor, [self = shared_from_this()] { self->pump(); });
   }
 
   void pump() {
     pump_posted = false;
-    if (draining || closed) return;
+    if (policy.draining() || closed) return;
     try {
       poll(clock.now());
     } catch (const store::store_error& e) {
@@ -157,54 +136,32 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
 
   void arm_timer() {
     std::chrono::steady_clock::duration wait = options.recheck;
-    if (!known.empty()) wait = std::min(wait, clock.wall_wait_until(known.top()));
+    if (const auto at = policy.next_wake()) wait = std::min(wait, clock.wall_wait_until(*at));
     timer.expires_after(wait);
     timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec) return;  // re-armed or cancelled
-      self->stalled.clear();
+      self->policy.timer_ticked();
       self->post_pump();
     });
   }
 
+  /// Reads the due rows and what the policy needs about each, and carries out its admissions.
   void poll(time_point now) {
-    while (!known.empty() && known.top() <= now) known.pop();
-    if (in_flight.size() >= options.max_in_flight) return;
+    if (!policy.begin_poll(now)) return;
     std::vector<store::transition> deferrals;
     for (auto& row : store.due_outbox(now, options.batch)) {
-      if (in_flight.size() >= options.max_in_flight) break;
-      if (in_flight.contains(row.event_id) || stalled.contains(row.event_id)) continue;
-      const auto merchant = merchant_id_of(row);
-      const auto share = merchant ? busy.find(*merchant) : busy.end();
-      if (share != busy.end() && share->second >= options.max_in_flight_per_merchant) {
-        // Its share is taken: look again after an attempt's timeout, and meanwhile let the due
-        // query return other merchants' rows.
-        deferrals.push_back(deferral(row, now + options.timeout));
-        continue;
-      }
-      const auto blocker = blocker_of(row);
-      if (!blocker) start_attempt(std::move(row), now, merchant.value_or(""));
-      else if (!in_flight.contains(blocker->event_id) && blocker->next_attempt_at > now)
-        deferrals.push_back(deferral(row, blocker->next_attempt_at));
-      // Otherwise the blocker is under way or due now: look again after its attempt.
+      if (!policy.has_room()) break;
+      if (!policy.worth_reading(row)) continue;
+      engine::webhook_candidate c{std::move(row), std::nullopt, {}};
+      c.merchant = merchant_id_of(c.row);
+      if (engine::webhook_policy::needs_siblings(c.row)) c.siblings = store.outbox_of(c.row.payment_id);
+      auto decided = policy.admit(std::move(c), now);
+      std::visit(overloaded{[&](engine::start_delivery& d) { start_attempt(std::move(d.row)); },
+                            [&](engine::defer_delivery& d) { deferrals.push_back(std::move(d.t)); },
+                            [](engine::leave_delivery&) {}},
+                 decided);
     }
     if (!deferrals.empty()) store.commit(deferrals);
-  }
-
-  /// The lowest-sequence pending event of the same payment before `row`, if any.
-  std::optional<store::outbox_record> blocker_of(const store::outbox_record& row) {
-    if (row.seq <= 1) return std::nullopt;  // sequences start at 1
-    for (auto& r : store.outbox_of(row.payment_id))
-      if (r.seq < row.seq && r.state == store::outbox_state::pending) return std::move(r);
-    return std::nullopt;
-  }
-
-  /// Moves a held row's next attempt to its blocker's, so it is not due before then.
-  store::transition deferral(const store::outbox_record& row, time_point until) {
-    known.push(until);
-    store::transition t;
-    t.deliveries.push_back({row.event_id, row.attempts, until, store::outbox_state::pending,
-                            row.last_status, row.last_error});
-    return t;
   }
 
   /// The merchant of `row`'s payment, or nothing when the payment is gone.
@@ -214,36 +171,31 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     return std::move(p->merchant_id);
   }
 
-  void start_attempt(store::outbox_record row, time_point now, const std::string& merchant) {
+  void start_attempt(store::outbox_record row) {
     auto prepared = prepare(row);
-    in_flight.emplace(row.event_id, false);
-    merchant_of_event.emplace(row.event_id, merchant);
-    ++busy[merchant];
     if (!prepared) {
-      record(std::move(row), now, {0, prepared.error(), {}});
+      ended(row.event_id, {0, prepared.error(), {}});
       return;
     }
     auto self = shared_from_this();
     auto id = row.event_id;
-    asio::co_spawn(executor, attempt(self, std::move(row), now, std::move(*prepared)),
-                   [self, id](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       log_line(log_level::error, "webhook attempt failed", {{"eventId", id}, {"error", ex.what()}});
-                     }
-                     self->release(id);
-                     self->stalled.insert(id);
-                     self->check_idle();
-                   });
+    asio::co_spawn(executor, attempt(self, id, std::move(*prepared)), [self, id](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log_line(log_level::error, "webhook attempt failed", {{"eventId", id}, {"error", ex.what()}});
+      }
+      self->policy.attempt_lost(id);
+      self->check_idle();
+    });
   }
 
-  static asio::awaitable<void> attempt(std::shared_ptr<webhook_sender_core> self, store::outbox_record row,
-                                       time_point started_at, prepared_request p) {
+  static asio::awaitable<void> attempt(std::shared_ptr<webhook_sender_core> self, std::string event_id,
+                                       prepared_request p) {
     auto outcome = co_await send(std::move(p.client), std::move(p.req));
     reach(crash_point::webhook_answered);
-    self->record(std::move(row), started_at, std::move(outcome));
+    self->ended(event_id, std::move(outcome));
   }
 
   /// The signed POST of `row` and the client to send it with, or why it cannot be sent.
@@ -302,91 +254,46 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     return tls_by_ca.emplace(ca_file, *ctx).first->second;
   }
 
-  void record(store::outbox_record row, time_point started_at, attempt_outcome outcome) {
-    finished.push_back({std::move(row), started_at, std::move(outcome)});
-    if (flush_posted) return;
-    flush_posted = true;
-    asio::post(executor, [self = shared_from_this()] { self->flush(); });
-  }
-
-  /// The outbox change and attempt log of a finished attempt, and its report.
-  std::pair<store::transition, delivery_report> settle(const finished_attempt& f, time_point now) {
-    const bool redelivered = in_flight[f.row.event_id];
-    const auto& o = f.outcome;
-    store::outbox_progress p{f.row.event_id, (redelivered ? 0 : f.row.attempts) + 1, f.row.next_attempt_at,
-                             store::outbox_state::delivered, o.http_status, o.error};
-    delivery_report r{f.row.event_id, delivery_result::delivered, o.http_status, o.error, o.latency};
-    if (!o.ok()) {
-      const auto delay = redelivered ? std::optional<duration>(duration{0}) : webhook_delay(p.attempts);
-      // An operator redelivered it while this attempt was under way: keep the fresh schedule.
-      if (redelivered) p.attempts = 0;
-      p.state = delay ? store::outbox_state::pending : store::outbox_state::dead;
-      if (delay) p.next_attempt_at = now + *delay;
-      r.result = delay ? delivery_result::retry : delivery_result::dead;
-    }
-    store::transition t;
-    t.deliveries.push_back(std::move(p));
-    t.webhook_attempts.push_back({0, f.row.event_id, f.started_at, o.http_status, o.error, o.latency.count()});
-    return {std::move(t), std::move(r)};
-  }
-
-  void flush() {
-    flush_posted = false;
+  /// An attempt ended: the policy keeps it until the settle posted for this reactor turn.
+  void ended(const std::string& event_id, attempt_outcome outcome) {
     if (closed) return;
-    auto batch = std::exchange(finished, {});
-    const auto now = clock.now();
-    std::vector<store::transition> transitions;
-    std::vector<delivery_report> reports;
-    for (const auto& f : batch) {
-      auto [t, r] = settle(f, now);
-      transitions.push_back(std::move(t));
-      reports.push_back(std::move(r));
-    }
+    if (!policy.attempt_ended(event_id, std::move(outcome)) || settle_posted) return;
+    settle_posted = true;
+    asio::post(executor, [self = shared_from_this()] { self->settle(); });
+  }
+
+  /// Commits the attempts that ended (one transaction for all), then tells the observers.
+  void settle() {
+    settle_posted = false;
+    if (closed) return;
+    const auto s = policy.settle(clock.now());
     std::vector<store::commit_outcome> outcomes;
     try {
-      outcomes = store.commit(transitions);
+      if (!s.transitions.empty()) outcomes = store.commit(s.transitions);
     } catch (const store::store_error& e) {
       // Nothing was written: the rows stay due and are tried again after the next timer tick.
-      log_line(log_level::error, "webhook commit failed", {{"error", e.what()}, {"attempts", batch.size()}});
-      for (const auto& f : batch) {
-        release(f.row.event_id);
-        stalled.insert(f.row.event_id);
-      }
+      log_line(log_level::error, "webhook commit failed", {{"error", e.what()}, {"attempts", s.reports.size()}});
+      policy.settle_failed(s);
       check_idle();
       return;
     }
-    for (std::size_t i = 0; i < batch.size(); ++i) committed(transitions[i], outcomes[i], reports[i]);
+    for (std::size_t i = 0; i < outcomes.size(); ++i)
+      if (outcomes[i].status != store::commit_status::committed)
+        log_line(log_level::error, "webhook attempt not recorded",
+                 {{"eventId", s.reports[i].event_id}, {"detail", outcomes[i].detail}});
+    for (const auto& r : policy.settled(s, outcomes)) {
+      if (r.result != delivery_result::delivered)
+        log_line(r.result == delivery_result::dead ? log_level::warn : log_level::info,
+                 r.result == delivery_result::dead ? "webhook dead" : "webhook attempt failed",
+                 {{"eventId", r.event_id}, {"attempts", r.attempts}, {"error", r.error}});
+      for (const auto& observer : observers) observer(r);
+    }
     check_idle();
     post_pump();
   }
 
-  /// Forgets an attempt that is no longer under way.
-  void release(const std::string& event_id) {
-    in_flight.erase(event_id);
-    const auto it = merchant_of_event.find(event_id);
-    if (it == merchant_of_event.end()) return;
-    if (auto b = busy.find(it->second); b != busy.end() && --b->second == 0) busy.erase(b);
-    merchant_of_event.erase(it);
-  }
-
-  void committed(const store::transition& t, const store::commit_outcome& o, const delivery_report& r) {
-    release(r.event_id);
-    if (o.status != store::commit_status::committed) {
-      log_line(log_level::error, "webhook attempt not recorded", {{"eventId", r.event_id}, {"detail", o.detail}});
-      return;
-    }
-    const auto& p = t.deliveries.front();
-    if (p.state == store::outbox_state::pending) known.push(p.next_attempt_at);
-    if (r.result != delivery_result::delivered) {
-      log_line(r.result == delivery_result::dead ? log_level::warn : log_level::info,
-               r.result == delivery_result::dead ? "webhook dead" : "webhook attempt failed",
-               {{"eventId", r.event_id}, {"attempts", p.attempts}, {"error", r.error}});
-    }
-    for (const auto& observer : observers) observer(r);
-  }
-
   void check_idle() {
-    if (draining && in_flight.empty() && finished.empty()) idle.cancel();
+    if (policy.draining() && policy.idle()) idle.cancel();
   }
 };
 
@@ -412,11 +319,10 @@ redeliver_result webhook_sender::redeliver(std::string_view event_id) {
   auto& c = *core_;
   const auto row = c.store.outbox_by_event_id(event_id);
   if (!row) return redeliver_result::not_found;
-  store::transition t;
-  t.deliveries.push_back({row->event_id, 0, c.clock.now(), store::outbox_state::pending, row->last_status,
-                          row->last_error});
-  if (c.store.commit_one(t).status != store::commit_status::committed) return redeliver_result::not_found;
-  if (const auto it = c.in_flight.find(row->event_id); it != c.in_flight.end()) it->second = true;
+  if (c.store.commit_one(engine::webhook_policy::redeliver(*row, c.clock.now())).status !=
+      store::commit_status::committed)
+    return redeliver_result::not_found;
+  c.policy.redelivered(row->event_id);
   log_line(log_level::info, "webhook redeliver", {{"eventId", row->event_id}});
   c.post_pump();
   return redeliver_result::queued;
@@ -426,14 +332,14 @@ void webhook_sender::observe(delivery_observer observer) { core_->observers.push
 
 asio::awaitable<void> webhook_sender::drain(std::chrono::milliseconds timeout) {
   const auto core = core_;
-  core->draining = true;
+  core->policy.drain();
   core->timer.cancel();
-  if (core->in_flight.empty() && core->finished.empty()) co_return;
+  if (core->policy.idle()) co_return;
   core->idle.expires_after(timeout);
   boost::system::error_code ec;
   co_await core->idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-std::size_t webhook_sender::in_flight() const { return core_->in_flight.size(); }
+std::size_t webhook_sender::in_flight() const { return core_->policy.in_flight(); }
 
 }  // namespace cashier::daemon

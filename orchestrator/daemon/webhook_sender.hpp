@@ -1,25 +1,23 @@
 // Merchant webhook delivery from the store's outbox (PRODUCT.md, guarantee 5: at-least-once with
-// a stable webhook-id). Runs on the reactor thread, the only thread that touches the store it is
-// given. One timer wakes it at the earliest retry it knows of, and at least every `recheck`
-// (wall) to find rows written elsewhere; poke() wakes it at once after a commit that added rows.
+// a stable webhook-id): the Asio executor of engine::webhook_policy (orchestrator/engine/
+// webhook_policy.hpp), which decides which row goes out when (slots in total and per merchant,
+// per-payment order, retry schedule, give-up, redeliver). This file does the I/O the policy
+// asks for: it reads the due rows and what the policy needs about them from the store, signs
+// and POSTs each row it starts, commits deferrals and settled attempts (group-committed per
+// reactor turn), and arms one timer at the policy's earliest wake-up, or at least every
+// `recheck` (wall) to find rows written elsewhere; poke() wakes it at once after a commit that
+// added rows. Runs on the reactor thread, the only thread that writes through the store it is
+// given (proto-docs/threads-and-owners.md).
+//
 // Each due row is POSTed, Standard-Webhooks-signed with its merchant's secrets, through one
-// keep-alive client per (origin, CA file); 2xx means delivered, anything else is retried on
-// webhook_delay()'s schedule and marked dead when it runs out. Every attempt commits its
-// outbox_progress and webhook_attempt_record together (group-committed per reactor turn).
+// keep-alive client per (origin, CA file); 2xx means delivered, anything else is a failed
+// attempt the policy schedules again or gives up on.
 //
 // Destinations: a merchant chooses its URLs, so unless its config says
 // allowPrivateNotifyAddresses, every address the host resolves to is checked when connecting
 // (net/address_class.hpp: loopback, private, link-local, multicast... are refused, the checked
 // address is the one connected to) and the attempt fails when none is left. Redirects are never
 // followed: a 3xx is a failed attempt like any other non-2xx.
-//
-// Fairness: one merchant has at most max_in_flight_per_merchant attempts under way.
-//
-// Ordering: a payment's events are delivered in sequence order. A row is held while a row of
-// the same payment with a lower sequence is still pending; a held row's next_attempt_at is moved
-// to its blocker's so the due query does not keep returning it. A dead row no longer holds back
-// the next one (the merchant can still order events by `sequence` and the feed); a redelivered
-// earlier event holds back the later pending ones too.
 #pragma once
 
 #include <chrono>
@@ -34,8 +32,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
-#include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
+#include "orchestrator/engine/clock.hpp"
+#include "orchestrator/engine/webhook_policy.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::daemon {
@@ -51,24 +50,8 @@ struct webhook_options {
   std::size_t batch = 256;                   ///< due rows read per poll
 };
 
-/// How one delivery attempt ended.
-enum class delivery_result {
-  delivered,  ///< the merchant answered 2xx
-  retry,      ///< it failed; another attempt is scheduled
-  dead,       ///< it failed and the retry schedule is exhausted
-};
-
-/// "delivered", "retry" or "dead" (the `result` label of cashierd_webhooks_total).
-std::string_view to_string(delivery_result r);
-
-/// One committed attempt, for metrics and logs.
-struct delivery_report {
-  std::string event_id;                       ///< the outbox row
-  delivery_result result = delivery_result::retry;  ///< what became of it
-  std::int32_t http_status = 0;               ///< 0 = no HTTP answer
-  std::string error;                          ///< empty on a 2xx
-  std::chrono::microseconds latency{0};       ///< wall time of the attempt
-};
+using engine::delivery_report;
+using engine::delivery_result;
 
 /// Called on the reactor thread after each attempt is committed.
 using delivery_observer = std::function<void(const delivery_report&)>;

@@ -33,10 +33,27 @@ engine::scheduler_flaw flaw_of(injected_bug bug) {
     case injected_bug::none:
     case injected_bug::unverified:
     case injected_bug::drop_event:
+    case injected_bug::webhook_out_of_order:
     case injected_bug::no_last_look:
     case injected_bug::cancel_after_window: return engine::scheduler_flaw::none;
   }
   return engine::scheduler_flaw::none;
+}
+
+engine::webhook_flaw webhook_flaw_of(injected_bug bug) {
+  switch (bug) {
+    case injected_bug::drop_event: return engine::webhook_flaw::drop_on_failure;
+    case injected_bug::webhook_out_of_order: return engine::webhook_flaw::out_of_order;
+    case injected_bug::none:
+    case injected_bug::unverified:
+    case injected_bug::cancel_over_pay:
+    case injected_bug::leak_token:
+    case injected_bug::ignore_cap:
+    case injected_bug::fire_early:
+    case injected_bug::no_last_look:
+    case injected_bug::cancel_after_window: return engine::webhook_flaw::none;
+  }
+  return engine::webhook_flaw::none;
 }
 
 sim_cashierd::sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, std::string db_path,
@@ -45,6 +62,7 @@ sim_cashierd::sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, s
     : queue_(queue), rng_(random), env_(env), db_path_(std::move(db_path)), params_(std::move(params)),
       process_(process), rates_(rates), faults_(faults), log_(log), bug_(bug) {
   process_.limits.flaw = flaw_of(bug);
+  process_.webhooks.flaw = webhook_flaw_of(bug);
 }
 
 engine::instants sim_cashierd::now() const {
@@ -70,8 +88,13 @@ void sim_cashierd::start() {
     log_.add(queue_.now(), "scheduler invariant broken: " + std::string(what));
   });
   sched_->recover(engine_->recover(), now());
+  hooks_ = std::make_unique<engine::webhook_policy>(process_.webhooks);
+  hooks_->on_broken_invariant([this](std::string_view what) {
+    log_.add(queue_.now(), "webhook policy invariant broken: " + std::string(what));
+  });
   run();
-  // The deliverer's timers are memory too: re-arm one per pending merchant event.
+  // The sender polls the outbox at start; the world's wakes stand in for its periodic recheck
+  // (a tick per pending row's next attempt, instead of one every second of seven days).
   for (const auto& r : store_->due_outbox(never, 1'000'000)) arm_webhook_wake(r.next_attempt_at);
 }
 
@@ -93,12 +116,29 @@ void sim_cashierd::add_totals() {
   for (std::size_t i = 0; i < s.actions.size(); ++i) totals_.actions[i] += s.actions[i];
   for (std::size_t i = 0; i < s.fired.size(); ++i) totals_.fired[i] += s.fired[i];
   totals_.store_writable = totals_.store_writable && s.store_writable;
+  if (!hooks_) return;
+  const auto& w = hooks_->stats();
+  auto& t = webhook_totals_;
+  t.started += w.started;
+  t.held_for_order += w.held_for_order;
+  t.left_for_order += w.left_for_order;
+  t.held_for_share += w.held_for_share;
+  t.full += w.full;
+  t.delivered += w.delivered;
+  t.retried += w.retried;
+  t.dead += w.dead;
+  t.redelivered_in_flight += w.redelivered_in_flight;
+  t.commit_failures += w.commit_failures;
+  t.attempts_lost += w.attempts_lost;
 }
 
 void sim_cashierd::crash() {
   add_totals();
   ++incarnation_;
   sched_.reset();
+  hooks_.reset();
+  webhook_wakes_.clear();
+  settle_armed_ = false;
   engine_.reset();
   store_.reset();
   waiting_.clear();
@@ -106,7 +146,6 @@ void sim_cashierd::crash() {
   held_back_ = 0;
   recent_calls_.clear();
   pays_in_flight_.clear();
-  delivering_.clear();
   env_.crashed();
 }
 
@@ -302,7 +341,7 @@ bool sim_cashierd::commit(engine::batch& b) {
     if (out.result != engine::outcome::applied) continue;
     if (std::any_of(out.made.effects.begin(), out.made.effects.end(),
                     [](const effect& e) { return std::holds_alternative<emit_merchant_event>(e); })) {
-      wake_webhooks();
+      wake_webhooks(false);
       break;
     }
   }
@@ -344,62 +383,101 @@ void sim_cashierd::on_call_answer(int incarnation, call_kind kind, std::int64_t 
   run();
 }
 
-void sim_cashierd::wake_webhooks() {
+// The webhook sender's poll (webhook_sender.cpp), on the virtual clock: the due rows, and for
+// each what the policy asks to know; its admissions carried out. A `tick` is the sender's timer
+// (stalled rows may go again); otherwise a poke after a commit that added rows.
+void sim_cashierd::wake_webhooks(bool tick) {
   if (!up()) return;
-  for (const auto& r : store_->due_outbox(queue_.now(), 256)) {
-    if (!delivering_.insert(r.event_id).second) continue;  // already on its way
-    env_.deliver_webhook(r, incarnation_);
+  if (tick) hooks_->timer_ticked();
+  const auto now = queue_.now();
+  if (hooks_->begin_poll(now)) {
+    std::vector<store::transition> deferrals;
+    for (auto& row : store_->due_outbox(now, 256)) {
+      if (!hooks_->has_room()) break;
+      if (!hooks_->worth_reading(row)) continue;
+      engine::webhook_candidate c{std::move(row), std::nullopt, {}};
+      if (const auto p = store_->load(c.row.payment_id)) c.merchant = p->merchant_id;
+      if (engine::webhook_policy::needs_siblings(c.row)) c.siblings = store_->outbox_of(c.row.payment_id);
+      auto decided = hooks_->admit(std::move(c), now);
+      if (auto* d = std::get_if<engine::start_delivery>(&decided))
+        env_.deliver_webhook(d->row, incarnation_, process_.webhooks.attempt_timeout);
+      else if (auto* held = std::get_if<engine::defer_delivery>(&decided))
+        deferrals.push_back(std::move(held->t));
+    }
+    // A failed deferral leaves the rows due: the next poll decides again.
+    if (!deferrals.empty() && !store_fails()) store_->commit(deferrals);
   }
+  if (const auto at = hooks_->next_wake()) arm_webhook_wake(*at);
 }
 
 void sim_cashierd::arm_webhook_wake(time_point at) {
-  queue_.at(at, [this, inc = incarnation_] {
-    if (inc == incarnation_) wake_webhooks();
+  if (!webhook_wakes_.insert(at).second) return;  // one wake per instant
+  queue_.at(at, [this, inc = incarnation_, at] {
+    if (inc != incarnation_) return;
+    webhook_wakes_.erase(at);
+    wake_webhooks(true);
   });
 }
 
 void sim_cashierd::on_webhook_result(int incarnation, const store::outbox_record& r, int http_status) {
   if (incarnation != incarnation_ || !up()) return;
-  delivering_.erase(r.event_id);
+  engine::attempt_outcome o;
+  o.http_status = http_status;
+  if (!o.ok()) o.error = http_status == 0 ? "timeout" : "HTTP " + std::to_string(http_status);
+  if (!hooks_->attempt_ended(r.event_id, std::move(o)) || settle_armed_) return;
+  // Settled on the next reactor turn, with whatever else ends meanwhile (the sender posts it).
+  settle_armed_ = true;
+  queue_.after(rng_.between(duration::zero(), reactor_turn), [this, inc = incarnation_] { settle_webhooks(inc); });
+}
+
+void sim_cashierd::settle_webhooks(int inc) {
+  if (inc != incarnation_ || !up()) return;
+  settle_armed_ = false;
   const auto now = queue_.now();
-  const bool ok = http_status >= 200 && http_status < 300;
-  store::outbox_progress p{r.event_id, r.attempts + 1, now, store::outbox_state::delivered, http_status,
-                           ok ? "" : "HTTP " + std::to_string(http_status)};
-  if (!ok && bug_ != injected_bug::drop_event) {
-    const auto delay = webhook_delay(p.attempts);
-    p.state = delay ? store::outbox_state::pending : store::outbox_state::dead;
-    if (delay) p.next_attempt_at = now + *delay;
-  }
-  store::transition t;
-  t.deliveries.push_back(p);
-  t.webhook_attempts.push_back({0, r.event_id, now, http_status, p.last_error, 0});
+  const auto s = hooks_->settle(now);
   if (store_fails()) {
+    // Nothing written: the rows stay due, stalled until the sender's next timer tick.
+    hooks_->settle_failed(s);
     arm_webhook_wake(now + std::chrono::duration_cast<duration>(process_.limits.retry_after_store_failure));
     return;
   }
+  std::vector<store::commit_outcome> outcomes;
   try {
-    const auto outcome = store_->commit_one(t);
-    if (outcome.status != store::commit_status::committed) {
-      log_.add(now, "webhook progress of " + r.event_id + " not committed: " + outcome.detail);
-    }
+    if (!s.transitions.empty()) outcomes = store_->commit(s.transitions);
   } catch (const store::store_error& e) {
     log_.add(now, std::string("store_error on webhook progress: ") + e.what());
+    hooks_->settle_failed(s);
+    return;
   }
-  if (p.state == store::outbox_state::pending) arm_webhook_wake(p.next_attempt_at);
+  for (std::size_t i = 0; i < outcomes.size(); ++i)
+    if (outcomes[i].status != store::commit_status::committed)
+      log_.add(now, "webhook progress of " + s.reports[i].event_id + " not committed: " + outcomes[i].detail);
+  hooks_->settled(s, outcomes);
+  wake_webhooks(false);  // the sender polls again after a settle
+}
+
+bool sim_cashierd::redeliver(const std::string& event_id) {
+  if (!up() || store_fails()) return false;
+  const auto row = store_->outbox_by_event_id(event_id);
+  if (!row) return false;
+  if (store_->commit_one(engine::webhook_policy::redeliver(*row, queue_.now())).status != store::commit_status::committed)
+    return false;
+  hooks_->redelivered(event_id);
+  wake_webhooks(false);
+  return true;
 }
 
 std::size_t sim_cashierd::redeliver_dead(const std::function<void(const store::outbox_record&)>& before) {
   if (!up()) return 0;
   const auto dead = store_->dead_outbox(1'000'000);
-  store::transition t;
   for (const auto& r : dead) {
     before(r);
-    t.deliveries.push_back(
-        {r.event_id, 0, queue_.now(), store::outbox_state::pending, r.last_status, r.last_error});
+    // What webhook_sender::redeliver does, one event at a time.
+    if (store_->commit_one(engine::webhook_policy::redeliver(r, queue_.now())).status == store::commit_status::committed)
+      hooks_->redelivered(r.event_id);
   }
   if (dead.empty()) return 0;
-  store_->commit_one(t);
-  arm_webhook_wake(queue_.now());
+  wake_webhooks(false);
   return dead.size();
 }
 

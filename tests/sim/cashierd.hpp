@@ -5,10 +5,13 @@
 // 0-10 ms, one engine.apply per batch, the timer, the store probe, the calls handed to the
 // network), injects the process's faults (store failures and outages, a crash between a
 // commit and its effects) and checks, from outside, that the calls it is asked to start stay
-// within the configured budget and never put two pays of one payment in flight. Merchant webhooks are delivered from the outbox with the
-// webhook_delay schedule (the webhook sender is not simulated). crash() loses all of this
-// memory, the scheduler included (answers to the old incarnation are dropped); start()
-// reloads from the file.
+// within the configured budget and never put two pays of one payment in flight. Merchant
+// webhooks go out as the production webhook policy (orchestrator/engine/webhook_policy.hpp)
+// decides, the daemon's webhook_sender's seam: this file reads the due rows and what the policy
+// needs from the store, hands the deliveries to the world's merchant sink, commits deferrals and
+// settlements (with the store's faults), and wakes at the policy's instants. crash() loses all
+// of this memory, the scheduler and the webhook policy included (answers to the old incarnation
+// are dropped); start() reloads from the file.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +25,9 @@
 #include <utility>
 #include <vector>
 
-#include "orchestrator/engine/scheduler.hpp"
 #include "orchestrator/engine/engine.hpp"
+#include "orchestrator/engine/scheduler.hpp"
+#include "orchestrator/engine/webhook_policy.hpp"
 #include "tests/sim/event_queue.hpp"
 #include "tests/sim/faults.hpp"
 #include "tests/sim/rng.hpp"
@@ -36,7 +40,8 @@ using engine::call_kind;
 enum class injected_bug {
   none,             ///< the real behaviour
   unverified,       ///< unsigned answers and forged notifies are applied as if verified
-  drop_event,       ///< a failed webhook delivery is recorded as delivered
+  drop_event,       ///< webhook policy: a failed delivery is settled as delivered
+  webhook_out_of_order,  ///< webhook policy: a payment's event goes before its earlier pending one
   cancel_over_pay,  ///< scheduler: a cancel is sent while a pay of the same payment is in flight
   leak_token,       ///< scheduler: a prepaid budget token is not refunded
   ignore_cap,       ///< scheduler: due deadlines fire whatever the calls in flight
@@ -47,11 +52,14 @@ enum class injected_bug {
 
 /// The scheduler's flaw for `bug` (none for the bugs outside it).
 engine::scheduler_flaw flaw_of(injected_bug bug);
+/// The webhook policy's flaw for `bug` (none for the bugs outside it).
+engine::webhook_flaw webhook_flaw_of(injected_bug bug);
 
 /// How the process is configured for one seed (drawn by the world).
 struct process_config {
   double max_requests_per_second = 0;  ///< alipayplus.maxRequestsPerSecond (0 = unlimited)
   engine::scheduler_limits limits;     ///< the scheduler's limits (the daemon's unless drawn smaller)
+  engine::webhook_limits webhooks;     ///< the webhook policy's limits (the daemon's unless drawn smaller)
 };
 
 /// What cashierd reaches outside itself: the network to Alipay+ and to the merchant.
@@ -60,8 +68,9 @@ class cashierd_env {
   virtual ~cashierd_env() = default;
   /// Sends Alipay+ call `kind` for `p`; the answer comes back through on_call_answer.
   virtual void send_call(call_kind kind, const payment& p, int incarnation) = 0;
-  /// POSTs merchant event `r`; the result comes back through on_webhook_result.
-  virtual void deliver_webhook(const store::outbox_record& r, int incarnation) = 0;
+  /// POSTs merchant event `r`; the result comes back through on_webhook_result (after at most
+  /// `timeout`: an answer later than that is a timeout, whatever the merchant did with it).
+  virtual void deliver_webhook(const store::outbox_record& r, int incarnation, duration timeout) = 0;
   /// The process crashed (the world schedules its restart).
   virtual void crashed() = 0;
 };
@@ -97,11 +106,14 @@ class sim_cashierd {
   /// An Alipay+ call of `incarnation` ended with `ev`.
   void on_call_answer(int incarnation, call_kind kind, std::int64_t id, event ev,
                       store::call_record call, bool unverified);
-  /// A webhook delivery of `incarnation` ended.
+  /// A webhook delivery of `incarnation` ended: `http_status` (0 = no answer, e.g. a timeout).
   void on_webhook_result(int incarnation, const store::outbox_record& r, int http_status);
   /// The operator redelivers every dead merchant event (`cashierctl redeliver`): a fresh
   /// schedule from now. Returns the events redelivered, after showing each to `before`.
   std::size_t redeliver_dead(const std::function<void(const store::outbox_record&)>& before);
+  /// The operator redelivers merchant event `event_id` now, whatever its state (`cashierctl
+  /// redeliver`, e.g. while an attempt is under way). False when it is not committed.
+  bool redeliver(const std::string& event_id);
 
   /// Group commits done (all incarnations).
   std::uint64_t commits() const { return commits_; }
@@ -118,6 +130,8 @@ class sim_cashierd {
   void finish();
   /// The scheduler's counters, summed over every incarnation.
   const engine::scheduler_stats& scheduler_totals() const { return totals_; }
+  /// The webhook policy's counters, summed over every incarnation.
+  const engine::webhook_policy_stats& webhook_totals() const { return webhook_totals_; }
   /// Whether the last crash was injected between a commit and its effects (then clears it).
   bool take_crashed_after_commit() { return std::exchange(crashed_after_commit_, false); }
 
@@ -137,8 +151,9 @@ class sim_cashierd {
   void start_call(const engine::start_call& c);
   void arm_timer(const engine::arm_timer& t);
   void probe();
-  void wake_webhooks();
+  void wake_webhooks(bool tick);
   void arm_webhook_wake(time_point at);
+  void settle_webhooks(int inc);
   bool store_fails();
   void add_totals();
 
@@ -158,6 +173,7 @@ class sim_cashierd {
   std::uint64_t same_payment_ = 0;
   bool crashed_after_commit_ = false;
   engine::scheduler_stats totals_;
+  engine::webhook_policy_stats webhook_totals_;
   time_point store_broken_until_{};  // an outage: every commit and probe fails until then
   duration outages_{};
   time_point held_back_at_{};
@@ -173,7 +189,9 @@ class sim_cashierd {
   std::uint64_t timer_generation_ = 0;  // a timer event of an older generation was re-armed
   std::deque<time_point> recent_calls_;  // calls started in the last second (the budget check)
   std::unordered_map<std::int64_t, int> pays_in_flight_;  // per payment (the one-pay check)
-  std::set<std::string> delivering_;
+  std::unique_ptr<engine::webhook_policy> hooks_;
+  std::set<time_point> webhook_wakes_;  // instants a wake is armed for (one each)
+  bool settle_armed_ = false;
 };
 
 using engine::api_name;

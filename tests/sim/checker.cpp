@@ -237,7 +237,31 @@ void checker::after_step(bool up, time_point up_since, duration downtime) {
   }
 }
 
-void checker::on_webhook(const store::outbox_record& r, bool accepted) {
+void checker::on_webhook(const store::outbox_record& r, bool accepted, bool confirmed) {
+  if (accepted) {
+    ++totals_.webhook_receipts;
+    const auto seen = sink_.find(r.event_id);
+    if (seen != sink_.end() && seen->second.delivered > 0) {
+      ++totals_.webhook_duplicates;
+    } else {
+      // The first time the merchant takes this event: every earlier event of the payment must be
+      // there already, or have failed as many times as the sender tries before giving up.
+      int give_up = 1;
+      while (webhook_delay(give_up)) ++give_up;
+      for (std::int32_t seq = 1; seq < r.seq; ++seq) {
+        const auto id = ids_.find({r.payment_id, seq});
+        const auto earlier = id == ids_.end() ? sink_.end() : sink_.find(id->second);
+        const bool there = earlier != sink_.end() && earlier->second.delivered > 0;
+        const bool given_up = earlier != sink_.end() && earlier->second.failed_since_reset >= give_up;
+        if (!there && !given_up) {
+          log_.add(queue_.now(), "merchant event " + r.event_id + " (sequence " + std::to_string(r.seq) +
+                                     ") delivered before sequence " + std::to_string(seq) + " of its payment");
+          break;
+        }
+      }
+      if (r.seq > 1) ++totals_.webhook_after_earlier;
+    }
+  }
   auto& v = sink_[r.event_id];
   if (v.refused + v.delivered == 0) {
     v.payload = r.payload;
@@ -250,6 +274,12 @@ void checker::on_webhook(const store::outbox_record& r, bool accepted) {
     log_.add(queue_.now(), "merchant event " + r.event_id + " has an unstable id");
   }
   ++(accepted ? v.delivered : v.refused);
+  if (accepted && !confirmed) ++v.unconfirmed;
+  if (!confirmed) ++v.failed_since_reset;
+}
+
+void checker::on_redelivered(const std::string& event_id) {
+  if (const auto it = sink_.find(event_id); it != sink_.end()) it->second.failed_since_reset = 0;
 }
 
 void checker::on_dead(const store::outbox_record& r) {
@@ -258,11 +288,13 @@ void checker::on_dead(const store::outbox_record& r) {
   // Every recorded attempt must have been refused by the merchant. A delivery the merchant
   // accepted may still be followed by refusals when its success could not be recorded (the store
   // failed at that moment, so the event was sent again): the merchant has the event then, and the
-  // refused re-sends rightly count towards dead.
-  if (it == sink_.end() || it->second.refused < r.attempts) {
+  // refused re-sends rightly count towards dead. So does a delivery it took after the sender's
+  // timeout: the sender saw it fail.
+  if (it == sink_.end() || it->second.refused + it->second.unconfirmed < r.attempts) {
     log_.add(queue_.now(),
              "merchant event " + r.event_id + " dead though the merchant did not refuse every attempt");
   }
+  if (it != sink_.end()) it->second.failed_since_reset = 0;  // redelivered: a fresh schedule
 }
 
 void checker::check_outbox(store::payment_store& s, const payment& p) {

@@ -49,6 +49,9 @@ struct check_totals {
   duration latest_final{};            ///< the latest settling after max(deadline, cancel start)
   std::uint64_t parked = 0;           ///< payments parked after 7 days of slow path (unresolved)
   std::uint64_t cancel_failed_events = 0;  ///< payment.cancel_failed events
+  std::uint64_t webhook_receipts = 0;      ///< deliveries the merchant took (duplicates included)
+  std::uint64_t webhook_duplicates = 0;    ///< of which it already had (at-least-once at work)
+  std::uint64_t webhook_after_earlier = 0; ///< first receipts of an event after its payment's earlier ones (order checked)
 };
 
 /// Checks the invariants of one run.
@@ -65,9 +68,15 @@ class checker {
   void after_step(bool up, time_point up_since, duration downtime);
   /// cashierd sent call `kind` for `p` to the network (before any loss).
   void on_call_sent(call_kind kind, const payment& p);
-  /// The merchant endpoint received delivery `r` and answered `accepted` (2xx) or not.
-  void on_webhook(const store::outbox_record& r, bool accepted);
-  /// Merchant event `r` is dead: legitimate only if the merchant refused every attempt.
+  /// The merchant endpoint received delivery `r`: it took it (`accepted`) or refused it, and
+  /// the sender learns so in time (`confirmed`; false when it answered after the sender's
+  /// timeout or refused). A payment's events must reach the merchant in sequence order: the
+  /// first time an event is taken, each earlier event of its payment was taken before or
+  /// failed often enough to be given up on (dead).
+  void on_webhook(const store::outbox_record& r, bool accepted, bool confirmed);
+  /// An operator redelivered event `event_id` (not dead): it starts a fresh schedule.
+  void on_redelivered(const std::string& event_id);
+  /// Merchant event `r` is dead: legitimate only if no attempt was confirmed taken.
   void on_dead(const store::outbox_record& r);
   /// The final checks against a store opened on the file, for the merchant's `payment_ids`.
   void at_end(store::payment_store& s, const std::vector<std::string>& payment_ids);
@@ -89,6 +98,8 @@ class checker {
     std::string payload;
     int refused = 0;
     int delivered = 0;
+    int unconfirmed = 0;        // taken, but the sender heard of it too late (it counts as failed)
+    int failed_since_reset = 0; // attempts the sender saw fail since the event was last redelivered
   };
 
   void fail(const payment& p, const std::string& what);

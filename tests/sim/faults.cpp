@@ -33,6 +33,9 @@ std::string_view to_string(fault f) {
     case fault::merchant_early_cancel: return "merchant_early_cancel";
     case fault::webhook_sink_down: return "webhook_sink_down";
     case fault::webhook_error: return "webhook_error";
+    case fault::webhook_timeout: return "webhook_timeout";
+    case fault::small_webhook_slots: return "small_webhook_slots";
+    case fault::operator_redeliver: return "operator_redeliver";
     case fault::store_failure: return "store_failure";
     case fault::store_outage: return "store_outage";
     case fault::tight_budget: return "tight_budget";
@@ -61,7 +64,7 @@ fault_rates fault_rates::scaled(double k) const {
                     &r.short_cancel_window, &r.order_is_closed, &r.no_notify, &r.notify_lost,
                     &r.ack_lost, &r.notify_duplicate, &r.notify_late, &r.notify_reordered,
                     &r.forged_per_payment, &r.wrong_amount, &r.merchant_duplicate,
-                    &r.merchant_cancel, &r.merchant_early_cancel, &r.webhook_error,
+                    &r.merchant_cancel, &r.merchant_early_cancel, &r.webhook_error, &r.webhook_timeout, &r.operator_redeliver,
                     &r.store_failure, &r.crash_after_commit}) {
     *p = std::min(1.0, *p * k);
   }

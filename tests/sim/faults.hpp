@@ -42,6 +42,9 @@ enum class fault {
   merchant_early_cancel,  ///< the merchant cancels within a second of creating
   webhook_sink_down,      ///< the merchant's webhook endpoint is down for a while
   webhook_error,          ///< one webhook delivery answered 5xx
+  webhook_timeout,        ///< the merchant answers one delivery after the sender's timeout (it may have taken it)
+  small_webhook_slots,    ///< per seed: few webhook deliveries in flight, fewer per merchant
+  operator_redeliver,     ///< the operator redelivers an event while its delivery is under way
   store_failure,          ///< a group commit fails (nothing written)
   store_outage,           ///< after a store failure the store stays broken for seconds (probes fail)
   tight_budget,           ///< per seed: a low maxRequestsPerSecond (calls wait for the budget)
@@ -93,6 +96,8 @@ struct fault_rates {
   double merchant_cancel = 0.1;         ///< per payment: the merchant cancels at a random time
   double merchant_early_cancel = 0.03;  ///< per payment: the merchant cancels right away
   double webhook_error = 0.03;          ///< per delivery
+  double webhook_timeout = 0.02;        ///< per delivery
+  double operator_redeliver = 0.01;     ///< per delivery, while it is under way
   double store_failure = 0.002;         ///< per group commit
   double crash_after_commit = 0.001;    ///< per group commit: crash before its effects run
 

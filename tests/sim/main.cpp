@@ -37,8 +37,9 @@ struct cli {
 
 constexpr std::string_view usage =
     "usage: cashier-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--jobs J]\n"
-    "                   [--verbose] [--inject-bug unverified|drop-event|cancel-over-pay|no-last-look|\n"
-    "                                 cancel-after-window|leak-token|ignore-cap|fire-early]\n"
+    "                   [--verbose] [--inject-bug unverified|drop-event|webhook-out-of-order|\n"
+    "                                 cancel-over-pay|no-last-look|cancel-after-window|leak-token|\n"
+    "                                 ignore-cap|fire-early]\n"
     "                   [--scenario random|downtime|late-evening]\n"
     "                   [--expect-violations]\n";
 
@@ -152,7 +153,21 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   fault_counts faults;
   check_totals t;
   engine::scheduler_stats sched;
+  engine::webhook_policy_stats hooks;
   for (const auto& r : reports) {
+    hooks.started += r.webhooks.started;
+    hooks.held_for_order += r.webhooks.held_for_order;
+    hooks.left_for_order += r.webhooks.left_for_order;
+    hooks.held_for_share += r.webhooks.held_for_share;
+    hooks.full += r.webhooks.full;
+    hooks.delivered += r.webhooks.delivered;
+    hooks.retried += r.webhooks.retried;
+    hooks.dead += r.webhooks.dead;
+    hooks.redelivered_in_flight += r.webhooks.redelivered_in_flight;
+    hooks.commit_failures += r.webhooks.commit_failures;
+    t.webhook_receipts += r.totals.webhook_receipts;
+    t.webhook_duplicates += r.totals.webhook_duplicates;
+    t.webhook_after_earlier += r.totals.webhook_after_earlier;
     payments += static_cast<std::uint64_t>(r.payments);
     simulated += r.simulated;
     commits += r.commits;
@@ -214,6 +229,21 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
               static_cast<unsigned long long>(sched.tokens_borrowed),
               static_cast<unsigned long long>(sched.tokens_refunded),
               static_cast<unsigned long long>(sched.store_failures));
+  // The production webhook policy's reach: every decision and outcome must show up here.
+  std::printf("webhook policy: started %llu; deferred behind an earlier event %llu, left for one under way "
+              "%llu, deferred for the merchant's share %llu, polls with every slot taken %llu; settled "
+              "delivered %llu, retry %llu, dead %llu; redelivered while under way %llu; failed settles %llu\n",
+              static_cast<unsigned long long>(hooks.started), static_cast<unsigned long long>(hooks.held_for_order),
+              static_cast<unsigned long long>(hooks.left_for_order),
+              static_cast<unsigned long long>(hooks.held_for_share), static_cast<unsigned long long>(hooks.full),
+              static_cast<unsigned long long>(hooks.delivered), static_cast<unsigned long long>(hooks.retried),
+              static_cast<unsigned long long>(hooks.dead),
+              static_cast<unsigned long long>(hooks.redelivered_in_flight),
+              static_cast<unsigned long long>(hooks.commit_failures));
+  std::printf("merchant sink: %llu deliveries taken, %llu of them duplicates; %llu first receipts checked "
+              "against their payment's earlier events\n",
+              static_cast<unsigned long long>(t.webhook_receipts), static_cast<unsigned long long>(t.webhook_duplicates),
+              static_cast<unsigned long long>(t.webhook_after_earlier));
   std::printf("merchant events: %llu (dead after the merchant refused every attempt, then "
               "redelivered: %llu; cancel_failed: %llu); anomalies: "
               "%llu; parked unresolved: %llu; latest settling after deadline or cancel start: %s\n",

@@ -69,7 +69,7 @@ class world final : public cashierd_env {
   run_report run();
 
   void send_call(call_kind kind, const payment& p, int incarnation) override;
-  void deliver_webhook(const store::outbox_record& r, int incarnation) override;
+  void deliver_webhook(const store::outbox_record& r, int incarnation, duration timeout) override;
   void crashed() override;
 
  private:
@@ -116,6 +116,13 @@ class world final : public cashierd_env {
     if (r.chance(0.3)) {
       faults.add(fault::small_cap);
       c.limits.max_calls_in_flight = static_cast<std::size_t>(r.uniform(2, 8));
+    }
+    if (r.chance(0.3)) {
+      // Few webhook slots, and a merchant share below them: rows wait for a slot or their share.
+      faults.add(fault::small_webhook_slots);
+      c.webhooks.max_in_flight = static_cast<std::size_t>(r.uniform(1, 4));
+      c.webhooks.max_in_flight_per_merchant =
+          static_cast<std::size_t>(r.uniform(1, std::max<std::int64_t>(1, static_cast<std::int64_t>(c.webhooks.max_in_flight) - 1)));
     }
     return c;
   }
@@ -459,8 +466,9 @@ bool world::sink_down() const {
   return false;
 }
 
-void world::deliver_webhook(const store::outbox_record& r, int incarnation) {
-  queue_.after(latency(), [this, r, incarnation] {
+void world::deliver_webhook(const store::outbox_record& r, int incarnation, duration timeout) {
+  const auto sent = queue_.now();
+  queue_.after(latency(), [this, r, incarnation, timeout, sent] {
     int status = 200;
     if (sink_down()) {
       status = 0;
@@ -468,10 +476,19 @@ void world::deliver_webhook(const store::outbox_record& r, int incarnation) {
       faults_.add(fault::webhook_error);
       status = 500;
     }
-    trace("webhook " + r.event_id + " " + r.type + " -> " + std::to_string(status));
-    checker_.on_webhook(r, status == 200);
-    queue_.after(latency(), [this, r, incarnation, status] {
-      cashierd_.on_webhook_result(incarnation, r, status);
+    // The merchant takes its time: whatever it decided, the sender has given up by then.
+    const bool late = status != 0 && rng_.chance(rates_.webhook_timeout);
+    if (late) faults_.add(fault::webhook_timeout);
+    trace("webhook " + r.event_id + " " + r.type + " -> " + std::to_string(status) + (late ? " (too late)" : ""));
+    checker_.on_webhook(r, status == 200, !late && status == 200);
+    if (rng_.chance(rates_.operator_redeliver)) {
+      // While the sender waits for this answer, an operator asks for the event again.
+      faults_.add(fault::operator_redeliver);
+      if (cashierd_.redeliver(r.event_id)) checker_.on_redelivered(r.event_id);
+    }
+    const auto answered = late ? sent + timeout : queue_.now() + latency();
+    queue_.at(answered, [this, r, incarnation, status, late] {
+      cashierd_.on_webhook_result(incarnation, r, late ? 0 : status);
     });
   });
 }
@@ -551,6 +568,7 @@ run_report world::run() {
   r.crashes = crashes_;
   r.crashes_after_commit = crashes_after_commit_;
   cashierd_.finish();
+  r.webhooks = cashierd_.webhook_totals();
   r.commits = cashierd_.commits();
   std::tie(r.shared_commits, r.same_payment_commits) = cashierd_.shared_commits();
   r.scheduler = cashierd_.scheduler_totals();
@@ -566,6 +584,7 @@ std::optional<injected_bug> parse_bug(std::string_view name) {
   if (name == "none") return injected_bug::none;
   if (name == "unverified") return injected_bug::unverified;
   if (name == "drop-event") return injected_bug::drop_event;
+  if (name == "webhook-out-of-order") return injected_bug::webhook_out_of_order;
   if (name == "cancel-over-pay") return injected_bug::cancel_over_pay;
   if (name == "leak-token") return injected_bug::leak_token;
   if (name == "ignore-cap") return injected_bug::ignore_cap;

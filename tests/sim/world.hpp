@@ -49,6 +49,7 @@ struct run_report {
   std::uint64_t same_payment_commits = 0;  ///< group commits of several inputs for one payment
   std::uint64_t cancels_deferred = 0;    ///< cancels held back behind an in-flight pay
   engine::scheduler_stats scheduler;     ///< the scheduler's counters (actions by kind, lanes)
+  engine::webhook_policy_stats webhooks; ///< the webhook policy's counters
   check_totals totals;                   ///< outcomes counted by the checker
   std::vector<violation> violations;     ///< invariant violations
 };
@@ -56,7 +57,7 @@ struct run_report {
 /// Runs one seed to the end and checks it.
 run_report run_seed(const run_options& options);
 
-/// The bug named `name` ("unverified", "drop-event", "cancel-over-pay", "no-last-look",
+/// The bug named `name` ("unverified", "drop-event", "webhook-out-of-order", "cancel-over-pay", "no-last-look",
 /// "cancel-after-window", "leak-token", "ignore-cap", "fire-early"), or nothing.
 std::optional<injected_bug> parse_bug(std::string_view name);
 /// The scenario named `name` ("random", "downtime", "late-evening"), or nothing.

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/engine/deadline_heap.hpp"
 #include "tools/scale-bench/child.hpp"
 #include "tools/scale-bench/seed.hpp"
@@ -25,8 +26,9 @@ using steady = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 constexpr const char* client_id = "SCALE_CLIENT";
-constexpr const char* lateness = "cashierd_timer_lateness_seconds";
-constexpr const char* lateness_max = "cashierd_timer_lateness_max_seconds";
+// The daemon's metric names, from the one place they are written (a renamed metric fails here).
+constexpr std::string_view lateness = cashier::daemon::metric::timer_lateness.text;
+constexpr std::string_view lateness_max = cashier::daemon::metric::timer_lateness_max.text;
 /// The cancels of the polling phase (urgent lane) ask for this share of the budget.
 constexpr double cancel_share = 0.05;
 
@@ -257,7 +259,7 @@ void scale_bench::measure_restarts(std::int64_t n, const std::string& db, std::v
     auto d = start_daemon(db, 0, sim_port_);
     ready.push_back(d->ready_s);
     ready_cpus.push_back(d->ready_cpu_s);
-    all_armed = all_armed && metric_sum(d->metrics(), "cashierd_deadlines_armed") == static_cast<double>(n);
+    all_armed = all_armed && metric_sum(d->metrics(), cashier::daemon::metric::deadlines_armed.text) == static_cast<double>(n);
     stalls.push_back(stall_during_scrape(d->ops_port));
     std::this_thread::sleep_for(300ms);
     rss.push_back(static_cast<double>(d->proc->rss_bytes().value_or(0)));
@@ -310,7 +312,7 @@ void scale_bench::measure_lateness(std::int64_t n, const std::string& db, std::v
   out.push_back(p99);
   out.push_back({.name = "timer_lateness_max", .size = n, .value = 1000 * worst, .unit = "ms"});
   out.push_back({.name = "commit_p99", .size = n,
-                 .value = 1000 * histogram_quantile(text, "cashierd_commit_seconds", 0.99).value_or(0), .unit = "ms",
+                 .value = 1000 * histogram_quantile(text, cashier::daemon::metric::commit_seconds.text, 0.99).value_or(0), .unit = "ms",
                  .ceiling = 1000 * fsync_p99});
   progress("timer lateness p99 " + std::to_string(p99.value) + " ms over " + std::to_string(due) +
            " due timers; fsync p99 " + std::to_string(1000 * fsync_p99) + " ms, max " +
@@ -333,7 +335,7 @@ void scale_bench::measure_polling(std::int64_t n, const std::string& db, std::ve
   // sent; answers alone would count the calls in flight at the window's start against it.
   const auto calls = [&] {
     const auto text = d->metrics();
-    return metric_sum(text, "cashierd_alipayplus_calls_total") + metric_sum(text, "cashierd_alipayplus_calls_in_flight");
+    return metric_sum(text, cashier::daemon::metric::aplus_calls.text) + metric_sum(text, cashier::daemon::metric::calls_in_flight.text);
   };
   const double calls0 = calls();
   const auto t0 = steady::now();

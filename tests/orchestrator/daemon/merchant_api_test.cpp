@@ -206,8 +206,11 @@ struct api_fixture {
     std::vector<std::optional<net::response>> out(reqs.size());
     std::exception_ptr error;
     std::size_t answered = 0;
+    // The request router matches each request once and hands the match over; so does this.
+    std::vector<match_result> matches;
+    for (const auto& r : reqs) matches.push_back(match_route(r.method, r.target, cfg.alipayplus.notify_path));
     for (std::size_t i = 0; i < reqs.size(); ++i) {
-      asio::co_spawn(io, api.handle(reqs[i]), [&, i](std::exception_ptr e, net::response r) {
+      asio::co_spawn(io, api.handle(reqs[i], matches[i]), [&, i](std::exception_ptr e, net::response r) {
         ++answered;
         if (e)
           error = e;

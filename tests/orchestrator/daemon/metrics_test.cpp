@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "orchestrator/daemon/metrics.hpp"
 
@@ -166,8 +167,9 @@ TEST_CASE("gauges follow the store's counters") {
 
 TEST_CASE("histograms render cumulative buckets with inclusive upper bounds, sum and count") {
   metrics m;
-  REQUIRE(m.describe("test_latency_seconds", metric_kind::histogram, "Test latency.", {0.25, 0.5, 1}));
-  for (double v : {0.125, 0.25, 0.75, 3.0}) CHECK(m.observe("test_latency_seconds", {{"api", "pay"}}, v));
+  constexpr histogram_name latency{"test_latency_seconds"};
+  REQUIRE(m.describe(latency, "Test latency.", {0.25, 0.5, 1}));
+  for (double v : {0.125, 0.25, 0.75, 3.0}) CHECK(m.observe(latency, {{"api", "pay"}}, v));
   CHECK(family_block(m.render(), "test_latency_seconds") ==
         "# HELP test_latency_seconds Test latency.\n"
         "# TYPE test_latency_seconds histogram\n"
@@ -194,31 +196,43 @@ TEST_CASE("label-less metrics are exposed as zero from the start") {
 
 TEST_CASE("label values and HELP text are escaped") {
   metrics m;
-  REQUIRE(m.describe("test_events_total", metric_kind::counter, "Line one\nback\\slash \"quoted\"."));
-  CHECK(m.count("test_events_total", {{"detail", "a\"b\\c\nd"}}));
+  constexpr counter_name events{"test_events_total"};
+  REQUIRE(m.describe(events, "Line one\nback\\slash \"quoted\"."));
+  CHECK(m.count(events, {{"detail", "a\"b\\c\nd"}}));
   CHECK(family_block(m.render(), "test_events_total") ==
         "# HELP test_events_total Line one\\nback\\\\slash \"quoted\".\n"
         "# TYPE test_events_total counter\n"
         "test_events_total{detail=\"a\\\"b\\\\c\\nd\"} 1\n");
 }
 
+// A metric name is typed by its kind and never made from a string implicitly: a string literal
+// (where a typo would silently drop the metric) or a name of the wrong kind does not compile.
+static_assert(!std::is_invocable_v<decltype(&metrics::set_gauge), metrics&, const char*, const metric_labels&, double>);
+static_assert(!std::is_convertible_v<const char*, counter_name>);
+static_assert(!std::is_convertible_v<std::string_view, counter_name>);
+static_assert(!std::is_convertible_v<gauge_name, counter_name>);
+static_assert(!std::is_convertible_v<counter_name, histogram_name>);
+static_assert(!std::is_invocable_v<decltype(&metrics::observe), metrics&, counter_name, const metric_labels&, double>);
+static_assert(!std::is_invocable_v<decltype(&metrics::set_gauge), metrics&, counter_name, const metric_labels&, double>);
+
 TEST_CASE("the registry refuses unknown names, wrong kinds and bad input") {
   metrics m;
-  CHECK_FALSE(m.count("cashierd_no_such_total"));
-  CHECK_FALSE(m.count(metric::payments, {{"status", "INIT"}}));  // a gauge
-  CHECK_FALSE(m.set_gauge(metric::aplus_calls, {}, 1));         // a counter
-  CHECK_FALSE(m.observe(metric::webhooks, {}, 1));              // a counter
+  CHECK_FALSE(m.count(counter_name{"cashierd_no_such_total"}));  // built explicitly, never described
+  CHECK_FALSE(m.count(counter_name{metric::payments.text}, {{"status", "INIT"}}));  // a gauge's name
+  CHECK_FALSE(m.set_gauge(gauge_name{metric::aplus_calls.text}, {}, 1));            // a counter's name
+  CHECK_FALSE(m.observe(histogram_name{metric::webhooks.text}, {}, 1));             // a counter's name
   CHECK_FALSE(m.count(metric::webhooks, {{"result", "dead"}}, -1));
   CHECK_FALSE(m.count(metric::webhooks, {{"bad-label", "x"}}));
   CHECK_FALSE(m.count(metric::webhooks, {{"le", "x"}}));
   CHECK_FALSE(m.observe(metric::commit_seconds, {}, std::nan("")));
-  CHECK_FALSE(m.describe(metric::webhooks, metric_kind::counter, "again"));
-  CHECK_FALSE(m.describe("1starts_with_digit", metric_kind::counter, "x"));
-  CHECK_FALSE(m.describe("has space", metric_kind::gauge, "x"));
-  CHECK_FALSE(m.describe("test_gauge_buckets", metric_kind::gauge, "x", {1}));
-  CHECK_FALSE(m.describe("test_unsorted", metric_kind::histogram, "x", {1, 0.5}));
-  CHECK_FALSE(m.describe("test_repeated", metric_kind::histogram, "x", {1, 1}));
-  CHECK(m.describe("ns:test_ok", metric_kind::gauge, "x"));
+  CHECK_FALSE(m.describe(metric::webhooks, "again"));
+  CHECK_FALSE(m.describe(gauge_name{metric::webhooks.text}, "the same name as another kind"));
+  CHECK_FALSE(m.describe(counter_name{"1starts_with_digit"}, "x"));
+  CHECK_FALSE(m.describe(gauge_name{"has space"}, "x"));
+  CHECK_FALSE(m.describe(gauge_name{"test_gauge_buckets"}, "x", {1}));
+  CHECK_FALSE(m.describe(histogram_name{"test_unsorted"}, "x", {1, 0.5}));
+  CHECK_FALSE(m.describe(histogram_name{"test_repeated"}, "x", {1, 1}));
+  CHECK(m.describe(gauge_name{"ns:test_ok"}, "x"));
   // Nothing refused left a trace.
   CHECK(m.render().find("cashierd_no_such_total") == std::string::npos);
   CHECK(m.render().find("bad-label") == std::string::npos);

@@ -1,0 +1,127 @@
+// The admin API's handlers (see admin_api.hpp).
+#include "orchestrator/daemon/admin_api.hpp"
+
+#include <optional>
+#include <utility>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "orchestrator/alipayplus/json_guard.hpp"
+#include "orchestrator/daemon/merchant_answers.hpp"
+#include "orchestrator/engine/payment_view.hpp"
+
+namespace cashier::daemon {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using answers::json_response;
+using answers::server_error_response;
+
+asio::awaitable<net::response> admin_api::handle(const route_match& matched, const net::request& req) {
+  const auto id = matched.matched->id;
+  switch (id) {
+    case route_id::admin_cancel:
+    case route_id::admin_inquire:
+    case route_id::admin_redeliver: co_return co_await act(id, matched.params[0], req.target);
+    case route_id::admin_refund: co_return co_await refund(matched.params[0], req);
+    case route_id::notify:
+    case route_id::create_payment:
+    case route_id::consult:
+    case route_id::get_payment:
+    case route_id::cancel_payment:
+    case route_id::create_refund:
+    case route_id::get_refund:
+    case route_id::events_feed:
+    case route_id::healthz:
+    case route_id::readyz:
+    case route_id::metrics: break;
+  }
+  co_return server_error_response(404, "NOT_FOUND", "no route for this path");
+}
+
+/// The payment an admin action names (issue 14, item 5), or the answer to send: 404, 409
+/// AMBIGUOUS_PAYMENT_ID, or 400 for a bad query.
+std::variant<payment, net::response> admin_api::named_payment(const std::string& name, std::string_view target) {
+  std::optional<std::string> merchant;
+  for (auto& [key, value] : answers::query_params(target)) {
+    if (key != "merchant" || value.empty())
+      return server_error_response(400, "INVALID_REQUEST", "only ?merchant=<merchant id> is accepted here");
+    merchant = std::move(value);
+  }
+  auto named = store::resolve_payment_name(deps_.store, name, merchant);
+  switch (named.resolution) {
+    case store::name_resolution::found: return std::move(*named.p);
+    case store::name_resolution::not_found: break;
+    case store::name_resolution::ambiguous:
+      return server_error_response(409, "AMBIGUOUS_PAYMENT_ID",
+                                   "several merchants use paymentRequestId " + name + "; add ?merchant=<merchant id>");
+  }
+  return server_error_response(404, "NOT_FOUND", "no payment " + name);
+}
+
+/// An admin action on payment or event `id` (already percent-decoded by the matcher).
+asio::awaitable<net::response> admin_api::act(route_id action, const std::string& id, std::string_view target) {
+  if (action == route_id::admin_redeliver) {
+    if (deps_.webhooks.redeliver(id) == redeliver_result::not_found)
+      co_return server_error_response(404, "NOT_FOUND", "no merchant event " + id);
+    co_return json_response(202, json::object{{"eventId", id}, {"status", "queued"}});
+  }
+  auto named = named_payment(id, target);
+  if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
+  const auto p = std::get<payment>(std::move(named));
+  engine::input in;
+  in.payment_id = p.id;
+  if (action == route_id::admin_cancel) in.ev = cancel_requested{requester::operator_, "operator"};
+  else in.ev = inquiry_requested{};
+  const auto out = co_await deps_.drv.submit(std::move(in));
+  if (out.made.rejected)
+    co_return server_error_response(409, "PAYMENT_FINAL", "payment is final: " + std::string(to_string(*out.made.rejected)));
+  co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));
+}
+
+/// POST /admin/payments/{id}/refund {"value", "refundRequestId"?, "reason"?}: an operator's
+/// refund in the payment's currency (cashierctl refund), through the refund driver like a
+/// merchant's; without refundRequestId one is made ("operator-<n>").
+asio::awaitable<net::response> admin_api::refund(const std::string& id, const net::request& req) {
+  auto named = named_payment(id, req.target);
+  if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
+  const auto p = std::get<payment>(std::move(named));
+  const auto body = aplus::parse_untrusted(req.body);
+  const json::object* o = body && body->is_object() ? &body->get_object() : nullptr;
+  const auto text = [o](std::string_view key) -> std::optional<std::string> {
+    const auto* v = o ? o->if_contains(key) : nullptr;
+    if (v == nullptr || !v->is_string()) return std::nullopt;
+    return std::string(v->get_string());
+  };
+  const auto value = text("value");
+  const auto minor = value ? parse_minor_units(*value) : std::nullopt;
+  if (!minor || *minor <= 0)
+    co_return answers::error_response(400, "INVALID_REQUEST", "value: a positive integer in minor units, as a string", "value");
+  engine::refund_order order;
+  order.payment_id = p.id;
+  order.refund_request_id =
+      text("refundRequestId").value_or("operator-" + std::to_string(deps_.store.refunds_of(p.id).size() + 1));
+  if (order.refund_request_id.empty() || order.refund_request_id.size() > 64)
+    co_return answers::error_response(400, "INVALID_REQUEST", "1 to 64 characters", "refundRequestId");
+  order.amount = money{*minor, p.amount.currency};
+  order.reason = text("reason").value_or("operator").substr(0, 256);
+  order.origin = refund_origin::operator_;
+  order.merchant_request = json::serialize(json::object{{"value", *value}, {"reason", order.reason}});
+  const auto res = co_await deps_.refunds.create(order, deps_.create_wait);
+  switch (res.status) {
+    case engine::refund_order_status::created:
+      co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));
+    case engine::refund_order_status::repeat: co_return json_response(200, engine::refund_to_json(res.r));
+    case engine::refund_order_status::inconsistent:
+      co_return answers::error_response(409, "REPEAT_REQ_INCONSISTENT", "refundRequestId is already used by a different request", "refundRequestId");
+    case engine::refund_order_status::amount_exceed:
+      co_return answers::error_response(400, "REFUND_AMOUNT_EXCEED", "the payment's refunds would exceed its amount", "value");
+    case engine::refund_order_status::not_refundable:
+      co_return answers::error_response(400, "PAYMENT_NOT_REFUNDABLE", "only a SUCCESS payment with no cancel pending can be refunded");
+    case engine::refund_order_status::not_found: co_return answers::error_response(404, "NOT_FOUND", "no payment " + id);
+    case engine::refund_order_status::conflict: break;
+  }
+  co_return answers::error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry");
+}
+
+}  // namespace cashier::daemon

@@ -1,0 +1,50 @@
+// The admin API on the ops listener (PRODUCT.md, Operations; cashierctl's cancel, inquire,
+// refund and redeliver): POST /admin/payments/{id}/cancel|inquire|refund and
+// /admin/events/{eventId}/redeliver. The admin token is checked before routing (admin_auth.hpp,
+// by the request router on the network thread); these handlers run on the reactor. A payment is
+// named by its alipayPaymentRequestId, or by a merchant's paymentRequestId with `?merchant=ID`
+// (or alone when no other merchant uses it).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/refund_driver.hpp"
+#include "orchestrator/daemon/routes.hpp"
+#include "orchestrator/daemon/webhook_sender.hpp"
+#include "orchestrator/net/http_types.hpp"
+#include "state/store/store.hpp"
+
+namespace cashier::daemon {
+
+/// What the admin API works with; all outlive it.
+struct admin_api_deps {
+  store::payment_store& store;       ///< the reactor's connection: names to payments
+  driver& drv;                       ///< cancel and inquire go through the machine
+  webhook_sender& webhooks;          ///< redeliver
+  refund_driver& refunds;            ///< an operator's refund, like a merchant's
+  std::chrono::milliseconds create_wait;  ///< payment.createWaitMs: how long a refund waits
+};
+
+/// Serves the admin routes.
+class admin_api {
+ public:
+  explicit admin_api(admin_api_deps deps) : deps_(deps) {}
+
+  /// Answers admin route `matched` (one of the admin_* route ids) of `req`, on the reactor.
+  boost::asio::awaitable<net::response> handle(const route_match& matched, const net::request& req);
+
+ private:
+  std::variant<payment, net::response> named_payment(const std::string& name, std::string_view target);
+  boost::asio::awaitable<net::response> act(route_id action, const std::string& id, std::string_view target);
+  boost::asio::awaitable<net::response> refund(const std::string& id, const net::request& req);
+
+  admin_api_deps deps_;
+};
+
+}  // namespace cashier::daemon
