@@ -45,7 +45,6 @@
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
-#include "orchestrator/daemon/refund_driver.hpp"
 #include "orchestrator/alipayplus/refund_codec.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "orchestrator/net/http_server.hpp"
@@ -163,8 +162,7 @@ struct daemon {
   std::unique_ptr<engine::engine> eng;
   std::unique_ptr<aplus_gateway> gateway;
   std::unique_ptr<driver> drv;
-  std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), beside the payments' driver
-  std::unique_ptr<refund_driver> refunds;
+  std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), executed by the driver
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
   std::unique_ptr<checkout_pages> checkout;  // the hosted payment page, /pay/
@@ -395,7 +393,7 @@ struct daemon {
   }
 
   /// POST /admin/payments/{id}/refund {"value", "refundRequestId"?, "reason"?}: an operator's
-  /// refund in the payment's currency (cashierctl refund), through the refund driver like a
+  /// refund in the payment's currency (cashierctl refund), through the driver like a
   /// merchant's; without refundRequestId one is made ("operator-<n>").
   asio::awaitable<net::response> on_admin_refund(const std::string& id, const net::request& req) {
     auto named = admin_payment(id, req.target);
@@ -422,7 +420,7 @@ struct daemon {
     order.reason = text("reason").value_or("operator").substr(0, 256);
     order.origin = refund_origin::operator_;
     order.merchant_request = json::serialize(json::object{{"value", *value}, {"reason", order.reason}});
-    const auto res = co_await refunds->create(order, std::chrono::milliseconds(cfg.payment.create_wait_ms));
+    const auto res = co_await drv->create_refund(order, std::chrono::milliseconds(cfg.payment.create_wait_ms));
     switch (res.status) {
       case engine::refund_order_status::created:
         co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));
@@ -679,19 +677,13 @@ int run_daemon(const config& cfg) {
       .new_request_id = {},
       .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },
       .new_event_id = {}});
-  d.refunds = std::make_unique<refund_driver>(d.io, *d.refund_eng, *d.store, *d.clock, *d.gateway, *d.gateway);
-  d.refunds->on_commit([&d] { d.webhooks->poke(); });
-  d.api->set_refunds(*d.refunds);
-  // A cancel of a SUCCESS after the window became a refund row in the payment's commit: arm it.
-  d.drv->observe([&d](const engine::input&, const engine::output& out) {
-    for (const auto& e : out.made.effects)
-      if (std::holds_alternative<start_refund>(e)) d.refunds->recover();
-  });
+  d.drv->serve_refunds(*d.refund_eng, *d.gateway);
+  d.drv->on_refund_commit([&d] { d.webhooks->poke(); });
 
   // Every open payment and refund is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
   log_line(log_level::info, "recovered open payments", {{"count", recovered}});
-  log_line(log_level::info, "recovered open refunds", {{"count", d.refunds->recover()}});
+  log_line(log_level::info, "recovered open refunds", {{"count", d.drv->recover_refunds()}});
 
   net::server_options so;
   if (cfg.tls_cert) so.tls = net::make_server_context(*cfg.tls_cert, *cfg.tls_key).value();

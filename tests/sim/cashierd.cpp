@@ -166,6 +166,8 @@ void sim_cashierd::execute(engine::action& a) {
             if (f.late < duration::zero()) log_.add(queue_.now(), "a deadline fired before its time");
           },
           [&](const engine::notice&) {},  // counted in the scheduler's stats
+          [&](const engine::start_refund_call&) { log_.add(queue_.now(), "a refund call, but this world orders no refunds"); },
+          [&](engine::wake_refund_watchers) {},  // nobody waits in the simulation
       },
       a);
 }
