@@ -671,8 +671,11 @@ int run_daemon(const config& cfg) {
       [&d](std::string body) { return d.consult(std::move(body)); }});
 
   // Refunds: their request bytes are built once, with cashierd's own refundRequestId.
+  // The refund's answer guard is the payment's: a request may take requestTimeoutMs.
+  auto refund_params = cfg.refund;
+  refund_params.answer_guard = params.answer_guard;
   d.refund_eng = std::make_unique<engine::refund_engine>(*d.store, engine::refund_engine_config{
-      .params = {},
+      .params = refund_params,
       .build_request = refund_request_body,
       .new_request_id = {},
       .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },

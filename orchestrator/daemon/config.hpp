@@ -14,6 +14,8 @@
 
 #include <boost/system/result.hpp>
 
+#include "state/machine/refund.hpp"
+
 namespace cashier::daemon {
 
 /// A configuration problem: the dotted key and what is wrong with it.
@@ -94,6 +96,10 @@ struct config {
     /// band, region, terminal); 0 = never. Issue 14, item 11.
     std::int64_t consult_cache_seconds = 60;
   } payment;
+
+  /// `refund.*`: the refund machine's resend schedule (its answer guard is set from
+  /// alipayplus.requestTimeoutMs where the daemon starts).
+  refund_params refund;
 
   std::vector<merchant_config> merchants;
   double time_scale = 1;                   ///< demos and tests only
