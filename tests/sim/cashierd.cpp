@@ -24,12 +24,19 @@ overloaded(F...) -> overloaded<F...>;
 duration agenda_wait(std::chrono::nanoseconds d) { return std::chrono::ceil<duration>(d); }
 }  // namespace
 
+std::string refund_request_text(const payment& p, const refund& r) {
+  return "refund " + p.payment_request_id + " " + r.alipay_refund_request_id + " " +
+         std::to_string(r.amount.minor_units) + " " + r.amount.currency.str();
+}
+
 engine::scheduler_flaw flaw_of(injected_bug bug) {
   switch (bug) {
     case injected_bug::cancel_over_pay: return engine::scheduler_flaw::cancel_over_pay;
     case injected_bug::leak_token: return engine::scheduler_flaw::leak_token;
     case injected_bug::ignore_cap: return engine::scheduler_flaw::ignore_cap;
     case injected_bug::fire_early: return engine::scheduler_flaw::fire_early;
+    case injected_bug::refund_skips_budget: return engine::scheduler_flaw::refund_skips_budget;
+    case injected_bug::refund_new_id:
     case injected_bug::none:
     case injected_bug::unverified:
     case injected_bug::drop_event:
@@ -63,13 +70,26 @@ void sim_cashierd::start() {
   config.new_event_id = [](const payment& p, std::int32_t seq) {
     return "evt_sim_" + std::to_string(p.id) + "_" + std::to_string(seq);
   };
+  // Refunds: the sim's own request bytes (the fake reads them), ids drawn from the seed.
+  const auto refund_id = [this] { return "rf_sim_" + std::to_string(rng_.next() % 1'000'000'000'000ULL); };
+  config.build_refund_request = refund_request_text;
+  config.new_refund_request_id = refund_id;
   engine_ = std::make_unique<engine::engine>(*store_, std::move(config));
+  refunds_ = std::make_unique<engine::refund_engine>(*store_, engine::refund_engine_config{
+      .params = process_.refund,
+      .build_request = refund_request_text,
+      .new_request_id = refund_id,
+      .webhook_url = [](const payment&) { return std::string("https://merchant.sim/hooks"); },
+      .new_event_id = [](const payment& p, std::int32_t seq) {
+        return "evt_sim_" + std::to_string(p.id) + "_" + std::to_string(seq);
+      }});
   sched_ = std::make_unique<engine::scheduler>(process_.limits);
   sched_->budget() = rate_budget(process_.max_requests_per_second);
   sched_->on_broken_invariant([this](std::string_view what) {
     log_.add(queue_.now(), "scheduler invariant broken: " + std::string(what));
   });
   sched_->recover(engine_->recover(), now());
+  sched_->recover_refunds(refunds_->recover(), now());
   run();
   // The deliverer's timers are memory too: re-arm one per pending merchant event.
   for (const auto& r : store_->due_outbox(never, 1'000'000)) arm_webhook_wake(r.next_attempt_at);
@@ -99,6 +119,7 @@ void sim_cashierd::crash() {
   add_totals();
   ++incarnation_;
   sched_.reset();
+  refunds_.reset();
   engine_.reset();
   store_.reset();
   waiting_.clear();
@@ -166,7 +187,7 @@ void sim_cashierd::execute(engine::action& a) {
             if (f.late < duration::zero()) log_.add(queue_.now(), "a deadline fired before its time");
           },
           [&](const engine::notice&) {},  // counted in the scheduler's stats
-          [&](const engine::start_refund_call&) { log_.add(queue_.now(), "a refund call, but this world orders no refunds"); },
+          [&](const engine::start_refund_call& c) { start_refund_call(c); },
           [&](engine::wake_refund_watchers) {},  // nobody waits in the simulation
       },
       a);
@@ -209,6 +230,9 @@ void sim_cashierd::flush(int inc) {
   run();
   while (auto b = sched_->next_batch()) {
     if (!commit(*b)) return;  // crashed between the commit and its effects
+  }
+  while (auto r = sched_->next_refund()) {
+    if (!commit_refund(*r)) return;
   }
   sched_->end_flush(now());
   run();
@@ -282,6 +306,17 @@ bool sim_cashierd::commit(engine::batch& b) {
       hook_(b.inputs[i], outs[i], it != waiting_.end() && it->second.unverified);
     }
   }
+  // A late cancel's refund was stored by this commit: the checks learn of it before any crash.
+  if (refund_created_) {
+    // (Also from an unchanged decision: a cancel of a SUCCESS after the window changes nothing
+    // of the payment but starts its refund.)
+    for (const auto& out : outs) {
+      for (const auto& e : out.made.effects) {
+        if (!std::holds_alternative<start_refund>(e)) continue;
+        for (const auto& r : store_->refunds_of(out.after.id)) refund_created_(r);
+      }
+    }
+  }
   if (rng_.chance(rates_.crash_after_commit)) {
     crashed_after_commit_ = true;
     crash();
@@ -291,6 +326,7 @@ bool sim_cashierd::commit(engine::batch& b) {
   sched_->committed(b, outs, now());
   run();
   if (!up()) return false;
+  rearm_cancel_refunds(outs);
   for (auto& in : injected) submit(std::move(in), nullptr, false);
   for (std::size_t i = 0; i < outs.size(); ++i) {
     const auto it = waiting_.find(b.tickets[i]);
@@ -311,9 +347,10 @@ bool sim_cashierd::commit(engine::batch& b) {
   return up();
 }
 
-void sim_cashierd::start_call(const engine::start_call& c) {
-  // From outside the scheduler: the calls it starts stay within the configured budget, i.e.
-  // at most rate + 2 bursts in any second (rate_budget.hpp; a throttle only lowers the rate).
+void sim_cashierd::check_budget() {
+  // From outside the scheduler: the calls it starts (payments' and refunds') stay within the
+  // configured budget, i.e. at most rate + 2 bursts in any second (rate_budget.hpp; a throttle
+  // only lowers the rate).
   const double rate = process_.max_requests_per_second;
   if (rate > 0) {
     const auto t = queue_.now();
@@ -326,6 +363,10 @@ void sim_cashierd::start_call(const engine::start_call& c) {
       recent_calls_.clear();
     }
   }
+}
+
+void sim_cashierd::start_call(const engine::start_call& c) {
+  check_budget();
   // Never two pays of one payment in flight: a second could create a second order.
   if (c.kind == call_kind::pay && ++pays_in_flight_[c.p.id] > 1)
     log_.add(queue_.now(), c.p.payment_request_id + ": a second pay started while one is in flight");
@@ -403,6 +444,104 @@ std::size_t sim_cashierd::redeliver_dead(const std::function<void(const store::o
   store_->commit_one(t);
   arm_webhook_wake(queue_.now());
   return dead.size();
+}
+
+// ---- refunds ----
+
+std::optional<engine::refund_order_result> sim_cashierd::create_refund(const engine::refund_order& order) {
+  if (!up() || store_fails()) return std::nullopt;  // connection refused, or 503: the merchant retries
+  engine::refund_order_result res;
+  try {
+    res = refunds_->create(order, queue_.now());
+  } catch (const store::store_error& e) {
+    log_.add(queue_.now(), std::string("store_error from the refund engine: ") + e.what());
+    return std::nullopt;
+  }
+  if (res.status == engine::refund_order_status::conflict) return std::nullopt;
+  if (res.status != engine::refund_order_status::created) return res;
+  ++commits_;
+  if (refund_created_) refund_created_(res.r);
+  if (rng_.chance(rates_.refund_crash_after_commit)) {
+    // Killed between the refund's commit and its first send (and before the merchant's answer).
+    faults_.add(fault::refund_crash_after_commit);
+    crashed_after_commit_ = true;
+    crash();
+    return std::nullopt;
+  }
+  sched_->refund_created(res.r, res.effects, now());
+  run();
+  return res;
+}
+
+void sim_cashierd::rearm_cancel_refunds(const std::vector<engine::output>& outs) {
+  // A cancel of a SUCCESS after the window created a refund row in its commit: the driver arms it.
+  for (const auto& out : outs) {
+    if (std::any_of(out.made.effects.begin(), out.made.effects.end(),
+                    [](const effect& e) { return std::holds_alternative<start_refund>(e); })) {
+      sched_->recover_refunds(refunds_->recover(), now());
+      run();
+      return;
+    }
+  }
+}
+
+bool sim_cashierd::commit_refund(engine::refund_input& in) {
+  engine::refund_output out;
+  bool failed = store_fails();
+  if (!failed) {
+    try {
+      out = refunds_->apply(in.refund_id, in.ev, in.calls, queue_.now());
+    } catch (const store::store_error& e) {
+      log_.add(queue_.now(), std::string("store_error from the refund engine: ") + e.what());
+      failed = true;
+    }
+  }
+  if (failed) {
+    sched_->refund_commit_failed(in);
+    run();
+    return up();
+  }
+  ++commits_;
+  if (refund_hook_ && out.result != engine::outcome::not_found) {
+    if (const auto p = store_->load(out.after.payment_row)) refund_hook_(in, out, *p);
+  }
+  if (rng_.chance(rates_.refund_crash_after_commit)) {
+    faults_.add(fault::refund_crash_after_commit);
+    crashed_after_commit_ = true;
+    crash();
+    return false;
+  }
+  sched_->refund_committed(in, out, now());
+  run();
+  if (!up()) return false;
+  if (std::any_of(out.made.effects.begin(), out.made.effects.end(),
+                  [](const refund_effect& e) { return std::holds_alternative<emit_refund_event>(e); }))
+    wake_webhooks();
+  return up();
+}
+
+void sim_cashierd::start_refund_call(const engine::start_refund_call& c) {
+  check_budget();
+  const auto r = store_->load_refund(c.refund_id);
+  const auto p = r ? store_->load(r->payment_row) : std::nullopt;
+  if (!r || !p) {
+    log_.add(queue_.now(), "a refund call for refund " + std::to_string(c.refund_id) + " that is not stored");
+    return;
+  }
+  std::string request = r->request;
+  if (bug_ == injected_bug::refund_new_id && c.kind == engine::refund_call::refund && r->attempt > 1) {
+    // The bug: the resend is built again, under a new refundRequestId.
+    refund again = *r;
+    again.alipay_refund_request_id += "-" + std::to_string(r->attempt);
+    request = refund_request_text(*p, again);
+  }
+  env_.send_refund_call(c.kind, *r, request, *p, incarnation_);
+}
+
+void sim_cashierd::on_refund_answer(int incarnation, engine::refund_input answer) {
+  if (incarnation != incarnation_ || !up()) return;  // addressed to a crashed process
+  sched_->refund_call_ended(std::move(answer), now());
+  run();
 }
 
 }  // namespace cashier::sim

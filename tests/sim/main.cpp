@@ -38,7 +38,8 @@ struct cli {
 constexpr std::string_view usage =
     "usage: cashier-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--jobs J]\n"
     "                   [--verbose] [--inject-bug unverified|drop-event|cancel-over-pay|no-last-look|\n"
-    "                                 cancel-after-window|leak-token|ignore-cap|fire-early]\n"
+    "                                 cancel-after-window|leak-token|ignore-cap|fire-early|\n"
+    "                                 refund-new-id|refund-skips-budget]\n"
     "                   [--scenario random|downtime|late-evening]\n"
     "                   [--expect-violations]\n";
 
@@ -152,7 +153,11 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   fault_counts faults;
   check_totals t;
   engine::scheduler_stats sched;
+  refund_totals refunds;
+  std::uint64_t seeds_with_refunds = 0;
   for (const auto& r : reports) {
+    refunds.merge(r.refunds);
+    seeds_with_refunds += r.refunds.created > 0 ? 1 : 0;
     payments += static_cast<std::uint64_t>(r.payments);
     simulated += r.simulated;
     commits += r.commits;
@@ -222,6 +227,17 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
               static_cast<unsigned long long>(t.cancel_failed_events),
               static_cast<unsigned long long>(t.anomalies), static_cast<unsigned long long>(t.parked),
               hms(latest).c_str());
+  std::printf("refunds: %llu seeds with refunds, %llu payments to refund, %llu orders (%llu repeats, %llu "
+              "409 another body, %llu REFUND_AMOUNT_EXCEED, %llu not refundable), %llu refunds created (%llu by a "
+              "late cancel): SUCCESS %llu, FAIL %llu; %llu refund calls, %llu confirming inquiries, %llu refund "
+              "events\n",
+              static_cast<unsigned long long>(seeds_with_refunds), static_cast<unsigned long long>(refunds.planned),
+              static_cast<unsigned long long>(refunds.orders), static_cast<unsigned long long>(refunds.repeats),
+              static_cast<unsigned long long>(refunds.inconsistent), static_cast<unsigned long long>(refunds.exceeded),
+              static_cast<unsigned long long>(refunds.not_refundable), static_cast<unsigned long long>(refunds.created),
+              static_cast<unsigned long long>(refunds.from_cancels), static_cast<unsigned long long>(refunds.succeeded),
+              static_cast<unsigned long long>(refunds.failed), static_cast<unsigned long long>(refunds.calls),
+              static_cast<unsigned long long>(refunds.inquiries), static_cast<unsigned long long>(refunds.events));
   std::printf("invariant violations: %zu%s; wall time %.1f s\n", violations,
               c.bug == injected_bug::none ? "" : (" (bug injected: " + c.bug_name + ")").c_str(), wall_s);
 }

@@ -14,6 +14,7 @@
 #include "tests/sim/cashierd.hpp"
 #include "tests/sim/checker.hpp"
 #include "tests/sim/faults.hpp"
+#include "tests/sim/refund_world.hpp"
 
 namespace cashier::sim {
 
@@ -50,6 +51,7 @@ struct run_report {
   std::uint64_t cancels_deferred = 0;    ///< cancels held back behind an in-flight pay
   engine::scheduler_stats scheduler;     ///< the scheduler's counters (actions by kind, lanes)
   check_totals totals;                   ///< outcomes counted by the checker
+  refund_totals refunds;                 ///< what the refunds did
   std::vector<violation> violations;     ///< invariant violations
 };
 
@@ -57,7 +59,8 @@ struct run_report {
 run_report run_seed(const run_options& options);
 
 /// The bug named `name` ("unverified", "drop-event", "cancel-over-pay", "no-last-look",
-/// "cancel-after-window", "leak-token", "ignore-cap", "fire-early"), or nothing.
+/// "cancel-after-window", "leak-token", "ignore-cap", "fire-early", "refund-new-id",
+/// "refund-skips-budget"), or nothing.
 std::optional<injected_bug> parse_bug(std::string_view name);
 /// The scenario named `name` ("random", "downtime", "late-evening"), or nothing.
 std::optional<scenario> parse_scenario(std::string_view name);
