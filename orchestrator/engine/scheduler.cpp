@@ -270,7 +270,7 @@ void scheduler::probe_result(bool ok, instants now) {
   std::vector<std::int64_t> ids(held_.begin(), held_.end());
   held_.clear();
   std::sort(ids.begin(), ids.end());
-  for (const auto id : ids) heap_.arm(id, now.payment);
+  for (const auto id : ids) heap_.arm(id, now.payment, id < 0 ? call_lane::urgent : call_lane::polling);  // < 0: a refund
   set_timer(now);
   check();
 }

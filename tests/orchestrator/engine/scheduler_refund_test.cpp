@@ -265,6 +265,7 @@ TEST_CASE("a refund whose commit fails is held until a probe commits, then re-ar
   CHECK(r.s.heap().deadline_of(refund_key(5)) == r.pay);
   r.tick();
   CHECK(r.refund_calls.size() == 2);  // resent
+  CHECK(r.fired.back().lane == call_lane::urgent);
   CHECK(r.broken.empty());
 }
 
