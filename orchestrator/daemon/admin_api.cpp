@@ -80,7 +80,7 @@ asio::awaitable<net::response> admin_api::act(route_id action, const std::string
 }
 
 /// POST /admin/payments/{id}/refund {"value", "refundRequestId"?, "reason"?}: an operator's
-/// refund in the payment's currency (cashierctl refund), through the refund driver like a
+/// refund in the payment's currency (cashierctl refund), through the driver like a
 /// merchant's; without refundRequestId one is made ("operator-<n>").
 asio::awaitable<net::response> admin_api::refund(const std::string& id, const net::request& req) {
   auto named = named_payment(id, req.target);
@@ -107,7 +107,7 @@ asio::awaitable<net::response> admin_api::refund(const std::string& id, const ne
   order.reason = text("reason").value_or("operator").substr(0, 256);
   order.origin = refund_origin::operator_;
   order.merchant_request = json::serialize(json::object{{"value", *value}, {"reason", order.reason}});
-  const auto res = co_await deps_.refunds.create(order, deps_.create_wait);
+  const auto res = co_await deps_.drv.create_refund(order, deps_.create_wait);
   switch (res.status) {
     case engine::refund_order_status::created:
       co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));

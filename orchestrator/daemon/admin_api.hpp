@@ -14,7 +14,6 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
-#include "orchestrator/daemon/refund_driver.hpp"
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/net/http_types.hpp"
@@ -27,7 +26,6 @@ struct admin_api_deps {
   store::payment_store& store;       ///< the reactor's connection: names to payments
   driver& drv;                       ///< cancel and inquire go through the machine
   webhook_sender& webhooks;          ///< redeliver
-  refund_driver& refunds;            ///< an operator's refund, like a merchant's
   std::chrono::milliseconds create_wait;  ///< payment.createWaitMs: how long a refund waits
 };
 

@@ -54,7 +54,6 @@
 #include "orchestrator/daemon/request_router.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
-#include "orchestrator/daemon/refund_driver.hpp"
 #include "orchestrator/alipayplus/refund_codec.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "orchestrator/net/http_server.hpp"
@@ -131,8 +130,7 @@ struct daemon_parts {
   std::unique_ptr<engine::engine> eng;
   std::unique_ptr<aplus_gateway> gateway;
   std::unique_ptr<driver> drv;
-  std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), beside the payments' driver
-  std::unique_ptr<refund_driver> refunds;
+  std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), executed by the driver
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
   std::unique_ptr<checkout_pages> checkout;  // the hosted payment page, /pay/
@@ -281,22 +279,19 @@ int run_daemon(const config& cfg) {
       [&d](std::string body) { return d.consult(std::move(body)); }});
 
   // Refunds: their request bytes are built once, with cashierd's own refundRequestId.
+  // The refund's answer guard is the payment's: a request may take requestTimeoutMs.
+  auto refund_params = cfg.refund;
+  refund_params.answer_guard = params.answer_guard;
   d.refund_eng = std::make_unique<engine::refund_engine>(*d.store, engine::refund_engine_config{
-      .params = {},
+      .params = refund_params,
       .build_request = refund_request_body,
       .new_request_id = {},
       .webhook_url = [&d](const payment& p) { return d.webhook_url_of(p); },
       .new_event_id = {}});
-  d.refunds = std::make_unique<refund_driver>(d.io, *d.refund_eng, *d.store, *d.clock, *d.gateway, *d.gateway);
-  d.refunds->on_commit([&d] { d.webhooks->poke(); });
-  d.api->set_refunds(*d.refunds);
-  // A cancel of a SUCCESS after the window became a refund row in the payment's commit: arm it.
-  d.drv->observe([&d](const engine::input&, const engine::output& out) {
-    for (const auto& e : out.made.effects)
-      if (std::holds_alternative<start_refund>(e)) d.refunds->recover();
-  });
+  d.drv->serve_refunds(*d.refund_eng, *d.gateway);
+  d.drv->on_refund_commit([&d] { d.webhooks->poke(); });
 
-  d.admin = std::make_unique<admin_api>(admin_api_deps{*d.store, *d.drv, *d.webhooks, *d.refunds,
+  d.admin = std::make_unique<admin_api>(admin_api_deps{*d.store, *d.drv, *d.webhooks,
                                                        std::chrono::milliseconds(cfg.payment.create_wait_ms)});
   d.admin_token.emplace(cfg.admin_token);
   if (cfg.admin_token.empty())
@@ -316,7 +311,7 @@ int run_daemon(const config& cfg) {
   // Every open payment and refund is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
   log_line(log_level::info, "recovered open payments", {{"count", recovered}});
-  log_line(log_level::info, "recovered open refunds", {{"count", d.refunds->recover()}});
+  log_line(log_level::info, "recovered open refunds", {{"count", d.drv->recover_refunds()}});
 
   net::server_options so;
   if (cfg.tls_cert) so.tls = net::make_server_context(*cfg.tls_cert, *cfg.tls_key).value();

@@ -71,10 +71,10 @@ std::string join(std::string_view parent, std::string_view key) {
 // The keys each object of the file accepts: the one table that both parsing (as_object) and
 // `cashierd --print-config-keys` (config_keys, compared with proto-docs/operations.md) read.
 using key_list = std::span<const std::string_view>;
-constexpr std::array<std::string_view, 16> root_keys{
+constexpr std::array<std::string_view, 17> root_keys{
     "listen", "tls", "database", "databaseSynchronous", "alipayplus", "payment", "merchants", "timeScale",
     "opsListen", "adminToken", "adminTokenFile", "maxConnections", "maxConnectionsPerAddress",
-    "requestHeadTimeoutMs", "publicUrl", "store"};
+    "requestHeadTimeoutMs", "publicUrl", "store", "refund"};
 // The storage engine (issue 18).
 constexpr std::array<std::string_view, 2> store_keys{"engine", "postgres"};
 constexpr std::array<std::string_view, 2> postgres_keys{"conninfo", "conninfoFile"};
@@ -86,6 +86,8 @@ constexpr std::array<std::string_view, 2> public_key_keys{"path", "keyVersion"};
 constexpr std::array<std::string_view, 5> payment_keys{"defaultExpiryMinutes", "pollGraceMinutes",
                                                        "pollIntervalsSeconds", "createWaitMs",
                                                        "consultCacheSeconds"};
+// refunds (issue 16): the refund machine's resend schedule (refund_params, state/machine/refund.hpp).
+constexpr std::array<std::string_view, 3> refund_keys{"retryBaseMs", "retryCapMs", "confirmAfterSends"};
 constexpr std::array<std::string_view, 12> merchant_keys{
     "id", "token", "notifySecret", "notifyUrl", "caFile", "notifyHosts", "allowPrivateNotifyAddresses",
     // merchant identity (issue 14, item 5)
@@ -96,7 +98,7 @@ constexpr std::array<std::string_view, 4> identity_keys{"referenceMerchantId", "
 constexpr std::array<std::string_view, 2> address_keys{"region", "city"};
 
 /// Where each key list applies, as a dotted prefix (`[]` for every element of an array).
-constexpr std::array<std::pair<std::string_view, key_list>, 11> key_sections{{
+constexpr std::array<std::pair<std::string_view, key_list>, 12> key_sections{{
     {"", root_keys},
     {"store.", store_keys},
     {"store.postgres.", postgres_keys},
@@ -104,6 +106,7 @@ constexpr std::array<std::pair<std::string_view, key_list>, 11> key_sections{{
     {"alipayplus.", alipayplus_keys},
     {"alipayplus.alipayplusPublicKey[].", public_key_keys},
     {"payment.", payment_keys},
+    {"refund.", refund_keys},
     {"merchants[].", merchant_keys},
     {"merchants[].merchantAddress.", address_keys},
     {"merchants[].subMerchants[].", identity_keys},
@@ -337,6 +340,23 @@ void parse_payment(const json::value* v, config& c) {
   }
 }
 
+// refund: the defaults are refund_params' (state/machine/refund.hpp), the one place they are
+// written. The answer guard is no key: like the payment's it is alipayplus.requestTimeoutMs + 5 s
+// (app.cpp), since a shorter one would resend while the first request may still be answered.
+void parse_refund(const json::value* v, config& c) {
+  if (!v) return;
+  const std::string k = "refund";
+  const auto& o = as_object(*v, k, refund_keys);
+  using std::chrono::milliseconds;
+  auto& r = c.refund;
+  const auto ms = [](duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); };
+  r.retry_base = milliseconds(get_int(o, k, "retryBaseMs", ms(r.retry_base), 100, 3'600'000));
+  r.retry_cap = milliseconds(get_int(o, k, "retryCapMs", ms(r.retry_cap), 100, 86'400'000));
+  if (r.retry_cap < r.retry_base) fail("refund.retryCapMs", "must be at least refund.retryBaseMs");
+  r.confirm_after = static_cast<std::int32_t>(get_int(o, k, "confirmAfterSends", r.confirm_after, 1, 100));
+  if (auto problem = r.validate()) fail(k, *problem);
+}
+
 // --- merchant identity (issue 14, item 5) -------------------------------------------------
 
 /// UTF-8 code points in `s` (continuation bytes are not counted), as the Alipay+ codec counts.
@@ -519,6 +539,7 @@ config parse_root(const json::value& root_value) {
   if (!ap) fail("alipayplus", "missing");
   parse_alipayplus(*ap, c);
   parse_payment(root.if_contains("payment"), c);
+  parse_refund(root.if_contains("refund"), c);
   parse_merchants(root.if_contains("merchants"), c);
   c.time_scale = get_number(root, "", "timeScale", c.time_scale, 1, 1e7);
   parse_operations(root, c);

@@ -20,6 +20,7 @@
 #include <boost/system/result.hpp>
 
 #include "state/machine/params.hpp"
+#include "state/machine/refund.hpp"
 
 namespace cashier::daemon {
 
@@ -122,6 +123,10 @@ struct config {
     /// band, region, terminal); 0 = never. Issue 14, item 11.
     std::int64_t consult_cache_seconds = 60;
   } payment;
+
+  /// `refund.*`: the refund machine's resend schedule (its answer guard is set from
+  /// alipayplus.requestTimeoutMs where the daemon starts).
+  refund_params refund;
 
   std::vector<merchant_config> merchants;
   double time_scale = 1;                   ///< demos and tests only

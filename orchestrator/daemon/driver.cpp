@@ -2,11 +2,14 @@
 // scheduling rule lives here; each is in orchestrator/engine/scheduler.cpp.
 #include "orchestrator/daemon/driver.hpp"
 
+#include <algorithm>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "orchestrator/daemon/commit_waiters.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
@@ -49,6 +52,11 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   std::function<void(double)> commit_timer;
   std::function<void(call_lane, double)> lateness_observer;
   std::shared_ptr<signal_timer> idle_signal;
+  // Refunds (serve_refunds): their engine and port, and whoever waits for one to settle.
+  engine::refund_engine* refunds = nullptr;
+  refund_gateway* rgw = nullptr;
+  std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> refund_watchers;
+  std::function<void()> refund_observer;
 
   /// Both clocks, read here and nowhere else.
   engine::instants now() const { return {clock.now(), steady::now()}; }
@@ -83,6 +91,13 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     sched.probe_result(ok, now());
   }
   void execute(engine::wake_watchers w) { waiters.wake(w.id); }
+  void execute(engine::start_refund_call& c) { start_refund_call(c.kind, c.refund_id); }
+  void execute(engine::wake_refund_watchers w) {
+    const auto it = refund_watchers.find(w.refund_id);
+    if (it == refund_watchers.end()) return;
+    for (auto& s : it->second) s->fire();
+    refund_watchers.erase(it);
+  }
   void execute(engine::deadline_fired f) {
     if (lateness_observer) lateness_observer(f.lane, std::chrono::duration<double>(f.late).count());
   }
@@ -104,6 +119,7 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     sched.begin_flush(now());
     run();
     while (auto b = sched.next_batch()) commit(*b);
+    while (auto r = sched.next_refund()) commit_refund(*r);
     sched.end_flush(now());
     run();
   }
@@ -127,7 +143,74 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       for (const auto& o : observers) o(b.inputs[i], outs[i]);
     sched.committed(b, outs, ended);
     run();
+    // A cancel of a SUCCESS after the window created a refund row in its commit: arm it.
+    if (refunds != nullptr && std::any_of(outs.begin(), outs.end(), [](const engine::output& o) {
+          return std::any_of(o.made.effects.begin(), o.made.effects.end(),
+                             [](const effect& e) { return std::holds_alternative<start_refund>(e); });
+        })) {
+      sched.recover_refunds(refunds->recover(), now());
+      run();
+    }
     for (std::size_t i = 0; i < outs.size(); ++i) waiters.resolve(b.tickets[i], &outs[i], nullptr);
+  }
+
+  void commit_refund(engine::refund_input& in) {
+    engine::refund_output out;
+    try {
+      out = refunds->apply(in.refund_id, in.ev, std::move(in.calls), clock.now());
+    } catch (const store::store_error& e) {
+      sched.refund_commit_failed(in);
+      run();
+      log_line(log_level::error, "refund commit failed", {{"refund", in.refund_id}, {"error", e.what()}});
+      return;
+    }
+    reach(crash_point::after_commit);
+    if (refund_observer) refund_observer();
+    sched.refund_committed(in, out, now());
+    run();
+  }
+
+  /// The refund call (its stored bytes) or its confirming inquiry; no answer if it throws.
+  void start_refund_call(engine::refund_call kind, std::int64_t id) {
+    asio::co_spawn(
+        io,
+        [self = shared_from_this(), kind, id]() -> asio::awaitable<void> {
+          engine::refund_input in{id, refund_no_answer{no_answer_reason::transport_error}, {}};
+          const auto r = self->eng.store().load_refund(id);
+          const auto p = r ? self->eng.store().load(r->payment_row) : std::nullopt;
+          if (r && p && kind == engine::refund_call::refund) {
+            auto res = co_await self->rgw->refund(*p, *r);
+            in.ev = std::move(res.ev);
+            if (!res.call.api.empty()) in.calls.push_back(std::move(res.call));
+          } else if (r && p) {
+            auto res = co_await self->gw.inquiry(*p);
+            in.ev = inquiry_no_answer{no_answer_reason::transport_error};
+            if (const auto* a = std::get_if<inquiry_answer>(&res.ev)) in.ev = *a;
+            if (const auto* n = std::get_if<inquiry_no_answer>(&res.ev)) in.ev = *n;
+            if (!res.call.api.empty()) {
+              res.call.refund_id = id;
+              in.calls.push_back(std::move(res.call));
+            }
+          }
+          reach(crash_point::call_answered);
+          self->sched.refund_call_ended(std::move(in), self->now());
+          self->run();
+        },
+        [self = shared_from_this(), id, kind](std::exception_ptr e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            log_line(log_level::warn, "Alipay+ refund call failed", {{"refund", id}, {"error", ex.what()}});
+          } catch (...) {
+            log_line(log_level::warn, "Alipay+ refund call failed", {{"refund", id}});
+          }
+          engine::refund_input in{id, refund_no_answer{no_answer_reason::transport_error}, {}};
+          if (kind == engine::refund_call::inquiry) in.ev = inquiry_no_answer{no_answer_reason::transport_error};
+          self->sched.refund_call_ended(std::move(in), self->now());
+          self->run();
+        });
+  }
   }
 
   /// Bounds a hold: the calls held under `t` start after hold_limit if release() never comes.
@@ -209,6 +292,49 @@ std::size_t driver::recover() {
   core_->run();
   return open.size();
 }
+
+void driver::serve_refunds(engine::refund_engine& refunds, refund_gateway& rgw) {
+  core_->refunds = &refunds;
+  core_->rgw = &rgw;
+}
+
+bool driver::serves_refunds() const { return core_->refunds != nullptr; }
+
+std::size_t driver::recover_refunds() {
+  if (core_->refunds == nullptr) return 0;
+  const auto open = core_->refunds->recover();
+  core_->sched.recover_refunds(open, core_->now());
+  core_->run();
+  return open.size();
+}
+
+asio::awaitable<engine::refund_order_result> driver::create_refund(engine::refund_order order,
+                                                                   std::chrono::milliseconds wait) {
+  auto core = core_;
+  auto res = core->refunds->create(order, core->clock.now());
+  if (res.status != engine::refund_order_status::created) co_return res;
+  std::shared_ptr<signal_timer> s;
+  if (wait.count() > 0) {
+    s = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
+    s->timer.expires_after(wait);
+    core->refund_watchers[res.r.id].push_back(s);
+  }
+  core->sched.refund_created(res.r, res.effects, core->now());
+  core->run();
+  if (s) {
+    co_await s->wait();
+    // Drop this watcher if the timeout (not the settling commit) woke it.
+    if (auto it = core->refund_watchers.find(res.r.id); it != core->refund_watchers.end()) {
+      std::erase(it->second, s);
+      if (it->second.empty()) core->refund_watchers.erase(it);
+    }
+  }
+  if (auto again = core->eng.store().load_refund(res.r.id)) res.r = std::move(*again);
+  res.effects.clear();
+  co_return res;
+}
+
+void driver::on_refund_commit(std::function<void()> observer) { core_->refund_observer = std::move(observer); }
 
 asio::awaitable<engine::output> driver::submit(engine::input in) {
   const auto t = core_->next_ticket++;

@@ -6,7 +6,9 @@
 // engine, spawns the gateway calls, arms the timers) and feeds the results back. It also owns
 // what only an executor can: the merchant's waiters (submit, wait_for_change), the commit
 // observers, the log lines and the metrics callbacks. Effects run only after the commit that
-// records them.
+// records them. Refunds (serve_refunds) are executed here too: the scheduler keeps their
+// deadlines in its heap and pays their calls from its budget; the driver commits them through
+// the refund engine, calls refund_gateway / gateway::inquiry, and wakes a merchant's create.
 #pragma once
 
 #include <chrono>
@@ -19,9 +21,11 @@
 #include <boost/asio/io_context.hpp>
 
 #include "orchestrator/daemon/gateway.hpp"
+#include "orchestrator/daemon/refund_gateway.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/engine/rate_budget.hpp"
+#include "orchestrator/engine/refunds.hpp"
 #include "orchestrator/engine/scheduler.hpp"
 
 namespace cashier::daemon {
@@ -49,6 +53,20 @@ class driver {
 
   /// Re-arms every open payment from the store and starts the timer. Returns the count.
   std::size_t recover();
+  /// Serves refunds through `refunds` (over the engine's store) and `rgw`, both outliving the
+  /// driver. Before this, refund routes answer 503 and a cancel's refund waits in the store.
+  void serve_refunds(engine::refund_engine& refunds, refund_gateway& rgw);
+  /// True once serve_refunds was called.
+  bool serves_refunds() const;
+  /// Re-arms every PROCESSING refund from the store. Returns the count.
+  std::size_t recover_refunds();
+  /// Creates the refund (engine::refund_engine::create), starts its first send (paid from the
+  /// budget), and when it was created waits up to `wait` (wall) for it to become final. The
+  /// result's refund is re-read. Rethrows store_error.
+  boost::asio::awaitable<engine::refund_order_result> create_refund(engine::refund_order order,
+                                                                    std::chrono::milliseconds wait);
+  /// Called after each refund commit (it may have queued a merchant event).
+  void on_refund_commit(std::function<void()> observer);
   /// Queues `in`; resumes after the group commit that includes it (rethrows store_error).
   boost::asio::awaitable<engine::output> submit(engine::input in);
   /// Like submit(), but when the committed decision must be acked (a verified notify) the calls

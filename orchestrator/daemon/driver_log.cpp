@@ -10,6 +10,8 @@ namespace cashier::daemon {
 void log_notice(const engine::notice& n) {
   switch (n.kind) {
     case engine::notice_kind::call_deferred:
+      if (n.refund_id != 0)
+        return log_line(log_level::warn, "Alipay+ refund call deferred: over maxRequestsPerSecond", {{"refund", n.refund_id}});
       return log_line(log_level::warn, "Alipay+ call deferred: over maxRequestsPerSecond", {{"paymentId", n.payment_id}});
     case engine::notice_kind::cancel_deferred:
       return log_line(log_level::info, "cancel deferred until the pay answer", {{"paymentId", n.payment_id}});

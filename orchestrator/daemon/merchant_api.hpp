@@ -33,7 +33,6 @@
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/driver.hpp"
-#include "orchestrator/daemon/refund_driver.hpp"
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/net/http_types.hpp"
@@ -76,8 +75,6 @@ class merchant_api {
   /// before the match is looked at. Store failures become 503; nothing is acknowledged before
   /// its commit.
   boost::asio::awaitable<net::response> handle(const net::request& req, const match_result& match);
-  /// Serves the refund routes through `refunds` (which must outlive this API).
-  void set_refunds(refund_driver& refunds);
 
  private:
   struct merchant_key {
@@ -117,7 +114,6 @@ class merchant_api {
   merchant_api_deps deps_;
   std::vector<merchant_key> keys_;
   std::unordered_map<std::string, consult_entry> consult_cache_;  ///< by consult_cache_key
-  refund_driver* refunds_ = nullptr;  ///< set_refunds(); refunds answer 503 without it
 };
 
 }  // namespace cashier::daemon

@@ -2,7 +2,7 @@
 // /v1/payments/{id}/refunds/{refundRequestId}, on the merchant's own payments only. A refund order
 // is read strictly (refundRequestId 1..64 characters without control characters, refundAmount
 // {currency, value} with a positive value, optional reason ≤ 256; other keys refused), kept as a
-// canonical text for the idempotency check, and handed to the refund driver, which stores it
+// canonical text for the idempotency check, and handed to the driver (create_refund), which stores it
 // before the first send. Answers: 201 when Alipay+ gave S or F within createWaitMs, 202 while it
 // is PROCESSING, 200 for an idempotent repeat, 409 REPEAT_REQ_INCONSISTENT for another body
 // under the same key, 400 REFUND_AMOUNT_EXCEED / PAYMENT_NOT_REFUNDABLE naming the field.
@@ -13,7 +13,6 @@
 #include "orchestrator/alipayplus/json_guard.hpp"
 #include "orchestrator/daemon/merchant_answers.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
-#include "orchestrator/daemon/refund_driver.hpp"
 
 namespace cashier::daemon {
 namespace {
@@ -78,8 +77,6 @@ std::variant<engine::refund_order, response> read_order(const std::string& body,
 
 }  // namespace
 
-void merchant_api::set_refunds(refund_driver& refunds) { refunds_ = &refunds; }
-
 json::object merchant_api::payment_object(const payment& p) {
   return engine::payment_with_refunds_json(p, deps_.eng.store().refunds_of(p.id));
 }
@@ -87,7 +84,7 @@ json::object merchant_api::payment_object(const payment& p) {
 asio::awaitable<response> merchant_api::create_refund(const request& req, const merchant_config& m,
                                                       const std::string& id) {
   if (auto bad = check_json_body(req)) co_return *bad;
-  if (refunds_ == nullptr) co_return error_response(503, "REFUNDS_UNAVAILABLE", "refunds are not enabled");
+  if (!deps_.drv.serves_refunds()) co_return error_response(503, "REFUNDS_UNAVAILABLE", "refunds are not enabled");
   const auto p = own_payment(m, id);
   if (!p) co_return error_response(404, "PAYMENT_NOT_FOUND", "no such payment");
   auto read = read_order(req.body, *p);
@@ -96,7 +93,7 @@ asio::awaitable<response> merchant_api::create_refund(const request& req, const 
   if (order.amount.currency != p->amount.currency)
     co_return error_response(400, "INVALID_REQUEST", "not the payment's currency", "refundAmount.currency");
   for (int attempt = 0; attempt < max_refund_conflicts; ++attempt) {
-    const auto res = co_await refunds_->create(order, std::chrono::milliseconds(deps_.cfg.payment.create_wait_ms));
+    const auto res = co_await deps_.drv.create_refund(order, std::chrono::milliseconds(deps_.cfg.payment.create_wait_ms));
     switch (res.status) {
       case engine::refund_order_status::created:
         co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));

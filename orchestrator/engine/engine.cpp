@@ -73,7 +73,7 @@ void add_effect_records(store::transition& t, const payment& next, const decisio
 }
 
 /// start_refund (issue 16): a full refund of what is left of the payment's amount, created in the
-/// payment's own transition (the store's triggers check it there); the refund driver sends it
+/// payment's own transition (the store's triggers check it there); the driver arms it and sends it
 /// when its deadline (now) fires. Nothing is created when nothing is left to refund.
 void add_cancel_refund(store::transition& t, store::payment_store& st, const payment& next,
                        std::int64_t next_version, const engine_config& config, time_point now) {

@@ -49,7 +49,8 @@ event no_answer_of(call_kind kind, no_answer_reason why) {
 std::string_view action_name(std::size_t index) {
   static constexpr std::array<std::string_view, action_kinds> names{
       "flush_soon",      "start_call",  "wake_watchers",  "arm_timer", "cancel_timer",
-      "arm_store_retry", "probe_store", "deadline_fired", "notice"};
+      "arm_store_retry", "probe_store", "deadline_fired", "notice",    "start_refund_call",
+      "wake_refund_watchers"};
   return index < names.size() ? names[index] : "?";
 }
 
@@ -116,6 +117,7 @@ void scheduler::begin_flush(instants now) {
 std::optional<batch> scheduler::next_batch() {
   ensure(!committing_, "a batch was handed out before the previous one's result");
   if (queue_.empty()) return std::nullopt;
+  refund_in_commit_ = false;
   const auto n = static_cast<std::ptrdiff_t>(std::min(queue_.size(), limits_.max_batch));
   batch b;
   b.inputs.reserve(static_cast<std::size_t>(n));
@@ -134,7 +136,7 @@ std::optional<batch> scheduler::next_batch() {
 }
 
 void scheduler::committed(const batch& b, std::span<const output> outs, instants now) {
-  ensure(committing_ && b.inputs.size() == in_commit_.size() && outs.size() == b.inputs.size(),
+  ensure(committing_ && !refund_in_commit_ && b.inputs.size() == in_commit_.size() && outs.size() == b.inputs.size(),
          "committed() does not match the batch handed out");
   committing_ = false;
   ++st_.batches;
@@ -162,7 +164,7 @@ void scheduler::after_commit(const input& in, bool prepaid, bool hold, ticket t,
     }
     emit(wake_watchers{id});
   } else if (prepaid) {
-    refund();
+    give_back_token();
   }
 }
 
@@ -178,7 +180,7 @@ void scheduler::start_calls(const input& in, bool prepaid, const output& out, in
     prepaid = false;
     start(*kind, out.after);
   }
-  if (prepaid) refund();
+  if (prepaid) give_back_token();
 }
 
 bool scheduler::admit(call_kind kind, const event& ev, std::int64_t id, instants now) {
@@ -218,7 +220,7 @@ void scheduler::start(call_kind kind, const payment& p) {
   emit(start_call{kind, p});
 }
 
-void scheduler::refund() {
+void scheduler::give_back_token() {
   if (limits_.flaw == scheduler_flaw::leak_token) return;
   ++prepaid_refunded_;
   ++st_.tokens_refunded;
@@ -226,7 +228,8 @@ void scheduler::refund() {
 }
 
 void scheduler::commit_failed(const batch& b) {
-  ensure(committing_ && b.inputs.size() == in_commit_.size(), "commit_failed() does not match the batch handed out");
+  ensure(committing_ && !refund_in_commit_ && b.inputs.size() == in_commit_.size(),
+         "commit_failed() does not match the batch handed out");
   committing_ = false;
   ++st_.store_failures;
   if (st_.store_writable) emit(notice{notice_kind::store_failed, 0, 0});
@@ -237,7 +240,7 @@ void scheduler::commit_failed(const batch& b) {
     if (b.inputs[i].payment_id != 0) held_.insert(b.inputs[i].payment_id);
     if (in_commit_[i]) {
       --prepaid_outstanding_;
-      refund();
+      give_back_token();
     }
   }
   retry_store();
@@ -267,13 +270,13 @@ void scheduler::probe_result(bool ok, instants now) {
   std::vector<std::int64_t> ids(held_.begin(), held_.end());
   held_.clear();
   std::sort(ids.begin(), ids.end());
-  for (const auto id : ids) heap_.arm(id, now.payment);
+  for (const auto id : ids) heap_.arm(id, now.payment, id < 0 ? call_lane::urgent : call_lane::polling);  // < 0: a refund
   set_timer(now);
   check();
 }
 
 void scheduler::end_flush(instants now) {
-  ensure(queue_.empty() && !committing_, "a flush ended with inputs left to commit");
+  ensure(queue_.empty() && refunds_queued_.empty() && !committing_, "a flush ended with inputs left to commit");
   flushing_ = false;
   set_timer(now);
   check();
@@ -365,6 +368,10 @@ void scheduler::fire_due(instants now) {
     ++prepaid_taken_;
     ensure(calls_in_flight_ + prepaid_outstanding_ <= limits_.max_calls_in_flight,
            "a deadline fired with every call slot taken");
+    if (due->id < 0) {  // a refund (refund_key)
+      enqueue_refund(refund_input{-due->id, deadline_reached{}, {}}, true);
+      continue;
+    }
     input in;
     in.payment_id = due->id;
     in.ev = deadline_reached{};
@@ -404,10 +411,12 @@ void scheduler::ensure(bool ok, std::string_view what) {
 void scheduler::check() {
   ensure(prepaid_taken_ == prepaid_spent_ + prepaid_refunded_ + prepaid_outstanding_,
          "a prepaid budget token was neither spent by a call nor refunded");
-  ensure(prepaid_outstanding_ <= queue_.size() + (committing_ ? in_commit_.size() : 0),
+  ensure(prepaid_outstanding_ <= queue_.size() + refunds_queued_.size() +
+                                     (committing_ ? (refund_in_commit_ ? 1 : in_commit_.size()) : 0),
          "more prepaid tokens outstanding than deadlines waiting to commit");
   ensure(calls_in_flight_ >= in_flight_.size(), "calls in flight miscounted");
-  ensure(queue_.empty() || flush_scheduled_ || flushing_, "inputs queued with no flush to commit them");
+  ensure((queue_.empty() && refunds_queued_.empty()) || flush_scheduled_ || flushing_,
+         "inputs queued with no flush to commit them");
 }
 
 }  // namespace cashier::engine

@@ -5,7 +5,11 @@
 // in flight and their cap, the hold after a store failure, and draining. The executor (the
 // daemon's Asio driver, or the simulation's virtual world) hands it instants and results as
 // plain values and carries out the actions it returns: post a flush, commit a batch, start a
-// call, arm the timer, wake the watchers of a payment, probe the store. It never calls the
+// call, arm the timer, wake the watchers of a payment, probe the store. Refunds (issue 16) are
+// scheduled by the same rules, beside the payments: their deadlines in the same heap (urgent
+// lane), their calls paid from the same budget and counted against the same cap, their commits
+// in the same flush (one refund_engine.apply each, after the payments' batches); the refund
+// entry points live in scheduler_refunds.cpp. It never calls the
 // engine, the store or the network itself, so a test drives it with made-up instants and a
 // simulated world drives the very same code. Its invariants are checked after every entry
 // point and stay on in release builds (a broken one calls the handler, which aborts by default).
@@ -27,6 +31,7 @@
 #include "orchestrator/engine/deadline_heap.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/engine/rate_budget.hpp"
+#include "orchestrator/engine/refunds.hpp"
 
 namespace cashier::engine {
 
@@ -42,6 +47,24 @@ std::string_view api_name(call_kind kind);
 /// The machine event for a call of `kind` that ended without an answer, for reason `why`.
 event no_answer_of(call_kind kind, no_answer_reason why);
 
+/// The Alipay+ call a refund effect asks for.
+enum class refund_call {
+  refund,   ///< refund (the refund's stored request bytes)
+  inquiry,  ///< inquiryPayment of its payment, to find the refund in transactions[]
+};
+
+/// A refund's key in the deadline heap, the calls in flight and the hold after a store failure:
+/// the negative of its id, so a refund never collides with a payment (ids are positive).
+constexpr std::int64_t refund_key(std::int64_t refund_id) { return -refund_id; }
+
+/// One input to a refund: its timer, its call's answer or the confirming inquiry's answer, with
+/// the call records that produced it.
+struct refund_input {
+  std::int64_t refund_id = 0;              ///< the refund (store id)
+  refund_event ev;                         ///< what happened
+  std::vector<store::call_record> calls;   ///< the call that produced it, for the audit trail
+};
+
 /// Deliberate scheduler bugs, for the simulation to prove its checks catch them. Always `none`
 /// in the daemon.
 enum class scheduler_flaw {
@@ -50,6 +73,7 @@ enum class scheduler_flaw {
   ignore_cap,       ///< due deadlines fire whatever the calls in flight
   fire_early,       ///< deadlines fire up to five seconds before their time
   cancel_over_pay,  ///< a cancel starts while a pay of the same payment is in flight
+  refund_skips_budget,  ///< refund calls take no budget token (the refund driver before issue 15)
 };
 
 /// The scheduler's limits; the defaults are the daemon's.
@@ -95,6 +119,15 @@ struct start_call {
   call_kind kind;  ///< which call
   payment p;       ///< the payment as committed
 };
+/// Start refund call `kind` for refund `refund_id`; report its end with refund_call_ended().
+struct start_refund_call {
+  refund_call kind;          ///< which call
+  std::int64_t refund_id;    ///< the refund (store id)
+};
+/// Wake whoever waits for refund `refund_id` to settle (it was committed SUCCESS or FAIL).
+struct wake_refund_watchers {
+  std::int64_t refund_id;  ///< the refund
+};
 /// Wake whoever waits for payment `id` to change (it was committed with a change).
 struct wake_watchers {
   std::int64_t id;  ///< the payment
@@ -133,10 +166,11 @@ struct notice {
   notice_kind kind;            ///< what
   std::int64_t payment_id = 0; ///< the payment, if one
   double value = 0;            ///< a figure, per kind
+  std::int64_t refund_id = 0;  ///< the refund, if one
 };
 /// One thing for the executor to do.
 using action = std::variant<flush_soon, start_call, wake_watchers, arm_timer, cancel_timer, arm_store_retry,
-                            probe_store, deadline_fired, notice>;
+                            probe_store, deadline_fired, notice, start_refund_call, wake_refund_watchers>;
 /// Kinds of action (the index of the variant).
 inline constexpr std::size_t action_kinds = std::variant_size_v<action>;
 /// The name of action kind `index` ("flush_soon", "start_call", …).
@@ -148,7 +182,8 @@ struct scheduler_stats {
   std::uint64_t inputs = 0;            ///< inputs committed
   std::uint64_t store_failures = 0;    ///< batches whose commit failed
   bool store_writable = true;          ///< false from a failed commit until a probe commits
-  std::size_t armed_deadlines = 0;     ///< payments in the deadline heap
+  std::size_t armed_deadlines = 0;     ///< payments and refunds in the deadline heap
+  std::uint64_t refund_inputs = 0;     ///< refund inputs committed
   std::size_t calls_in_flight = 0;     ///< Alipay+ calls under way
   std::uint64_t budget_deferred = 0;   ///< calls not made for want of budget
   std::uint64_t hints_skipped = 0;     ///< hint inquiries skipped for want of budget
@@ -189,6 +224,23 @@ class scheduler {
   void committed(const batch& b, std::span<const output> outs, instants now);
   /// The batch just handed out failed to commit (store_error): nothing of it was written.
   void commit_failed(const batch& b);
+  /// Re-arms every PROCESSING refund (refund_engine.recover()) and arms the timer. Also after a
+  /// payment commit that created a refund (a cancel after the window): arming one already
+  /// armed moves it to its stored deadline, and one in flight is skipped when it comes due.
+  void recover_refunds(std::span<const store::refund_deadline> open, instants now);
+  /// refund_engine.create stored refund `r` (PROCESSING) with `effects`: arms its answer guard
+  /// and starts its first send, paid like any call that cannot wait (the merchant waits).
+  void refund_created(const refund& r, std::span<const refund_effect> effects, instants now);
+  /// The next refund input to commit (after the payments' batches of the same flush), or
+  /// nothing. Exactly one of refund_committed() or refund_commit_failed() must follow before
+  /// the next batch or refund is handed out.
+  std::optional<refund_input> next_refund();
+  /// The refund input just handed out is durable with `out` (refund_engine.apply's).
+  void refund_committed(const refund_input& in, const refund_output& out, instants now);
+  /// The refund input just handed out failed to commit (store_error): nothing was written.
+  void refund_commit_failed(const refund_input& in);
+  /// A refund call ended with `answer` (its event: an answer, or no answer); queues it.
+  void refund_call_ended(refund_input answer, instants now);
   /// The flush ends: arms the timer for what is left.
   void end_flush(instants now);
   /// The timer armed for `at` went off.
@@ -206,7 +258,7 @@ class scheduler {
   /// Moves the actions emitted since the last take into `into` (cleared first).
   void take_actions(std::vector<action>& into);
   /// True when no call is in flight and no input is queued.
-  bool idle() const { return in_flight_.empty() && queue_.empty(); }
+  bool idle() const { return in_flight_.empty() && queue_.empty() && refunds_queued_.empty(); }
   /// True once drain() was called.
   bool draining() const { return draining_; }
   /// The outbound call budget (unlimited until set).
@@ -243,7 +295,7 @@ class scheduler {
   bool admit(call_kind kind, const event& ev, std::int64_t id, instants now);
   bool may_start(call_kind kind, const payment& p);
   void start(call_kind kind, const payment& p);
-  void refund();
+  void give_back_token();  // a prepaid token whose call was not made goes back to the budget
   void arm();
   void set_timer(instants now);
   void fire_due(instants now);
@@ -252,11 +304,21 @@ class scheduler {
   void retry_store();
   void ensure(bool ok, std::string_view what);
   void check();
+  // Refunds (scheduler_refunds.cpp).
+  struct queued_refund {
+    refund_input in;
+    bool prepaid = false;  // a deadline that took a budget token when it left the heap
+  };
+  void enqueue_refund(refund_input in, bool prepaid);
+  void start_refund_calls(const refund& r, std::span<const refund_effect> effects, bool prepaid, instants now);
+  bool admit_refund(std::int64_t refund_id, instants now);
 
   scheduler_limits limits_;
   deadline_heap heap_;
   rate_budget budget_;
   std::vector<queued> queue_;
+  std::vector<queued_refund> refunds_queued_;
+  bool refund_in_commit_ = false;  // the one handed out by next_refund(), until its result
   std::vector<bool> in_commit_;  // prepaid flags of the batch handed out, until its result
   std::vector<bool> hold_in_commit_;  // hold flags of the batch handed out, until its result
   std::unordered_map<ticket, held_calls> held_for_ack_;

@@ -214,9 +214,9 @@ refund_decision on_timer(refund_step& s, time_point now, const refund_params& pa
 }  // namespace
 
 std::optional<std::string> refund_params::validate() const {
-  if (retry_base <= duration::zero()) return "refundRetryBaseMs must be positive";
-  if (retry_cap < retry_base) return "refundRetryCapMs must be at least refundRetryBaseMs";
-  if (confirm_after < 1) return "refundConfirmAfter must be at least 1";
+  if (retry_base <= duration::zero()) return "refund.retryBaseMs must be positive";
+  if (retry_cap < retry_base) return "refund.retryCapMs must be at least refund.retryBaseMs";
+  if (confirm_after < 1) return "refund.confirmAfterSends must be at least 1";
   if (answer_guard <= duration::zero()) return "answer guard must be positive";
   return std::nullopt;
 }

@@ -232,6 +232,34 @@ class RefundFaults(ClusterTest):
               % (len(self.FAULTS), lost, duplicated, stuck, calls))
         self.assertEqual((lost, duplicated, stuck), (0, 0, 0))
 
+    def test_a_refused_refund_ends_fail_once_even_after_a_lost_answer(self):
+        """Alipay+'s F (REFUND_WINDOW_EXCEED), first behind a dropped answer: FAIL, one
+        refund.failed webhook, nothing refunded at aplus-sim, the amount refundable again."""
+        c = self.c
+        pid = "e2e-rf-refused"
+        code, _ = c.create(pid, value="900")
+        self.assertIn(code, (201, 202))
+        c.wait_status(pid, "SUCCESS", timeout=60)
+        code, data = c.sim_control("/sim/scenario", {"paymentRequestId": c.alipay_id(pid),
+                                                     "faults": ["refund-drop", "refund-window-exceeded"]})
+        self.assertEqual(code, 200, data)
+        code, body = c.request("POST", refunds_path(pid), {"refundRequestId": "r1", "refundAmount": {"currency": "USD", "value": "900"}})
+        self.assertIn(code, (201, 202), body)
+        wait_until(lambda: c.request("GET", refunds_path(pid, "r1"))[1]["status"] != "PROCESSING", 60, "r1 final")
+        refund = c.request("GET", refunds_path(pid, "r1"))[1]
+        self.assertEqual((refund["status"], refund["result"]["resultCode"]), ("FAIL", "REFUND_WINDOW_EXCEED"), refund)
+        truth = c.sim_truth(pid)
+        self.assertEqual(truth["refundedAmount"]["value"], "0")
+        self.assertEqual(truth["inconsistentRefunds"], 0)
+        self.assertGreaterEqual(truth["refunds"][0]["calls"], 2)  # the dropped answer cost a resend
+        wait_until(lambda: any(e["body"]["type"] == "refund.failed" for e in c.sink.for_payment(pid)), 30, "refund.failed")
+        self.assertEqual(len({e["id"] for e in c.sink.for_payment(pid) if e["body"]["type"].startswith("refund.")}), 1)
+        code, payment = c.get(pid)
+        self.assertEqual(payment["refundedAmount"]["value"], "0")
+        # A FAIL gives its amount back: the full amount may be asked again (refused again here).
+        code, body = c.request("POST", refunds_path(pid), {"refundRequestId": "r2", "refundAmount": {"currency": "USD", "value": "900"}})
+        self.assertIn(code, (201, 202), body)
+
 
 if __name__ == "__main__":
     unittest.main()

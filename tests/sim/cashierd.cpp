@@ -30,6 +30,8 @@ engine::scheduler_flaw flaw_of(injected_bug bug) {
     case injected_bug::leak_token: return engine::scheduler_flaw::leak_token;
     case injected_bug::ignore_cap: return engine::scheduler_flaw::ignore_cap;
     case injected_bug::fire_early: return engine::scheduler_flaw::fire_early;
+    case injected_bug::refund_skips_budget: return engine::scheduler_flaw::refund_skips_budget;
+    case injected_bug::refund_new_id:
     case injected_bug::none:
     case injected_bug::unverified:
     case injected_bug::drop_event:
@@ -81,13 +83,26 @@ void sim_cashierd::start() {
   config.new_event_id = [](const payment& p, std::int32_t seq) {
     return "evt_sim_" + std::to_string(p.id) + "_" + std::to_string(seq);
   };
+  // Refunds: the sim's own request bytes (the fake reads them), ids drawn from the seed.
+  const auto refund_id = [this] { return "rf_sim_" + std::to_string(rng_.next() % 1'000'000'000'000ULL); };
+  config.build_refund_request = refund_request_text;
+  config.new_refund_request_id = refund_id;
   engine_ = std::make_unique<engine::engine>(*store_, std::move(config));
+  refunds_ = std::make_unique<engine::refund_engine>(*store_, engine::refund_engine_config{
+      .params = process_.refund,
+      .build_request = refund_request_text,
+      .new_request_id = refund_id,
+      .webhook_url = [](const payment&) { return std::string("https://merchant.sim/hooks"); },
+      .new_event_id = [](const payment& p, std::int32_t seq) {
+        return "evt_sim_" + std::to_string(p.id) + "_" + std::to_string(seq);
+      }});
   sched_ = std::make_unique<engine::scheduler>(process_.limits);
   sched_->budget() = rate_budget(process_.max_requests_per_second);
   sched_->on_broken_invariant([this](std::string_view what) {
     log_.add(queue_.now(), "scheduler invariant broken: " + std::string(what));
   });
   sched_->recover(engine_->recover(), now());
+  sched_->recover_refunds(refunds_->recover(), now());
   hooks_ = std::make_unique<engine::webhook_policy>(process_.webhooks);
   hooks_->on_broken_invariant([this](std::string_view what) {
     log_.add(queue_.now(), "webhook policy invariant broken: " + std::string(what));
@@ -136,6 +151,7 @@ void sim_cashierd::crash() {
   add_totals();
   ++incarnation_;
   sched_.reset();
+  refunds_.reset();
   hooks_.reset();
   webhook_wakes_.clear();
   settle_armed_ = false;
@@ -205,6 +221,8 @@ void sim_cashierd::execute(engine::action& a) {
             if (f.late < duration::zero()) log_.add(queue_.now(), "a deadline fired before its time");
           },
           [&](const engine::notice&) {},  // counted in the scheduler's stats
+          [&](const engine::start_refund_call& c) { start_refund_call(c); },
+          [&](engine::wake_refund_watchers) {},  // nobody waits in the simulation
       },
       a);
 }
@@ -246,6 +264,9 @@ void sim_cashierd::flush(int inc) {
   run();
   while (auto b = sched_->next_batch()) {
     if (!commit(*b)) return;  // crashed between the commit and its effects
+  }
+  while (auto r = sched_->next_refund()) {
+    if (!commit_refund(*r)) return;
   }
   sched_->end_flush(now());
   run();
@@ -319,6 +340,17 @@ bool sim_cashierd::commit(engine::batch& b) {
       hook_(b.inputs[i], outs[i], it != waiting_.end() && it->second.unverified);
     }
   }
+  // A late cancel's refund was stored by this commit: the checks learn of it before any crash.
+  if (refund_created_) {
+    // (Also from an unchanged decision: a cancel of a SUCCESS after the window changes nothing
+    // of the payment but starts its refund.)
+    for (const auto& out : outs) {
+      for (const auto& e : out.made.effects) {
+        if (!std::holds_alternative<start_refund>(e)) continue;
+        for (const auto& r : store_->refunds_of(out.after.id)) refund_created_(r);
+      }
+    }
+  }
   if (rng_.chance(rates_.crash_after_commit)) {
     crashed_after_commit_ = true;
     crash();
@@ -328,6 +360,7 @@ bool sim_cashierd::commit(engine::batch& b) {
   sched_->committed(b, outs, now());
   run();
   if (!up()) return false;
+  rearm_cancel_refunds(outs);
   for (auto& in : injected) submit(std::move(in), nullptr, false);
   for (std::size_t i = 0; i < outs.size(); ++i) {
     const auto it = waiting_.find(b.tickets[i]);
@@ -348,9 +381,10 @@ bool sim_cashierd::commit(engine::batch& b) {
   return up();
 }
 
-void sim_cashierd::start_call(const engine::start_call& c) {
-  // From outside the scheduler: the calls it starts stay within the configured budget, i.e.
-  // at most rate + 2 bursts in any second (rate_budget.hpp; a throttle only lowers the rate).
+void sim_cashierd::check_budget() {
+  // From outside the scheduler: the calls it starts (payments' and refunds') stay within the
+  // configured budget, i.e. at most rate + 2 bursts in any second (rate_budget.hpp; a throttle
+  // only lowers the rate).
   const double rate = process_.max_requests_per_second;
   if (rate > 0) {
     const auto t = queue_.now();
@@ -363,6 +397,10 @@ void sim_cashierd::start_call(const engine::start_call& c) {
       recent_calls_.clear();
     }
   }
+}
+
+void sim_cashierd::start_call(const engine::start_call& c) {
+  check_budget();
   // Never two pays of one payment in flight: a second could create a second order.
   if (c.kind == call_kind::pay && ++pays_in_flight_[c.p.id] > 1)
     log_.add(queue_.now(), c.p.payment_request_id + ": a second pay started while one is in flight");

@@ -12,6 +12,9 @@
 // settlements (with the store's faults), and wakes at the policy's instants. crash() loses all
 // of this memory, the scheduler and the webhook policy included (answers to the old incarnation
 // are dropped); start() reloads from the file.
+// Refunds (issue 16) are executed the daemon's way: created through the refund engine (the
+// merchant API's path), their deadlines and calls scheduled by the same scheduler, committed in
+// the same flush, their calls handed to the world's network.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +31,7 @@
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/engine/scheduler.hpp"
 #include "orchestrator/engine/webhook_policy.hpp"
+#include "orchestrator/engine/refunds.hpp"
 #include "tests/sim/event_queue.hpp"
 #include "tests/sim/faults.hpp"
 #include "tests/sim/rng.hpp"
@@ -48,6 +52,8 @@ enum class injected_bug {
   fire_early,       ///< scheduler: deadlines fire up to five seconds early
   no_last_look,     ///< the last inquiry at a cut-off is never sent: answered "no answer" at once
   cancel_after_window,  ///< a cancel refused for the window (payment.cancel_failed) is sent anyway
+  refund_new_id,    ///< a refund is resent under a new refundRequestId (Alipay+ sees another refund)
+  refund_skips_budget,  ///< scheduler: refund calls take no budget token (before the fold)
 };
 
 /// The scheduler's flaw for `bug` (none for the bugs outside it).
@@ -60,7 +66,12 @@ struct process_config {
   double max_requests_per_second = 0;  ///< alipayplus.maxRequestsPerSecond (0 = unlimited)
   engine::scheduler_limits limits;     ///< the scheduler's limits (the daemon's unless drawn smaller)
   engine::webhook_limits webhooks;     ///< the webhook policy's limits (the daemon's unless drawn smaller)
+  refund_params refund;                ///< refund.* (the daemon's defaults unless drawn otherwise)
 };
+
+/// The refund request bytes of the simulation: "refund <paymentRequestId> <refundRequestId>
+/// <minor units> <currency>" (the fake Alipay+ reads them; the daemon's are the codec's JSON).
+std::string refund_request_text(const payment& p, const refund& r);
 
 /// What cashierd reaches outside itself: the network to Alipay+ and to the merchant.
 class cashierd_env {
@@ -73,10 +84,18 @@ class cashierd_env {
   virtual void deliver_webhook(const store::outbox_record& r, int incarnation, duration timeout) = 0;
   /// The process crashed (the world schedules its restart).
   virtual void crashed() = 0;
+  /// Sends refund call `kind` (the refund's bytes `request`, or its confirming inquiry) for
+  /// refund `r` of `p`; the answer comes back through on_refund_answer.
+  virtual void send_refund_call(engine::refund_call kind, const refund& r, const std::string& request,
+                                const payment& p, int incarnation) = 0;
 };
 
 /// Told about every durable group commit (the checker), before any effect runs.
 using commit_hook = std::function<void(const engine::input&, const engine::output&, bool unverified)>;
+/// Told about every durable refund commit, with the payment as stored after it.
+using refund_hook = std::function<void(const engine::refund_input&, const engine::refund_output&, const payment&)>;
+/// Told about every refund the refund engine stored (created).
+using refund_created_hook = std::function<void(const refund&)>;
 /// Told when one queued input was committed (merchant answer, notify ack).
 using reply = std::function<void(const engine::output&)>;
 
@@ -98,6 +117,16 @@ class sim_cashierd {
   int incarnation() const { return incarnation_; }
   /// Observes every group commit.
   void on_commit(commit_hook hook) { hook_ = std::move(hook); }
+  /// Observes every refund created and every refund commit.
+  void on_refund(refund_created_hook created, refund_hook committed) {
+    refund_created_ = std::move(created);
+    refund_hook_ = std::move(committed);
+  }
+  /// The merchant API's refund create (POST /v1/payments/{id}/refunds): nothing when no answer
+  /// comes back (the process is down, the store failed, it crashed before answering).
+  std::optional<engine::refund_order_result> create_refund(const engine::refund_order& order);
+  /// A refund call of `incarnation` ended with `answer`.
+  void on_refund_answer(int incarnation, engine::refund_input answer);
 
   /// Queues `in` for the next group commit; false (nothing queued) when the process is down.
   bool submit(engine::input in, reply r = nullptr, bool unverified = false);
@@ -149,6 +178,10 @@ class sim_cashierd {
   std::vector<engine::input> inject_machine_bugs(std::vector<engine::output>& outs);
   void count_sharing(const engine::batch& b);
   void start_call(const engine::start_call& c);
+  void start_refund_call(const engine::start_refund_call& c);
+  bool commit_refund(engine::refund_input& in);
+  void rearm_cancel_refunds(const std::vector<engine::output>& outs);
+  void check_budget();
   void arm_timer(const engine::arm_timer& t);
   void probe();
   void wake_webhooks(bool tick);
@@ -168,6 +201,8 @@ class sim_cashierd {
   violation_log& log_;
   injected_bug bug_;
   commit_hook hook_;
+  refund_created_hook refund_created_;
+  refund_hook refund_hook_;
   std::uint64_t commits_ = 0;
   std::uint64_t multi_ = 0;
   std::uint64_t same_payment_ = 0;
@@ -183,6 +218,7 @@ class sim_cashierd {
   int incarnation_ = 0;
   std::unique_ptr<store::payment_store> store_;
   std::unique_ptr<engine::engine> engine_;
+  std::unique_ptr<engine::refund_engine> refunds_;
   std::unique_ptr<engine::scheduler> sched_;
   std::unordered_map<engine::ticket, waiting> waiting_;
   engine::ticket next_ticket_ = 1;

@@ -116,6 +116,17 @@ void checker::on_commit(const engine::input& in, const engine::output& out, bool
   t.p = after;
 }
 
+void checker::on_refund_commit(const payment& after) {
+  const auto it = mirror_.find(after.id);
+  if (it == mirror_.end()) return fail(after, "a refund of a payment never created");
+  const payment& before = it->second.p;
+  if (after.version != before.version && after.version != before.version + 1)
+    fail(after, "version " + std::to_string(after.version) + " after " + std::to_string(before.version) + " (refund)");
+  if (after.status != before.status || after.pending != before.pending)
+    fail(after, "a refund commit changed the payment: " + state_text(before) + " -> " + state_text(after));
+  it->second.p = after;
+}
+
 void checker::check_change(const payment& before, const payment& after, const decision& d,
                            bool unverified) {
   if (after.version != before.version + 1) {
@@ -307,9 +318,13 @@ void checker::check_outbox(store::payment_store& s, const payment& p) {
   const auto outbox = s.outbox_of(p.id);
   totals_.merchant_events += outbox.size();
   std::size_t status_events = 0;
+  // Refund events (refund.*) share the payment's sequence; refund_world.cpp checks them.
+  const auto is_status = [](const store::outbox_record& r) {
+    return r.type != "payment.cancel_failed" && r.type != "payment.pending" && !r.type.starts_with("refund.");
+  };
   for (const auto& r : outbox) {
     if (r.type == "payment.cancel_failed") ++totals_.cancel_failed_events;
-    if (r.type != "payment.cancel_failed" && r.type != "payment.pending") ++status_events;
+    if (is_status(r)) ++status_events;
   }
   if (status_events != expected.size() || p.event_seq != static_cast<std::int32_t>(outbox.size())) {
     fail(p, std::to_string(status_events) + " status events for " +
@@ -319,7 +334,7 @@ void checker::check_outbox(store::payment_store& s, const payment& p) {
   for (std::size_t i = 0; i < outbox.size(); ++i) {
     const auto& r = outbox[i];
     const auto seq = static_cast<std::int32_t>(i + 1);
-    const bool status_event = r.type != "payment.cancel_failed" && r.type != "payment.pending";
+    const bool status_event = is_status(r);
     const std::size_t j = status_event ? k++ : expected.size();
     const auto known = ids_.find({p.id, seq});
     if (r.seq != seq || (known != ids_.end() && known->second != r.event_id) ||

@@ -63,6 +63,9 @@ class checker {
   /// A durable commit of `in` with outcome `out`; `unverified` when the input came from an
   /// unsigned or badly signed answer, or a forged notify.
   void on_commit(const engine::input& in, const engine::output& out, bool unverified);
+  /// A refund commit stored payment `after` (its event_seq moved with a refund event): the
+  /// mirror follows, one version on at most (refund_world.hpp checks the refunds themselves).
+  void on_refund_commit(const payment& after);
   /// After each step of the clock: cut-offs (when the process has been up since `up_since`)
   /// and the open allowance (stretched by `downtime`).
   void after_step(bool up, time_point up_since, duration downtime);

@@ -41,6 +41,14 @@ std::string_view to_string(fault f) {
     case fault::tight_budget: return "tight_budget";
     case fault::small_cap: return "small_cap";
     case fault::long_downtime: return "long_downtime";
+    case fault::refund_request_lost: return "refund_request_lost";
+    case fault::refund_answer_lost: return "refund_answer_lost";
+    case fault::refund_server_error: return "refund_server_error";
+    case fault::refund_unsigned: return "refund_unsigned";
+    case fault::refund_garbled: return "refund_garbled";
+    case fault::refund_u: return "refund_u";
+    case fault::refund_refused: return "refund_refused";
+    case fault::refund_crash_after_commit: return "refund_crash_after_commit";
     case fault::count_: return "count_";
   }
   return "?";
@@ -65,7 +73,8 @@ fault_rates fault_rates::scaled(double k) const {
                     &r.ack_lost, &r.notify_duplicate, &r.notify_late, &r.notify_reordered,
                     &r.forged_per_payment, &r.wrong_amount, &r.merchant_duplicate,
                     &r.merchant_cancel, &r.merchant_early_cancel, &r.webhook_error, &r.webhook_timeout, &r.operator_redeliver,
-                    &r.store_failure, &r.crash_after_commit}) {
+                    &r.store_failure, &r.crash_after_commit, &r.refund_u, &r.refund_garbled,
+                    &r.refund_refused, &r.refund_crash_after_commit}) {
     *p = std::min(1.0, *p * k);
   }
   return r;

@@ -50,6 +50,14 @@ enum class fault {
   tight_budget,           ///< per seed: a low maxRequestsPerSecond (calls wait for the budget)
   small_cap,              ///< per seed: few calls in flight allowed (deadlines wait for a slot)
   long_downtime,          ///< the process is down for minutes to hours: a backlog at restart
+  refund_request_lost,    ///< a refund call (or its confirming inquiry) never arrives (timeout)
+  refund_answer_lost,     ///< Alipay+ acted on a refund call but its answer never arrives (timeout)
+  refund_server_error,    ///< a refund call answered 5xx before Alipay+ processed anything
+  refund_unsigned,        ///< a refund call's answer without a valid signature
+  refund_garbled,         ///< a refund call's answer that cannot be read
+  refund_u,               ///< refund answered U (processed or not)
+  refund_refused,         ///< refund answered F REFUND_WINDOW_EXCEED (per refund)
+  refund_crash_after_commit,  ///< crash between a refund's commit and its send
   count_,                 ///< number of kinds (not a fault)
 };
 
@@ -100,6 +108,10 @@ struct fault_rates {
   double operator_redeliver = 0.01;     ///< per delivery, while it is under way
   double store_failure = 0.002;         ///< per group commit
   double crash_after_commit = 0.001;    ///< per group commit: crash before its effects run
+  double refund_u = 0.1;                ///< per refund call
+  double refund_garbled = 0.03;         ///< per refund answer
+  double refund_refused = 0.05;         ///< per refund Alipay+ first processes
+  double refund_crash_after_commit = 0.01;  ///< per refund commit: crash before its send
 
   /// These rates with every fault probability multiplied by `k` (capped at 1).
   fault_rates scaled(double k) const;

@@ -39,7 +39,7 @@ constexpr std::string_view usage =
     "usage: cashier-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--jobs J]\n"
     "                   [--verbose] [--inject-bug unverified|drop-event|webhook-out-of-order|\n"
     "                                 cancel-over-pay|no-last-look|cancel-after-window|leak-token|\n"
-    "                                 ignore-cap|fire-early]\n"
+    "                                 ignore-cap|fire-early|refund-new-id|refund-skips-budget]\n"
     "                   [--scenario random|downtime|late-evening]\n"
     "                   [--expect-violations]\n";
 
@@ -153,8 +153,12 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
   fault_counts faults;
   check_totals t;
   engine::scheduler_stats sched;
+  refund_totals refunds;
+  std::uint64_t seeds_with_refunds = 0;
   engine::webhook_policy_stats hooks;
   for (const auto& r : reports) {
+    refunds.merge(r.refunds);
+    seeds_with_refunds += r.refunds.created > 0 ? 1 : 0;
     hooks.started += r.webhooks.started;
     hooks.held_for_order += r.webhooks.held_for_order;
     hooks.left_for_order += r.webhooks.left_for_order;
@@ -252,6 +256,17 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
               static_cast<unsigned long long>(t.cancel_failed_events),
               static_cast<unsigned long long>(t.anomalies), static_cast<unsigned long long>(t.parked),
               hms(latest).c_str());
+  std::printf("refunds: %llu seeds with refunds, %llu payments to refund, %llu orders (%llu repeats, %llu "
+              "409 another body, %llu REFUND_AMOUNT_EXCEED, %llu not refundable), %llu refunds created (%llu by a "
+              "late cancel): SUCCESS %llu, FAIL %llu; %llu refund calls, %llu confirming inquiries, %llu refund "
+              "events\n",
+              static_cast<unsigned long long>(seeds_with_refunds), static_cast<unsigned long long>(refunds.planned),
+              static_cast<unsigned long long>(refunds.orders), static_cast<unsigned long long>(refunds.repeats),
+              static_cast<unsigned long long>(refunds.inconsistent), static_cast<unsigned long long>(refunds.exceeded),
+              static_cast<unsigned long long>(refunds.not_refundable), static_cast<unsigned long long>(refunds.created),
+              static_cast<unsigned long long>(refunds.from_cancels), static_cast<unsigned long long>(refunds.succeeded),
+              static_cast<unsigned long long>(refunds.failed), static_cast<unsigned long long>(refunds.calls),
+              static_cast<unsigned long long>(refunds.inquiries), static_cast<unsigned long long>(refunds.events));
   std::printf("invariant violations: %zu%s; wall time %.1f s\n", violations,
               c.bug == injected_bug::none ? "" : (" (bug injected: " + c.bug_name + ")").c_str(), wall_s);
 }

@@ -60,7 +60,8 @@ class world final : public cashierd_env {
         fake_(queue_, rng_, rates_, faults_, log_), checker_(queue_, fake_, log_),
         db_path_(o.dir + "/cashier-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed) + ".db"),
         cashierd_(queue_, rng_, *this, db_path_, draw_params(rng_), draw_process(rng_, faults_), rates_, faults_,
-                  log_, o.bug) {}
+                  log_, o.bug),
+        refunds_(queue_, o.seed, rates_, faults_, log_, cashierd_, fake_, checker_) {}
 
   ~world() override {
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path_ + suffix);
@@ -71,6 +72,10 @@ class world final : public cashierd_env {
   void send_call(call_kind kind, const payment& p, int incarnation) override;
   void deliver_webhook(const store::outbox_record& r, int incarnation, duration timeout) override;
   void crashed() override;
+  void send_refund_call(engine::refund_call kind, const refund& r, const std::string& request, const payment& p,
+                        int incarnation) override {
+    refunds_.send(kind, r, request, p, incarnation);
+  }
 
  private:
   static fault_rates draw_rates(rng& r) {
@@ -124,6 +129,11 @@ class world final : public cashierd_env {
       c.webhooks.max_in_flight_per_merchant =
           static_cast<std::size_t>(r.uniform(1, std::max<std::int64_t>(1, static_cast<std::int64_t>(c.webhooks.max_in_flight) - 1)));
     }
+    if (r.chance(0.5)) {  // refund.*: quicker resends and an earlier confirming inquiry
+      c.refund.retry_base = 1s;
+      c.refund.retry_cap = 30s;
+      c.refund.confirm_after = 3;
+    }
     return c;
   }
   duration latency() { return rng_.between(5ms, 250ms); }
@@ -159,6 +169,7 @@ class world final : public cashierd_env {
   checker checker_;
   std::string db_path_;
   sim_cashierd cashierd_;
+  refund_world refunds_;
   std::vector<merchant_payment> merchant_;
   std::vector<std::pair<time_point, time_point>> sink_outages_;
   int crashes_ = 0;
@@ -196,12 +207,17 @@ void world::plan_payment(int i) {
     faults_.add(fault::merchant_duplicate);
     queue_.at(created + rng_.between(0ms, 2s), [this, i] { submit_create(i); });
   }
+  bool cancels = false;
   if (rng_.chance(rates_.merchant_early_cancel)) {
     faults_.add(fault::merchant_early_cancel);
-    merchant_[static_cast<std::size_t>(i)].early_cancel = true;
+    merchant_[static_cast<std::size_t>(i)].early_cancel = cancels = true;
   } else if (rng_.chance(rates_.merchant_cancel)) {
+    cancels = true;
     queue_.at(created + rng_.between(5s, 40min), [this, i] { cancel(i); });
   }
+  // The merchant refunds some of the payments it does not cancel (refund_world.cpp).
+  const auto& mine = merchant_[static_cast<std::size_t>(i)];
+  if (!cancels) refunds_.plan(mine.id, mine.amount, created);
   if (rng_.chance(0.1)) {
     const std::string id = merchant_.back().id;
     queue_.at(created + rng_.between(0s, 60min), [this, id] { operator_inquiry(id); });
@@ -550,6 +566,7 @@ run_report world::run() {
   cashierd_.start();
   for (int i = 0; i < opt_.payments; ++i) plan_payment(i);
   plan_process_and_sink();
+  if (opt_.world != scenario::downtime) refunds_.plan_crash();
   // When all is quiet, the operator redelivers dead merchant events; then run on.
   for (int round = 0; round < 3 && run_until_quiet(); ++round) {
     if (cashierd_.redeliver_dead([this](const store::outbox_record& r) { checker_.on_dead(r); }) == 0) break;
@@ -559,6 +576,7 @@ run_report world::run() {
     std::vector<std::string> ids;
     for (const auto& m : merchant_) ids.push_back(m.id);
     checker_.at_end(*s, ids);
+    refunds_.at_end(*s, ids);
   }
   run_report r;
   r.seed = opt_.seed;
@@ -574,6 +592,7 @@ run_report world::run() {
   r.scheduler = cashierd_.scheduler_totals();
   r.cancels_deferred = r.scheduler.cancels_deferred;
   r.totals = checker_.totals();
+  r.refunds = refunds_.totals();
   r.violations = log_.items();
   return r;
 }
@@ -591,6 +610,8 @@ std::optional<injected_bug> parse_bug(std::string_view name) {
   if (name == "fire-early") return injected_bug::fire_early;
   if (name == "no-last-look") return injected_bug::no_last_look;
   if (name == "cancel-after-window") return injected_bug::cancel_after_window;
+  if (name == "refund-new-id") return injected_bug::refund_new_id;
+  if (name == "refund-skips-budget") return injected_bug::refund_skips_budget;
   return std::nullopt;
 }
 

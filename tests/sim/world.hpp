@@ -14,6 +14,7 @@
 #include "tests/sim/cashierd.hpp"
 #include "tests/sim/checker.hpp"
 #include "tests/sim/faults.hpp"
+#include "tests/sim/refund_world.hpp"
 
 namespace cashier::sim {
 
@@ -51,14 +52,16 @@ struct run_report {
   engine::scheduler_stats scheduler;     ///< the scheduler's counters (actions by kind, lanes)
   engine::webhook_policy_stats webhooks; ///< the webhook policy's counters
   check_totals totals;                   ///< outcomes counted by the checker
+  refund_totals refunds;                 ///< what the refunds did
   std::vector<violation> violations;     ///< invariant violations
 };
 
 /// Runs one seed to the end and checks it.
 run_report run_seed(const run_options& options);
 
-/// The bug named `name` ("unverified", "drop-event", "webhook-out-of-order", "cancel-over-pay", "no-last-look",
-/// "cancel-after-window", "leak-token", "ignore-cap", "fire-early"), or nothing.
+/// The bug named `name` ("unverified", "drop-event", "webhook-out-of-order", "cancel-over-pay",
+/// "no-last-look", "cancel-after-window", "leak-token", "ignore-cap", "fire-early",
+/// "refund-new-id", "refund-skips-budget"), or nothing.
 std::optional<injected_bug> parse_bug(std::string_view name);
 /// The scenario named `name` ("random", "downtime", "late-evening"), or nothing.
 std::optional<scenario> parse_scenario(std::string_view name);

@@ -194,6 +194,7 @@ void merge(scenario& s, const scenario& more) {
   for (const sim_api api : all_apis)
     for (const auto& step : more.answers[index_of(api)]) s.answers[index_of(api)].push_back(step);
   s.cancel_window_exceeded = s.cancel_window_exceeded || more.cancel_window_exceeded;
+  s.refund_window_exceeded = s.refund_window_exceeded || more.refund_window_exceeded;
   s.notify_copies = std::max(s.notify_copies, more.notify_copies);
   s.notify_late = s.notify_late || more.notify_late;
   if (more.notify_after) s.notify_after = more.notify_after;

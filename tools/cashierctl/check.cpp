@@ -3,6 +3,7 @@
 #include "state/machine/merchant_event.hpp"
 #include "tools/cashierctl/check.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include <boost/json/array.hpp>
@@ -98,13 +99,15 @@ struct checker {
   }
 
   void event_rules(const payment& p, const std::vector<store::event_record>& log,
-                   const std::vector<store::outbox_record>& outbox) {
+                   const std::vector<store::outbox_record>& outbox, const std::vector<refund>& refunds) {
     std::vector<payment_status> finals;  // each transition into a final status emits one event
     for (const auto& e : log)
       if (is_final(e.to_status) && e.from_status != e.to_status) finals.push_back(e.to_status);
-    // payment.pending and payment.cancel_failed carry no status change; the others match the
-    // transitions into a final status one for one, in order.
+    // payment.pending and payment.cancel_failed carry no status change, refund events (issue 16)
+    // a refund's outcome; the others match the transitions into a final status one for one, in
+    // order.
     std::size_t status_events = 0;
+    std::size_t refund_events[2] = {0, 0};  // refund.succeeded, refund.failed
     for (std::size_t i = 0; i < outbox.size(); ++i) {
       const auto& o = outbox[i];
       if (o.seq != static_cast<std::int32_t>(i + 1))
@@ -112,6 +115,10 @@ struct checker {
             "sequence " + std::to_string(o.seq) + " where " + std::to_string(i + 1) + " was due",
             o.event_id);
       if (o.type == "payment.pending" || o.type == "payment.cancel_failed") continue;
+      if (o.type == refund_event_name(refund_status::success) || o.type == refund_event_name(refund_status::fail)) {
+        ++refund_events[o.type == refund_event_name(refund_status::success) ? 0 : 1];
+        continue;
+      }
       const std::size_t k = status_events++;
       if (o.seq == static_cast<std::int32_t>(i + 1) && k < finals.size() &&
           o.type != event_type_of(finals[k]))
@@ -122,6 +129,16 @@ struct checker {
       add(invariant::merchant_events, p,
           std::to_string(finals.size()) + " transitions to a final status but " +
               std::to_string(status_events) + " merchant events");
+    // One refund event per settled refund, of its outcome.
+    for (const auto status : {refund_status::success, refund_status::fail}) {
+      const auto settled = static_cast<std::size_t>(
+          std::count_if(refunds.begin(), refunds.end(), [status](const refund& r) { return r.status == status; }));
+      const auto events = refund_events[status == refund_status::success ? 0 : 1];
+      if (events != settled)
+        add(invariant::merchant_events, p,
+            std::to_string(settled) + " refunds " + std::string(to_string(status)) + " but " +
+                std::to_string(events) + " " + std::string(refund_event_name(status)) + " events");
+    }
     if (p.event_seq != static_cast<std::int32_t>(outbox.size()))
       add(invariant::merchant_events, p,
           "event_seq is " + std::to_string(p.event_seq) + " but " + std::to_string(outbox.size()) +
@@ -158,7 +175,7 @@ check_report check_store(store::payment_store& st, time_point now, duration grac
     c.phase_rules(p);
     c.deadline_rules(p);
     c.log_rules(p, log);
-    c.event_rules(p, log, outbox);
+    c.event_rules(p, log, outbox, st.refunds_of(p.id));
     c.outbox_rules(p, outbox);
   }
   return report;

@@ -22,7 +22,7 @@ enum class invariant {
   open_unscheduled,    ///< something is pending but no timer is armed (next action never)
   event_log,  ///< the transition log is missing, broken, or its last row is not the payment's state
   merchant_events,  ///< merchant events are not seq 1..n, one per final transition, of the right
-                    ///< type
+                    ///< type, and one refund event per settled refund, of its outcome
   outbox_overdue,   ///< a pending merchant event is past its attempt time (plus grace) or its
                     ///< schedule
 };

@@ -277,3 +277,24 @@ TEST_CASE("notifyHosts: default the host of notifyUrl, or a list of bare host na
   text.replace(text.find(R"("notifyUrl": "http://127.0.0.1)"), 11, R"("allowPrivateNotifyAddresses": true, "notifyUrl")");
   CHECK(parse_config(text).has_value());
 }
+
+TEST_CASE("refund.*: the refund machine's schedule, defaults from refund_params, validated naming the key") {
+  files f;
+  auto d = parse_config(good(f));
+  REQUIRE(d.has_value());
+  const cashier::refund_params machine;  // the defaults are the machine's, written once
+  CHECK(d->refund.retry_base == machine.retry_base);
+  CHECK(d->refund.retry_cap == machine.retry_cap);
+  CHECK(d->refund.confirm_after == machine.confirm_after);
+  auto r = parse_config(good(f, "", R"(, "refund": {"retryBaseMs": 500, "retryCapMs": 60000, "confirmAfterSends": 3})"));
+  REQUIRE_MESSAGE(r.has_value(), to_string(r.error()));
+  CHECK(r->refund.retry_base == std::chrono::milliseconds(500));
+  CHECK(r->refund.retry_cap == std::chrono::minutes(1));
+  CHECK(r->refund.confirm_after == 3);
+  CHECK(error_of(good(f, "", R"(, "refund": {"retryBaseMs": 5000, "retryCapMs": 1000})")).key == "refund.retryCapMs");
+  CHECK(error_of(good(f, "", R"(, "refund": {"retryBaseMs": 0})")).key == "refund.retryBaseMs");
+  CHECK(error_of(good(f, "", R"(, "refund": {"confirmAfterSends": 0})")).key == "refund.confirmAfterSends");
+  CHECK(error_of(good(f, "", R"(, "refund": {"confirmAfterSends": "5"})")).key == "refund.confirmAfterSends");
+  CHECK(error_of(good(f, "", R"(, "refund": {"answerGuardMs": 1})")).key == "refund.answerGuardMs");
+  CHECK(error_of(good(f, "", R"(, "refund": [])")).key == "refund");
+}

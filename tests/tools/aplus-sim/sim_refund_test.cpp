@@ -87,6 +87,15 @@ TEST_CASE("sim refund: unknown, unpaid, past the window, malformed") {
   CHECK(books.refund(refund_body("p1", "rf-3", "1"), t0 + 2h).answer.result.code == "REFUND_WINDOW_EXCEED");
 }
 
+TEST_CASE("sim refund: refund-window-exceeded survives the merge of a description tag or /sim/scenario") {
+  // Both ways a fault reaches a payment merge the parsed tags into its scenario.
+  auto tags = parse_faults(std::vector<std::string>{"refund-window-exceeded"});
+  REQUIRE(tags.has_value());
+  scenario s;
+  merge(s, *tags);
+  CHECK(s.refund_window_exceeded);
+}
+
 TEST_CASE("sim refund: refund fault tags queue like the other APIs'") {
   auto s = parse_faults(std::vector<std::string>{"refund-u:2", "refund-timeout", "refund-window-exceeded"});
   REQUIRE(s.has_value());

@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "tests/tools/cashierctl/ctl_fixture.hpp"
+#include "tools/cashierctl/check.hpp"
 
 namespace cashier::ctl::test {
 namespace {
@@ -39,7 +40,44 @@ void add_refunds(const sample_db& db) {
           store::commit_status::committed);
 }
 
+/// Commits merchant event `type` (the payment's next sequence) on pr-success, as a refund's
+/// commit does: the payment's event_seq moves with it, no status change.
+void add_refund_event(const sample_db& db, const std::string& type) {
+  auto s = db.writer();
+  const payment p = *s->find("pr-success");
+  payment after = p;
+  after.event_seq = p.event_seq + 1;
+  store::transition t;
+  t.before = p;
+  t.after = after;
+  t.expected_version = p.version;
+  t.outbox.push_back(merchant_event(p.id, after.event_seq, type, store::outbox_state::delivered, 1, at(2000), at(2000)));
+  REQUIRE(s->commit_one(t).status == store::commit_status::committed);
+}
+
 }  // namespace
+
+TEST_CASE("check: a refund event is no status event, and there is one per settled refund, of its outcome") {
+  sample_db db;
+  add_refunds(db);
+  add_refund_event(db, "refund.succeeded");  // ret-1 SUCCESS
+  {
+    auto s = store::open_sqlite_store(db.path, {.read_only = true});
+    const auto v = check_store(*s, test_now(), std::chrono::seconds(60)).violations;
+    for (const auto& x : v) INFO(x.payment_request_id << ": " << x.message);
+    CHECK(v.empty());
+  }
+  auto r = run({"--db", db.path, "check"});
+  INFO(r.out);
+  CHECK(r.status == exit_status::ok);
+  // An event for a refund that did not end so (ret-2 is still PROCESSING) is reported.
+  add_refund_event(db, "refund.failed");
+  auto s = store::open_sqlite_store(db.path, {.read_only = true});
+  const auto v = check_store(*s, test_now(), std::chrono::seconds(60)).violations;
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].rule == invariant::merchant_events);
+  CHECK(v[0].message == "0 refunds FAIL but 1 refund.failed events");
+}
 
 TEST_CASE("refunds: the payment's refunds as a table with the refunded sum, and as JSON") {
   sample_db db;
