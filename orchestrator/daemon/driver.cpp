@@ -211,7 +211,6 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
           self->run();
         });
   }
-  }
 
   /// Bounds a hold: the calls held under `t` start after hold_limit if release() never comes.
   void limit_hold(engine::ticket t) {
@@ -316,7 +315,7 @@ asio::awaitable<engine::refund_order_result> driver::create_refund(engine::refun
   std::shared_ptr<signal_timer> s;
   if (wait.count() > 0) {
     s = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
-    s->timer.expires_after(wait);
+    s->expires_after(wait);
     core->refund_watchers[res.r.id].push_back(s);
   }
   core->sched.refund_created(res.r, res.effects, core->now());

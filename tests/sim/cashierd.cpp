@@ -53,7 +53,9 @@ engine::webhook_flaw webhook_flaw_of(injected_bug bug) {
     case injected_bug::ignore_cap:
     case injected_bug::fire_early:
     case injected_bug::no_last_look:
-    case injected_bug::cancel_after_window: return engine::webhook_flaw::none;
+    case injected_bug::cancel_after_window:
+    case injected_bug::refund_new_id:
+    case injected_bug::refund_skips_budget: return engine::webhook_flaw::none;
   }
   return engine::webhook_flaw::none;
 }

@@ -81,7 +81,7 @@ bool sim_cashierd::commit_refund(engine::refund_input& in) {
   if (!up()) return false;
   if (std::any_of(out.made.effects.begin(), out.made.effects.end(),
                   [](const refund_effect& e) { return std::holds_alternative<emit_refund_event>(e); }))
-    wake_webhooks();
+    wake_webhooks(false);
   return up();
 }
 
