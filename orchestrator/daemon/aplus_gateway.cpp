@@ -187,6 +187,7 @@ inquiry_answer inquiry_event(const aplus::inquiry_payment_response& r) {
     pt.status = t.transaction_status.value_or("");
     if (t.transaction_result) pt.result = static_cast<const aplus_result&>(*t.transaction_result);
     pt.id = t.transaction_id.value_or("");
+    pt.amount = money_of(t.transaction_amount);
     ev.transactions.push_back(std::move(pt));
   }
   return ev;

@@ -1,6 +1,9 @@
 // Names of event enumerations (see events.hpp).
 #include "state/machine/events.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace cashier {
 
 std::string_view to_string(no_answer_reason r) {
@@ -30,6 +33,20 @@ bool is_successful_reversal(const payment_transaction& t) {
   if (t.result && t.result->status != 'S') return false;
   if (!t.status.empty() && t.status != "SUCCESS") return false;
   return !t.status.empty() || t.result;
+}
+
+bool reverses_in_full(const std::vector<payment_transaction>& transactions, const money& amount) {
+  std::int64_t refunded = 0;
+  for (const auto& t : transactions) {
+    if (!is_successful_reversal(t)) continue;
+    if (t.type == "CANCEL") return true;
+    // Amounts come from the network: a wrong currency or a negative value adds nothing, and
+    // the sum stops at the amount (no overflow).
+    if (!t.amount || t.amount->currency != amount.currency || t.amount->minor_units <= 0) continue;
+    refunded += std::min(t.amount->minor_units, amount.minor_units - refunded);
+    if (refunded >= amount.minor_units) return true;
+  }
+  return false;
 }
 
 }  // namespace cashier

@@ -64,11 +64,18 @@ struct payment_transaction {
   std::string status;                  ///< transactionStatus, e.g. SUCCESS, FAIL, PROCESSING ("" = absent)
   std::optional<aplus_result> result;  ///< transactionResult, when present
   std::string id{};                    ///< transactionId (a refund's refundId), "" = absent
+  std::optional<money> amount{};       ///< transactionAmount, when present
   friend bool operator==(const payment_transaction&, const payment_transaction&) = default;
 };
 
-/// True when `t` is a CANCEL or REFUND that succeeded: proof that money went back.
+/// True when `t` is a CANCEL or REFUND that succeeded: proof that money went back (all of it
+/// for a CANCEL; a REFUND's transactionAmount says how much).
 bool is_successful_reversal(const payment_transaction& t);
+
+/// True when `transactions` prove that all of `amount` went back: a successful CANCEL, or
+/// successful REFUNDs whose transactionAmounts (in `amount`'s currency) add up to it. A partial
+/// refund, or a REFUND without its amount, is no proof that the payment was reversed.
+bool reverses_in_full(const std::vector<payment_transaction>& transactions, const money& amount);
 
 /// A verified inquiryPayment response.
 struct inquiry_answer {

@@ -30,7 +30,7 @@ struct context {
 enum class verdict {
   paid,      ///< S: the payer paid
   unpaid,    ///< F: failed or closed unpaid
-  reversed,  ///< inquiry S/S with a successful CANCEL or REFUND in transactions[]
+  reversed,  ///< inquiry S/S with a successful CANCEL, or REFUNDs of the whole amount, in transactions[]
 };
 
 /// Where a verdict came from: only an inquiry answer can settle a confirming phase.
@@ -453,9 +453,7 @@ void on(context& c, const pay_no_answer& e) {
   if (c.ph == phase::init_pay) retry_pay(c);
 }
 
-bool reverses(const inquiry_answer& e) {
-  return std::any_of(e.transactions.begin(), e.transactions.end(), is_successful_reversal);
-}
+bool reverses(const payment& p, const inquiry_answer& e) { return reverses_in_full(e.transactions, p.amount); }
 
 void on(context& c, const inquiry_answer& e) {
   const bool worked = e.result.status == 'S';
@@ -466,7 +464,7 @@ void on(context& c, const inquiry_answer& e) {
   if (worked && other_payment_id(c, e.facts)) return inquiry_again(c);
   if (worked && e.payment_result && is_verdict(e.payment_result->status)) {
     const bool paid = e.payment_result->status == 'S';
-    const verdict v = !paid ? verdict::unpaid : reverses(e) ? verdict::reversed : verdict::paid;
+    const verdict v = !paid ? verdict::unpaid : reverses(c.p, e) ? verdict::reversed : verdict::paid;
     return on_verdict(c, v, *e.payment_result, e.facts, source::inquiry);
   }
   const bool unknown_order = e.result.status == 'F' && e.result.code == "ORDER_NOT_EXIST";

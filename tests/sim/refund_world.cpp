@@ -226,7 +226,8 @@ void refund_world::send(engine::refund_call kind, const refund& r, const std::st
     return deliver(queue_.now() + latency() + latency(), incarnation, r,
                    no_answer_of(kind, no_answer_reason::server_error), rec);
   }
-  queue_.after(latency(), [this, kind, r, request, id = p.payment_request_id, incarnation, rec, latency]() mutable {
+  queue_.after(latency(), [this, kind, r, request, id = p.payment_request_id, cur = p.amount.currency, incarnation, rec,
+                           latency]() mutable {
     refund_event ev;
     if (kind == engine::refund_call::refund) {
       if (rng_.chance(rates_.refund_u)) {
@@ -243,7 +244,8 @@ void refund_world::send(engine::refund_call kind, const refund& r, const std::st
         for (const auto& [rid, x] : ledger_) {
           if (x.payment_request_id != id) continue;
           const aplus_result res = x.succeeded ? aplus_result{"SUCCESS", 'S', "success"} : aplus_result{x.code, 'F', x.code};
-          a.transactions.push_back({"REFUND", rid, x.succeeded ? "SUCCESS" : "FAIL", res, x.refund_id});
+          a.transactions.push_back({"REFUND", rid, x.succeeded ? "SUCCESS" : "FAIL", res, x.refund_id,
+                                    money{x.amount, cur}});
         }
       }
       rec.outcome = text(a.result);

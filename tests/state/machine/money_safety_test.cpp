@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "state/machine/machine.hpp"
 #include "state/machine/phase.hpp"
@@ -150,6 +151,44 @@ TEST_CASE("item 4: the confirming inquiry settles CANCELLED when it shows the pa
   u.feed(cancel_answer{res("ORDER_IS_CLOSED", 'F')}, t0 + 3s);
   u.feed(inquiry('F'), t0 + 4s);
   CHECK(u.p.status == payment_status::cancelled);
+}
+
+TEST_CASE("a partial REFUND among the transactions is no reversal: the cancel's confirming inquiry keeps SUCCESS") {
+  // A merchant refunded half, then cancelled inside the window; Alipay+ refused the cancel and
+  // its inquiry lists the partial refund. Half of the money is still the merchant's: SUCCESS
+  // stays (payment.cancel_failed), never CANCELLED. Refunds summing to the amount are a reversal.
+  auto confirm = [](std::vector<std::int64_t> refunded) {
+    auto h = std::make_unique<harness>();
+    h->feed(pay_answer{res("SUCCESS", 'S'), {}, "", ""}, t0 + 1s);
+    h->feed(cancel_requested{requester::merchant, ""}, t0 + 2s);
+    h->feed(cancel_answer{res("ORDER_IS_CLOSED", 'F')}, t0 + 3s);
+    inquiry_answer answer = inquiry('S');
+    int n = 0;
+    for (const auto units : refunded) {
+      payment_transaction t{"REFUND", "r-" + std::to_string(++n), "SUCCESS", res("SUCCESS", 'S')};
+      t.amount = money{units, h->p.amount.currency};
+      answer.transactions.push_back(t);
+    }
+    answer.transactions.push_back({"REFUND", "r-failed", "FAIL", res("REFUND_AMOUNT_EXCEED", 'F')});
+    h->feed(answer, t0 + 4s);
+    return h;
+  };
+  const auto half = usd_10.minor_units / 2;
+  const auto partial = confirm({half});
+  CHECK(partial->p.status == payment_status::success);
+  CHECK(events_of(partial->last) == std::vector<std::string>{"emit cancel_failed"});
+  CHECK(has_anomaly(partial->last, anomaly_kind::success_not_reversed));
+  const auto whole = confirm({half, usd_10.minor_units - half});
+  CHECK(whole->p.status == payment_status::cancelled);
+  // A REFUND without transactionAmount proves nothing about how much went back.
+  auto h = harness();
+  h.feed(pay_answer{res("SUCCESS", 'S'), {}, "", ""}, t0 + 1s);
+  h.feed(cancel_requested{requester::merchant, ""}, t0 + 2s);
+  h.feed(cancel_answer{res("ORDER_IS_CLOSED", 'F')}, t0 + 3s);
+  inquiry_answer unsized = inquiry('S');
+  unsized.transactions.push_back({"REFUND", "r-1", "SUCCESS", res("SUCCESS", 'S')});
+  h.feed(unsized, t0 + 4s);
+  CHECK(h.p.status == payment_status::success);
 }
 
 TEST_CASE("item 4: over an unpaid payment, a confirming S/S not reversed ends SUCCESS with both events") {
