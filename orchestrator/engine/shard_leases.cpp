@@ -124,6 +124,19 @@ void shard_leases::claim_answered(const store::lease_answer& a, local_instant no
   }
   // Raised only now that the claim is committed (and after the takeover actions).
   if (gained || config_.flaw == lease_flaw::early_share) update_share();
+  // Nothing free and nothing lapsed: no shard can lapse before the earliest lease in the table
+  // runs out (measured on the database's clock from its now, counted here from the send, which
+  // is no later), so claims pause until then instead of every tick (a release frees one sooner:
+  // it is picked up at most a lease period later).
+  const bool any_free = std::any_of(a.table.begin(), a.table.end(), [&](const store::shard_lease& r) {
+    return r.owner.empty() || r.lease_until < a.db_now;
+  });
+  if (!any_free && !a.table.empty()) {
+    auto earliest = a.table.front().lease_until - a.db_now;
+    for (const auto& r : a.table) earliest = std::min(earliest, r.lease_until - a.db_now);
+    const auto wait = std::clamp<std::chrono::nanoseconds>(earliest, config_.claim_every, config_.lease);
+    next_claim_ = std::max(next_claim_, sent_at_ + wait);
+  }
   if (gained && was_empty) next_renew_ = sent_at_ + config_.renew_every;
   rebalance(a.live_instances);
   check();

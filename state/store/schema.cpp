@@ -363,7 +363,8 @@ CREATE INDEX aplus_calls_by_refund ON aplus_calls (refund_id) WHERE refund_id IS
 // index per shard (a takeover reads one shard's open payments); the shard table with one row per
 // shard (owner NULL = free; epoch bumped by every claim; lease_until on the database's clock, epoch
 // ms); instances' presence (how many share the shards); and the inbox of inputs for payments of a
-// shard another instance owns (deleted by the owner in the commit that applies them).
+// shard another instance owns (deleted by the owner in the commit that applies them; AUTOINCREMENT:
+// an id is never reused after a delete, so an instance can remember which rows it has taken).
 constexpr const char* step_cluster = R"sql(
 INSERT OR IGNORE INTO meta (key, value) VALUES ('shard_count', '64');
 ALTER TABLE payments ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
@@ -393,7 +394,7 @@ CREATE TABLE cluster_instances (
   seen_until INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE inbox (
-  id         INTEGER PRIMARY KEY,
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
   shard      INTEGER NOT NULL,
   payment_id INTEGER NOT NULL REFERENCES payments (id),
   kind       TEXT NOT NULL,

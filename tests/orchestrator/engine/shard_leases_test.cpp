@@ -212,6 +212,23 @@ TEST_CASE("a second instance claims only up to its fair share, and its share fol
   CHECK(f.leases.share() == 32);
 }
 
+TEST_CASE("with no shard free, claims pause until the earliest lease in the table can lapse") {
+  lease_config c;
+  c.instance = "b";
+  fixture f(c);
+  f.leases.tick(t0);
+  f.take();
+  auto a = answer("b", {}, 0, 2);
+  for (store::shard_id s = 0; s < 64; ++s) a.table.push_back({s, "a", 1, a.db_now + 10s - std::chrono::milliseconds(s)});
+  a.table[9].lease_until = a.db_now + 6s;  // the earliest
+  f.leases.claim_answered(a, t0 + 1ms);
+  CHECK(f.leases.next_tick() == t0 + 6s);
+  f.leases.tick(t0 + 5s);
+  CHECK(of<send_claim>(f.take()).empty());
+  f.leases.tick(t0 + 6s);
+  CHECK(of<send_claim>(f.take()).size() == 1);
+}
+
 TEST_CASE("the early-share flaw raises the share when the claim is sent") {
   lease_config c;
   c.instance = "b";

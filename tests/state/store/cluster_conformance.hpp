@@ -193,6 +193,8 @@ inline void check_inbox(cluster_fixture& f) {
   CHECK(f.b().inbox_of(one, 0, 10).size() == 1);
   f.b().commit_fenced({}, epochs_of(b.changed), std::span(&applied2, 1));
   CHECK(f.b().inbox_of(one, 0, 10).empty());
+  // Ids are never reused after a delete: an instance remembers the rows it has taken by id.
+  CHECK(f.b().post_inbox(5, id, "cancel", "body-3") > r2);
 }
 
 /// A takeover reads exactly its shards' open payments, with their shard.
