@@ -505,7 +505,6 @@ void cluster_world::apply_inbox(std::size_t i) {
     in.payment_id = row.payment_id;
     trace(n.name + " applies inbox row " + std::to_string(row.id) + " (" + row.kind + ")");
     submit(i, std::move(in), [this, i, id = row.id, inc = n.incarnation](const engine::output& out) {
-      trace(nodes_[i].name + " inbox row " + std::to_string(id) + " outcome " + std::to_string(static_cast<int>(out.result)));
       // Not applied here: the row stays in the table, so look at it again later.
       if (out.result == engine::outcome::conflict || out.result == engine::outcome::not_owner)
         if (nodes_[i].incarnation == inc) nodes_[i].inbox_taken.erase(id);
