@@ -191,7 +191,7 @@ class cluster_world {
 
   // ---- checks ----
   std::vector<store::shard_lease> table();
-  void check_table();
+  void check_table(std::vector<store::shard_lease> rows);
   void check_commit(const node& n, const engine::output& out, const std::vector<store::shard_lease>& rows);
   void check_call(const node& n, const payment& p);
   void check_step();
@@ -404,7 +404,7 @@ void cluster_world::lease_request(std::size_t i, const engine::lease_action& a) 
               // The statement runs even if the sender died or froze meanwhile.
               if (m.up && m.incarnation == inc && db(m)) {
                 answer = m.store->claim(m.name, c.want, lease, c.force);
-                check_table();
+                check_table(answer->table);
               }
               queue_.after(d / 2, [this, i, inc, answer] {
                 deliver(i, inc, [this, i, answer] {
@@ -424,7 +424,7 @@ void cluster_world::lease_request(std::size_t i, const engine::lease_action& a) 
               std::optional<store::lease_answer> answer;
               if (m.up && m.incarnation == inc && db(m)) {
                 answer = m.store->renew(m.name, r.held, lease);
-                check_table();
+                check_table(answer->table);
               }
               queue_.after(d / 2, [this, i, inc, answer] {
                 deliver(i, inc, [this, i, answer] {
@@ -441,7 +441,7 @@ void cluster_world::lease_request(std::size_t i, const engine::lease_action& a) 
             std::optional<store::lease_answer> answer;
             if (db(n)) {
               answer = n.store->release(n.name, r.shards);
-              check_table();
+              check_table(answer->table);
             }
             if (answer) n.leases->release_answered(*answer, local(n));
             else n.leases->request_failed(local(n));
@@ -634,7 +634,7 @@ void cluster_world::commit(std::size_t i, engine::batch b) {
     return;
   }
   ++rep_.commits;
-  const auto rows = table();
+  const auto& rows = table_;  // only lease statements change the table: the last one's answer
   for (std::size_t k = 0; k < outs.size(); ++k) {
     const auto& out = outs[k];
     if (out.result == engine::outcome::applied || out.result == engine::outcome::unchanged)
@@ -956,9 +956,10 @@ void cluster_world::plan_faults() {
 
 std::vector<store::shard_lease> cluster_world::table() { return observer_->shards().table; }
 
-/// After every lease statement: epochs never go back, and an epoch has one owner.
-void cluster_world::check_table() {
-  table_ = table();
+/// After every lease statement, on the table it returned: epochs never go back, and an epoch has
+/// one owner.
+void cluster_world::check_table(std::vector<store::shard_lease> rows) {
+  table_ = std::move(rows);
   for (const auto& row : table_) {
     auto& last = last_epoch_[static_cast<std::size_t>(row.shard)];
     if (row.epoch < last)
@@ -989,8 +990,7 @@ void cluster_world::check_commit(const node& n, const engine::output& out,
 /// database's clock.
 void cluster_world::check_call(const node& n, const payment& p) {
   const auto shard = store::shard_of(p, shards_);
-  const auto rows = table();
-  const auto& row = rows[static_cast<std::size_t>(shard)];
+  const auto& row = table_[static_cast<std::size_t>(shard)];
   if (row.owner != n.name || row.epoch != n.leases->epoch_of(shard) || row.lease_until < queue_.now())
     log_.add(queue_.now(), n.name + ": a call for " + p.payment_request_id + " left while shard " +
                                std::to_string(shard) + " is " + (row.owner.empty() ? "free" : row.owner) +
