@@ -2,6 +2,8 @@
 // scheduling rule lives here; each is in orchestrator/engine/scheduler.cpp.
 #include "orchestrator/daemon/driver.hpp"
 
+#include <algorithm>
+
 #include <unordered_map>
 #include <vector>
 
@@ -70,6 +72,10 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   std::function<void(call_lane, double)> lateness_observer;
   std::shared_ptr<signal_timer> idle_signal;
   double last_commit_ms = 0;
+  // fence_with(): the cluster half of the store and the epochs claimed at start, if fenced.
+  store::cluster_store* fence_store = nullptr;
+  std::vector<store::shard_epoch> fence_epochs;
+  bool fenced_out = false;  // a commit came back not_owner (logged once)
 
   /// Both clocks, read here and nowhere else.
   engine::instants now() const { return {clock.now(), std::chrono::steady_clock::now()}; }
@@ -150,7 +156,12 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     std::vector<engine::output> outs;
     const auto started = now();
     try {
-      outs = eng.apply(b.inputs, started.payment);
+      if (fence_store != nullptr) {
+        const engine::fence f{*fence_store, fence_epochs};
+        outs = eng.apply(b.inputs, started.payment, &f);
+      } else {
+        outs = eng.apply(b.inputs, started.payment);
+      }
     } catch (const store::store_error& e) {
       sched.commit_failed(b);
       run();
@@ -159,6 +170,13 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       return;
     }
     reach(crash_point::after_commit);
+    if (!fenced_out && std::any_of(outs.begin(), outs.end(),
+                                   [](const engine::output& o) { return o.result == engine::outcome::not_owner; })) {
+      fenced_out = true;
+      log_line(log_level::error,
+               "another cashierd process took this database over: this one's writes are refused; stop it",
+               {{"inputs", b.inputs.size()}});
+    }
     const auto ended = now();
     const std::chrono::duration<double> took = ended.wall - started.wall;
     last_commit_ms = took.count() * 1000;
@@ -240,6 +258,11 @@ driver::~driver() {
   core_->store_retry.cancel();
   for (auto& [t, limit] : core_->hold_limits) limit->cancel();
   core_->sched.drain();
+}
+
+void driver::fence_with(store::cluster_store& store, std::vector<store::shard_epoch> held) {
+  core_->fence_store = &store;
+  core_->fence_epochs = std::move(held);
 }
 
 std::size_t driver::recover() {
