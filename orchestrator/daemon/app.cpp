@@ -15,6 +15,7 @@
 #include "orchestrator/daemon/app.hpp"
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <cstdio>
 #include <deque>
@@ -23,6 +24,8 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <variant>
+
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -105,6 +108,14 @@ std::string public_url_of(const config& cfg, std::uint16_t port) {
 
 /// The Alipay+ refund request for refund `r` of payment `p`, built once (issue 16): cashierd's
 /// own paymentRequestId and refundRequestId, Alipay+'s paymentId when known.
+/// This process's name in the shard table (owner column): host and pid, enough to tell who
+/// holds a shard when an operator looks.
+std::string cluster_instance_id() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  return std::string(host.data()) + ":" + std::to_string(::getpid());
+}
+
 std::string refund_request_body(const payment& p, const refund& r) {
   aplus::refund_request req;
   req.payment_request_id = std::string(store::alipay_request_id(p));
@@ -124,6 +135,7 @@ struct daemon_parts {
   asio::io_context io{1};
   asio::io_context net_io{1};  // the HTTP server's thread; outlives the server (declared first)
   std::unique_ptr<store::payment_store> store;
+  store::cluster_store* cluster = nullptr;  // the cluster half of `store` (proto-docs/cluster.md)
   std::unique_ptr<store::payment_store> stats_reader;  // read-only, used on stats_thread only
   std::unique_ptr<asio::thread_pool> stats_thread;
   std::unique_ptr<payment_clock> clock;
@@ -216,6 +228,8 @@ int run_daemon(const config& cfg) {
   daemon_parts d(cfg);
   try {
     d.store = open_configured_store(cfg, false);
+    // The cluster half of the store, when the engine has one (SQLite's: the single owner fences).
+    d.cluster = dynamic_cast<store::cluster_store*>(d.store.get());
     d.stats_reader = open_configured_store(cfg, true);
     d.stats_thread = std::make_unique<asio::thread_pool>(1);
     name_pool_threads(*d.stats_thread, 1, "cashierd-stats");
@@ -308,6 +322,23 @@ int run_daemon(const config& cfg) {
       .stats = d.stats,
       .readiness = [&d] { return d.readiness(); }});
 
+  // One instance owns every shard (proto-docs/cluster.md): it claims them all with an epoch bump
+  // before reading what to re-arm, and fences its commits with those epochs, so a second process
+  // started on the same file takes over and this one's writes are refused from then on.
+  // (The PostgreSQL engine has no cluster half yet: it runs as one unfenced instance.)
+  if (d.cluster) {
+    try {
+      const auto claimed = d.cluster->claim(cluster_instance_id(), 0, std::chrono::seconds(10), true);
+      std::vector<store::shard_epoch> held;
+      for (const auto& row : claimed.changed) held.push_back({row.shard, row.epoch});
+      log_line(log_level::info, "claimed every shard", {{"shards", held.size()},
+                                                         {"epoch", held.empty() ? std::int64_t{0} : held.front().epoch}});
+      d.drv->fence_with(*d.cluster, std::move(held));
+    } catch (const store::store_error& e) {
+      log_line(log_level::error, "cannot claim the shards", {{"database", store_name(cfg)}, {"error", e.what()}});
+      return 1;
+    }
+  }
   // Every open payment and refund is re-armed before the listener opens.
   const auto recovered = d.drv->recover();
   log_line(log_level::info, "recovered open payments", {{"count", recovered}});

@@ -57,6 +57,10 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   refund_gateway* rgw = nullptr;
   std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> refund_watchers;
   std::function<void()> refund_observer;
+  // fence_with(): the cluster half of the store and the epochs claimed at start, if fenced.
+  store::cluster_store* fence_store = nullptr;
+  std::vector<store::shard_epoch> fence_epochs;
+  bool fenced_out = false;  // a commit came back not_owner (logged once)
 
   /// Both clocks, read here and nowhere else.
   engine::instants now() const { return {clock.now(), steady::now()}; }
@@ -128,7 +132,12 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     std::vector<engine::output> outs;
     const auto started = now();
     try {
-      outs = eng.apply(b.inputs, started.payment);
+      if (fence_store != nullptr) {
+        const engine::fence f{*fence_store, fence_epochs};
+        outs = eng.apply(b.inputs, started.payment, &f);
+      } else {
+        outs = eng.apply(b.inputs, started.payment);
+      }
     } catch (const store::store_error& e) {
       sched.commit_failed(b);
       run();
@@ -137,6 +146,13 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       return;
     }
     reach(crash_point::after_commit);
+    if (!fenced_out && std::any_of(outs.begin(), outs.end(),
+                                   [](const engine::output& o) { return o.result == engine::outcome::not_owner; })) {
+      fenced_out = true;
+      log_line(log_level::error,
+               "another cashierd process took this database over: this one's writes are refused; stop it",
+               {{"inputs", b.inputs.size()}});
+    }
     const auto ended = now();
     if (commit_timer) commit_timer(std::chrono::duration<double>(ended.wall - started.wall).count());
     for (std::size_t i = 0; i < outs.size(); ++i)
@@ -283,6 +299,11 @@ driver::~driver() {
   core_->store_retry.cancel();
   for (auto& [t, limit] : core_->hold_limits) limit->cancel();
   core_->sched.drain();
+}
+
+void driver::fence_with(store::cluster_store& store, std::vector<store::shard_epoch> held) {
+  core_->fence_store = &store;
+  core_->fence_epochs = std::move(held);
 }
 
 std::size_t driver::recover() {

@@ -51,6 +51,12 @@ class driver {
   driver(const driver&) = delete;
   driver& operator=(const driver&) = delete;
 
+  /// Fences every group commit with `held` (state/store/cluster_store.hpp): the epochs of the
+  /// shards this process claimed with force at start (one instance owns every shard). Once
+  /// another process claims them, this one's transitions come back not_owner, nothing of them
+  /// written, and an error says so: two daemons on one file no longer both drive its payments.
+  /// Call before recover(). `store` must outlive the driver.
+  void fence_with(store::cluster_store& store, std::vector<store::shard_epoch> held);
   /// Re-arms every open payment from the store and starts the timer. Returns the count.
   std::size_t recover();
   /// Serves refunds through `refunds` (over the engine's store) and `rgw`, both outliving the

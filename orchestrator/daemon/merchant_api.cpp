@@ -103,6 +103,7 @@ response cancel_answer(const engine::output& out) {
       return payment_not_found();
     case engine::outcome::duplicate:
     case engine::outcome::conflict:
+    case engine::outcome::not_owner:
     case engine::outcome::rejected:
       break;
   }
@@ -257,6 +258,7 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
     case engine::outcome::unchanged:
     case engine::outcome::not_found:
     case engine::outcome::conflict:
+    case engine::outcome::not_owner:
     case engine::outcome::rejected:
       break;
   }

@@ -10,7 +10,8 @@ std::unique_ptr<store::payment_store> open_configured_store(const config& cfg, b
   switch (cfg.store.engine) {
     case store_engine::sqlite:
       if (read_only) return store::open_sqlite_store(cfg.database, {.read_only = true});
-      return store::open_sqlite_store(
+      // The clustered half too: a single instance claims every shard and fences its commits.
+      return store::open_sqlite_clustered(
           cfg.database, {.synchronous = cfg.synchronous_full ? store::sync_mode::full : store::sync_mode::normal});
     case store_engine::postgres:
       return store::open_postgres_store(cfg.store.postgres_conninfo, {.read_only = read_only});

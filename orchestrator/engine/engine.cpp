@@ -111,7 +111,7 @@ void stamp(store::transition& t, std::int64_t payment_id) {
 
 }  // namespace
 
-std::vector<output> engine::apply(std::span<const input> batch, time_point now) {
+std::vector<output> engine::apply(std::span<const input> batch, time_point now, const fence* f) {
   std::vector<pending_item> items(batch.size());
   std::vector<store::transition> transitions;
   transitions.reserve(batch.size());
@@ -179,8 +179,26 @@ std::vector<output> engine::apply(std::span<const input> batch, time_point now) 
     transitions.push_back(std::move(t));
   }
 
-  const auto outcomes = transitions.empty() ? std::vector<store::commit_outcome>{}
-                                            : store_.commit(transitions);
+  // Fenced: inbox rows are deleted with the transition that applied them (or, for an input that
+  // wrote nothing, with the batch), in the same transaction.
+  std::vector<store::inbox_applied> applied;
+  if (f != nullptr) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].inbox_id == 0) continue;
+      const auto& in = batch[i];
+      std::optional<payment> p = in.create ? in.create : std::optional<payment>{};
+      if (!p && items[i].transition && transitions[*items[i].transition].after)
+        p = transitions[*items[i].transition].after;
+      if (!p && in.payment_id != 0) p = store_.load(in.payment_id);
+      if (!p) continue;  // no such payment: the row stays for an operator to see
+      applied.push_back({in.inbox_id, store::shard_of(*p, f->store.shard_count()), items[i].transition});
+    }
+  }
+  const auto outcomes = f != nullptr ? (transitions.empty() && applied.empty()
+                                            ? std::vector<store::commit_outcome>{}
+                                            : f->store.commit_fenced(transitions, f->epochs, applied))
+                                     : transitions.empty() ? std::vector<store::commit_outcome>{}
+                                                           : store_.commit(transitions);
 
   std::vector<output> result;
   result.reserve(items.size());
@@ -204,6 +222,9 @@ std::vector<output> engine::apply(std::span<const input> batch, time_point now) 
         case store::commit_status::rejected:
           item.out.result = outcome::rejected;
           item.out.detail = oc.detail;
+          break;
+        case store::commit_status::not_owner:
+          item.out.result = outcome::not_owner;
           break;
       }
       if (item.out.result != outcome::applied) item.out.made.effects.clear();

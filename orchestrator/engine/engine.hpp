@@ -16,6 +16,7 @@
 
 #include "state/machine/machine.hpp"
 #include "state/machine/refund.hpp"
+#include "state/store/cluster_store.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::engine {
@@ -28,6 +29,13 @@ struct input {
   std::vector<store::call_record> calls;     ///< Alipay+ calls to log with this input
   std::vector<store::notify_record> notifies;///< inbound notifies to log with this input
   std::vector<store::anomaly_record> anomalies;  ///< extra anomalies found by the caller
+  std::int64_t inbox_id = 0;  ///< cluster mode: the inbox row this input came from, deleted with it
+};
+
+/// Cluster mode: commit through the fence (cluster_store.hpp) with the epochs held.
+struct fence {
+  store::cluster_store& store;                  ///< the cluster half of the engine's store
+  std::span<const store::shard_epoch> epochs;  ///< the shards held, at the epochs claimed
 };
 
 /// What became of one input.
@@ -38,6 +46,7 @@ enum class outcome {
   not_found,   ///< no payment with this id (logs, if any, are durable)
   conflict,    ///< another writer changed the payment first; nothing written, retry
   rejected,    ///< the store refused it (an invariant); nothing written
+  not_owner,   ///< a fenced commit: the payment's shard is no longer held (cluster mode); nothing written
 };
 
 /// The result of one input, in batch order.
@@ -69,9 +78,10 @@ class engine {
  public:
   /// An engine over `store` (which must outlive it).
   engine(store::payment_store& store, engine_config config);
-  /// Applies the batch at payment-clock instant `now`: one durable commit for all of it.
+  /// Applies the batch at payment-clock instant `now`: one durable commit for all of it, fenced
+  /// when `f` is given (cluster mode: a transition of a shard not held comes back not_owner).
   /// Throws store::store_error on infrastructure failure (then nothing of the batch is written).
-  std::vector<output> apply(std::span<const input> batch, time_point now);
+  std::vector<output> apply(std::span<const input> batch, time_point now, const fence* f = nullptr);
   /// Applies one input (a batch of one).
   output apply_one(const input& in, time_point now);
   /// Every open payment and its deadline, to re-arm the timers after a start.

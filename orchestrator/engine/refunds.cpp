@@ -117,7 +117,9 @@ refund_order_result refund_engine::create(const refund_order& order, time_point 
     case store::commit_status::duplicate:
       if (auto again = store_.load_refund(oc.refund_id)) return existing(*again, order);
       return {refund_order_status::conflict, {}, {}};
-    case store::commit_status::conflict: return {refund_order_status::conflict, {}, {}};
+    case store::commit_status::conflict:
+    case store::commit_status::not_owner:  // a fenced commit's only (cluster_store.hpp)
+      return {refund_order_status::conflict, {}, {}};
     case store::commit_status::rejected:
       if (oc.detail == store::refund_amount_exceed) return {refund_order_status::amount_exceed, {}, {}};
       if (oc.detail == store::payment_not_refundable) return {refund_order_status::not_refundable, {}, {}};
@@ -189,7 +191,10 @@ refund_output refund_engine::apply(std::int64_t refund_id, const refund_event& e
       out.result = d.changed ? outcome::applied : outcome::unchanged;
       if (d.changed) out.after.version = oc.refund_version;
       return out;
-    case store::commit_status::conflict: out.result = outcome::conflict; break;
+    case store::commit_status::conflict:
+    case store::commit_status::not_owner:  // a fenced commit's only (cluster_store.hpp)
+      out.result = outcome::conflict;
+      break;
     case store::commit_status::duplicate:
     case store::commit_status::rejected:
       out.result = outcome::rejected;

@@ -98,7 +98,8 @@ void scheduler::ack_written(ticket t, instants now) {
 }
 
 void scheduler::enqueue(input in, ticket t, bool prepaid, bool hold) {
-  queue_.push_back({std::move(in), t, prepaid, hold});
+  const auto shard = shard_count_ > 0 ? shard_of_input(in) : -1;
+  queue_.push_back({std::move(in), t, prepaid, hold, shard});
   if (!flush_scheduled_) {
     flush_scheduled_ = true;
     emit(flush_soon{});
@@ -143,12 +144,28 @@ void scheduler::committed(const batch& b, std::span<const output> outs, instants
   st_.inputs += b.inputs.size();
   for (std::size_t i = 0; i < outs.size(); ++i)
     after_commit(b.inputs[i], in_commit_[i], hold_in_commit_[i], b.tickets[i], outs[i], now);
+  // Cluster mode: a commit the fence refused means the shard is someone else's now.
+  for (std::size_t i = 0; i < outs.size() && shard_count_ > 0; ++i) {
+    if (outs[i].result != outcome::not_owner) continue;
+    const auto shard = shard_of_input(b.inputs[i]);
+    if (shard < 0) continue;
+    auto dropped = drop_shard(shard);
+    dropped_tickets_.insert(dropped_tickets_.end(), dropped.begin(), dropped.end());
+  }
   check();
 }
 
 void scheduler::after_commit(const input& in, bool prepaid, bool hold, ticket t, const output& out,
                              instants now) {
   const auto id = out.after.id;
+  if (shard_count_ > 0 && id != 0 && (out.result == outcome::applied || out.result == outcome::unchanged)) {
+    // Kept while the payment is open (a shard is fixed for good); a final one is forgotten, so
+    // the map stays the size of the open set (a later input for it is judged by the fence).
+    const bool open = out.after.pending != pending_action::none || out.after.status == payment_status::init ||
+                      out.after.status == payment_status::in_process;
+    if (open) shard_by_id_[id] = shard_of(out.after);
+    else shard_by_id_.erase(id);
+  }
   if (id != 0 && (out.result == outcome::applied || out.result == outcome::unchanged))
     heap_.arm(id, out.after.next_action_at, lane_of(out.after));
   if (out.result == outcome::conflict && in.payment_id != 0) heap_.arm(in.payment_id, now.payment);  // reread, retry
@@ -305,6 +322,12 @@ void scheduler::call_ended(call_kind kind, input answer, instants now, ticket t)
     budget_.throttled(now.wall);
     if (budget_.rate() != before) emit(notice{notice_kind::rate_lowered, id, budget_.rate()});
   }
+  // Cluster mode: the answer of a call for a shard dropped since is not committed here (the
+  // fence would refuse it); the new owner resends after the answer guard committed before it.
+  if (shard_count_ > 0 && t == 0) {
+    const auto shard = shard_of_input(answer);
+    if (shard >= 0 && !acts_for(shard)) return check();
+  }
   enqueue(std::move(answer), t, false);
   check();
 }
@@ -391,6 +414,90 @@ void scheduler::fired(const due_deadline& due, instants now) {
   worst = std::max(worst, seconds(late));
   ++st_.fired[due.lane == call_lane::urgent ? 0 : 1];
   emit(deadline_fired{due.lane, late});
+}
+
+void scheduler::enable_shards(store::shard_id shards) {
+  shard_count_ = std::max<store::shard_id>(shards, 1);
+  acting_.assign(static_cast<std::size_t>(shard_count_), false);
+}
+
+bool scheduler::acts_for(store::shard_id shard) const {
+  if (shard_count_ == 0) return true;
+  return shard >= 0 && shard < shard_count_ && acting_[static_cast<std::size_t>(shard)];
+}
+
+store::shard_id scheduler::shard_of(const payment& p) const {
+  return shard_count_ > 0 ? store::shard_of(p, shard_count_) : 0;
+}
+
+store::shard_id scheduler::shard_of_input(const input& in) const {
+  if (in.create) return shard_of(*in.create);
+  const auto it = shard_by_id_.find(in.payment_id);
+  return it == shard_by_id_.end() ? -1 : it->second;
+}
+
+void scheduler::start_acting(store::shard_id shard, std::span<const store::deadline> open, instants now) {
+  ensure(shard_count_ > 0 && shard >= 0 && shard < shard_count_, "start_acting outside cluster mode or the shards");
+  if (shard_count_ == 0 || shard < 0 || shard >= shard_count_) return;
+  acting_[static_cast<std::size_t>(shard)] = true;
+  for (const auto& d : open) {
+    if (d.shard != shard) continue;
+    shard_by_id_[d.payment_id] = shard;
+    heap_.arm(d.payment_id, d.next_action_at, lane_of(d.pending, d.next_action_at, d.poll_deadline_at));
+  }
+  set_timer(now);
+  check();
+}
+
+std::vector<ticket> scheduler::stop_acting(store::shard_id shard, instants now) {
+  auto dropped = drop_shard(shard);
+  set_timer(now);
+  check();
+  return dropped;
+}
+
+/// Forgets everything of `shard` that has not reached the store: its deadlines, queued inputs
+/// (prepaid tokens refunded) and calls held for an ack. A batch being committed comes back
+/// not_owner from the fence; calls in flight come back and are not committed (call_ended).
+std::vector<ticket> scheduler::drop_shard(store::shard_id shard) {
+  std::vector<ticket> dropped;
+  if (shard_count_ == 0 || shard < 0 || shard >= shard_count_) return dropped;
+  acting_[static_cast<std::size_t>(shard)] = false;
+  for (auto it = shard_by_id_.begin(); it != shard_by_id_.end();) {
+    if (it->second != shard) {
+      ++it;
+      continue;
+    }
+    // The entry stays: the shard's answers still to come are recognised (call_ended).
+    heap_.disarm(it->first);
+    held_.erase(it->first);
+    ++it;
+  }
+  std::vector<queued> kept;
+  kept.reserve(queue_.size());
+  for (auto& q : queue_) {
+    if (q.shard != shard) {
+      kept.push_back(std::move(q));
+      continue;
+    }
+    if (q.prepaid) {
+      --prepaid_outstanding_;
+      refund();
+    }
+    if (q.t != 0) dropped.push_back(q.t);
+  }
+  queue_ = std::move(kept);
+  for (auto it = held_for_ack_.begin(); it != held_for_ack_.end();) {
+    if (shard_of(it->second.out.after) == shard) it = held_for_ack_.erase(it);
+    else ++it;
+  }
+  return dropped;
+}
+
+void scheduler::set_budget_share(double per_second) {
+  // A share of 0 holds no shard, so nothing is left to call for; rate_budget(0) would mean
+  // unlimited, so the bucket gets a negligible rate instead.
+  budget_ = rate_budget(per_second > 0 ? per_second : 1e-9);
 }
 
 scheduler_stats scheduler::stats() const {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -32,6 +33,7 @@
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/engine/rate_budget.hpp"
 #include "orchestrator/engine/refunds.hpp"
+#include "state/store/cluster_store.hpp"
 
 namespace cashier::engine {
 
@@ -255,6 +257,27 @@ class scheduler {
   /// Stops starting calls and firing deadlines (shutdown); queued inputs still commit.
   void drain();
 
+  // Cluster mode (proto-docs/cluster.md): the scheduler acts only for the shards the lease
+  // manager (shard_leases.hpp) gives it. The executor carries out the manager's actions here.
+  /// Turns cluster mode on for a database of `shards` shards: nothing is acted for until
+  /// start_acting. Call before anything else.
+  void enable_shards(store::shard_id shards);
+  /// Takes shard `shard` over: arms its open payments (cluster_store::open_deadlines_of) as
+  /// recover() does.
+  void start_acting(store::shard_id shard, std::span<const store::deadline> open, instants now);
+  /// Stops acting for `shard` now: its deadlines leave the heap, its queued inputs and the calls
+  /// held for an ack are dropped (prepaid tokens refunded), answers of its calls in flight are
+  /// not committed. Returns the tickets of the dropped inputs: their waiters must be told.
+  std::vector<ticket> stop_acting(store::shard_id shard, instants now);
+  /// True when this scheduler acts for `shard` (always outside cluster mode).
+  bool acts_for(store::shard_id shard) const;
+  /// The shard of `p` (0 outside cluster mode).
+  store::shard_id shard_of(const payment& p) const;
+  /// Tickets of inputs dropped because a commit came back not_owner (their shard was dropped).
+  std::vector<ticket> take_dropped_tickets() { return std::exchange(dropped_tickets_, {}); }
+  /// The lease manager's budget share (set_share): calls per second for this instance.
+  void set_budget_share(double per_second);
+
   /// Moves the actions emitted since the last take into `into` (cleared first).
   void take_actions(std::vector<action>& into);
   /// True when no call is in flight and no input is queued.
@@ -276,6 +299,7 @@ class scheduler {
     ticket t = 0;
     bool prepaid = false;  // a deadline that took a budget token when it left the heap
     bool hold = false;     // submit(hold_for_ack): an acked decision's calls wait for ack_written
+    store::shard_id shard = -1;  // cluster mode: the payment's shard (-1: not known, the fence decides)
   };
   // A committed decision whose calls wait for its ack: the event (for the budget's choice) and
   // the output whose effects they are.
@@ -312,6 +336,8 @@ class scheduler {
   void enqueue_refund(refund_input in, bool prepaid);
   void start_refund_calls(const refund& r, std::span<const refund_effect> effects, bool prepaid, instants now);
   bool admit_refund(std::int64_t refund_id, instants now);
+  store::shard_id shard_of_input(const input& in) const;
+  std::vector<ticket> drop_shard(store::shard_id shard);
 
   scheduler_limits limits_;
   deadline_heap heap_;
@@ -343,6 +369,12 @@ class scheduler {
   scheduler_stats st_;
   std::vector<action> out_;
   std::function<void(std::string_view)> broken_;
+  // Cluster mode: shards in the database (0 = off), those acted for, and the shard of every
+  // payment armed or committed since its shard was taken over.
+  store::shard_id shard_count_ = 0;
+  std::vector<bool> acting_;
+  std::unordered_map<std::int64_t, store::shard_id> shard_by_id_;
+  std::vector<ticket> dropped_tickets_;
 };
 
 }  // namespace cashier::engine

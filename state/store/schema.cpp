@@ -356,6 +356,54 @@ ALTER TABLE aplus_calls ADD COLUMN refund_id INTEGER REFERENCES refunds (id);
 CREATE INDEX aplus_calls_by_refund ON aplus_calls (refund_id) WHERE refund_id IS NOT NULL;
 )sql";
 
+// Issue 18, cluster mode (proto-docs/cluster.md): the shard count, fixed here for good (meta
+// `shard_count`); each payment's shard, the FNV-1a hash of its Alipay+ id mod that count
+// (cashier_shard, the SQL face of store::shard_of, registered on every connection), computed
+// here for existing rows and bound by the store on insert, never changed after; the recovery
+// index per shard (a takeover reads one shard's open payments); the shard table with one row per
+// shard (owner NULL = free; epoch bumped by every claim; lease_until on the database's clock, epoch
+// ms); instances' presence (how many share the shards); and the inbox of inputs for payments of a
+// shard another instance owns (deleted by the owner in the commit that applies them; AUTOINCREMENT:
+// an id is never reused after a delete, so an instance can remember which rows it has taken).
+constexpr const char* step_cluster = R"sql(
+INSERT OR IGNORE INTO meta (key, value) VALUES ('shard_count', '64');
+ALTER TABLE payments ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
+UPDATE payments SET shard = cashier_shard(
+  CASE WHEN alipay_payment_request_id = '' THEN payment_request_id ELSE alipay_payment_request_id END,
+  (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'shard_count'));
+CREATE TRIGGER payments_shard_fixed BEFORE UPDATE OF shard ON payments
+  WHEN NEW.shard IS NOT OLD.shard
+  BEGIN SELECT RAISE(ABORT, 'a payment''s shard is fixed'); END;
+CREATE INDEX payments_open_by_shard ON payments (shard, next_action_at, pending, poll_deadline_at)
+  WHERE status IN ('INIT', 'IN_PROCESS') OR pending <> '';
+CREATE TABLE cluster_shards (
+  shard       INTEGER PRIMARY KEY,
+  owner       TEXT,
+  epoch       INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0),
+  lease_until INTEGER NOT NULL DEFAULT 0
+) STRICT;
+WITH RECURSIVE s(n) AS (
+  SELECT 0 UNION ALL
+  SELECT n + 1 FROM s WHERE n + 1 < (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'shard_count'))
+INSERT INTO cluster_shards (shard) SELECT n FROM s;
+CREATE TRIGGER cluster_epoch_forward BEFORE UPDATE OF epoch ON cluster_shards
+  WHEN NEW.epoch < OLD.epoch
+  BEGIN SELECT RAISE(ABORT, 'a shard''s epoch never goes back'); END;
+CREATE TABLE cluster_instances (
+  instance   TEXT PRIMARY KEY,
+  seen_until INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE inbox (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  shard      INTEGER NOT NULL,
+  payment_id INTEGER NOT NULL REFERENCES payments (id),
+  kind       TEXT NOT NULL,
+  body       BLOB NOT NULL,
+  posted_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX inbox_by_shard ON inbox (shard, id);
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -363,12 +411,13 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 6> steps = {{{"v1", schema_v1},
+constexpr std::array<step, 7> steps = {{{"v1", schema_v1},
                                          {"settle_track", step_settle_track},
                                          {"notify_budget", notify_budget_step},
                                          {"merchant_scoped_ids", step_merchant_scoped_ids},
                                          {"refunds", step_refunds},
-                                         {"checkout_id", checkout_id_step}}};
+                                         {"checkout_id", checkout_id_step},
+                                         {"cluster", step_cluster}}};
 
 std::int64_t pragma_value(sqlite_db& db, const char* sql) {
   auto q = db.query(sql);

@@ -2,6 +2,8 @@
 // Bytes are bound and read with explicit lengths, so NULs and invalid UTF-8 survive untouched.
 #include "state/store/sqlite_db.hpp"
 
+#include "state/store/cluster_store.hpp"
+
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -9,6 +11,15 @@
 
 namespace cashier::store {
 namespace {
+
+// The SQL function cashier_shard(text, count): the shard of an Alipay+ id (store::shard_of).
+void shard_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const auto size = static_cast<std::size_t>(sqlite3_value_bytes(argv[0]));
+  const auto count = static_cast<shard_id>(sqlite3_value_int64(argv[1]));
+  sqlite3_result_int64(ctx, shard_of(std::string_view(text == nullptr ? "" : text, text == nullptr ? 0 : size), count));
+}
+
 
 store_failure failure_of(int rc) {
   switch (rc & 0xff) {
@@ -129,6 +140,10 @@ sqlite_db::sqlite_db(const std::string& path, bool read_only) {
     throw store_error(store_failure::read_only,
                       "open " + path + ": the database file is read-only");
   }
+  // cashier_shard(id, count): store::shard_of, for the migration that gives existing payments
+  // their shard (cluster_store.hpp). Deterministic, so SQLite may use it in an index too.
+  sqlite3_create_function_v2(db_, "cashier_shard", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                             shard_function, nullptr, nullptr, nullptr);
 }
 
 sqlite_db::~sqlite_db() {

@@ -5,6 +5,7 @@
 // again with one SAVEPOINT per transition, so only the offender is rolled back. Engine
 // failures roll back the whole batch and throw store_error: a batch is never half-written.
 #include <array>
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,9 @@ const std::string& insert_payment_sql() {
       names += ", " + std::string(payment_columns()[i].name);
       values += ", ?" + std::to_string(i + 1);
     }
+    // The shard (cluster_store.hpp): derived from the Alipay+ id, fixed from here on.
+    names += ", shard";
+    values += ", ?" + std::to_string(payment_columns().size() + 1);
     return "INSERT INTO payments (" + names + ") VALUES (" + values +
            ") ON CONFLICT DO NOTHING";  // (merchant, paymentRequestId) or the Alipay+ id
   }();
@@ -83,11 +87,18 @@ std::unique_ptr<payment_store> open_sqlite_store(const std::string& path,
   return std::make_unique<sqlite_store>(path, options);
 }
 
+std::unique_ptr<clustered_store> open_sqlite_clustered(const std::string& path,
+                                                       const sqlite_options& options) {
+  return std::make_unique<sqlite_store>(path, options);
+}
+
 sqlite_store::sqlite_store(const std::string& path, const sqlite_options& options)
     : db_(path, options.read_only),
       read_only_(options.read_only),
       budget_rows_(options.rejected_notify_rows),
-      budget_bytes_(options.rejected_notify_bytes) {
+      budget_bytes_(options.rejected_notify_bytes),
+      clock_(options.clock ? options.clock : [] { return time_point(std::chrono::time_point_cast<duration>(
+                                                              std::chrono::system_clock::now())); }) {
   configure(options);
   if (read_only_) {
     check_schema(db_);
@@ -95,6 +106,8 @@ sqlite_store::sqlite_store(const std::string& path, const sqlite_options& option
     migrate(db_);
     if (options.background_checkpoint) checkpointer_ = std::make_unique<wal_checkpointer>(path, db_.native());
   }
+  if (auto q = db_.query("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'shard_count'"); q.step())
+    shard_count_ = static_cast<shard_id>(q.int64(0));
 }
 
 void sqlite_store::configure(const sqlite_options& options) {
@@ -119,26 +132,41 @@ void sqlite_store::require_writable() const {
 }
 
 std::vector<commit_outcome> sqlite_store::commit(std::span<const transition> batch) {
+  return commit_with(batch, nullptr);
+}
+
+std::vector<commit_outcome> sqlite_store::commit_with(std::span<const transition> batch,
+                                                      const fence_spec* fenced) {
   require_writable();
   try {
-    return run_batch(batch, false);
+    return run_batch(batch, false, fenced);
   } catch (const constraint_failed&) {
     // A transition broke an invariant after writing part of itself. Rare (a caller bug), so
     // only then is the batch redone with a savepoint around each transition.
   }
-  return run_batch(batch, true);
+  return run_batch(batch, true, fenced);
 }
 
 // One IMMEDIATE transaction for the whole batch. Without savepoints (`careful` false) a
 // constraint failure escapes and the caller redoes the batch carefully: conflicts and
 // duplicates never need them, because they are found before the transition writes anything.
 std::vector<commit_outcome> sqlite_store::run_batch(std::span<const transition> batch,
-                                                    bool careful) {
+                                                    bool careful, const fence_spec* fenced) {
   std::vector<commit_outcome> outcomes;
   outcomes.reserve(batch.size());
   try {
     db_.query("BEGIN IMMEDIATE").run();
-    for (const auto& t : batch) outcomes.push_back(careful ? apply_in_savepoint(t) : apply(t));
+    // Fenced (sqlite_cluster.cpp): the epochs are read under the write lock that a claim needs
+    // too, so no claim can come between this check and the COMMIT.
+    const auto passes = fenced != nullptr ? fence_passes(fenced->fence) : std::vector<bool>{};
+    for (const auto& t : batch) {
+      if (fenced != nullptr && t.after && !passes[static_cast<std::size_t>(shard_of(*t.after, shard_count_))]) {
+        outcomes.push_back({commit_status::not_owner, t.after->id, 0, {}});
+        continue;
+      }
+      outcomes.push_back(careful ? apply_in_savepoint(t) : apply(t));
+    }
+    if (fenced != nullptr) delete_applied(*fenced, passes, outcomes);
     db_.query("COMMIT").run();
   } catch (const constraint_failed& e) {
     db_.rollback_quietly();
@@ -204,6 +232,7 @@ commit_outcome sqlite_store::insert_payment(const payment& p, const event_record
     for (std::size_t i = 0; i < payment_columns().size(); ++i) {
       bind_value(q, static_cast<int>(i) + 1, payment_columns()[i].get(p));
     }
+    q.bind(static_cast<int>(payment_columns().size()) + 1, std::int64_t{shard_of(p, shard_count_)});
     q.run();
   }
   if (db_.changes() == 1) return {commit_status::committed, db_.last_insert_rowid(), 1, {}};

@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "state/store/cluster_store.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::store {
@@ -32,6 +34,9 @@ struct sqlite_options {
   std::int64_t rejected_notify_rows = 10000;
   /// ... and within this many stored bytes (body + headers) in total.
   std::int64_t rejected_notify_bytes = 64 * 1024 * 1024;
+  /// The database's clock, which judges every lease (cluster_store.hpp): SQLite has none of its
+  /// own. Empty = the wall clock (production); the simulation gives its virtual clock.
+  std::function<time_point()> clock = {};
 };
 
 /// Bytes of a rejected notify's body that are stored (its size and digest are kept whole).
@@ -43,5 +48,9 @@ inline constexpr std::size_t rejected_notify_headers_prefix = 1024;
 /// must be used by one thread at a time. Throws store_error (cannot_open, schema, corrupt, ...).
 std::unique_ptr<payment_store> open_sqlite_store(const std::string& path,
                                                  const sqlite_options& options = {});
+/// The same store with its cluster half (shard leases, fenced commit, inbox): one instance owns
+/// every shard (claims them with force), or several processes share the file and fence each other.
+std::unique_ptr<clustered_store> open_sqlite_clustered(const std::string& path,
+                                                       const sqlite_options& options = {});
 
 }  // namespace cashier::store

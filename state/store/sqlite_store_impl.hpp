@@ -19,7 +19,7 @@
 namespace cashier::store {
 
 /// payment_store on one SQLite connection.
-class sqlite_store final : public payment_store {
+class sqlite_store final : public clustered_store {
  public:
   /// Opens, configures and (read-write) migrates the database at `path`.
   sqlite_store(const std::string& path, const sqlite_options& options);
@@ -65,10 +65,39 @@ class sqlite_store final : public payment_store {
   std::int64_t refunded_or_pending(std::int64_t payment_id) override;
   std::vector<call_record> calls_of_refund(std::int64_t refund_id) override;
 
+  // cluster_store, documented in cluster_store.hpp (sqlite_cluster.cpp).
+  shard_id shard_count() override { return shard_count_; }
+  lease_answer shards() override;
+  lease_answer claim(std::string_view owner, int want, duration lease, bool force,
+                     std::span<const shard_id> only) override;
+  lease_answer renew(std::string_view owner, std::span<const shard_epoch> held, duration lease) override;
+  lease_answer release(std::string_view owner, std::span<const shard_epoch> held) override;
+  std::vector<commit_outcome> commit_fenced(std::span<const transition> batch,
+                                            std::span<const shard_epoch> fence,
+                                            std::span<const inbox_applied> applied) override;
+  std::vector<deadline> open_deadlines_of(std::span<const shard_id> shards) override;
+  std::int64_t post_inbox(shard_id shard, std::int64_t payment_id, std::string_view kind,
+                          std::string_view body) override;
+  std::vector<inbox_entry> inbox_of(std::span<const shard_id> shards, std::int64_t after,
+                                    std::size_t limit) override;
+
  private:
+  // A fenced batch: the epochs believed held and the inbox rows it applies.
+  struct fence_spec {
+    std::span<const shard_epoch> fence;
+    std::span<const inbox_applied> applied;
+  };
   void configure(const sqlite_options& options);
   void require_writable() const;
-  std::vector<commit_outcome> run_batch(std::span<const transition> batch, bool careful);
+  std::vector<commit_outcome> run_batch(std::span<const transition> batch, bool careful,
+                                       const fence_spec* fenced = nullptr);
+  std::vector<commit_outcome> commit_with(std::span<const transition> batch, const fence_spec* fenced);
+  std::vector<bool> fence_passes(std::span<const shard_epoch> fence);
+  void delete_applied(const fence_spec& fenced, const std::vector<bool>& passes,
+                      const std::vector<commit_outcome>& outcomes);
+  template <class Change>
+  lease_answer lease_call(std::string_view owner, duration presence, Change change);
+  std::vector<shard_lease> read_shard_table();
   commit_outcome apply_in_savepoint(const transition& t);
   commit_outcome apply(const transition& t);
   commit_outcome insert_payment(const payment& p, const event_record* e);
@@ -98,6 +127,8 @@ class sqlite_store final : public payment_store {
   std::optional<std::pair<std::int64_t, std::int64_t>> rejected_tally_;
   std::unique_ptr<wal_checkpointer> checkpointer_;  // after db_: stopped before it closes
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
+  std::function<time_point()> clock_;  // the database's clock (leases, inbox)
+  shard_id shard_count_ = default_shard_count;  // from meta, read at open
 };
 
 }  // namespace cashier::store

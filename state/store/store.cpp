@@ -34,6 +34,8 @@ std::string_view to_string(commit_status s) {
       return "duplicate";
     case commit_status::rejected:
       return "rejected";
+    case commit_status::not_owner:
+      return "not_owner";
   }
   return "?";
 }

@@ -87,9 +87,11 @@ enum class commit_status {
   conflict,   ///< the payment's version was not `expected_version`: nothing of it was written
   duplicate,  ///< insert of a (merchant_id, payment_request_id) that exists: nothing written
   rejected,   ///< it broke a store invariant (e.g. a repeated event_id): nothing of it was written
+  not_owner,  ///< a fenced commit (cluster_store.hpp): the payment's shard is no longer held at the
+              ///< epoch given; nothing of it was written
 };
 
-/// "committed", "conflict", "duplicate" or "rejected".
+/// "committed", "conflict", "duplicate", "rejected" or "not_owner".
 std::string_view to_string(commit_status s);
 
 /// The outcome of one transition, in the order of the batch.
@@ -113,6 +115,7 @@ struct deadline {
   time_point next_action_at{};  ///< its next deadline (`never` when none is armed)
   pending_action pending = pending_action::none;  ///< what it waits on
   time_point poll_deadline_at{};                  ///< when polling stops and cancel starts
+  std::int32_t shard = 0;  ///< its shard (cluster_store::open_deadlines_of; 0 from open_deadlines)
   friend bool operator==(const deadline&, const deadline&) = default;
 };
 

@@ -67,7 +67,8 @@ void checker::on_commit(const engine::input& in, const engine::output& out, bool
     case engine::outcome::applied: break;
     case engine::outcome::unchanged:
     case engine::outcome::duplicate:
-    case engine::outcome::not_found: return;
+    case engine::outcome::not_found:
+    case engine::outcome::not_owner: return;  // cluster mode: the fence kept a former owner out
     case engine::outcome::conflict:  // one writer: a conflict means the engine read a stale row
     case engine::outcome::rejected:
       log_.add(queue_.now(), "payment " + std::to_string(in.payment_id) + ": commit " +

@@ -1,0 +1,154 @@
+// cluster-sim: runs seeds of the cluster simulation (cluster_world.hpp), several cashierd
+// instances on one SQLite file, in parallel threads (each seed on its own file); prints every
+// violation with the command that replays its seed, and a summary. Exit 0 when no invariant
+// broke (with --expect-violations: when one did), 1 otherwise, 2 on bad usage.
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "tests/sim/cluster_world.hpp"
+
+namespace {
+using namespace cashier;
+using namespace cashier::sim;
+
+struct cli {
+  std::uint64_t first_seed = 1;
+  std::uint64_t seeds = 1;
+  int payments = 40;
+  int instances = 3;
+  int jobs = 2;
+  bool verbose = false;
+  bool expect_violations = false;
+  cluster_bug bug = cluster_bug::none;
+  std::string bug_name = "none";
+};
+
+constexpr std::string_view usage =
+    "usage: cluster-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--instances I]\n"
+    "                   [--jobs J] [--verbose] [--inject-bug no-margin|skip-fence|early-share]\n"
+    "                   [--expect-violations]\n";
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+
+std::optional<cli> parse(int argc, char** argv) {
+  cli c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--verbose") {
+      c.verbose = true;
+      continue;
+    }
+    if (a == "--expect-violations") {
+      c.expect_violations = true;
+      continue;
+    }
+    if (i + 1 >= argc) return std::nullopt;
+    const std::string_view v = argv[++i];
+    bool ok = true;
+    if (a == "--seeds") ok = parse_number(v, c.seeds);
+    else if (a == "--first-seed") ok = parse_number(v, c.first_seed);
+    else if (a == "--seed") ok = parse_number(v, c.first_seed), c.seeds = 1;
+    else if (a == "--payments") ok = parse_number(v, c.payments) && c.payments > 0;
+    else if (a == "--instances") ok = parse_number(v, c.instances) && c.instances > 0 && c.instances <= 16;
+    else if (a == "--jobs") ok = parse_number(v, c.jobs) && c.jobs > 0;
+    else if (a == "--inject-bug") {
+      const auto b = parse_cluster_bug(v);
+      ok = b.has_value();
+      if (b) c.bug = *b, c.bug_name = std::string(v);
+    } else {
+      ok = false;
+    }
+    if (!ok) return std::nullopt;
+  }
+  return c;
+}
+
+std::string temp_dir() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
+  return std::filesystem::temp_directory_path().string();
+}
+
+std::string replay_command(const cli& c, std::uint64_t seed) {
+  std::string s = "cluster-sim --seed " + std::to_string(seed);
+  if (c.payments != 40) s += " --payments " + std::to_string(c.payments);
+  if (c.instances != 3) s += " --instances " + std::to_string(c.instances);
+  if (c.bug != cluster_bug::none) s += " --inject-bug " + c.bug_name;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto c = parse(argc, argv);
+  if (!c) {
+    std::fputs(usage.data(), stderr);
+    return 2;
+  }
+  std::vector<cluster_report> reports(c->seeds);
+  std::atomic<std::uint64_t> next{0};
+  const std::string dir = temp_dir();
+  auto work = [&] {
+    for (std::uint64_t i = next++; i < c->seeds; i = next++)
+      reports[i] = run_cluster_seed({c->first_seed + i, c->payments, c->instances, c->bug, c->verbose, dir});
+  };
+  std::vector<std::thread> threads;
+  const auto n = c->verbose ? 1 : std::min<std::uint64_t>(static_cast<std::uint64_t>(c->jobs), c->seeds);
+  for (std::uint64_t t = 1; t < n; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+
+  std::uint64_t broken = 0, payments = 0, commits = 0, takeovers = 0, not_owner = 0, inbox = 0, refused = 0;
+  int kills = 0, freezes = 0, in_commit = 0, restarts = 0;
+  double hours = 0;
+  std::uint64_t success = 0, fail = 0, cancelled = 0;
+  for (const auto& r : reports) {
+    if (!r.violations.empty()) {
+      ++broken;
+      std::printf("seed %llu: %zu violation(s); replay: %s\n", static_cast<unsigned long long>(r.seed),
+                  r.violations.size(), replay_command(*c, r.seed).c_str());
+      for (std::size_t k = 0; k < r.violations.size() && k < 5; ++k)
+        std::printf("  - %s\n", r.violations[k].what.c_str());
+    }
+    payments += static_cast<std::uint64_t>(r.payments);
+    commits += r.commits;
+    takeovers += r.takeovers;
+    not_owner += r.not_owner;
+    inbox += r.inbox_posted;
+    refused += r.creates_refused;
+    kills += r.kills;
+    freezes += r.freezes;
+    in_commit += r.freezes_in_commit;
+    restarts += r.db_restarts;
+    hours += std::chrono::duration<double, std::ratio<3600>>(r.simulated).count();
+    success += r.totals.success;
+    fail += r.totals.fail;
+    cancelled += r.totals.cancelled;
+  }
+  std::printf(
+      "cluster-sim: %llu seeds x %d instances, %llu payments (%llu SUCCESS, %llu FAIL, %llu CANCELLED), %.1f "
+      "simulated hours, %llu group commits\n"
+      "  kills %d, freezes %d (%d in a commit), database restarts %d; takeovers %llu, fenced-out transitions %llu, "
+      "inbox posts %llu, creates refused by a non-owner %llu\n"
+      "  seeds with violations: %llu%s\n",
+      static_cast<unsigned long long>(c->seeds), c->instances, static_cast<unsigned long long>(payments),
+      static_cast<unsigned long long>(success), static_cast<unsigned long long>(fail),
+      static_cast<unsigned long long>(cancelled), hours, static_cast<unsigned long long>(commits), kills, freezes,
+      in_commit, restarts, static_cast<unsigned long long>(takeovers), static_cast<unsigned long long>(not_owner),
+      static_cast<unsigned long long>(inbox), static_cast<unsigned long long>(refused),
+      static_cast<unsigned long long>(broken), c->bug != cluster_bug::none ? (" (injected: " + c->bug_name + ")").c_str() : "");
+  if (c->expect_violations) return broken > 0 ? 0 : 1;
+  return broken == 0 ? 0 : 1;
+}

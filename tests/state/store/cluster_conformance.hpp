@@ -1,0 +1,229 @@
+// The cluster port's conformance checks (state/store/cluster_store.hpp), engine-neutral: each
+// takes a cluster_fixture, which gives two instances' connections to one fresh database and a
+// way to let the database's clock move on. The SQLite fixture (cluster_store_test.cpp) moves its
+// injected clock; a PostgreSQL fixture would sleep (leases in these checks are seconds long).
+// Nothing here names an engine or reads a table directly.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "state/store/cluster_store.hpp"
+#include "tests/state/store/store_fixture.hpp"
+
+namespace cashier::store::test {
+
+/// Two connections (instances "a" and "b") to one fresh database.
+class cluster_fixture {
+ public:
+  virtual ~cluster_fixture() = default;
+  /// Instance a's connection.
+  virtual clustered_store& a() = 0;
+  /// Instance b's connection.
+  virtual clustered_store& b() = 0;
+  /// Lets at least `d` pass on the database's clock.
+  virtual void advance(duration d) = 0;
+};
+
+inline constexpr duration test_lease = std::chrono::seconds(2);
+
+/// The (shard, epoch) pairs of `rows`.
+inline std::vector<shard_epoch> epochs_of(const std::vector<shard_lease>& rows) {
+  std::vector<shard_epoch> out;
+  for (const auto& r : rows) out.push_back({r.shard, r.epoch});
+  return out;
+}
+
+/// A payment whose Alipay+ id falls in `shard` (ids drawn until one does, as a create does).
+inline payment payment_in_shard(shard_id shard, shard_id count, const std::string& prefix) {
+  for (int i = 0;; ++i) {
+    auto p = sample_payment(prefix + "-" + std::to_string(i));
+    p.alipay_payment_request_id = "ap-" + p.payment_request_id;
+    if (shard_of(p, count) == shard) return p;
+  }
+}
+
+/// A claim takes free shards, bumps each epoch, times the lease by the database's clock, and a
+/// second instance finds none free while the first holds them.
+inline void check_claim(cluster_fixture& f) {
+  const auto n = f.a().shard_count();
+  REQUIRE(n == f.b().shard_count());
+  REQUIRE(n >= 4);
+  const auto before = f.a().shards();
+  REQUIRE(before.table.size() == static_cast<std::size_t>(n));
+  const auto a = f.a().claim("a", n, test_lease);
+  REQUIRE(a.changed.size() == static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < a.changed.size(); ++i) {
+    CHECK(a.changed[i].owner == "a");
+    CHECK(a.changed[i].epoch == before.table[i].epoch + 1);
+    CHECK(a.changed[i].lease_until == a.db_now + test_lease);
+  }
+  CHECK(a.table == a.changed);
+  const auto b = f.b().claim("b", n, test_lease);
+  CHECK(b.changed.empty());
+  CHECK(b.live_instances == 2);
+  CHECK(b.db_now >= a.db_now);
+}
+
+/// Renewal extends only the shards still held at their epoch; once a lease lapses (no renewal
+/// for a lease period) another instance claims it at the next epoch and the former owner's
+/// renewal comes back without it.
+inline void check_renew_and_lapse(cluster_fixture& f) {
+  const std::vector<shard_id> two{0, 1};
+  const auto a = f.a().claim("a", 2, test_lease, false, two);
+  REQUIRE(a.changed.size() == 2);
+  f.advance(test_lease / 2);
+  const auto r = f.a().renew("a", epochs_of(a.changed), test_lease);
+  REQUIRE(r.changed.size() == 2);
+  CHECK(r.changed[0].lease_until == r.db_now + test_lease);
+  f.advance(test_lease / 2 + std::chrono::milliseconds(100));
+  CHECK(f.b().claim("b", 2, test_lease, false, two).changed.empty());  // renewed: still a's
+  f.advance(test_lease);
+  const auto b = f.b().claim("b", 2, test_lease, false, two);
+  REQUIRE(b.changed.size() == 2);
+  CHECK(b.changed[0].epoch == a.changed[0].epoch + 1);
+  CHECK(b.changed[0].owner == "b");
+  CHECK(f.a().renew("a", epochs_of(a.changed), test_lease).changed.empty());
+}
+
+/// A released shard is claimable at once, and only its holder at that epoch can release it.
+inline void check_release(cluster_fixture& f) {
+  const std::vector<shard_id> one{3};
+  const auto a = f.a().claim("a", 1, test_lease, false, one);
+  REQUIRE(a.changed.size() == 1);
+  CHECK(f.b().release("b", epochs_of(a.changed)).changed.empty());
+  CHECK(f.a().release("a", {{{3, a.changed[0].epoch + 1}}}).changed.empty());
+  CHECK(f.a().release("a", epochs_of(a.changed)).changed.size() == 1);
+  const auto b = f.b().claim("b", 1, test_lease, false, one);
+  REQUIRE(b.changed.size() == 1);
+  CHECK(b.changed[0].epoch == a.changed[0].epoch + 1);
+}
+
+/// The fence: a transition commits only under the epoch the table holds now; a former owner's
+/// write comes back not_owner and writes nothing; log-only transitions are not fenced.
+inline void check_fence(cluster_fixture& f) {
+  const auto n = f.a().shard_count();
+  const std::vector<shard_id> one{2};
+  const auto a = f.a().claim("a", 1, test_lease, false, one);
+  REQUIRE(a.changed.size() == 1);
+  const auto fence_a = epochs_of(a.changed);
+  const auto p = payment_in_shard(2, n, "fenced");
+  const transition t_create = create(p);
+  const auto created = f.a().commit_fenced(std::span(&t_create, 1), fence_a);
+  REQUIRE(created.front().status == commit_status::committed);
+  const auto stored = f.a().load(created.front().payment_id);
+  REQUIRE(stored);
+  // Not in the fence at all: not_owner.
+  const auto other = payment_in_shard(3, n, "unfenced");
+  const transition t_other = create(other);
+  CHECK(f.a().commit_fenced(std::span(&t_other, 1), fence_a).front().status == commit_status::not_owner);
+  CHECK_FALSE(f.a().find(alipay_request_id(other)));
+  // b takes the shard over (force: as a restarted single instance does).
+  const auto b = f.b().claim("b", 0, test_lease, true, one);
+  REQUIRE(b.changed.size() == 1);
+  CHECK(b.changed[0].epoch == a.changed[0].epoch + 1);
+  auto next = *stored;
+  next.status = payment_status::in_process;
+  next.pending = pending_action::inquiry;
+  const transition t_stale = change(*stored, next);
+  store::transition log_only;
+  log_only.anomalies.push_back(anomaly_record{});
+  log_only.anomalies.back().at = stored->created_at;
+  log_only.anomalies.back().kind = "test";
+  log_only.anomalies.back().detail = "{}";
+  const std::vector<transition> batch{t_stale, log_only};
+  const auto stale = f.a().commit_fenced(batch, fence_a);
+  CHECK(stale[0].status == commit_status::not_owner);
+  CHECK(stale[1].status == commit_status::committed);
+  CHECK(f.a().load(stored->id)->version == stored->version);  // nothing of it was written
+  const auto fresh = f.b().commit_fenced(std::span(&t_stale, 1), epochs_of(b.changed));
+  CHECK(fresh.front().status == commit_status::committed);
+  CHECK(f.b().load(stored->id)->status == payment_status::in_process);
+}
+
+/// The inbox: any instance posts, the owner reads its shards' rows in order, and a row is deleted
+/// only with a transition of it that committed (kept on conflict and for a lost shard).
+inline void check_inbox(cluster_fixture& f) {
+  const auto n = f.a().shard_count();
+  const std::vector<shard_id> one{5};
+  const auto a = f.a().claim("a", 1, test_lease, false, one);
+  REQUIRE(a.changed.size() == 1);
+  const auto fence_a = epochs_of(a.changed);
+  const auto p = payment_in_shard(5, n, "inbox");
+  const transition t_create = create(p);
+  const auto id = f.a().commit_fenced(std::span(&t_create, 1), fence_a).front().payment_id;
+  const auto stored = *f.a().load(id);
+  const auto r1 = f.b().post_inbox(5, id, "cancel", "body-1");
+  const auto r2 = f.b().post_inbox(5, id, "notify", "body-2");
+  CHECK(r2 > r1);
+  const std::vector<shard_id> elsewhere{6};
+  CHECK(f.a().inbox_of(elsewhere, 0, 10).empty());
+  auto rows = f.a().inbox_of(one, 0, 10);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].id == r1);
+  CHECK(rows[0].kind == "cancel");
+  CHECK(rows[0].body == "body-1");
+  CHECK(rows[0].payment_id == id);
+  CHECK(f.a().inbox_of(one, r1, 10).size() == 1);
+  // A conflict keeps the row; a commit deletes it with the transition.
+  auto wrong = stored;
+  wrong.version = stored.version + 5;
+  auto next = stored;
+  next.status = payment_status::in_process;
+  next.pending = pending_action::inquiry;
+  const transition t_conflict = change(wrong, next);
+  const inbox_applied applied1{r1, 5, std::size_t{0}};
+  CHECK(f.a().commit_fenced(std::span(&t_conflict, 1), fence_a, std::span(&applied1, 1)).front().status ==
+        commit_status::conflict);
+  CHECK(f.a().inbox_of(one, 0, 10).size() == 2);
+  const transition t_ok = change(stored, next);
+  CHECK(f.a().commit_fenced(std::span(&t_ok, 1), fence_a, std::span(&applied1, 1)).front().status ==
+        commit_status::committed);
+  rows = f.a().inbox_of(one, 0, 10);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == r2);
+  // A lost shard keeps its rows for the next owner, even for an input that wrote nothing.
+  const auto b = f.b().claim("b", 0, test_lease, true, one);
+  REQUIRE(b.changed.size() == 1);
+  const inbox_applied applied2{r2, 5, std::nullopt};
+  f.a().commit_fenced({}, fence_a, std::span(&applied2, 1));
+  CHECK(f.b().inbox_of(one, 0, 10).size() == 1);
+  f.b().commit_fenced({}, epochs_of(b.changed), std::span(&applied2, 1));
+  CHECK(f.b().inbox_of(one, 0, 10).empty());
+  // Ids are never reused after a delete: an instance remembers the rows it has taken by id.
+  CHECK(f.b().post_inbox(5, id, "cancel", "body-3") > r2);
+}
+
+/// A takeover reads exactly its shards' open payments, with their shard.
+inline void check_open_deadlines_of(cluster_fixture& f) {
+  const auto n = f.a().shard_count();
+  const auto all = f.a().claim("a", 0, test_lease, true);
+  const auto fence_a = epochs_of(all.changed);
+  std::vector<std::int64_t> in7;
+  for (shard_id s : {7, 8}) {
+    for (int i = 0; i < 3; ++i) {
+      auto p = payment_in_shard(s, n, "open-" + std::to_string(s) + "-" + std::to_string(i));
+      p.next_action_at = p.created_at + std::chrono::seconds(10 - i);
+      const transition t = create(p);
+      const auto o = f.a().commit_fenced(std::span(&t, 1), fence_a).front();
+      REQUIRE(o.status == commit_status::committed);
+      if (s == 7) in7.push_back(o.payment_id);
+    }
+  }
+  const std::vector<shard_id> seven{7};
+  const auto open = f.b().open_deadlines_of(seven);
+  REQUIRE(open.size() == 3);
+  for (const auto& d : open) {
+    CHECK(d.shard == 7);
+    CHECK(std::find(in7.begin(), in7.end(), d.payment_id) != in7.end());
+  }
+  CHECK(std::is_sorted(open.begin(), open.end(),
+                       [](const deadline& x, const deadline& y) { return x.next_action_at < y.next_action_at; }));
+  const std::vector<shard_id> both{7, 8};
+  CHECK(f.b().open_deadlines_of(both).size() == 6);
+}
+
+}  // namespace cashier::store::test
