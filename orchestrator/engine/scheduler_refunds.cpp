@@ -90,6 +90,7 @@ void scheduler::refund_committed(const refund_input& in, const refund_output& ou
       if (prepaid) give_back_token();
       break;
     case outcome::not_found:
+    case outcome::not_owner:  // the payment's shard is another instance's: its owner drives the refund
       heap_.disarm(key);
       if (prepaid) give_back_token();
       break;

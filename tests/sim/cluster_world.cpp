@@ -570,6 +570,9 @@ void cluster_world::execute(std::size_t i, engine::action& a) {
           },
           [&](const engine::deadline_fired&) {},
           [&](const engine::notice&) {},
+          // The cluster world's merchants make no refunds (cashier-sim covers them).
+          [&](const engine::start_refund_call&) {},
+          [&](engine::wake_refund_watchers) {},
       },
       a);
 }
@@ -774,7 +777,7 @@ void cluster_world::deliver_webhooks(std::size_t i) {
     if (!n.leases->acts_for(shard_of_id(r.payment_id))) continue;  // its owner delivers it
     if (!n.delivering.insert(r.event_id).second) continue;
     queue_.after(latency(), [this, i, inc = n.incarnation, r] {
-      checker_.on_webhook(r, true);  // the merchant's endpoint takes it
+      checker_.on_webhook(r, true, true);  // the merchant's endpoint takes it, answered in time
       queue_.after(latency(), [this, i, inc, r] { deliver(i, inc, [this, i, r] { webhook_done(i, r); }); });
     });
   }

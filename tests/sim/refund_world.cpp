@@ -295,6 +295,7 @@ void refund_world::on_commit(const engine::refund_input& in, const engine::refun
     case engine::outcome::not_found: return;
     case engine::outcome::duplicate:
     case engine::outcome::conflict:  // one writer: a conflict means a stale read
+    case engine::outcome::not_owner:  // one instance owns every shard
     case engine::outcome::rejected: return fail(name + "commit not applied: " + out.detail);
   }
   auto it = mirror_.find(in.refund_id);
