@@ -39,13 +39,15 @@
 
 namespace cashier::daemon {
 
-/// Knobs of the webhook sender.
+/// Knobs of the webhook sender; the policy's defaults are engine::webhook_limits' (written once).
 struct webhook_options {
-  std::chrono::milliseconds timeout{10000};  ///< per attempt (wall): connect, TLS, write, read
-  std::size_t max_in_flight = 32;            ///< deliveries under way at most
+  /// Per attempt (wall): connect, TLS, write, read; also how far a merchant-share deferral moves a row.
+  std::chrono::milliseconds timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(engine::webhook_limits{}.attempt_timeout);
+  std::size_t max_in_flight = engine::webhook_limits{}.max_in_flight;  ///< deliveries under way at most
   /// Deliveries under way for one merchant at most: its slow or tarpit URLs cannot take every
   /// slot (their due rows beyond it are deferred by `timeout`, so other merchants' rows are read).
-  std::size_t max_in_flight_per_merchant = 16;
+  std::size_t max_in_flight_per_merchant = engine::webhook_limits{}.max_in_flight_per_merchant;
   std::chrono::milliseconds recheck{1000};   ///< wall period of the poll for rows added elsewhere
   std::size_t batch = 256;                   ///< due rows read per poll
 };

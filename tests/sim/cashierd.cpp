@@ -1,5 +1,5 @@
 // The simulated cashierd process (see cashierd.hpp): the world's executor of the production
-// scheduler. No scheduling rule lives here; where the world adds something (faults, the
+// scheduler and webhook policy. No scheduling or delivery rule lives here; where the world adds something (faults, the
 // reactor turn, the budget check), a comment says so.
 #include "tests/sim/cashierd.hpp"
 
