@@ -142,7 +142,13 @@ class shard_leases {
   void on_broken_invariant(std::function<void(std::string_view)> handler) { broken_ = std::move(handler); }
 
  private:
-  enum class request { none, claim, renew, release };
+  /// The store request in flight (one at a time).
+  enum class request {
+    none,     ///< nothing in flight
+    claim,    ///< a send_claim
+    renew,    ///< a send_renew
+    release,  ///< a send_release
+  };
   struct holding {
     std::int64_t epoch = 0;
     local_instant trusted_until{};
