@@ -482,7 +482,7 @@ std::vector<ticket> scheduler::drop_shard(store::shard_id shard) {
     }
     if (q.prepaid) {
       --prepaid_outstanding_;
-      refund();
+      give_back_token();
     }
     if (q.t != 0) dropped.push_back(q.t);
   }
