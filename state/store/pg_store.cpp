@@ -19,6 +19,7 @@
 #include "state/store/pg_store_impl.hpp"
 #include "state/store/sqlite_payment_row.hpp"  // payment_columns(): the engine-neutral column table
 #include "state/store/sqlite_store.hpp"        // the rejected-notify prefixes, shared by both engines
+#include "state/store/transition_rules.hpp"
 
 namespace cashier::store {
 namespace {
@@ -65,50 +66,6 @@ const std::string& insert_payment_sql() {
            ") ON CONFLICT DO NOTHING RETURNING id";  // (merchant, paymentRequestId) or the Alipay+ id
   }();
   return sql;
-}
-
-// The stored state a transition starts from, as column text: nothing for a creation.
-struct stored_state {
-  std::string status;   ///< status name
-  std::string pending;  ///< pending action name
-};
-
-// The event of a transition must describe it: from the stored state (none for a creation) to
-// the state written. (The same rule as the SQLite store's.)
-void check_event(const event_record& e, const payment& after, const std::optional<stored_state>& from) {
-  if (e.to_status != after.status || e.to_pending != after.pending) {
-    throw constraint_failed("event to-state differs from the payment's new state");
-  }
-  if (!from) {
-    if (e.from_status) throw constraint_failed("a creation event has no from-state");
-    return;
-  }
-  if (!e.from_status || to_string(*e.from_status) != from->status ||
-      to_string(e.from_pending) != from->pending) {
-    throw constraint_failed("event from-state differs from the stored payment");
-  }
-}
-
-// Bit i set: column i of `p` differs from the stored value (`stored_holds(i, value)` false).
-// A differing fixed column is a broken invariant.
-template <class Holds>
-std::uint64_t changed_columns(const payment& p, Holds stored_holds) {
-  const auto columns = payment_columns();
-  std::uint64_t changed = 0;
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    if (stored_holds(i, columns[i].get(p))) continue;
-    if (!columns[i].is_mutable) {
-      throw constraint_failed("immutable field changed: " + std::string(columns[i].name));
-    }
-    changed |= std::uint64_t{1} << i;
-  }
-  return changed;
-}
-
-// Authentic notifies: verified ("ok"), or signed by Alipay+ but not decodable ("garbled"). Every
-// other verdict is a rejected notify, kept within the budget.
-bool is_rejected(std::string_view verification) {
-  return verification != "ok" && verification != "garbled";
 }
 
 // The log writes, shared by the plain and the pipelined pass: their SQL and their parameters.
@@ -283,7 +240,7 @@ bool pg_store::queue(const transition& t, std::vector<pg_queued>& q, commit_outc
     try {
       if (t.event)
         check_event(*t.event, p,
-                    stored_state{std::string(to_string(t.before->status)), std::string(to_string(t.before->pending))});
+                    stored_state{to_string(t.before->status), to_string(t.before->pending)});
       const auto columns = payment_columns();
       changed = changed_columns(
           p, [&](std::size_t i, const column_value& v) { return same(columns[i].get(*t.before), v); });
@@ -378,7 +335,7 @@ commit_outcome pg_store::update_payment(const payment& p, std::int64_t expected_
       throw constraint_failed("`before` is not the payment at expected_version");
     }
     if (e != nullptr)
-      check_event(*e, p, stored_state{std::string(to_string(before->status)), std::string(to_string(before->pending))});
+      check_event(*e, p, stored_state{to_string(before->status), to_string(before->pending)});
     const auto columns = payment_columns();
     changed = changed_columns(
         p, [&](std::size_t i, const column_value& v) { return same(columns[i].get(*before), v); });

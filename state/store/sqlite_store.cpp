@@ -12,6 +12,7 @@
 #include "state/store/schema.hpp"
 #include "state/store/sqlite_payment_row.hpp"
 #include "state/store/sqlite_store_impl.hpp"
+#include "state/store/transition_rules.hpp"
 
 namespace cashier::store {
 namespace {
@@ -30,44 +31,6 @@ const std::string& insert_payment_sql() {
            ") ON CONFLICT DO NOTHING";  // (merchant, paymentRequestId) or the Alipay+ id
   }();
   return sql;
-}
-
-// The stored state a transition starts from, as column text: nothing for a creation.
-struct stored_state {
-  std::string_view status;   ///< status name
-  std::string_view pending;  ///< pending action name
-};
-
-// The event of a transition must describe it: from the stored state (none for a creation) to
-// the state written.
-void check_event(const event_record& e, const payment& after, std::optional<stored_state> from) {
-  if (e.to_status != after.status || e.to_pending != after.pending) {
-    throw constraint_failed("event to-state differs from the payment's new state");
-  }
-  if (!from) {
-    if (e.from_status) throw constraint_failed("a creation event has no from-state");
-    return;
-  }
-  if (!e.from_status || to_string(*e.from_status) != from->status ||
-      to_string(e.from_pending) != from->pending) {
-    throw constraint_failed("event from-state differs from the stored payment");
-  }
-}
-
-// Bit i set: column i of `p` differs from the stored value (`stored_holds(i, value)` false).
-// A differing fixed column is a broken invariant.
-template <class Holds>
-std::uint64_t changed_columns(const payment& p, Holds stored_holds) {
-  const auto columns = payment_columns();
-  std::uint64_t changed = 0;
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    if (stored_holds(i, columns[i].get(p))) continue;
-    if (!columns[i].is_mutable) {
-      throw constraint_failed("immutable field changed: " + std::string(columns[i].name));
-    }
-    changed |= std::uint64_t{1} << i;
-  }
-  return changed;
 }
 
 const char* synchronous_pragma(sync_mode mode) {
@@ -361,15 +324,6 @@ void sqlite_store::insert_call(const call_record& c, std::int64_t payment_id) {
   q.bind(9, c.started_at).bind(10, c.latency_us).bind_id(11, c.refund_id).run();
 }
 
-namespace {
-
-// Authentic notifies: verified ("ok"), or signed by Alipay+ but not decodable ("garbled"). Every
-// other verdict is a rejected notify, kept within the budget.
-bool is_rejected(std::string_view verification) {
-  return verification != "ok" && verification != "garbled";
-}
-
-}  // namespace
 
 // A notify whose digest is stored already is counted on that row. A rejected one is stored with
 // a bounded prefix of its body and headers, then the rejected-notify budget evicts the oldest

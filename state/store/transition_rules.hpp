@@ -1,0 +1,53 @@
+// The rules every storage engine applies to a transition before it writes it, engine-neutral:
+// the event must describe the change it logs, a fixed column never changes, and which inbound
+// notifies count as rejected (kept within the budget). Internal to state/store: the SQLite
+// (sqlite_store.cpp) and PostgreSQL (pg_store.cpp) write paths call these instead of each
+// keeping its own copy. A broken rule throws constraint_failed (the transition is `rejected`).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "state/machine/payment.hpp"
+#include "state/store/records.hpp"
+#include "state/store/sqlite_db.hpp"           // constraint_failed
+#include "state/store/sqlite_payment_row.hpp"  // payment_columns(): the engine-neutral column table
+
+namespace cashier::store {
+
+/// The stored state a transition starts from, as column text (valid during the call it is
+/// passed to); nothing for a creation.
+struct stored_state {
+  std::string_view status;   ///< status name
+  std::string_view pending;  ///< pending action name
+};
+
+/// Throws constraint_failed unless event `e` leads from `from` (none: a creation) to `after`.
+void check_event(const event_record& e, const payment& after, std::optional<stored_state> from);
+
+/// Bit i set: column i of `p` differs from the stored value (`stored_holds(i, value)` false).
+/// A differing fixed column is a broken invariant (constraint_failed).
+template <class Holds>
+std::uint64_t changed_columns(const payment& p, Holds stored_holds) {
+  const auto columns = payment_columns();
+  std::uint64_t changed = 0;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (stored_holds(i, columns[i].get(p))) continue;
+    if (!columns[i].is_mutable) {
+      throw constraint_failed("immutable field changed: " + std::string(columns[i].name));
+    }
+    changed |= std::uint64_t{1} << i;
+  }
+  return changed;
+}
+
+/// Authentic notifies are verified ("ok") or signed by Alipay+ but not decodable ("garbled");
+/// every other verdict is a rejected notify, kept within the budget.
+inline bool is_rejected(std::string_view verification) {
+  return verification != "ok" && verification != "garbled";
+}
+
+}  // namespace cashier::store
