@@ -2,18 +2,13 @@
 // instances on one SQLite file, in parallel threads (each seed on its own file); prints every
 // violation with the command that replays its seed, and a summary. Exit 0 when no invariant
 // broke (with --expect-violations: when one did), 1 otherwise, 2 on bad usage.
-#include <atomic>
-#include <charconv>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
-#include <unistd.h>
-
 #include "tests/sim/cluster_world.hpp"
+#include "tests/sim/seed_runner.hpp"
 
 namespace {
 using namespace cashier;
@@ -35,12 +30,6 @@ constexpr std::string_view usage =
     "usage: cluster-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--instances I]\n"
     "                   [--jobs J] [--verbose] [--inject-bug no-margin|skip-fence|early-share]\n"
     "                   [--expect-violations]\n";
-
-template <class T>
-bool parse_number(std::string_view s, T& out) {
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
-}
 
 std::optional<cli> parse(int argc, char** argv) {
   cli c;
@@ -75,12 +64,6 @@ std::optional<cli> parse(int argc, char** argv) {
   return c;
 }
 
-std::string temp_dir() {
-  std::error_code ec;
-  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-  return std::filesystem::temp_directory_path().string();
-}
-
 std::string replay_command(const cli& c, std::uint64_t seed) {
   std::string s = "cluster-sim --seed " + std::to_string(seed);
   if (c.payments != 40) s += " --payments " + std::to_string(c.payments);
@@ -97,18 +80,10 @@ int main(int argc, char** argv) {
     std::fputs(usage.data(), stderr);
     return 2;
   }
-  std::vector<cluster_report> reports(c->seeds);
-  std::atomic<std::uint64_t> next{0};
-  const std::string dir = temp_dir();
-  auto work = [&] {
-    for (std::uint64_t i = next++; i < c->seeds; i = next++)
-      reports[i] = run_cluster_seed({c->first_seed + i, c->payments, c->instances, c->bug, c->verbose, dir});
-  };
-  std::vector<std::thread> threads;
-  const auto n = c->verbose ? 1 : std::min<std::uint64_t>(static_cast<std::uint64_t>(c->jobs), c->seeds);
-  for (std::uint64_t t = 1; t < n; ++t) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
+  const std::string dir = seed_files_dir();
+  const auto reports = run_seeds<cluster_report>(c->seeds, c->jobs, c->verbose, [&](std::uint64_t i) {
+    return run_cluster_seed({c->first_seed + i, c->payments, c->instances, c->bug, c->verbose, dir});
+  });
 
   std::uint64_t broken = 0, payments = 0, commits = 0, takeovers = 0, not_owner = 0, inbox = 0, refused = 0;
   int kills = 0, freezes = 0, in_commit = 0, restarts = 0;

@@ -3,20 +3,15 @@
 // summary: payments simulated, simulated hours, faults injected by kind, crashes, violations.
 // Exit 0 when no invariant broke (with --expect-violations: when one did), 1 otherwise, 2 on
 // bad usage.
-#include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "orchestrator/engine/payment_view.hpp"
 #include "tests/sim/world.hpp"
+#include "tests/sim/seed_runner.hpp"
 
 namespace {
 using namespace cashier;
@@ -42,12 +37,6 @@ constexpr std::string_view usage =
     "                                 ignore-cap|fire-early|refund-new-id|refund-skips-budget]\n"
     "                   [--scenario random|downtime|late-evening]\n"
     "                   [--expect-violations]\n";
-
-template <class T>
-bool parse_number(std::string_view s, T& out) {
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
-}
 
 std::optional<cli> parse(int argc, char** argv) {
   cli c;
@@ -87,27 +76,11 @@ std::optional<cli> parse(int argc, char** argv) {
   return c;
 }
 
-std::string temp_dir() {
-  std::error_code ec;
-  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-  return std::filesystem::temp_directory_path().string();
-}
-
 std::vector<run_report> run_all(const cli& c) {
-  std::vector<run_report> reports(c.seeds);
-  std::atomic<std::uint64_t> next{0};
-  const std::string dir = temp_dir();
-  auto work = [&] {
-    for (std::uint64_t i = next++; i < c.seeds; i = next++) {
-      reports[i] = run_seed({c.first_seed + i, c.payments, c.bug, c.verbose, dir, c.world});
-    }
-  };
-  std::vector<std::thread> threads;
-  const auto n = c.verbose ? 1 : std::min<std::uint64_t>(static_cast<std::uint64_t>(c.jobs), c.seeds);
-  for (std::uint64_t t = 1; t < n; ++t) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
-  return reports;
+  const std::string dir = seed_files_dir();
+  return run_seeds<run_report>(c.seeds, c.jobs, c.verbose, [&](std::uint64_t i) {
+    return run_seed({c.first_seed + i, c.payments, c.bug, c.verbose, dir, c.world});
+  });
 }
 
 std::string replay_command(const cli& c, std::uint64_t seed) {
