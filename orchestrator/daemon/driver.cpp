@@ -55,7 +55,6 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   // Refunds (serve_refunds): their engine and port, and whoever waits for one to settle.
   engine::refund_engine* refunds = nullptr;
   refund_gateway* rgw = nullptr;
-  std::unordered_map<std::int64_t, std::vector<std::shared_ptr<signal_timer>>> refund_watchers;
   std::function<void()> refund_observer;
   // fence_with(): the cluster half of the store and the epochs claimed at start, if fenced.
   store::cluster_store* fence_store = nullptr;
@@ -96,12 +95,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   }
   void execute(engine::wake_watchers w) { waiters.wake(w.id); }
   void execute(engine::start_refund_call& c) { start_refund_call(c.kind, c.refund_id); }
-  void execute(engine::wake_refund_watchers w) {
-    const auto it = refund_watchers.find(w.refund_id);
-    if (it == refund_watchers.end()) return;
-    for (auto& s : it->second) s->fire();
-    refund_watchers.erase(it);
-  }
+  // A refund's watchers wait under its heap key (negative: never a payment id).
+  void execute(engine::wake_refund_watchers w) { waiters.wake(engine::refund_key(w.refund_id)); }
   void execute(engine::deadline_fired f) {
     if (lateness_observer) lateness_observer(f.lane, std::chrono::duration<double>(f.late).count());
   }
@@ -333,22 +328,11 @@ asio::awaitable<engine::refund_order_result> driver::create_refund(engine::refun
   auto core = core_;
   auto res = core->refunds->create(order, core->clock.now());
   if (res.status != engine::refund_order_status::created) co_return res;
-  std::shared_ptr<signal_timer> s;
-  if (wait.count() > 0) {
-    s = std::make_shared<signal_timer>(co_await asio::this_coro::executor);
-    s->expires_after(wait);
-    core->refund_watchers[res.r.id].push_back(s);
-  }
   core->sched.refund_created(res.r, res.effects, core->now());
   core->run();
-  if (s) {
-    co_await s->wait();
-    // Drop this watcher if the timeout (not the settling commit) woke it.
-    if (auto it = core->refund_watchers.find(res.r.id); it != core->refund_watchers.end()) {
-      std::erase(it->second, s);
-      if (it->second.empty()) core->refund_watchers.erase(it);
-    }
-  }
+  // The settling commit comes after the call's answer, never within run(): waiting from here
+  // misses nothing.
+  if (wait.count() > 0) co_await core->waiters.wait_for_change(engine::refund_key(res.r.id), wait);
   if (auto again = core->eng.store().load_refund(res.r.id)) res.r = std::move(*again);
   res.effects.clear();
   co_return res;
