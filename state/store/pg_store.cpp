@@ -12,6 +12,7 @@
 // keys with ON CONFLICT DO NOTHING; the refunds money rule locks the payment row (trigger);
 // a merchant's next feed position is taken under a transaction-scoped advisory lock per merchant.
 #include <array>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -61,6 +62,9 @@ const std::string& insert_payment_sql() {
       names += ", " + std::string(payment_columns()[i].name);
       values += ", $" + std::to_string(i + 1);
     }
+    // The shard (cluster_store.hpp): derived from the Alipay+ id, fixed from here on.
+    names += ", shard";
+    values += ", $" + std::to_string(payment_columns().size() + 1);
     return "INSERT INTO payments (" + names + ") VALUES (" + values +
            ") ON CONFLICT DO NOTHING RETURNING id";  // (merchant, paymentRequestId) or the Alipay+ id
   }();
@@ -195,6 +199,14 @@ pg_store::pg_store(const std::string& conninfo, const postgres_options& options)
   } else {
     pg_migrate(db_);
   }
+  // Fixed at creation (the cluster step); a value that is not a positive count is not ours.
+  const auto count = meta("shard_count");
+  try {
+    shard_count_ = count ? static_cast<shard_id>(std::stoi(*count)) : 0;
+  } catch (const std::exception&) {
+    shard_count_ = 0;
+  }
+  if (shard_count_ <= 0) throw store_error(store_failure::corrupt, "the database's shard_count is not a positive count");
 }
 
 void pg_store::require_writable() const {
@@ -357,6 +369,7 @@ commit_outcome pg_store::insert_payment(const payment& p, const event_record* e)
   if (e != nullptr) check_event(*e, p, std::nullopt);
   pg_params params;
   for (const auto& c : payment_columns()) add_value(params, c.get(p));
+  params.add(std::int64_t{shard_of(p, shard_count_)});
   auto inserted = db_.query(insert_payment_sql(), params);
   if (inserted.size() == 1) return {commit_status::committed, inserted.int64(0, 0), 1, {}};
   auto q = db_.query("SELECT id, version FROM payments WHERE payment_request_id = $1 AND merchant_id = $2",

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "state/store/cluster_store.hpp"
 #include "state/store/pg_db.hpp"
 #include "state/store/pg_store.hpp"
 #include "state/store/store.hpp"
@@ -103,6 +104,7 @@ class pg_store final : public payment_store {
   // Rejected notifies (rows, bytes) as this connection last knew them; nothing = read it again.
   std::optional<std::pair<std::int64_t, std::int64_t>> rejected_tally_;
   bool pipeline_;              // postgres_options::pipeline
+  shard_id shard_count_ = 0;   // meta shard_count, read at open
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
   std::unordered_map<std::uint64_t, std::string> cas_sql_;     // the same, as a pipelined CAS
 };
