@@ -6,6 +6,7 @@ from PostgreSQL and every one settles with exactly one webhook event id. cashier
 reads the same database. Nothing is written to a SQLite file. Each start claims every shard
 with an epoch bump and fences its commits, as on SQLite (proto-docs/cluster.md).
 """
+import json
 import os
 import signal
 import subprocess
@@ -86,6 +87,14 @@ class PostgresLifecycle(unittest.TestCase):
                                  capture_output=True, text=True, timeout=30)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertIn('"SUCCESS":13', out.stdout.replace(" ", ""))
+            # cashierctl cluster reads the shard table: one instance holding all 64.
+            out = subprocess.run([CASHIERCTL, "--config", c.config_path, "--json", "cluster"],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            doc = json.loads(out.stdout)
+            self.assertEqual((doc["shardCount"], doc["freeShards"], len(doc["instances"])), (64, 0, 1), doc["instances"])
+            self.assertEqual(doc["instances"][0]["shards"], 64)
+            self.assertEqual(doc["instances"][0]["minEpoch"], 2)
             self.assertFalse(os.path.exists(c.database), "no SQLite file with store.engine postgres")
             self.assertNotIn(self.server, open(c.daemon.log_path).read(), "the conninfo is never logged")
         finally:
