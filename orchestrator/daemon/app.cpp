@@ -324,8 +324,8 @@ int run_daemon(const config& cfg) {
 
   // One instance owns every shard (proto-docs/cluster.md): it claims them all with an epoch bump
   // before reading what to re-arm, and fences its commits with those epochs, so a second process
-  // started on the same file takes over and this one's writes are refused from then on.
-  // (The PostgreSQL engine has no cluster half yet: it runs as one unfenced instance.)
+  // started on the same database takes over and this one's writes are refused from then on
+  // (SQLite and PostgreSQL alike: both engines' stores are clustered_store).
   if (d.cluster) {
     try {
       const auto claimed = d.cluster->claim(cluster_instance_id(), 0, std::chrono::seconds(10), true);

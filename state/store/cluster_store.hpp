@@ -2,7 +2,8 @@
 // fenced group commit and the inbox, beside payment_store rather than inside it, so an engine
 // that implements only payment_store still builds. Every lease instant is the DATABASE's clock,
 // returned by the call that read or wrote it (the caller never compares it with its own clock);
-// the SQLite engine takes that clock at open (sqlite_options::clock), PostgreSQL uses now().
+// the SQLite engine takes that clock at open (sqlite_options::clock), PostgreSQL reads the
+// server's clock_timestamp() (pg_cluster.cpp).
 // Expected outcomes (a shard someone else holds, a transition for a lost shard) are values;
 // infrastructure failures throw store_error, as in store.hpp.
 #pragma once

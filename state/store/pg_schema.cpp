@@ -341,6 +341,80 @@ CREATE TRIGGER anomalies_no_truncate BEFORE TRUNCATE ON anomalies
   EXECUTE FUNCTION cashier_refuse('anomalies is append-only');
 )sql";
 
+// Issue 18, cluster mode (proto-docs/cluster.md "PostgreSQL store"), the same tables as SQLite's
+// `cluster` step (schema.cpp): the shard count, fixed here for good (meta `shard_count`); each
+// payment's shard, FNV-1a 64 of its Alipay+ id mod that count, the SQL face of store::shard_of
+// (cashier_shard, in numeric arithmetic mod 2^64 because bigint overflows raise), computed here
+// for existing rows and bound by the store on insert, never changed after; the recovery index per
+// shard; the shard table (owner NULL = free; the epoch bumped by every claim and never going back;
+// lease_until on the database's clock, epoch ms); instances' presence; and the inbox (identity
+// ids, never reused after a delete, so an instance can remember which rows it has taken).
+constexpr const char* pg_step_cluster = R"sql(
+INSERT INTO meta (key, value) VALUES ('shard_count'::bytea, '64'::bytea) ON CONFLICT (key) DO NOTHING;
+CREATE FUNCTION cashier_shard(id bytea, shard_count integer) RETURNS integer
+  LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  h numeric := 14695981039346656037;
+  low integer;
+BEGIN
+  IF shard_count <= 0 THEN
+    RETURN 0;
+  END IF;
+  FOR i IN 0 .. length(id) - 1 LOOP
+    -- XOR touches the low byte only.
+    low := (h % 256)::integer;
+    h := h - low + (low # get_byte(id, i));
+    h := (h * 1099511628211) % 18446744073709551616;
+  END LOOP;
+  RETURN (h % shard_count)::integer;
+END $$;
+ALTER TABLE payments ADD COLUMN shard integer NOT NULL DEFAULT 0;
+UPDATE payments SET shard = cashier_shard(
+  CASE WHEN alipay_payment_request_id = ''::bytea THEN payment_request_id ELSE alipay_payment_request_id END,
+  (SELECT convert_from(value, 'UTF8')::integer FROM meta WHERE key = 'shard_count'::bytea));
+CREATE FUNCTION payments_shard_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.shard IS DISTINCT FROM OLD.shard THEN
+    RAISE EXCEPTION 'a payment''s shard is fixed';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER payments_shard_fixed BEFORE UPDATE OF shard ON payments
+  FOR EACH ROW EXECUTE FUNCTION payments_shard_fixed();
+CREATE INDEX payments_open_by_shard ON payments (shard, next_action_at) INCLUDE (id, pending, poll_deadline_at)
+  WHERE status IN ('INIT', 'IN_PROCESS') OR pending <> '';
+CREATE TABLE cluster_shards (
+  shard       integer PRIMARY KEY,
+  owner       bytea,
+  epoch       bigint NOT NULL DEFAULT 0 CHECK (epoch >= 0),
+  lease_until bigint NOT NULL DEFAULT 0
+);
+INSERT INTO cluster_shards (shard)
+  SELECT generate_series(0, (SELECT convert_from(value, 'UTF8')::integer FROM meta WHERE key = 'shard_count'::bytea) - 1);
+CREATE FUNCTION cluster_epoch_forward() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.epoch < OLD.epoch THEN
+    RAISE EXCEPTION 'a shard''s epoch never goes back';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER cluster_epoch_forward BEFORE UPDATE OF epoch ON cluster_shards
+  FOR EACH ROW EXECUTE FUNCTION cluster_epoch_forward();
+CREATE TABLE cluster_instances (
+  instance   bytea PRIMARY KEY,
+  seen_until bigint NOT NULL
+);
+CREATE TABLE inbox (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  shard      integer NOT NULL,
+  payment_id bigint NOT NULL REFERENCES payments (id),
+  kind       bytea NOT NULL,
+  body       bytea NOT NULL,
+  posted_at  bigint NOT NULL
+);
+CREATE INDEX inbox_by_shard ON inbox (shard, id);
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -348,7 +422,7 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 1> steps = {{{"v1", pg_schema_v1}}};
+constexpr std::array<step, 2> steps = {{{"v1", pg_schema_v1}, {"cluster", pg_step_cluster}}};
 
 // The stored version, or nothing when the schema has no cashier_schema table. A schema holding a
 // payments table but no version is not ours (or not a store at all): refused, never adopted.

@@ -12,6 +12,7 @@
 // keys with ON CONFLICT DO NOTHING; the refunds money rule locks the payment row (trigger);
 // a merchant's next feed position is taken under a transaction-scoped advisory lock per merchant.
 #include <array>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -62,6 +63,9 @@ const std::string& insert_payment_sql() {
       names += ", " + std::string(payment_columns()[i].name);
       values += ", $" + std::to_string(i + 1);
     }
+    // The shard (cluster_store.hpp): derived from the Alipay+ id, fixed from here on.
+    names += ", shard";
+    values += ", $" + std::to_string(payment_columns().size() + 1);
     return "INSERT INTO payments (" + names + ") VALUES (" + values +
            ") ON CONFLICT DO NOTHING RETURNING id";  // (merchant, paymentRequestId) or the Alipay+ id
   }();
@@ -136,8 +140,8 @@ pg_params anomaly_params(const anomaly_record& a, std::int64_t payment_id) {
 
 }  // namespace
 
-std::unique_ptr<payment_store> open_postgres_store(const std::string& conninfo,
-                                                   const postgres_options& options) {
+std::unique_ptr<clustered_store> open_postgres_store(const std::string& conninfo,
+                                                     const postgres_options& options) {
   return std::make_unique<pg_store>(conninfo, options);
 }
 
@@ -146,12 +150,21 @@ pg_store::pg_store(const std::string& conninfo, const postgres_options& options)
       read_only_(options.read_only),
       budget_rows_(options.rejected_notify_rows),
       budget_bytes_(options.rejected_notify_bytes),
-      pipeline_(options.pipeline) {
+      pipeline_(options.pipeline),
+      clock_offset_(options.clock_offset) {
   if (read_only_) {
     pg_check_schema(db_);
   } else {
     pg_migrate(db_);
   }
+  // Fixed at creation (the cluster step); a value that is not a positive count is not ours.
+  const auto count = meta("shard_count");
+  try {
+    shard_count_ = count ? static_cast<shard_id>(std::stoi(*count)) : 0;
+  } catch (const std::exception&) {
+    shard_count_ = 0;
+  }
+  if (shard_count_ <= 0) throw store_error(store_failure::corrupt, "the database's shard_count is not a positive count");
 }
 
 void pg_store::require_writable() const {
@@ -159,38 +172,59 @@ void pg_store::require_writable() const {
 }
 
 std::vector<commit_outcome> pg_store::commit(std::span<const transition> batch) {
+  return commit_with(batch, nullptr);
+}
+
+std::vector<commit_outcome> pg_store::commit_with(std::span<const transition> batch, const fence_spec* fenced) {
   require_writable();
   if (pipeline_) {
     try {
-      return run_batch(batch, pass::pipelined);
+      return run_batch(batch, pass::pipelined, fenced);
     } catch (const constraint_failed&) {
       // A pipelined compare-and-set lost, or a transition broke an invariant: redone plainly,
       // which tells a conflict from a rejection.
     }
   }
   try {
-    return run_batch(batch, pass::plain);
+    return run_batch(batch, pass::plain, fenced);
   } catch (const constraint_failed&) {
     // A transition broke an invariant after writing part of itself, which aborted the whole
     // transaction. Rare (a caller bug), so only then is the batch redone with a savepoint
     // around each transition.
   }
-  return run_batch(batch, pass::careful);
+  return run_batch(batch, pass::careful, fenced);
 }
 
 // The pipelined pass queues the writes of every transition whose outcome is known before it is
 // sent (queue()) and runs the others plainly in between, after flushing the queue; BEGIN goes
 // out with the first statements and COMMIT with the last, so a batch of updates costs one round
 // trip per 128 statements.
-std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batch, pass how) {
+std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batch, pass how,
+                                               const fence_spec* fenced) {
   static const std::string begin = "BEGIN", commit = "COMMIT";
   std::vector<commit_outcome> outcomes;
   outcomes.reserve(batch.size());
+  // Fenced (pg_cluster.cpp): a transition of a shard the fence does not hold writes nothing.
+  std::vector<bool> passes;
+  auto fenced_out = [&](const transition& t) {
+    if (fenced == nullptr || !t.after) return false;
+    const auto s = shard_of(*t.after, shard_count_);
+    if (passes[static_cast<std::size_t>(s)]) return false;
+    outcomes.push_back({commit_status::not_owner, t.after->id, 0, {}});
+    return true;
+  };
   try {
     if (how == pass::pipelined) {
       std::vector<pg_queued> q;
       q.push_back({&begin, {}});
+      if (fenced != nullptr) {
+        // The shard rows are locked and read first, in the batch's transaction.
+        db_.pipeline(q);
+        q.clear();
+        passes = fence_passes(fenced->fence);
+      }
       for (const auto& t : batch) {
+        if (fenced_out(t)) continue;
         commit_outcome o;
         if (!queue(t, q, o)) {
           db_.pipeline(q);
@@ -199,12 +233,22 @@ std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batc
         }
         outcomes.push_back(std::move(o));
       }
+      if (fenced != nullptr) {
+        db_.pipeline(q);
+        q.clear();
+        delete_applied(*fenced, passes, outcomes);
+      }
       q.push_back({&commit, {}});
       db_.pipeline(q);
       return outcomes;
     }
     db_.query(begin);
-    for (const auto& t : batch) outcomes.push_back(how == pass::careful ? apply_in_savepoint(t) : apply(t));
+    if (fenced != nullptr) passes = fence_passes(fenced->fence);
+    for (const auto& t : batch) {
+      if (fenced_out(t)) continue;
+      outcomes.push_back(how == pass::careful ? apply_in_savepoint(t) : apply(t));
+    }
+    if (fenced != nullptr) delete_applied(*fenced, passes, outcomes);
     db_.query(commit);
   } catch (const constraint_failed& e) {
     db_.rollback_quietly();
@@ -314,6 +358,7 @@ commit_outcome pg_store::insert_payment(const payment& p, const event_record* e)
   if (e != nullptr) check_event(*e, p, std::nullopt);
   pg_params params;
   for (const auto& c : payment_columns()) add_value(params, c.get(p));
+  params.add(std::int64_t{shard_of(p, shard_count_)});  // every new payment gets its shard
   auto inserted = db_.query(insert_payment_sql(), params);
   if (inserted.size() == 1) return {commit_status::committed, inserted.int64(0, 0), 1, {}};
   auto q = db_.query("SELECT id, version FROM payments WHERE payment_request_id = $1 AND merchant_id = $2",

@@ -6,10 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
-#include "state/store/store.hpp"
+#include "state/store/cluster_store.hpp"
 
 namespace cashier::store {
 
@@ -27,6 +28,10 @@ struct postgres_options {
   std::int64_t rejected_notify_rows = 10000;
   /// ... within this many stored bytes (body + headers) in total.
   std::int64_t rejected_notify_bytes = 64 * 1024 * 1024;
+  /// Test hook only: when set, added to the database's clock each time a cluster call reads it
+  /// (claim, renew, release, shards, post_inbox), so a test moves every connection's view of the
+  /// database's time without sleeping. A daemon never sets it (the store's config has no key).
+  std::function<duration()> clock_offset{};
 };
 
 /// True when `conninfo` parses as a libpq connection string (checked without connecting).
@@ -34,8 +39,9 @@ bool postgres_conninfo_valid(const std::string& conninfo);
 
 /// Connects with libpq `conninfo` ("host=... dbname=..." or a postgresql:// URI) and, read-write,
 /// creates or migrates the schema. The store object must be used by one thread at a time. Throws
-/// store_error (cannot_open, schema, corrupt, io, ...); no message carries the conninfo.
-std::unique_ptr<payment_store> open_postgres_store(const std::string& conninfo,
-                                                   const postgres_options& options = {});
+/// store_error (cannot_open, schema, corrupt, io, ...); no message carries the conninfo. Both
+/// halves: payment_store and the cluster port (cluster_store.hpp, pg_cluster.cpp).
+std::unique_ptr<clustered_store> open_postgres_store(const std::string& conninfo,
+                                                     const postgres_options& options = {});
 
 }  // namespace cashier::store

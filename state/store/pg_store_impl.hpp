@@ -5,19 +5,22 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "state/store/cluster_store.hpp"
 #include "state/store/pg_db.hpp"
 #include "state/store/pg_store.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::store {
 
-/// payment_store on one PostgreSQL connection.
-class pg_store final : public payment_store {
+/// payment_store and its cluster half (pg_cluster.cpp) on one PostgreSQL connection.
+class pg_store final : public clustered_store {
  public:
   /// Connects and (read-write) migrates.
   pg_store(const std::string& conninfo, const postgres_options& options);
@@ -63,6 +66,21 @@ class pg_store final : public payment_store {
   std::int64_t refunded_or_pending(std::int64_t payment_id) override;
   std::vector<call_record> calls_of_refund(std::int64_t refund_id) override;
 
+  // cluster_store, documented in cluster_store.hpp (pg_cluster.cpp).
+  shard_id shard_count() override { return shard_count_; }
+  lease_answer shards() override;
+  lease_answer claim(std::string_view owner, int want, duration lease, bool force,
+                     std::span<const shard_id> only) override;
+  lease_answer renew(std::string_view owner, std::span<const shard_epoch> held, duration lease) override;
+  lease_answer release(std::string_view owner, std::span<const shard_epoch> held) override;
+  std::vector<commit_outcome> commit_fenced(std::span<const transition> batch, std::span<const shard_epoch> fence,
+                                            std::span<const inbox_applied> applied) override;
+  std::vector<deadline> open_deadlines_of(std::span<const shard_id> shards) override;
+  std::int64_t post_inbox(shard_id shard, std::int64_t payment_id, std::string_view kind,
+                          std::string_view body) override;
+  std::vector<inbox_entry> inbox_of(std::span<const shard_id> shards, std::int64_t after,
+                                    std::size_t limit) override;
+
  private:
   /// How a batch is run: pipelined (optimistic: any failure redoes it plainly), plainly
   /// (statement by statement; a broken constraint redoes it carefully), or carefully (a
@@ -72,8 +90,22 @@ class pg_store final : public payment_store {
     plain,      ///< one statement at a time, no savepoint
     careful,    ///< one statement at a time, a savepoint per transition
   };
+  /// What a fenced commit checks and deletes (commit_fenced).
+  struct fence_spec {
+    std::span<const shard_epoch> fence;
+    std::span<const inbox_applied> applied;
+  };
   void require_writable() const;
-  std::vector<commit_outcome> run_batch(std::span<const transition> batch, pass how);
+  std::vector<commit_outcome> commit_with(std::span<const transition> batch, const fence_spec* fenced);
+  std::vector<commit_outcome> run_batch(std::span<const transition> batch, pass how, const fence_spec* fenced);
+  std::vector<bool> fence_passes(std::span<const shard_epoch> fence);
+  void delete_applied(const fence_spec& fenced, const std::vector<bool>& passes,
+                      const std::vector<commit_outcome>& outcomes);
+  time_point db_now();
+  std::vector<shard_lease> read_shard_table();
+  int live_instances(time_point now);
+  template <class Change>
+  lease_answer lease_call(std::string_view owner, duration presence, Change change);
   bool queue(const transition& t, std::vector<pg_queued>& q, commit_outcome& outcome);
   commit_outcome apply_in_savepoint(const transition& t);
   commit_outcome apply(const transition& t);
@@ -103,6 +135,8 @@ class pg_store final : public payment_store {
   // Rejected notifies (rows, bytes) as this connection last knew them; nothing = read it again.
   std::optional<std::pair<std::int64_t, std::int64_t>> rejected_tally_;
   bool pipeline_;              // postgres_options::pipeline
+  shard_id shard_count_ = 0;   // meta shard_count, read at open
+  std::function<duration()> clock_offset_;  // postgres_options::clock_offset (tests)
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
   std::unordered_map<std::uint64_t, std::string> cas_sql_;     // the same, as a pipelined CAS
 };

@@ -3,8 +3,10 @@
 own), aplus-sim and the webhook sink. The quickstart lifecycle (create -> pay -> SUCCESS ->
 webhook), then a kill -9 with payments in flight: the restarted daemon re-arms the open payments
 from PostgreSQL and every one settles with exactly one webhook event id. cashierctl --config
-reads the same database. Nothing is written to a SQLite file.
+reads the same database. Nothing is written to a SQLite file. Each start claims every shard
+with an epoch bump and fences its commits, as on SQLite (proto-docs/cluster.md).
 """
+import json
 import os
 import signal
 import subprocess
@@ -70,6 +72,14 @@ class PostgresLifecycle(unittest.TestCase):
                 events = c.sink.for_payment(i)
                 self.assertEqual(len({e["id"] for e in events}), 1, (i, events))  # one stable event id
             self.assertEqual(psql(self.conninfo, "SELECT count(*) FROM payments WHERE status = 'SUCCESS'"), "13")
+            # One instance owns every shard, as on SQLite: each start claimed all 64 with an
+            # epoch bump (two starts: epoch 2), and every payment was stored with its shard.
+            self.assertEqual(psql(self.conninfo, "SELECT count(*), min(epoch), max(epoch), count(DISTINCT owner), "
+                                                 "count(*) FILTER (WHERE owner IS NULL) FROM cluster_shards"),
+                             "64|2|2|1|0")
+            self.assertEqual(open(c.daemon.log_path).read().count("claimed every shard"), 2)
+            self.assertEqual(psql(self.conninfo, "SELECT count(*) FROM payments WHERE shard = cashier_shard("
+                                                 "alipay_payment_request_id, 64)"), "13")
             print("open payments at the kill: %d of %d" % (open_before, len(ids)))
 
             # cashierctl --config reads the same database (read-only transactions).
@@ -77,6 +87,14 @@ class PostgresLifecycle(unittest.TestCase):
                                  capture_output=True, text=True, timeout=30)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertIn('"SUCCESS":13', out.stdout.replace(" ", ""))
+            # cashierctl cluster reads the shard table: one instance holding all 64.
+            out = subprocess.run([CASHIERCTL, "--config", c.config_path, "--json", "cluster"],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            doc = json.loads(out.stdout)
+            self.assertEqual((doc["shardCount"], doc["freeShards"], len(doc["instances"])), (64, 0, 1), doc["instances"])
+            self.assertEqual(doc["instances"][0]["shards"], 64)
+            self.assertEqual(doc["instances"][0]["minEpoch"], 2)
             self.assertFalse(os.path.exists(c.database), "no SQLite file with store.engine postgres")
             self.assertNotIn(self.server, open(c.daemon.log_path).read(), "the conninfo is never logged")
         finally:

@@ -74,6 +74,7 @@ void add_commands(CLI::App& app, cli_options& o) {
   refunds->add_option("paymentRequestId", o.id, naming)->required();
   refunds->add_option("--merchant", o.merchant, merchant_help);
   sub("stats", "Counts per status, overdue payments, webhook backlog");
+  sub("cluster", "Instances, shards and leases (by the database's clock)");
   sub("stuck", "Open payments past their deadline, dead webhooks, anomalies")
       ->add_option("--limit", o.limit, "At most N rows per section (default 100)")
       ->check(CLI::PositiveNumber);
@@ -206,6 +207,7 @@ exit_status run_read(const session& s, const parsed& p, double time_scale) {
   if (p.command == "refunds")
     return cmd_refunds(s, o.id, o.merchant.empty() ? std::nullopt : std::optional<std::string_view>(o.merchant));
   if (p.command == "stats") return cmd_stats(s);
+  if (p.command == "cluster") return cmd_cluster(s);
   if (p.command == "stuck") return cmd_stuck(s, {.limit = o.limit});
   const auto grace = std::chrono::duration<double, std::milli>(o.grace_seconds * 1000 * time_scale);
   return cmd_check(s, {.grace = std::chrono::duration_cast<duration>(grace)});

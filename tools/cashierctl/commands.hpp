@@ -1,4 +1,4 @@
-// The database commands of cashierctl: list, show, stats and stuck (read-only), and prune (the one
+// The database commands of cashierctl: list, show, stats, stuck and cluster (read-only), and prune (the one
 // that writes). Each reads the store
 // through the payment_store interface only, writes a human table (or one JSON document with
 // --json, schema in proto-docs/cashierctl.md) and returns the exit code. store_error escapes
@@ -38,6 +38,10 @@ exit_status cmd_refunds(const session& s, std::string_view id,
                         std::optional<std::string_view> merchant = std::nullopt);
 /// `stats`: counts per status, cancel pending, overdue payments, webhook backlog, anomalies.
 exit_status cmd_stats(const session& s);
+
+/// `cluster`: the instances holding shards, and every shard's owner, epoch and lease by the
+/// database's clock (cluster_store::shards). Failed (NO_CLUSTER) for a store without the port.
+exit_status cmd_cluster(const session& s);
 
 /// Arguments of `stuck`.
 struct stuck_args {

@@ -1,7 +1,8 @@
 // The cluster port's conformance checks (state/store/cluster_store.hpp), engine-neutral: each
 // takes a cluster_fixture, which gives two instances' connections to one fresh database and a
 // way to let the database's clock move on. The SQLite fixture (cluster_store_test.cpp) moves its
-// injected clock; a PostgreSQL fixture would sleep (leases in these checks are seconds long).
+// injected clock; the PostgreSQL one (pg_cluster_test.cpp) the store's test offset added to the
+// server's clock (postgres_options::clock_offset): neither sleeps.
 // Nothing here names an engine or reads a table directly.
 #pragma once
 
