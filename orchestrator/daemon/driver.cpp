@@ -154,14 +154,6 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       for (const auto& o : observers) o(b.inputs[i], outs[i]);
     sched.committed(b, outs, ended);
     run();
-    // A cancel of a SUCCESS after the window created a refund row in its commit: arm it.
-    if (refunds != nullptr && std::any_of(outs.begin(), outs.end(), [](const engine::output& o) {
-          return std::any_of(o.made.effects.begin(), o.made.effects.end(),
-                             [](const effect& e) { return std::holds_alternative<start_refund>(e); });
-        })) {
-      sched.recover_refunds(refunds->recover(), now());
-      run();
-    }
     for (std::size_t i = 0; i < outs.size(); ++i) waiters.resolve(b.tickets[i], &outs[i], nullptr);
   }
 

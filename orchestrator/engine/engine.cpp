@@ -229,6 +229,18 @@ std::vector<output> engine::apply(std::span<const input> batch, time_point now, 
       }
       if (item.out.result != outcome::applied) item.out.made.effects.clear();
     }
+    // A refund created in this commit (add_cancel_refund), log-only commits included: the
+    // store says its id, the transition its payment and first deadline.
+    if (item.transition) {
+      const auto& t = transitions[*item.transition];
+      const auto& oc = outcomes[*item.transition];
+      if (oc.status == store::commit_status::committed && oc.refund_id != 0 && !t.refunds.empty() &&
+          t.refunds.back().expected_version == 0) {
+        item.out.started_refund =
+            store::refund_deadline{oc.refund_id, oc.payment_id != 0 ? oc.payment_id : t.refunds.back().after.payment_row,
+                                   t.refunds.back().after.next_action_at};
+      }
+    }
     result.push_back(std::move(item.out));
   }
   return result;

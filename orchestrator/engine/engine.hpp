@@ -55,6 +55,9 @@ struct output {
   payment after;                         ///< the payment as stored now (empty for log-only / not_found)
   decision made;                         ///< the machine's decision (effects to execute)
   std::string detail;                    ///< rejected: why
+  /// The refund this commit created (start_refund: a cancel of a SUCCESS after the window),
+  /// with its first deadline, for the scheduler to arm; nothing when none was created.
+  std::optional<store::refund_deadline> started_refund{};
 };
 
 /// Settings of the engine.

@@ -362,7 +362,6 @@ bool sim_cashierd::commit(engine::batch& b) {
   sched_->committed(b, outs, now());
   run();
   if (!up()) return false;
-  rearm_cancel_refunds(outs);
   for (auto& in : injected) submit(std::move(in), nullptr, false);
   for (std::size_t i = 0; i < outs.size(); ++i) {
     const auto it = waiting_.find(b.tickets[i]);

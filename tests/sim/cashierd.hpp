@@ -180,7 +180,6 @@ class sim_cashierd {
   void start_call(const engine::start_call& c);
   void start_refund_call(const engine::start_refund_call& c);
   bool commit_refund(engine::refund_input& in);
-  void rearm_cancel_refunds(const std::vector<engine::output>& outs);
   void check_budget();
   void arm_timer(const engine::arm_timer& t);
   void probe();

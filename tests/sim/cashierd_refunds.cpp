@@ -38,18 +38,6 @@ std::optional<engine::refund_order_result> sim_cashierd::create_refund(const eng
   return res;
 }
 
-void sim_cashierd::rearm_cancel_refunds(const std::vector<engine::output>& outs) {
-  // A cancel of a SUCCESS after the window created a refund row in its commit: the driver arms it.
-  for (const auto& out : outs) {
-    if (std::any_of(out.made.effects.begin(), out.made.effects.end(),
-                    [](const effect& e) { return std::holds_alternative<start_refund>(e); })) {
-      sched_->recover_refunds(refunds_->recover(), now());
-      run();
-      return;
-    }
-  }
-}
-
 bool sim_cashierd::commit_refund(engine::refund_input& in) {
   engine::refund_output out;
   bool failed = store_fails();
