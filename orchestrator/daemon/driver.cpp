@@ -1,282 +1,137 @@
 // The driver (see driver.hpp): carries out the scheduler's actions on the reactor thread. No
-// scheduling rule lives here; each is in orchestrator/engine/scheduler.cpp.
+// scheduling rule lives here; each is in orchestrator/engine/scheduler.cpp. The Alipay+ calls
+// are in driver_calls.cpp, refunds in driver_refunds.cpp.
 #include "orchestrator/daemon/driver.hpp"
 
 #include <algorithm>
-#include <unordered_map>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include "orchestrator/daemon/commit_waiters.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
+#include "orchestrator/daemon/driver_core.hpp"
 #include "orchestrator/daemon/driver_log.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::daemon {
 namespace asio = boost::asio;
-using engine::call_kind;
 using steady = std::chrono::steady_clock;
 
 namespace {
-/// Calls held for an ack start by themselves after this long (wall), released or not: an ack
-/// takes one write on the network thread, far less; this only bounds a lost release.
-constexpr auto hold_limit = std::chrono::seconds(5);
-
-/// The gateway call of `kind`. It lives outside the coroutine on purpose: GCC 12 mishandles the
-/// awaitable temporaries of a conditional expression under co_await (proto-docs/coding-rules.md).
-asio::awaitable<call_result> start(gateway& gw, call_kind kind, const payment& p) {
-  return kind == call_kind::pay ? gw.pay(p) : kind == call_kind::inquiry ? gw.inquiry(p) : gw.cancel(p);
+/// Arms `t` (replacing what it had) to tell the scheduler through `report` after `wait`.
+template <class Report>
+void after(driver_core& d, asio::steady_timer& t, steady::duration wait, Report report) {
+  t.expires_after(wait);
+  t.async_wait([self = d.shared_from_this(), report](boost::system::error_code ec) {
+    if (ec) return;  // re-armed or cancelled meanwhile
+    report(*self);
+    self->run();
+  });
 }
-}  // namespace
 
-struct driver_core : std::enable_shared_from_this<driver_core> {
-  driver_core(asio::io_context& io_, engine::engine& e, const payment_clock& c, gateway& g)
-      : io(io_), eng(e), clock(c), gw(g), timer(io_), store_retry(io_) {}
+template <class Duration>
+steady::duration wall(Duration d) {
+  return std::chrono::duration_cast<steady::duration>(d);
+}
 
-  asio::io_context& io;
-  engine::engine& eng;
-  const payment_clock& clock;
-  gateway& gw;
-  engine::scheduler sched;
-  asio::steady_timer timer;
-  asio::steady_timer store_retry;
-  commit_waiters waiters;
-  std::unordered_map<engine::ticket, std::shared_ptr<asio::steady_timer>> hold_limits;  // submit_and_hold
-  engine::ticket next_ticket = 1;
-  std::vector<commit_observer> observers;
-  std::function<void(double)> commit_timer;
-  std::function<void(call_lane, double)> lateness_observer;
-  std::shared_ptr<signal_timer> idle_signal;
-  // Refunds (serve_refunds): their engine and port, and whoever waits for one to settle.
-  engine::refund_engine* refunds = nullptr;
-  refund_gateway* rgw = nullptr;
-  std::function<void()> refund_observer;
-  // fence_with(): the cluster half of the store and the epochs claimed at start, if fenced.
-  store::cluster_store* fence_store = nullptr;
-  std::vector<store::shard_epoch> fence_epochs;
-  bool fenced_out = false;  // a commit came back not_owner (logged once)
+/// One action of the scheduler, carried out.
+struct executor {
+  driver_core& d;
 
-  /// Both clocks, read here and nowhere else.
-  engine::instants now() const { return {clock.now(), steady::now()}; }
-
-  /// Carries out every action the scheduler has emitted (and those that emits in turn).
-  void run() {
-    std::vector<engine::action> acts;
-    for (sched.take_actions(acts); !acts.empty(); sched.take_actions(acts))
-      for (auto& a : acts) std::visit([this](auto& x) { execute(x); }, a);
-    if (sched.draining() && idle_signal && sched.idle()) idle_signal->fire();
+  void operator()(engine::flush_soon) const {
+    asio::post(d.io, [self = d.shared_from_this()] { self->flush(); });
   }
-
-  void execute(engine::flush_soon) { asio::post(io, [self = shared_from_this()] { self->flush(); }); }
-  void execute(engine::start_call& c) { start_call(c.kind, std::move(c.p)); }
-  void execute(engine::cancel_timer) { timer.cancel(); }
-  void execute(engine::arm_timer& a) {
-    after(timer, a.due ? std::chrono::duration_cast<steady::duration>(a.budget_wait) : clock.wall_wait_until(a.at),
-          [at = a.at](driver_core& d) { d.sched.timer_fired(at, d.now()); });
+  void operator()(engine::start_call& c) const { d.start_call(c.kind, std::move(c.p)); }
+  void operator()(engine::start_refund_call& c) const { d.start_refund_call(c.kind, c.refund_id); }
+  void operator()(engine::cancel_timer) const { d.timer.cancel(); }
+  void operator()(engine::arm_timer& a) const {
+    after(d, d.timer, a.due ? wall(a.budget_wait) : d.clock.wall_wait_until(a.at),
+          [at = a.at](driver_core& c) { c.sched.timer_fired(at, c.now()); });
   }
-  void execute(engine::arm_store_retry& a) {
-    after(store_retry, std::chrono::duration_cast<steady::duration>(a.wait),
-          [](driver_core& d) { d.sched.store_retry_due(); });
+  void operator()(engine::arm_store_retry& a) const {
+    after(d, d.store_retry, wall(a.wait), [](driver_core& c) { c.sched.store_retry_due(); });
   }
-  void execute(engine::probe_store) {
+  void operator()(engine::arm_hold_limit& a) const {
+    after(d, d.hold_timer, wall(a.wait), [](driver_core& c) { c.sched.hold_limit_due(c.now()); });
+  }
+  void operator()(engine::probe_store) const {
     bool ok = true;
     try {
-      eng.store().set_meta("store_probe_at", engine::iso8601(clock.now()));
+      d.eng.store().set_meta("store_probe_at", engine::iso8601(d.clock.now()));
     } catch (const store::store_error& e) {
       log_line(log_level::error, "store probe failed", {{"error", e.what()}});
       ok = false;
     }
-    sched.probe_result(ok, now());
+    d.sched.probe_result(ok, d.now());
   }
-  void execute(engine::wake_watchers w) { waiters.wake(w.id); }
-  void execute(engine::start_refund_call& c) { start_refund_call(c.kind, c.refund_id); }
+  void operator()(engine::wake_watchers w) const { d.waiters.wake(w.id); }
   // A refund's watchers wait under its heap key (negative: never a payment id).
-  void execute(engine::wake_refund_watchers w) { waiters.wake(engine::refund_key(w.refund_id)); }
-  void execute(engine::deadline_fired f) {
-    if (lateness_observer) lateness_observer(f.lane, std::chrono::duration<double>(f.late).count());
+  void operator()(engine::wake_refund_watchers w) const { d.waiters.wake(engine::refund_key(w.refund_id)); }
+  void operator()(engine::deadline_fired f) const {
+    if (d.lateness_observer) d.lateness_observer(f.lane, std::chrono::duration<double>(f.late).count());
   }
-  void execute(engine::notice n) { log_notice(n); }
-
-  /// Arms `t` (replacing what it had) to tell the scheduler through `report` after `wait`.
-  template <class Report>
-  void after(asio::steady_timer& t, steady::duration wait, Report report) {
-    t.expires_after(wait);
-    t.async_wait([self = shared_from_this(), report](boost::system::error_code ec) {
-      if (ec) return;  // re-armed or cancelled meanwhile
-      report(*self);
-      self->run();
-    });
-  }
-
-  /// A posted flush: every batch the scheduler hands out, one engine.apply each.
-  void flush() {
-    sched.begin_flush(now());
-    run();
-    while (auto b = sched.next_batch()) commit(*b);
-    while (auto r = sched.next_refund()) commit_refund(*r);
-    sched.end_flush(now());
-    run();
-  }
-
-  void commit(engine::batch& b) {
-    std::vector<engine::output> outs;
-    const auto started = now();
-    try {
-      if (fence_store != nullptr) {
-        const engine::fence f{*fence_store, fence_epochs};
-        outs = eng.apply(b.inputs, started.payment, &f);
-      } else {
-        outs = eng.apply(b.inputs, started.payment);
-      }
-    } catch (const store::store_error& e) {
-      sched.commit_failed(b);
-      run();
-      log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", b.inputs.size()}});
-      for (const auto t : b.tickets) waiters.resolve(t, nullptr, std::current_exception());
-      return;
-    }
-    reach(crash_point::after_commit);
-    if (!fenced_out && std::any_of(outs.begin(), outs.end(),
-                                   [](const engine::output& o) { return o.result == engine::outcome::not_owner; })) {
-      fenced_out = true;
-      log_line(log_level::error,
-               "another cashierd process took this database over: this one's writes are refused; stop it",
-               {{"inputs", b.inputs.size()}});
-    }
-    const auto ended = now();
-    if (commit_timer) commit_timer(std::chrono::duration<double>(ended.wall - started.wall).count());
-    for (std::size_t i = 0; i < outs.size(); ++i)
-      for (const auto& o : observers) o(b.inputs[i], outs[i]);
-    sched.committed(b, outs, ended);
-    run();
-    for (std::size_t i = 0; i < outs.size(); ++i) waiters.resolve(b.tickets[i], &outs[i], nullptr);
-  }
-
-  void commit_refund(engine::refund_input& in) {
-    engine::refund_output out;
-    try {
-      out = refunds->apply(in.refund_id, in.ev, std::move(in.calls), clock.now());
-    } catch (const store::store_error& e) {
-      sched.refund_commit_failed(in);
-      run();
-      log_line(log_level::error, "refund commit failed", {{"refund", in.refund_id}, {"error", e.what()}});
-      return;
-    }
-    reach(crash_point::after_commit);
-    if (refund_observer) refund_observer();
-    sched.refund_committed(in, out, now());
-    run();
-  }
-
-  /// The refund call (its stored bytes) or its confirming inquiry; no answer if it throws.
-  void start_refund_call(engine::refund_call kind, std::int64_t id) {
-    asio::co_spawn(
-        io,
-        [self = shared_from_this(), kind, id]() -> asio::awaitable<void> {
-          engine::refund_input in{id, refund_no_answer{no_answer_reason::transport_error}, {}};
-          const auto r = self->eng.store().load_refund(id);
-          const auto p = r ? self->eng.store().load(r->payment_row) : std::nullopt;
-          if (r && p && kind == engine::refund_call::refund) {
-            auto res = co_await self->rgw->refund(*p, *r);
-            in.ev = std::move(res.ev);
-            if (!res.call.api.empty()) in.calls.push_back(std::move(res.call));
-          } else if (r && p) {
-            auto res = co_await self->gw.inquiry(*p);
-            in.ev = inquiry_no_answer{no_answer_reason::transport_error};
-            if (const auto* a = std::get_if<inquiry_answer>(&res.ev)) in.ev = *a;
-            if (const auto* n = std::get_if<inquiry_no_answer>(&res.ev)) in.ev = *n;
-            if (!res.call.api.empty()) {
-              res.call.refund_id = id;
-              in.calls.push_back(std::move(res.call));
-            }
-          }
-          reach(crash_point::call_answered);
-          self->sched.refund_call_ended(std::move(in), self->now());
-          self->run();
-        },
-        [self = shared_from_this(), id, kind](std::exception_ptr e) {
-          if (!e) return;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            log_line(log_level::warn, "Alipay+ refund call failed", {{"refund", id}, {"error", ex.what()}});
-          } catch (...) {
-            log_line(log_level::warn, "Alipay+ refund call failed", {{"refund", id}});
-          }
-          engine::refund_input in{id, refund_no_answer{no_answer_reason::transport_error}, {}};
-          if (kind == engine::refund_call::inquiry) in.ev = inquiry_no_answer{no_answer_reason::transport_error};
-          self->sched.refund_call_ended(std::move(in), self->now());
-          self->run();
-        });
-  }
-
-  /// Bounds a hold: the calls held under `t` start after hold_limit if release() never comes.
-  void limit_hold(engine::ticket t) {
-    auto limit = std::make_shared<asio::steady_timer>(io, hold_limit);
-    limit->async_wait([self = shared_from_this(), t](boost::system::error_code ec) {
-      if (ec) return;
-      log_line(log_level::warn, "calls held for an ack started without its release", {{"hold", t}});
-      self->release(t);
-    });
-    hold_limits.emplace(t, std::move(limit));
-  }
-
-  void release(engine::ticket t) {
-    if (const auto it = hold_limits.find(t); it != hold_limits.end()) {
-      it->second->cancel();
-      hold_limits.erase(it);
-    }
-    sched.ack_written(t, now());
-    run();
-  }
-
-  /// Queues `in` for `t` and carries out what that starts.
-  void submit(engine::input in, engine::ticket t, bool hold = false) {
-    sched.submit(std::move(in), t, hold);
-    run();
-  }
-
-  /// Hands a call's end to the scheduler: its answer, or no answer when it threw.
-  void call_ended(call_kind kind, engine::input in) {
-    sched.call_ended(kind, std::move(in), now());
-    run();
-  }
-
-  void start_call(call_kind kind, payment p) {
-    const auto id = p.id;
-    asio::co_spawn(
-        io,
-        [self = shared_from_this(), kind, p = std::move(p)]() -> asio::awaitable<void> {
-          call_result r = co_await start(self->gw, kind, p);
-          reach(crash_point::call_answered);
-          engine::input in;
-          in.payment_id = p.id;
-          in.ev = std::move(r.ev);
-          in.calls.push_back(std::move(r.call));
-          self->call_ended(kind, std::move(in));
-        },
-        [self = shared_from_this(), id, kind](std::exception_ptr e) {
-          if (!e) return;
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            log_line(log_level::error, "Alipay+ call failed", {{"paymentId", id}, {"error", ex.what()}});
-          } catch (...) {
-            log_line(log_level::error, "Alipay+ call failed", {{"paymentId", id}});
-          }
-          // The machine treats it as no answer, which also re-arms the payment's deadline.
-          engine::input in;
-          in.payment_id = id;
-          in.ev = engine::no_answer_of(kind, no_answer_reason::transport_error);
-          self->call_ended(kind, std::move(in));
-        });
-  }
+  void operator()(engine::notice n) const { log_notice(n); }
 };
+}  // namespace
+
+/// Carries out every action the scheduler has emitted (and those that emits in turn).
+void driver_core::run() {
+  std::vector<engine::action> acts;
+  for (sched.take_actions(acts); !acts.empty(); sched.take_actions(acts))
+    for (auto& a : acts) std::visit(executor{*this}, a);
+  if (sched.draining() && idle_signal && sched.idle()) idle_signal->fire();
+}
+
+/// A posted flush: every batch the scheduler hands out, one engine.apply each.
+void driver_core::flush() {
+  sched.begin_flush(now());
+  run();
+  while (auto b = sched.next_batch()) commit(*b);
+  while (auto r = sched.next_refund()) commit_refund(*r);
+  sched.end_flush(now());
+  run();
+}
+
+void driver_core::commit(engine::batch& b) {
+  std::vector<engine::output> outs;
+  const auto started = now();
+  try {
+    if (fence_store != nullptr) {
+      const engine::fence f{*fence_store, fence_epochs};
+      outs = eng.apply(b.inputs, started.payment, &f);
+    } else {
+      outs = eng.apply(b.inputs, started.payment);
+    }
+  } catch (const store::store_error& e) {
+    sched.commit_failed(b);
+    run();
+    log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", b.inputs.size()}});
+    for (const auto t : b.tickets) waiters.resolve(t, nullptr, std::current_exception());
+    return;
+  }
+  reach(crash_point::after_commit);
+  if (!fenced_out && std::any_of(outs.begin(), outs.end(),
+                                 [](const engine::output& o) { return o.result == engine::outcome::not_owner; })) {
+    fenced_out = true;
+    log_line(log_level::error, "another cashierd process took this database over: this one's writes are refused; stop it",
+             {{"inputs", b.inputs.size()}});
+  }
+  const auto ended = now();
+  if (commit_timer) commit_timer(std::chrono::duration<double>(ended.wall - started.wall).count());
+  for (std::size_t i = 0; i < outs.size(); ++i)
+    for (const auto& o : observers) o(b.inputs[i], outs[i]);
+  sched.committed(b, outs, ended);
+  run();
+  for (std::size_t i = 0; i < outs.size(); ++i) waiters.resolve(b.tickets[i], &outs[i], nullptr);
+}
+
+/// Queues `in` for `t` and carries out what that starts.
+void driver_core::submit(engine::input in, engine::ticket t, bool hold) {
+  sched.submit(std::move(in), t, hold);
+  run();
+}
 
 driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock& clock, gateway& gw)
     : core_(std::make_shared<driver_core>(io, engine, clock, gw)) {}
@@ -284,7 +139,7 @@ driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock
 driver::~driver() {
   core_->timer.cancel();
   core_->store_retry.cancel();
-  for (auto& [t, limit] : core_->hold_limits) limit->cancel();
+  core_->hold_timer.cancel();
   core_->sched.drain();
 }
 
@@ -300,38 +155,6 @@ std::size_t driver::recover() {
   return open.size();
 }
 
-void driver::serve_refunds(engine::refund_engine& refunds, refund_gateway& rgw) {
-  core_->refunds = &refunds;
-  core_->rgw = &rgw;
-}
-
-bool driver::serves_refunds() const { return core_->refunds != nullptr; }
-
-std::size_t driver::recover_refunds() {
-  if (core_->refunds == nullptr) return 0;
-  const auto open = core_->refunds->recover();
-  core_->sched.recover_refunds(open, core_->now());
-  core_->run();
-  return open.size();
-}
-
-asio::awaitable<engine::refund_order_result> driver::create_refund(engine::refund_order order,
-                                                                   std::chrono::milliseconds wait) {
-  auto core = core_;
-  auto res = core->refunds->create(order, core->clock.now());
-  if (res.status != engine::refund_order_status::created) co_return res;
-  core->sched.refund_created(res.r, res.effects, core->now());
-  core->run();
-  // The settling commit comes after the call's answer, never within run(): waiting from here
-  // misses nothing.
-  if (wait.count() > 0) co_await core->waiters.wait_for_change(engine::refund_key(res.r.id), wait);
-  if (auto again = core->eng.store().load_refund(res.r.id)) res.r = std::move(*again);
-  res.effects.clear();
-  co_return res;
-}
-
-void driver::on_refund_commit(std::function<void()> observer) { core_->refund_observer = std::move(observer); }
-
 asio::awaitable<engine::output> driver::submit(engine::input in) {
   const auto t = core_->next_ticket++;
   auto w = core_->waiters.add(t, co_await asio::this_coro::executor);
@@ -344,13 +167,13 @@ asio::awaitable<held_output> driver::submit_and_hold(engine::input in) {
   auto w = core_->waiters.add(t, co_await asio::this_coro::executor);
   core_->submit(std::move(in), t, true);
   auto out = co_await commit_waiters::wait(std::move(w));
-  const bool held = core_->sched.holding(t);
-  if (held) core_->limit_hold(t);
-  co_return held_output{std::move(out), held ? t : 0};
+  co_return held_output{std::move(out), core_->sched.holding(t) ? t : 0};
 }
 
 void driver::release(std::uint64_t hold) {
-  if (hold != 0) core_->release(hold);
+  if (hold == 0) return;
+  core_->sched.ack_written(hold, core_->now());
+  core_->run();
 }
 
 void driver::post(engine::input in) { core_->submit(std::move(in), 0); }

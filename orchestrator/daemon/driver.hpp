@@ -78,7 +78,7 @@ class driver {
   /// Like submit(), but when the committed decision must be acked (a verified notify) the calls
   /// it asks for (e.g. the cancel of an amount mismatch) are held until release() with the
   /// returned ticket, so the ack leaves before the cancel starts. Held calls start by themselves
-  /// after `hold_limit` (wall) if release() never comes; the machine's answer guard covers a
+  /// after the scheduler's hold_limit (wall) if release() never comes; the answer guard covers a
   /// crash meanwhile.
   boost::asio::awaitable<held_output> submit_and_hold(engine::input in);
   /// Starts the calls held under `hold` (the ack was written, or its connection failed). Call

@@ -22,6 +22,8 @@ void log_notice(const engine::notice& n) {
       return log_line(log_level::error, "store cannot commit: creates get 503 until it can");
     case engine::notice_kind::store_recovered:
       return log_line(log_level::info, "store commits again", {{"failures", static_cast<std::uint64_t>(n.value)}});
+    case engine::notice_kind::hold_expired:
+      return log_line(log_level::warn, "calls held for an ack started without its release", {{"paymentId", n.payment_id}});
   }
 }
 

@@ -50,7 +50,7 @@ std::string_view action_name(std::size_t index) {
   static constexpr std::array<std::string_view, action_kinds> names{
       "flush_soon",      "start_call",  "wake_watchers",  "arm_timer", "cancel_timer",
       "arm_store_retry", "probe_store", "deadline_fired", "notice",    "start_refund_call",
-      "wake_refund_watchers"};
+      "wake_refund_watchers", "arm_hold_limit"};
   return index < names.size() ? names[index] : "?";
 }
 
@@ -95,6 +95,31 @@ void scheduler::ack_written(ticket t, instants now) {
   in.ev = std::move(held.ev);
   start_calls(in, false, held.out, now);
   check();
+}
+
+void scheduler::hold_limit_due(instants now) {
+  hold_timer_at_.reset();
+  std::vector<ticket> expired;
+  for (const auto& [t, h] : held_for_ack_)
+    if (h.until <= now.wall) expired.push_back(t);
+  std::sort(expired.begin(), expired.end());  // the order they were held in
+  for (const auto t : expired) {
+    emit(notice{notice_kind::hold_expired, held_for_ack_.at(t).out.after.id, 0});
+    ack_written(t, now);
+  }
+  arm_hold(now);
+  check();
+}
+
+/// Arms the hold timer for the earliest hold, unless it is armed for that instant already (an
+/// earlier arming that fires with nothing due re-arms from hold_limit_due).
+void scheduler::arm_hold(instants now) {
+  std::optional<rate_budget::instant> earliest;
+  for (const auto& [t, h] : held_for_ack_)
+    if (!earliest || h.until < *earliest) earliest = h.until;
+  if (!earliest || (hold_timer_at_ && *hold_timer_at_ <= *earliest)) return;
+  hold_timer_at_ = earliest;
+  emit(arm_hold_limit{std::max<std::chrono::nanoseconds>(*earliest - now.wall, std::chrono::nanoseconds::zero())});
 }
 
 void scheduler::enqueue(input in, ticket t, bool prepaid, bool hold) {
@@ -179,7 +204,8 @@ void scheduler::after_commit(const input& in, bool prepaid, bool hold, ticket t,
                                    [](const effect& e) { return call_of(e).has_value(); });
     // Never prepaid: only submit() holds, and deadlines are not submitted.
     if (hold && !prepaid && out.made.ack && calls) {
-      held_for_ack_.emplace(t, held_calls{in.ev, out});
+      held_for_ack_.emplace(t, held_calls{in.ev, out, now.wall + limits_.hold_limit});
+      arm_hold(now);
     } else {
       start_calls(in, prepaid, out, now);
     }

@@ -95,6 +95,10 @@ struct scheduler_limits {
   int polling_share = 8;
   /// After a failed commit, how long (wall clock) until the store is probed.
   std::chrono::nanoseconds retry_after_store_failure = std::chrono::seconds(1);
+  /// Calls held for an ack (submit with hold_for_ack) start by themselves after this long (wall
+  /// clock) if ack_written never comes: an ack is one write on the network thread, far less;
+  /// this only bounds a lost release. The machine's answer guard covers a crash meanwhile.
+  std::chrono::nanoseconds hold_limit = std::chrono::seconds(5);
   /// A deliberate bug (the simulation's --inject-bug).
   scheduler_flaw flaw = scheduler_flaw::none;
 };
@@ -150,6 +154,10 @@ struct arm_store_retry {
 };
 /// Write a small probe to the store and report it with probe_result().
 struct probe_store {};
+/// After `wait` of wall time, call hold_limit_due() (replacing the hold timer armed before).
+struct arm_hold_limit {
+  std::chrono::nanoseconds wait;  ///< wall time until the earliest hold runs out
+};
 /// A due deadline left the heap `late` after its time (metrics).
 struct deadline_fired {
   call_lane lane;  ///< the lane it waited in
@@ -162,6 +170,7 @@ enum class notice_kind {
   rate_lowered,     ///< REQUEST_TRAFFIC_EXCEED_LIMIT lowered the outbound rate (`value`)
   store_failed,     ///< the first failed commit: the store cannot commit
   store_recovered,  ///< a probe committed after failures (`value`: failures so far)
+  hold_expired,     ///< calls held for an ack started at hold_limit, without ack_written
 };
 /// Something worth a log line.
 struct notice {
@@ -172,7 +181,8 @@ struct notice {
 };
 /// One thing for the executor to do.
 using action = std::variant<flush_soon, start_call, wake_watchers, arm_timer, cancel_timer, arm_store_retry,
-                            probe_store, deadline_fired, notice, start_refund_call, wake_refund_watchers>;
+                            probe_store, deadline_fired, notice, start_refund_call, wake_refund_watchers,
+                            arm_hold_limit>;
 /// Kinds of action (the index of the variant).
 inline constexpr std::size_t action_kinds = std::variant_size_v<action>;
 /// The name of action kind `index` ("flush_soon", "start_call", …).
@@ -217,6 +227,9 @@ class scheduler {
   /// The ack of the input waited for by `t` was written (or could not be): its held calls start
   /// now, paid like any call that cannot wait. An unknown or released ticket does nothing.
   void ack_written(ticket t, instants now);
+  /// The wall-clock wait of arm_hold_limit is over: every hold older than hold_limit starts its
+  /// calls as ack_written would (a notice says so), and the hold timer is armed for the next.
+  void hold_limit_due(instants now);
   /// A posted flush begins: the deadlines due by now join the queued inputs.
   void begin_flush(instants now);
   /// The next batch to commit (at most max_batch inputs), or nothing when the queue is empty.
@@ -306,6 +319,7 @@ class scheduler {
   struct held_calls {
     event ev;
     output out;
+    rate_budget::instant until;  // wall: its calls start by themselves then (hold_limit)
   };
   struct flight {
     int total = 0;  // calls under way for the payment
@@ -326,6 +340,7 @@ class scheduler {
   void fired(const due_deadline& due, instants now);
   bool saturated() const;
   void retry_store();
+  void arm_hold(instants now);
   void ensure(bool ok, std::string_view what);
   void check();
   // Refunds (scheduler_refunds.cpp).
@@ -348,6 +363,7 @@ class scheduler {
   std::vector<bool> in_commit_;  // prepaid flags of the batch handed out, until its result
   std::vector<bool> hold_in_commit_;  // hold flags of the batch handed out, until its result
   std::unordered_map<ticket, held_calls> held_for_ack_;
+  std::optional<rate_budget::instant> hold_timer_at_;  // the hold timer armed, if one is
   bool committing_ = false;
   bool flush_scheduled_ = false;
   bool flushing_ = false;  // between begin_flush and end_flush

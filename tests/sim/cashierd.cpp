@@ -178,6 +178,21 @@ bool sim_cashierd::submit(engine::input in, reply r, bool unverified) {
   return true;
 }
 
+engine::ticket sim_cashierd::submit_held(engine::input in, reply r) {
+  if (!up()) return 0;
+  const auto t = next_ticket_++;
+  if (r) waiting_.emplace(t, waiting{std::move(r), false});
+  sched_->submit(std::move(in), t, true);
+  run();
+  return t;
+}
+
+void sim_cashierd::release(int incarnation, engine::ticket hold) {
+  if (!up() || incarnation != incarnation_) return;
+  sched_->ack_written(hold, now());
+  run();
+}
+
 std::optional<payment> sim_cashierd::find(std::string_view payment_request_id) {
   if (!up()) return std::nullopt;
   return store_->find(payment_request_id);
@@ -214,6 +229,13 @@ void sim_cashierd::execute(engine::action& a) {
             queue_.after(agenda_wait(r.wait), [this, inc] {
               if (inc != incarnation_) return;
               sched_->store_retry_due();
+              run();
+            });
+          },
+          [&](const engine::arm_hold_limit& h) {
+            queue_.after(agenda_wait(h.wait), [this, inc] {
+              if (inc != incarnation_) return;
+              sched_->hold_limit_due(now());
               run();
             });
           },

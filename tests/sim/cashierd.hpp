@@ -130,6 +130,11 @@ class sim_cashierd {
 
   /// Queues `in` for the next group commit; false (nothing queued) when the process is down.
   bool submit(engine::input in, reply r = nullptr, bool unverified = false);
+  /// Like submit(), but the calls of an acked decision wait for release() (the notify handler's
+  /// submit_and_hold: the ack leaves first). Returns the hold's ticket, 0 when the process is down.
+  engine::ticket submit_held(engine::input in, reply r);
+  /// The ack of what `incarnation` submitted under `hold` was written: its held calls start.
+  void release(int incarnation, engine::ticket hold);
   /// The payment with this paymentRequestId (an API or notify handler's lookup), if up.
   std::optional<payment> find(std::string_view payment_request_id);
   /// An Alipay+ call of `incarnation` ended with `ev`.

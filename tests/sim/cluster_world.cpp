@@ -556,6 +556,14 @@ void cluster_world::execute(std::size_t i, engine::action& a) {
               });
             });
           },
+          [&](const engine::arm_hold_limit& h) {
+            queue_.after(std::chrono::ceil<duration>(h.wait), [this, i, inc] {
+              deliver(i, inc, [this, i] {
+                nodes_[i].sched->hold_limit_due(now(nodes_[i]));
+                run(i);
+              });
+            });
+          },
           [&](engine::probe_store) {
             auto& m = nodes_[i];
             bool ok = db(m);

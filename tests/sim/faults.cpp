@@ -49,6 +49,7 @@ std::string_view to_string(fault f) {
     case fault::refund_u: return "refund_u";
     case fault::refund_refused: return "refund_refused";
     case fault::refund_crash_after_commit: return "refund_crash_after_commit";
+    case fault::release_lost: return "release_lost";
     case fault::count_: return "count_";
   }
   return "?";
@@ -74,7 +75,7 @@ fault_rates fault_rates::scaled(double k) const {
                     &r.forged_per_payment, &r.wrong_amount, &r.merchant_duplicate,
                     &r.merchant_cancel, &r.merchant_early_cancel, &r.webhook_error, &r.webhook_timeout, &r.operator_redeliver,
                     &r.store_failure, &r.crash_after_commit, &r.refund_u, &r.refund_garbled,
-                    &r.refund_refused, &r.refund_crash_after_commit}) {
+                    &r.refund_refused, &r.refund_crash_after_commit, &r.release_lost}) {
     *p = std::min(1.0, *p * k);
   }
   return r;

@@ -58,6 +58,7 @@ enum class fault {
   refund_u,               ///< refund answered U (processed or not)
   refund_refused,         ///< refund answered F REFUND_WINDOW_EXCEED (per refund)
   refund_crash_after_commit,  ///< crash between a refund's commit and its send
+  release_lost,           ///< a notify's held calls are never released after its ack: the hold limit starts them
   count_,                 ///< number of kinds (not a fault)
 };
 
@@ -112,6 +113,7 @@ struct fault_rates {
   double refund_garbled = 0.03;         ///< per refund answer
   double refund_refused = 0.05;         ///< per refund Alipay+ first processes
   double refund_crash_after_commit = 0.01;  ///< per refund commit: crash before its send
+  double release_lost = 0.02;           ///< per verified notify's commit
 
   /// These rates with every fault probability multiplied by `k` (capped at 1).
   fault_rates scaled(double k) const;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <tuple>
 #include <utility>
 
@@ -414,7 +415,16 @@ void world::notify_arrives(const notify_message& m) {
   const std::string body = m.payment_request_id + " " + text(m.payment_result) + " " +
                            format_minor_units(m.amount.minor_units) + " " + m.amount.currency.str();
   in.notifies.push_back({0, 0, m.payment_request_id, body, "", "ok", queue_.now()});
-  cashierd_.submit(std::move(in), [this, id = m.payment_request_id](const engine::output& out) {
+  // The notify handler holds the calls its decision starts until the ack is written (or its
+  // write failed), then releases them; a release that never comes is bounded by the hold limit.
+  const auto inc = cashierd_.incarnation();
+  const auto hold = std::make_shared<engine::ticket>(0);
+  *hold = cashierd_.submit_held(std::move(in), [this, id = m.payment_request_id, inc, hold](const engine::output& out) {
+    if (rng_.chance(rates_.release_lost)) {
+      faults_.add(fault::release_lost);
+    } else {
+      queue_.after(rng_.between(0ms, 5ms), [this, inc, hold] { cashierd_.release(inc, *hold); });
+    }
     const bool found = out.result == engine::outcome::applied || out.result == engine::outcome::unchanged;
     if (found && out.after.id != 0 && !out.made.ack) {
       log_.add(queue_.now(), id + ": a verified notify was not acked");

@@ -39,6 +39,7 @@ struct rig {
   bool flush_posted = false;
   int store_retries = 0;
   int probes = 0;
+  std::vector<std::chrono::nanoseconds> hold_waits;  // arm_hold_limit waits, in order
   std::vector<std::string> broken;
   bool fail_next_commit = false;
 
@@ -58,6 +59,7 @@ struct rig {
         else if (auto* n = std::get_if<notice>(&a)) notices.push_back(*n);
         else if (std::holds_alternative<arm_store_retry>(a)) ++store_retries;
         else if (std::holds_alternative<probe_store>(a)) ++probes;
+        else if (auto* h = std::get_if<arm_hold_limit>(&a)) hold_waits.push_back(h->wait);
       }
     }
   }
@@ -497,6 +499,59 @@ TEST_CASE("the calls of an acked decision submitted to be held wait for ack_writ
   r.flush();
   CHECK(r.calls.size() == 3);
   CHECK_FALSE(r.s.holding(8));
+  CHECK(r.broken.empty());
+}
+
+TEST_CASE("held calls start by themselves at the hold limit when no ack_written comes") {
+  scheduler_limits limits;
+  limits.hold_limit = 5s;
+  rig r(limits);
+  r.recover({r.open(pending_action::inquiry, t0 + 1h), r.open(pending_action::inquiry, t0 + 1h)});
+  const std::int64_t a = r.next_id - 2;
+  const std::int64_t b = r.next_id - 1;
+  input notify;
+  notify.ev = notify_verified{};
+  notify.payment_id = a;
+  r.s.submit(notify, 7, true);
+  r.collect();
+  r.flush();
+  REQUIRE(r.hold_waits.size() == 1);
+  CHECK(r.hold_waits[0] == 5s);
+  r.wall += 2s;
+  notify.payment_id = b;
+  r.s.submit(notify, 8, true);
+  r.collect();
+  r.flush();
+  CHECK(r.hold_waits.size() == 1);  // the timer armed for the earlier hold covers this one
+  CHECK(r.calls.empty());
+  // Early (a timer fires late, never early, but the scheduler checks anyway): nothing starts.
+  r.wall += 2s;
+  r.s.hold_limit_due(r.now());
+  r.collect();
+  CHECK(r.calls.empty());
+  REQUIRE(r.hold_waits.size() == 2);
+  CHECK(r.hold_waits[1] == 1s);
+  r.wall += 1s;  // 5 s after the first hold
+  r.s.hold_limit_due(r.now());
+  r.collect();
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.calls[0].p.id == a);
+  CHECK_FALSE(r.s.holding(7));
+  REQUIRE(r.notices.size() == 1);
+  CHECK(r.notices[0].kind == notice_kind::hold_expired);
+  CHECK(r.notices[0].payment_id == a);
+  REQUIRE(r.hold_waits.size() == 3);
+  CHECK(r.hold_waits[2] == 2s);  // re-armed for the second hold
+  // The second is released in time: its calls start once, and its timer finds nothing.
+  r.s.ack_written(8, r.now());
+  r.collect();
+  CHECK(r.calls.size() == 2);
+  r.wall += 2s;
+  r.s.hold_limit_due(r.now());
+  r.collect();
+  CHECK(r.calls.size() == 2);
+  CHECK(r.notices.size() == 1);
+  CHECK(r.hold_waits.size() == 3);
   CHECK(r.broken.empty());
 }
 

@@ -1,0 +1,62 @@
+// The driver's insides (driver.hpp), shared by its three files and nothing else: driver.cpp
+// carries out the scheduler's actions (flushes, commits, timers, wake-ups), driver_calls.cpp
+// runs the Alipay+ calls they start, driver_refunds.cpp commits refunds and serves their
+// merchant-facing entry points. Everything here runs on the reactor thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "orchestrator/daemon/commit_waiters.hpp"
+#include "orchestrator/daemon/driver.hpp"
+
+namespace cashier::daemon {
+
+struct driver_core : std::enable_shared_from_this<driver_core> {
+  driver_core(boost::asio::io_context& io_, engine::engine& e, const payment_clock& c, gateway& g)
+      : io(io_), eng(e), clock(c), gw(g), timer(io_), store_retry(io_), hold_timer(io_) {}
+
+  boost::asio::io_context& io;
+  engine::engine& eng;
+  const payment_clock& clock;
+  gateway& gw;
+  engine::scheduler sched;
+  boost::asio::steady_timer timer;        // arm_timer: the deadline heap's
+  boost::asio::steady_timer store_retry;  // arm_store_retry
+  boost::asio::steady_timer hold_timer;   // arm_hold_limit
+  commit_waiters waiters;
+  engine::ticket next_ticket = 1;
+  std::vector<commit_observer> observers;
+  std::function<void(double)> commit_timer;
+  std::function<void(call_lane, double)> lateness_observer;
+  std::shared_ptr<signal_timer> idle_signal;
+  // Refunds (serve_refunds): their engine and port, and who hears of each refund commit.
+  engine::refund_engine* refunds = nullptr;
+  refund_gateway* rgw = nullptr;
+  std::function<void()> refund_observer;
+  // fence_with(): the cluster half of the store and the epochs claimed at start, if fenced.
+  store::cluster_store* fence_store = nullptr;
+  std::vector<store::shard_epoch> fence_epochs;
+  bool fenced_out = false;  // a commit came back not_owner (logged once)
+
+  /// Both clocks, read here and nowhere else.
+  engine::instants now() const { return {clock.now(), std::chrono::steady_clock::now()}; }
+
+  // driver.cpp: the executor.
+  void run();
+  void flush();
+  void commit(engine::batch& b);
+  void submit(engine::input in, engine::ticket t, bool hold = false);
+  // driver_calls.cpp: the Alipay+ calls.
+  void start_call(engine::call_kind kind, payment p);
+  void start_refund_call(engine::refund_call kind, std::int64_t refund_id);
+  // driver_refunds.cpp: a refund input's commit.
+  void commit_refund(engine::refund_input& in);
+};
+
+}  // namespace cashier::daemon
