@@ -1,9 +1,9 @@
 // The driver (see driver.hpp): carries out the scheduler's actions on the reactor thread. No
 // scheduling rule lives here; each is in orchestrator/engine/scheduler.cpp. The Alipay+ calls
-// are in driver_calls.cpp, refunds in driver_refunds.cpp.
+// are in driver_calls.cpp, refunds in driver_refunds.cpp, the cluster mode's entry points in
+// driver_cluster.cpp.
 #include "orchestrator/daemon/driver.hpp"
 
-#include <algorithm>
 #include <vector>
 
 #include <boost/asio/post.hpp>
@@ -98,8 +98,9 @@ void driver_core::commit(engine::batch& b) {
   std::vector<engine::output> outs;
   const auto started = now();
   try {
-    if (fence_store != nullptr) {
-      const engine::fence f{*fence_store, fence_epochs};
+    if (fence) {
+      const auto epochs = fence->epochs();
+      const engine::fence f{*fence->store, epochs};
       outs = eng.apply(b.inputs, started.payment, &f);
     } else {
       outs = eng.apply(b.inputs, started.payment);
@@ -112,12 +113,8 @@ void driver_core::commit(engine::batch& b) {
     return;
   }
   reach(crash_point::after_commit);
-  if (!fenced_out && std::any_of(outs.begin(), outs.end(),
-                                 [](const engine::output& o) { return o.result == engine::outcome::not_owner; })) {
-    fenced_out = true;
-    log_line(log_level::error, "another cashierd process took this database over: this one's writes are refused; stop it",
-             {{"inputs", b.inputs.size()}});
-  }
+  for (std::size_t i = 0; i < outs.size() && fence; ++i)
+    if (outs[i].result == engine::outcome::not_owner) fence->refused(b.inputs[i], outs[i]);
   const auto ended = now();
   if (commit_timer) commit_timer(std::chrono::duration<double>(ended.wall - started.wall).count());
   for (std::size_t i = 0; i < outs.size(); ++i)
@@ -125,6 +122,7 @@ void driver_core::commit(engine::batch& b) {
   sched.committed(b, outs, ended);
   run();
   for (std::size_t i = 0; i < outs.size(); ++i) waiters.resolve(b.tickets[i], &outs[i], nullptr);
+  fail_dropped(sched.take_dropped_tickets());
 }
 
 /// Queues `in` for `t` and carries out what that starts.
@@ -141,11 +139,6 @@ driver::~driver() {
   core_->store_retry.cancel();
   core_->hold_timer.cancel();
   core_->sched.drain();
-}
-
-void driver::fence_with(store::cluster_store& store, std::vector<store::shard_epoch> held) {
-  core_->fence_store = &store;
-  core_->fence_epochs = std::move(held);
 }
 
 std::size_t driver::recover() {

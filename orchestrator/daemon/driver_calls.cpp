@@ -38,6 +38,15 @@ void driver_core::start_call(call_kind kind, payment p) {
   asio::co_spawn(
       io,
       [self = shared_from_this(), kind, p = std::move(p)]() -> asio::awaitable<void> {
+        if (self->fence && !self->fence->may_call(p)) {
+          // Not trusted any more: nothing leaves; the new owner resends after the guard.
+          engine::input in;
+          in.payment_id = p.id;
+          in.ev = engine::no_answer_of(kind, no_answer_reason::timeout);
+          self->sched.call_ended(kind, std::move(in), self->now());
+          self->run();
+          co_return;
+        }
         call_result r = co_await start(self->gw, kind, p);
         reach(crash_point::call_answered);
         engine::input in;

@@ -1,12 +1,14 @@
-// The driver's insides (driver.hpp), shared by its three files and nothing else: driver.cpp
+// The driver's insides (driver.hpp), shared by its four files and nothing else: driver.cpp
 // carries out the scheduler's actions (flushes, commits, timers, wake-ups), driver_calls.cpp
 // runs the Alipay+ calls they start, driver_refunds.cpp commits refunds and serves their
-// merchant-facing entry points. Everything here runs on the reactor thread.
+// merchant-facing entry points, driver_cluster.cpp takes the fence and the shards of cluster
+// mode. Everything here runs on the reactor thread.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -39,10 +41,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   engine::refund_engine* refunds = nullptr;
   refund_gateway* rgw = nullptr;
   std::function<void()> refund_observer;
-  // fence_with(): the cluster half of the store and the epochs claimed at start, if fenced.
-  store::cluster_store* fence_store = nullptr;
-  std::vector<store::shard_epoch> fence_epochs;
-  bool fenced_out = false;  // a commit came back not_owner (logged once)
+  // fence_with(): where commits take their fence, if fenced (fence_source).
+  std::optional<fence_source> fence;
 
   /// Both clocks, read here and nowhere else.
   engine::instants now() const { return {clock.now(), std::chrono::steady_clock::now()}; }
@@ -52,6 +52,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   void flush();
   void commit(engine::batch& b);
   void submit(engine::input in, engine::ticket t, bool hold = false);
+  // driver_cluster.cpp: cluster mode.
+  void fail_dropped(const std::vector<engine::ticket>& tickets);
   // driver_calls.cpp: the Alipay+ calls.
   void start_call(engine::call_kind kind, payment p);
   void start_refund_call(engine::refund_call kind, std::int64_t refund_id);
