@@ -108,6 +108,11 @@ class cluster_store {
                                                     std::span<const inbox_applied> applied = {}) = 0;
   /// open_deadlines() of the payments in `shards` only, earliest first (takeover).
   virtual std::vector<deadline> open_deadlines_of(std::span<const shard_id> shards) = 0;
+  /// due_outbox() of the payments in `shards` only: their pending merchant events whose next
+  /// attempt is at or before `now`, earliest first. In cluster mode a payment's webhooks are sent
+  /// by its shard's owner alone, which keeps them in order (PRODUCT.md, webhook_sender.hpp).
+  virtual std::vector<outbox_record> due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                                   std::size_t limit) = 0;
 
   /// Posts an input for payment `payment_id` of `shard` (not fenced: any instance may post).
   /// Returns the row id; the post is durable when this returns.

@@ -360,6 +360,20 @@ std::vector<outbox_record> pg_store::due_outbox(time_point now, std::size_t limi
                   outbox_row);
 }
 
+// The shards travel as an array literal ("{1,2}") cast in SQL, as in pg_cluster.cpp.
+std::vector<outbox_record> pg_store::due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                                   std::size_t limit) {
+  std::string list = "{";
+  for (const auto s : shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+  list += "}";
+  return all_rows(db_.query(outbox_where("JOIN payments p ON p.id = o.payment_id "
+                                         "WHERE o.state = 'pending' AND o.next_attempt_at <= $1 "
+                                         "AND p.shard = ANY ($3::text::integer[]) "
+                                         "ORDER BY o.next_attempt_at LIMIT $2"),
+                            pg_params{}.add(now).add(limit_of(limit)).add(std::string_view(list))),
+                  outbox_row);
+}
+
 std::vector<outbox_record> pg_store::dead_outbox(std::size_t limit) {
   return all_rows(db_.query(outbox_where("WHERE o.state = 'dead' ORDER BY o.id LIMIT $1"),
                             pg_params{}.add(limit_of(limit))),

@@ -207,10 +207,8 @@ std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batc
   // Fenced (pg_cluster.cpp): a transition of a shard the fence does not hold writes nothing.
   std::vector<bool> passes;
   auto fenced_out = [&](const transition& t) {
-    if (fenced == nullptr || !t.after) return false;
-    const auto s = shard_of(*t.after, shard_count_);
-    if (passes[static_cast<std::size_t>(s)]) return false;
-    outcomes.push_back({commit_status::not_owner, t.after->id, 0, {}});
+    if (fenced == nullptr || passes_fence(t, passes)) return false;
+    outcomes.push_back({commit_status::not_owner, t.after ? t.after->id : 0, 0, {}});
     return true;
   };
   try {

@@ -268,6 +268,19 @@ std::vector<outbox_record> sqlite_store::due_outbox(time_point now, std::size_t 
   return all_rows(q, outbox_row);
 }
 
+// The shards travel as a JSON array ("[1,2]"): one prepared statement for any set of them.
+std::vector<outbox_record> sqlite_store::due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                                       std::size_t limit) {
+  std::string list = "[";
+  for (const auto s : shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+  list += "]";
+  auto q = db_.query(outbox_where(
+      "JOIN payments p ON p.id = o.payment_id WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 "
+      "AND p.shard IN (SELECT value FROM json_each(?3)) ORDER BY o.next_attempt_at LIMIT ?2"));
+  q.bind(1, now).bind(2, limit_of(limit)).bind(3, std::string_view(list));
+  return all_rows(q, outbox_row);
+}
+
 std::vector<outbox_record> sqlite_store::dead_outbox(std::size_t limit) {
   auto q = db_.query(outbox_where("WHERE o.state = 'dead' ORDER BY o.id LIMIT ?1"));
   q.bind(1, limit_of(limit));

@@ -85,6 +85,16 @@ TEST_CASE("cluster port (PostgreSQL): a takeover reads its shards' open payments
   check_open_deadlines_of(f);
 }
 
+TEST_CASE("cluster port (PostgreSQL): a refund, delivery or webhook attempt is fenced by the payment it names") {
+  pg_cluster_fixture f;
+  check_fence_names_payment(f);
+}
+
+TEST_CASE("cluster port (PostgreSQL): due merchant events of given shards only") {
+  pg_cluster_fixture f;
+  check_due_outbox_of(f);
+}
+
 TEST_CASE("cluster port (PostgreSQL): a claim skips a shard a batch holds and takes it once the batch commits") {
   pg_cluster_fixture f;
   const std::vector<shard_id> first{0, 1};
