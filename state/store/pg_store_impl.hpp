@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <span>
 #include <optional>
 #include <string>
@@ -99,7 +100,11 @@ class pg_store final : public clustered_store {
   };
   void require_writable() const;
   std::vector<commit_outcome> commit_with(std::span<const transition> batch, const fence_spec* fenced);
-  std::vector<commit_outcome> run_batch(std::span<const transition> batch, pass how, const fence_spec* fenced);
+  /// Transitions found breaking an invariant by an earlier pass, by index: rejected with this
+  /// detail without running again.
+  using known_rejections = std::map<std::size_t, std::string>;
+  std::vector<commit_outcome> run_batch(std::span<const transition> batch, pass how, const fence_spec* fenced,
+                                        const known_rejections& rejected);
   std::vector<bool> fence_passes(std::span<const shard_epoch> fence);
   bool passes_fence(const transition& t, const std::vector<bool>& passes);
   void delete_applied(const fence_spec& fenced, const std::vector<bool>& passes,
@@ -142,6 +147,9 @@ class pg_store final : public clustered_store {
   std::function<duration()> clock_offset_;  // postgres_options::clock_offset (tests)
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
   std::unordered_map<std::uint64_t, std::string> cas_sql_;     // the same, as a pipelined CAS
+  // The index of the transition whose statement broke an invariant in the last plain or careful
+  // pass (outside a savepoint); nothing when the failure came at COMMIT or from the pipeline.
+  std::optional<std::size_t> failed_at_;
 };
 
 /// "SELECT id, version, <payment columns> FROM payments " (column i is result column i + 2).
