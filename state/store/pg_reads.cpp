@@ -394,7 +394,8 @@ std::int64_t pg_store::count(const std::string& sql, std::optional<time_point> n
 store_stats pg_store::stats(time_point now) {
   store_stats s;
   {
-    auto q = db_.query("SELECT status, n FROM status_counts");
+    // One row per (shard, status) on PostgreSQL (pg_schema.cpp, step shard_counts).
+    auto q = db_.query("SELECT status, sum(n)::bigint FROM status_counts GROUP BY status");
     for (int r = 0; r < q.size(); ++r) {
       const std::int64_t n = q.int64(r, 1);
       switch (checked(parse_payment_status(q.bytes(r, 0)), "status")) {

@@ -56,4 +56,99 @@ TEST_CASE("the careful rerun of a batch over 64 transitions takes at most 64 sav
   CHECK(writers <= 65);
 }
 
+namespace {
+
+/// `before` moved to `status` (final: nothing pending).
+transition settle(const payment& before, payment_status status) {
+  auto after = before;
+  after.status = status;
+  after.pending = pending_action::none;
+  after.next_action_at = never;
+  return change(before, after);
+}
+
+/// The (shard, status) counter rows that disagree with a count of the payments.
+std::string wrong_counters(test_db& db) {
+  return db.text(
+      "SELECT count(*) FROM status_counts c WHERE n <> (SELECT count(*) FROM payments p "
+      "WHERE p.shard = c.shard AND p.status = c.status)");
+}
+
+}  // namespace
+
+TEST_CASE("the shard_counts step (PostgreSQL) carries every count over, per shard, and stats sum them") {
+  test_db db;
+  store_stats before;
+  const auto now = from_epoch_ms(1'700'000'000'000);
+  {
+    auto s = db.open();
+    for (int i = 0; i < 30; ++i) {
+      const auto p = insert(*s, sample_payment("count-" + std::to_string(i)));
+      if (i % 3 == 1) REQUIRE(s->commit_one(settle(p, payment_status::success)).status == commit_status::committed);
+      else if (i % 5 == 2) REQUIRE(s->commit_one(settle(p, payment_status::fail)).status == commit_status::committed);
+    }
+    before = s->stats(now);
+  }
+  REQUIRE(before.init > 0);
+  REQUIRE(before.success > 0);
+  REQUIRE(before.fail > 0);
+  CHECK(std::stoi(db.text("SELECT count(DISTINCT shard) FROM payments")) > 5);
+  // Back to the schema before the step, rows kept: one counter per status and its trigger, as an
+  // older cashierd left them. The rewind undoes this step only, so it must be the last one.
+  REQUIRE(pg_schema_version_after("shard_counts") == latest_pg_schema_version());
+  REQUIRE(db.exec(R"sql(
+    DROP TABLE status_counts;
+    CREATE TABLE status_counts (status text PRIMARY KEY, n bigint NOT NULL CHECK (n >= 0));
+    INSERT INTO status_counts (status, n)
+      SELECT st, (SELECT count(*) FROM payments WHERE status = st)
+      FROM unnest(ARRAY['INIT', 'IN_PROCESS', 'SUCCESS', 'FAIL', 'CANCELLED']) AS st;
+    CREATE OR REPLACE FUNCTION payments_count() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN
+      IF TG_OP = 'UPDATE' THEN
+        UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
+      END IF;
+      UPDATE status_counts SET n = n + 1 WHERE status = NEW.status;
+      RETURN NULL;
+    END $$;
+  )sql"));
+  REQUIRE(db.exec("UPDATE cashier_schema SET version = " + std::to_string(pg_schema_version_after("shard_counts") - 1)));
+  auto s = db.open();  // migrates
+  CHECK(db.text("SELECT version FROM cashier_schema") == std::to_string(latest_pg_schema_version()));
+  CHECK(db.text("SELECT count(*) FROM status_counts") == std::to_string(64 * 5));
+  CHECK(wrong_counters(db) == "0");
+  const auto after = s->stats(now);
+  CHECK(after.init == before.init);
+  CHECK(after.in_process == before.in_process);
+  CHECK(after.success == before.success);
+  CHECK(after.fail == before.fail);
+  CHECK(after.cancelled == before.cancelled);
+  // The trigger keeps them from here on: a create and a status change each move their shard's rows.
+  const auto p = insert(*s, sample_payment("count-new"));
+  REQUIRE(s->commit_one(settle(p, payment_status::cancelled)).status == commit_status::committed);
+  CHECK(wrong_counters(db) == "0");
+  CHECK(s->stats(now).cancelled == before.cancelled + 1);
+  CHECK(s->stats(now).init == before.init);
+}
+
+TEST_CASE("concurrent instances (PostgreSQL) changing payments of different shards lock no common counter row") {
+  test_db db;
+  auto s = db.open();
+  const auto pa = insert(*s, sample_payment("hot-a"));
+  const auto pb = sample_payment("hot-b");
+  REQUIRE(shard_of(pa, 64) != shard_of(pb, 64));
+  // Another instance's batch in flight moves a payment of its shard out of INIT: its counter
+  // rows stay locked until it commits ...
+  raw_pg held(db.conninfo());
+  REQUIRE(held.exec("BEGIN"));
+  REQUIRE(held.exec("UPDATE payments SET status = 'FAIL', pending = '' WHERE id = " + std::to_string(pa.id)));
+  // ... and a create of another shard's payment does not wait for it (it would fail busy after
+  // the lock timeout).
+  postgres_options o;
+  o.lock_timeout_ms = 500;
+  auto b = open_postgres_store(db.conninfo(), o);
+  CHECK(b->commit_one(create(pb)).status == commit_status::committed);
+  REQUIRE(held.exec("COMMIT"));
+  CHECK(wrong_counters(db) == "0");
+}
+
 TEST_SUITE_END();
