@@ -448,6 +448,17 @@ BEGIN
 END $$;
 )sql";
 
+// Issue 18, cluster mode (proto-docs/cluster.md "Events feed and counters"): the id of the
+// transaction that wrote each merchant event, for the all-merchants feed, which reads in (txid,
+// id) order up to the oldest running transaction (pg_reads.cpp events_after) because identity
+// ids drawn at insert commit out of order once several instances write. Existing rows get the
+// migrating transaction's id: all equal, so they keep their id order, before every later row.
+// Re-runnable (IF NOT EXISTS), as tests that rewind an earlier step run it again.
+constexpr const char* pg_step_feed_txid = R"sql(
+ALTER TABLE merchant_outbox ADD COLUMN IF NOT EXISTS txid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX IF NOT EXISTS merchant_outbox_commit_order ON merchant_outbox (txid, id);
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -455,8 +466,10 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 3> steps = {
-    {{"v1", pg_schema_v1}, {"cluster", pg_step_cluster}, {"shard_counts", pg_step_shard_counts}}};
+constexpr std::array<step, 4> steps = {{{"v1", pg_schema_v1},
+                                        {"cluster", pg_step_cluster},
+                                        {"shard_counts", pg_step_shard_counts},
+                                        {"feed_txid", pg_step_feed_txid}}};
 
 // The stored version, or nothing when the schema has no cashier_schema table. A schema holding a
 // payments table but no version is not ours (or not a store at all): refused, never adopted.

@@ -49,6 +49,7 @@ class pg_store final : public clustered_store {
   std::vector<anomaly_record> anomalies(const anomaly_query& q) override;
   std::vector<outbox_record> events_feed(std::string_view merchant_id, std::int64_t after,
                                          std::size_t limit) override;
+  std::optional<feed_page> events_after(std::string_view cursor, std::size_t limit) override;
   std::vector<outbox_record> due_outbox(time_point now, std::size_t limit) override;
   std::vector<outbox_record> dead_outbox(std::size_t limit) override;
   std::optional<outbox_record> outbox_by_event_id(std::string_view event_id) override;

@@ -3,6 +3,7 @@
 // takes at most 64 savepoints per transaction (PostgreSQL's per-backend subtransaction cache),
 // the per-shard status counters and their migration step, and the all-merchants feed cursor
 // that never skips a row committed after a higher one was read. Label postgres only.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -94,8 +95,8 @@ TEST_CASE("the shard_counts step (PostgreSQL) carries every count over, per shar
   REQUIRE(before.fail > 0);
   CHECK(std::stoi(db.text("SELECT count(DISTINCT shard) FROM payments")) > 5);
   // Back to the schema before the step, rows kept: one counter per status and its trigger, as an
-  // older cashierd left them. The rewind undoes this step only, so it must be the last one.
-  REQUIRE(pg_schema_version_after("shard_counts") == latest_pg_schema_version());
+  // older cashierd left them. The rewind undoes this step only: the steps after it run again
+  // (feed_txid is re-runnable).
   REQUIRE(db.exec(R"sql(
     DROP TABLE status_counts;
     CREATE TABLE status_counts (status text PRIMARY KEY, n bigint NOT NULL CHECK (n >= 0));
@@ -149,6 +150,92 @@ TEST_CASE("concurrent instances (PostgreSQL) changing payments of different shar
   CHECK(b->commit_one(create(pb)).status == commit_status::committed);
   REQUIRE(held.exec("COMMIT"));
   CHECK(wrong_counters(db) == "0");
+}
+
+TEST_CASE("the all-merchants feed (PostgreSQL) never skips an event committed after a later one was read") {
+  test_db db;
+  auto s = db.open();
+  const auto pa = insert(*s, sample_payment("late-a"));
+  const auto pb = insert(*s, sample_payment("late-b"));
+  // Instance A's batch inserts an event (the lower id) and has not committed yet ...
+  raw_pg a(db.conninfo());
+  REQUIRE(a.exec("BEGIN"));
+  REQUIRE(a.exec("INSERT INTO merchant_outbox (event_id, payment_id, seq, type, payload, target_url, attempts, "
+                 "next_attempt_at, state, last_status, last_error, created_at, merchant_id, feed_seq) VALUES "
+                 "('evt-a', " + std::to_string(pa.id) + ", 1, 'payment.succeeded', '{}', '', 0, 0, 'delivered', 0, "
+                 "'', 0, 'm-a', 1)"));
+  // ... while instance B commits one (the higher id).
+  auto next = pb;
+  next.status = payment_status::success;
+  next.pending = pending_action::none;
+  next.next_action_at = never;
+  next.event_seq = 1;
+  auto t = change(pb, next);
+  outbox_record o;
+  o.event_id = "evt-b";
+  o.seq = 1;
+  o.type = "payment.succeeded";
+  o.payload = "{}";
+  o.state = outbox_state::delivered;
+  t.outbox.push_back(o);
+  REQUIRE(s->commit_one(t).status == commit_status::committed);
+  // A reader pages through the feed, then A commits: the reader must still get A's event.
+  auto reader = db.open();
+  std::vector<std::string> seen;
+  auto page = reader->events_after("", 10);
+  REQUIRE(page);
+  for (const auto& r : page->events) seen.push_back(r.event_id);
+  CHECK(seen.empty());  // B's event waits behind A's open transaction
+  const std::string cursor = page->next;
+  REQUIRE(a.exec("COMMIT"));
+  page = reader->events_after(cursor, 10);
+  REQUIRE(page);
+  for (const auto& r : page->events) seen.push_back(r.event_id);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0] == "evt-a");  // commit order of the transactions as they began writing
+  CHECK(seen[1] == "evt-b");
+  CHECK(reader->events_after(page->next, 10)->events.empty());
+}
+
+TEST_CASE("the feed_txid step (PostgreSQL) keeps existing events in id order, before every later one") {
+  test_db db;
+  auto s = db.open();
+  const auto p = insert(*s, sample_payment("old-feed"));
+  // Events an older cashierd left: written with the schema before the step.
+  REQUIRE(db.exec("DROP INDEX merchant_outbox_commit_order; ALTER TABLE merchant_outbox DROP COLUMN txid"));
+  for (const char* e : {"evt-1", "evt-2", "evt-3"})
+    REQUIRE(db.exec("INSERT INTO merchant_outbox (event_id, payment_id, seq, type, payload, target_url, attempts, "
+                    "next_attempt_at, state, last_status, last_error, created_at, merchant_id, feed_seq) VALUES ('" +
+                    std::string(e) + "', " + std::to_string(p.id) + ", " + std::string(1, e[4]) +
+                    ", 't', '{}', '', 0, 0, 'delivered', 0, '', 0, 'm1', " + std::string(1, e[4]) + ")"));
+  REQUIRE(db.exec("UPDATE cashier_schema SET version = " + std::to_string(pg_schema_version_after("feed_txid") - 1)));
+  s = db.open();  // migrates (the steps after feed_txid, if any, run again too)
+  CHECK(db.text("SELECT version FROM cashier_schema") == std::to_string(latest_pg_schema_version()));
+  const auto first = s->events_after("", 2);
+  REQUIRE(first);
+  REQUIRE(first->events.size() == 2);
+  CHECK(first->events[0].event_id == "evt-1");
+  CHECK(first->events[1].event_id == "evt-2");
+  auto next = p;
+  next.status = payment_status::success;
+  next.pending = pending_action::none;
+  next.next_action_at = never;
+  next.event_seq = 4;
+  auto t = change(p, next);
+  outbox_record o;
+  o.event_id = "evt-4";
+  o.seq = 4;
+  o.type = "t";
+  o.payload = "{}";
+  o.state = outbox_state::delivered;
+  t.outbox.push_back(o);
+  REQUIRE(s->commit_one(t).status == commit_status::committed);
+  const auto rest = s->events_after(first->next, 10);
+  REQUIRE(rest);
+  REQUIRE(rest->events.size() == 2);
+  CHECK(rest->events[0].event_id == "evt-3");
+  CHECK(rest->events[1].event_id == "evt-4");
+  CHECK_FALSE(s->events_after("1", 10));  // not a cursor of this engine (40 digits)
 }
 
 TEST_SUITE_END();
