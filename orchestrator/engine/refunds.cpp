@@ -1,6 +1,8 @@
 // The refund engine (refunds.hpp): check, store, step, record, commit.
 #include "orchestrator/engine/refunds.hpp"
 
+#include <span>
+
 #include <boost/json/serialize.hpp>
 
 #include "orchestrator/engine/payment_view.hpp"

@@ -576,6 +576,17 @@ std::vector<refund_deadline> pg_store::open_refund_deadlines() {
                   [](const pg_rows& r, int i) { return refund_deadline{r.int64(i, 0), r.int64(i, 1), r.time(i, 2)}; });
 }
 
+std::vector<refund_deadline> pg_store::open_refund_deadlines_of(std::span<const shard_id> shards) {
+  std::string list = "{";
+  for (const auto s : shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+  list += "}";
+  return all_rows(db_.query("SELECT r.id, r.payment_id, r.next_action_at FROM refunds r "
+                            "JOIN payments p ON p.id = r.payment_id WHERE r.status = 'PROCESSING' "
+                            "AND p.shard = ANY ($1::text::integer[]) ORDER BY r.next_action_at, r.id",
+                            pg_params{}.add(std::string_view(list))),
+                  [](const pg_rows& r, int i) { return refund_deadline{r.int64(i, 0), r.int64(i, 1), r.time(i, 2)}; });
+}
+
 std::int64_t pg_store::refunded_or_pending(std::int64_t payment_id) {
   auto q = db_.query("SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = $1 AND status <> 'FAIL'",
                      pg_params{}.add(payment_id));

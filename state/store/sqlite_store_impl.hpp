@@ -77,6 +77,7 @@ class sqlite_store final : public clustered_store {
                                             std::span<const shard_epoch> fence,
                                             std::span<const inbox_applied> applied) override;
   std::vector<deadline> open_deadlines_of(std::span<const shard_id> shards) override;
+  std::vector<refund_deadline> open_refund_deadlines_of(std::span<const shard_id> shards) override;
   std::vector<outbox_record> due_outbox_of(std::span<const shard_id> shards, time_point now,
                                            std::size_t limit) override;
   std::int64_t post_inbox(shard_id shard, std::int64_t payment_id, std::string_view kind,

@@ -330,4 +330,44 @@ inline void check_due_outbox_of(cluster_fixture& f) {
   CHECK(f.b().due_outbox_of(twelve, now, 10).empty());
 }
 
+/// A takeover reads its shards' PROCESSING refunds only (the former owner dropped them).
+inline void check_open_refund_deadlines_of(cluster_fixture& f) {
+  const auto all = f.a().claim("a", 0, test_lease, true);
+  const auto fence = epochs_of(all.changed);
+  std::vector<std::int64_t> ids;
+  for (const shard_id s : {20, 21}) {
+    const auto p = paid_with_event(f.a(), fence, s, "rf", "evt-rf-" + std::to_string(s));
+    refund r;
+    r.payment_row = p.id;
+    r.refund_request_id = "r";
+    r.alipay_refund_request_id = "rf-of-" + std::to_string(s);
+    r.amount = usd(100);
+    r.created_at = r.updated_at = p.updated_at;
+    r.next_action_at = p.updated_at + std::chrono::seconds(s);
+    r.request = "{}";
+    r.merchant_request = "{}";
+    const transition t{.refunds = {refund_write{r, 0}}};
+    const auto o = f.a().commit_fenced(std::span(&t, 1), fence).front();
+    REQUIRE(o.status == commit_status::committed);
+    ids.push_back(o.refund_id);
+  }
+  const std::vector<shard_id> twenty{20};
+  const auto open = f.b().open_refund_deadlines_of(twenty);
+  REQUIRE(open.size() == 1);
+  CHECK(open[0].refund_id == ids[0]);
+  const std::vector<shard_id> both{21, 20};
+  const auto two = f.b().open_refund_deadlines_of(both);
+  REQUIRE(two.size() == 2);
+  CHECK(two[0].refund_id == ids[0]);  // earliest first
+  CHECK(f.b().open_refund_deadlines_of(std::vector<shard_id>{22}).empty());
+  // A settled refund is not open any more.
+  auto settled = *f.a().load_refund(ids[0]);
+  settled.status = refund_status::fail;
+  settled.next_action_at = never;
+  settled.result = aplus_result{"REFUND_WINDOW_EXCEED", 'F', "late"};
+  const transition t{.refunds = {refund_write{settled, f.a().load_refund(ids[0])->version}}};
+  REQUIRE(f.a().commit_fenced(std::span(&t, 1), fence).front().status == commit_status::committed);
+  CHECK(f.b().open_refund_deadlines_of(twenty).empty());
+}
+
 }  // namespace cashier::store::test

@@ -95,6 +95,11 @@ TEST_CASE("cluster port (PostgreSQL): due merchant events of given shards only")
   check_due_outbox_of(f);
 }
 
+TEST_CASE("cluster port (PostgreSQL): a takeover reads its shards' open refunds only") {
+  pg_cluster_fixture f;
+  check_open_refund_deadlines_of(f);
+}
+
 TEST_CASE("cluster port (PostgreSQL): a claim skips a shard a batch holds and takes it once the batch commits") {
   pg_cluster_fixture f;
   const std::vector<shard_id> first{0, 1};
