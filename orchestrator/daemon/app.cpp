@@ -278,15 +278,7 @@ int run_daemon(const config& cfg) {
   d.drv->on_deadline_fired([&d](call_lane lane, double late) {
     d.stats.observe(metric::timer_lateness, {{"lane", std::string(to_string(lane))}}, late);
   });
-  webhook_options wopts;
-  if (cfg.store.cluster) {
-    // A payment's events are sent by its shard's owner (in order, once per attempt).
-    wopts.delivers_for = [&d](std::int64_t id) {
-      const auto p = d.store->load(id);
-      return p && d.member && d.member->acts_for(*p);
-    };
-  }
-  d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants, wopts);
+  d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants, webhook_options{});
   d.webhooks->observe([&d](const delivery_report& r) {
     d.stats.count(metric::webhooks, {{"result", std::string(to_string(r.result))}});
   });
@@ -352,6 +344,11 @@ int run_daemon(const config& cfg) {
     }
     d.member = std::make_unique<cluster_member>(
         cluster_member_deps{d.io, *d.store, *d.cluster, *d.drv, d.refund_eng.get(), d.stats}, std::move(lc));
+    // Refund writes and webhook attempts are fenced like the payments' commits, and a payment's
+    // events are sent by its shard's owner alone (in order): both ask the lease manager.
+    const auto held = [&d] { return d.member->leases().fence(); };
+    d.refund_eng->fence_with(*d.cluster, held);
+    d.webhooks->fence_with(*d.cluster, held);
     d.member->start();
   } else if (d.cluster) {
     try {
@@ -360,6 +357,9 @@ int run_daemon(const config& cfg) {
       for (const auto& row : claimed.changed) held.push_back({row.shard, row.epoch});
       log_line(log_level::info, "claimed every shard", {{"shards", held.size()},
                                                          {"epoch", held.empty() ? std::int64_t{0} : held.front().epoch}});
+      const auto fixed = [held] { return held; };
+      d.refund_eng->fence_with(*d.cluster, fixed);
+      d.webhooks->fence_with(*d.cluster, fixed);
       d.drv->fence_with(*d.cluster, std::move(held));
     } catch (const store::store_error& e) {
       log_line(log_level::error, "cannot claim the shards", {{"database", store_name(cfg)}, {"error", e.what()}});

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <map>
 #include <utility>
 #include <variant>
 
@@ -141,7 +140,6 @@ void cluster_member::run() {
               {"held", leases_.held()}});
     stopped_.clear();
   }
-  open_refunds_.reset();
   publish();
   arm();
 }
@@ -207,7 +205,7 @@ void cluster_member::take_over(store::shard_id shard, std::int64_t epoch) {
   try {
     const std::array<store::shard_id, 1> one{shard};
     open = deps_.cluster.open_deadlines_of(one);
-    refunds = refunds_of(shard);
+    if (deps_.refunds != nullptr) refunds = deps_.cluster.open_refund_deadlines_of(one);
   } catch (const store::store_error& e) {
     log_line(log_level::warn, "cannot take a shard over", {{"shard", shard}, {"error", e.what()}});
     leases_.not_owner(shard, epoch, now());
@@ -216,28 +214,6 @@ void cluster_member::take_over(store::shard_id shard, std::int64_t epoch) {
   deps_.drv.start_acting(shard, open, refunds);
   taken_.push_back(shard);
   taken_open_ += open.size() + refunds.size();
-}
-
-/// The PROCESSING refunds of `shard`'s payments: every open refund is read once per run() that
-/// takes shards over, and each is placed by its payment's shard (open refunds are few).
-std::vector<store::refund_deadline> cluster_member::refunds_of(store::shard_id shard) {
-  if (deps_.refunds == nullptr) return {};
-  if (!open_refunds_) {
-    open_refunds_.emplace();
-    std::map<std::int64_t, store::shard_id> shard_of_payment;
-    for (const auto& d : deps_.refunds->recover()) {
-      auto it = shard_of_payment.find(d.payment_id);
-      if (it == shard_of_payment.end()) {
-        const auto p = deps_.store.load(d.payment_id);
-        it = shard_of_payment.emplace(d.payment_id, p ? store::shard_of(*p, shards_) : -1).first;
-      }
-      open_refunds_->emplace_back(it->second, d);
-    }
-  }
-  std::vector<store::refund_deadline> out;
-  for (const auto& [s, d] : *open_refunds_)
-    if (s == shard) out.push_back(d);
-  return out;
 }
 
 /// A fenced commit came back not_owner: the shard is someone else's. The scheduler already

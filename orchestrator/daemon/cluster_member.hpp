@@ -77,7 +77,6 @@ class cluster_member {
   void run();
   void act(const engine::lease_action& a);
   void take_over(store::shard_id shard, std::int64_t epoch);
-  std::vector<store::refund_deadline> refunds_of(store::shard_id shard);
   void refused(const engine::input& in, const engine::output& out);
   bool may_call(const payment& p);
   void arm();
@@ -91,8 +90,6 @@ class cluster_member {
   std::vector<store::shard_id> taken_;  // takeovers of this run(), logged together
   std::size_t taken_open_ = 0;
   std::vector<store::shard_id> stopped_;  // stops of this run(), logged together
-  // PROCESSING refunds read once per run() that takes shards over (nothing read: not loaded).
-  std::optional<std::vector<std::pair<store::shard_id, store::refund_deadline>>> open_refunds_;
 };
 
 }  // namespace cashier::daemon

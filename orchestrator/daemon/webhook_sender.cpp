@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <functional>
 #include <optional>
+#include <set>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -103,6 +105,11 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
 
   asio::any_io_executor executor;
   store::payment_store& store;
+  store::cluster_store* cluster = nullptr;                  // fence_with(), or unfenced
+  std::function<std::vector<store::shard_epoch>()> held;  // the shards (and epochs) to act for
+  // (shard, epoch) pairs held() still lists but the store's fence refused: not delivered until
+  // held() drops or renews them (the lease manager learns of a loss only at its next renewal).
+  std::set<std::pair<store::shard_id, std::int64_t>> refused;
   const payment_clock& clock;
   webhook_options options;
   engine::webhook_policy policy;  // every delivery decision
@@ -149,10 +156,9 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   void poll(time_point now) {
     if (!policy.begin_poll(now)) return;
     std::vector<store::transition> deferrals;
-    for (auto& row : store.due_outbox(now, options.batch)) {
+    for (auto& row : due(now)) {
       if (!policy.has_room()) break;
       if (!policy.worth_reading(row)) continue;
-      if (options.delivers_for && !options.delivers_for(row.payment_id)) continue;  // its shard's owner sends it
       engine::webhook_candidate c{std::move(row), std::nullopt, {}};
       c.merchant = merchant_id_of(c.row);
       if (engine::webhook_policy::needs_siblings(c.row)) c.siblings = store.outbox_of(c.row.payment_id);
@@ -162,7 +168,39 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
                             [](engine::leave_delivery&) {}},
                  decided);
     }
-    if (!deferrals.empty()) store.commit(deferrals);
+    if (!deferrals.empty()) commit(deferrals);
+  }
+
+  /// The due rows this instance delivers: all of them, or in cluster mode its shards' only.
+  std::vector<store::outbox_record> due(time_point now) {
+    if (cluster == nullptr) return store.due_outbox(now, options.batch);
+    const auto fence = held();
+    std::erase_if(refused, [&](const auto& r) {
+      return std::none_of(fence.begin(), fence.end(),
+                          [&](const store::shard_epoch& h) { return h.shard == r.first && h.epoch == r.second; });
+    });
+    std::vector<store::shard_id> shards;
+    for (const auto& h : fence)
+      if (!refused.contains({h.shard, h.epoch})) shards.push_back(h.shard);
+    if (shards.empty()) return {};
+    return cluster->due_outbox_of(shards, now, options.batch);
+  }
+
+  /// The store refused to record an attempt of `event_id`: its shard is another instance's now.
+  void shard_lost(const std::string& event_id) {
+    const auto row = store.outbox_by_event_id(event_id);
+    const auto p = row ? store.load(row->payment_id) : std::nullopt;
+    if (!p || cluster == nullptr) return;
+    const auto shard = store::shard_of(*p, cluster->shard_count());
+    for (const auto& h : held())
+      if (h.shard == shard) refused.insert({h.shard, h.epoch});
+  }
+
+  /// Commits `batch`, fenced in cluster mode: a row of a shard no longer held is not_owner.
+  std::vector<store::commit_outcome> commit(std::span<const store::transition> batch) {
+    if (cluster == nullptr) return store.commit(batch);
+    const auto fence = held();
+    return cluster->commit_fenced(batch, fence);
   }
 
   /// The merchant of `row`'s payment, or nothing when the payment is gone.
@@ -270,7 +308,7 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     const auto s = policy.settle(clock.now());
     std::vector<store::commit_outcome> outcomes;
     try {
-      if (!s.transitions.empty()) outcomes = store.commit(s.transitions);
+      if (!s.transitions.empty()) outcomes = commit(s.transitions);
     } catch (const store::store_error& e) {
       // Nothing was written: the rows stay due and are tried again after the next timer tick.
       log_line(log_level::error, "webhook commit failed", {{"error", e.what()}, {"attempts", s.reports.size()}});
@@ -278,10 +316,17 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
       check_idle();
       return;
     }
-    for (std::size_t i = 0; i < outcomes.size(); ++i)
-      if (outcomes[i].status != store::commit_status::committed)
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i].status == store::commit_status::not_owner) {
+        // The shard was claimed by another instance during the attempt: the row stays pending
+        // for its new owner, which sends it again with the same webhook-id (at-least-once).
+        log_line(log_level::info, "webhook attempt left to the shard's new owner", {{"eventId", s.reports[i].event_id}});
+        shard_lost(s.reports[i].event_id);
+      } else if (outcomes[i].status != store::commit_status::committed) {
         log_line(log_level::error, "webhook attempt not recorded",
                  {{"eventId", s.reports[i].event_id}, {"detail", outcomes[i].detail}});
+      }
+    }
     for (const auto& r : policy.settled(s, outcomes)) {
       if (r.result != delivery_result::delivered)
         log_line(r.result == delivery_result::dead ? log_level::warn : log_level::info,
@@ -307,6 +352,11 @@ webhook_sender::~webhook_sender() {
   core_->closed = true;
   core_->timer.cancel();
   core_->idle.cancel();
+}
+
+void webhook_sender::fence_with(store::cluster_store& cluster, std::function<std::vector<store::shard_epoch>()> held) {
+  core_->cluster = held ? &cluster : nullptr;
+  core_->held = std::move(held);
 }
 
 void webhook_sender::start() {

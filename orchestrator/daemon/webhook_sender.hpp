@@ -9,6 +9,11 @@
 // added rows. Runs on the reactor thread, the only thread that writes through the store it is
 // given (proto-docs/threads-and-owners.md).
 //
+// Cluster mode (fence_with): the sender reads only the due rows of the shards its instance holds
+// (a payment's webhooks are sent by its shard's owner alone, so their order holds) and commits
+// deferrals and settled attempts through the store's fence; an attempt whose shard was lost
+// meanwhile is not recorded and its row is left, pending, to the new owner (at-least-once).
+//
 // Each due row is POSTed, Standard-Webhooks-signed with its merchant's secrets, through one
 // keep-alive client per (origin, CA file); 2xx means delivered, anything else is a failed
 // attempt the policy schedules again or gives up on.
@@ -35,6 +40,7 @@
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/webhook_policy.hpp"
+#include "state/store/cluster_store.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::daemon {
@@ -50,9 +56,6 @@ struct webhook_options {
   std::size_t max_in_flight_per_merchant = engine::webhook_limits{}.max_in_flight_per_merchant;
   std::chrono::milliseconds recheck{1000};   ///< wall period of the poll for rows added elsewhere
   std::size_t batch = 256;                   ///< due rows read per poll
-  /// Cluster mode: true when this instance delivers the events of payment `payment_id` (its
-  /// shard's owner does, in order); empty = every payment's (one instance).
-  std::function<bool(std::int64_t payment_id)> delivers_for = {};
 };
 
 using engine::delivery_report;
@@ -83,6 +86,11 @@ class webhook_sender {
   webhook_sender(const webhook_sender&) = delete;
   webhook_sender& operator=(const webhook_sender&) = delete;
 
+  /// Cluster mode: from now on read only the due rows of the shards `held` lists and commit
+  /// through `cluster`.commit_fenced with those epochs (`held` is asked at each poll and each
+  /// commit: the lease manager's view); `cluster` is the cluster half of the sender's store. An
+  /// empty `held` function unfences (every row, plain commits: a single instance).
+  void fence_with(store::cluster_store& cluster, std::function<std::vector<store::shard_epoch>()> held);
   /// Starts polling (the first poll runs on the next reactor turn).
   void start();
   /// Polls again on the next reactor turn (after commits that added outbox rows).
@@ -90,7 +98,8 @@ class webhook_sender {
   /// Makes the event pending again, due now, attempts reset to 0 (a fresh retry schedule; the
   /// attempt log keeps the history). Works on dead, pending and delivered rows alike: a merchant
   /// who lost an event may ask for it again, and it keeps its webhook-id. An attempt under way
-  /// for it cannot undo this. Throws store::store_error.
+  /// for it cannot undo this. Throws store::store_error. Not fenced: an operator's request, which
+  /// in cluster mode belongs on the shard owner's sender (through the inbox).
   redeliver_result redeliver(std::string_view event_id);
   /// Adds an observer of committed attempts.
   void observe(delivery_observer observer);

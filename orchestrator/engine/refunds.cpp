@@ -1,6 +1,8 @@
 // The refund engine (refunds.hpp): check, store, step, record, commit.
 #include "orchestrator/engine/refunds.hpp"
 
+#include <span>
+
 #include <boost/json/serialize.hpp>
 
 #include "orchestrator/engine/payment_view.hpp"
@@ -108,7 +110,7 @@ refund_order_result refund_engine::create(const refund_order& order, time_point 
   // Stored with its first send already armed: the guard resends it if we die before the answer.
   const refund_decision d = step_refund(r, refund_created{}, now, config_.params, p->event_seq);
   r = d.next;
-  const auto oc = store_.commit_one(store::transition{.refunds = {store::refund_write{r, 0}}});
+  const auto oc = commit(store::transition{.refunds = {store::refund_write{r, 0}}});
   switch (oc.status) {
     case store::commit_status::committed:
       r.id = oc.refund_id;
@@ -118,7 +120,7 @@ refund_order_result refund_engine::create(const refund_order& order, time_point 
       if (auto again = store_.load_refund(oc.refund_id)) return existing(*again, order);
       return {refund_order_status::conflict, {}, {}};
     case store::commit_status::conflict:
-    case store::commit_status::not_owner:  // a fenced commit's only (cluster_store.hpp)
+    case store::commit_status::not_owner:  // fenced: another instance owns the payment's shard
       return {refund_order_status::conflict, {}, {}};
     case store::commit_status::rejected:
       if (oc.detail == store::refund_amount_exceed) return {refund_order_status::amount_exceed, {}, {}};
@@ -185,15 +187,17 @@ refund_output refund_engine::apply(std::int64_t refund_id, const refund_event& e
     out.result = outcome::unchanged;
     return out;
   }
-  const auto oc = store_.commit_one(t);
+  const auto oc = commit(t);
   switch (oc.status) {
     case store::commit_status::committed:
       out.result = d.changed ? outcome::applied : outcome::unchanged;
       if (d.changed) out.after.version = oc.refund_version;
       return out;
     case store::commit_status::conflict:
-    case store::commit_status::not_owner:  // a fenced commit's only (cluster_store.hpp)
       out.result = outcome::conflict;
+      break;
+    case store::commit_status::not_owner:  // fenced: the shard's owner drives the refund from here
+      out.result = outcome::not_owner;
       break;
     case store::commit_status::duplicate:
     case store::commit_status::rejected:
@@ -204,6 +208,17 @@ refund_output refund_engine::apply(std::int64_t refund_id, const refund_event& e
   out.after = *r;
   out.made.effects.clear();
   return out;
+}
+
+void refund_engine::fence_with(store::cluster_store& cluster, std::function<std::vector<store::shard_epoch>()> held) {
+  cluster_ = held ? &cluster : nullptr;
+  held_ = std::move(held);
+}
+
+store::commit_outcome refund_engine::commit(const store::transition& t) {
+  if (cluster_ == nullptr) return store_.commit_one(t);
+  const auto held = held_();
+  return cluster_->commit_fenced(std::span(&t, 1), held).front();
 }
 
 }  // namespace cashier::engine

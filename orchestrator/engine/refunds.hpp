@@ -6,7 +6,9 @@
 // commits the result with the payment's shared event counter, the merchant outbox row
 // (`refund.succeeded` / `refund.failed`, data.payment + data.refund) and the call log in ONE
 // transaction. Like the payment engine it never sends, sleeps or reads a clock: the caller
-// executes the returned effects after the commit.
+// executes the returned effects after the commit. In cluster mode (fence_with) every commit goes
+// through the store's fence, so an instance that lost the payment's shard writes nothing of a
+// refund of it (proto-docs/cluster.md "Fencing").
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 
 #include "orchestrator/engine/engine.hpp"
 #include "state/machine/refund.hpp"
+#include "state/store/cluster_store.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::engine {
@@ -90,10 +93,20 @@ class refund_engine {
                       std::vector<store::call_record> calls, time_point now);
   /// Every PROCESSING refund and its deadline, to re-arm the timers after a start.
   std::vector<store::refund_deadline> recover() { return store_.open_refund_deadlines(); }
+  /// Cluster mode: from now on every commit is `cluster`.commit_fenced with the epochs `held`
+  /// gives at that moment (the lease manager's view), `cluster` being the cluster half of the
+  /// engine's store. A refund of a payment whose shard is not held writes nothing: create() comes
+  /// back `conflict` (the caller answers "retry later"), apply() `not_owner` (the scheduler drops
+  /// the refund's timer: the shard's owner drives it). An empty `held` function unfences.
+  void fence_with(store::cluster_store& cluster, std::function<std::vector<store::shard_epoch>()> held);
 
  private:
+  store::commit_outcome commit(const store::transition& t);
+
   store::payment_store& store_;
   refund_engine_config config_;
+  store::cluster_store* cluster_ = nullptr;                  // fence_with(), or unfenced
+  std::function<std::vector<store::shard_epoch>()> held_;  // the epochs to fence with
 };
 
 /// The public refund object: refundRequestId, status, refundAmount, reason, refundId,

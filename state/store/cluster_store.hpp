@@ -108,12 +108,22 @@ class cluster_store {
                                                     std::span<const inbox_applied> applied = {}) = 0;
   /// open_deadlines() of the payments in `shards` only, earliest first (takeover).
   virtual std::vector<deadline> open_deadlines_of(std::span<const shard_id> shards) = 0;
+  /// open_refund_deadlines() of the payments in `shards` only, earliest first (a takeover arms
+  /// the shard's PROCESSING refunds too: their former owner dropped them on not_owner).
+  virtual std::vector<refund_deadline> open_refund_deadlines_of(std::span<const shard_id> shards) = 0;
+  /// due_outbox() of the payments in `shards` only: their pending merchant events whose next
+  /// attempt is at or before `now`, earliest first. In cluster mode a payment's webhooks are sent
+  /// by its shard's owner alone, which keeps them in order (PRODUCT.md, webhook_sender.hpp).
+  virtual std::vector<outbox_record> due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                                   std::size_t limit) = 0;
 
   /// Posts an input for payment `payment_id` of `shard` (not fenced: any instance may post).
   /// Returns the row id; the post is durable when this returns.
   virtual std::int64_t post_inbox(shard_id shard, std::int64_t payment_id, std::string_view kind,
                                   std::string_view body) = 0;
-  /// Up to `limit` inbox rows of `shards` with an id above `after`, oldest first.
+  /// Up to `limit` inbox rows of `shards` with an id above `after`, oldest first. Not a cursor
+  /// to resume from: on PostgreSQL a row with a lower id can commit after a higher one was read
+  /// (ids are drawn at insert), so an owner reads from 0 and skips the rows it has taken, by id.
   virtual std::vector<inbox_entry> inbox_of(std::span<const shard_id> shards, std::int64_t after,
                                             std::size_t limit) = 0;
 };

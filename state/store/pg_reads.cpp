@@ -4,6 +4,8 @@
 // database, reported as store_error, never guessed at. Writing refunds (check before, insert or
 // compare-and-set) is here too, beside their decoding.
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <cstdint>
 #include <string>
 
@@ -342,21 +344,80 @@ std::vector<anomaly_record> pg_store::anomalies(const anomaly_query& aq) {
 
 std::vector<outbox_record> pg_store::events_feed(std::string_view merchant_id, std::int64_t after,
                                                  std::size_t limit) {
-  pg_params p;
-  p.add(after).add(limit_of(limit));
-  if (!merchant_id.empty()) p.add(merchant_id);
-  return all_rows(db_.query(outbox_where(merchant_id.empty()
-                                             ? "WHERE o.id > $1 ORDER BY o.id LIMIT $2"
-                                             : "WHERE o.merchant_id = $3 AND o.feed_seq > $1 "
-                                               "ORDER BY o.feed_seq LIMIT $2"),
-                            p),
+  // Each merchant's feed_seq is taken under its advisory lock, held to commit (insert_outbox),
+  // so a merchant's positions are assigned in commit order.
+  return all_rows(db_.query(outbox_where("WHERE o.merchant_id = $3 AND o.feed_seq > $1 ORDER BY o.feed_seq LIMIT $2"),
+                            pg_params{}.add(after).add(limit_of(limit)).add(merchant_id)),
                   outbox_row);
+}
+
+namespace {
+
+constexpr std::size_t cursor_field = 20;  // digits of each half of an all-merchants feed cursor
+
+/// `digits` (exactly cursor_field decimal digits) as an unsigned number, or nothing.
+std::optional<std::uint64_t> cursor_half(std::string_view digits) {
+  std::uint64_t v = 0;
+  const auto* end = digits.data() + digits.size();
+  const auto [ptr, ec] = std::from_chars(digits.data(), end, v);
+  if (digits.size() != cursor_field || ec != std::errc() || ptr != end) return std::nullopt;
+  return v;
+}
+
+std::string zero_padded(std::string digits) {
+  return std::string(cursor_field > digits.size() ? cursor_field - digits.size() : 0, '0') + digits;
+}
+
+}  // namespace
+
+// Row ids are drawn at insert, so with several writers a lower id can commit after a higher one
+// was read. Each row carries its writing transaction's id (txid, schema step feed_txid); the feed
+// is ordered by (txid, id) and reads only rows of transactions below the horizon, the oldest
+// transaction still running when the statement's snapshot was taken (PgQ's technique): every
+// transaction below it has ended, so every row that will ever be visible there is visible now,
+// and any row committed later has a txid at or above the horizon, after the cursor. The cursor
+// is the last (txid, id) read, 20 digits each.
+std::optional<feed_page> pg_store::events_after(std::string_view cursor, std::size_t limit) {
+  std::uint64_t txid = 0;
+  std::uint64_t id = 0;
+  if (!cursor.empty()) {
+    const auto t = cursor.size() == 2 * cursor_field ? cursor_half(cursor.substr(0, cursor_field)) : std::nullopt;
+    const auto i = t ? cursor_half(cursor.substr(cursor_field)) : std::nullopt;
+    if (!i || *i > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    txid = *t;
+    id = *i;
+  }
+  const std::string txid_text = std::to_string(txid);
+  auto q = db_.query("SELECT " + std::string(outbox_columns) + ", o.txid::text FROM merchant_outbox o "
+                     "WHERE (o.txid, o.id) > ($1::text::xid8, $2) AND o.txid < pg_snapshot_xmin(pg_current_snapshot()) "
+                     "ORDER BY o.txid, o.id LIMIT $3",
+                     pg_params{}.add(std::string_view(txid_text)).add(static_cast<std::int64_t>(id)).add(limit_of(limit)));
+  feed_page page{all_rows(q, outbox_row), std::string(cursor)};
+  if (!page.events.empty()) {
+    const int last = q.size() - 1;
+    page.next = zero_padded(q.bytes(last, 14)) + zero_padded(std::to_string(page.events.back().id));
+  }
+  return page;
 }
 
 std::vector<outbox_record> pg_store::due_outbox(time_point now, std::size_t limit) {
   return all_rows(db_.query(outbox_where("WHERE o.state = 'pending' AND o.next_attempt_at <= $1 "
                                          "ORDER BY o.next_attempt_at LIMIT $2"),
                             pg_params{}.add(now).add(limit_of(limit))),
+                  outbox_row);
+}
+
+// The shards travel as an array literal ("{1,2}") cast in SQL, as in pg_cluster.cpp.
+std::vector<outbox_record> pg_store::due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                                   std::size_t limit) {
+  std::string list = "{";
+  for (const auto s : shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+  list += "}";
+  return all_rows(db_.query(outbox_where("JOIN payments p ON p.id = o.payment_id "
+                                         "WHERE o.state = 'pending' AND o.next_attempt_at <= $1 "
+                                         "AND p.shard = ANY ($3::text::integer[]) "
+                                         "ORDER BY o.next_attempt_at LIMIT $2"),
+                            pg_params{}.add(now).add(limit_of(limit)).add(std::string_view(list))),
                   outbox_row);
 }
 
@@ -380,7 +441,8 @@ std::int64_t pg_store::count(const std::string& sql, std::optional<time_point> n
 store_stats pg_store::stats(time_point now) {
   store_stats s;
   {
-    auto q = db_.query("SELECT status, n FROM status_counts");
+    // One row per (shard, status) on PostgreSQL (pg_schema.cpp, step shard_counts).
+    auto q = db_.query("SELECT status, sum(n)::bigint FROM status_counts GROUP BY status");
     for (int r = 0; r < q.size(); ++r) {
       const std::int64_t n = q.int64(r, 1);
       switch (checked(parse_payment_status(q.bytes(r, 0)), "status")) {
@@ -511,6 +573,17 @@ std::vector<refund> pg_store::refunds_of(std::int64_t payment_id) {
 std::vector<refund_deadline> pg_store::open_refund_deadlines() {
   return all_rows(db_.query("SELECT id, payment_id, next_action_at FROM refunds WHERE status = 'PROCESSING' "
                             "ORDER BY next_action_at, id"),
+                  [](const pg_rows& r, int i) { return refund_deadline{r.int64(i, 0), r.int64(i, 1), r.time(i, 2)}; });
+}
+
+std::vector<refund_deadline> pg_store::open_refund_deadlines_of(std::span<const shard_id> shards) {
+  std::string list = "{";
+  for (const auto s : shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+  list += "}";
+  return all_rows(db_.query("SELECT r.id, r.payment_id, r.next_action_at FROM refunds r "
+                            "JOIN payments p ON p.id = r.payment_id WHERE r.status = 'PROCESSING' "
+                            "AND p.shard = ANY ($1::text::integer[]) ORDER BY r.next_action_at, r.id",
+                            pg_params{}.add(std::string_view(list))),
                   [](const pg_rows& r, int i) { return refund_deadline{r.int64(i, 0), r.int64(i, 1), r.time(i, 2)}; });
 }
 

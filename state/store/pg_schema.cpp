@@ -10,7 +10,8 @@
 // minor units, as in SQLite. The invariants are the same: CHECKs, UNIQUE keys, and triggers for
 // the append-only logs (deletes only inside prune, which sets `cashier.prune` for its own
 // transaction), the refunds money rule (the payment row locked FOR UPDATE, then the sum read
-// with a fresh snapshot, so two connections can never both pass), and the per-status counters.
+// with a fresh snapshot, so two connections can never both pass), and the per-status counters
+// (per shard and status from the shard_counts step on, so concurrent instances lock no common row).
 #include "state/store/pg_schema.hpp"
 
 #include <array>
@@ -81,7 +82,7 @@ CREATE INDEX payments_open ON payments (next_action_at) INCLUDE (id, poll_deadli
 CREATE INDEX payments_by_created ON payments (created_at);
 
 -- Counts per status, kept by triggers, so stats stay O(1) (one row per status: a hot row once
--- several instances write; cluster mode replaces it with per-shard counters).
+-- several instances write; the shard_counts step makes it per shard).
 CREATE TABLE status_counts (status text PRIMARY KEY, n bigint NOT NULL CHECK (n >= 0));
 INSERT INTO status_counts (status, n)
   VALUES ('INIT', 0), ('IN_PROCESS', 0), ('SUCCESS', 0), ('FAIL', 0), ('CANCELLED', 0);
@@ -415,6 +416,49 @@ CREATE TABLE inbox (
 CREATE INDEX inbox_by_shard ON inbox (shard, id);
 )sql";
 
+// Issue 18, cluster mode (proto-docs/cluster.md "Events feed and counters"): the payments per
+// status kept per (shard, status) instead of one row per status, which every instance's create
+// or status change would lock until its commit. Only a shard's owner writes its payments, so
+// concurrent instances touch disjoint rows; stats() sums them. The counts of existing payments
+// are recounted from the table (the truth the old rows summed), every (shard, status) row is
+// created here so the trigger only ever updates. Self-contained: it reads the shard count from
+// meta and drops whatever status_counts was there.
+constexpr const char* pg_step_shard_counts = R"sql(
+DROP TABLE status_counts;
+CREATE TABLE status_counts (
+  shard  integer NOT NULL,
+  status text NOT NULL CHECK (status IN ('INIT', 'IN_PROCESS', 'SUCCESS', 'FAIL', 'CANCELLED')),
+  n      bigint NOT NULL CHECK (n >= 0),
+  PRIMARY KEY (shard, status)
+);
+INSERT INTO status_counts (shard, status, n)
+  SELECT s.shard, st.status, coalesce(c.n, 0)
+  FROM generate_series(0, (SELECT convert_from(value, 'UTF8')::integer FROM meta
+                           WHERE key = 'shard_count'::bytea) - 1) AS s (shard)
+  CROSS JOIN (VALUES ('INIT'), ('IN_PROCESS'), ('SUCCESS'), ('FAIL'), ('CANCELLED')) AS st (status)
+  LEFT JOIN (SELECT shard, status, count(*) AS n FROM payments GROUP BY shard, status) AS c
+    ON c.shard = s.shard AND c.status = st.status;
+CREATE OR REPLACE FUNCTION payments_count() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    UPDATE status_counts SET n = n - 1 WHERE shard = OLD.shard AND status = OLD.status;
+  END IF;
+  UPDATE status_counts SET n = n + 1 WHERE shard = NEW.shard AND status = NEW.status;
+  RETURN NULL;
+END $$;
+)sql";
+
+// Issue 18, cluster mode (proto-docs/cluster.md "Events feed and counters"): the id of the
+// transaction that wrote each merchant event, for the all-merchants feed, which reads in (txid,
+// id) order up to the oldest running transaction (pg_reads.cpp events_after) because identity
+// ids drawn at insert commit out of order once several instances write. Existing rows get the
+// migrating transaction's id: all equal, so they keep their id order, before every later row.
+// Re-runnable (IF NOT EXISTS), as tests that rewind an earlier step run it again.
+constexpr const char* pg_step_feed_txid = R"sql(
+ALTER TABLE merchant_outbox ADD COLUMN IF NOT EXISTS txid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX IF NOT EXISTS merchant_outbox_commit_order ON merchant_outbox (txid, id);
+)sql";
+
 /// A migration step and the name tests find it by.
 struct step {
   const char* name;
@@ -422,7 +466,10 @@ struct step {
 };
 
 // The migration steps, oldest first: steps[i] brings version i to i + 1.
-constexpr std::array<step, 2> steps = {{{"v1", pg_schema_v1}, {"cluster", pg_step_cluster}}};
+constexpr std::array<step, 4> steps = {{{"v1", pg_schema_v1},
+                                        {"cluster", pg_step_cluster},
+                                        {"shard_counts", pg_step_shard_counts},
+                                        {"feed_txid", pg_step_feed_txid}}};
 
 // The stored version, or nothing when the schema has no cashier_schema table. A schema holding a
 // payments table but no version is not ours (or not a store at all): refused, never adopted.
@@ -450,6 +497,13 @@ void check_known(std::int64_t version) {
 }  // namespace
 
 int latest_pg_schema_version() { return static_cast<int>(steps.size()); }
+
+int pg_schema_version_after(std::string_view step_name) {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (step_name == steps[i].name) return static_cast<int>(i + 1);
+  }
+  return 0;
+}
 
 void pg_migrate(pg_db& db) {
   db.exec("BEGIN");

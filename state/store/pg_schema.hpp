@@ -5,12 +5,16 @@
 // both dialects; keep them in step.
 #pragma once
 
+#include <string_view>
+
 #include "state/store/pg_db.hpp"
 
 namespace cashier::store {
 
 /// The newest PostgreSQL schema version this build knows.
 int latest_pg_schema_version();
+/// The version a migration step (by name, e.g. "cluster") brings the schema to; 0 when unknown.
+int pg_schema_version_after(std::string_view step_name);
 /// Applies every missing migration step in order, in one transaction, serialized against other
 /// instances migrating the same schema. Throws store_error (kind `schema`) when the database is
 /// newer than this build, `corrupt` when the schema holds cashierd-like tables but no version.

@@ -2,10 +2,11 @@
 // transaction (READ COMMITTED), so it costs one durable commit however many transitions it
 // holds. Each transition is all-or-nothing on its own: a lost compare-and-set or a duplicate
 // create is found before the transition writes anything, and a broken constraint (which in
-// PostgreSQL aborts the whole transaction) makes the batch run again with one SAVEPOINT per
-// transition, so only the offender is rolled back: the same two-pass scheme as the SQLite store,
-// which keeps savepoints (subtransactions) off the common path. Engine failures roll back the
-// whole batch and throw store_error: a batch is never half-written.
+// PostgreSQL aborts the whole transaction) makes the batch run again without the offender and
+// with one SAVEPOINT per transition, so only offenders are rolled back: the two-pass scheme of
+// the SQLite store, which keeps savepoints (subtransactions) off the common path, with at most
+// 64 savepoints per transaction (commit_with). Engine failures roll back the whole batch and
+// throw store_error: a batch is never half-written.
 //
 // Concurrency with other writers (another instance, the CLI): the payment CAS is an UPDATE
 // whose WHERE re-checks the version after any row lock wait; a creation races on the unique
@@ -24,6 +25,11 @@
 
 namespace cashier::store {
 namespace {
+
+// Savepoints a careful rerun takes per transaction at most: PostgreSQL caches 64 subtransaction
+// ids per backend (PGPROC_MAX_CACHED_SUBXIDS); past that, every snapshot taken in the server
+// while the transaction runs has to look subtransactions up in pg_subtrans.
+constexpr std::size_t max_savepoints = 64;
 
 // Binds one payments column value.
 void add_value(pg_params& p, const column_value& v) {
@@ -177,22 +183,36 @@ std::vector<commit_outcome> pg_store::commit(std::span<const transition> batch) 
 
 std::vector<commit_outcome> pg_store::commit_with(std::span<const transition> batch, const fence_spec* fenced) {
   require_writable();
+  known_rejections rejected;
   if (pipeline_) {
     try {
-      return run_batch(batch, pass::pipelined, fenced);
+      return run_batch(batch, pass::pipelined, fenced, rejected);
     } catch (const constraint_failed&) {
       // A pipelined compare-and-set lost, or a transition broke an invariant: redone plainly,
       // which tells a conflict from a rejection.
     }
   }
+  failed_at_.reset();
   try {
-    return run_batch(batch, pass::plain, fenced);
-  } catch (const constraint_failed&) {
+    return run_batch(batch, pass::plain, fenced, rejected);
+  } catch (const constraint_failed& e) {
     // A transition broke an invariant after writing part of itself, which aborted the whole
-    // transaction. Rare (a caller bug), so only then is the batch redone with a savepoint
-    // around each transition.
+    // transaction. Rare (a caller bug), so only then is the batch redone carefully: the
+    // offender found here is left out, the others run with a savepoint each, at most
+    // max_savepoints of them per transaction (more overflow PostgreSQL's per-backend cache of
+    // subtransactions, and every snapshot in the server then reads pg_subtrans). A transition
+    // past that number that breaks an invariant is left out in turn and the batch redone.
+    if (failed_at_) rejected.emplace(*failed_at_, e.what());
   }
-  return run_batch(batch, pass::careful, fenced);
+  for (;;) {
+    failed_at_.reset();
+    try {
+      return run_batch(batch, pass::careful, fenced, rejected);
+    } catch (const constraint_failed& e) {
+      if (!failed_at_ || rejected.contains(*failed_at_)) throw store_error(store_failure::internal, e.what());
+      rejected.emplace(*failed_at_, e.what());
+    }
+  }
 }
 
 // The pipelined pass queues the writes of every transition whose outcome is known before it is
@@ -200,17 +220,15 @@ std::vector<commit_outcome> pg_store::commit_with(std::span<const transition> ba
 // out with the first statements and COMMIT with the last, so a batch of updates costs one round
 // trip per 128 statements.
 std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batch, pass how,
-                                               const fence_spec* fenced) {
+                                               const fence_spec* fenced, const known_rejections& rejected) {
   static const std::string begin = "BEGIN", commit = "COMMIT";
   std::vector<commit_outcome> outcomes;
   outcomes.reserve(batch.size());
   // Fenced (pg_cluster.cpp): a transition of a shard the fence does not hold writes nothing.
   std::vector<bool> passes;
   auto fenced_out = [&](const transition& t) {
-    if (fenced == nullptr || !t.after) return false;
-    const auto s = shard_of(*t.after, shard_count_);
-    if (passes[static_cast<std::size_t>(s)]) return false;
-    outcomes.push_back({commit_status::not_owner, t.after->id, 0, {}});
+    if (fenced == nullptr || passes_fence(t, passes)) return false;
+    outcomes.push_back({commit_status::not_owner, t.after ? t.after->id : 0, 0, {}});
     return true;
   };
   try {
@@ -244,17 +262,30 @@ std::vector<commit_outcome> pg_store::run_batch(std::span<const transition> batc
     }
     db_.query(begin);
     if (fenced != nullptr) passes = fence_passes(fenced->fence);
-    for (const auto& t : batch) {
+    std::size_t savepoints = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const transition& t = batch[i];
       if (fenced_out(t)) continue;
-      outcomes.push_back(how == pass::careful ? apply_in_savepoint(t) : apply(t));
+      if (const auto known = rejected.find(i); known != rejected.end()) {
+        outcomes.push_back({commit_status::rejected, t.after ? t.after->id : 0, 0, known->second});
+      } else if (how == pass::careful && savepoints < max_savepoints) {
+        ++savepoints;
+        outcomes.push_back(apply_in_savepoint(t));
+      } else {
+        try {
+          outcomes.push_back(apply(t));
+        } catch (const constraint_failed&) {
+          failed_at_ = i;
+          throw;
+        }
+      }
     }
     if (fenced != nullptr) delete_applied(*fenced, passes, outcomes);
-    db_.query(commit);
-  } catch (const constraint_failed& e) {
+    db_.query(commit);  // a deferred failure here leaves failed_at_ unset: nothing is kept
+  } catch (const constraint_failed&) {
     db_.rollback_quietly();
     rejected_tally_.reset();
-    if (how != pass::careful) throw;
-    throw store_error(store_failure::internal, e.what());  // deferred, at COMMIT: nothing is kept
+    throw;
   } catch (...) {
     db_.rollback_quietly();
     rejected_tally_.reset();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <span>
 #include <optional>
 #include <string>
@@ -48,6 +49,7 @@ class pg_store final : public clustered_store {
   std::vector<anomaly_record> anomalies(const anomaly_query& q) override;
   std::vector<outbox_record> events_feed(std::string_view merchant_id, std::int64_t after,
                                          std::size_t limit) override;
+  std::optional<feed_page> events_after(std::string_view cursor, std::size_t limit) override;
   std::vector<outbox_record> due_outbox(time_point now, std::size_t limit) override;
   std::vector<outbox_record> dead_outbox(std::size_t limit) override;
   std::optional<outbox_record> outbox_by_event_id(std::string_view event_id) override;
@@ -76,6 +78,9 @@ class pg_store final : public clustered_store {
   std::vector<commit_outcome> commit_fenced(std::span<const transition> batch, std::span<const shard_epoch> fence,
                                             std::span<const inbox_applied> applied) override;
   std::vector<deadline> open_deadlines_of(std::span<const shard_id> shards) override;
+  std::vector<refund_deadline> open_refund_deadlines_of(std::span<const shard_id> shards) override;
+  std::vector<outbox_record> due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                           std::size_t limit) override;
   std::int64_t post_inbox(shard_id shard, std::int64_t payment_id, std::string_view kind,
                           std::string_view body) override;
   std::vector<inbox_entry> inbox_of(std::span<const shard_id> shards, std::int64_t after,
@@ -97,8 +102,13 @@ class pg_store final : public clustered_store {
   };
   void require_writable() const;
   std::vector<commit_outcome> commit_with(std::span<const transition> batch, const fence_spec* fenced);
-  std::vector<commit_outcome> run_batch(std::span<const transition> batch, pass how, const fence_spec* fenced);
+  /// Transitions found breaking an invariant by an earlier pass, by index: rejected with this
+  /// detail without running again.
+  using known_rejections = std::map<std::size_t, std::string>;
+  std::vector<commit_outcome> run_batch(std::span<const transition> batch, pass how, const fence_spec* fenced,
+                                        const known_rejections& rejected);
   std::vector<bool> fence_passes(std::span<const shard_epoch> fence);
+  bool passes_fence(const transition& t, const std::vector<bool>& passes);
   void delete_applied(const fence_spec& fenced, const std::vector<bool>& passes,
                       const std::vector<commit_outcome>& outcomes);
   time_point db_now();
@@ -139,6 +149,9 @@ class pg_store final : public clustered_store {
   std::function<duration()> clock_offset_;  // postgres_options::clock_offset (tests)
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
   std::unordered_map<std::uint64_t, std::string> cas_sql_;     // the same, as a pipelined CAS
+  // The index of the transition whose statement broke an invariant in the last plain or careful
+  // pass (outside a savepoint); nothing when the failure came at COMMIT or from the pipeline.
+  std::optional<std::size_t> failed_at_;
 };
 
 /// "SELECT id, version, <payment columns> FROM payments " (column i is result column i + 2).

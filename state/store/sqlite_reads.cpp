@@ -2,6 +2,7 @@
 // way in (known status names, a valid currency): a value this build cannot interpret is a
 // corrupt database, reported as store_error, never guessed at.
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <string>
 
@@ -251,20 +252,45 @@ std::vector<anomaly_record> sqlite_store::anomalies(const anomaly_query& aq) {
 
 std::vector<outbox_record> sqlite_store::events_feed(std::string_view merchant_id,
                                                      std::int64_t after, std::size_t limit) {
-  // A merchant's feed walks its own sequence (index merchant_outbox_feed); all merchants'
-  // (operators' tools) walk the row ids.
-  auto q = db_.query(outbox_where(merchant_id.empty() ? "WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"
-                                                      : "WHERE o.merchant_id = ?3 AND o.feed_seq > ?1 "
-                                                        "ORDER BY o.feed_seq LIMIT ?2"));
-  q.bind(1, after).bind(2, limit_of(limit));
-  if (!merchant_id.empty()) q.bind(3, merchant_id);
+  // A merchant's feed walks its own sequence (index merchant_outbox_feed).
+  auto q = db_.query(outbox_where("WHERE o.merchant_id = ?3 AND o.feed_seq > ?1 ORDER BY o.feed_seq LIMIT ?2"));
+  q.bind(1, after).bind(2, limit_of(limit)).bind(3, merchant_id);
   return all_rows(q, outbox_row);
+}
+
+// SQLite assigns row ids under its single write lock, so id order is commit order and the
+// cursor is the last id read, as decimal digits.
+std::optional<feed_page> sqlite_store::events_after(std::string_view cursor, std::size_t limit) {
+  std::int64_t after = 0;
+  if (!cursor.empty()) {
+    const auto* end = cursor.data() + cursor.size();
+    const auto [ptr, ec] = std::from_chars(cursor.data(), end, after);
+    if (ec != std::errc() || ptr != end || after < 0 || cursor.front() == '+') return std::nullopt;
+  }
+  auto q = db_.query(outbox_where("WHERE o.id > ?1 ORDER BY o.id LIMIT ?2"));
+  q.bind(1, after).bind(2, limit_of(limit));
+  feed_page page{all_rows(q, outbox_row), std::string(cursor)};
+  if (!page.events.empty()) page.next = std::to_string(page.events.back().id);
+  return page;
 }
 
 std::vector<outbox_record> sqlite_store::due_outbox(time_point now, std::size_t limit) {
   auto q = db_.query(outbox_where(
       "WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 ORDER BY o.next_attempt_at LIMIT ?2"));
   q.bind(1, now).bind(2, limit_of(limit));
+  return all_rows(q, outbox_row);
+}
+
+// The shards travel as a JSON array ("[1,2]"): one prepared statement for any set of them.
+std::vector<outbox_record> sqlite_store::due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                                       std::size_t limit) {
+  std::string list = "[";
+  for (const auto s : shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+  list += "]";
+  auto q = db_.query(outbox_where(
+      "JOIN payments p ON p.id = o.payment_id WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 "
+      "AND p.shard IN (SELECT value FROM json_each(?3)) ORDER BY o.next_attempt_at LIMIT ?2"));
+  q.bind(1, now).bind(2, limit_of(limit)).bind(3, std::string_view(list));
   return all_rows(q, outbox_row);
 }
 

@@ -173,6 +173,20 @@ std::vector<refund_deadline> sqlite_store::open_refund_deadlines() {
   return out;
 }
 
+std::vector<refund_deadline> sqlite_store::open_refund_deadlines_of(std::span<const shard_id> shards) {
+  std::string list = "[";
+  for (const auto s : shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+  list += "]";
+  auto q = db_.query(
+      "SELECT r.id, r.payment_id, r.next_action_at FROM refunds r JOIN payments p ON p.id = r.payment_id "
+      "WHERE r.status = 'PROCESSING' AND p.shard IN (SELECT value FROM json_each(?1)) "
+      "ORDER BY r.next_action_at, r.id");
+  q.bind(1, std::string_view(list));
+  std::vector<refund_deadline> out;
+  while (q.step()) out.push_back({q.int64(0), q.int64(1), q.time(2)});
+  return out;
+}
+
 std::int64_t sqlite_store::refunded_or_pending(std::int64_t payment_id) {
   auto q = db_.query(
       "SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = ?1 AND status <> 'FAIL'");

@@ -123,8 +123,8 @@ std::vector<commit_outcome> sqlite_store::run_batch(std::span<const transition> 
     // too, so no claim can come between this check and the COMMIT.
     const auto passes = fenced != nullptr ? fence_passes(fenced->fence) : std::vector<bool>{};
     for (const auto& t : batch) {
-      if (fenced != nullptr && t.after && !passes[static_cast<std::size_t>(shard_of(*t.after, shard_count_))]) {
-        outcomes.push_back({commit_status::not_owner, t.after->id, 0, {}});
+      if (fenced != nullptr && !passes_fence(t, passes)) {
+        outcomes.push_back({commit_status::not_owner, t.after ? t.after->id : 0, 0, {}});
         continue;
       }
       outcomes.push_back(careful ? apply_in_savepoint(t) : apply(t));

@@ -47,6 +47,7 @@ class sqlite_store final : public clustered_store {
   std::vector<anomaly_record> anomalies(const anomaly_query& q) override;
   std::vector<outbox_record> events_feed(std::string_view merchant_id, std::int64_t after,
                                          std::size_t limit) override;
+  std::optional<feed_page> events_after(std::string_view cursor, std::size_t limit) override;
   std::vector<outbox_record> due_outbox(time_point now, std::size_t limit) override;
   std::vector<outbox_record> dead_outbox(std::size_t limit) override;
   std::optional<outbox_record> outbox_by_event_id(std::string_view event_id) override;
@@ -76,6 +77,9 @@ class sqlite_store final : public clustered_store {
                                             std::span<const shard_epoch> fence,
                                             std::span<const inbox_applied> applied) override;
   std::vector<deadline> open_deadlines_of(std::span<const shard_id> shards) override;
+  std::vector<refund_deadline> open_refund_deadlines_of(std::span<const shard_id> shards) override;
+  std::vector<outbox_record> due_outbox_of(std::span<const shard_id> shards, time_point now,
+                                           std::size_t limit) override;
   std::int64_t post_inbox(shard_id shard, std::int64_t payment_id, std::string_view kind,
                           std::string_view body) override;
   std::vector<inbox_entry> inbox_of(std::span<const shard_id> shards, std::int64_t after,
@@ -93,6 +97,7 @@ class sqlite_store final : public clustered_store {
                                        const fence_spec* fenced = nullptr);
   std::vector<commit_outcome> commit_with(std::span<const transition> batch, const fence_spec* fenced);
   std::vector<bool> fence_passes(std::span<const shard_epoch> fence);
+  bool passes_fence(const transition& t, const std::vector<bool>& passes);
   void delete_applied(const fence_spec& fenced, const std::vector<bool>& passes,
                       const std::vector<commit_outcome>& outcomes);
   template <class Change>

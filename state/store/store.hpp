@@ -119,6 +119,12 @@ struct deadline {
   friend bool operator==(const deadline&, const deadline&) = default;
 };
 
+/// One page of the all-merchants events feed (payment_store::events_after).
+struct feed_page {
+  std::vector<outbox_record> events;  ///< in commit order
+  std::string next;                   ///< the cursor after the last event (the one given when none)
+};
+
 /// Filter for list(): newest first.
 struct list_query {
   std::optional<payment_status> status{};  ///< only this status, or all
@@ -236,10 +242,15 @@ class payment_store {
   /// The refund's Alipay+ calls, oldest first.
   virtual std::vector<call_record> calls_of_refund(std::int64_t refund_id) = 0;
 
-  /// The merchant events feed in commit order: `merchant_id`'s events whose feed_seq is after
-  /// `after`; with an empty `merchant_id`, every merchant's events whose row id is after it.
+  /// A merchant's events feed in commit order: `merchant_id`'s events whose feed_seq is after
+  /// `after` (each merchant's feed_seq is assigned in commit order on every engine).
   virtual std::vector<outbox_record> events_feed(std::string_view merchant_id, std::int64_t after,
                                                  std::size_t limit) = 0;
+  /// Every merchant's events in commit order after `cursor` ("" = from the start; otherwise the
+  /// `next` of an earlier page: opaque digits), at most `limit`; nothing when `cursor` is not one
+  /// this engine gives. No event is ever behind a cursor handed out before it committed, with any
+  /// number of writers (PostgreSQL reads up to its oldest open write transaction: cluster.md).
+  virtual std::optional<feed_page> events_after(std::string_view cursor, std::size_t limit) = 0;
   /// Pending merchant events whose next attempt is at or before `now`, earliest first.
   virtual std::vector<outbox_record> due_outbox(time_point now, std::size_t limit) = 0;
   /// Dead merchant events, oldest first.

@@ -503,3 +503,76 @@ TEST_CASE("webhooks to loopback are refused unless the merchant allows private a
   REQUIRE(f.hook->received.size() == 2);
   for (const auto& r : f.hook->received) CHECK(r.target != "/guarded");
 }
+
+// Cluster mode (webhook_sender::fence_with): only the held shards' rows are read, and an attempt
+// whose shard another instance claimed meanwhile is not recorded: its row stays for the owner.
+TEST_CASE("a fenced sender delivers only the events of the shards it holds") {
+  fixture f;
+  auto& cluster = dynamic_cast<store::cluster_store&>(*f.db);
+  const auto n = cluster.shard_count();
+  // Two payments in different shards (no Alipay+ id: the merchant's id is hashed).
+  std::string other = "q0";
+  for (int i = 1; store::shard_of(other, n) == store::shard_of("p1", n); ++i) other = "q" + std::to_string(i);
+  const auto id1 = f.add_payment("p1", "m1", f.url("/hook"), {{"evt_p1_1", 1}});
+  const auto id2 = f.add_payment(other, "m1", f.url("/hook"), {{"evt_q_1", 1}});
+  const auto all = cluster.claim("a", 0, 1h, true);
+  std::vector<store::shard_epoch> held;
+  for (const auto& c : all.changed)
+    if (c.shard == store::shard_of("p1", n)) held.push_back({c.shard, c.epoch});
+  REQUIRE(held.size() == 1);
+  f.sender = std::make_unique<daemon::webhook_sender>(f.ioc.get_executor(), *f.db, f.clock,
+                                                      std::vector{fixture::merchant("m1", {secret_1})});
+  f.sender->fence_with(cluster, [&] { return held; });
+  f.sender->observe([&f](const daemon::delivery_report& r) {
+    f.reports.push_back(r);
+    f.signal.cancel();
+  });
+  f.sender->start();
+  f.run([&]() -> asio::awaitable<void> { co_await f.wait_reports(1); });
+  REQUIRE(f.hook->received.size() == 1);
+  CHECK(f.hook->header(0, "webhook-id") == "evt_p1_1");
+  CHECK(f.row("evt_p1_1").state == store::outbox_state::delivered);
+  CHECK(f.row("evt_q_1").state == store::outbox_state::pending);
+  CHECK(f.db->webhook_attempts_of(id2).empty());
+  // Once the instance holds the other shard too, its event goes out.
+  for (const auto& c : all.changed)
+    if (c.shard == store::shard_of(other, n)) held.push_back({c.shard, c.epoch});
+  f.sender->poke();
+  f.run([&]() -> asio::awaitable<void> { co_await f.wait_reports(2); });
+  REQUIRE(f.hook->received.size() == 2);
+  CHECK(f.hook->header(1, "webhook-id") == "evt_q_1");
+  CHECK(f.db->webhook_attempts_of(id1).size() == 1);
+  CHECK(f.db->webhook_attempts_of(id2).size() == 1);
+}
+
+TEST_CASE("a fenced sender whose shard is claimed during an attempt leaves the row to the new owner") {
+  fixture f;
+  auto& cluster = dynamic_cast<store::cluster_store&>(*f.db);
+  const auto shard = store::shard_of("p1", cluster.shard_count());
+  const std::vector<store::shard_id> only{shard};
+  const auto id = f.add_payment("p1", "m1", f.url("/hook"), {{"evt_p1_1", 1}});
+  const auto a = cluster.claim("a", 0, 1h, true, only);
+  REQUIRE(a.changed.size() == 1);
+  const std::vector<store::shard_epoch> held{{shard, a.changed[0].epoch}};
+  // While the merchant answers, instance b claims the shard.
+  f.hook->on_request = [&](const net::request&) { REQUIRE(cluster.claim("b", 0, 1h, true, only).changed.size() == 1); };
+  f.sender = std::make_unique<daemon::webhook_sender>(f.ioc.get_executor(), *f.db, f.clock,
+                                                      std::vector{fixture::merchant("m1", {secret_1})});
+  f.sender->fence_with(cluster, [&] { return held; });
+  f.sender->observe([&f](const daemon::delivery_report& r) { f.reports.push_back(r); });
+  f.sender->start();
+  f.run([&]() -> asio::awaitable<void> {
+    asio::steady_timer tick(f.ioc);
+    for (int i = 0; i < 1000 && (f.hook->received.empty() || f.sender->in_flight() > 0); ++i) {
+      tick.expires_after(5ms);
+      co_await tick.async_wait(asio::use_awaitable);
+    }
+  });
+  REQUIRE(f.hook->received.size() == 1);
+  CHECK(f.sender->in_flight() == 0);
+  CHECK(f.reports.empty());  // nothing recorded, so nothing reported
+  const auto row = f.row("evt_p1_1");
+  CHECK(row.state == store::outbox_state::pending);
+  CHECK(row.attempts == 0);
+  CHECK(f.db->webhook_attempts_of(id).empty());
+}

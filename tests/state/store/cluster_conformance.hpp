@@ -227,4 +227,147 @@ inline void check_open_deadlines_of(cluster_fixture& f) {
   CHECK(f.b().open_deadlines_of(both).size() == 6);
 }
 
+/// A payment of `shard` created through `fence`, settled SUCCESS with one pending merchant event
+/// (`event_id`, due at its creation): what a refund and a webhook delivery name.
+inline payment paid_with_event(clustered_store& s, std::span<const shard_epoch> fence, shard_id shard,
+                               const std::string& prefix, const std::string& event_id) {
+  const auto p = payment_in_shard(shard, s.shard_count(), prefix);
+  const transition t_create = create(p);
+  const auto created = s.commit_fenced(std::span(&t_create, 1), fence).front();
+  REQUIRE(created.status == commit_status::committed);
+  const auto stored = *s.load(created.payment_id);
+  auto after = stored;
+  after.status = payment_status::success;
+  after.pending = pending_action::none;
+  after.next_action_at = never;
+  after.event_seq = 1;
+  transition t = change(stored, after, "pay:S");
+  outbox_record o;
+  o.event_id = event_id;
+  o.seq = 1;
+  o.type = "payment.succeeded";
+  o.payload = "{}";
+  o.target_url = "https://merchant.example/hook";
+  o.next_attempt_at = stored.created_at;
+  o.created_at = stored.created_at;
+  t.outbox.push_back(o);
+  REQUIRE(s.commit_fenced(std::span(&t, 1), fence).front().status == commit_status::committed);
+  return *s.load(stored.id);
+}
+
+/// Transitions without a payment are fenced by the payment their records name: a refund write
+/// (the refund engine), a merchant event's delivery and its webhook attempt (the webhook sender).
+/// A former owner's such writes come back not_owner and write nothing; the owner's commit; calls
+/// and anomalies alone stay unfenced.
+inline void check_fence_names_payment(cluster_fixture& f) {
+  const std::vector<shard_id> one{10};
+  const auto a = f.a().claim("a", 1, test_lease, false, one);
+  REQUIRE(a.changed.size() == 1);
+  const auto fence_a = epochs_of(a.changed);
+  const auto p = paid_with_event(f.a(), fence_a, 10, "named", "evt-named-1");
+  refund r;
+  r.payment_row = p.id;
+  r.refund_request_id = "r1";
+  r.alipay_refund_request_id = "rf-named-1";
+  r.amount = usd(100);
+  r.created_at = r.updated_at = r.next_action_at = p.updated_at;
+  r.request = "{}";
+  r.merchant_request = "{}";
+  const transition t_refund{.refunds = {refund_write{r, 0}}};
+  const transition t_delivery{
+      .deliveries = {outbox_progress{"evt-named-1", 1, p.updated_at, outbox_state::delivered, 200, ""}},
+      .webhook_attempts = {webhook_attempt_record{0, "evt-named-1", p.updated_at, 200, "", 10}}};
+  const transition t_attempt_only{
+      .webhook_attempts = {webhook_attempt_record{0, "evt-named-1", p.updated_at, 500, "HTTP 500", 10}}};
+  transition t_log;
+  t_log.anomalies.push_back(anomaly_record{0, p.id, "test", "{}", p.updated_at});
+  // b takes the shard over: every write a makes for it now is a former owner's.
+  const auto b = f.b().claim("b", 0, test_lease, true, one);
+  REQUIRE(b.changed.size() == 1);
+  const std::vector<transition> stale{t_refund, t_delivery, t_attempt_only, t_log};
+  const auto out = f.a().commit_fenced(stale, fence_a);
+  REQUIRE(out.size() == 4);
+  CHECK(out[0].status == commit_status::not_owner);
+  CHECK(out[1].status == commit_status::not_owner);
+  CHECK(out[2].status == commit_status::not_owner);
+  CHECK(out[3].status == commit_status::committed);  // append-only, of no shard's owner
+  CHECK(f.a().refunds_of(p.id).empty());
+  CHECK(f.a().outbox_by_event_id("evt-named-1")->state == outbox_state::pending);
+  CHECK(f.a().webhook_attempts_of(p.id).empty());
+  // The owner's same writes commit.
+  const std::vector<transition> owned{t_refund, t_delivery};
+  const auto fresh = f.b().commit_fenced(owned, epochs_of(b.changed));
+  CHECK(fresh[0].status == commit_status::committed);
+  CHECK(fresh[1].status == commit_status::committed);
+  CHECK(f.b().refunds_of(p.id).size() == 1);
+  CHECK(f.b().outbox_by_event_id("evt-named-1")->state == outbox_state::delivered);
+  CHECK(f.b().webhook_attempts_of(p.id).size() == 1);
+}
+
+/// A cluster instance reads the due merchant events of its own shards only.
+inline void check_due_outbox_of(cluster_fixture& f) {
+  const auto all = f.a().claim("a", 0, test_lease, true);
+  const auto fence = epochs_of(all.changed);
+  const auto p11 = paid_with_event(f.a(), fence, 11, "due", "evt-due-11");
+  const auto p12 = paid_with_event(f.a(), fence, 12, "due", "evt-due-12");
+  const auto p13 = paid_with_event(f.a(), fence, 13, "due", "evt-due-13");
+  const auto now = std::max({p11.updated_at, p12.updated_at, p13.updated_at});
+  const std::vector<shard_id> mine{11, 13, 40};
+  const auto due = f.b().due_outbox_of(mine, now, 10);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].event_id == "evt-due-11");
+  CHECK(due[1].event_id == "evt-due-13");
+  CHECK(f.b().due_outbox_of(mine, now, 1).size() == 1);
+  const std::vector<shard_id> none{};
+  CHECK(f.b().due_outbox_of(none, now, 10).empty());
+  const std::vector<shard_id> twelve{12};
+  CHECK(f.b().due_outbox_of(twelve, now, 10).front().payment_id == p12.id);
+  // Not yet due, or delivered: not read.
+  CHECK(f.b().due_outbox_of(twelve, p12.created_at - std::chrono::milliseconds(1), 10).empty());
+  const transition delivered{
+      .deliveries = {outbox_progress{"evt-due-12", 1, now, outbox_state::delivered, 200, ""}}};
+  REQUIRE(f.a().commit_fenced(std::span(&delivered, 1), fence).front().status == commit_status::committed);
+  CHECK(f.b().due_outbox_of(twelve, now, 10).empty());
+}
+
+/// A takeover reads its shards' PROCESSING refunds only (the former owner dropped them).
+inline void check_open_refund_deadlines_of(cluster_fixture& f) {
+  const auto all = f.a().claim("a", 0, test_lease, true);
+  const auto fence = epochs_of(all.changed);
+  std::vector<std::int64_t> ids;
+  for (const shard_id s : {20, 21}) {
+    const auto p = paid_with_event(f.a(), fence, s, "rf", "evt-rf-" + std::to_string(s));
+    refund r;
+    r.payment_row = p.id;
+    r.refund_request_id = "r";
+    r.alipay_refund_request_id = "rf-of-" + std::to_string(s);
+    r.amount = usd(100);
+    r.created_at = r.updated_at = p.updated_at;
+    r.next_action_at = p.updated_at + std::chrono::seconds(s);
+    r.request = "{}";
+    r.merchant_request = "{}";
+    const transition t{.refunds = {refund_write{r, 0}}};
+    const auto o = f.a().commit_fenced(std::span(&t, 1), fence).front();
+    REQUIRE(o.status == commit_status::committed);
+    ids.push_back(o.refund_id);
+  }
+  const std::vector<shard_id> twenty{20};
+  const auto open = f.b().open_refund_deadlines_of(twenty);
+  REQUIRE(open.size() == 1);
+  CHECK(open[0].refund_id == ids[0]);
+  const std::vector<shard_id> both{21, 20};
+  const auto two = f.b().open_refund_deadlines_of(both);
+  REQUIRE(two.size() == 2);
+  CHECK(two[0].refund_id == ids[0]);  // earliest first
+  CHECK(f.b().open_refund_deadlines_of(std::vector<shard_id>{22}).empty());
+  // A settled refund is not open any more.
+  auto settled = *f.a().load_refund(ids[0]);
+  settled.status = refund_status::fail;
+  settled.next_action_at = never;
+  settled.result = aplus_result{"REFUND_WINDOW_EXCEED", 'F', "late"};
+  const transition t{.refunds = {refund_write{settled, f.a().load_refund(ids[0])->version}}};
+  REQUIRE(f.a().commit_fenced(std::span(&t, 1), fence).front().status == commit_status::committed);
+  CHECK(f.b().open_refund_deadlines_of(twenty).empty());
+}
+
 }  // namespace cashier::store::test

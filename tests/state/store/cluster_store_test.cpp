@@ -67,6 +67,21 @@ TEST_CASE("cluster port (SQLite): a takeover reads its shards' open payments onl
   check_open_deadlines_of(f);
 }
 
+TEST_CASE("cluster port (SQLite): a refund, delivery or webhook attempt is fenced by the payment it names") {
+  sqlite_cluster_fixture f;
+  check_fence_names_payment(f);
+}
+
+TEST_CASE("cluster port (SQLite): due merchant events of given shards only") {
+  sqlite_cluster_fixture f;
+  check_due_outbox_of(f);
+}
+
+TEST_CASE("cluster port (SQLite): a takeover reads its shards' open refunds only") {
+  sqlite_cluster_fixture f;
+  check_open_refund_deadlines_of(f);
+}
+
 TEST_CASE("shard_of is FNV-1a 64 mod the count, fixed for good") {
   // FNV-1a 64 of "" is 0xcbf29ce484222325, of "a" 0xaf63dc4c8601ec8c (the published vectors).
   CHECK(shard_of("", 64) == static_cast<shard_id>(0xcbf29ce484222325ULL % 64));

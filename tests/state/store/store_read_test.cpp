@@ -163,22 +163,36 @@ TEST_CASE("the events feed is in commit order, resumes after a cursor, filters b
   s->commit(batch);
   s->commit_one(succeed(y, 1, 1));
 
-  auto all = s->events_feed("", 0, 10);
+  const auto page = s->events_after("", 10);
+  REQUIRE(page);
+  const auto& all = page->events;
   REQUIRE(all.size() == 3);
   CHECK(all[0].payment_id == z.id);
   CHECK(all[1].payment_id == x.id);
   CHECK(all[2].payment_id == y.id);
-  CHECK(all[0].id < all[1].id);
-  CHECK(all[1].id < all[2].id);
-  auto rest = s->events_feed("", all[0].id, 10);
-  REQUIRE(rest.size() == 2);
-  CHECK(rest[0].event_id == all[1].event_id);
-  CHECK(s->events_feed("", all[2].id, 10).empty());
-  CHECK(s->events_feed("", 0, 1).size() == 1);
+  // The cursor is opaque: one page of one event resumes after it.
+  const auto first = s->events_after("", 1);
+  REQUIRE(first);
+  REQUIRE(first->events.size() == 1);
+  CHECK(first->events[0].event_id == all[0].event_id);
+  const auto rest = s->events_after(first->next, 10);
+  REQUIRE(rest);
+  REQUIRE(rest->events.size() == 2);
+  CHECK(rest->events[0].event_id == all[1].event_id);
+  const auto end = s->events_after(page->next, 10);
+  REQUIRE(end);
+  CHECK(end->events.empty());
+  CHECK(end->next == page->next);  // nothing new: the same cursor back
+  // A cursor this store did not give is refused, not read as some position.
+  CHECK_FALSE(s->events_after("x1", 10));
+  CHECK_FALSE(s->events_after("-1", 10));
   auto m2 = s->events_feed("m2", 0, 10);
   REQUIRE(m2.size() == 1);
   CHECK(m2[0].payment_id == y.id);
-  CHECK(s->events_feed("m1", all[1].id, 10).empty());
+  const auto m1 = s->events_feed("m1", 0, 10);
+  REQUIRE(m1.size() == 2);
+  CHECK(m1[0].payment_id == z.id);  // the merchant's own sequence, in commit order
+  CHECK(s->events_feed("m1", m1[1].feed_seq, 10).empty());
 }
 
 TEST_CASE("due outbox, delivery progress and webhook attempts") {
