@@ -124,6 +124,8 @@ asio::awaitable<notify_endpoint::notify_answer> notify_endpoint::record(net::req
                                   " s from now, beyond maxClockSkewSeconds (a clock skew or a replay)",
                               deps_.clock.now()});
     }
+    // Another instance's payment: acked once the inbox row is durable (the owner applies it).
+    if (id && inbox_ != nullptr && inbox_->route(in, check.payment_request_id)) co_return notify_answer{};
     auto out = co_await deps_.drv.submit_and_hold(std::move(in));
     if (out.out.result == engine::outcome::conflict || out.out.result == engine::outcome::rejected) {
       deps_.drv.release(out.hold);
