@@ -17,14 +17,9 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-
-#include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/inbox_listener.hpp"
-#include "orchestrator/daemon/inbox_relay.hpp"
 #include "state/store/pg_store.hpp"
+#include "tests/orchestrator/daemon/inbox_rig.hpp"
 #include "tests/state/store/conformance.hpp"
 
 namespace cashier::store::test {
@@ -34,92 +29,18 @@ const bool store_tests_on_postgres = true;  // test_db: a schema on the fixture'
 namespace cashier::daemon {
 namespace {
 
-namespace asio = boost::asio;
-using steady = std::chrono::steady_clock;
+using namespace test;
 using store::test::raw_pg;
 using store::test::test_db;
-
-const time_point t0 = from_epoch_ms(1'700'000'000'000);
-
-class fixed_clock final : public payment_clock {
- public:
-  time_point now() const override { return t0; }
-  steady::duration wall_wait_until(time_point at) const override {
-    return at <= t0 ? steady::duration::zero() : std::chrono::hours(1);
-  }
-};
-
-/// Alipay+ answering pay and inquiry "in process" at once.
-class quiet_gateway final : public gateway {
- public:
-  asio::awaitable<call_result> pay(const payment& p) override {
-    pay_answer a;
-    a.result = {"PAYMENT_IN_PROCESS", 'U', "in process"};
-    co_return done(a, "pay", p);
-  }
-  asio::awaitable<call_result> inquiry(const payment& p) override {
-    inquiry_answer a;
-    a.result = {"SUCCESS", 'S', "success"};
-    a.payment_result = aplus_result{"PAYMENT_IN_PROCESS", 'U', "in process"};
-    co_return done(a, "inquiryPayment", p);
-  }
-  asio::awaitable<call_result> cancel(const payment& p) override {
-    co_return done(cancel_answer{{"SUCCESS", 'S', "success"}}, "cancelPayment", p);
-  }
-
- private:
-  static call_result done(event ev, std::string api, const payment& p) {
-    store::call_record c;
-    c.payment_id = p.id;
-    c.api = std::move(api);
-    c.http_status = 200;
-    c.outcome = "fake";
-    return call_result{std::move(ev), std::move(c)};
-  }
-};
-
-/// Runs `io` until `done()` (at most 30 s).
-void run_until(asio::io_context& io, const std::function<bool()>& done) {
-  const auto give_up = steady::now() + std::chrono::seconds(30);
-  io.restart();
-  while (!done()) {
-    REQUIRE(steady::now() < give_up);
-    io.run_for(std::chrono::milliseconds(1));
-  }
-}
 
 std::string unique_name(std::string_view prefix) {
   std::random_device rd;
   return std::string(prefix) + std::to_string(rd());
 }
 
-/// One daemon on the schema: store connection, engine, driver, relay; acts for what it claimed.
-struct process {
-  process(asio::io_context& io, const std::string& conninfo)
-      : store(store::open_postgres_store(conninfo)),
-        eng(*store, engine::engine_config{}),
-        drv(io, eng, clock, gw),
-        relay(inbox_relay_deps{io, *store, eng, drv, clock, store->shard_count(), [this](store::shard_id s) {
-                                 return std::any_of(held.begin(), held.end(), [s](const auto& h) { return h.shard == s; });
-                               }}) {}
-  void take_all(const std::string& name) {
-    held.clear();
-    for (const auto& row : store->claim(name, 0, std::chrono::seconds(10), true).changed)
-      held.push_back({row.shard, row.epoch});
-    drv.fence_with(*store, held);
-  }
-  std::vector<store::inbox_entry> inbox() {
-    std::vector<store::shard_id> all;
-    for (store::shard_id s = 0; s < store->shard_count(); ++s) all.push_back(s);
-    return store->inbox_of(all, 0, 1000);
-  }
-  std::unique_ptr<store::clustered_store> store;
-  engine::engine eng;
-  fixed_clock clock;
-  quiet_gateway gw;
-  driver drv;
-  std::vector<store::shard_epoch> held;
-  inbox_relay relay;
+/// An instance on the test's PostgreSQL schema.
+struct process : instance {
+  process(asio::io_context& io, const std::string& conninfo) : instance(io, store::open_postgres_store(conninfo)) {}
 };
 
 }  // namespace
