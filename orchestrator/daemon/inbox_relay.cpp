@@ -50,6 +50,10 @@ inbox_relay::inbox_relay(inbox_relay_deps deps) : st_(std::make_shared<state>(st
 
 const inbox_relay_stats& inbox_relay::stats() const { return st_->stats; }
 
+bool inbox_relay::acts_for(std::string_view alipay_request_id) const {
+  return st_->deps.acts_for(store::shard_of(alipay_request_id, st_->deps.shard_count));
+}
+
 std::optional<engine::output> inbox_relay::route(const engine::input& in, std::string_view alipay_request_id,
                                                  const payment* stored) {
   auto& d = st_->deps;

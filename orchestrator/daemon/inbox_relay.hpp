@@ -73,6 +73,10 @@ class inbox_relay {
     return route(in, store::alipay_request_id(stored), &stored);
   }
 
+  /// True when this instance acts for the shard of the payment Alipay+ knows as
+  /// `alipay_request_id` (what a fenced commit of it needs).
+  bool acts_for(std::string_view alipay_request_id) const;
+
   /// Applies the inbox rows of `held` (the shards acted for): every row not already taken is
   /// decoded and submitted with inbox_id set. Store failures are logged and counted; the next
   /// poll retries. Rows of shards not in `held` are forgotten (a later takeover reads them again).

@@ -90,7 +90,10 @@ asio::awaitable<notify_endpoint::notify_answer> notify_endpoint::record(net::req
     if (check.verification != notify_verification::ok) {
       // Changes nothing, but may prompt an inquiry (at most one per payment per 10 s, wall
       // clock); otherwise it is only kept, within the rejected-notify budget, unattributed.
-      if (id && hint_allowed(*id)) {
+      // In cluster mode only the payment's owner may commit the hint (the fence would refuse
+      // the record with it), and it polls the payment anyway: never posted to the inbox.
+      const bool ours = inbox_ == nullptr || inbox_->acts_for(check.payment_request_id);
+      if (id && ours && hint_allowed(*id)) {
         in.payment_id = *id;
         in.ev = notify_unverified{};
       }
