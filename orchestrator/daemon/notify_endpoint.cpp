@@ -130,7 +130,10 @@ asio::awaitable<notify_endpoint::notify_answer> notify_endpoint::record(net::req
     // Another instance's payment: acked once the inbox row is durable (the owner applies it).
     if (id && inbox_ != nullptr && inbox_->route(in, check.payment_request_id)) co_return notify_answer{};
     auto out = co_await deps_.drv.submit_and_hold(std::move(in));
-    if (out.out.result == engine::outcome::conflict || out.out.result == engine::outcome::rejected) {
+    // Nothing of it was written (not_owner: the fence refused it): Alipay+ must send it again.
+    const auto result = out.out.result;
+    if (result == engine::outcome::conflict || result == engine::outcome::rejected ||
+        result == engine::outcome::not_owner) {
       deps_.drv.release(out.hold);
       co_return notify_answer{server_error_response(503, "RETRY", "could not record the notify; please retry")};
     }

@@ -3,7 +3,9 @@
 // B for all. An authentic notify reaching A is acked once its inbox row commits and B applies
 // it (the payment SUCCESS, the notify record kept); a rejected notify reaching A is kept, not
 // lost to the fence: A cannot commit a hint inquiry for B's payment, so the record is kept
-// unattributed and B's own polling covers the payment.
+// unattributed and B's own polling covers the payment. And without the inbox (a process whose
+// file another one took over), an authentic notify the fence refuses is answered 503, so that
+// Alipay+ sends it again, never acked with nothing recorded.
 #include <doctest/doctest.h>
 
 #include <optional>
@@ -71,13 +73,13 @@ net::request make_notify(bool authentic) {
 }
 
 struct rig {
-  rig()
+  explicit rig(bool with_inbox = true)
       : a(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
         b(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
         endpoint(notify_endpoint_deps{io, a.drv, *a.store, a.clock, stats}, settings(), acks()) {
     b.take_all("b");
     a.drv.fence_with(*a.store, {});  // holds nothing: any payment commit of A is refused
-    endpoint.use_inbox(&a.relay);
+    if (with_inbox) endpoint.use_inbox(&a.relay);
     engine::input create;
     create.create = store::test::sample_payment(std::string(alipay_id), to_epoch_ms(t0));
     create.create->amount = money{100, *currency_code::parse("JPY")};
@@ -135,6 +137,14 @@ TEST_CASE("cluster mode: a rejected notify naming another instance's payment is 
   CHECK(answer.status == 401);
   run_until(r.io, [&] { return r.a.store->rejected_notifies().first == 1; });
   CHECK(r.a.inbox().empty());  // an unauthenticated sender never grows the inbox
+}
+
+TEST_CASE("a notify whose commit the fence refuses (not_owner) is answered 503, never acked") {
+  rig r(false);
+  const auto answer = r.serve(make_notify(true));
+  CHECK(answer.status == 503);
+  CHECK(r.b.store->notifies_of(r.id).empty());
+  CHECK(r.b.store->load(r.id)->status != payment_status::success);
 }
 
 }  // namespace cashier::daemon
