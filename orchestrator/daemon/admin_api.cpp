@@ -78,6 +78,9 @@ asio::awaitable<net::response> admin_api::act(route_id action, const std::string
   if (inbox_ != nullptr) routed = inbox_->route(in, p);
   if (!routed) routed = co_await deps_.drv.submit(std::move(in));
   const auto& out = *routed;
+  // Nothing of it was written (another writer first, or the fence refused it): never a 202.
+  if (out.result == engine::outcome::conflict || out.result == engine::outcome::not_owner)
+    co_return server_error_response(503, "STORE_UNAVAILABLE", "the payment could not be changed now; retry");
   if (out.made.rejected)
     co_return server_error_response(409, "PAYMENT_FINAL", "payment is final: " + std::string(to_string(*out.made.rejected)));
   co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));

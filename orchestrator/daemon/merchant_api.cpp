@@ -332,8 +332,10 @@ asio::awaitable<response> merchant_api::cancel(const request& req, const merchan
     if (inbox_ != nullptr)
       if (auto routed = inbox_->route(in, *p)) co_return cancel_answer(*routed);
     const auto out = co_await deps_.drv.submit(std::move(in));
-    // A conflict means another writer changed the payment between load and commit: resubmit.
-    if (out.result != engine::outcome::conflict) co_return cancel_answer(out);
+    // A conflict means another writer changed the payment between load and commit, not_owner
+    // that the shard was lost meanwhile (the next attempt goes to the inbox): resubmit.
+    if (out.result != engine::outcome::conflict && out.result != engine::outcome::not_owner)
+      co_return cancel_answer(out);
   }
   co_return error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry later");
 }

@@ -1017,5 +1017,21 @@ TEST_CASE_FIXTURE(api_fixture, "cluster mode: a cancel for another instance's sh
   CHECK(other->inbox_of(all, 0, 10).size() == 1);
 }
 
+
+// Without the inbox (a process whose file another one took over) the fence refuses the cancel:
+// retried, then 503 (nothing was recorded; the merchant's retry reaches the owner), not 500.
+TEST_CASE_FIXTURE(api_fixture, "a cancel the fence keeps refusing (not_owner) is answered 503") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-y")).status == 201);
+  auto* mine = dynamic_cast<store::clustered_store*>(store.get());
+  REQUIRE(mine != nullptr);
+  auto other = store::open_sqlite_clustered(dir.file("cashier.db"));
+  other->claim("other", 0, std::chrono::seconds(10), true);
+  drv.fence_with(*mine, {});
+  const auto r = call("POST", "/v1/payments/pr-y/cancel", "{}");
+  CHECK(r.status == 503);
+  CHECK(error_of(r).at("code") == "STORE_UNAVAILABLE");
+  CHECK(store->find("m1", "pr-y").value().pending != pending_action::cancel);
+}
+
 }  // namespace
 }  // namespace cashier::daemon
