@@ -7,6 +7,8 @@
 // costs at most one claim tick, because the owner polls on every tick anyway; after every
 // (re)connection `wake` is called once, for rows posted meanwhile. A lost connection is retried
 // with a capped backoff. SQLite has no NOTIFY: there the claim tick's poll is the only one.
+// libpq resolves a host NAME with a blocking getaddrinfo inside PQconnectPoll: give the
+// conninfo a unix socket directory, a `hostaddr` or an IP literal so that nothing blocks.
 #pragma once
 
 #include <chrono>

@@ -66,9 +66,9 @@ std::optional<engine::output> inbox_relay::route(const engine::input& in, std::s
     // A request the machine refuses on this row is refused on any later one: only final payments
     // refuse, and final is final. Answer it here instead of posting a row the owner would drop.
     if (is_request(in.ev)) {
-      const auto d_now = step(*stored, in.ev, d.clock.now(), d.eng.params());
-      if (d_now.rejected) {
-        out.made.rejected = d_now.rejected;
+      const auto predicted = step(*stored, in.ev, d.clock.now(), d.eng.params());
+      if (predicted.rejected) {
+        out.made.rejected = predicted.rejected;
         return out;
       }
     }
@@ -97,23 +97,26 @@ void inbox_relay::poll(std::span<const store::shard_id> held) {
   std::erase_if(st.taken, [&](const auto& e) { return !held_set.contains(e.second.shard); });
   if (held.empty()) return;
   std::vector<store::inbox_entry> rows;
+  bool complete = false;  // every row of the held shards was read
   try {
-    for (std::int64_t after = 0;;) {
+    for (std::int64_t after = 0; !complete && rows.size() < max_rows_per_poll;) {
       auto page = st.deps.store.inbox_of(held, after, page_rows);
-      const bool last = page.size() < page_rows;
+      complete = page.size() < page_rows;
       if (!page.empty()) after = page.back().id;
       std::move(page.begin(), page.end(), std::back_inserter(rows));
-      if (last) break;
     }
   } catch (const store::store_error& e) {
     ++st.stats.poll_failures;
     log_line(log_level::warn, "inbox: reading the inbox failed; the next poll retries", {{"error", e.what()}});
     return;
   }
-  // Every row of the held shards was read: entries of rows no longer there were applied.
-  std::unordered_set<std::int64_t> present;
-  for (const auto& row : rows) present.insert(row.id);
-  std::erase_if(st.taken, [&](const auto& e) { return !e.second.in_flight && !present.contains(e.first); });
+  // Every row of the held shards was read: entries of rows no longer there were applied. (A
+  // backlog beyond one poll's rows is read again from its start once those are applied.)
+  if (complete) {
+    std::unordered_set<std::int64_t> present;
+    for (const auto& row : rows) present.insert(row.id);
+    std::erase_if(st.taken, [&](const auto& e) { return !e.second.in_flight && !present.contains(e.first); });
+  }
 
   for (const auto& row : rows) {
     if (st.taken.contains(row.id)) continue;

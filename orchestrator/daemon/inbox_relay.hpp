@@ -55,6 +55,8 @@ class inbox_relay {
  public:
   /// Rows read per inbox_of() call; a poll pages through all of a shard set's rows.
   static constexpr std::size_t page_rows = 256;
+  /// Rows one poll reads at most (a backlog is taken over several polls).
+  static constexpr std::size_t max_rows_per_poll = 16 * page_rows;
 
   explicit inbox_relay(inbox_relay_deps deps);
 
