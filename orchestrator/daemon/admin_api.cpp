@@ -73,7 +73,14 @@ asio::awaitable<net::response> admin_api::act(route_id action, const std::string
   in.payment_id = p.id;
   if (action == route_id::admin_cancel) in.ev = cancel_requested{requester::operator_, "operator"};
   else in.ev = inquiry_requested{};
-  const auto out = co_await deps_.drv.submit(std::move(in));
+  // Another instance's payment: accepted once the inbox row is durable (the owner applies it).
+  std::optional<engine::output> routed;
+  if (inbox_ != nullptr) routed = inbox_->route(in, p);
+  if (!routed) routed = co_await deps_.drv.submit(std::move(in));
+  const auto& out = *routed;
+  // Nothing of it was written (another writer first, or the fence refused it): never a 202.
+  if (out.result == engine::outcome::conflict || out.result == engine::outcome::not_owner)
+    co_return server_error_response(503, "STORE_UNAVAILABLE", "the payment could not be changed now; retry");
   if (out.made.rejected)
     co_return server_error_response(409, "PAYMENT_FINAL", "payment is final: " + std::string(to_string(*out.made.rejected)));
   co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));

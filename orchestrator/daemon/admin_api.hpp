@@ -14,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/net/http_types.hpp"
@@ -36,6 +37,9 @@ class admin_api {
 
   /// Answers admin route `matched` (one of the admin_* route ids) of `req`, on the reactor.
   boost::asio::awaitable<net::response> handle(const route_match& matched, const net::request& req);
+  /// Cluster mode: inputs for a payment whose shard is not acted for go through `relay` (the
+  /// inbox) instead of the driver. Outside cluster mode there is none.
+  void use_inbox(inbox_relay* relay) { inbox_ = relay; }
 
  private:
   std::variant<payment, net::response> named_payment(const std::string& name, std::string_view target);
@@ -43,6 +47,7 @@ class admin_api {
   boost::asio::awaitable<net::response> refund(const std::string& id, const net::request& req);
 
   admin_api_deps deps_;
+  inbox_relay* inbox_ = nullptr;  // cluster mode only
 };
 
 }  // namespace cashier::daemon

@@ -48,6 +48,8 @@
 #include "orchestrator/daemon/create_request.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/inbox_listener.hpp"
+#include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/log.hpp"
 #include "orchestrator/daemon/merchant_answers.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
@@ -138,6 +140,8 @@ struct daemon_parts {
   std::unique_ptr<driver> drv;
   std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), executed by the driver
   std::unique_ptr<cluster_member> member;  // store.cluster: one instance of several (cluster.md)
+  std::unique_ptr<inbox_relay> relay;       // store.cluster: inputs for another instance's shards
+  std::unique_ptr<inbox_listener> listener;  // store.cluster: LISTEN cashierd_inbox (PostgreSQL)
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
   std::unique_ptr<checkout_pages> checkout;  // the hosted payment page, /pay/
@@ -342,6 +346,7 @@ int run_daemon(const config& cfg) {
       log_line(log_level::error, "cannot read the shard table", {{"database", store_name(cfg)}, {"error", e.what()}});
       return 1;
     }
+    const auto lc_shards = lc.shards;
     d.member = std::make_unique<cluster_member>(
         cluster_member_deps{d.io, *d.store, *d.cluster, *d.drv, d.refund_eng.get(), d.stats}, std::move(lc));
     // Refund writes and webhook attempts are fenced like the payments' commits, and a payment's
@@ -349,6 +354,19 @@ int run_daemon(const config& cfg) {
     const auto held = [&d] { return d.member->leases().fence(); };
     d.refund_eng->fence_with(*d.cluster, held);
     d.webhooks->fence_with(*d.cluster, held);
+    // Inputs for a payment another instance owns go through the inbox; this instance applies
+    // its own shards' rows on each claim tick, after each takeover and on each NOTIFY.
+    d.relay = std::make_unique<inbox_relay>(inbox_relay_deps{
+        d.io, *d.cluster, *d.eng, *d.drv, *d.clock, lc_shards,
+        [&d](store::shard_id shard) { return d.member->leases().acts_for(shard); }});
+    d.notify->use_inbox(d.relay.get());
+    d.api->use_inbox(d.relay.get());
+    d.admin->use_inbox(d.relay.get());
+    d.member->on_tick([&d] { d.relay->poll_held(); });
+    if (cfg.store.engine == store_engine::postgres) {
+      d.listener = std::make_unique<inbox_listener>(d.io, cfg.store.postgres_conninfo, [&d] { d.relay->poll_held(); });
+      d.listener->start();
+    }
     d.member->start();
   } else if (d.cluster) {
     try {
@@ -428,6 +446,7 @@ int run_daemon(const config& cfg) {
       auto stop_ops = d.ops_server->stop(std::chrono::seconds(2));
       co_await asio::co_spawn(d.net_io, std::move(stop_ops), asio::use_awaitable);
       co_await d.drv->drain(std::chrono::milliseconds(d.cfg.alipayplus.request_timeout_ms + 1000));
+      if (d.listener) d.listener->stop();
       if (d.member) d.member->drain();  // the answers are committed: let the shards go
       co_await d.webhooks->drain(std::chrono::seconds(10));
       d.io.stop();

@@ -130,6 +130,7 @@ void cluster_member::run() {
               {"openPayments", taken_open_}, {"held", leases_.held()}});
     taken_.clear();
     taken_open_ = 0;
+    if (on_tick_) asio::post(deps_.io, on_tick_);  // the taken shards' inbox rows
   }
   if (!stopped_.empty()) {
     // Lost (another instance claimed them, or the trust ran out first) or let go (rebalancing,
@@ -254,6 +255,7 @@ void cluster_member::arm() {
   timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;  // re-armed or cancelled
     enter();
+    if (on_tick_) on_tick_();
   });
 }
 

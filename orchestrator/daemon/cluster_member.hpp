@@ -63,6 +63,9 @@ class cluster_member {
   /// A fresh Alipay+ paymentRequestId from `draw` that hashes into a shard this instance acts
   /// for, or nothing when it acts for none (the create is answered 503, like a store outage).
   std::optional<std::string> draw_payment_request_id(const std::function<std::string()>& draw);
+  /// Calls `poll` after each claim tick and after each pass that took shards over (on a later
+  /// reactor turn): the inbox relay applies its shards' rows then (a NOTIFY may be lost).
+  void on_tick(std::function<void()> poll) { on_tick_ = std::move(poll); }
   /// True when this instance acts for the shard of payment `p` now.
   bool acts_for(const payment& p) const { return leases_.acts_for(store::shard_of(p, shards_)); }
   /// Shards acted for now.
@@ -90,6 +93,7 @@ class cluster_member {
   std::vector<store::shard_id> taken_;  // takeovers of this run(), logged together
   std::size_t taken_open_ = 0;
   std::vector<store::shard_id> stopped_;  // stops of this run(), logged together
+  std::function<void()> on_tick_;         // the inbox poll (on_tick)
 };
 
 }  // namespace cashier::daemon

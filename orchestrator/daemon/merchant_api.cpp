@@ -259,7 +259,7 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
     case engine::outcome::applied: {
       const payment p = co_await await_pay_answer(std::move(out.after));
       if (pay_answered(p)) co_return json_text_response(201, engine::payment_json(p));
-      co_await note_early_answer(p.id);  // committed before the 202 leaves: payment.pending is owed
+      co_await note_early_answer(p);  // committed before the 202 leaves: payment.pending is owed
       co_return json_text_response(202, engine::payment_json(p));
     }
     case engine::outcome::unchanged:
@@ -274,11 +274,13 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   co_return error_response(500, "INTERNAL", "the payment could not be stored");
 }
 
-asio::awaitable<void> merchant_api::note_early_answer(std::int64_t payment_id) {
+asio::awaitable<void> merchant_api::note_early_answer(const payment& p) {
+  const auto payment_id = p.id;
   for (int attempt = 0; attempt < max_conflict_retries; ++attempt) {
     engine::input in;
     in.payment_id = payment_id;
     in.ev = create_answered_early{};
+    if (inbox_ != nullptr && inbox_->route(in, p)) co_return;  // the shard was lost since the create
     const auto out = co_await deps_.drv.submit(std::move(in));
     if (out.result != engine::outcome::conflict) co_return;
   }
@@ -333,9 +335,14 @@ asio::awaitable<response> merchant_api::cancel(const request& req, const merchan
     engine::input in;
     in.payment_id = p->id;
     in.ev = cancel_requested{requester::merchant, *reason};
+    // Another instance's payment: accepted once the inbox row is durable (the owner applies it).
+    if (inbox_ != nullptr)
+      if (auto routed = inbox_->route(in, *p)) co_return cancel_answer(*routed);
     const auto out = co_await deps_.drv.submit(std::move(in));
-    // A conflict means another writer changed the payment between load and commit: resubmit.
-    if (out.result != engine::outcome::conflict) co_return cancel_answer(out);
+    // A conflict means another writer changed the payment between load and commit, not_owner
+    // that the shard was lost meanwhile (the next attempt goes to the inbox): resubmit.
+    if (out.result != engine::outcome::conflict && out.result != engine::outcome::not_owner)
+      co_return cancel_answer(out);
   }
   co_return error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry later");
 }

@@ -33,6 +33,7 @@
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/daemon/config.hpp"
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/routes.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/net/http_types.hpp"
@@ -78,6 +79,9 @@ class merchant_api {
   /// before the match is looked at. Store failures become 503; nothing is acknowledged before
   /// its commit.
   boost::asio::awaitable<net::response> handle(const net::request& req, const match_result& match);
+  /// Cluster mode: inputs for a payment whose shard is not acted for go through `relay` (the
+  /// inbox) instead of the driver. Outside cluster mode there is none.
+  void use_inbox(inbox_relay* relay) { inbox_ = relay; }
 
  private:
   struct merchant_key {
@@ -92,7 +96,7 @@ class merchant_api {
   boost::asio::awaitable<payment> await_pay_answer(payment p);
   /// Tells the machine the create was answered 202 (payment.pending owed), committed before
   /// the answer leaves.
-  boost::asio::awaitable<void> note_early_answer(std::int64_t payment_id);
+  boost::asio::awaitable<void> note_early_answer(const payment& p);
   net::response get(const merchant_config& m, const std::string& id, const net::request& req);
   boost::asio::awaitable<net::response> cancel(const net::request& req, const merchant_config& m,
                                                const std::string& id);
@@ -115,6 +119,7 @@ class merchant_api {
   };
 
   merchant_api_deps deps_;
+  inbox_relay* inbox_ = nullptr;  // cluster mode only
   std::vector<merchant_key> keys_;
   std::unordered_map<std::string, consult_entry> consult_cache_;  ///< by consult_cache_key
 };

@@ -90,7 +90,10 @@ asio::awaitable<notify_endpoint::notify_answer> notify_endpoint::record(net::req
     if (check.verification != notify_verification::ok) {
       // Changes nothing, but may prompt an inquiry (at most one per payment per 10 s, wall
       // clock); otherwise it is only kept, within the rejected-notify budget, unattributed.
-      if (id && hint_allowed(*id)) {
+      // In cluster mode only the payment's owner may commit the hint (the fence would refuse
+      // the record with it), and it polls the payment anyway: never posted to the inbox.
+      const bool ours = inbox_ == nullptr || inbox_->acts_for(check.payment_request_id);
+      if (id && ours && hint_allowed(*id)) {
         in.payment_id = *id;
         in.ev = notify_unverified{};
       }
@@ -124,8 +127,13 @@ asio::awaitable<notify_endpoint::notify_answer> notify_endpoint::record(net::req
                                   " s from now, beyond maxClockSkewSeconds (a clock skew or a replay)",
                               deps_.clock.now()});
     }
+    // Another instance's payment: acked once the inbox row is durable (the owner applies it).
+    if (id && inbox_ != nullptr && inbox_->route(in, check.payment_request_id)) co_return notify_answer{};
     auto out = co_await deps_.drv.submit_and_hold(std::move(in));
-    if (out.out.result == engine::outcome::conflict || out.out.result == engine::outcome::rejected) {
+    // Nothing of it was written (not_owner: the fence refused it): Alipay+ must send it again.
+    const auto result = out.out.result;
+    if (result == engine::outcome::conflict || result == engine::outcome::rejected ||
+        result == engine::outcome::not_owner) {
       deps_.drv.release(out.hold);
       co_return notify_answer{server_error_response(503, "RETRY", "could not record the notify; please retry")};
     }

@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/net/http_types.hpp"
@@ -45,6 +46,9 @@ class notify_endpoint {
 
   /// Answers one notify. Runs on the network thread; the commit runs on the reactor.
   boost::asio::awaitable<net::response> serve(net::request req);
+  /// Cluster mode: a verified notify for a payment whose shard is not acted for goes through `relay` (the
+  /// inbox) instead of the driver. Outside cluster mode there is none.
+  void use_inbox(inbox_relay* relay) { inbox_ = relay; }
 
  private:
   /// What record() decided: an answer instead of the ack, or the ticket of calls held.
@@ -63,6 +67,7 @@ class notify_endpoint {
   static constexpr std::size_t max_remembered = 10000;
 
   notify_endpoint_deps deps_;
+  inbox_relay* inbox_ = nullptr;  // cluster mode only (reactor)
   // The network thread's.
   notify_settings settings_;
   ack_builder acks_;

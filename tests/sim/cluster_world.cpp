@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "orchestrator/engine/engine.hpp"
+#include "orchestrator/engine/inbox_codec.hpp"
 #include "orchestrator/engine/scheduler.hpp"
 #include "orchestrator/engine/shard_leases.hpp"
 #include "state/store/sqlite_store.hpp"
@@ -169,6 +170,7 @@ class cluster_world {
   void lease_request(std::size_t i, const engine::lease_action& a);
   void take_over(std::size_t i, store::shard_id shard, std::int64_t epoch);
   void apply_inbox(std::size_t i);
+  void post(node& n, store::shard_id shard, const engine::input& in);
   void flush(std::size_t i);
   void commit_next(std::size_t i);
   void commit(std::size_t i, engine::batch b);
@@ -210,8 +212,6 @@ class cluster_world {
   store::shard_id shards_ = 0;
   std::vector<node> nodes_;
   std::vector<merchant_payment> merchant_;
-  std::map<std::int64_t, engine::input> inbox_inputs_;  // inbox body -> the input it carries
-  std::int64_t next_inbox_key_ = 1;
   std::map<std::int64_t, store::shard_id> shard_by_id_;
   std::vector<std::int64_t> last_epoch_;  // per shard, the highest epoch seen in the table
   std::vector<store::shard_lease> table_;  // the shard table as the last lease statement left it
@@ -495,12 +495,13 @@ void cluster_world::apply_inbox(std::size_t i) {
   if (shards.empty()) return;
   for (const auto& row : n.store->inbox_of(shards, 0, 256)) {
     if (!n.inbox_taken.insert(row.id).second) continue;
-    const auto it = inbox_inputs_.find(std::stoll(row.body));
-    if (it == inbox_inputs_.end()) {
-      log_.add(queue_.now(), "inbox row " + std::to_string(row.id) + " carries an unknown input");
+    // The production codec: the row is all the owner has (proto-docs/cluster.md "The inbox").
+    auto decoded = engine::decode_inbox(row.kind, row.body);
+    if (const auto* bad = std::get_if<engine::inbox_decode_error>(&decoded)) {
+      log_.add(queue_.now(), "inbox row " + std::to_string(row.id) + " does not decode: " + bad->detail);
       continue;
     }
-    auto in = it->second;
+    auto in = std::get<engine::input>(std::move(decoded));
     in.inbox_id = row.id;
     in.payment_id = row.payment_id;
     trace(n.name + " applies inbox row " + std::to_string(row.id) + " (" + row.kind + ")");
@@ -510,6 +511,16 @@ void cluster_world::apply_inbox(std::size_t i) {
         if (nodes_[i].incarnation == inc) nodes_[i].inbox_taken.erase(id);
     });
   }
+}
+
+/// Posts `in` to the inbox of `shard` as the daemon does: encoded (the owner decodes the row).
+void cluster_world::post(node& n, store::shard_id shard, const engine::input& in) {
+  const auto msg = engine::encode_inbox(in);
+  if (const auto* m = std::get_if<engine::inbox_message>(&msg)) {
+    n.store->post_inbox(shard, in.payment_id, m->kind, m->body);
+    return;
+  }
+  log_.add(queue_.now(), "an input for the inbox does not encode");
 }
 
 void cluster_world::submit(std::size_t i, engine::input in, reply r) {
@@ -887,9 +898,7 @@ void cluster_world::cancel(int i) {
       });
       return;
     }
-    const auto key = next_inbox_key_++;
-    inbox_inputs_[key] = in;
-    n.store->post_inbox(shard, p->id, "cancel", std::to_string(key));
+    post(n, shard, in);
     ++rep_.inbox_posted;
     merchant_[static_cast<std::size_t>(i)].cancel_accepted = true;
     trace(n.name + " posts a cancel of " + p->payment_request_id + " to the inbox of shard " + std::to_string(shard));
@@ -921,10 +930,7 @@ void cluster_world::notify_arrives(const notify_message& m) {
       queue_.after(latency(), [this, id] { fake_.ack(id); });
     };
     if (p && !n.leases->acts_for(store::shard_of(*p, shards_))) {
-      const auto key = next_inbox_key_++;
-      inbox_inputs_[key] = in;
-      const auto shard = store::shard_of(*p, shards_);
-      n.store->post_inbox(shard, p->id, "notify", std::to_string(key));
+      post(n, store::shard_of(*p, shards_), in);
       ++rep_.inbox_posted;
       ack();
       // NOTIFY: a wake-up for whoever owns the shard (lost ones are covered by the poll).

@@ -973,3 +973,65 @@ TEST_CASE_FIXTURE(checkout_fixture, "the option follows consult: enabled, disabl
 
 }  // namespace
 }  // namespace cashier::daemon
+
+namespace cashier::daemon {
+namespace {
+
+// Cluster mode (proto-docs/cluster.md "The inbox"): another instance owns the payment's shard, so
+// this one posts the merchant's cancel to the inbox and answers 202 with the payment as stored,
+// as for any accepted cancel; the owner applies it (inbox_relay_test.cpp). Before the relay the
+// cancel was submitted here, came back not_owner and was answered 500.
+TEST_CASE_FIXTURE(api_fixture, "cluster mode: a cancel for another instance's shard is accepted through the inbox") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-x")).status == 201);
+  const auto before = store->find("m1", "pr-x").value();
+  auto* mine = dynamic_cast<store::clustered_store*>(store.get());
+  REQUIRE(mine != nullptr);
+  auto other = store::open_sqlite_clustered(dir.file("cashier.db"));
+  other->claim("other", 0, std::chrono::seconds(10), true);  // every shard is the other's now
+  drv.fence_with(*mine, {});
+  inbox_relay relay({io, *mine, eng, drv, clock, mine->shard_count(), [](store::shard_id) { return false; }});
+  api.use_inbox(&relay);
+
+  const auto r = call("POST", "/v1/payments/pr-x/cancel", R"({"reason":"changed my mind"})");
+  CHECK(r.status == 202);
+  const auto b = parse_object(r.body);
+  CHECK(b.at("status") == "IN_PROCESS");
+  CHECK(b.at("paymentRequestId") == "pr-x");
+  std::vector<store::shard_id> all;
+  for (store::shard_id s = 0; s < other->shard_count(); ++s) all.push_back(s);
+  const auto rows = other->inbox_of(all, 0, 10);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].kind == "cancel");
+  CHECK(rows[0].payment_id == before.id);
+  CHECK(store->find("m1", "pr-x").value().pending == before.pending);  // the owner applies it, not this one
+  // A cancel of a final payment is refused here as the owner would refuse it, without a row.
+  auto failed = before;
+  failed.status = payment_status::fail;
+  failed.pending = pending_action::none;
+  engine::input again;
+  again.payment_id = before.id;
+  again.ev = cancel_requested{requester::merchant, ""};
+  const auto refused = relay.route(again, failed);
+  REQUIRE(refused);
+  CHECK(refused->made.rejected);
+  CHECK(other->inbox_of(all, 0, 10).size() == 1);
+}
+
+
+// Without the inbox (a process whose file another one took over) the fence refuses the cancel:
+// retried, then 503 (nothing was recorded; the merchant's retry reaches the owner), not 500.
+TEST_CASE_FIXTURE(api_fixture, "a cancel the fence keeps refusing (not_owner) is answered 503") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-y")).status == 201);
+  auto* mine = dynamic_cast<store::clustered_store*>(store.get());
+  REQUIRE(mine != nullptr);
+  auto other = store::open_sqlite_clustered(dir.file("cashier.db"));
+  other->claim("other", 0, std::chrono::seconds(10), true);
+  drv.fence_with(*mine, {});
+  const auto r = call("POST", "/v1/payments/pr-y/cancel", "{}");
+  CHECK(r.status == 503);
+  CHECK(error_of(r).at("code") == "STORE_UNAVAILABLE");
+  CHECK(store->find("m1", "pr-y").value().pending != pending_action::cancel);
+}
+
+}  // namespace
+}  // namespace cashier::daemon

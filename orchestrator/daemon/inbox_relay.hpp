@@ -1,0 +1,99 @@
+// The daemon's side of the cluster inbox (proto-docs/cluster.md "The inbox"), on the reactor
+// thread. route() is the one decision the entry points (notify endpoint, merchant cancel, admin
+// cancel and inquiry) ask: in cluster mode, an input for a payment whose shard this instance does
+// not act for is encoded (engine/inbox_codec.hpp) and posted as an inbox row instead of being
+// submitted, and the caller answers from what route() returns once the row is durable. poll()
+// is the owner's half: it reads the inbox rows of the shards held and submits each row's input
+// to the driver with inbox_id set, so the row is deleted in the fenced commit that applies it; a
+// conflict, not_owner or store failure releases the row for the next poll. Outside cluster mode
+// (no relay) nothing changes. Who holds which shard is not decided here: the lease executor
+// (cluster_member) gives acts_for() and calls poll() on its claim ticks and at takeovers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/engine/clock.hpp"
+#include "orchestrator/engine/engine.hpp"
+#include "state/store/cluster_store.hpp"
+
+namespace cashier::daemon {
+
+/// What the relay works with; everything outlives it.
+struct inbox_relay_deps {
+  boost::asio::io_context& io;  ///< the reactor (the applying coroutines run on it)
+  store::cluster_store& store;  ///< the reactor's (writer) connection: post_inbox, inbox_of
+  engine::engine& eng;          ///< the machine's parameters, for answering a posted request
+  driver& drv;                  ///< where applied rows' inputs are submitted
+  const payment_clock& clock;   ///< the payment clock (the instant a request is judged at)
+  store::shard_id shard_count;  ///< shards in the database
+  /// True while this instance acts for the shard (the lease manager's trust).
+  std::function<bool(store::shard_id)> acts_for;
+};
+
+/// The relay's counters (metrics, tests).
+struct inbox_relay_stats {
+  std::uint64_t posted = 0;       ///< rows posted by route()
+  std::uint64_t submitted = 0;    ///< rows submitted for applying (a retry counts again)
+  std::uint64_t applied = 0;      ///< rows whose input committed (the row deleted with it)
+  std::uint64_t retried = 0;      ///< rows released after a conflict, not_owner or store failure
+  std::uint64_t undecodable = 0;  ///< rows kept because they do not decode (logged; malformed ones as an anomaly)
+  std::uint64_t poll_failures = 0;  ///< polls the store failed (the next one retries)
+};
+
+/// Routes inputs to the inbox and applies the inbox rows of the shards held. Reactor thread only.
+class inbox_relay {
+ public:
+  /// Rows read per inbox_of() call; a poll pages through all of a shard set's rows.
+  static constexpr std::size_t page_rows = 256;
+  /// Rows one poll reads at most (a backlog is taken over several polls).
+  static constexpr std::size_t max_rows_per_poll = 16 * page_rows;
+
+  explicit inbox_relay(inbox_relay_deps deps);
+
+  /// The decision: when the payment Alipay+ knows as `alipay_request_id` (its shard) is not acted
+  /// for, posts `in` (its payment_id set) to the inbox and returns the output to answer with:
+  /// `unchanged`, `after` = `stored` (the payment as this instance read it; empty for a notify
+  /// that did not load it). A cancel or inquiry the machine refuses for `stored` (a final
+  /// payment: stable whoever owns it) is not posted and comes back refused, as the owner would
+  /// answer. Nothing = act for it here: submit `in` as usual. An input the inbox cannot carry is
+  /// submitted as usual too (the fence answers not_owner). Throws store::store_error when the
+  /// post fails (nothing written), like a failed commit.
+  std::optional<engine::output> route(const engine::input& in, std::string_view alipay_request_id,
+                                      const payment* stored = nullptr);
+  /// route() for a payment in hand.
+  std::optional<engine::output> route(const engine::input& in, const payment& stored) {
+    return route(in, store::alipay_request_id(stored), &stored);
+  }
+
+  /// True when this instance acts for the shard of the payment Alipay+ knows as
+  /// `alipay_request_id` (what a fenced commit of it needs).
+  bool acts_for(std::string_view alipay_request_id) const;
+
+  /// Applies the inbox rows of `held` (the shards acted for): every row not already taken is
+  /// decoded and submitted with inbox_id set. Store failures are logged and counted; the next
+  /// poll retries. Rows of shards not in `held` are forgotten (a later takeover reads them again).
+  void poll(std::span<const store::shard_id> held);
+  /// poll() of every shard acts_for() says is held (a NOTIFY wake-up).
+  void poll_held();
+
+  /// The counters.
+  const inbox_relay_stats& stats() const;
+
+ private:
+  struct state;
+  /// Submits a row's input and settles its taken entry from the outcome.
+  static boost::asio::awaitable<void> apply_row(std::shared_ptr<state> st, engine::input in, std::uint64_t token);
+  std::shared_ptr<state> st_;
+};
+
+}  // namespace cashier::daemon

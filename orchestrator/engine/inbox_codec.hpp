@@ -1,0 +1,72 @@
+// The encoding of an engine::input that travels through the cluster inbox (proto-docs/cluster.md
+// "The inbox"): an instance that does not own a payment's shard posts the input as a row (kind,
+// body) and the owner decodes it back and applies it. Pure: no I/O, no clock, no exceptions out.
+// Only inputs that name an existing payment and come from outside the owner travel: a verified
+// notifyPayment with its notify record (and the anomalies found on the way in), a cancel request
+// (merchant, operator or system), an operator's inquiry, and the note that a create was answered
+// early. A create (no payment yet), Alipay+ answers (the owner's own calls) and deadlines do not.
+// The body is JSON, versioned ("v": 1), byte strings as lowercase hex; the decoder treats it as
+// hostile (it comes from a shared database): bounded sizes, every field checked, unknown keys
+// refused, and it tells "a newer format" (keep the row for an instance that knows it) from
+// "malformed" (never applicable: an anomaly).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "orchestrator/engine/engine.hpp"
+
+namespace cashier::engine {
+
+/// The version of the body encode_inbox() writes; decode_inbox() reads this one only.
+inline constexpr int inbox_body_version = 1;
+/// An inbox body longer than this is refused by both sides (a notify body and its headers are at
+/// most 64 KiB + 8 KiB on the wire, twice that as hex, plus the rest).
+inline constexpr std::size_t max_inbox_body_bytes = 256 * 1024;
+
+/// What an inbox row carries (its `kind` column).
+enum class inbox_kind {
+  notify,        ///< a verified notifyPayment (notify_verified) with its notify record
+  cancel,        ///< a cancel request (cancel_requested)
+  inquiry,       ///< the operator's inquiry (inquiry_requested)
+  early_answer,  ///< the merchant's create was answered 202 (create_answered_early)
+};
+
+/// The `kind` column's text of `k` ("notify", "cancel", "inquiry", "early_answer").
+std::string_view to_string(inbox_kind k);
+
+/// An input as an inbox row's kind and body.
+struct inbox_message {
+  std::string kind;  ///< to_string(inbox_kind)
+  std::string body;  ///< JSON, version inbox_body_version
+};
+
+/// Why encode_inbox() refused an input.
+enum class inbox_refusal {
+  not_an_inbox_input,  ///< a create, a log-only input, calls, or an event only the owner produces
+  too_large,           ///< a field beyond the decoder's bounds (cannot come from a valid request)
+};
+
+/// The row for `in`, or why it cannot travel. `in.payment_id` and `in.inbox_id` are not part of
+/// the body: the row carries the payment id, and the applying instance sets inbox_id.
+std::variant<inbox_message, inbox_refusal> encode_inbox(const input& in);
+
+/// Why a row could not be decoded.
+enum class inbox_failure {
+  unknown_format,  ///< a kind or body version this build does not know (a newer poster): keep the row
+  malformed,       ///< a known kind and version that breaks a rule: no build can apply it
+};
+
+/// A row that could not be decoded.
+struct inbox_decode_error {
+  inbox_failure failure = inbox_failure::malformed;  ///< which kind of failure
+  std::string detail;                                ///< what is wrong (printable ASCII, bounded)
+};
+
+/// The input a row carries (payment_id and inbox_id left 0 for the caller to set from the row),
+/// or why not. Never throws.
+std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind, std::string_view body);
+
+}  // namespace cashier::engine

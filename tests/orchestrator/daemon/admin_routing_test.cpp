@@ -1,0 +1,96 @@
+// The admin cancel and inquiry in cluster mode (admin_api.hpp, inbox_relay.hpp), two daemons'
+// drivers on one SQLite file: instance A acts for no shard, B for all. With the inbox, A posts
+// the operator's cancel or inquiry and answers 202 with the payment as stored, and a cancel of
+// a final payment 409 without a row; without it (a process whose file another one took over),
+// a request the fence refuses is answered 503, never 202 with nothing recorded.
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/json/parse.hpp>
+
+#include "orchestrator/daemon/admin_api.hpp"
+#include "orchestrator/daemon/webhook_sender.hpp"
+#include "state/store/sqlite_store.hpp"
+#include "tests/orchestrator/daemon/inbox_rig.hpp"
+#include "tests/state/store/store_fixture.hpp"
+
+namespace cashier::daemon {
+namespace {
+
+using namespace test;
+
+struct rig {
+  explicit rig(bool with_inbox)
+      : a(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
+        b(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
+        webhooks(io.get_executor(), *a.store, a.clock, {}),
+        admin(admin_api_deps{*a.store, a.drv, webhooks, std::chrono::milliseconds(100)}) {
+    b.take_all("b");
+    a.drv.fence_with(*a.store, {});  // holds nothing: any payment commit of A is refused
+    if (with_inbox) admin.use_inbox(&a.relay);
+    engine::input create;
+    create.create = store::test::sample_payment("order-adm", to_epoch_ms(t0));
+    create.ev = created{};
+    const auto made = submit(io, b.drv, create);
+    REQUIRE(made.result == engine::outcome::applied);
+    id = made.after.id;
+    run_until(io, [&] { return b.store->load(id)->pending != pending_action::pay; });
+  }
+  ~rig() {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(20));
+  }
+  net::response post(const std::string& target) {
+    const auto match = match_route("POST", target, "/notify");
+    const auto* found = std::get_if<route_match>(&match);
+    REQUIRE(found != nullptr);
+    const net::request req{"POST", target, {}, ""};
+    std::optional<net::response> out;
+    asio::co_spawn(io, admin.handle(*found, req), [&](std::exception_ptr e, net::response r) {
+      REQUIRE_FALSE(e);
+      out = std::move(r);
+    });
+    run_until(io, [&] { return out.has_value(); });
+    return *out;
+  }
+
+  asio::io_context io;
+  store::test::temp_dir dir;
+  instance a, b;
+  webhook_sender webhooks;
+  admin_api admin;
+  std::int64_t id = 0;
+};
+
+}  // namespace
+
+TEST_CASE("cluster mode: the operator's cancel and inquiry for another instance's payment go to the inbox") {
+  rig r(true);
+  const auto before = *r.b.store->load(r.id);
+  const auto inquired = r.post("/admin/payments/order-adm/inquire");
+  CHECK(inquired.status == 202);
+  const auto cancelled = r.post("/admin/payments/order-adm/cancel");
+  CHECK(cancelled.status == 202);
+  CHECK(boost::json::parse(cancelled.body).at("paymentRequestId") == "order-adm");
+  const auto rows = r.a.inbox();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].kind == "inquiry");
+  CHECK(rows[1].kind == "cancel");
+  CHECK(r.a.store->load(r.id)->pending == before.pending);
+  r.b.relay.poll(r.b.shards());
+  run_until(r.io, [&] { return r.b.inbox().empty(); });
+  const auto after = r.b.store->load(r.id);
+  CHECK((after->pending == pending_action::cancel || after->status == payment_status::cancelled));
+}
+
+TEST_CASE("an admin cancel the fence refuses (not_owner) is answered 503, not 202 with nothing recorded") {
+  rig r(false);
+  const auto answer = r.post("/admin/payments/order-adm/cancel");
+  CHECK(answer.status == 503);
+  CHECK(r.b.store->load(r.id)->pending != pending_action::cancel);
+}
+
+}  // namespace cashier::daemon
