@@ -179,7 +179,7 @@ class ClusterMode(unittest.TestCase):
             self.assertNotIn(self.server, first_log, "the conninfo is never logged")
 
             # A drain releases the shards: the last survivor claims them at its next tick.
-            members[0].view.daemon.stop(signal.SIGTERM)
+            self.assertEqual(members[0].view.daemon.stop(signal.SIGTERM), 0, "a clean drain")
             released = time.monotonic()
             wait_until(lambda: self.owners() == {"m0": 64}, 5 * LEASE_SECONDS, "m0 to hold every shard",
                        interval=0.02)
