@@ -12,14 +12,10 @@ namespace cashier::daemon {
 /// Cluster mode: inputs of a shard dropped before they committed fail like a store outage (the
 /// merchant or Alipay+ retries, and reaches the new owner or its inbox).
 void driver_core::fail_dropped(const std::vector<engine::ticket>& tickets) {
-  for (const auto t : tickets) {
-    if (t == 0) continue;
-    try {
-      throw store::store_error(store::store_failure::busy, "the payment's shard moved to another instance");
-    } catch (const store::store_error&) {
-      waiters.resolve(t, nullptr, std::current_exception());
-    }
-  }
+  for (const auto t : tickets)
+    if (t != 0)
+      waiters.resolve(t, nullptr, std::make_exception_ptr(store::store_error(
+                                      store::store_failure::busy, "the payment's shard moved to another instance")));
 }
 
 void driver::fence_with(store::cluster_store& store, std::vector<store::shard_epoch> held) {
