@@ -44,6 +44,8 @@
 #include "orchestrator/daemon/admin_auth.hpp"
 #include "orchestrator/daemon/aplus_gateway.hpp"
 #include "orchestrator/daemon/checkout_pages.hpp"
+#include "orchestrator/daemon/cluster_member.hpp"
+#include "orchestrator/daemon/create_request.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/log.hpp"
@@ -108,14 +110,6 @@ std::string public_url_of(const config& cfg, std::uint16_t port) {
 
 /// The Alipay+ refund request for refund `r` of payment `p`, built once (issue 16): cashierd's
 /// own paymentRequestId and refundRequestId, Alipay+'s paymentId when known.
-/// This process's name in the shard table (owner column): host and pid, enough to tell who
-/// holds a shard when an operator looks.
-std::string cluster_instance_id() {
-  std::array<char, 256> host{};
-  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
-  return std::string(host.data()) + ":" + std::to_string(::getpid());
-}
-
 std::string refund_request_body(const payment& p, const refund& r) {
   aplus::refund_request req;
   req.payment_request_id = std::string(store::alipay_request_id(p));
@@ -143,6 +137,7 @@ struct daemon_parts {
   std::unique_ptr<aplus_gateway> gateway;
   std::unique_ptr<driver> drv;
   std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), executed by the driver
+  std::unique_ptr<cluster_member> member;  // store.cluster: one instance of several (cluster.md)
   std::unique_ptr<webhook_sender> webhooks;
   std::unique_ptr<merchant_api> api;
   std::unique_ptr<checkout_pages> checkout;  // the hosted payment page, /pay/
@@ -283,12 +278,28 @@ int run_daemon(const config& cfg) {
   d.drv->on_deadline_fired([&d](call_lane lane, double late) {
     d.stats.observe(metric::timer_lateness, {{"lane", std::string(to_string(lane))}}, late);
   });
-  d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants);
+  webhook_options wopts;
+  if (cfg.store.cluster) {
+    // A payment's events are sent by its shard's owner (in order, once per attempt).
+    wopts.delivers_for = [&d](std::int64_t id) {
+      const auto p = d.store->load(id);
+      return p && d.member && d.member->acts_for(*p);
+    };
+  }
+  d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants, wopts);
   d.webhooks->observe([&d](const delivery_report& r) {
     d.stats.count(metric::webhooks, {{"result", std::string(to_string(r.result))}});
   });
   d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
-      [&d](std::string body) { return d.consult(std::move(body)); }});
+      [&d](std::string body) { return d.consult(std::move(body)); }, {}});
+  if (cfg.store.cluster) {
+    d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
+        [&d](std::string body) { return d.consult(std::move(body)); },
+        [&d]() -> std::optional<std::string> {
+          if (!d.member) return std::nullopt;
+          return d.member->draw_payment_request_id(new_alipay_payment_request_id);
+        }});
+  }
   d.checkout = std::make_unique<checkout_pages>(checkout_deps{*d.drv, *d.store, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }});
 
@@ -326,9 +337,25 @@ int run_daemon(const config& cfg) {
   // before reading what to re-arm, and fences its commits with those epochs, so a second process
   // started on the same database takes over and this one's writes are refused from then on
   // (SQLite and PostgreSQL alike: both engines' stores are clustered_store).
-  if (d.cluster) {
+  if (d.cluster && cfg.store.cluster) {
+    // Cluster mode: the lease manager claims a share of the shards and takes each over (its open
+    // payments and refunds armed) as the claims commit, instead of recover() below.
+    auto lc = lease_timing(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(cfg.store.cluster->lease_seconds)));
+    lc.instance = cfg.store.cluster->instance_id.empty() ? default_instance_id() : cfg.store.cluster->instance_id;
+    lc.budget = cfg.alipayplus.max_requests_per_second;
     try {
-      const auto claimed = d.cluster->claim(cluster_instance_id(), 0, std::chrono::seconds(10), true);
+      lc.shards = d.cluster->shard_count();
+    } catch (const store::store_error& e) {
+      log_line(log_level::error, "cannot read the shard table", {{"database", store_name(cfg)}, {"error", e.what()}});
+      return 1;
+    }
+    d.member = std::make_unique<cluster_member>(
+        cluster_member_deps{d.io, *d.store, *d.cluster, *d.drv, d.refund_eng.get(), d.stats}, std::move(lc));
+    d.member->start();
+  } else if (d.cluster) {
+    try {
+      const auto claimed = d.cluster->claim(default_instance_id(), 0, std::chrono::seconds(10), true);
       std::vector<store::shard_epoch> held;
       for (const auto& row : claimed.changed) held.push_back({row.shard, row.epoch});
       log_line(log_level::info, "claimed every shard", {{"shards", held.size()},
@@ -339,10 +366,13 @@ int run_daemon(const config& cfg) {
       return 1;
     }
   }
-  // Every open payment and refund is re-armed before the listener opens.
-  const auto recovered = d.drv->recover();
-  log_line(log_level::info, "recovered open payments", {{"count", recovered}});
-  log_line(log_level::info, "recovered open refunds", {{"count", d.drv->recover_refunds()}});
+  // Every open payment and refund is re-armed before the listener opens (cluster mode: those of
+  // the shards claimed, as each is taken over).
+  if (!d.member) {
+    const auto recovered = d.drv->recover();
+    log_line(log_level::info, "recovered open payments", {{"count", recovered}});
+    log_line(log_level::info, "recovered open refunds", {{"count", d.drv->recover_refunds()}});
+  }
 
   net::server_options so;
   if (cfg.tls_cert) so.tls = net::make_server_context(*cfg.tls_cert, *cfg.tls_key).value();
@@ -398,6 +428,7 @@ int run_daemon(const config& cfg) {
       auto stop_ops = d.ops_server->stop(std::chrono::seconds(2));
       co_await asio::co_spawn(d.net_io, std::move(stop_ops), asio::use_awaitable);
       co_await d.drv->drain(std::chrono::milliseconds(d.cfg.alipayplus.request_timeout_ms + 1000));
+      if (d.member) d.member->drain();  // the answers are committed: let the shards go
       co_await d.webhooks->drain(std::chrono::seconds(10));
       d.io.stop();
     }, asio::detached);

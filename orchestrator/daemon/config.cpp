@@ -76,7 +76,8 @@ constexpr std::array<std::string_view, 17> root_keys{
     "opsListen", "adminToken", "adminTokenFile", "maxConnections", "maxConnectionsPerAddress",
     "requestHeadTimeoutMs", "publicUrl", "store", "refund"};
 // The storage engine (issue 18).
-constexpr std::array<std::string_view, 2> store_keys{"engine", "postgres"};
+constexpr std::array<std::string_view, 3> store_keys{"engine", "postgres", "cluster"};
+constexpr std::array<std::string_view, 2> cluster_keys{"instanceId", "leaseSeconds"};
 constexpr std::array<std::string_view, 2> postgres_keys{"conninfo", "conninfoFile"};
 constexpr std::array<std::string_view, 2> tls_keys{"cert", "key"};
 constexpr std::array<std::string_view, 11> alipayplus_keys{
@@ -98,10 +99,11 @@ constexpr std::array<std::string_view, 4> identity_keys{"referenceMerchantId", "
 constexpr std::array<std::string_view, 2> address_keys{"region", "city"};
 
 /// Where each key list applies, as a dotted prefix (`[]` for every element of an array).
-constexpr std::array<std::pair<std::string_view, key_list>, 12> key_sections{{
+constexpr std::array<std::pair<std::string_view, key_list>, 13> key_sections{{
     {"", root_keys},
     {"store.", store_keys},
     {"store.postgres.", postgres_keys},
+    {"store.cluster.", cluster_keys},
     {"tls.", tls_keys},
     {"alipayplus.", alipayplus_keys},
     {"alipayplus.alipayplusPublicKey[].", public_key_keys},
@@ -468,6 +470,22 @@ void parse_merchants(const json::value* v, config& c) {
   }
 }
 
+// store.cluster: the instance's name in the shard table and the lease. An instance id is shown
+// by cashierctl cluster and in logs, so it is printable ASCII without spaces, and short; the
+// lease stays between 1 s (tests: renew every 250 ms) and 10 min (failover takes a lease).
+constexpr std::size_t max_instance_id = 64;
+void parse_cluster(const json::value& v, config& c) {
+  const auto& o = as_object(v, "store.cluster", cluster_keys);
+  cluster_config cc;
+  cc.instance_id = get_string(o, "store.cluster", "instanceId", false);
+  if (cc.instance_id.size() > max_instance_id)
+    fail("store.cluster.instanceId", "must be at most " + std::to_string(max_instance_id) + " characters");
+  for (const char ch : cc.instance_id)
+    if (ch < 0x21 || ch > 0x7e) fail("store.cluster.instanceId", "must be printable ASCII without spaces");
+  cc.lease_seconds = get_number(o, "store.cluster", "leaseSeconds", cc.lease_seconds, 1, 600);
+  c.store.cluster = std::move(cc);
+}
+
 // store: the engine, and PostgreSQL's connection string, inline or in a file of its own (which
 // may then hold the password away from the config). The conninfo's syntax is checked here,
 // without connecting; a bad one is reported without quoting it.
@@ -479,10 +497,15 @@ void parse_store(const json::value* v, config& c) {
   else if (engine == "postgres") c.store.engine = store_engine::postgres;
   else fail("store.engine", "must be \"sqlite\" or \"postgres\"");
   const auto* pg = o.if_contains("postgres");
+  const auto* cluster = o.if_contains("cluster");
   if (c.store.engine == store_engine::sqlite) {
     if (pg != nullptr) fail("store.postgres", "is for store.engine \"postgres\"");
+    if (cluster != nullptr)
+      fail("store.cluster", "is for store.engine \"postgres\": several instances share one PostgreSQL database, "
+                            "never one SQLite file");
     return;
   }
+  if (cluster != nullptr) parse_cluster(*cluster, c);
   if (pg == nullptr) fail("store.postgres", "missing (store.engine is \"postgres\")");
   const auto& p = as_object(*pg, "store.postgres", postgres_keys);
   c.store.postgres_conninfo = get_string(p, "store.postgres", "conninfo", false);

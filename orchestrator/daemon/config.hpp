@@ -9,6 +9,7 @@
 // the struct, never to a literal of its own.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,7 @@
 
 #include <boost/system/result.hpp>
 
+#include "orchestrator/engine/shard_leases.hpp"
 #include "state/machine/params.hpp"
 #include "state/machine/refund.hpp"
 
@@ -75,6 +77,17 @@ enum class store_engine {
   postgres,  ///< a PostgreSQL database, `store.postgres.conninfo` or `conninfoFile`
 };
 
+/// `store.cluster`: this process is one of several cashierd instances sharing one PostgreSQL
+/// database (proto-docs/cluster.md). The lease timing scales from engine::lease_config's
+/// defaults (cluster_member.hpp, lease_timing).
+struct cluster_config {
+  /// `instanceId`: the owner column of the shard table. "" = `<host>:<pid>` at start, unique
+  /// per live process on a host; a configured one must be unique among the live instances.
+  std::string instance_id;
+  /// `leaseSeconds`: the lease L (renew every L/4; claim tick and margin L/10).
+  double lease_seconds = std::chrono::duration<double>(engine::lease_config{}.lease).count();
+};
+
 /// The `store` section.
 struct store_config {
   store_engine engine = store_engine::sqlite;  ///< `store.engine`
@@ -82,6 +95,8 @@ struct store_config {
   /// may hold a password: never logged, never in an answer or an error message.
   std::string postgres_conninfo;
   std::string postgres_conninfo_file;  ///< `store.postgres.conninfoFile` ("" = inline conninfo)
+  /// `store.cluster` (engine postgres only); nothing = one instance owns every shard (today's).
+  std::optional<cluster_config> cluster;
 };
 
 /// product_defaults::inquiry_intervals in whole seconds (`payment.pollIntervalsSeconds`).

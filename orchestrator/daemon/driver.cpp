@@ -3,6 +3,7 @@
 #include "orchestrator/daemon/driver.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -56,10 +57,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   engine::refund_engine* refunds = nullptr;
   refund_gateway* rgw = nullptr;
   std::function<void()> refund_observer;
-  // fence_with(): the cluster half of the store and the epochs claimed at start, if fenced.
-  store::cluster_store* fence_store = nullptr;
-  std::vector<store::shard_epoch> fence_epochs;
-  bool fenced_out = false;  // a commit came back not_owner (logged once)
+  // fence_with(): where commits take their fence, if fenced (fence_source).
+  std::optional<fence_source> fence;
 
   /// Both clocks, read here and nowhere else.
   engine::instants now() const { return {clock.now(), steady::now()}; }
@@ -127,8 +126,9 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     std::vector<engine::output> outs;
     const auto started = now();
     try {
-      if (fence_store != nullptr) {
-        const engine::fence f{*fence_store, fence_epochs};
+      if (fence) {
+        const auto epochs = fence->epochs();
+        const engine::fence f{*fence->store, epochs};
         outs = eng.apply(b.inputs, started.payment, &f);
       } else {
         outs = eng.apply(b.inputs, started.payment);
@@ -141,13 +141,8 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
       return;
     }
     reach(crash_point::after_commit);
-    if (!fenced_out && std::any_of(outs.begin(), outs.end(),
-                                   [](const engine::output& o) { return o.result == engine::outcome::not_owner; })) {
-      fenced_out = true;
-      log_line(log_level::error,
-               "another cashierd process took this database over: this one's writes are refused; stop it",
-               {{"inputs", b.inputs.size()}});
-    }
+    for (std::size_t i = 0; i < outs.size() && fence; ++i)
+      if (outs[i].result == engine::outcome::not_owner) fence->refused(b.inputs[i], outs[i]);
     const auto ended = now();
     if (commit_timer) commit_timer(std::chrono::duration<double>(ended.wall - started.wall).count());
     for (std::size_t i = 0; i < outs.size(); ++i)
@@ -155,6 +150,20 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     sched.committed(b, outs, ended);
     run();
     for (std::size_t i = 0; i < outs.size(); ++i) waiters.resolve(b.tickets[i], &outs[i], nullptr);
+    fail_dropped(sched.take_dropped_tickets());
+  }
+
+  /// Cluster mode: inputs of a shard dropped before they committed fail like a store outage
+  /// (the merchant or Alipay+ retries, and reaches the new owner or its inbox).
+  void fail_dropped(const std::vector<engine::ticket>& tickets) {
+    for (const auto t : tickets) {
+      if (t == 0) continue;
+      try {
+        throw store::store_error(store::store_failure::busy, "the payment's shard moved to another instance");
+      } catch (const store::store_error&) {
+        waiters.resolve(t, nullptr, std::current_exception());
+      }
+    }
   }
 
   void commit_refund(engine::refund_input& in) {
@@ -252,6 +261,14 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
     asio::co_spawn(
         io,
         [self = shared_from_this(), kind, p = std::move(p)]() -> asio::awaitable<void> {
+          if (self->fence && !self->fence->may_call(p)) {
+            // Not trusted any more: nothing leaves; the new owner resends after the guard.
+            engine::input in;
+            in.payment_id = p.id;
+            in.ev = engine::no_answer_of(kind, no_answer_reason::timeout);
+            self->call_ended(kind, std::move(in));
+            co_return;
+          }
           call_result r = co_await start(self->gw, kind, p);
           reach(crash_point::call_answered);
           engine::input in;
@@ -289,9 +306,37 @@ driver::~driver() {
 }
 
 void driver::fence_with(store::cluster_store& store, std::vector<store::shard_epoch> held) {
-  core_->fence_store = &store;
-  core_->fence_epochs = std::move(held);
+  auto fenced_out = std::make_shared<bool>(false);  // a commit came back not_owner (logged once)
+  fence_with(fence_source{
+      .store = &store,
+      .epochs = [held = std::move(held)] { return held; },
+      .refused =
+          [fenced_out](const engine::input&, const engine::output&) {
+            if (std::exchange(*fenced_out, true)) return;
+            log_line(log_level::error,
+                     "another cashierd process took this database over: this one's writes are refused; stop it");
+          },
+      .may_call = [](const payment&) { return true; }});
 }
+
+void driver::fence_with(fence_source f) { core_->fence = std::move(f); }
+
+void driver::enable_shards(store::shard_id shards) { core_->sched.enable_shards(shards); }
+
+void driver::start_acting(store::shard_id shard, std::span<const store::deadline> open,
+                          std::span<const store::refund_deadline> refunds) {
+  core_->sched.start_acting(shard, open, core_->now());
+  if (core_->refunds != nullptr && !refunds.empty()) core_->sched.start_acting_refunds(shard, refunds, core_->now());
+  core_->run();
+}
+
+void driver::stop_acting(store::shard_id shard) {
+  const auto dropped = core_->sched.stop_acting(shard, core_->now());
+  core_->run();
+  core_->fail_dropped(dropped);
+}
+
+void driver::set_budget_share(double per_second) { core_->sched.set_budget_share(per_second); }
 
 std::size_t driver::recover() {
   const auto open = core_->eng.recover();

@@ -16,6 +16,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -34,6 +36,19 @@ namespace cashier::daemon {
 using commit_observer = std::function<void(const engine::input&, const engine::output&)>;
 
 struct driver_core;
+
+/// Where a fenced driver's commits take their fence and tell refusals (cluster mode). Every
+/// function is called on the reactor thread; all are required.
+struct fence_source {
+  store::cluster_store* store = nullptr;  ///< the cluster half of the engine's store
+  /// The fence of the commit about to run: the shards acted for now, at their epochs.
+  std::function<std::vector<store::shard_epoch>()> epochs;
+  /// A transition of this commit came back not_owner (its shard has another owner now).
+  std::function<void(const engine::input&, const engine::output&)> refused;
+  /// Asked just before a payment's call leaves: false = the shard is no longer trusted, the call
+  /// is not sent (the scheduler hears "no answer"; the new owner resends after the guard).
+  std::function<bool(const payment&)> may_call;
+};
 
 /// The result of submit_and_hold: the output, and the ticket of the effects held back.
 struct held_output {
@@ -57,6 +72,16 @@ class driver {
   /// written, and an error says so: two daemons on one file no longer both drive its payments.
   /// Call before recover(). `store` must outlive the driver.
   void fence_with(store::cluster_store& store, std::vector<store::shard_epoch> held);
+  /// Cluster mode (cluster_member.hpp): fences every group commit with `f`'s epochs of the
+  /// moment and reports its refusals; the scheduler acts only for the shards started below.
+  void fence_with(fence_source f);
+  /// Cluster mode: the scheduler's shard half (scheduler.hpp "Cluster mode"), for the lease
+  /// manager's executor. stop_acting resolves the dropped inputs' waiters with a store_error.
+  void enable_shards(store::shard_id shards);
+  void start_acting(store::shard_id shard, std::span<const store::deadline> open,
+                    std::span<const store::refund_deadline> refunds);
+  void stop_acting(store::shard_id shard);
+  void set_budget_share(double per_second);
   /// Re-arms every open payment from the store and starts the timer. Returns the count.
   std::size_t recover();
   /// Serves refunds through `refunds` (over the engine's store) and `rgw`, both outliving the

@@ -238,9 +238,16 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   if (auto wrong = check_merchant(parsed->order.merchant, m, "order.merchant"))
     co_return error_response(400, "MERCHANT_MISMATCH", wrong->message, wrong->field);
   if (auto bad_host = check_notify_host(*parsed, m.notify_hosts)) co_return invalid_request({*bad_host});
+  const auto alipay_id = deps_.new_alipay_id ? deps_.new_alipay_id() : new_alipay_payment_request_id();
+  if (!alipay_id) {
+    // Cluster mode, no shard held yet (starting, or cut off from the database): as an outage.
+    auto r = error_response(503, "STORE_UNAVAILABLE",
+                            "this instance cannot take payments yet; nothing was recorded, retry later");
+    r.headers.push_back({"Retry-After", "1"});
+    co_return r;
+  }
   const create_context ctx{m.id, deps_.cfg.alipayplus.notify_url,
-                           std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now,
-                           new_alipay_payment_request_id()};
+                           std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now, *alipay_id};
   engine::input in;
   in.create = build_payment(*parsed, req.body, ctx);
   in.create->checkout_id = new_checkout_id();  // the hosted page's id (checkout_pages.hpp)

@@ -62,6 +62,9 @@ struct merchant_api_deps {
   engine::engine& eng;         ///< its store() serves the reads
   const payment_clock& clock;  ///< payment clock for createdAt and expiry checks
   consult_function consult;    ///< the gateway's consultPayment
+  /// Cluster mode: a new payment's Alipay+ paymentRequestId, drawn into a shard this instance
+  /// acts for (cluster_member), or nothing when it acts for none (503). Empty: any fresh id.
+  std::function<std::optional<std::string>()> new_alipay_id = {};
 };
 
 /// Serves /v1/ for the merchants of the configuration.

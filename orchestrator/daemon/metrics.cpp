@@ -105,6 +105,10 @@ metrics::metrics() {
   describe(metric::calls_deferred, "Alipay+ calls not made for want of budget: reason budget (resent after the answer guard) or hint (a notify's extra inquiry, skipped).");
   describe(metric::traffic_limited, "REQUEST_TRAFFIC_EXCEED_LIMIT answers that lowered the outbound rate.");
   describe(metric::calls_in_flight, "Alipay+ calls of payments (pay, inquiryPayment, cancelPayment) sent and not yet answered.");
+  // Cluster mode only (cluster_member.cpp sets them); a single instance shows no series.
+  describe(metric::cluster_shards_held, "Shards this instance acts for (cluster mode).");
+  describe(metric::cluster_takeovers, "Shards this instance took over: claimed, then their open payments armed (cluster mode).");
+  describe(metric::cluster_shards_lost, "Shards this instance stopped acting for without releasing them: another instance holds them, or the trust ran out before a renewal (cluster mode).");
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
   for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures,
                     metric::notify_clock_skew, metric::notify_hints_limited})

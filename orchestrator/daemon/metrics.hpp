@@ -65,6 +65,9 @@ inline constexpr gauge_name budget_rate{"cashierd_alipayplus_budget_rate"};  ///
 inline constexpr counter_name calls_deferred{"cashierd_alipayplus_calls_deferred_total"};  ///< counter {reason}
 inline constexpr counter_name traffic_limited{"cashierd_alipayplus_throttled_total"};  ///< counter
 inline constexpr gauge_name calls_in_flight{"cashierd_alipayplus_calls_in_flight"};  ///< gauge
+inline constexpr gauge_name cluster_shards_held{"cashierd_cluster_shards_held"};  ///< gauge (cluster mode)
+inline constexpr counter_name cluster_takeovers{"cashierd_cluster_takeovers_total"};  ///< counter (cluster mode)
+inline constexpr counter_name cluster_shards_lost{"cashierd_cluster_shards_lost_total"};  ///< counter (cluster mode)
 }  // namespace metric
 
 /// A metrics registry; reactor thread only.

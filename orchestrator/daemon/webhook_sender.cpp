@@ -152,6 +152,7 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     for (auto& row : store.due_outbox(now, options.batch)) {
       if (!policy.has_room()) break;
       if (!policy.worth_reading(row)) continue;
+      if (options.delivers_for && !options.delivers_for(row.payment_id)) continue;  // its shard's owner sends it
       engine::webhook_candidate c{std::move(row), std::nullopt, {}};
       c.merchant = merchant_id_of(c.row);
       if (engine::webhook_policy::needs_siblings(c.row)) c.siblings = store.outbox_of(c.row.payment_id);

@@ -50,6 +50,9 @@ struct webhook_options {
   std::size_t max_in_flight_per_merchant = engine::webhook_limits{}.max_in_flight_per_merchant;
   std::chrono::milliseconds recheck{1000};   ///< wall period of the poll for rows added elsewhere
   std::size_t batch = 256;                   ///< due rows read per poll
+  /// Cluster mode: true when this instance delivers the events of payment `payment_id` (its
+  /// shard's owner does, in order); empty = every payment's (one instance).
+  std::function<bool(std::int64_t payment_id)> delivers_for = {};
 };
 
 using engine::delivery_report;

@@ -145,8 +145,11 @@ void scheduler::committed(const batch& b, std::span<const output> outs, instants
   for (std::size_t i = 0; i < outs.size(); ++i) {
     after_commit(b.inputs[i], in_commit_[i], hold_in_commit_[i], b.tickets[i], outs[i], now);
     // A cancel of a SUCCESS after the window created a refund in this commit: arm it.
-    if (const auto& r = outs[i].started_refund)
+    if (const auto& r = outs[i].started_refund) {
       heap_.arm(refund_key(r->refund_id), r->next_action_at, call_lane::urgent);
+      // Cluster mode: the refund belongs to its payment's shard (dropped with it).
+      if (shard_count_ > 0 && outs[i].after.id != 0) shard_by_id_[refund_key(r->refund_id)] = shard_of(outs[i].after);
+    }
   }
   // Cluster mode: a commit the fence refused means the shard is someone else's now.
   for (std::size_t i = 0; i < outs.size() && shard_count_ > 0; ++i) {

@@ -269,6 +269,10 @@ class scheduler {
   /// held for an ack are dropped (prepaid tokens refunded), answers of its calls in flight are
   /// not committed. Returns the tickets of the dropped inputs: their waiters must be told.
   std::vector<ticket> stop_acting(store::shard_id shard, instants now);
+  /// Takeover of `shard`'s refunds: arms the PROCESSING refunds of its payments (the executor
+  /// picks them out of refund_engine::recover() by their payment's shard) and ties them to the
+  /// shard, so stop_acting drops them too. A refund belongs to its payment's shard.
+  void start_acting_refunds(store::shard_id shard, std::span<const store::refund_deadline> open, instants now);
   /// True when this scheduler acts for `shard` (always outside cluster mode).
   bool acts_for(store::shard_id shard) const;
   /// The shard of `p` (0 outside cluster mode).

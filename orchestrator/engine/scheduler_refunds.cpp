@@ -39,6 +39,19 @@ void scheduler::recover_refunds(std::span<const store::refund_deadline> open, in
   check();
 }
 
+void scheduler::start_acting_refunds(store::shard_id shard, std::span<const store::refund_deadline> open,
+                                     instants now) {
+  ensure(shard_count_ > 0 && acts_for(shard), "start_acting_refunds for a shard not acted for");
+  if (!acts_for(shard)) return;
+  for (const auto& d : open) {
+    // Under its heap key: drop_shard disarms every key of the shard, refunds included.
+    shard_by_id_[refund_key(d.refund_id)] = shard;
+    heap_.arm(refund_key(d.refund_id), d.next_action_at, call_lane::urgent);
+  }
+  if (!flushing_) set_timer(now);
+  check();
+}
+
 void scheduler::refund_created(const refund& r, std::span<const refund_effect> effects, instants now) {
   heap_.arm(refund_key(r.id), deadline_of(r), call_lane::urgent);
   start_refund_calls(r, effects, false, now);
@@ -77,6 +90,7 @@ void scheduler::refund_committed(const refund_input& in, const refund_output& ou
     case outcome::applied:
     case outcome::unchanged:
       heap_.arm(key, deadline_of(out.after), call_lane::urgent);
+      if (is_final(out.after.status)) shard_by_id_.erase(key);  // cluster mode: nothing left to drop
       if (out.result == outcome::applied && is_final(out.after.status)) emit(wake_refund_watchers{in.refund_id});
       start_refund_calls(out.after, out.made.effects, prepaid, now);
       break;

@@ -159,6 +159,45 @@ TEST_CASE("cluster mode: the answer of a call for a dropped shard is not committ
   CHECK(r.broken.empty());
 }
 
+// A refund belongs to its payment's shard: once the shard is dropped, its new owner drives the
+// refund (it arms the shard's PROCESSING refunds at takeover), so this instance must not.
+TEST_CASE("cluster mode: stopping a shard drops the refund a cancel of its payment started") {
+  rig r;
+  const auto a = in_shard(1, 41);
+  r.s.start_acting(1, std::vector<store::deadline>{open_of(a, 1, t0 + 1s)}, r.now());
+  r.pay = t0 + 2s;
+  r.s.begin_flush(r.now());
+  auto b = r.s.next_batch();
+  REQUIRE(b);
+  output out;
+  out.result = outcome::applied;
+  out.after = a;
+  out.after.next_action_at = r.pay + 1h;
+  out.started_refund = store::refund_deadline{7, 41, r.pay + 20s};
+  r.s.committed(*b, std::vector<output>{out}, r.now());
+  r.s.end_flush(r.now());
+  REQUIRE(r.s.heap().deadline_of(refund_key(7)));
+  r.s.stop_acting(1, r.now());
+  CHECK_FALSE(r.s.heap().deadline_of(refund_key(7)));
+  CHECK(r.s.heap().size() == 0);
+  CHECK(r.broken.empty());
+}
+
+TEST_CASE("cluster mode: a takeover arms the shard's refunds, and stopping the shard drops them") {
+  rig r;
+  const auto a = in_shard(2, 51);
+  r.s.start_acting(2, std::vector<store::deadline>{}, r.now());
+  r.s.start_acting_refunds(2, std::vector<store::refund_deadline>{{8, a.id, t0 + 5s}, {9, a.id, t0 + 6s}}, r.now());
+  CHECK(r.s.heap().deadline_of(refund_key(8)));
+  CHECK(r.s.heap().size() == 2);
+  r.s.stop_acting(2, r.now());
+  CHECK(r.s.heap().size() == 0);
+  // A shard not acted for takes no refunds (the executor's bug, reported).
+  r.s.start_acting_refunds(3, std::vector<store::refund_deadline>{{10, a.id, t0 + 5s}}, r.now());
+  CHECK(r.s.heap().size() == 0);
+  CHECK(r.broken.size() == 1);
+}
+
 TEST_CASE("cluster mode: a budget share of 0 is no budget, not an unlimited one") {
   rig r;
   r.s.set_budget_share(0);
