@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <map>
@@ -28,7 +29,8 @@ template <class... F>
 overloaded(F...) -> overloaded<F...>;
 
 /// "0-3,7,9-10": a list of shards for a log line.
-std::string ranges(const std::vector<store::shard_id>& shards) {
+std::string ranges(std::vector<store::shard_id> shards) {
+  std::sort(shards.begin(), shards.end());
   std::string out;
   for (std::size_t i = 0; i < shards.size();) {
     std::size_t j = i;
@@ -118,6 +120,7 @@ void cluster_member::enter() {
 void cluster_member::run() {
   if (running_) return;  // the outer loop takes what this entry emitted
   running_ = true;
+  const auto lost_before = leases_.stats().lost + leases_.stats().lapsed;
   std::vector<engine::lease_action> acts;
   for (leases_.take_actions(acts); !acts.empty(); leases_.take_actions(acts))
     for (const auto& a : acts) act(a);
@@ -128,6 +131,15 @@ void cluster_member::run() {
               {"openPayments", taken_open_}, {"held", leases_.held()}});
     taken_.clear();
     taken_open_ = 0;
+  }
+  if (!stopped_.empty()) {
+    // Lost (another instance claimed them, or the trust ran out first) or let go (rebalancing,
+    // drain): the first is worth a warning.
+    const bool lost = leases_.stats().lost + leases_.stats().lapsed > lost_before;
+    log_line(lost ? log_level::warn : log_level::info, lost ? "lost shards" : "stopped acting for shards",
+             {{"instance", leases_.config().instance}, {"shards", ranges(stopped_)}, {"count", stopped_.size()},
+              {"held", leases_.held()}});
+    stopped_.clear();
   }
   open_refunds_.reset();
   publish();
@@ -175,8 +187,7 @@ void cluster_member::act(const engine::lease_action& a) {
           },
           [&](const engine::start_acting& s) { take_over(s.shard, s.epoch); },
           [&](const engine::stop_acting& s) {
-            log_line(log_level::warn, "stopped acting for a shard",
-                     {{"instance", cfg.instance}, {"shard", s.shard}, {"epoch", s.epoch}});
+            stopped_.push_back(s.shard);
             deps_.drv.stop_acting(s.shard);
           },
           [&](const engine::set_share& s) {

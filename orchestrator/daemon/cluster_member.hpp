@@ -90,6 +90,7 @@ class cluster_member {
   bool running_ = false;  // inside run(): a nested entry only ticks, the outer loop acts
   std::vector<store::shard_id> taken_;  // takeovers of this run(), logged together
   std::size_t taken_open_ = 0;
+  std::vector<store::shard_id> stopped_;  // stops of this run(), logged together
   // PROCESSING refunds read once per run() that takes shards over (nothing read: not loaded).
   std::optional<std::vector<std::pair<store::shard_id, store::refund_deadline>>> open_refunds_;
 };

@@ -113,3 +113,52 @@ TEST_CASE("store: conninfoFile is read, trimmed, and is a secret file") {
   CHECK(bad.key == "store.postgres.conninfoFile");
   CHECK(to_string(bad).find("hunter2") == std::string::npos);
 }
+
+// store.cluster (issue 18): several cashierd on one PostgreSQL database. Only with the
+// postgres engine; instanceId printable, short and non-empty; leaseSeconds within [1, 600],
+// fractions allowed; the lease default is engine::lease_config's, the one place it lives.
+namespace {
+std::string pg_with_cluster(const std::string& cluster) {
+  return R"({"engine": "postgres", "postgres": {"conninfo": "host=/tmp dbname=cashier"}, "cluster": )" + cluster + "}";
+}
+}  // namespace
+
+TEST_CASE("store.cluster: only with PostgreSQL, defaults from the lease manager's") {
+  files f;
+  const auto on_sqlite = error_of(with_store(f, db_line, R"({"engine": "sqlite", "cluster": {}})"));
+  CHECK(on_sqlite.key == "store.cluster");
+  CHECK(on_sqlite.message.find("postgres") != std::string::npos);
+  CHECK(error_of(with_store(f, db_line, R"({"cluster": {}})")).key == "store.cluster");  // sqlite by default
+
+  auto absent = parse_config(with_store(f, "", R"({"engine": "postgres", "postgres": {"conninfo": "host=/tmp"}})"));
+  REQUIRE_MESSAGE(absent.has_value(), to_string(absent.error()));
+  CHECK_FALSE(absent->store.cluster);  // one instance owns every shard, as before
+  auto empty = parse_config(with_store(f, "", pg_with_cluster("{}")));
+  REQUIRE_MESSAGE(empty.has_value(), to_string(empty.error()));
+  REQUIRE(empty->store.cluster);
+  CHECK(empty->store.cluster->instance_id.empty());  // host:pid at start
+  CHECK(empty->store.cluster->lease_seconds == 10);
+  CHECK(std::chrono::duration<double>(cashier::engine::lease_config{}.lease).count() == 10);
+  auto set = parse_config(with_store(f, "", pg_with_cluster(R"({"instanceId": "pay-1.eu:7", "leaseSeconds": 2.5})")));
+  REQUIRE_MESSAGE(set.has_value(), to_string(set.error()));
+  CHECK(set->store.cluster->instance_id == "pay-1.eu:7");
+  CHECK(set->store.cluster->lease_seconds == 2.5);
+}
+
+TEST_CASE("store.cluster: instanceId and leaseSeconds are checked") {
+  files f;
+  for (const char* bad : {R"({"instanceId": ""})", R"({"instanceId": "a b"})", R"({"instanceId": "caf\u00e9"})",
+                          R"({"instanceId": "tab\there"})", R"({"instanceId": 7})"}) {
+    CAPTURE(bad);
+    CHECK(error_of(with_store(f, "", pg_with_cluster(bad))).key == "store.cluster.instanceId");
+  }
+  CHECK(error_of(with_store(f, "", pg_with_cluster(R"({"instanceId": ")" + std::string(65, 'x') + R"("})"))).key ==
+        "store.cluster.instanceId");
+  CHECK(parse_config(with_store(f, "", pg_with_cluster(R"({"instanceId": ")" + std::string(64, 'x') + R"("})"))).has_value());
+  for (const char* bad : {R"({"leaseSeconds": 0.5})", R"({"leaseSeconds": 601})", R"({"leaseSeconds": "10"})",
+                          R"({"leaseSeconds": -3})"}) {
+    CAPTURE(bad);
+    CHECK(error_of(with_store(f, "", pg_with_cluster(bad))).key == "store.cluster.leaseSeconds");
+  }
+  CHECK(error_of(with_store(f, "", pg_with_cluster(R"({"owner": "x"})"))).key.starts_with("store.cluster"));
+}
