@@ -3,6 +3,7 @@
 #include "orchestrator/daemon/driver.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <utility>
 #include <unordered_map>
 #include <vector>
@@ -156,14 +157,10 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   /// Cluster mode: inputs of a shard dropped before they committed fail like a store outage
   /// (the merchant or Alipay+ retries, and reaches the new owner or its inbox).
   void fail_dropped(const std::vector<engine::ticket>& tickets) {
-    for (const auto t : tickets) {
-      if (t == 0) continue;
-      try {
-        throw store::store_error(store::store_failure::busy, "the payment's shard moved to another instance");
-      } catch (const store::store_error&) {
-        waiters.resolve(t, nullptr, std::current_exception());
-      }
-    }
+    for (const auto t : tickets)
+      if (t != 0)
+        waiters.resolve(t, nullptr, std::make_exception_ptr(store::store_error(
+                                        store::store_failure::busy, "the payment's shard moved to another instance")));
   }
 
   void commit_refund(engine::refund_input& in) {

@@ -249,4 +249,49 @@ TEST_CASE("a fenced-out commit drops its shard; a drain releases the rest and th
   io.run_for(std::chrono::milliseconds(50));
 }
 
+TEST_CASE("an input queued for a shard the member stops acting for fails like a store outage") {
+  asio::io_context io;
+  store::test::temp_dir dir;
+  const auto path = dir.file("cashier.db");
+  metrics ma;
+  process a(io, path);
+  auto member = member_of(io, a, ma, "a");
+  member->start();
+  const auto id = member->draw_payment_request_id(next_id);
+  REQUIRE(id);
+  const auto made = submit(io, a.drv, create_with("order-q", *id));
+  REQUIRE(made.result == engine::outcome::applied);
+  const auto shard = store::shard_of(*id, 64);
+
+  // The cancel is queued (its flush posted after the second coroutine), then the shard is
+  // dropped before the flush: the merchant's wait ends with a store_error (503, retry).
+  bool failed = false;
+  bool answered = false;
+  engine::input cancel;
+  cancel.payment_id = made.after.id;
+  cancel.ev = cancel_requested{requester::merchant, "queued"};
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    try {
+      co_await a.drv.submit(cancel);
+      answered = true;
+    } catch (const store::store_error&) {
+      failed = true;
+    }
+  }, asio::detached);
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    a.drv.stop_acting(shard);
+    co_return;
+  }, asio::detached);
+  io.restart();
+  const auto give_up = steady::now() + std::chrono::seconds(30);
+  while (!failed && !answered && steady::now() < give_up) io.run_for(std::chrono::milliseconds(2));
+  CHECK(failed);
+  CHECK_FALSE(answered);
+  const auto stored = a.store->load(made.after.id);
+  REQUIRE(stored);
+  CHECK(stored->pending != pending_action::cancel);  // nothing of it was written
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));
+}
+
 }  // namespace cashier::daemon
