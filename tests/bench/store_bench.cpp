@@ -9,12 +9,16 @@
 // With --engine postgres (issue 18) the same transitions go through the PostgreSQL store, next to
 // "raw" libpq: the same three statements per transition, prepared, one transaction per batch, on a
 // schema the store created (so with its indexes and triggers); each side in a schema of its own.
+// --fenced adds a third side: the same transitions through commit_fenced (cluster mode,
+// proto-docs/cluster.md), after the side has claimed every shard, so each batch also reads its
+// shards' rows FOR KEY SHARE and compares epochs; its ratio is against the same run's raw libpq.
 //
 // Usage: store-bench [--seconds N] [--batch B] [--rounds R] [--payments P] [--dir D]
 //                    [--transitions T]  (a fixed count per phase, e.g. for callgrind)
 //                    [--no-before]      (transitions without `before`: the store re-reads rows)
 //                    [--engine sqlite|postgres] [--conninfo C]  (postgres: the server to use)
 //                    [--no-pipeline]    (postgres: one round trip per statement)
+//                    [--fenced]         (postgres: also through commit_fenced, every shard held)
 // Each round runs raw for N seconds, then the same number of transitions through the store and
 // through bare tables; rates are medians over the rounds, latencies percentiles over all commits.
 #include <libpq-fe.h>
@@ -31,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "state/store/cluster_store.hpp"
 #include "state/store/pg_store.hpp"
 #include "state/store/sqlite_store.hpp"
 
@@ -51,6 +56,7 @@ struct options {
   bool postgres = false;  // --engine postgres
   std::string conninfo;   // --conninfo: the PostgreSQL server (a schema per side is made in it)
   bool pipeline = true;   // --no-pipeline: the PostgreSQL store without pipeline mode
+  bool fenced = false;    // --fenced: also measure commit_fenced (cluster mode)
 };
 
 struct sample {  // one measured phase
@@ -84,6 +90,10 @@ options parse(int argc, char** argv) {
       o.pipeline = false;
       continue;
     }
+    if (arg == "--fenced") {
+      o.fenced = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       die("usage: store-bench [--seconds N] [--batch B] [--rounds R] [--payments P] [--dir D] "
           "[--transitions T] [--no-before]");
@@ -112,6 +122,7 @@ options parse(int argc, char** argv) {
     if (b < 1 || b > o.payments) die("--batch must be between 1 and --payments");
   }
   if (o.postgres && o.conninfo.empty()) die("--engine postgres needs --conninfo");
+  if (o.fenced && !o.postgres) die("--fenced needs --engine postgres");
   return o;
 }
 
@@ -262,11 +273,23 @@ class store_side {
     for (int i = 1; i <= payments; ++i) payments_[static_cast<std::size_t>(i)] = *store_->load(i);
   }
 
+  // From now on, commits go through commit_fenced with every shard claimed (by force) for this
+  // side: what a cluster instance holding all shards pays per batch.
+  void fence_all() {
+    auto* cluster = dynamic_cast<cluster_store*>(store_.get());
+    if (cluster == nullptr) die("--fenced: this store has no shard table");
+    const auto a = cluster->claim("store-bench", static_cast<int>(cluster->shard_count()), std::chrono::hours(1), true);
+    fence_.clear();
+    for (const auto& row : a.changed) fence_.push_back({row.shard, row.epoch});
+    if (fence_.size() != static_cast<std::size_t>(cluster->shard_count())) die("--fenced: could not claim every shard");
+    cluster_ = cluster;
+  }
+
   // Commits transitions for payments `ids` in one batch.
   void commit(const std::vector<std::int64_t>& ids, std::int64_t now_ms) {
     batch_.clear();
     for (auto id : ids) batch_.push_back(next(payments_[static_cast<std::size_t>(id)], now_ms));
-    auto outcomes = store_->commit(batch_);
+    auto outcomes = cluster_ != nullptr ? cluster_->commit_fenced(batch_, fence_) : store_->commit(batch_);
     for (const auto& o : outcomes) {
       if (o.status != commit_status::committed) die("store transition not committed: " + o.detail);
       payments_[static_cast<std::size_t>(o.payment_id)].version = o.version;
@@ -304,6 +327,8 @@ class store_side {
   }
 
   std::unique_ptr<payment_store> store_;
+  cluster_store* cluster_ = nullptr;  // set by fence_all(): commits are fenced
+  std::vector<shard_epoch> fence_;
   bool pass_before_;
   std::vector<payment> payments_;
   std::vector<transition> batch_;
@@ -475,16 +500,24 @@ int main(int argc, char** argv) {
   for (int b : o.batches) {
     if (o.postgres) {
       const std::string tag = std::to_string(b) + "_" + std::to_string(::getpid());
-      pg_schema raw_schema(o.conninfo, "bench_raw_" + tag), store_schema(o.conninfo, "bench_store_" + tag);
+      pg_schema raw_schema(o.conninfo, "bench_raw_" + tag), store_schema(o.conninfo, "bench_store_" + tag),
+          fenced_schema(o.conninfo, "bench_fenced_" + tag);
       store_side(open_postgres_store(raw_schema.conninfo()), o.payments, false);  // schema and rows
       raw_pg_side raw(raw_schema.conninfo(), o.payments);
       store_side store(open_postgres_store(store_schema.conninfo(), {.pipeline = o.pipeline}), o.payments,
                        o.pass_before);
-      std::vector<sample> raw_samples, store_samples;
-      std::size_t raw_cursor = 0, store_cursor = 0;
+      std::optional<store_side> fenced;
+      if (o.fenced) {
+        fenced.emplace(open_postgres_store(fenced_schema.conninfo(), {.pipeline = o.pipeline}), o.payments,
+                       o.pass_before);
+        fenced->fence_all();
+      }
+      std::vector<sample> raw_samples, store_samples, fenced_samples;
+      std::size_t raw_cursor = 0, store_cursor = 0, fenced_cursor = 0;
       for (int r = 0; r < o.rounds; ++r) {
         raw_samples.push_back(run(raw, order, b, o.seconds, o.transitions, raw_cursor));
         store_samples.push_back(run(store, order, b, 0, raw_samples.back().transitions, store_cursor));
+        if (fenced) fenced_samples.push_back(run(*fenced, order, b, 0, raw_samples.back().transitions, fenced_cursor));
       }
       figures fr = summarize(raw_samples), fs = summarize(store_samples);
       std::string btag = " (B=" + std::to_string(b) + ")";
@@ -492,6 +525,12 @@ int main(int argc, char** argv) {
       row("commits/s" + btag, fr.rate / b, fs.rate / b);
       row("commit p50 ms" + btag, fr.p50_ms, fs.p50_ms);
       row("commit p99 ms" + btag, fr.p99_ms, fs.p99_ms);
+      if (fenced) {
+        figures ff = summarize(fenced_samples);
+        row("fenced: transitions/s" + btag, fr.rate, ff.rate);
+        row("fenced: commit p50 ms" + btag, fr.p50_ms, ff.p50_ms);
+        row("fenced: commit p99 ms" + btag, fr.p99_ms, ff.p99_ms);
+      }
       if (b > 1) group_ratio = fs.rate / fr.rate;
       continue;
     }

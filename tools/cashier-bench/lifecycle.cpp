@@ -120,15 +120,17 @@ std::string create_request(const http_target& cashierd, const lifecycle_options&
 
 /// One lifecycle point's shared state (client thread only, except where noted).
 struct lifecycle_point {
-  lifecycle_point(const lifecycle_options& opts, const http_target& target, webhook_sink& s, std::string p)
-      : o(opts), cashierd(target), sink(s), prefix(std::move(p)),
-        to(asio::ip::make_address(target.host), target.port),
-        end(start + std::chrono::duration_cast<bench_clock::duration>(std::chrono::duration<double>(opts.seconds))) {}
+  lifecycle_point(const lifecycle_options& opts, const std::vector<http_target>& targets, webhook_sink& s,
+                  std::string p)
+      : o(opts), cashierd(targets), sink(s), prefix(std::move(p)),
+        end(start + std::chrono::duration_cast<bench_clock::duration>(std::chrono::duration<double>(opts.seconds))) {
+    for (const auto& t : targets) to.emplace_back(asio::ip::make_address(t.host), t.port);
+  }
   const lifecycle_options& o;
-  const http_target& cashierd;
+  const std::vector<http_target>& cashierd;  // client k sends to cashierd[k % size] (cluster mode)
   webhook_sink& sink;
   std::string prefix;
-  tcp::endpoint to;
+  std::vector<tcp::endpoint> to;
   bench_clock::time_point start = bench_clock::now();
   bench_clock::time_point end;
   std::unordered_map<std::string, asio::steady_timer*> waiting;  // by paymentRequestId
@@ -146,17 +148,18 @@ asio::awaitable<bool> await_webhook(lifecycle_point& pt, const std::string& id, 
   co_return pt.sink.arrived(id).has_value();
 }
 
-/// One client: create, wait for the webhook, repeat until the point's end.
-asio::awaitable<void> lifecycle_client(lifecycle_point& pt) {
+/// One client (number `k`): create, wait for the webhook, repeat until the point's end.
+asio::awaitable<void> lifecycle_client(lifecycle_point& pt, std::size_t k) {
+  const auto& target = pt.cashierd[k % pt.cashierd.size()];
   http_conn conn(co_await asio::this_coro::executor);
   http::response<http::string_body> res;
   while (bench_clock::now() < pt.end) {
     const auto id = pt.prefix + std::to_string(pt.next++);
-    const auto request = create_request(pt.cashierd, pt.o, id);
+    const auto request = create_request(target, pt.o, id);
     const auto sent = bench_clock::now();
     // Not `open() ? ... : co_await ...`: GCC 12 miscompiles co_await inside ?:.
     error_code ec;
-    if (!conn.open()) ec = co_await conn.connect(pt.to);
+    if (!conn.open()) ec = co_await conn.connect(pt.to[k % pt.to.size()]);
     if (!ec) ec = co_await conn.exchange(request, res);
     const int status = ec ? 0 : static_cast<int>(res.result_int());
     if (status != 201 && status != 202) {
@@ -179,7 +182,8 @@ asio::awaitable<void> lifecycle_client(lifecycle_point& pt) {
 }
 
 /// Runs one lifecycle point with `clients` clients; prints its line; true when nothing failed.
-bool lifecycle_at(const lifecycle_options& o, const http_target& cashierd, webhook_sink& sink, std::size_t clients) {
+bool lifecycle_at(const lifecycle_options& o, const std::vector<http_target>& cashierd, webhook_sink& sink,
+                  std::size_t clients) {
   asio::io_context io(1);
   lifecycle_point pt(o, cashierd, sink, o.prefix + "c" + std::to_string(clients) + "-");
   sink.on_arrival([&io, &pt](const std::string& id) {
@@ -192,7 +196,7 @@ bool lifecycle_at(const lifecycle_options& o, const http_target& cashierd, webho
   std::size_t running = clients;
   const double cpu_before = process_cpu_seconds();
   for (std::size_t c = 0; c < clients; ++c)
-    asio::co_spawn(io, lifecycle_client(pt), [&](std::exception_ptr) {
+    asio::co_spawn(io, lifecycle_client(pt, c), [&](std::exception_ptr) {
       if (--running == 0) guard.reset();
     });
   io.run();
@@ -225,14 +229,20 @@ std::int64_t await_all(webhook_sink& sink, const std::vector<std::string>& ids, 
 }  // namespace
 
 int run_lifecycle(const lifecycle_options& o) {
-  const auto cashierd = parse_http_url(o.url);
-  if (!cashierd) {
-    note("lifecycle: --url must be http://127.0.0.1:port");
-    return 2;
+  std::vector<http_target> cashierd;
+  std::vector<std::string> urls{o.url};
+  urls.insert(urls.end(), o.urls.begin(), o.urls.end());
+  for (const auto& url : urls) {
+    const auto t = parse_http_url(url);
+    if (!t) {
+      note("lifecycle: --url must be http://127.0.0.1:port");
+      return 2;
+    }
+    cashierd.push_back(*t);
   }
   webhook_sink sink(o.sink_port, o.secret);
   bool ok = true;
-  for (const auto c : o.clients) ok = lifecycle_at(o, *cashierd, sink, c) && ok;
+  for (const auto c : o.clients) ok = lifecycle_at(o, cashierd, sink, c) && ok;
   return ok && sink.problems() == 0 ? 0 : 1;
 }
 

@@ -4,7 +4,8 @@
 // on the port cashierd's merchant notifyUrl names) verifies every webhook's Standard Webhooks
 // signature and notes when each payment's webhook arrived.
 //
-// lifecycle: C clients, each in a loop: POST /v1/payments (cashierd calls pay, signed, and
+// lifecycle: C clients (with --also-url, spread round robin over several cashierd instances of
+// one cluster, one sink for all), each in a loop: POST /v1/payments (cashierd calls pay, signed, and
 // answers once aplus-sim answered), then wait for the payment's webhook (the payer paid, aplus-
 // sim notified, cashierd committed and delivered). Payments per second and the latencies of the
 // create and of the whole payment, for each C of a list, as one result line per C.
@@ -22,6 +23,7 @@ namespace cashier::bench {
 /// What lifecycle and create run with.
 struct lifecycle_options {
   std::string url;                      ///< cashierd's base URL (http://127.0.0.1:port)
+  std::vector<std::string> urls{};      ///< lifecycle: more instances' base URLs (--also-url)
   std::string token;                    ///< the merchant's Bearer token
   std::string secret;                   ///< the merchant's notifySecret (whsec_...)
   std::uint16_t sink_port = 0;          ///< where the webhook sink listens

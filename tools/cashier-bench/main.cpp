@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
   auto* lc = app.add_subcommand("lifecycle", "create -> pay -> notify -> webhook, C clients each, a point per C");
   add_common(lc, lifecycle);
   lc->add_option("--clients", lifecycle.clients, "concurrent clients, one point each (e.g. 1 2 4)")->capture_default_str();
+  lc->add_option("--also-url", lifecycle.urls,
+                 "another cashierd instance's base URL (cluster mode; repeatable): client k sends to the k-th URL, "
+                 "--url first, round robin");
   auto* cr = app.add_subcommand("create", "open-loop creates at a fixed rate; latency to the pay answer");
   add_common(cr, create);
   cr->add_option("--rate", create.rate, "creates per second")->capture_default_str();
