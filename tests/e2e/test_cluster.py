@@ -8,11 +8,11 @@ lease + renewal + claim tick (measured and printed), take them over, and its ope
 there. The call budget (64/s across the cluster) is shared by shards: the rates in force add up
 to it, before and after the kill.
 
-Inputs for a payment another instance owns go through the inbox (part "inbox", built
-separately); this test does not depend on it: each instance's `alipayplus.notifyUrl` is its own
-listener, so Alipay+'s notify of a payment reaches the instance that sent its pay (the owner),
-and the notifies of the killed instance's payments are lost (its port is closed): inquiry polling
-by the new owner settles them.
+In the first test each instance's `alipayplus.notifyUrl` is its own listener, so Alipay+'s
+notify of a payment reaches the instance that sent its pay (the owner), and the notifies of the
+killed instance's payments are lost (its port is closed): inquiry polling by the new owner
+settles them. The second sends every notify to one instance, so those of the payments the others
+own, and a merchant cancel sent to it, go through the inbox.
 """
 import copy
 import json
@@ -48,7 +48,7 @@ class Member:
     notifyUrl and instanceId. Its merchant API is reached through a copy of the harness's
     Cluster pointed at its ports."""
 
-    def __init__(self, first, name, cfg):
+    def __init__(self, first, name, cfg, notify_port=None):
         self.name = name
         self.view = copy.copy(first)
         self.view.port = free_port()
@@ -57,7 +57,7 @@ class Member:
         cfg = copy.deepcopy(cfg)
         cfg["listen"] = "127.0.0.1:%d" % self.view.port
         cfg["opsListen"] = "127.0.0.1:%d" % self.view.ops_port
-        cfg["alipayplus"]["notifyUrl"] = "https://127.0.0.1:%d/alipayplus/notify" % self.view.port
+        cfg["alipayplus"]["notifyUrl"] = "https://127.0.0.1:%d/alipayplus/notify" % (notify_port or self.view.port)
         cfg["store"]["cluster"]["instanceId"] = name
         write_private(self.view.config_path, json.dumps(cfg, indent=2))
         self.log_path = os.path.join(first.dir, "cashierd-%s.log" % name)
@@ -212,6 +212,50 @@ class ClusterMode(unittest.TestCase):
                        interval=0.02)
             print("after a drain: the released shards claimed %.2f s later" % (time.monotonic() - released))
             self.assertIn("released shards", members[0].log())
+        finally:
+            for m in members:
+                if m.view.daemon and m.view.daemon.alive():
+                    m.view.daemon.stop()
+            self.assertEqual(c.close(), 0)
+
+    def test_inputs_for_another_instances_payment_go_through_the_inbox(self):
+        """Every instance's notifyUrl is m0's listener, so Alipay+ notifies the payments m1 and m2
+        own at m0: m0 posts each to the inbox and acks once the row is durable; the owner applies
+        it (its notify record is stored with the payment). A merchant cancel sent to m0 for a
+        payment m2 owns is answered 202 and the owner cancels it."""
+        store = {"engine": "postgres", "postgres": {"conninfo": self.conninfo},
+                 "cluster": {"instanceId": "m0", "leaseSeconds": LEASE_SECONDS}}
+        c = Cluster(auto_pay_after="4s", request_timeout_ms=1000, config_extra={"database": None, "store": store})
+        members = []
+        try:
+            with open(c.config_path) as f:
+                cfg = json.load(f)
+            members = [Member(c, "m1", cfg, notify_port=c.port), Member(c, "m2", cfg, notify_port=c.port)]
+            wait_until(lambda: sorted(self.owners()) == ["m0", "m1", "m2"] and sum(self.owners().values()) == 64
+                       and max(self.owners().values()) <= 22, 20, "the shards to spread over three instances")
+            paid = []
+            for m in members:
+                for k in range(2):
+                    pid = "ib-%s-%d" % (m.name, k)
+                    code, body = m.view.create(pid)
+                    self.assertIn(code, (201, 202), body)
+                    paid.append(pid)
+            code, body = members[1].view.create("ib-cancel")
+            self.assertIn(code, (201, 202), body)
+            code, body = c.cancel("ib-cancel")  # m0 does not own it: through the inbox
+            self.assertEqual(code, 202, body)
+            for pid in paid:
+                c.wait_status(pid, "SUCCESS", timeout=40)
+            c.wait_status("ib-cancel", "CANCELLED", timeout=40)
+            for pid in paid:
+                # The notify reached m0 (its notifyUrl), and its record was committed with the
+                # payment by the owner, through the inbox.
+                ok = int(psql(self.conninfo, "SELECT count(*) FROM inbound_notifies n JOIN payments p ON p.id = n.payment_id "
+                                             "WHERE p.payment_request_id = '%s' AND convert_from(n.verification, 'UTF8') = 'ok'"
+                                             % pid))
+                self.assertGreaterEqual(ok, 1, pid)
+            wait_until(lambda: psql(self.conninfo, "SELECT count(*) FROM inbox") == "0", 10, "the inbox to drain")
+            wait_until(lambda: all(c.sink.for_payment(p) for p in paid), 30, "a webhook per payment")
         finally:
             for m in members:
                 if m.view.daemon and m.view.daemon.alive():
