@@ -5,6 +5,8 @@
 // The database's clock is the one given at open (sqlite_options::clock), read once per call.
 #include <algorithm>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "state/store/sqlite_store_impl.hpp"
 
@@ -174,11 +176,13 @@ bool sqlite_store::passes_fence(const transition& t, const std::vector<bool>& pa
     q.bind(1, event_id);
     return !q.step() || pass(q.int64(0));
   };
-  for (const auto& d : t.deliveries)
-    if (!event_passes(d.event_id)) return false;
-  for (const auto& w : t.webhook_attempts)
-    if (!event_passes(w.event_id)) return false;
-  return true;
+  // A settled attempt names its event twice (delivery and attempt): one lookup per event.
+  std::vector<std::string_view> events;
+  for (const auto& d : t.deliveries) events.push_back(d.event_id);
+  for (const auto& w : t.webhook_attempts) events.push_back(w.event_id);
+  std::sort(events.begin(), events.end());
+  events.erase(std::unique(events.begin(), events.end()), events.end());
+  return std::all_of(events.begin(), events.end(), [&](std::string_view e) { return event_passes(std::string(e)); });
 }
 
 void sqlite_store::delete_applied(const fence_spec& fenced, const std::vector<bool>& passes,

@@ -14,6 +14,8 @@
 
 #include <cstdlib>
 #include <random>
+#include <string_view>
+#include <thread>
 
 #include "state/store/pg_store.hpp"
 #include "tests/state/store/store_fixture.hpp"
@@ -145,6 +147,21 @@ inline std::string test_db::text(const std::string& sql) {
   if (postgres()) return raw().text(sql);
   raw_db db(path());
   return db.text(sql);
+}
+
+/// events_after(), read again while it returns fewer than `want` events (for up to 10 s). On
+/// PostgreSQL the all-merchants feed stops at the oldest write transaction still running anywhere
+/// on the server (schema.md "Feed order"), and in a parallel run other tests hold theirs open
+/// for up to a few seconds; this waits for those to end, not for any time to pass. REQUIREs a
+/// page.
+inline feed_page events_after_settled(payment_store& s, std::string_view cursor, std::size_t limit,
+                                      std::size_t want) {
+  for (int i = 0;; ++i) {
+    auto page = s.events_after(cursor, limit);
+    REQUIRE(page);
+    if (page->events.size() >= want || i == 500) return std::move(*page);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace cashier::store::test

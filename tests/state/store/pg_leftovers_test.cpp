@@ -188,8 +188,7 @@ TEST_CASE("the all-merchants feed (PostgreSQL) never skips an event committed af
   CHECK(seen.empty());  // B's event waits behind A's open transaction
   const std::string cursor = page->next;
   REQUIRE(a.exec("COMMIT"));
-  page = reader->events_after(cursor, 10);
-  REQUIRE(page);
+  page = events_after_settled(*reader, cursor, 10, 2);
   for (const auto& r : page->events) seen.push_back(r.event_id);
   REQUIRE(seen.size() == 2);
   CHECK(seen[0] == "evt-a");  // commit order of the transactions as they began writing
@@ -211,11 +210,10 @@ TEST_CASE("the feed_txid step (PostgreSQL) keeps existing events in id order, be
   REQUIRE(db.exec("UPDATE cashier_schema SET version = " + std::to_string(pg_schema_version_after("feed_txid") - 1)));
   s = db.open();  // migrates (the steps after feed_txid, if any, run again too)
   CHECK(db.text("SELECT version FROM cashier_schema") == std::to_string(latest_pg_schema_version()));
-  const auto first = s->events_after("", 2);
-  REQUIRE(first);
-  REQUIRE(first->events.size() == 2);
-  CHECK(first->events[0].event_id == "evt-1");
-  CHECK(first->events[1].event_id == "evt-2");
+  const auto first = events_after_settled(*s, "", 2, 2);
+  REQUIRE(first.events.size() == 2);
+  CHECK(first.events[0].event_id == "evt-1");
+  CHECK(first.events[1].event_id == "evt-2");
   auto next = p;
   next.status = payment_status::success;
   next.pending = pending_action::none;
@@ -230,11 +228,10 @@ TEST_CASE("the feed_txid step (PostgreSQL) keeps existing events in id order, be
   o.state = outbox_state::delivered;
   t.outbox.push_back(o);
   REQUIRE(s->commit_one(t).status == commit_status::committed);
-  const auto rest = s->events_after(first->next, 10);
-  REQUIRE(rest);
-  REQUIRE(rest->events.size() == 2);
-  CHECK(rest->events[0].event_id == "evt-3");
-  CHECK(rest->events[1].event_id == "evt-4");
+  const auto rest = events_after_settled(*s, first.next, 10, 2);
+  REQUIRE(rest.events.size() == 2);
+  CHECK(rest.events[0].event_id == "evt-3");
+  CHECK(rest.events[1].event_id == "evt-4");
   CHECK_FALSE(s->events_after("1", 10));  // not a cursor of this engine (40 digits)
 }
 

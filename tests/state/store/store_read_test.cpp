@@ -163,26 +163,23 @@ TEST_CASE("the events feed is in commit order, resumes after a cursor, filters b
   s->commit(batch);
   s->commit_one(succeed(y, 1, 1));
 
-  const auto page = s->events_after("", 10);
-  REQUIRE(page);
-  const auto& all = page->events;
+  const auto page = events_after_settled(*s, "", 10, 3);
+  const auto& all = page.events;
   REQUIRE(all.size() == 3);
   CHECK(all[0].payment_id == z.id);
   CHECK(all[1].payment_id == x.id);
   CHECK(all[2].payment_id == y.id);
   // The cursor is opaque: one page of one event resumes after it.
-  const auto first = s->events_after("", 1);
-  REQUIRE(first);
-  REQUIRE(first->events.size() == 1);
-  CHECK(first->events[0].event_id == all[0].event_id);
-  const auto rest = s->events_after(first->next, 10);
-  REQUIRE(rest);
-  REQUIRE(rest->events.size() == 2);
-  CHECK(rest->events[0].event_id == all[1].event_id);
-  const auto end = s->events_after(page->next, 10);
+  const auto first = events_after_settled(*s, "", 1, 1);
+  REQUIRE(first.events.size() == 1);
+  CHECK(first.events[0].event_id == all[0].event_id);
+  const auto rest = events_after_settled(*s, first.next, 10, 2);
+  REQUIRE(rest.events.size() == 2);
+  CHECK(rest.events[0].event_id == all[1].event_id);
+  const auto end = s->events_after(page.next, 10);
   REQUIRE(end);
   CHECK(end->events.empty());
-  CHECK(end->next == page->next);  // nothing new: the same cursor back
+  CHECK(end->next == page.next);  // nothing new: the same cursor back
   // A cursor this store did not give is refused, not read as some position.
   CHECK_FALSE(s->events_after("x1", 10));
   CHECK_FALSE(s->events_after("-1", 10));
