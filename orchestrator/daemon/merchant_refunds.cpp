@@ -12,6 +12,7 @@
 
 #include "orchestrator/alipayplus/json_guard.hpp"
 #include "orchestrator/daemon/merchant_answers.hpp"
+#include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
 
 namespace cashier::daemon {
@@ -92,6 +93,14 @@ asio::awaitable<response> merchant_api::create_refund(const request& req, const 
   auto& order = std::get<engine::refund_order>(read);
   if (order.amount.currency != p->amount.currency)
     co_return error_response(400, "INVALID_REQUEST", "not the payment's currency", "refundAmount.currency");
+  if (inbox_ != nullptr && !inbox_->acts_for(store::alipay_request_id(*p))) {
+    // Cluster mode: a refund is created and driven by its payment's owner (the fence refuses its
+    // writes anywhere else). The merchant's retry reaches another instance.
+    auto r = error_response(503, "STORE_UNAVAILABLE",
+                            "another cashierd instance drives this payment now; nothing was recorded, retry later");
+    r.headers.push_back({"Retry-After", "1"});
+    co_return r;
+  }
   for (int attempt = 0; attempt < max_refund_conflicts; ++attempt) {
     const auto res = co_await deps_.drv.create_refund(order, std::chrono::milliseconds(deps_.cfg.payment.create_wait_ms));
     switch (res.status) {

@@ -54,6 +54,7 @@ std::optional<local_instant> shard_leases::next_tick() const {
   if (!to_release_.empty()) return local_instant::min();
   if (!draining_) {
     consider(next_claim_);
+    if (lapse_due_) consider(*lapse_due_);
     if (!held_.empty()) consider(next_renew_);
   }
   return at;
@@ -81,11 +82,16 @@ void shard_leases::tick(local_instant now) {
       next_renew_ = now + config_.renew_every;
       ++st_.renewals;
       emit(send_renew{renew_sent_});
-    } else if (!draining_ && (!started_ || now >= next_claim_)) {
+    } else if (!draining_ && (!started_ || now >= next_claim_ || (lapse_due_ && now >= *lapse_due_))) {
       next_claim_ = now + config_.claim_every;
       const bool force = config_.single && !started_;
       const int want = force ? config_.shards : target() - static_cast<int>(held_.size());
-      if (want > 0) {
+      // At its target, the instance still asks (a claim of none) once another's lease has run
+      // out: the answer's count of live instances says whether its target rose (the other died),
+      // and the claim of the lapsed shards follows at once instead of after the next renewal.
+      const bool probe = want <= 0 && lapse_due_ && now >= *lapse_due_;
+      if (want > 0 || probe) {
+        lapse_due_.reset();  // its answer sets the next one
         in_flight_ = request::claim;
         sent_at_ = now;
         started_ = true;
@@ -96,7 +102,7 @@ void shard_leases::tick(local_instant now) {
                    config_.shards;
           emit(set_share{share_});
         }
-        emit(send_claim{want, force});
+        emit(send_claim{std::max(want, 0), force});
       }
     }
   }
@@ -139,10 +145,11 @@ void shard_leases::claim_answered(const store::lease_answer& a, local_instant no
   }
   if (gained && was_empty) next_renew_ = sent_at_ + config_.renew_every;
   rebalance(a.live_instances);
+  watch_lapses(a, now);
   check();
 }
 
-void shard_leases::renew_answered(const store::lease_answer& a, local_instant) {
+void shard_leases::renew_answered(const store::lease_answer& a, local_instant now) {
   ensure(in_flight_ == request::renew, "a renewal answer without a renewal in flight");
   in_flight_ = request::none;
   live_ = std::max(a.live_instances, 1);
@@ -166,6 +173,7 @@ void shard_leases::renew_answered(const store::lease_answer& a, local_instant) {
   renew_sent_.clear();
   if (lost) update_share();
   rebalance(a.live_instances);
+  watch_lapses(a, now);
   check();
 }
 
@@ -201,6 +209,31 @@ void shard_leases::drain(local_instant now) {
   st_.released += all.size();
   to_release_.insert(to_release_.end(), all.begin(), all.end());
   tick(now);
+}
+
+/// From an answer's table (judged by the database's clock at its statement, received `now`):
+/// claim at once when the target is above what is held and a shard is free or lapsed, and
+/// otherwise ask again (a claim of none, tick()) once the earliest of the other instances'
+/// leases will have run out. Measured from the receipt, which is no earlier than the statement,
+/// so the question comes after the lapse, never before it (by the round trip at most).
+void shard_leases::watch_lapses(const store::lease_answer& a, local_instant now) {
+  if (config_.single || draining_) return;
+  std::optional<std::chrono::nanoseconds> earliest;
+  bool free = false;
+  for (const auto& r : a.table) {
+    if (r.owner.empty() || r.lease_until < a.db_now) {
+      free = true;
+      continue;
+    }
+    if (r.owner == config_.instance) continue;
+    const std::chrono::nanoseconds left = r.lease_until - a.db_now;
+    if (!earliest || left < *earliest) earliest = left;
+  }
+  if (free && target() > static_cast<int>(held_.size())) next_claim_ = std::min(next_claim_, now);
+  // Not sooner than a tenth of a claim tick: an answer read just before the lapse must not make
+  // the next questions spin.
+  lapse_due_.reset();
+  if (earliest) lapse_due_ = now + std::max(*earliest, config_.claim_every / 10);
 }
 
 /// Over the fair share (more instances showed up): stop acting on the highest shards, lower the

@@ -159,6 +159,7 @@ class shard_leases {
   void drop(store::shard_id shard);
   void update_share();
   void rebalance(int live_instances);
+  void watch_lapses(const store::lease_answer& a, local_instant now);
   local_instant trust_from(local_instant sent) const;
   int target() const;
   void ensure(bool ok, std::string_view what);
@@ -175,6 +176,9 @@ class shard_leases {
   bool draining_ = false;
   local_instant next_claim_{};
   local_instant next_renew_{};
+  // When another instance's lease, as the last answer showed it, will have run out (a claim of
+  // none is sent then to learn whether that instance is gone): watch_lapses().
+  std::optional<local_instant> lapse_due_;
   int live_ = 1;  // instances sharing the shards, this one included (the last answer's count)
   double share_ = 0;
   lease_stats st_;

@@ -4,7 +4,7 @@ one aplus-sim and the webhook sink, with a short lease (leaseSeconds 2: renew ev
 tick and margin 0.2 s). The shards spread across the three (cashierctl cluster --json); payments
 created through every instance reach SUCCESS with one merchant webhook event each; then one
 instance is killed with kill -9 while its payments are open: the others claim its shards within
-lease + renewal + claim tick (measured and printed), take them over, and its open payments finish
+the lease and two round trips, well within lease + renewal + claim tick (measured and printed), take them over, and its open payments finish
 there. The call budget (64/s across the cluster) is shared by shards: the rates in force add up
 to it, before and after the kill.
 
@@ -255,6 +255,16 @@ class ClusterMode(unittest.TestCase):
                                              % pid))
                 self.assertGreaterEqual(ok, 1, pid)
             wait_until(lambda: psql(self.conninfo, "SELECT count(*) FROM inbox") == "0", 10, "the inbox to drain")
+            # A refund is created by the payment's owner only: elsewhere 503 with Retry-After
+            # (nothing recorded), and the merchant's retry reaching the owner creates it.
+            path = "/v1/payments/ib-m1-0/refunds"
+            order = {"refundRequestId": "rf-1", "refundAmount": {"value": "100", "currency": "USD"}}
+            code, body = c.request("POST", path, order)
+            self.assertEqual(code, 503, body)
+            self.assertEqual(body["error"]["code"], "STORE_UNAVAILABLE", body)
+            self.assertEqual(psql(self.conninfo, "SELECT count(*) FROM refunds"), "0")
+            code, body = members[0].view.request("POST", path, order)
+            self.assertIn(code, (201, 202), body)
             wait_until(lambda: all(c.sink.for_payment(p) for p in paid), 30, "a webhook per payment")
         finally:
             for m in members:

@@ -149,7 +149,7 @@ TEST_CASE("fake: cancel refunds a paid order and is idempotent") {
   CHECK(is_successful_reversal(q.transactions[0]));
 }
 
-TEST_CASE("fake: a cancel after the window is refused; an abandoned order closes after expiry") {
+TEST_CASE("fake: a cancel after the window is refused, an abandoned order closes after expiry") {
   fixture f;
   auto p = plan(payer_action::abandon, 0s);
   p.cancel_window = 30min;

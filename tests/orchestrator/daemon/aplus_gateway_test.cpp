@@ -631,7 +631,7 @@ TEST_CASE("refund S: the stored bytes on the wire, refundId and amount in the ev
   CHECK(out.call.outcome == "S/SUCCESS");
 }
 
-TEST_CASE("refund: unsigned, garbled or about another payment is no answer; F keeps its code") {
+TEST_CASE("refund: unsigned, garbled or about another payment is no answer, F keeps its code") {
   harness h;
   h.answer({R"({"result":{"resultCode":"SUCCESS","resultStatus":"S"}})", 200, reply::signing::none});
   CHECK(std::get<refund_no_answer>(refund_once(h, test_payment(), test_refund()).ev).reason ==

@@ -253,7 +253,7 @@ TEST_CASE("the cancel of an amount-mismatch notify waits until the ack is writte
   CHECK(f.gw.count("cancelPayment") == 1);
 }
 
-TEST_CASE("a decision without calls holds nothing; plain submit never holds") {
+TEST_CASE("a decision without calls holds nothing, plain submit never holds") {
   fixture f;
   const auto id = f.seed("paid", pending_action::inquiry, t0 + std::chrono::hours(1));
   f.drv.recover();

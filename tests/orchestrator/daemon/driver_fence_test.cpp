@@ -192,7 +192,7 @@ TEST_CASE("a cluster member takes the shards it claims over, and a second one ge
   io.run_for(std::chrono::milliseconds(50));
 }
 
-TEST_CASE("a fenced-out commit drops its shard; a drain releases the rest and the next member re-arms them") {
+TEST_CASE("a fenced-out commit drops its shard, a drain releases the rest and the next member re-arms them") {
   asio::io_context io;
   store::test::temp_dir dir;
   const auto path = dir.file("cashier.db");

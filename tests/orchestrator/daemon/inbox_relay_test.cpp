@@ -64,7 +64,7 @@ struct rig {
 
 }  // namespace
 
-TEST_CASE("a cancel reaching a non-owner is posted; the owner's poll applies it and deletes the row") {
+TEST_CASE("a cancel reaching a non-owner is posted, the owner's poll applies it and deletes the row") {
   rig r;
   const auto p = create(r.io, r.b, "order-1");
   const auto routed = r.a.relay.route(cancel_of(p), p);
@@ -119,7 +119,7 @@ TEST_CASE("a verified notify reaching a non-owner is posted with its record and 
   CHECK(notifies[0].digest == rec.digest);
 }
 
-TEST_CASE("a poll whose commit comes back not_owner keeps the row; the new owner applies it") {
+TEST_CASE("a poll whose commit comes back not_owner keeps the row, the new owner applies it") {
   rig r;
   const auto p = create(r.io, r.b, "order-3");
   REQUIRE(r.a.relay.route(cancel_of(p), p));
@@ -157,7 +157,7 @@ TEST_CASE("a request the machine refuses on a final payment is answered without 
   CHECK(r.a.relay.stats().posted == 0);
 }
 
-TEST_CASE("rows that do not decode are kept; a malformed one is an anomaly, once per process") {
+TEST_CASE("rows that do not decode are kept, a malformed one is an anomaly, once per process") {
   rig r;
   const auto p = create(r.io, r.b, "order-5");
   const auto shard = store::shard_of(p, r.b.store->shard_count());

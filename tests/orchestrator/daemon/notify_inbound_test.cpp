@@ -129,7 +129,7 @@ TEST_CASE("another Client-Id, or none, is refused even when Alipay+ signed it") 
   CHECK(check_notify(req, settings(), now).verification == notify_verification::wrong_client_id);
 }
 
-TEST_CASE("an authentic notify is ok whatever its Request-Time; a skew beyond the window is noted") {
+TEST_CASE("an authentic notify is ok whatever its Request-Time, a skew beyond the window is noted") {
   notify_spec n;
   for (const auto offset : {-601s, 601s, -86400s * 3}) {
     CAPTURE(offset.count());

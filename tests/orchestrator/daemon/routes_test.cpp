@@ -45,7 +45,7 @@ TEST_CASE("literal segments win over parameters, parameters come back decoded") 
         std::vector<std::string>{"evt_1_2"});
 }
 
-TEST_CASE("HEAD is served by GET routes; other methods get the path's Allow list") {
+TEST_CASE("HEAD is served by GET routes, other methods get the path's Allow list") {
   CHECK(matched("HEAD", "/healthz").matched->id == route_id::healthz);
   const auto wrong = match_route("PUT", "/v1/payments/consult", notify);
   REQUIRE(std::holds_alternative<method_mismatch>(wrong));

@@ -476,7 +476,7 @@ TEST_CASE("a merchant whose webhook URLs hang cannot take every slot from the ot
   CHECK(deferred >= 8);
 }
 
-TEST_CASE("webhooks to loopback are refused unless the merchant allows private addresses; 3xx is not followed") {
+TEST_CASE("webhooks to loopback are refused unless the merchant allows private addresses, 3xx is not followed") {
   fixture f;
   f.hook->status_for = [](const net::request& r) { return r.target == "/redirect" ? 302 : 200; };
   f.add_payment("g1", "guarded", f.url("/guarded"), {{"evt_g1_1", 1}});

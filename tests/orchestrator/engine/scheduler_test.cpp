@@ -274,7 +274,7 @@ TEST_CASE("a new payment's pay borrows from the budget ahead of the polling back
   CHECK(r.broken.empty());
 }
 
-TEST_CASE("a call over even the borrowing is not made and says so; a hint without a token is skipped") {
+TEST_CASE("a call over even the borrowing is not made and says so, a hint without a token is skipped") {
   rig r;
   r.s.budget() = rate_budget(5);  // burst 1: take 1, borrow 1, refuse the third
   r.recover({});
@@ -423,7 +423,7 @@ TEST_CASE("REQUEST_TRAFFIC_EXCEED_LIMIT lowers the rate of an unlimited budget o
                       [](const notice& n) { return n.kind == notice_kind::rate_lowered; }) == 1);
 }
 
-TEST_CASE("draining starts no call and fires no deadline; idle once answers are in") {
+TEST_CASE("draining starts no call and fires no deadline, idle once answers are in") {
   rig r;
   r.recover({r.open(pending_action::inquiry, t0), r.open(pending_action::inquiry, t0 + 1s)});
   r.tick();

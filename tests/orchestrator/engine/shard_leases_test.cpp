@@ -126,7 +126,7 @@ TEST_CASE("without the margin (the no-margin flaw) trust runs to send + lease") 
   CHECK(*f.leases.trusted_until(3) == t0 + 10s);
 }
 
-TEST_CASE("a renewal extends trust from its send; a shard missing from its answer is lost at once") {
+TEST_CASE("a renewal extends trust from its send, a shard missing from its answer is lost at once") {
   fixture f(single_config());
   f.leases.tick(t0);
   f.leases.claim_answered(answer("a", range(0, 64), 1), t0 + 1ms);
@@ -227,6 +227,44 @@ TEST_CASE("with no shard free, claims pause until the earliest lease in the tabl
   CHECK(of<send_claim>(f.take()).empty());
   f.leases.tick(t0 + 6s);
   CHECK(of<send_claim>(f.take()).size() == 1);
+}
+
+TEST_CASE("at its target, an instance asks once another's lease has run out, and claims its shards at once") {
+  lease_config c;
+  c.instance = "b";
+  fixture f(c);
+  f.leases.tick(t0);
+  f.take();
+  // b got the upper half; a holds the lower half with 2 s left by the database's clock.
+  auto a = answer("b", range(32, 64), 1, 2);
+  for (store::shard_id s = 0; s < 32; ++s) a.table.push_back({s, "a", 1, a.db_now + 2s});
+  for (store::shard_id s = 32; s < 64; ++s) a.table.push_back({s, "b", 1, a.db_now + 10s});
+  f.leases.claim_answered(a, t0 + 1ms);
+  f.take();
+  REQUIRE(f.leases.held() == 32);
+  // The claim tick paused until a's leases may lapse (from the send) asks nothing: at its target
+  // (32 of 2 live). The question comes when they have run out, measured from the receipt.
+  CHECK(f.leases.next_tick() == t0 + 2s);
+  f.leases.tick(t0 + 2s);
+  CHECK(of<send_claim>(f.take()).empty());
+  CHECK(f.leases.next_tick() == t0 + 1ms + 2s);
+  f.leases.tick(t0 + 1ms + 2s);
+  auto acts = f.take();
+  REQUIRE(of<send_claim>(acts).size() == 1);
+  CHECK(of<send_claim>(acts)[0].want == 0);  // a question: is a still there?
+  // a is gone (its presence lapsed with its leases): the target is all 64, so the lapsed shards
+  // are claimed at once, not at the next claim tick or after the next renewal.
+  auto gone = answer("b", {}, 1, 1);
+  gone.db_now += 2s;
+  for (store::shard_id s = 0; s < 32; ++s) gone.table.push_back({s, "a", 1, a.db_now + 2s - 1ms});
+  for (store::shard_id s = 32; s < 64; ++s) gone.table.push_back({s, "b", 1, a.db_now + 10s});
+  f.leases.claim_answered(gone, t0 + 2002ms);
+  CHECK(f.leases.next_tick() == t0 + 2002ms);
+  f.leases.tick(t0 + 2002ms);
+  acts = f.take();
+  REQUIRE(of<send_claim>(acts).size() == 1);
+  CHECK(of<send_claim>(acts)[0].want == 32);
+  CHECK(f.broken.empty());
 }
 
 TEST_CASE("the early-share flaw raises the share when the claim is sent") {

@@ -55,7 +55,7 @@ delivery_report end_and_settle(webhook_policy& p, const std::string& id, int sta
 
 }  // namespace
 
-TEST_CASE("a due row with no earlier pending row starts; a full policy reads nothing") {
+TEST_CASE("a due row with no earlier pending row starts, a full policy reads nothing") {
   checked_policy p({.max_in_flight = 2, .max_in_flight_per_merchant = 2});
   REQUIRE(p.begin_poll(t0));
   CHECK(std::holds_alternative<start_delivery>(p.admit(candidate(row(1, 1)), t0)));
@@ -153,7 +153,7 @@ TEST_CASE("an operator's redeliver during an attempt keeps the fresh schedule") 
   CHECK(p.stats().redelivered_in_flight == 1);
 }
 
-TEST_CASE("a failed settle stalls its rows until the timer ticks; nothing is reported") {
+TEST_CASE("a failed settle stalls its rows until the timer ticks, nothing is reported") {
   checked_policy p;
   REQUIRE(std::holds_alternative<start_delivery>(p.admit(candidate(row(1, 1)), t0)));
   CHECK(p.attempt_ended("evt_1_1", {200, "", {}}));
@@ -192,7 +192,7 @@ TEST_CASE("the flaws the simulation injects change what they say") {
   }
 }
 
-TEST_CASE("draining stops polling; attempts under way still settle") {
+TEST_CASE("draining stops polling, attempts under way still settle") {
   checked_policy p;
   REQUIRE(std::holds_alternative<start_delivery>(p.admit(candidate(row(1, 1)), t0)));
   p.drain();

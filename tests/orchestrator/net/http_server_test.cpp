@@ -244,7 +244,7 @@ TEST_CASE("connections beyond the cap are closed at once and counted") {
   CHECK(server.stats().active == 1);
 }
 
-TEST_CASE("a new connection must complete its first request head in time, trickling or not; later ones get the idle timeout") {
+TEST_CASE("a new connection must complete its first request head in time, trickling or not, later ones get the idle timeout") {
   asio::io_context ioc;
   server_options options;
   options.limits.first_request_timeout = 300ms;

@@ -88,7 +88,7 @@ TEST_CASE("a draining server answers the request in hand with Connection: close,
   CHECK(out.find("/b|") == std::string::npos);
 }
 
-TEST_CASE("obs-fold is found however the header arrives; clean headers read byte by byte are served") {
+TEST_CASE("obs-fold is found however the header arrives, clean headers read byte by byte are served") {
   const bool stopping = false;
   for (const std::size_t read_size : {1, 2, 3, 7}) {
     CAPTURE(read_size);

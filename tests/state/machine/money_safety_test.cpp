@@ -90,7 +90,7 @@ TEST_CASE("item 3: the polling deadline sends one last inquiry first, never a ca
   CHECK(events_of(v) == std::vector<std::string>{"emit succeeded"});
 }
 
-TEST_CASE("item 3: the last look answered U starts the cancel; S/F settles FAIL") {
+TEST_CASE("item 3: the last look answered U starts the cancel, S/F settles FAIL") {
   harness h;
   h.in_process(t0 + 1s);
   h.feed(deadline_reached{}, h.p.poll_deadline_at);

@@ -94,7 +94,7 @@ TEST_CASE("an identical re-sent notify is counted on its row, not stored again")
   CHECK(rows[1].last_received_at == from_epoch_ms(300));
 }
 
-TEST_CASE("a rejected notify keeps a bounded prefix; a verified one is kept whole") {
+TEST_CASE("a rejected notify keeps a bounded prefix, a verified one is kept whole") {
   test_db db;
   auto s = db.open();
   auto p = sample_payment("p1");

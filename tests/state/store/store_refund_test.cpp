@@ -48,7 +48,7 @@ transition create_refund(const refund& r) { return transition{.refunds = {refund
 
 }  // namespace
 
-TEST_CASE("refunds within the amount are created; one past it is rejected in the transaction") {
+TEST_CASE("refunds within the amount are created, one past it is rejected in the transaction") {
   test_db db;
   auto s = db.open();
   const payment p = paid(*s, "order-1", 1000);
@@ -214,7 +214,7 @@ TEST_CASE("two partial refunds racing on two connections never exceed the amount
   MESSAGE("the first connection won " << one_won << " of 20 rounds");
 }
 
-TEST_CASE("refund calls are in the audit trail; open refunds are in the recovery scan") {
+TEST_CASE("refund calls are in the audit trail, open refunds are in the recovery scan") {
   test_db db;
   auto s = db.open();
   const payment p = paid(*s, "order-1", 1000);

@@ -61,7 +61,7 @@ TEST_CASE("sim refund: partial refunds within the amount, then REFUND_AMOUNT_EXC
   CHECK((*inq.answer.transactions)[2].transaction_result->code == "REFUND_AMOUNT_EXCEED");
 }
 
-TEST_CASE("sim refund: a repeat answers the same; another body under the id is REPEAT_REQ_INCONSISTENT") {
+TEST_CASE("sim refund: a repeat answers the same, another body under the id is REPEAT_REQ_INCONSISTENT") {
   auto books = paid_books();
   const auto a = books.refund(refund_body("p1", "rf-1", "100"), t0 + 1h);
   const auto again = books.refund(refund_body("p1", "rf-1", "100"), t0 + 2h);

@@ -213,7 +213,7 @@ TEST_CASE(
 }
 
 // Issue 14, item 5: a merchant's paymentRequestId is named with its merchant.
-TEST_CASE("--merchant names the merchant; a shared id without it exits 1 AMBIGUOUS_PAYMENT_ID") {
+TEST_CASE("--merchant names the merchant, a shared id without it exits 1 AMBIGUOUS_PAYMENT_ID") {
   CHECK(admin_path(admin_action::cancel, "pr-1", "m 2") == "/admin/payments/pr-1/cancel?merchant=m%202");
   CHECK(admin_path(admin_action::inquire, "pr-1", "m1") == "/admin/payments/pr-1/inquire?merchant=m1");
   fake_daemon d;

@@ -100,7 +100,7 @@ TEST_CASE("refunds: the payment's refunds as a table with the refunded sum, and 
   CHECK(run({"--db", db.path, "refunds", "nope"}).status == exit_status::failed);
 }
 
-TEST_CASE("show has the refunds; stuck lists a refund processing for more than an hour") {
+TEST_CASE("show has the refunds, stuck lists a refund processing for more than an hour") {
   sample_db db;
   add_refunds(db);
   auto r = run({"--db", db.path, "--json", "show", "pr-success"});
