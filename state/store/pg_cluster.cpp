@@ -166,12 +166,17 @@ lease_answer pg_store::release(std::string_view owner, std::span<const shard_epo
   return lease_call(owner, duration::zero(), [&](time_point) {
     const std::string shards = array_text(held, [](const shard_epoch& h) { return std::int64_t{h.shard}; });
     const std::string epochs = array_text(held, [](const shard_epoch& h) { return h.epoch; });
-    return read_leases(db_.query(
+    auto released = read_leases(db_.query(
         "UPDATE cluster_shards c SET owner = NULL, lease_until = 0 "
         "FROM unnest($1::text::integer[], $2::text::bigint[]) AS h (shard, epoch) "
         "WHERE c.shard = h.shard AND c.epoch = h.epoch AND c.owner = $3 "
         "RETURNING c.shard, coalesce(c.owner, ''::bytea), c.epoch, c.lease_until",
         pg_params{}.add(std::string_view(shards)).add(std::string_view(epochs)).add(owner)));
+    // Holding nothing now (a drain): no longer live, so the others' targets rise at once.
+    db_.query("UPDATE cluster_instances SET seen_until = 0 WHERE instance = $1 "
+              "AND NOT EXISTS (SELECT 1 FROM cluster_shards WHERE owner = $1)",
+              pg_params{}.add(owner));
+    return released;
   });
 }
 

@@ -131,6 +131,11 @@ lease_answer sqlite_store::release(std::string_view owner, std::span<const shard
       u.bind(1, std::int64_t{h.shard}).bind(2, owner).bind(3, h.epoch);
       if (u.step()) released.push_back(read_lease(u));
     }
+    // Holding nothing now (a drain): no longer live, so the others' targets rise at once.
+    auto gone = db_.query(
+        "UPDATE cluster_instances SET seen_until = 0 WHERE instance = ?1 "
+        "AND NOT EXISTS (SELECT 1 FROM cluster_shards WHERE owner = ?1)");
+    gone.bind(1, owner).run();
     return released;
   });
 }

@@ -103,6 +103,22 @@ inline void check_release(cluster_fixture& f) {
   CHECK(b.changed[0].epoch == a.changed[0].epoch + 1);
 }
 
+/// An instance that releases its last shard (a drain) is no longer counted live: the others'
+/// targets rise at their next lease call, not a lease later; one that still holds a shard stays.
+inline void check_full_release_ends_presence(cluster_fixture& f) {
+  const std::vector<shard_id> two{0, 1};
+  const auto a = f.a().claim("a", 2, test_lease, false, two);
+  REQUIRE(a.changed.size() == 2);
+  CHECK(f.b().claim("b", 0, test_lease).live_instances == 2);
+  const std::vector<shard_epoch> first{epochs_of(a.changed)[0]};
+  const std::vector<shard_epoch> second{epochs_of(a.changed)[1]};
+  CHECK(f.a().release("a", first).live_instances == 2);
+  CHECK(f.b().claim("b", 0, test_lease).live_instances == 2);
+  CHECK(f.a().release("a", second).live_instances == 1);
+  CHECK(f.b().claim("b", 0, test_lease).live_instances == 1);
+  CHECK(f.a().claim("a", 1, test_lease).live_instances == 2);  // back, by its next claim
+}
+
 /// The fence: a transition commits only under the epoch the table holds now; a former owner's
 /// write comes back not_owner and writes nothing; log-only transitions are not fenced.
 inline void check_fence(cluster_fixture& f) {

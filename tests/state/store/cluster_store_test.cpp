@@ -52,6 +52,11 @@ TEST_CASE("cluster port (SQLite): release") {
   check_release(f);
 }
 
+TEST_CASE("cluster port (SQLite): a release of the last shard held ends the instance's presence") {
+  sqlite_cluster_fixture f;
+  check_full_release_ends_presence(f);
+}
+
 TEST_CASE("cluster port (SQLite): the fence keeps a former owner's writes out") {
   sqlite_cluster_fixture f;
   check_fence(f);

@@ -70,6 +70,11 @@ TEST_CASE("cluster port (PostgreSQL): release") {
   check_release(f);
 }
 
+TEST_CASE("cluster port (PostgreSQL): a release of the last shard held ends the instance's presence") {
+  pg_cluster_fixture f;
+  check_full_release_ends_presence(f);
+}
+
 TEST_CASE("cluster port (PostgreSQL): the fence keeps a former owner's writes out") {
   pg_cluster_fixture f;
   check_fence(f);
