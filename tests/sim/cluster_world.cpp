@@ -792,8 +792,12 @@ void cluster_world::on_answer(std::size_t i, call_kind kind, std::int64_t id, ev
 void cluster_world::deliver_webhooks(std::size_t i) {
   auto& n = nodes_[i];
   if (!db(n)) return;
-  for (const auto& r : n.store->due_outbox(queue_.now(), 256)) {
-    if (!n.leases->acts_for(shard_of_id(r.payment_id))) continue;  // its owner delivers it
+  // As the daemon's sender does: the due rows of the shards held only (their owner delivers
+  // them, in order), and each attempt committed through the fence.
+  std::vector<store::shard_id> shards;
+  for (const auto& f : n.leases->fence()) shards.push_back(f.shard);
+  if (shards.empty()) return;
+  for (const auto& r : n.store->due_outbox_of(shards, queue_.now(), 256)) {
     if (!n.delivering.insert(r.event_id).second) continue;
     queue_.after(latency(), [this, i, inc = n.incarnation, r] {
       checker_.on_webhook(r, true, true);  // the merchant's endpoint takes it, answered in time
@@ -810,7 +814,8 @@ void cluster_world::webhook_done(std::size_t i, const store::outbox_record& r) {
   t.deliveries.push_back({r.event_id, r.attempts + 1, queue_.now(), store::outbox_state::delivered, 200, ""});
   t.webhook_attempts.push_back({0, r.event_id, queue_.now(), 200, "", 0});
   try {
-    n.store->commit_one(t);
+    // A shard lost meanwhile: not_owner, the row stays pending for its new owner (same id).
+    n.store->commit_fenced(std::vector<store::transition>{t}, n.leases->fence());
   } catch (const store::store_error&) {
   }
 }
