@@ -26,6 +26,14 @@ using wait_type = asio::posix::stream_descriptor::wait_type;
 struct inbox_listener::state {
   state(asio::io_context& io, std::string conninfo, std::function<void()> wake)
       : io(io), conninfo(std::move(conninfo)), wake(std::move(wake)), backoff_timer(io), deadline(io) {}
+  // The reactor may stop (a drain ends with io.stop()) before the coroutine resumes to close the
+  // connection; whoever drops the last reference closes it then.
+  ~state() {
+    if (socket) socket->release();  // libpq's descriptor: PQfinish closes it
+    if (conn != nullptr) PQfinish(conn);
+  }
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
   asio::io_context& io;
   std::string conninfo;
   std::function<void()> wake;
