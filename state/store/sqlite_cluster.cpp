@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "state/store/sqlite_store_impl.hpp"
+#include "state/store/transition_rules.hpp"
 
 namespace cashier::store {
 namespace {
@@ -181,12 +182,7 @@ bool sqlite_store::passes_fence(const transition& t, const std::vector<bool>& pa
     q.bind(1, event_id);
     return !q.step() || pass(q.int64(0));
   };
-  // A settled attempt names its event twice (delivery and attempt): one lookup per event.
-  std::vector<std::string_view> events;
-  for (const auto& d : t.deliveries) events.push_back(d.event_id);
-  for (const auto& w : t.webhook_attempts) events.push_back(w.event_id);
-  std::sort(events.begin(), events.end());
-  events.erase(std::unique(events.begin(), events.end()), events.end());
+  const auto events = events_named(t);
   return std::all_of(events.begin(), events.end(), [&](std::string_view e) { return event_passes(std::string(e)); });
 }
 

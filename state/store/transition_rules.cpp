@@ -1,5 +1,7 @@
-// check_event (transition_rules.hpp).
+// check_event and events_named (transition_rules.hpp).
 #include "state/store/transition_rules.hpp"
+
+#include <algorithm>
 
 namespace cashier::store {
 
@@ -15,6 +17,15 @@ void check_event(const event_record& e, const payment& after, std::optional<stor
       to_string(e.from_pending) != from->pending) {
     throw constraint_failed("event from-state differs from the stored payment");
   }
+}
+
+std::vector<std::string_view> events_named(const transition& t) {
+  std::vector<std::string_view> events;
+  for (const auto& d : t.deliveries) events.push_back(d.event_id);
+  for (const auto& w : t.webhook_attempts) events.push_back(w.event_id);
+  std::sort(events.begin(), events.end());
+  events.erase(std::unique(events.begin(), events.end()), events.end());
+  return events;
 }
 
 }  // namespace cashier::store

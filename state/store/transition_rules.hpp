@@ -10,11 +10,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "state/machine/payment.hpp"
 #include "state/store/records.hpp"
 #include "state/store/sqlite_db.hpp"           // constraint_failed
 #include "state/store/sqlite_payment_row.hpp"  // payment_columns(): the engine-neutral column table
+#include "state/store/store.hpp"
 
 namespace cashier::store {
 
@@ -49,5 +51,9 @@ std::uint64_t changed_columns(const payment& p, Holds stored_holds) {
 inline bool is_rejected(std::string_view verification) {
   return verification != "ok" && verification != "garbled";
 }
+
+/// The merchant events a transition's deliveries and webhook attempts name, each once, sorted
+/// (a settled attempt names its event twice): what the fence looks up, one lookup per event.
+std::vector<std::string_view> events_named(const transition& t);
 
 }  // namespace cashier::store

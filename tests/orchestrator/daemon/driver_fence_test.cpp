@@ -24,6 +24,7 @@
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/metrics.hpp"
 #include "state/store/sqlite_store.hpp"
+#include "tests/orchestrator/daemon/inbox_rig.hpp"
 #include "tests/state/store/store_fixture.hpp"
 
 namespace cashier::daemon {
@@ -32,44 +33,10 @@ namespace {
 namespace asio = boost::asio;
 using steady = std::chrono::steady_clock;
 
-const time_point t0 = from_epoch_ms(1'700'000'000'000);
-
-class fixed_clock final : public payment_clock {
- public:
-  time_point now() const override { return t0; }
-  steady::duration wall_wait_until(time_point at) const override {
-    return at <= t0 ? steady::duration::zero() : std::chrono::hours(1);
-  }
-};
-
-/// Alipay+ answering every call at once: pay and inquiry "in process", cancel S.
-class quiet_gateway final : public gateway {
- public:
-  asio::awaitable<call_result> pay(const payment& p) override {
-    pay_answer a;
-    a.result = {"PAYMENT_IN_PROCESS", 'U', "in process"};
-    co_return done(a, "pay", p);
-  }
-  asio::awaitable<call_result> inquiry(const payment& p) override {
-    inquiry_answer a;
-    a.result = {"SUCCESS", 'S', "success"};
-    a.payment_result = aplus_result{"PAYMENT_IN_PROCESS", 'U', "in process"};
-    co_return done(a, "inquiryPayment", p);
-  }
-  asio::awaitable<call_result> cancel(const payment& p) override {
-    co_return done(cancel_answer{{"SUCCESS", 'S', "success"}}, "cancelPayment", p);
-  }
-
- private:
-  static call_result done(event ev, std::string api, const payment& p) {
-    store::call_record c;
-    c.payment_id = p.id;
-    c.api = std::move(api);
-    c.http_status = 200;
-    c.outcome = "fake";
-    return call_result{std::move(ev), std::move(c)};
-  }
-};
+using test::fixed_clock;
+using test::quiet_gateway;
+using test::submit;
+using test::t0;
 
 /// One daemon's store connection, engine and driver on the shared file.
 struct process {
@@ -90,19 +57,6 @@ struct process {
   quiet_gateway gw;
   driver drv;
 };
-
-/// Submits `in` through `d` and runs `io` until its commit is in.
-engine::output submit(asio::io_context& io, driver& d, engine::input in) {
-  std::optional<engine::output> out;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await d.submit(std::move(in)); }, asio::detached);
-  const auto give_up = steady::now() + std::chrono::seconds(30);
-  io.restart();
-  while (!out) {
-    REQUIRE(steady::now() < give_up);
-    io.run_for(std::chrono::milliseconds(2));
-  }
-  return *out;
-}
 
 }  // namespace
 
