@@ -160,30 +160,23 @@ std::vector<bool> sqlite_store::fence_passes(std::span<const shard_epoch> fence)
   return passes;
 }
 
-// A transition with a payment passes when that payment's shard does. One without a payment
-// passes when every payment its refund writes, merchant-event deliveries and webhook attempts
-// name is in a shard that passes: the refund engine and the webhook sender write such
-// transitions, and a former owner must not move a refund or an event of a shard it lost. Other
-// log-only records (calls, notifies, anomalies) are append-only and not fenced. A name the store
-// does not know fences nothing (apply() rejects it).
+// The fence's rule (store::passes_fence in transition_rules.hpp) with this engine's lookups.
 bool sqlite_store::passes_fence(const transition& t, const std::vector<bool>& passes) {
-  auto pass = [&](std::int64_t shard) {
-    return shard >= 0 && shard < shard_count_ && passes[static_cast<std::size_t>(shard)];
-  };
-  if (t.after) return pass(shard_of(*t.after, shard_count_));
-  for (const auto& r : t.refunds) {
-    auto q = db_.query("SELECT shard FROM payments WHERE id = ?1");
-    q.bind(1, r.after.payment_row);
-    if (q.step() && !pass(q.int64(0))) return false;
-  }
-  auto event_passes = [&](const std::string& event_id) {
-    auto q = db_.query(
-        "SELECT p.shard FROM merchant_outbox o JOIN payments p ON p.id = o.payment_id WHERE o.event_id = ?1");
-    q.bind(1, event_id);
-    return !q.step() || pass(q.int64(0));
-  };
-  const auto events = events_named(t);
-  return std::all_of(events.begin(), events.end(), [&](std::string_view e) { return event_passes(std::string(e)); });
+  return store::passes_fence(
+      t, passes, shard_count_,
+      [&](std::int64_t payment_row) -> std::optional<std::int64_t> {
+        auto q = db_.query("SELECT shard FROM payments WHERE id = ?1");
+        q.bind(1, payment_row);
+        if (!q.step()) return std::nullopt;
+        return q.int64(0);
+      },
+      [&](const std::string& event_id) -> std::optional<std::int64_t> {
+        auto q = db_.query(
+            "SELECT p.shard FROM merchant_outbox o JOIN payments p ON p.id = o.payment_id WHERE o.event_id = ?1");
+        q.bind(1, event_id);
+        if (!q.step()) return std::nullopt;
+        return q.int64(0);
+      });
 }
 
 void sqlite_store::delete_applied(const fence_spec& fenced, const std::vector<bool>& passes,
