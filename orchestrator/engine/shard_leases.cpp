@@ -70,6 +70,8 @@ void shard_leases::tick(local_instant now) {
     drop(s);
   }
   if (!lapsed.empty()) update_share();
+  // Another instance's lease, as the last answer showed it, has run out (watch_lapses).
+  const bool lapse_passed = lapse_due_ && now >= *lapse_due_;
   if (in_flight_ == request::none) {
     if (!to_release_.empty()) {
       in_flight_ = request::release;
@@ -82,14 +84,14 @@ void shard_leases::tick(local_instant now) {
       next_renew_ = now + config_.renew_every;
       ++st_.renewals;
       emit(send_renew{renew_sent_});
-    } else if (!draining_ && (!started_ || now >= next_claim_ || (lapse_due_ && now >= *lapse_due_))) {
+    } else if (!draining_ && (!started_ || now >= next_claim_ || lapse_passed)) {
       next_claim_ = now + config_.claim_every;
       const bool force = config_.single && !started_;
       const int want = force ? config_.shards : target() - static_cast<int>(held_.size());
       // At its target, the instance still asks (a claim of none) once another's lease has run
       // out: the answer's count of live instances says whether its target rose (the other died),
       // and the claim of the lapsed shards follows at once instead of after the next renewal.
-      const bool probe = want <= 0 && lapse_due_ && now >= *lapse_due_;
+      const bool probe = want <= 0 && lapse_passed;
       if (want > 0 || probe) {
         lapse_due_.reset();  // its answer sets the next one
         in_flight_ = request::claim;
