@@ -48,6 +48,7 @@
 #include "orchestrator/daemon/create_request.hpp"
 #include "orchestrator/daemon/crash_point.hpp"
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/daemon/inbox_listener.hpp"
 #include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/log.hpp"
@@ -136,6 +137,9 @@ struct daemon_parts {
   std::unique_ptr<asio::thread_pool> stats_thread;
   std::unique_ptr<payment_clock> clock;
   std::unique_ptr<engine::engine> eng;
+  // The one thread that calls `store` once the reactor runs (store_thread.hpp): destroyed before
+  // the store and the engines its jobs use, after everything that hands it jobs.
+  std::unique_ptr<store_thread> db;
   std::unique_ptr<aplus_gateway> gateway;
   std::unique_ptr<driver> drv;
   std::unique_ptr<engine::refund_engine> refund_eng;  // refunds (issue 16), executed by the driver
@@ -257,6 +261,9 @@ int run_daemon(const config& cfg) {
       .new_event_id = {},
       .build_refund_request = refund_request_body,
       .new_refund_request_id = {}});
+  // From here on, once the reactor runs, the store is called on its own thread only; the start
+  // (above and below: the clock origin, the shard claim, recover) runs before any job exists.
+  d.db = std::make_unique<store_thread>(*d.store);
   // Request signatures (~0.2 ms each) leave the reactor for a pool with a thread per core.
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   auto gw = aplus_gateway::create(d.io.get_executor(), cfg.alipayplus, *d.clock, {.sign_threads = cores});
@@ -271,7 +278,7 @@ int run_daemon(const config& cfg) {
     std::cerr << "cashierd: " << (!ns ? ns.error().message : ab.error().message) << "\n";
     return 2;
   }
-  d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway);
+  d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway, *d.db);
   d.notify = std::make_unique<notify_endpoint>(notify_endpoint_deps{d.io, *d.drv, *d.store, *d.clock, d.stats},
                                                std::move(*ns), std::move(*ab));
   d.metrics_page = std::make_unique<metrics_endpoint>(

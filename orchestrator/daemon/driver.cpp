@@ -131,8 +131,9 @@ void driver_core::submit(engine::input in, engine::ticket t, bool hold) {
   run();
 }
 
-driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock& clock, gateway& gw)
-    : core_(std::make_shared<driver_core>(io, engine, clock, gw)) {}
+driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock& clock, gateway& gw,
+               store_thread& db)
+    : core_(std::make_shared<driver_core>(io, engine, clock, gw, db)) {}
 
 driver::~driver() {
   core_->timer.cancel();

@@ -24,6 +24,7 @@
 
 #include "orchestrator/daemon/gateway.hpp"
 #include "orchestrator/daemon/refund_gateway.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/engine/rate_budget.hpp"
@@ -59,9 +60,10 @@ struct held_output {
 /// Drives payments on one reactor thread.
 class driver {
  public:
-  /// A driver over `engine` (and its store), `clock` and `gateway`, all outliving it.
+  /// A driver over `engine` (and its store), `clock` and `gateway`, all outliving it. Every store
+  /// call runs on `db`, the store's own thread (store_thread.hpp), never on the reactor.
   driver(boost::asio::io_context& io, engine::engine& engine, const payment_clock& clock,
-         gateway& gateway);
+         gateway& gateway, store_thread& db);
   ~driver();
   driver(const driver&) = delete;
   driver& operator=(const driver&) = delete;

@@ -20,13 +20,14 @@
 namespace cashier::daemon {
 
 struct driver_core : std::enable_shared_from_this<driver_core> {
-  driver_core(boost::asio::io_context& io_, engine::engine& e, const payment_clock& c, gateway& g)
-      : io(io_), eng(e), clock(c), gw(g), timer(io_), store_retry(io_), hold_timer(io_) {}
+  driver_core(boost::asio::io_context& io_, engine::engine& e, const payment_clock& c, gateway& g, store_thread& db_)
+      : io(io_), eng(e), clock(c), gw(g), db(db_), timer(io_), store_retry(io_), hold_timer(io_) {}
 
   boost::asio::io_context& io;
   engine::engine& eng;
   const payment_clock& clock;
   gateway& gw;
+  store_thread& db;  // every store call: the engines' apply, the probe, the reloads
   engine::scheduler sched;
   boost::asio::steady_timer timer;        // arm_timer: the deadline heap's
   boost::asio::steady_timer store_retry;  // arm_store_retry

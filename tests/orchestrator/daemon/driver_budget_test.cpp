@@ -134,7 +134,8 @@ struct fixture {
   engine::engine eng{*store, engine::engine_config{}};
   still_clock clock;
   recording_gateway gw{io};
-  driver drv{io, eng, clock, gw};
+  store_thread db{*store};
+  driver drv{io, eng, clock, gw, db};
 
   /// Stores a payment `name` waiting on `pending`, due at `next`; its id.
   std::int64_t seed(const std::string& name, pending_action pending, time_point next) {

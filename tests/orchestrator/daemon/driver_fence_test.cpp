@@ -41,7 +41,7 @@ using test::t0;
 /// One daemon's store connection, engine and driver on the shared file.
 struct process {
   process(asio::io_context& io, const std::string& path)
-      : store(store::open_sqlite_clustered(path)), eng(*store, engine::engine_config{}), drv(io, eng, clock, gw) {}
+      : store(store::open_sqlite_clustered(path)), eng(*store, engine::engine_config{}), db(*store), drv(io, eng, clock, gw, db) {}
   /// What the daemon does at start: every shard claimed with force, commits fenced with them.
   void start(const std::string& name) {
     std::vector<store::shard_epoch> held;
@@ -55,6 +55,7 @@ struct process {
   engine::engine eng;
   fixed_clock clock;
   quiet_gateway gw;
+  store_thread db;
   driver drv;
 };
 

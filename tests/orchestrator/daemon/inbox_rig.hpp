@@ -92,7 +92,8 @@ struct instance {
   instance(asio::io_context& io, std::unique_ptr<store::clustered_store> s)
       : store(std::move(s)),
         eng(*store, engine::engine_config{}),
-        drv(io, eng, clock, gw),
+        db(*store),
+        drv(io, eng, clock, gw, db),
         relay(inbox_relay_deps{io, *store, eng, drv, clock, store->shard_count(),
                                [this](store::shard_id s) { return holds(s); }}) {}
   /// Claims every shard with force (a takeover of whoever held them) and fences with them.
@@ -121,6 +122,7 @@ struct instance {
   engine::engine eng;
   fixed_clock clock;
   quiet_gateway gw;
+  store_thread db;
   driver drv;
   std::vector<store::shard_epoch> held;
   inbox_relay relay;

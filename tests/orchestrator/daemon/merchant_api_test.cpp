@@ -190,7 +190,8 @@ struct api_fixture {
   engine::engine eng{*store, engine::engine_config{}};
   manual_clock clock;
   fake_gateway gw{io};
-  driver drv{io, eng, clock, gw};
+  store_thread db{*store};
+  driver drv{io, eng, clock, gw, db};
   config cfg = test_config();
   std::vector<std::string> consulted;
   consult_outcome consult_reply;

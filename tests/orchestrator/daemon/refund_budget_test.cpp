@@ -87,7 +87,8 @@ struct fixture {
       .new_event_id = {}}};
   still_clock clock;
   refund_recorder gw;
-  driver drv{io, eng, clock, gw};
+  store_thread db{*store};
+  driver drv{io, eng, clock, gw, db};
 
   /// A SUCCESS payment of `amount` minor units.
   std::int64_t paid(const std::string& name, std::int64_t amount) {
