@@ -427,7 +427,13 @@ int run_daemon(const config& cfg) {
   }
   d.ops_server.emplace(std::move(*ops_server));
   engine::set_checkout_base(public_url_of(cfg, d.server->port()));
-  d.store->set_meta("public_url", public_url_of(cfg, d.server->port()));  // for cashierctl's checkoutUrl
+  // For cashierctl's checkoutUrl; on the store thread, as the cluster executor may have handed it
+  // its first claim already.
+  d.db->run(d.io.get_executor(),
+            [url = public_url_of(cfg, d.server->port())](store::payment_store& s) { s.set_meta("public_url", url); },
+            [](std::exception_ptr e, std::optional<std::monostate>) {
+              if (e) log_line(log_level::warn, "cannot store the public URL", {{"error", what_of(e)}});
+            });
   auto net_work = asio::make_work_guard(d.net_io);
   std::thread net_thread([&d] {
     name_this_thread("cashierd-net");
@@ -460,6 +466,8 @@ int run_daemon(const config& cfg) {
     }, asio::detached);
   });
   d.io.run();
+  // The jobs still handed to the store thread end now, while everything they use is alive.
+  d.db.reset();
   net_work.reset();
   d.net_io.stop();
   net_thread.join();

@@ -57,14 +57,14 @@ struct executor {
     after(d, d.hold_timer, wall(a.wait), [](driver_core& c) { c.sched.hold_limit_due(c.now()); });
   }
   void operator()(engine::probe_store) const {
-    bool ok = true;
-    try {
-      d.eng.store().set_meta("store_probe_at", engine::iso8601(d.clock.now()));
-    } catch (const store::store_error& e) {
-      log_line(log_level::error, "store probe failed", {{"error", e.what()}});
-      ok = false;
-    }
-    d.sched.probe_result(ok, d.now());
+    d.db.run(
+        d.io.get_executor(),
+        [at = engine::iso8601(d.clock.now())](store::payment_store& s) { s.set_meta("store_probe_at", at); },
+        [self = d.shared_from_this()](std::exception_ptr e, std::optional<std::monostate>) {
+          if (e) log_line(log_level::error, "store probe failed", {{"error", what_of(e)}});
+          self->sched.probe_result(!e, self->now());
+          self->run();
+        });
   }
   void operator()(engine::wake_watchers w) const { d.waiters.wake(w.id); }
   // A refund's watchers wait under its heap key (negative: never a payment id).
@@ -81,35 +81,70 @@ void driver_core::run() {
   std::vector<engine::action> acts;
   for (sched.take_actions(acts); !acts.empty(); sched.take_actions(acts))
     for (auto& a : acts) std::visit(executor{*this}, a);
-  if (sched.draining() && idle_signal && sched.idle()) idle_signal->fire();
+  if (sched.draining() && idle_signal && idle()) idle_signal->fire();
 }
 
-/// A posted flush: every batch the scheduler hands out, one engine.apply each.
+/// A posted flush: the due deadlines join the queue, then every batch and refund input the
+/// scheduler hands out is committed on the store thread, one at a time (commit_next). A flush
+/// posted while one is under way runs when it ends: the scheduler, which still counts its flush
+/// as posted, would otherwise never post another.
 void driver_core::flush() {
+  if (flushing) {
+    flush_again = true;
+    return;
+  }
+  flushing = true;
   sched.begin_flush(now());
   run();
-  while (auto b = sched.next_batch()) commit(*b);
-  while (auto r = sched.next_refund()) commit_refund(*r);
-  sched.end_flush(now());
-  run();
+  commit_next();
 }
 
-void driver_core::commit(engine::batch& b) {
-  std::vector<engine::output> outs;
+/// Hands the store thread the next batch (or refund input) of the flush, or ends the flush.
+/// Inputs submitted while a commit is out join the queue and go in a later batch of this flush.
+void driver_core::commit_next() {
+  if (auto b = sched.next_batch()) return commit(std::move(*b));
+  if (auto r = sched.next_refund()) return commit_refund(std::move(*r));
+  flushing = false;
+  sched.end_flush(now());
+  run();
+  if (std::exchange(flush_again, false)) flush();
+}
+
+/// One group commit: engine.apply on the store thread (the fence's epochs taken here, where the
+/// lease manager lives), its outcome handled back on the reactor; then the next batch.
+void driver_core::commit(engine::batch batch) {
   const auto started = now();
-  try {
-    if (fence) {
-      const auto epochs = fence->epochs();
-      const engine::fence f{*fence->store, epochs};
-      outs = eng.apply(b.inputs, started.payment, &f);
-    } else {
-      outs = eng.apply(b.inputs, started.payment);
+  auto b = std::make_shared<const engine::batch>(std::move(batch));  // read by the job, then here
+  std::optional<std::vector<store::shard_epoch>> epochs;
+  if (fence) epochs = fence->epochs();
+  auto job = [&e = eng, cluster = fence ? fence->store : nullptr, b, epochs = std::move(epochs),
+              at = started.payment](store::payment_store&) {
+    if (cluster == nullptr) return e.apply(b->inputs, at);
+    const engine::fence f{*cluster, *epochs};
+    return e.apply(b->inputs, at, &f);
+  };
+  db.run(io.get_executor(), std::move(job),
+         [self = shared_from_this(), b, started](std::exception_ptr e, std::optional<std::vector<engine::output>> outs) {
+           self->committed(*b, started, e, outs ? std::move(*outs) : std::vector<engine::output>{});
+           self->commit_next();
+         });
+}
+
+/// The outcome of batch `b` (handed over at `started`) back on the reactor: what was committed
+/// reaches the observers, the scheduler and the waiters; a store failure fails them all.
+void driver_core::committed(const engine::batch& b, engine::instants started, std::exception_ptr error,
+                            std::vector<engine::output> outs) {
+  if (error) {
+    // Only a store_error is a failed commit; anything else is a bug and ends the reactor, as it
+    // did when the engine ran there.
+    try {
+      std::rethrow_exception(error);
+    } catch (const store::store_error&) {
     }
-  } catch (const store::store_error& e) {
     sched.commit_failed(b);
     run();
-    log_line(log_level::error, "commit failed", {{"error", e.what()}, {"inputs", b.inputs.size()}});
-    for (const auto t : b.tickets) waiters.resolve(t, nullptr, std::current_exception());
+    log_line(log_level::error, "commit failed", {{"error", what_of(error)}, {"inputs", b.inputs.size()}});
+    for (const auto t : b.tickets) waiters.resolve(t, nullptr, error);
     return;
   }
   reach(crash_point::after_commit);
@@ -137,7 +172,7 @@ driver::driver(asio::io_context& io, engine::engine& engine, const payment_clock
 
 driver::~driver() {
   core_->timer.cancel();
-  core_->store_retry.cancel();
+  core_->store_retry.cancel();  // a commit still out ends on the store thread; its answer finds core_ alive
   core_->hold_timer.cancel();
   core_->sched.drain();
 }
@@ -192,7 +227,7 @@ asio::awaitable<void> driver::drain(std::chrono::milliseconds timeout) {
   core_->idle_signal->expires_after(timeout);
   core_->run();
   // A fire() before the wait starts would be lost: test the condition first.
-  if (core_->sched.idle()) co_return;
+  if (core_->idle()) co_return;
   co_await core_->idle_signal->wait();
 }
 

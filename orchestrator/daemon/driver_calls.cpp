@@ -20,17 +20,6 @@ namespace {
 asio::awaitable<call_result> start(gateway& gw, call_kind kind, const payment& p) {
   return kind == call_kind::pay ? gw.pay(p) : kind == call_kind::inquiry ? gw.inquiry(p) : gw.cancel(p);
 }
-
-/// The message of the exception `e` is, for the log.
-std::string what_of(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
 }  // namespace
 
 void driver_core::start_call(call_kind kind, payment p) {
@@ -74,8 +63,12 @@ void driver_core::start_refund_call(engine::refund_call kind, std::int64_t id) {
       io,
       [self = shared_from_this(), kind, id]() -> asio::awaitable<void> {
         engine::refund_input in{id, refund_no_answer{no_answer_reason::transport_error}, {}};
-        const auto r = self->eng.store().load_refund(id);
-        const auto p = r ? self->eng.store().load(r->payment_row) : std::nullopt;
+        // The refund and its payment as stored, read on the store thread.
+        const auto [r, p] = co_await self->db.call([id](store::payment_store& s) {
+          auto r = s.load_refund(id);
+          auto p = r ? s.load(r->payment_row) : std::nullopt;
+          return std::pair{std::move(r), std::move(p)};
+        });
         if (r && p && kind == engine::refund_call::refund) {
           auto res = co_await self->rgw->refund(*p, *r);
           in.ev = std::move(res.ev);

@@ -2,10 +2,13 @@
 // carries out the scheduler's actions (flushes, commits, timers, wake-ups), driver_calls.cpp
 // runs the Alipay+ calls they start, driver_refunds.cpp commits refunds and serves their
 // merchant-facing entry points, driver_cluster.cpp takes the fence and the shards of cluster
-// mode. Everything here runs on the reactor thread.
+// mode. Everything here runs on the reactor thread, except the jobs it hands the store thread
+// (store_thread.hpp: the engines' commits, the probe, the reloads), which capture what they
+// need by value and touch nothing of the driver's.
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,13 +48,22 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   // fence_with(): where commits take their fence, if fenced (fence_source).
   std::optional<fence_source> fence;
 
+  // The flush under way (flush, commit_next): one commit out on the store thread at a time.
+  bool flushing = false;
+  bool flush_again = false;  // a flush was posted meanwhile: run it when this one ends
+
   /// Both clocks, read here and nowhere else.
   engine::instants now() const { return {clock.now(), std::chrono::steady_clock::now()}; }
 
   // driver.cpp: the executor.
   void run();
   void flush();
-  void commit(engine::batch& b);
+  void commit_next();
+  void commit(engine::batch b);
+  void committed(const engine::batch& b, engine::instants started, std::exception_ptr error,
+                 std::vector<engine::output> outs);
+  /// Nothing queued, in flight or being committed (a drain waits for this).
+  bool idle() const { return !flushing && sched.idle(); }
   void submit(engine::input in, engine::ticket t, bool hold = false);
   // driver_cluster.cpp: cluster mode.
   void fail_dropped(const std::vector<engine::ticket>& tickets);
@@ -59,7 +71,11 @@ struct driver_core : std::enable_shared_from_this<driver_core> {
   void start_call(engine::call_kind kind, payment p);
   void start_refund_call(engine::refund_call kind, std::int64_t refund_id);
   // driver_refunds.cpp: a refund input's commit.
-  void commit_refund(engine::refund_input& in);
+  void commit_refund(engine::refund_input in);
+  void refund_committed(const engine::refund_input& in, std::exception_ptr error,
+                        std::optional<engine::refund_output> out);
+  /// The epochs a commit is fenced with, taken on the reactor (empty when not fenced).
+  std::optional<std::vector<store::shard_epoch>> epochs() const;
 };
 
 }  // namespace cashier::daemon

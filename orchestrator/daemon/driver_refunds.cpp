@@ -10,20 +10,41 @@
 namespace cashier::daemon {
 namespace asio = boost::asio;
 
-void driver_core::commit_refund(engine::refund_input& in) {
-  engine::refund_output out;
-  try {
-    out = refunds->apply(in.refund_id, in.ev, std::move(in.calls), clock.now());
-  } catch (const store::store_error& e) {
+/// One refund input's commit on the store thread (the flush's turn, as a batch's), its outcome
+/// handled back on the reactor; then the flush goes on.
+void driver_core::commit_refund(engine::refund_input in) {
+  auto shared = std::make_shared<const engine::refund_input>(std::move(in));  // read by the job, then here
+  auto job = [r = refunds, shared, epochs = epochs(), at = clock.now()](store::payment_store&) {
+    return r->apply(shared->refund_id, shared->ev, shared->calls, at, epochs ? &*epochs : nullptr);
+  };
+  db.run(io.get_executor(), std::move(job),
+         [self = shared_from_this(), shared](std::exception_ptr e, std::optional<engine::refund_output> out) {
+           self->refund_committed(*shared, e, std::move(out));
+           self->commit_next();
+         });
+}
+
+void driver_core::refund_committed(const engine::refund_input& in, std::exception_ptr error,
+                                   std::optional<engine::refund_output> out) {
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const store::store_error&) {  // anything else is a bug: it ends the reactor
+    }
     sched.refund_commit_failed(in);
     run();
-    log_line(log_level::error, "refund commit failed", {{"refund", in.refund_id}, {"error", e.what()}});
+    log_line(log_level::error, "refund commit failed", {{"refund", in.refund_id}, {"error", what_of(error)}});
     return;
   }
   reach(crash_point::after_commit);
   if (refund_observer) refund_observer();
-  sched.refund_committed(in, out, now());
+  sched.refund_committed(in, *out, now());
   run();
+}
+
+std::optional<std::vector<store::shard_epoch>> driver_core::epochs() const {
+  if (!fence) return std::nullopt;
+  return fence->epochs();
 }
 
 void driver::serve_refunds(engine::refund_engine& refunds, refund_gateway& rgw) {
@@ -44,14 +65,16 @@ std::size_t driver::recover_refunds() {
 asio::awaitable<engine::refund_order_result> driver::create_refund(engine::refund_order order,
                                                                    std::chrono::milliseconds wait) {
   auto core = core_;
-  auto res = core->refunds->create(order, core->clock.now());
+  auto res = co_await core->db.call([r = core->refunds, &order, epochs = core->epochs(), at = core->clock.now()](
+                                        store::payment_store&) { return r->create(order, at, epochs ? &*epochs : nullptr); });
   if (res.status != engine::refund_order_status::created) co_return res;
   core->sched.refund_created(res.r, res.effects, core->now());
   core->run();
   // The settling commit comes after the call's answer, never within run(): waiting from here
   // misses nothing.
   if (wait.count() > 0) co_await core->waiters.wait_for_change(engine::refund_key(res.r.id), wait);
-  if (auto again = core->eng.store().load_refund(res.r.id)) res.r = std::move(*again);
+  if (auto again = co_await core->db.call([id = res.r.id](store::payment_store& s) { return s.load_refund(id); }))
+    res.r = std::move(*again);
   res.effects.clear();
   co_return res;
 }

@@ -40,4 +40,14 @@ void log_line(log_level level, std::string_view msg, boost::json::object fields)
   [[maybe_unused]] auto n = ::write(2, text.data(), text.size());
 }
 
+std::string what_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
 }  // namespace cashier::daemon

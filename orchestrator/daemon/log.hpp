@@ -4,6 +4,8 @@
 // threads-and-owners.md) never interleave within a line.
 #pragma once
 
+#include <exception>
+#include <string>
 #include <string_view>
 
 #include <boost/json/object.hpp>
@@ -23,5 +25,8 @@ void log_line(log_level level, std::string_view msg, boost::json::object fields 
 
 /// Lines below `level` are dropped (default info).
 void set_log_level(log_level level);
+
+/// The message of the exception `e`, for a log line ("unknown error" for a non-std exception).
+std::string what_of(std::exception_ptr e);
 
 }  // namespace cashier::daemon

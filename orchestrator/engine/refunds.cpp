@@ -86,7 +86,8 @@ refund_order_result existing(const refund& r, const refund_order& order) {
 
 }  // namespace
 
-refund_order_result refund_engine::create(const refund_order& order, time_point now) {
+refund_order_result refund_engine::create(const refund_order& order, time_point now,
+                                          const std::vector<store::shard_epoch>* epochs) {
   const auto p = store_.load(order.payment_id);
   if (!p) return {refund_order_status::not_found, {}, {}};
   if (auto r = store_.find_refund(p->id, order.refund_request_id)) return existing(*r, order);
@@ -110,7 +111,7 @@ refund_order_result refund_engine::create(const refund_order& order, time_point 
   // Stored with its first send already armed: the guard resends it if we die before the answer.
   const refund_decision d = step_refund(r, refund_created{}, now, config_.params, p->event_seq);
   r = d.next;
-  const auto oc = commit(store::transition{.refunds = {store::refund_write{r, 0}}});
+  const auto oc = commit(store::transition{.refunds = {store::refund_write{r, 0}}}, epochs);
   switch (oc.status) {
     case store::commit_status::committed:
       r.id = oc.refund_id;
@@ -131,7 +132,8 @@ refund_order_result refund_engine::create(const refund_order& order, time_point 
 }
 
 refund_output refund_engine::apply(std::int64_t refund_id, const refund_event& e,
-                                   std::vector<store::call_record> calls, time_point now) {
+                                   std::vector<store::call_record> calls, time_point now,
+                                   const std::vector<store::shard_epoch>* epochs) {
   refund_output out;
   const auto r = store_.load_refund(refund_id);
   const auto p = r ? store_.load(r->payment_row) : std::nullopt;
@@ -187,7 +189,7 @@ refund_output refund_engine::apply(std::int64_t refund_id, const refund_event& e
     out.result = outcome::unchanged;
     return out;
   }
-  const auto oc = commit(t);
+  const auto oc = commit(t, epochs);
   switch (oc.status) {
     case store::commit_status::committed:
       out.result = d.changed ? outcome::applied : outcome::unchanged;
@@ -215,8 +217,9 @@ void refund_engine::fence_with(store::cluster_store& cluster, std::function<std:
   held_ = std::move(held);
 }
 
-store::commit_outcome refund_engine::commit(const store::transition& t) {
+store::commit_outcome refund_engine::commit(const store::transition& t, const std::vector<store::shard_epoch>* epochs) {
   if (cluster_ == nullptr) return store_.commit_one(t);
+  if (epochs != nullptr) return cluster_->commit_fenced(std::span(&t, 1), *epochs).front();
   const auto held = held_();
   return cluster_->commit_fenced(std::span(&t, 1), held).front();
 }

@@ -86,11 +86,16 @@ class refund_engine {
   /// A refund engine over `store` (which must outlive it).
   refund_engine(store::payment_store& store, refund_engine_config config);
   /// Checks and stores a new refund (PROCESSING, its first send armed) at `now`. Throws
-  /// store::store_error on infrastructure failure.
-  refund_order_result create(const refund_order& order, time_point now);
+  /// store::store_error on infrastructure failure. `epochs`, when given, is the fence of this
+  /// commit taken by the caller (cluster mode, fence_with): a caller on another thread than the
+  /// lease manager's takes them there; null = `held()` now.
+  refund_order_result create(const refund_order& order, time_point now,
+                             const std::vector<store::shard_epoch>* epochs = nullptr);
   /// Feeds `e` to refund `refund_id` at `now`, logging `calls` (the call that produced it) with it.
+  /// `epochs`: as for create().
   refund_output apply(std::int64_t refund_id, const refund_event& e,
-                      std::vector<store::call_record> calls, time_point now);
+                      std::vector<store::call_record> calls, time_point now,
+                      const std::vector<store::shard_epoch>* epochs = nullptr);
   /// Every PROCESSING refund and its deadline, to re-arm the timers after a start.
   std::vector<store::refund_deadline> recover() { return store_.open_refund_deadlines(); }
   /// Cluster mode: from now on every commit is `cluster`.commit_fenced with the epochs `held`
@@ -101,7 +106,7 @@ class refund_engine {
   void fence_with(store::cluster_store& cluster, std::function<std::vector<store::shard_epoch>()> held);
 
  private:
-  store::commit_outcome commit(const store::transition& t);
+  store::commit_outcome commit(const store::transition& t, const std::vector<store::shard_epoch>* epochs);
 
   store::payment_store& store_;
   refund_engine_config config_;
