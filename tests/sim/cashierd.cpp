@@ -14,6 +14,9 @@ namespace cashier::sim {
 namespace {
 /// The longest the reactor is busy before it flushes the queued inputs.
 constexpr auto reactor_turn = std::chrono::milliseconds(10);
+/// The longest a commit is out on the store thread (the daemon's store_thread.hpp) while the
+/// reactor goes on taking inputs, answers and timers.
+constexpr auto store_turn = std::chrono::milliseconds(5);
 template <class... F>
 struct overloaded : F... {
   using F::operator()...;
@@ -152,6 +155,7 @@ void sim_cashierd::add_totals() {
 void sim_cashierd::crash() {
   add_totals();
   ++incarnation_;
+  flushing_ = flush_again_ = false;
   sched_.reset();
   refunds_.reset();
   hooks_.reset();
@@ -282,18 +286,40 @@ void sim_cashierd::probe() {
   sched_->probe_result(ok, now());
 }
 
+// As the daemon's driver (driver.cpp): one commit out on the store thread at a time, the
+// reactor going on meanwhile; a flush posted while one is under way runs when it ends.
 void sim_cashierd::flush(int inc) {
   if (inc != incarnation_) return;
+  if (flushing_) {
+    flush_again_ = true;
+    return;
+  }
+  flushing_ = true;
   sched_->begin_flush(now());
   run();
-  while (auto b = sched_->next_batch()) {
-    if (!commit(*b)) return;  // crashed between the commit and its effects
+  commit_next(inc);
+}
+
+void sim_cashierd::commit_next(int inc) {
+  if (inc != incarnation_ || !up()) return;
+  if (auto b = sched_->next_batch()) {
+    queue_.after(rng_.between(duration::zero(), store_turn), [this, inc, b = std::move(*b)]() mutable {
+      if (inc != incarnation_) return;
+      if (commit(b)) commit_next(inc);  // false: crashed between the commit and its effects
+    });
+    return;
   }
-  while (auto r = sched_->next_refund()) {
-    if (!commit_refund(*r)) return;
+  if (auto r = sched_->next_refund()) {
+    queue_.after(rng_.between(duration::zero(), store_turn), [this, inc, r = std::move(*r)]() mutable {
+      if (inc != incarnation_) return;
+      if (commit_refund(r)) commit_next(inc);
+    });
+    return;
   }
+  flushing_ = false;
   sched_->end_flush(now());
   run();
+  if (std::exchange(flush_again_, false)) flush(inc);
 }
 
 void sim_cashierd::count_sharing(const engine::batch& b) {

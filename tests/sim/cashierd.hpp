@@ -179,6 +179,7 @@ class sim_cashierd {
   void run();
   void execute(engine::action& a);
   void flush(int inc);
+  void commit_next(int inc);
   bool commit(engine::batch& b);
   std::vector<engine::input> inject_machine_bugs(std::vector<engine::output>& outs);
   void count_sharing(const engine::batch& b);
@@ -220,6 +221,8 @@ class sim_cashierd {
 
   // Process memory: all of it is lost in crash().
   int incarnation_ = 0;
+  bool flushing_ = false;     // a flush is under way: one commit out at a time (commit_next)
+  bool flush_again_ = false;  // a flush was posted meanwhile
   std::unique_ptr<store::payment_store> store_;
   std::unique_ptr<engine::engine> engine_;
   std::unique_ptr<engine::refund_engine> refunds_;
