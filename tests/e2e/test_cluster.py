@@ -259,9 +259,12 @@ class ClusterMode(unittest.TestCase):
             # (nothing recorded), and the merchant's retry reaching the owner creates it.
             path = "/v1/payments/ib-m1-0/refunds"
             order = {"refundRequestId": "rf-1", "refundAmount": {"value": "100", "currency": "USD"}}
-            code, body = c.request("POST", path, order)
+            code, headers, raw = c.exchange("POST", path, order)
+            body = json.loads(raw)
             self.assertEqual(code, 503, body)
             self.assertEqual(body["error"]["code"], "STORE_UNAVAILABLE", body)
+            self.assertEqual(headers.get("retry-after"), "1", headers)
+            self.assertIn("retry later", body["error"]["message"], body)
             self.assertEqual(psql(self.conninfo, "SELECT count(*) FROM refunds"), "0")
             code, body = members[0].view.request("POST", path, order)
             self.assertIn(code, (201, 202), body)
