@@ -76,6 +76,13 @@ struct executor {
 };
 }  // namespace
 
+void rethrow_unless_store_error(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const store::store_error&) {
+  }
+}
+
 /// Carries out every action the scheduler has emitted (and those that emits in turn).
 void driver_core::run() {
   std::vector<engine::action> acts;
@@ -135,12 +142,7 @@ void driver_core::commit(engine::batch batch) {
 void driver_core::committed(const engine::batch& b, engine::instants started, std::exception_ptr error,
                             std::vector<engine::output> outs) {
   if (error) {
-    // Only a store_error is a failed commit; anything else is a bug and ends the reactor, as it
-    // did when the engine ran there.
-    try {
-      std::rethrow_exception(error);
-    } catch (const store::store_error&) {
-    }
+    rethrow_unless_store_error(error);
     sched.commit_failed(b);
     run();
     log_line(log_level::error, "commit failed", {{"error", what_of(error)}, {"inputs", b.inputs.size()}});

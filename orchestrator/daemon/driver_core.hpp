@@ -22,6 +22,10 @@
 
 namespace cashier::daemon {
 
+/// Only a store_error is a failed commit: anything else a job threw is a bug, and ends the
+/// reactor (rethrown there), as it did when the engine ran on the reactor.
+void rethrow_unless_store_error(std::exception_ptr e);
+
 struct driver_core : std::enable_shared_from_this<driver_core> {
   driver_core(boost::asio::io_context& io_, engine::engine& e, const payment_clock& c, gateway& g, store_thread& db_)
       : io(io_), eng(e), clock(c), gw(g), db(db_), timer(io_), store_retry(io_), hold_timer(io_) {}

@@ -27,10 +27,7 @@ void driver_core::commit_refund(engine::refund_input in) {
 void driver_core::refund_committed(const engine::refund_input& in, std::exception_ptr error,
                                    std::optional<engine::refund_output> out) {
   if (error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const store::store_error&) {  // anything else is a bug: it ends the reactor
-    }
+    rethrow_unless_store_error(error);
     sched.refund_commit_failed(in);
     run();
     log_line(log_level::error, "refund commit failed", {{"refund", in.refund_id}, {"error", what_of(error)}});
