@@ -64,11 +64,12 @@ void driver_core::start_refund_call(engine::refund_call kind, std::int64_t id) {
       [self = shared_from_this(), kind, id]() -> asio::awaitable<void> {
         engine::refund_input in{id, refund_no_answer{no_answer_reason::transport_error}, {}};
         // The refund and its payment as stored, read on the store thread.
-        const auto [r, p] = co_await self->db.call([id](store::payment_store& s) {
+        auto read = [id](store::payment_store& s) {
           auto r = s.load_refund(id);
           auto p = r ? s.load(r->payment_row) : std::nullopt;
           return std::pair{std::move(r), std::move(p)};
-        });
+        };
+        const auto [r, p] = co_await self->db.call(std::move(read));
         if (r && p && kind == engine::refund_call::refund) {
           auto res = co_await self->rgw->refund(*p, *r);
           in.ev = std::move(res.ev);

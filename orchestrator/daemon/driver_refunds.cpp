@@ -62,16 +62,20 @@ std::size_t driver::recover_refunds() {
 asio::awaitable<engine::refund_order_result> driver::create_refund(engine::refund_order order,
                                                                    std::chrono::milliseconds wait) {
   auto core = core_;
-  auto res = co_await core->db.call([r = core->refunds, &order, epochs = core->epochs(), at = core->clock.now()](
-                                        store::payment_store&) { return r->create(order, at, epochs ? &*epochs : nullptr); });
+  // Named before the co_await (proto-docs/coding-rules.md: GCC 12 and lambdas under co_await).
+  auto create = [r = core->refunds, &order, epochs = core->epochs(), at = core->clock.now()](store::payment_store&) {
+    return r->create(order, at, epochs ? &*epochs : nullptr);
+  };
+  auto res = co_await core->db.call(std::move(create));
   if (res.status != engine::refund_order_status::created) co_return res;
   core->sched.refund_created(res.r, res.effects, core->now());
   core->run();
   // The settling commit comes after the call's answer, never within run(): waiting from here
   // misses nothing.
   if (wait.count() > 0) co_await core->waiters.wait_for_change(engine::refund_key(res.r.id), wait);
-  if (auto again = co_await core->db.call([id = res.r.id](store::payment_store& s) { return s.load_refund(id); }))
-    res.r = std::move(*again);
+  auto reload = [id = res.r.id](store::payment_store& s) { return s.load_refund(id); };
+  auto again = co_await core->db.call(std::move(reload));
+  if (again) res.r = std::move(*again);
   res.effects.clear();
   co_return res;
 }

@@ -79,14 +79,16 @@ class store_thread {
   template <class F>
   boost::asio::awaitable<result_of<F>> call(F job) {
     auto back = co_await boost::asio::this_coro::executor;
-    auto result = co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
-                                                       void(std::exception_ptr, std::optional<stored_t<F>>)>(
-        [this, back](auto handler, F job) {
-          run(back, std::move(job), [handler = std::move(handler)](std::exception_ptr e, std::optional<stored_t<F>> r) mutable {
-            std::move(handler)(e, std::move(r));
-          });
-        },
-        boost::asio::use_awaitable, std::move(job));
+    // Named before the co_await (proto-docs/coding-rules.md: GCC 12 and lambdas under co_await).
+    auto initiate = [this, back](auto handler, F j) {
+      run(back, std::move(j), [handler = std::move(handler)](std::exception_ptr e, std::optional<stored_t<F>> r) mutable {
+        std::move(handler)(e, std::move(r));
+      });
+    };
+    auto op = boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                          void(std::exception_ptr, std::optional<stored_t<F>>)>(
+        std::move(initiate), boost::asio::use_awaitable, std::move(job));
+    auto result = co_await std::move(op);
     if constexpr (!std::is_void_v<result_of<F>>) co_return std::move(*result);
   }
 

@@ -33,12 +33,14 @@ TEST_CASE("store thread: a job runs off the reactor and its result comes back on
   std::optional<std::thread::id> resumed_on;
   std::optional<std::string> value;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await st.call([&](store::payment_store& s) {
+    auto write = [&](store::payment_store& s) {
       job_thread = std::this_thread::get_id();
       CHECK(st.on_this_thread());
       s.set_meta("k", "v");
-    });
-    value = co_await st.call([](store::payment_store& s) { return s.meta_or_set("k", "other"); });
+    };
+    co_await st.call(std::move(write));
+    auto read = [](store::payment_store& s) { return s.meta_or_set("k", "other"); };
+    value = co_await st.call(std::move(read));
     resumed_on = std::this_thread::get_id();
   }, asio::detached);
   io.run();  // returns only after both jobs came back: a job out counts as the reactor's work
@@ -57,7 +59,8 @@ TEST_CASE("store thread: what a job throws is rethrown in the awaiting coroutine
   std::string caught;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     try {
-      co_await st.call([](store::payment_store&) -> int { throw store::store_error(store::store_failure::io, "disk on fire"); });
+      auto fail = [](store::payment_store&) -> int { throw store::store_error(store::store_failure::io, "disk on fire"); };
+      co_await st.call(std::move(fail));
     } catch (const store::store_error& e) {
       caught = e.what();
     }
