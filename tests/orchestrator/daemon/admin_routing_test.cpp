@@ -26,8 +26,8 @@ struct rig {
   explicit rig(bool with_inbox)
       : a(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
         b(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
-        webhooks(io.get_executor(), *a.store, a.clock, {}),
-        admin(admin_api_deps{*a.store, a.drv, webhooks, std::chrono::milliseconds(100)}) {
+        webhooks(io.get_executor(), a.db, a.clock, {}),
+        admin(admin_api_deps{a.db, a.drv, webhooks, std::chrono::milliseconds(100)}) {
     b.take_all("b");
     a.drv.fence_with(*a.store, {});  // holds nothing: any payment commit of A is refused
     if (with_inbox) admin.use_inbox(&a.relay);

@@ -76,7 +76,7 @@ struct rig {
   explicit rig(bool with_inbox = true)
       : a(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
         b(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
-        endpoint(notify_endpoint_deps{io, a.drv, *a.store, a.clock, stats}, settings(), acks()) {
+        endpoint(notify_endpoint_deps{io, a.drv, a.db, a.clock, stats}, settings(), acks()) {
     b.take_all("b");
     a.drv.fence_with(*a.store, {});  // holds nothing: any payment commit of A is refused
     if (with_inbox) endpoint.use_inbox(&a.relay);
