@@ -61,6 +61,7 @@
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/daemon/request_router.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/alipayplus/refund_codec.hpp"
 #include "orchestrator/engine/payment_view.hpp"
@@ -230,7 +231,9 @@ int run_daemon(const config& cfg) {
   std::signal(SIGXFSZ, SIG_IGN);
   daemon_parts d(cfg);
   try {
-    d.store = open_configured_store(cfg, false);
+    // Interim (serialized_store.hpp): the reactor and the store thread both call it until the
+    // reactor calls the store no more.
+    d.store = std::make_unique<serialized_store>(open_configured_store(cfg, false));
     // The cluster half of the store, when the engine has one (SQLite's: the single owner fences).
     d.cluster = dynamic_cast<store::cluster_store*>(d.store.get());
     d.stats_reader = open_configured_store(cfg, true);

@@ -27,6 +27,7 @@
 #include "tests/state/store/store_fixture.hpp"
 #include "orchestrator/daemon/checkout_pages.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "state/store/sqlite_store.hpp"
 
@@ -186,8 +187,9 @@ json::object merchant_two() {
 struct api_fixture {
   asio::io_context io;  // first: destroyed last, after everything that holds its handlers
   temp_dir dir;
-  std::unique_ptr<store::payment_store> store =
-      store::open_sqlite_store(dir.file("cashier.db"), {.busy_timeout_ms = 100});
+  // Serialized as in the daemon (serialized_store.hpp): the driver still calls it on the reactor.
+  std::unique_ptr<store::payment_store> store = std::make_unique<serialized_store>(
+      store::open_sqlite_store(dir.file("cashier.db"), {.busy_timeout_ms = 100}));
   engine::engine eng{*store, engine::engine_config{}};
   manual_clock clock;
   fake_gateway gw{io};

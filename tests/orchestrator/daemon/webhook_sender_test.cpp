@@ -24,6 +24,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/daemon/webhook_signing.hpp"
 #include "orchestrator/net/http_server.hpp"
@@ -90,7 +91,9 @@ struct sink {
 
 struct fixture {
   temp_dir dir;
-  std::unique_ptr<store::payment_store> db = store::open_sqlite_store((dir.path / "cashier.db").string());
+  // Serialized as in the daemon (serialized_store.hpp): the test reads it while the sender's jobs run.
+  std::unique_ptr<store::payment_store> db =
+      std::make_unique<daemon::serialized_store>(store::open_sqlite_store((dir.path / "cashier.db").string()));
   manual_clock clock;
   asio::io_context ioc;
   daemon::store_thread jobs{*db};  // the sender's store thread (after ioc: its completions go there)
