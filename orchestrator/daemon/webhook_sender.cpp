@@ -259,6 +259,7 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
             });
       }
     }
+    if (policy.draining()) return;  // drain() cancelled the timer for good
     arm_timer();
     if (std::exchange(poll_again, false)) post_pump();
   }
