@@ -41,32 +41,35 @@ asio::awaitable<net::response> admin_api::handle(const route_match& matched, con
 
 /// The payment an admin action names (issue 14, item 5), or the answer to send: 404, 409
 /// AMBIGUOUS_PAYMENT_ID, or 400 for a bad query.
-std::variant<payment, net::response> admin_api::named_payment(const std::string& name, std::string_view target) {
+asio::awaitable<std::variant<payment, net::response>> admin_api::named_payment(const std::string& name,
+                                                                                std::string_view target) {
   std::optional<std::string> merchant;
   for (auto& [key, value] : answers::query_params(target)) {
     if (key != "merchant" || value.empty())
-      return server_error_response(400, "INVALID_REQUEST", "only ?merchant=<merchant id> is accepted here");
+      co_return server_error_response(400, "INVALID_REQUEST", "only ?merchant=<merchant id> is accepted here");
     merchant = std::move(value);
   }
-  auto named = store::resolve_payment_name(deps_.store, name, merchant);
+  const auto resolve = [name, merchant](store::payment_store& s) { return store::resolve_payment_name(s, name, merchant); };
+  auto named = co_await deps_.db.call(resolve);
   switch (named.resolution) {
-    case store::name_resolution::found: return std::move(*named.p);
+    case store::name_resolution::found: co_return std::move(*named.p);
     case store::name_resolution::not_found: break;
     case store::name_resolution::ambiguous:
-      return server_error_response(409, "AMBIGUOUS_PAYMENT_ID",
-                                   "several merchants use paymentRequestId " + name + "; add ?merchant=<merchant id>");
+      co_return server_error_response(409, "AMBIGUOUS_PAYMENT_ID",
+                                      "several merchants use paymentRequestId " + name + "; add ?merchant=<merchant id>");
   }
-  return server_error_response(404, "NOT_FOUND", "no payment " + name);
+  co_return server_error_response(404, "NOT_FOUND", "no payment " + name);
 }
 
 /// An admin action on payment or event `id` (already percent-decoded by the matcher).
 asio::awaitable<net::response> admin_api::act(route_id action, const std::string& id, std::string_view target) {
   if (action == route_id::admin_redeliver) {
-    if (deps_.webhooks.redeliver(id) == redeliver_result::not_found)
+    const auto result = co_await deps_.webhooks.redeliver(id);
+    if (result == redeliver_result::not_found)
       co_return server_error_response(404, "NOT_FOUND", "no merchant event " + id);
     co_return json_response(202, json::object{{"eventId", id}, {"status", "queued"}});
   }
-  auto named = named_payment(id, target);
+  auto named = co_await named_payment(id, target);
   if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
   const auto p = std::get<payment>(std::move(named));
   engine::input in;
@@ -90,7 +93,7 @@ asio::awaitable<net::response> admin_api::act(route_id action, const std::string
 /// refund in the payment's currency (cashierctl refund), through the driver like a
 /// merchant's; without refundRequestId one is made ("operator-<n>").
 asio::awaitable<net::response> admin_api::refund(const std::string& id, const net::request& req) {
-  auto named = named_payment(id, req.target);
+  auto named = co_await named_payment(id, req.target);
   if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
   const auto p = std::get<payment>(std::move(named));
   const auto body = aplus::parse_untrusted(req.body);
@@ -106,8 +109,13 @@ asio::awaitable<net::response> admin_api::refund(const std::string& id, const ne
     co_return answers::error_response(400, "INVALID_REQUEST", "value: a positive integer in minor units, as a string", "value");
   engine::refund_order order;
   order.payment_id = p.id;
-  order.refund_request_id =
-      text("refundRequestId").value_or("operator-" + std::to_string(deps_.store.refunds_of(p.id).size() + 1));
+  if (auto given = text("refundRequestId")) {
+    order.refund_request_id = std::move(*given);
+  } else {
+    const auto count_refunds = [id = p.id](store::payment_store& s) { return s.refunds_of(id).size(); };
+    const auto count = co_await deps_.db.call(count_refunds);
+    order.refund_request_id = "operator-" + std::to_string(count + 1);
+  }
   if (order.refund_request_id.empty() || order.refund_request_id.size() > 64)
     co_return answers::error_response(400, "INVALID_REQUEST", "1 to 64 characters", "refundRequestId");
   order.amount = money{*minor, p.amount.currency};

@@ -3,7 +3,8 @@
 // /admin/events/{eventId}/redeliver. The admin token is checked before routing (admin_auth.hpp,
 // by the request router on the network thread); these handlers run on the reactor. A payment is
 // named by its alipayPaymentRequestId, or by a merchant's paymentRequestId with `?merchant=ID`
-// (or alone when no other merchant uses it).
+// (or alone when no other merchant uses it). Its reads are jobs on the store thread
+// (store_thread.hpp), awaited: the reactor serves other requests meanwhile.
 #pragma once
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/routes.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/net/http_types.hpp"
 #include "state/store/store.hpp"
@@ -24,7 +26,7 @@ namespace cashier::daemon {
 
 /// What the admin API works with; all outlive it.
 struct admin_api_deps {
-  store::payment_store& store;       ///< the reactor's connection: names to payments
+  store_thread& db;                  ///< names to payments (jobs, awaited)
   driver& drv;                       ///< cancel and inquire go through the machine
   webhook_sender& webhooks;          ///< redeliver
   std::chrono::milliseconds create_wait;  ///< payment.createWaitMs: how long a refund waits
@@ -42,7 +44,8 @@ class admin_api {
   void use_inbox(inbox_relay* relay) { inbox_ = relay; }
 
  private:
-  std::variant<payment, net::response> named_payment(const std::string& name, std::string_view target);
+  boost::asio::awaitable<std::variant<payment, net::response>> named_payment(const std::string& name,
+                                                                           std::string_view target);
   boost::asio::awaitable<net::response> act(route_id action, const std::string& id, std::string_view target);
   boost::asio::awaitable<net::response> refund(const std::string& id, const net::request& req);
 

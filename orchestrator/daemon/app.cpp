@@ -61,6 +61,7 @@
 #include "orchestrator/daemon/notify_inbound.hpp"
 #include "orchestrator/daemon/request_router.hpp"
 #include "orchestrator/daemon/thread_name.hpp"
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/alipayplus/refund_codec.hpp"
 #include "orchestrator/engine/payment_view.hpp"
@@ -230,7 +231,9 @@ int run_daemon(const config& cfg) {
   std::signal(SIGXFSZ, SIG_IGN);
   daemon_parts d(cfg);
   try {
-    d.store = open_configured_store(cfg, false);
+    // Interim (serialized_store.hpp): the reactor and the store thread both call it until the
+    // reactor calls the store no more.
+    d.store = std::make_unique<serialized_store>(open_configured_store(cfg, false));
     // The cluster half of the store, when the engine has one (SQLite's: the single owner fences).
     d.cluster = dynamic_cast<store::cluster_store*>(d.store.get());
     d.stats_reader = open_configured_store(cfg, true);
@@ -279,7 +282,7 @@ int run_daemon(const config& cfg) {
     return 2;
   }
   d.drv = std::make_unique<driver>(d.io, *d.eng, *d.clock, *d.gateway, *d.db);
-  d.notify = std::make_unique<notify_endpoint>(notify_endpoint_deps{d.io, *d.drv, *d.store, *d.clock, d.stats},
+  d.notify = std::make_unique<notify_endpoint>(notify_endpoint_deps{d.io, *d.drv, *d.db, *d.clock, d.stats},
                                                std::move(*ns), std::move(*ab));
   d.metrics_page = std::make_unique<metrics_endpoint>(
       metrics_endpoint_deps{d.stats, *d.drv, *d.clock, *d.stats_reader, *d.stats_thread});
@@ -289,21 +292,21 @@ int run_daemon(const config& cfg) {
   d.drv->on_deadline_fired([&d](call_lane lane, double late) {
     d.stats.observe(metric::timer_lateness, {{"lane", std::string(to_string(lane))}}, late);
   });
-  d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.store, *d.clock, cfg.merchants, webhook_options{});
+  d.webhooks = std::make_unique<webhook_sender>(d.io.get_executor(), *d.db, *d.clock, cfg.merchants, webhook_options{});
   d.webhooks->observe([&d](const delivery_report& r) {
     d.stats.count(metric::webhooks, {{"result", std::string(to_string(r.result))}});
   });
-  d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
+  d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.db, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }, {}});
   if (cfg.store.cluster) {
-    d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.eng, *d.clock,
+    d.api = std::make_unique<merchant_api>(merchant_api_deps{cfg, *d.drv, *d.db, *d.clock,
         [&d](std::string body) { return d.consult(std::move(body)); },
         [&d]() -> std::optional<std::string> {
           if (!d.member) return std::nullopt;
           return d.member->draw_payment_request_id(new_alipay_payment_request_id);
         }});
   }
-  d.checkout = std::make_unique<checkout_pages>(checkout_deps{*d.drv, *d.store, *d.clock,
+  d.checkout = std::make_unique<checkout_pages>(checkout_deps{*d.drv, *d.db, *d.clock,
       [&d](std::string body) { return d.consult(std::move(body)); }});
 
   // Refunds: their request bytes are built once, with cashierd's own refundRequestId.
@@ -319,7 +322,7 @@ int run_daemon(const config& cfg) {
   d.drv->serve_refunds(*d.refund_eng, *d.gateway);
   d.drv->on_refund_commit([&d] { d.webhooks->poke(); });
 
-  d.admin = std::make_unique<admin_api>(admin_api_deps{*d.store, *d.drv, *d.webhooks,
+  d.admin = std::make_unique<admin_api>(admin_api_deps{*d.db, *d.drv, *d.webhooks,
                                                        std::chrono::milliseconds(cfg.payment.create_wait_ms)});
   d.admin_token.emplace(cfg.admin_token);
   if (cfg.admin_token.empty())

@@ -153,7 +153,11 @@ checkout_pages::checkout_pages(checkout_deps deps) : deps_(std::move(deps)) {}
 
 void checkout_pages::on_commit(const payment& p) {
   const auto it = views_.find(p.checkout_id);
-  if (it == views_.end()) return;  // not opened yet: the first request reads it
+  if (it == views_.end()) {
+    // Not opened yet: the first request reads it; one reading it now reads it again.
+    if (const auto r = reading_.find(p.checkout_id); r != reading_.end()) ++r->second.commits;
+    return;
+  }
   auto& v = it->second;
   v.status = p.status;
   v.normal_url = p.normal_url;
@@ -161,10 +165,26 @@ void checkout_pages::on_commit(const payment& p) {
   v.cancel_reason = p.cancel_reason;
 }
 
-const checkout_pages::view* checkout_pages::find(const std::string& checkout_id) {
-  if (const auto it = views_.find(checkout_id); it != views_.end()) return &it->second;
-  const auto p = deps_.store.find_by_checkout(checkout_id);
-  if (!p) return nullptr;
+asio::awaitable<const checkout_pages::view*> checkout_pages::find(const std::string& checkout_id) {
+  if (const auto it = views_.find(checkout_id); it != views_.end()) co_return &it->second;
+  const auto read = [checkout_id](store::payment_store& s) { return s.find_by_checkout(checkout_id); };
+  ++reading_[checkout_id].readers;
+  std::optional<payment> p;
+  try {
+    for (;;) {
+      const auto seen = reading_[checkout_id].commits;
+      p = co_await deps_.db.call(read);
+      if (reading_[checkout_id].commits == seen) break;  // no commit of it while the read was out
+    }
+  } catch (...) {
+    if (--reading_[checkout_id].readers == 0) reading_.erase(checkout_id);
+    throw;
+  }
+  if (--reading_[checkout_id].readers == 0) reading_.erase(checkout_id);
+  if (!p) co_return nullptr;
+  // Another request may have read it meanwhile, and on_commit kept that entry current since:
+  // it is newer than this read.
+  if (const auto it = views_.find(checkout_id); it != views_.end()) co_return &it->second;
   view v;
   v.id = p->id;
   v.status = p->status;
@@ -188,7 +208,7 @@ const checkout_pages::view* checkout_pages::find(const std::string& checkout_id)
   }
   // Bounded: past the limit an arbitrary entry goes (it is read again if its page asks).
   if (views_.size() >= max_cached) views_.erase(views_.begin());
-  return &views_.emplace(checkout_id, std::move(v)).first->second;
+  co_return &views_.emplace(checkout_id, std::move(v)).first->second;
 }
 
 std::string checkout_pages::state_of(const view& v) const {
@@ -219,7 +239,7 @@ asio::awaitable<response> checkout_pages::status(const std::string& checkout_id,
     if (key != "wait" || value.size() > 64) co_return page_json(400, net::json_error_body("INVALID_REQUEST", "unknown query parameter"));
     seen = value;
   }
-  const view* v = find(checkout_id);
+  const view* v = co_await find(checkout_id);
   if (v == nullptr) co_return not_found();
   if (seen && *seen == state_of(*v) && !is_final(v->status)) {
     // Wait for a commit of this payment, or for its expiry, whichever comes first.
@@ -233,18 +253,18 @@ asio::awaitable<response> checkout_pages::status(const std::string& checkout_id,
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       if (stopping_ || left <= std::chrono::milliseconds::zero()) break;
       co_await deps_.drv.wait_for_change(id, std::min(left, wait_slice));
-      v = find(checkout_id);  // the entry may have been evicted meanwhile
+      v = co_await find(checkout_id);  // the entry may have been evicted meanwhile
       if (v == nullptr) co_return not_found();
       if (*seen != state_of(*v)) break;
     }
-    v = find(checkout_id);
+    v = co_await find(checkout_id);
     if (v == nullptr) co_return not_found();
   }
   co_return page_json(200, status_json(*v));
 }
 
 asio::awaitable<response> checkout_pages::options(const std::string& checkout_id) {
-  const view* v = find(checkout_id);
+  const view* v = co_await find(checkout_id);
   if (v == nullptr) co_return not_found();
   const auto now = std::chrono::steady_clock::now();
   if (const auto it = options_.find(v->consult_request); it != options_.end() && it->second.until > now)

@@ -12,7 +12,7 @@
 // A checkoutId is 128 random bits (32 lowercase hex digits) made at create and kept in the
 // payments row; anything else is 404 before any lookup. The status is served from a bounded
 // in-memory map that the commit observer keeps current (on_commit); a miss reads one row by the
-// unique index, once. Every answer carries a strict Content-Security-Policy; JSON answers allow
+// unique index, once, as a job on the store thread (store_thread.hpp). Every answer carries a strict Content-Security-Policy; JSON answers allow
 // any origin (no credentials) so that the embed script works on the merchant's own page.
 // Runs on the reactor thread, like the merchant API.
 #pragma once
@@ -31,6 +31,7 @@
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
 #include "orchestrator/net/http_types.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "state/store/store.hpp"
 
 namespace cashier::daemon {
@@ -53,7 +54,7 @@ bool is_checkout_id(std::string_view text);
 /// What the hosted pages work with; everything outlives them.
 struct checkout_deps {
   driver& drv;                  ///< change notifications (long polling)
-  store::payment_store& store;  ///< one-row reads on a cache miss
+  store_thread& db;             ///< one-row reads on a cache miss (jobs, awaited)
   const payment_clock& clock;   ///< expiry
   consult_function consult;     ///< the daemon's consultPayment path (budgeted, logged)
 };
@@ -99,14 +100,25 @@ class checkout_pages {
     std::chrono::steady_clock::time_point until;
   };
 
-  const view* find(const std::string& checkout_id);
+  /// The view of `checkout_id`, read on a miss; valid until the caller next suspends (the map
+  /// may change while any coroutine waits).
+  boost::asio::awaitable<const view*> find(const std::string& checkout_id);
   std::string state_of(const view& v) const;
   std::string status_json(const view& v) const;
   boost::asio::awaitable<net::response> status(const std::string& checkout_id, const net::request& req);
   boost::asio::awaitable<net::response> options(const std::string& checkout_id);
 
+  /// A checkoutId whose row is being read on the store thread (a miss): how many requests read
+  /// it, and how many commits of its payment on_commit saw meanwhile (then it is read again:
+  /// the read may predate them).
+  struct reading {
+    int readers = 0;
+    std::uint64_t commits = 0;
+  };
+
   checkout_deps deps_;
   std::unordered_map<std::string, view> views_;
+  std::unordered_map<std::string, reading> reading_;  ///< by checkoutId
   std::unordered_map<std::string, option_entry> options_;  ///< by consult request body
   bool stopping_ = false;
 };

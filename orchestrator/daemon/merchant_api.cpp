@@ -74,16 +74,18 @@ std::optional<std::string_view> request_id_of(const json::value& body) {
   return std::string_view(id->get_string());
 }
 
-/// Rereads `p`; false when the store cannot be read. The payment is committed by then, so the
-/// caller answers with what it has rather than with an error.
-bool reload(store::payment_store& s, payment& p) {
+/// Rereads `p` on the store thread; false when the store cannot be read. The payment is
+/// committed by then, so the caller answers with what it has rather than with an error.
+asio::awaitable<bool> reload(store_thread& db, payment& p) {
   try {
-    if (auto fresh = s.load(p.id)) p = std::move(*fresh);
-    return true;
+    const auto load = [id = p.id](store::payment_store& s) { return s.load(id); };
+    auto fresh = co_await db.call(load);
+    if (fresh) p = std::move(*fresh);
+    co_return true;
   } catch (const store::store_error& e) {
     log_line(log_level::error, "merchant API: reload failed",
              {{"paymentId", p.id}, {"error", e.what()}});
-    return false;
+    co_return false;
   }
 }
 
@@ -160,6 +162,11 @@ int consult_amount_band(std::int64_t minor_units) {
 merchant_api::merchant_api(merchant_api_deps deps) : deps_(std::move(deps)) {
   for (const auto& m : deps_.cfg.merchants)
     if (!m.id.empty() && !m.token.empty()) keys_.push_back({&m, sha256(m.token)});
+  deps_.drv.observe([awaited = std::weak_ptr(commits_of_awaited_)](const engine::input&, const engine::output& out) {
+    const auto counts = awaited.lock();
+    if (!counts) return;
+    if (const auto it = counts->find(out.after.id); it != counts->end()) ++it->second;
+  });
 }
 
 const merchant_config* merchant_api::authenticate(const request& req) const {
@@ -205,11 +212,11 @@ asio::awaitable<response> merchant_api::route(const request& req, const merchant
   switch (found->matched->id) {
     case route_id::create_payment: co_return co_await create(req, m);
     case route_id::consult: co_return co_await consult(req, m);
-    case route_id::get_payment: co_return get(m, params[0], req);
+    case route_id::get_payment: co_return co_await get(m, params[0], req);
     case route_id::cancel_payment: co_return co_await cancel(req, m, params[0]);
-    case route_id::events_feed: co_return events(m, req);
+    case route_id::events_feed: co_return co_await events(m, req);
     case route_id::create_refund: co_return co_await create_refund(req, m, params[0]);
-    case route_id::get_refund: co_return get_refund(m, params[0], params[1]);
+    case route_id::get_refund: co_return co_await get_refund(m, params[0], params[1]);
     case route_id::notify:
     case route_id::healthz:
     case route_id::readyz:
@@ -229,9 +236,14 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   // A repeat is answered before validation: time-dependent rules (expiry in the future) must not
   // turn a retry of an accepted request into a 400.
   // Only this merchant's ids: another merchant's is a new payment (no existence oracle).
-  if (const auto id = request_id_of(*body))
-    if (const auto existing_id = deps_.eng.store().id_of(m.id, *id))
-      if (auto existing = deps_.eng.store().load(*existing_id)) co_return repeat(*existing, m, *body);
+  if (const auto id = request_id_of(*body)) {
+    const auto lookup = [merchant = m.id, request_id = std::string(*id)](store::payment_store& s) {
+      const auto existing_id = s.id_of(merchant, request_id);
+      return existing_id ? s.load(*existing_id) : std::nullopt;
+    };
+    const auto existing = co_await deps_.db.call(lookup);
+    if (existing) co_return repeat(*existing, m, *body);
+  }
   const auto now = deps_.clock.now();
   const auto parsed = parse_create_request(fill_merchant(*body, m, false), now);
   if (!parsed) co_return invalid_request(parsed.errors());
@@ -293,41 +305,66 @@ asio::awaitable<payment> merchant_api::await_pay_answer(payment p) {
   using std::chrono::milliseconds;
   const auto deadline =
       std::chrono::steady_clock::now() + milliseconds(deps_.cfg.payment.create_wait_ms);
+  // Only the create that applied the payment waits on it: one entry per id.
+  const auto counts = commits_of_awaited_;
+  counts->emplace(p.id, 0);
   for (;;) {
     // Reread before every wait: the answer may have been committed while this coroutine was
-    // queued, before any watcher was registered. Nothing suspends between the read and the
-    // watcher's registration, so no commit can fall between them.
-    if (!reload(deps_.eng.store(), p) || pay_answered(p)) co_return p;
+    // queued, before any watcher was registered. The read is a job on the store thread and the
+    // reactor runs on meanwhile: a commit of this payment observed while it was out may have
+    // woken nobody, so the payment is read again rather than waited on. Nothing suspends
+    // between the count's check and wait_for_change's registration.
+    const auto seen = counts->at(p.id);
+    const bool read = co_await reload(deps_.db, p);
+    if (!read || pay_answered(p)) break;
+    if (counts->at(p.id) != seen) continue;
     const auto left =
         std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left <= milliseconds::zero()) co_return p;
+    if (left <= milliseconds::zero()) break;
     co_await deps_.drv.wait_for_change(p.id, left);
   }
+  counts->erase(p.id);
+  co_return p;
 }
 
-std::optional<payment> merchant_api::own_payment(const merchant_config& m, const std::string& id) {
+asio::awaitable<std::optional<payment>> merchant_api::own_payment(const merchant_config& m, const std::string& id) {
   // Scoped by merchant: another merchant's id is simply not found, answered as an unknown one.
-  return deps_.eng.store().find(m.id, id);
+  const auto find = [merchant = m.id, id](store::payment_store& s) { return s.find(merchant, id); };
+  co_return co_await deps_.db.call(find);
 }
 
-response merchant_api::get(const merchant_config& m, const std::string& id, const request& req) {
+asio::awaitable<response> merchant_api::get(const merchant_config& m, const std::string& id, const request& req) {
   bool with_events = false;
   for (const auto& [key, value] : query_params(req.target)) {
-    if (key != "events") return bad_query(key, "unknown query parameter");
-    if (value != "true" && value != "false") return bad_query(key, "not true or false");
+    if (key != "events") co_return bad_query(key, "unknown query parameter");
+    if (value != "true" && value != "false") co_return bad_query(key, "not true or false");
     with_events = value == "true";
   }
-  const auto p = own_payment(m, id);
-  if (!p) return payment_not_found();
-  json::object body = payment_object(*p);
-  if (with_events) body["events"] = event_log_json(deps_.eng.store().events_of(p->id));
-  return json_response(200, body);
+  // One job: the payment, its refunds and (when asked) its event log, read together.
+  struct read {
+    std::optional<payment> p;
+    std::vector<refund> refunds;
+    std::vector<store::event_record> events;
+  };
+  const auto job = [merchant = m.id, id, with_events](store::payment_store& s) {
+    read out;
+    out.p = s.find(merchant, id);
+    if (!out.p) return out;
+    out.refunds = s.refunds_of(out.p->id);
+    if (with_events) out.events = s.events_of(out.p->id);
+    return out;
+  };
+  const auto r = co_await deps_.db.call(job);
+  if (!r.p) co_return payment_not_found();
+  json::object body = engine::payment_with_refunds_json(*r.p, r.refunds);
+  if (with_events) body["events"] = event_log_json(r.events);
+  co_return json_response(200, body);
 }
 
 asio::awaitable<response> merchant_api::cancel(const request& req, const merchant_config& m,
                                                const std::string& id) {
   if (auto bad = check_json_body(req)) co_return *bad;
-  const auto p = own_payment(m, id);
+  const auto p = co_await own_payment(m, id);
   if (!p) co_return payment_not_found();
   const auto reason = parse_cancel_reason(req.body);
   if (!reason) co_return invalid_request(reason.errors());
@@ -394,28 +431,31 @@ void merchant_api::keep_consult(const std::string& key, const response& answer) 
   consult_cache_[key] = consult_entry{answer, now + std::chrono::seconds(seconds)};
 }
 
-response merchant_api::events(const merchant_config& m, const request& req) {
+asio::awaitable<response> merchant_api::events(const merchant_config& m, const request& req) {
   std::int64_t after = 0;
   std::int64_t limit = default_feed_limit;
   for (const auto& [key, value] : query_params(req.target)) {
     const auto n = parse_count(value);
     if (key == "after") {
-      if (!n) return bad_query(key, "not a cursor (nextCursor of a previous page)");
+      if (!n) co_return bad_query(key, "not a cursor (nextCursor of a previous page)");
       after = *n;
     } else if (key == "limit") {
       if (!n || *n < 1 || *n > max_feed_limit)
-        return bad_query(key, "not an integer from 1 to 500");
+        co_return bad_query(key, "not an integer from 1 to 500");
       limit = *n;
     } else {
-      return bad_query(key, "unknown query parameter");
+      co_return bad_query(key, "unknown query parameter");
     }
   }
-  const auto rows = deps_.eng.store().events_feed(m.id, after, static_cast<std::size_t>(limit));
+  const auto page = [merchant = m.id, after, limit](store::payment_store& s) {
+    return s.events_feed(merchant, after, static_cast<std::size_t>(limit));
+  };
+  const auto rows = co_await deps_.db.call(page);
   json::array list;
   for (const auto& r : rows) list.push_back(feed_entry_json(r));
   // The merchant's own feed sequence: a cursor says nothing of other merchants' volume.
   const std::int64_t next = rows.empty() ? after : rows.back().feed_seq;
-  return json_response(
+  co_return json_response(
       200, json::object{{"events", std::move(list)}, {"nextCursor", std::to_string(next)}});
 }
 

@@ -5,8 +5,9 @@
 // serve the merchant's own data only: paymentRequestIds are looked up per merchant, so another
 // merchant's id is simply unknown (404, the same answer), and a create with it is a new payment.
 // Consult answers are cached per (merchant, record, currency, amount band, region, terminal,
-// settlement currency) for payment.consultCacheSeconds. It runs on the reactor thread and reads
-// the store there; it never changes a payment except through driver::submit.
+// settlement currency) for payment.consultCacheSeconds. It runs on the reactor thread; its reads
+// are jobs on the store thread (store_thread.hpp), awaited, so the reactor goes on serving while
+// the store answers. It never changes a payment except through driver::submit.
 //
 // Routes come from the daemon's one route table (routes.hpp), which percent-decodes the path id.
 // Answers: 200/201/202 with JSON; errors are {"error":{"code","message","field"?}} with
@@ -23,6 +24,7 @@
 #include <array>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <unordered_map>
 #include <optional>
 #include <string>
@@ -35,6 +37,7 @@
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/routes.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/net/http_types.hpp"
 
@@ -60,7 +63,7 @@ using consult_function = std::function<boost::asio::awaitable<consult_outcome>(s
 struct merchant_api_deps {
   const config& cfg;           ///< merchants, notifyUrl, defaultExpiryMinutes, createWaitMs
   driver& drv;                 ///< the only way to change a payment
-  engine::engine& eng;         ///< its store() serves the reads
+  store_thread& db;            ///< every read: a job on the store thread, awaited
   const payment_clock& clock;  ///< payment clock for createdAt and expiry checks
   consult_function consult;    ///< the gateway's consultPayment
   /// Cluster mode: a new payment's Alipay+ paymentRequestId, drawn into a shard this instance
@@ -97,20 +100,20 @@ class merchant_api {
   /// Tells the machine the create was answered 202 (payment.pending owed), committed before
   /// the answer leaves.
   boost::asio::awaitable<void> note_early_answer(const payment& p);
-  net::response get(const merchant_config& m, const std::string& id, const net::request& req);
+  boost::asio::awaitable<net::response> get(const merchant_config& m, const std::string& id,
+                                            const net::request& req);
   boost::asio::awaitable<net::response> cancel(const net::request& req, const merchant_config& m,
                                                const std::string& id);
   boost::asio::awaitable<net::response> consult(const net::request& req, const merchant_config& m);
   const net::response* cached_consult(const std::string& key);
   void keep_consult(const std::string& key, const net::response& answer);
-  net::response events(const merchant_config& m, const net::request& req);
-  std::optional<payment> own_payment(const merchant_config& m, const std::string& id);
+  boost::asio::awaitable<net::response> events(const merchant_config& m, const net::request& req);
+  boost::asio::awaitable<std::optional<payment>> own_payment(const merchant_config& m, const std::string& id);
   // Refunds (merchant_refunds.cpp).
   boost::asio::awaitable<net::response> create_refund(const net::request& req, const merchant_config& m,
                                                       const std::string& id);
-  net::response get_refund(const merchant_config& m, const std::string& id, const std::string& refund_id);
-  /// The public payment object with refundedAmount and refunds[].
-  boost::json::object payment_object(const payment& p);
+  boost::asio::awaitable<net::response> get_refund(const merchant_config& m, const std::string& id,
+                                                   const std::string& refund_id);
 
   /// A consult answer kept for reuse (issue 14, item 11).
   struct consult_entry {
@@ -119,6 +122,11 @@ class merchant_api {
   };
 
   merchant_api_deps deps_;
+  /// Payments a create waits on (await_pay_answer) -> commits of each observed so far: a commit
+  /// that lands while the create's reread is out on the store thread is seen, and read again.
+  /// Shared with the driver's commit observer, which holds it weakly (this API may go first).
+  std::shared_ptr<std::unordered_map<std::int64_t, std::uint64_t>> commits_of_awaited_ =
+      std::make_shared<std::unordered_map<std::int64_t, std::uint64_t>>();
   inbox_relay* inbox_ = nullptr;  // cluster mode only
   std::vector<merchant_key> keys_;
   std::unordered_map<std::string, consult_entry> consult_cache_;  ///< by consult_cache_key

@@ -78,15 +78,11 @@ std::variant<engine::refund_order, response> read_order(const std::string& body,
 
 }  // namespace
 
-json::object merchant_api::payment_object(const payment& p) {
-  return engine::payment_with_refunds_json(p, deps_.eng.store().refunds_of(p.id));
-}
-
 asio::awaitable<response> merchant_api::create_refund(const request& req, const merchant_config& m,
                                                       const std::string& id) {
   if (auto bad = check_json_body(req)) co_return *bad;
   if (!deps_.drv.serves_refunds()) co_return error_response(503, "REFUNDS_UNAVAILABLE", "refunds are not enabled");
-  const auto p = own_payment(m, id);
+  const auto p = co_await own_payment(m, id);
   if (!p) co_return error_response(404, "PAYMENT_NOT_FOUND", "no such payment");
   auto read = read_order(req.body, *p);
   if (auto* bad = std::get_if<response>(&read)) co_return std::move(*bad);
@@ -123,12 +119,21 @@ asio::awaitable<response> merchant_api::create_refund(const request& req, const 
   co_return error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry later");
 }
 
-response merchant_api::get_refund(const merchant_config& m, const std::string& id, const std::string& refund_id) {
-  const auto p = own_payment(m, id);
-  if (!p) return error_response(404, "PAYMENT_NOT_FOUND", "no such payment");
-  const auto r = deps_.eng.store().find_refund(p->id, refund_id);
-  if (!r) return error_response(404, "REFUND_NOT_FOUND", "no such refund");
-  return json_response(200, engine::refund_to_json(*r));
+asio::awaitable<response> merchant_api::get_refund(const merchant_config& m, const std::string& id,
+                                                   const std::string& refund_id) {
+  // One job: the merchant's payment, then its refund (nothing when the payment is not found).
+  const auto job = [merchant = m.id, id, refund_id](store::payment_store& s) {
+    std::pair<bool, std::optional<refund>> out{false, std::nullopt};
+    const auto p = s.find(merchant, id);
+    if (!p) return out;
+    out.first = true;
+    out.second = s.find_refund(p->id, refund_id);
+    return out;
+  };
+  const auto found = co_await deps_.db.call(job);
+  if (!found.first) co_return error_response(404, "PAYMENT_NOT_FOUND", "no such payment");
+  if (!found.second) co_return error_response(404, "REFUND_NOT_FOUND", "no such refund");
+  co_return json_response(200, engine::refund_to_json(*found.second));
 }
 
 }  // namespace cashier::daemon

@@ -83,9 +83,13 @@ asio::awaitable<notify_endpoint::notify_answer> notify_endpoint::record(net::req
   rec.received_at = deps_.clock.now();
   rec.digest = std::move(check.digest);
   try {
-    // Only the id: the engine reads the payment itself when the batch is applied.
+    // Only the id: the engine reads the payment itself when the batch is applied. Read on the
+    // store thread; the reactor serves other requests meanwhile.
     std::optional<std::int64_t> id;
-    if (!check.payment_request_id.empty()) id = deps_.store.id_of(check.payment_request_id);
+    if (!check.payment_request_id.empty()) {
+      const auto lookup = [request_id = check.payment_request_id](store::payment_store& s) { return s.id_of(request_id); };
+      id = co_await deps_.db.call(lookup);
+    }
     engine::input in;
     if (check.verification != notify_verification::ok) {
       // Changes nothing, but may prompt an inquiry (at most one per payment per 10 s, wall

@@ -24,6 +24,7 @@
 #include "orchestrator/daemon/inbox_relay.hpp"
 #include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/notify_inbound.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/net/http_types.hpp"
 #include "state/store/store.hpp"
 
@@ -33,7 +34,7 @@ namespace cashier::daemon {
 struct notify_endpoint_deps {
   boost::asio::io_context& reactor;  ///< where payment state lives (record, metrics)
   driver& drv;                       ///< commits the notify, holds the calls until the ack
-  store::payment_store& store;       ///< the reactor's connection: a paymentRequestId's row id
+  store_thread& db;                  ///< a paymentRequestId's row id (a job, awaited on the reactor)
   const payment_clock& clock;        ///< received_at, anomaly times
   metrics& stats;                    ///< reactor only: counted through posts from the network thread
 };

@@ -1,5 +1,7 @@
 // The webhook sender (see webhook_sender.hpp): the executor of engine::webhook_policy. Everything
-// here runs on the reactor thread; no delivery rule lives here.
+// here runs on the reactor thread but the jobs handed to the store thread (store_thread.hpp):
+// the poll's read, the deferral and settlement commits and the redeliver, each capturing by
+// value what it needs (the fence's epochs are taken on the reactor). No delivery rule lives here.
 #include "orchestrator/daemon/webhook_sender.hpp"
 
 #include <algorithm>
@@ -93,10 +95,16 @@ std::optional<std::string> public_addresses_only(const asio::ip::address& a) {
 
 }  // namespace
 
+/// A due row as a poll read it: what the policy needs, and in cluster mode its shard.
+struct polled_row {
+  engine::webhook_candidate c;
+  std::optional<store::shard_id> shard;
+};
+
 struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
-  webhook_sender_core(asio::any_io_executor ex, store::payment_store& s, const payment_clock& c,
+  webhook_sender_core(asio::any_io_executor ex, store_thread& d, const payment_clock& c,
                       std::vector<merchant_config> ms, webhook_options o)
-      : executor(ex), store(s), clock(c), options(o),
+      : executor(ex), db(d), clock(c), options(o),
         policy(engine::webhook_limits{o.max_in_flight, o.max_in_flight_per_merchant,
                                       std::chrono::duration_cast<duration>(o.timeout)}),
         timer(ex), idle(ex) {
@@ -104,9 +112,9 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   }
 
   asio::any_io_executor executor;
-  store::payment_store& store;
-  store::cluster_store* cluster = nullptr;                  // fence_with(), or unfenced
-  std::function<std::vector<store::shard_epoch>()> held;  // the shards (and epochs) to act for
+  store_thread& db;  // every store call is a job there; the completions come back here
+  store::cluster_store* cluster = nullptr;                  // fence_with(), or unfenced (used in jobs only)
+  std::function<std::vector<store::shard_epoch>()> held;  // the shards (and epochs) to act for (reactor)
   // (shard, epoch) pairs held() still lists but the store's fence refused: not delivered until
   // held() drops or renews them (the lease manager learns of a loss only at its next renewal).
   std::set<std::pair<store::shard_id, std::int64_t>> refused;
@@ -120,9 +128,14 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   asio::steady_timer timer;
   asio::steady_timer idle;  // drain() waits on it; cancelled when nothing is under way
   bool started = false;
-  bool closed = false;  // the sender object is gone: never touch the store again
+  bool closed = false;  // the sender object is gone: hand the store no more jobs
   bool pump_posted = false;
   bool settle_posted = false;
+  bool polling = false;      // a poll's read is out on the store thread
+  bool poll_again = false;   // poked while polling: poll once more when it is back
+  bool settling = false;     // a settlement's commit is out on the store thread
+  bool settle_again = false; // attempts ended meanwhile: settle once it is back
+  std::set<std::string> settling_ids;  // the event ids of that settlement (redeliver)
 
   void post_pump() {
     if (pump_posted || !started || policy.draining() || closed) return;
@@ -133,12 +146,11 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   void pump() {
     pump_posted = false;
     if (policy.draining() || closed) return;
-    try {
-      poll(clock.now());
-    } catch (const store::store_error& e) {
-      log_line(log_level::error, "webhook poll failed", {{"error", e.what()}});
+    if (polling) {
+      poll_again = true;
+      return;
     }
-    arm_timer();
+    if (!poll(clock.now())) arm_timer();
   }
 
   void arm_timer() {
@@ -152,28 +164,10 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     });
   }
 
-  /// Reads the due rows and what the policy needs about each, and carries out its admissions.
-  void poll(time_point now) {
-    if (!policy.begin_poll(now)) return;
-    std::vector<store::transition> deferrals;
-    for (auto& row : due(now)) {
-      if (!policy.has_room()) break;
-      if (!policy.worth_reading(row)) continue;
-      engine::webhook_candidate c{std::move(row), std::nullopt, {}};
-      c.merchant = merchant_id_of(c.row);
-      if (engine::webhook_policy::needs_siblings(c.row)) c.siblings = store.outbox_of(c.row.payment_id);
-      auto decided = policy.admit(std::move(c), now);
-      std::visit(overloaded{[&](engine::start_delivery& d) { start_attempt(std::move(d.row)); },
-                            [&](engine::defer_delivery& d) { deferrals.push_back(std::move(d.t)); },
-                            [](engine::leave_delivery&) {}},
-                 decided);
-    }
-    if (!deferrals.empty()) commit(deferrals);
-  }
-
-  /// The due rows this instance delivers: all of them, or in cluster mode its shards' only.
-  std::vector<store::outbox_record> due(time_point now) {
-    if (cluster == nullptr) return store.due_outbox(now, options.batch);
+  /// The shards whose rows this instance delivers, taken from the lease manager here on the
+  /// reactor (a job never asks it); nothing when unfenced (every row).
+  std::optional<std::vector<store::shard_id>> fenced_shards() {
+    if (cluster == nullptr) return std::nullopt;
     const auto fence = held();
     std::erase_if(refused, [&](const auto& r) {
       return std::none_of(fence.begin(), fence.end(),
@@ -182,36 +176,105 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     std::vector<store::shard_id> shards;
     for (const auto& h : fence)
       if (!refused.contains({h.shard, h.epoch})) shards.push_back(h.shard);
-    if (shards.empty()) return {};
-    return cluster->due_outbox_of(shards, now, options.batch);
+    return shards;
   }
 
-  /// The store refused to record an attempt of `event_id`: its shard is another instance's now.
-  void shard_lost(const std::string& event_id) {
-    const auto row = store.outbox_by_event_id(event_id);
-    const auto p = row ? store.load(row->payment_id) : std::nullopt;
-    if (!p || cluster == nullptr) return;
-    const auto shard = store::shard_of(*p, cluster->shard_count());
-    for (const auto& h : held())
-      if (h.shard == shard) refused.insert({h.shard, h.epoch});
+  /// The epochs to commit with (cluster mode), taken on the reactor and captured by the job.
+  std::optional<std::vector<store::shard_epoch>> fence() {
+    if (cluster == nullptr) return std::nullopt;
+    return held();
   }
 
-  /// Commits `batch`, fenced in cluster mode: a row of a shard no longer held is not_owner.
-  std::vector<store::commit_outcome> commit(std::span<const store::transition> batch) {
-    if (cluster == nullptr) return store.commit(batch);
-    const auto fence = held();
-    return cluster->commit_fenced(batch, fence);
+  /// Commits `batch` on `s`, fenced when `fence` is given: a row of a shard no longer held is
+  /// not_owner. Runs on the store thread.
+  static std::vector<store::commit_outcome> commit(store::payment_store& s, store::cluster_store* cluster,
+                                                   std::span<const store::transition> batch,
+                                                   const std::optional<std::vector<store::shard_epoch>>& fence) {
+    if (cluster == nullptr || !fence) return s.commit(batch);
+    return cluster->commit_fenced(batch, *fence);
   }
 
-  /// The merchant of `row`'s payment, or nothing when the payment is gone.
-  std::optional<std::string> merchant_id_of(const store::outbox_record& row) {
-    auto p = store.load(row.payment_id);
-    if (!p) return std::nullopt;
-    return std::move(p->merchant_id);
+  /// Starts a poll at `now`: one job reads the due rows and, for each, what the policy needs
+  /// (its merchant, its siblings); the policy's admissions run when it is back. False when
+  /// nothing was handed over (the caller arms the timer).
+  bool poll(time_point now) {
+    if (!policy.begin_poll(now)) return false;
+    auto shards = fenced_shards();
+    if (shards && shards->empty()) return false;
+    polling = true;
+    db.run(
+        executor,
+        [cluster = cluster, shards = std::move(shards), now, batch = options.batch](store::payment_store& s) {
+          // Every due row is read with its merchant and siblings: which of them the policy
+          // leaves alone (under way, stalled) is the reactor's to say, after the read.
+          auto rows = shards ? cluster->due_outbox_of(*shards, now, batch) : s.due_outbox(now, batch);
+          std::vector<polled_row> out;
+          out.reserve(rows.size());
+          for (auto& row : rows) {
+            polled_row r{{std::move(row), std::nullopt, {}}, std::nullopt};
+            if (auto p = s.load(r.c.row.payment_id)) {
+              if (shards) r.shard = store::shard_of(*p, cluster->shard_count());
+              r.c.merchant = std::move(p->merchant_id);
+            }
+            if (engine::webhook_policy::needs_siblings(r.c.row)) r.c.siblings = s.outbox_of(r.c.row.payment_id);
+            out.push_back(std::move(r));
+          }
+          return out;
+        },
+        [self = shared_from_this(), now](std::exception_ptr e, std::optional<std::vector<polled_row>> read) {
+          self->polled(now, e, std::move(read));
+        });
+    return true;
   }
 
-  void start_attempt(store::outbox_record row) {
-    auto prepared = prepare(row);
+  /// The poll's read is back: carries out the policy's admissions (deferrals in one commit).
+  void polled(time_point now, std::exception_ptr e, std::optional<std::vector<polled_row>> read) {
+    polling = false;
+    if (closed) return;
+    if (e) {
+      log_store_error("webhook poll failed", e);
+    } else if (!policy.draining()) {
+      std::vector<store::transition> deferrals;
+      for (auto& [c, shard] : *read) {
+        if (!policy.has_room()) break;
+        if (!policy.worth_reading(c.row)) continue;
+        // Its shard was found lost (a settlement refused) after the read was handed over.
+        if (shard && std::any_of(refused.begin(), refused.end(), [&](const auto& r) { return r.first == *shard; }))
+          continue;
+        auto merchant = c.merchant;
+        auto decided = policy.admit(std::move(c), now);
+        std::visit(overloaded{[&](engine::start_delivery& d) { start_attempt(std::move(d.row), merchant); },
+                              [&](engine::defer_delivery& d) { deferrals.push_back(std::move(d.t)); },
+                              [](engine::leave_delivery&) {}},
+                   decided);
+      }
+      if (!deferrals.empty()) {
+        db.run(
+            executor,
+            [cluster = cluster, fence = fence(), deferrals = std::move(deferrals)](store::payment_store& s) {
+              return commit(s, cluster, deferrals, fence);
+            },
+            [](std::exception_ptr e, std::optional<std::vector<store::commit_outcome>>) {
+              if (e) log_store_error("webhook poll failed", e);
+            });
+      }
+    }
+    if (policy.draining()) return;  // drain() cancelled the timer for good
+    arm_timer();
+    if (std::exchange(poll_again, false)) post_pump();
+  }
+
+  /// Logs the store_error in `e`; anything else is rethrown (a bug: let it surface).
+  static void log_store_error(std::string_view what, std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const store::store_error& error) {
+      log_line(log_level::error, what, {{"error", error.what()}});
+    }
+  }
+
+  void start_attempt(store::outbox_record row, const std::optional<std::string>& merchant_id) {
+    auto prepared = prepare(row, merchant_id);
     if (!prepared) {
       ended(row.event_id, {0, prepared.error(), {}});
       return;
@@ -237,11 +300,13 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     self->ended(event_id, std::move(outcome));
   }
 
-  /// The signed POST of `row` and the client to send it with, or why it cannot be sent.
-  boost::system::result<prepared_request, std::string> prepare(const store::outbox_record& row) {
+  /// The signed POST of `row` (whose payment's merchant the poll read: `merchant_id`) and the
+  /// client to send it with, or why it cannot be sent.
+  boost::system::result<prepared_request, std::string> prepare(const store::outbox_record& row,
+                                                               const std::optional<std::string>& merchant_id) {
     auto url = split_url(row.target_url);
     if (!url) return "webhook URL is not http(s)://host/...: '" + row.target_url + "'";
-    auto merchant = merchant_of(row);
+    auto merchant = merchant_of(row, merchant_id);
     if (!merchant) return merchant.error();
     auto client = client_for(*url, **merchant);
     if (!client) return client.error();
@@ -259,11 +324,11 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     return prepared_request{std::move(*client), std::move(req)};
   }
 
-  boost::system::result<const merchant_config*, std::string> merchant_of(const store::outbox_record& row) {
-    auto p = store.load(row.payment_id);
-    if (!p) return "payment " + std::to_string(row.payment_id) + " not found";
-    const auto it = merchants.find(p->merchant_id);
-    if (it == merchants.end()) return "merchant '" + p->merchant_id + "' is not configured";
+  boost::system::result<const merchant_config*, std::string> merchant_of(const store::outbox_record& row,
+                                                                         const std::optional<std::string>& merchant_id) {
+    if (!merchant_id) return "payment " + std::to_string(row.payment_id) + " not found";
+    const auto it = merchants.find(*merchant_id);
+    if (it == merchants.end()) return "merchant '" + *merchant_id + "' is not configured";
     return &it->second;
   }
 
@@ -301,19 +366,67 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     asio::post(executor, [self = shared_from_this()] { self->settle(); });
   }
 
-  /// Commits the attempts that ended (one transaction for all), then tells the observers.
+  /// Hands the attempts that ended to the store thread (one transaction for all); settled()
+  /// tells the observers when it is back. One settlement is out at a time: attempts ending
+  /// meanwhile wait for the next.
   void settle() {
     settle_posted = false;
     if (closed) return;
-    const auto s = policy.settle(clock.now());
-    std::vector<store::commit_outcome> outcomes;
-    try {
-      if (!s.transitions.empty()) outcomes = commit(s.transitions);
-    } catch (const store::store_error& e) {
+    if (settling) {
+      settle_again = true;  // settled() posts it
+      return;
+    }
+    auto s = policy.settle(clock.now());
+    if (s.transitions.empty()) {
+      settled(std::move(s), nullptr, std::vector<store::commit_outcome>{}, {});
+      return;
+    }
+    settling = true;
+    for (const auto& r : s.reports) settling_ids.insert(r.event_id);
+    auto transitions = s.transitions;
+    std::vector<std::string> events;  // in transitions' order (a copy: `s` moves into the completion)
+    for (const auto& r : s.reports) events.push_back(r.event_id);
+    /// What the commit job gives back: the outcomes, and for each not_owner outcome the shard of
+    /// its row's payment (read in the same job), else nothing.
+    using result = std::pair<std::vector<store::commit_outcome>, std::vector<std::optional<store::shard_id>>>;
+    db.run(
+        executor,
+        [cluster = cluster, fence = fence(), transitions = std::move(transitions),
+         events = std::move(events)](store::payment_store& st) {
+          result out{commit(st, cluster, transitions, fence), {}};
+          for (std::size_t i = 0; i < out.first.size(); ++i) {
+            std::optional<store::shard_id> lost;
+            if (cluster != nullptr && out.first[i].status == store::commit_status::not_owner && i < events.size()) {
+              const auto row = st.outbox_by_event_id(events[i]);
+              if (const auto p = row ? st.load(row->payment_id) : std::nullopt)
+                lost = store::shard_of(*p, cluster->shard_count());
+            }
+            out.second.push_back(lost);
+          }
+          return out;
+        },
+        [self = shared_from_this(), s = std::move(s)](std::exception_ptr e, std::optional<result> r) mutable {
+          self->settling = false;
+          self->settling_ids.clear();
+          if (r) self->settled(std::move(s), nullptr, std::move(r->first), std::move(r->second));
+          else self->settled(std::move(s), e, {}, {});
+        });
+  }
+
+  /// A settlement's commit is back: `error` when it failed (nothing was written).
+  void settled(engine::settlement s, std::exception_ptr error, std::vector<store::commit_outcome> outcomes,
+               std::vector<std::optional<store::shard_id>> lost) {
+    if (closed) return;
+    if (error) {
       // Nothing was written: the rows stay due and are tried again after the next timer tick.
-      log_line(log_level::error, "webhook commit failed", {{"error", e.what()}, {"attempts", s.reports.size()}});
+      try {
+        std::rethrow_exception(error);
+      } catch (const store::store_error& e) {
+        log_line(log_level::error, "webhook commit failed", {{"error", e.what()}, {"attempts", s.reports.size()}});
+      }
       policy.settle_failed(s);
       check_idle();
+      next_settle();
       return;
     }
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
@@ -321,7 +434,9 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
         // The shard was claimed by another instance during the attempt: the row stays pending
         // for its new owner, which sends it again with the same webhook-id (at-least-once).
         log_line(log_level::info, "webhook attempt left to the shard's new owner", {{"eventId", s.reports[i].event_id}});
-        shard_lost(s.reports[i].event_id);
+        if (i < lost.size() && lost[i] && cluster != nullptr)
+          for (const auto& h : held())
+            if (h.shard == *lost[i]) refused.insert({h.shard, h.epoch});
       } else if (outcomes[i].status != store::commit_status::committed) {
         log_line(log_level::error, "webhook attempt not recorded",
                  {{"eventId", s.reports[i].event_id}, {"detail", outcomes[i].detail}});
@@ -336,6 +451,14 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
     }
     check_idle();
     post_pump();
+    next_settle();
+  }
+
+  /// Attempts that ended while a settlement was out: settle them now.
+  void next_settle() {
+    if (closed || !std::exchange(settle_again, false) || settle_posted) return;
+    settle_posted = true;
+    asio::post(executor, [self = shared_from_this()] { self->settle(); });
   }
 
   void check_idle() {
@@ -343,10 +466,9 @@ struct webhook_sender_core : std::enable_shared_from_this<webhook_sender_core> {
   }
 };
 
-webhook_sender::webhook_sender(asio::any_io_executor executor, store::payment_store& store,
-                               const payment_clock& clock, std::vector<merchant_config> merchants,
-                               webhook_options options)
-    : core_(std::make_shared<webhook_sender_core>(executor, store, clock, std::move(merchants), options)) {}
+webhook_sender::webhook_sender(asio::any_io_executor executor, store_thread& db, const payment_clock& clock,
+                               std::vector<merchant_config> merchants, webhook_options options)
+    : core_(std::make_shared<webhook_sender_core>(executor, db, clock, std::move(merchants), options)) {}
 
 webhook_sender::~webhook_sender() {
   core_->closed = true;
@@ -366,17 +488,28 @@ void webhook_sender::start() {
 
 void webhook_sender::poke() { core_->post_pump(); }
 
-redeliver_result webhook_sender::redeliver(std::string_view event_id) {
-  auto& c = *core_;
-  const auto row = c.store.outbox_by_event_id(event_id);
-  if (!row) return redeliver_result::not_found;
-  if (c.store.commit_one(engine::webhook_policy::redeliver(*row, c.clock.now())).status !=
-      store::commit_status::committed)
-    return redeliver_result::not_found;
-  c.policy.redelivered(row->event_id);
-  log_line(log_level::info, "webhook redeliver", {{"eventId", row->event_id}});
-  c.post_pump();
-  return redeliver_result::queued;
+asio::awaitable<redeliver_result> webhook_sender::redeliver(std::string event_id) {
+  const auto core = core_;  // the sender may be destroyed while the job is out
+  const auto now = core->clock.now();
+  const auto job = [event_id, now](store::payment_store& s) -> std::optional<std::string> {
+    const auto row = s.outbox_by_event_id(event_id);
+    if (!row) return std::nullopt;
+    if (s.commit_one(engine::webhook_policy::redeliver(*row, now)).status != store::commit_status::committed)
+      return std::nullopt;
+    return row->event_id;
+  };
+  auto committed = co_await core->db.call(job);
+  if (!committed) co_return redeliver_result::not_found;
+  // A settlement of this row's attempt, computed before the redeliver's policy.redelivered()
+  // could mark it, may be committing right behind it and would overwrite the fresh schedule:
+  // once more, queued behind that commit.
+  if (core->settling_ids.contains(*committed)) committed = co_await core->db.call(job);
+  if (!committed) co_return redeliver_result::not_found;
+  if (core->closed) co_return redeliver_result::queued;
+  core->policy.redelivered(*committed);
+  log_line(log_level::info, "webhook redeliver", {{"eventId", *committed}});
+  core->post_pump();
+  co_return redeliver_result::queued;
 }
 
 void webhook_sender::observe(delivery_observer observer) { core_->observers.push_back(std::move(observer)); }

@@ -6,8 +6,9 @@
 // and POSTs each row it starts, commits deferrals and settled attempts (group-committed per
 // reactor turn), and arms one timer at the policy's earliest wake-up, or at least every
 // `recheck` (wall) to find rows written elsewhere; poke() wakes it at once after a commit that
-// added rows. Runs on the reactor thread, the only thread that writes through the store it is
-// given (proto-docs/threads-and-owners.md).
+// added rows. Runs on the reactor thread; its store calls are jobs on the store thread
+// (store_thread.hpp, proto-docs/threads-and-owners.md): one poll's read and one settlement's
+// commit out at a time, the reactor delivering and answering meanwhile.
 //
 // Cluster mode (fence_with): the sender reads only the due rows of the shards its instance holds
 // (a payment's webhooks are sent by its shard's owner alone, so their order holds) and commits
@@ -38,6 +39,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "orchestrator/daemon/config.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/webhook_policy.hpp"
 #include "state/store/cluster_store.hpp"
@@ -75,11 +77,10 @@ struct webhook_sender_core;
 /// Delivers merchant webhooks on one reactor thread.
 class webhook_sender {
  public:
-  /// A sender on `executor` over `store` (used only from that executor's thread) and the
-  /// payment `clock`, both outliving it; `merchants` gives each payment's secrets and CA file.
-  webhook_sender(boost::asio::any_io_executor executor, store::payment_store& store,
-                 const payment_clock& clock, std::vector<merchant_config> merchants,
-                 webhook_options options = {});
+  /// A sender on `executor` (the reactor) whose store calls are jobs on `db`, with the payment
+  /// `clock`, both outliving it; `merchants` gives each payment's secrets and CA file.
+  webhook_sender(boost::asio::any_io_executor executor, store_thread& db, const payment_clock& clock,
+                 std::vector<merchant_config> merchants, webhook_options options = {});
   /// Stops the timer; attempts still under way are dropped without touching the store (their
   /// rows stay pending and are sent again later: at-least-once).
   ~webhook_sender();
@@ -87,9 +88,10 @@ class webhook_sender {
   webhook_sender& operator=(const webhook_sender&) = delete;
 
   /// Cluster mode: from now on read only the due rows of the shards `held` lists and commit
-  /// through `cluster`.commit_fenced with those epochs (`held` is asked at each poll and each
-  /// commit: the lease manager's view); `cluster` is the cluster half of the sender's store. An
-  /// empty `held` function unfences (every row, plain commits: a single instance).
+  /// through `cluster`.commit_fenced with those epochs (`held` is asked on the reactor at each
+  /// poll and each commit: the lease manager's view; the jobs get the epochs by value);
+  /// `cluster` is the cluster half of the store_thread's store, used in jobs only. An empty
+  /// `held` function unfences (every row, plain commits: a single instance).
   void fence_with(store::cluster_store& cluster, std::function<std::vector<store::shard_epoch>()> held);
   /// Starts polling (the first poll runs on the next reactor turn).
   void start();
@@ -99,8 +101,9 @@ class webhook_sender {
   /// attempt log keeps the history). Works on dead, pending and delivered rows alike: a merchant
   /// who lost an event may ask for it again, and it keeps its webhook-id. An attempt under way
   /// for it cannot undo this. Throws store::store_error. Not fenced: an operator's request, which
-  /// in cluster mode belongs on the shard owner's sender (through the inbox).
-  redeliver_result redeliver(std::string_view event_id);
+  /// in cluster mode belongs on the shard owner's sender (through the inbox). The read and the
+  /// commit are one job on the store thread.
+  boost::asio::awaitable<redeliver_result> redeliver(std::string event_id);
   /// Adds an observer of committed attempts.
   void observe(delivery_observer observer);
   /// Stops polling; resumes when the attempts under way are committed, or after `timeout`.

@@ -9,12 +9,14 @@
 #include <string>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
 
 #include "orchestrator/daemon/admin_api.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "tests/orchestrator/daemon/inbox_rig.hpp"
+#include "tests/orchestrator/daemon/store_gate.hpp"
 #include "tests/state/store/store_fixture.hpp"
 
 namespace cashier::daemon {
@@ -26,8 +28,8 @@ struct rig {
   explicit rig(bool with_inbox)
       : a(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
         b(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
-        webhooks(io.get_executor(), *a.store, a.clock, {}),
-        admin(admin_api_deps{*a.store, a.drv, webhooks, std::chrono::milliseconds(100)}) {
+        webhooks(io.get_executor(), a.db, a.clock, {}),
+        admin(admin_api_deps{a.db, a.drv, webhooks, std::chrono::milliseconds(100)}) {
     b.take_all("b");
     a.drv.fence_with(*a.store, {});  // holds nothing: any payment commit of A is refused
     if (with_inbox) admin.use_inbox(&a.relay);
@@ -91,6 +93,35 @@ TEST_CASE("an admin cancel the fence refuses (not_owner) is answered 503, not 20
   const auto answer = r.post("/admin/payments/order-adm/cancel");
   CHECK(answer.status == 503);
   CHECK(r.b.store->load(r.id)->pending != pending_action::cancel);
+}
+
+// The admin's store calls (the payment a name resolves to, a redeliver) are jobs on the store
+// thread: while it is busy the reactor runs on (a timer fires) and neither answers; then both do.
+TEST_CASE("the admin's lookups and redeliver wait for the store thread while the reactor runs on") {
+  rig r(true);
+  const std::vector<std::string> targets{"/admin/payments/order-adm/inquire", "/admin/events/evt_none/redeliver"};
+  std::vector<route_match> matches;
+  for (const auto& t : targets) matches.push_back(std::get<route_match>(match_route("POST", t, "/notify")));
+  std::vector<net::request> reqs;
+  for (const auto& t : targets) reqs.push_back({"POST", t, {}, ""});
+  std::vector<std::optional<net::response>> out(targets.size());
+  std::optional<bool> answered_while_busy;
+  {
+    test::store_gate busy(r.a.db, r.io.get_executor());
+    for (std::size_t i = 0; i < targets.size(); ++i)
+      asio::co_spawn(r.io, r.admin.handle(matches[i], reqs[i]), [&, i](std::exception_ptr e, net::response x) {
+        REQUIRE_FALSE(e);
+        out[i] = std::move(x);
+      });
+    asio::steady_timer tick(r.io, std::chrono::milliseconds(30));
+    tick.async_wait([&](boost::system::error_code) { answered_while_busy = out[0] || out[1]; });
+    run_until(r.io, [&] { return answered_while_busy.has_value(); });
+  }
+  CHECK(answered_while_busy == false);
+  run_until(r.io, [&] { return out[0] && out[1]; });
+  CHECK(out[0]->status == 202);
+  CHECK(out[1]->status == 404);
+  CHECK(r.a.inbox().size() == 1);
 }
 
 }  // namespace cashier::daemon

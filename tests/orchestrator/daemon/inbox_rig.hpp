@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/daemon/inbox_relay.hpp"
 #include "state/store/cluster_store.hpp"
 
@@ -90,7 +91,7 @@ inline engine::output submit(asio::io_context& io, driver& d, engine::input in) 
 /// for the shards it claimed (all of them, with force, or none).
 struct instance {
   instance(asio::io_context& io, std::unique_ptr<store::clustered_store> s)
-      : store(std::move(s)),
+      : store(std::make_unique<serialized_store>(std::move(s))),  // as the daemon does (serialized_store.hpp)
         eng(*store, engine::engine_config{}),
         db(*store),
         drv(io, eng, clock, gw, db),

@@ -23,9 +23,11 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "tests/orchestrator/daemon/store_gate.hpp"
 #include "tests/state/store/store_fixture.hpp"
 #include "orchestrator/daemon/checkout_pages.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 #include "state/store/sqlite_store.hpp"
 
@@ -185,8 +187,9 @@ json::object merchant_two() {
 struct api_fixture {
   asio::io_context io;  // first: destroyed last, after everything that holds its handlers
   temp_dir dir;
-  std::unique_ptr<store::payment_store> store =
-      store::open_sqlite_store(dir.file("cashier.db"), {.busy_timeout_ms = 100});
+  // Serialized as in the daemon (serialized_store.hpp): the driver still calls it on the reactor.
+  std::unique_ptr<store::payment_store> store = std::make_unique<serialized_store>(
+      store::open_sqlite_store(dir.file("cashier.db"), {.busy_timeout_ms = 100}));
   engine::engine eng{*store, engine::engine_config{}};
   manual_clock clock;
   fake_gateway gw{io};
@@ -196,7 +199,7 @@ struct api_fixture {
   std::vector<std::string> consulted;
   consult_outcome consult_reply;
   merchant_api api{
-      {cfg, drv, eng, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
+      {cfg, drv, db, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
          consulted.push_back(std::move(body));
          co_return consult_reply;
        }}};
@@ -540,6 +543,61 @@ TEST_CASE_FIXTURE(api_fixture, "GET answers the payment and with events=true its
   CHECK(call("GET", "/v1/payments/pr-none").status == 404);
 }
 
+// The API's reads are jobs on the store thread (store_thread.hpp): while that thread is busy
+// the reactor runs on (a timer fires) and no read has answered; once it is free, every one does,
+// exactly as before.
+TEST_CASE_FIXTURE(api_fixture, "the API's reads wait for the store thread while the reactor runs on") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-busy")).status == 201);
+  const std::vector<net::request> reqs{
+      make("GET", "/v1/payments/pr-busy?events=true"),
+      make("GET", "/v1/payments/pr-busy/refunds/rf-none"),
+      make("GET", "/v1/events?limit=5"),
+      make("POST", "/v1/payments", create_body("pr-busy")),  // a repeat: the duplicate lookup
+      make("GET", "/v1/payments/pr-none"),
+  };
+  std::vector<match_result> matches;
+  for (const auto& r : reqs) matches.push_back(match_route(r.method, r.target, cfg.alipayplus.notify_path));
+  std::vector<std::optional<net::response>> out(reqs.size());
+  std::size_t answered = 0;
+  std::optional<std::size_t> answered_while_busy;
+  {
+    test::store_gate busy(db, io.get_executor());
+    for (std::size_t i = 0; i < reqs.size(); ++i)
+      asio::co_spawn(io, api.handle(reqs[i], matches[i]), [&, i](std::exception_ptr e, net::response r) {
+        if (e) std::rethrow_exception(e);
+        out[i] = std::move(r);
+        ++answered;
+      });
+    asio::steady_timer tick(io, std::chrono::milliseconds(30));
+    tick.async_wait([&](boost::system::error_code) { answered_while_busy = answered; });
+    REQUIRE(run_until([&] { return answered_while_busy.has_value(); }));
+  }
+  CHECK(answered_while_busy == 0u);
+  REQUIRE(run_until([&] { return answered == reqs.size(); }));
+  CHECK(out[0]->status == 200);
+  CHECK(parse_object(out[0]->body).at("events").as_array().size() == 2);
+  CHECK(out[1]->status == 404);
+  CHECK(error_of(*out[1]).at("code") == "REFUND_NOT_FOUND");
+  CHECK(out[2]->status == 200);
+  CHECK(out[3]->status == 200);
+  CHECK(parse_object(out[3]->body).at("paymentRequestId") == "pr-busy");
+  CHECK(out[4]->status == 404);
+}
+
+// A store_error thrown by a read job becomes the same 503 as when the read ran on the reactor.
+TEST_CASE_FIXTURE(api_fixture, "a read the store fails is answered 503 STORE_UNAVAILABLE") {
+  REQUIRE(call("POST", "/v1/payments", create_body("pr-gone")).status == 201);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(dir.file("cashier.db").c_str(), &raw) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(raw, "ALTER TABLE payments RENAME TO payments_gone", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(raw);
+  const auto r = call("GET", "/v1/payments/pr-gone");
+  CHECK(r.status == 503);
+  CHECK(error_of(r).at("code") == "STORE_UNAVAILABLE");
+  CHECK(net::find_header(r.headers, "Retry-After") == "1");
+}
+
 TEST_CASE_FIXTURE(api_fixture, "cancel answers 202 and the payment ends CANCELLED") {
   REQUIRE(call("POST", "/v1/payments", create_body("pr-c")).status == 201);
   const auto r =
@@ -849,7 +907,7 @@ TEST_CASE_FIXTURE(api_fixture, "the consult cache holds a bounded number of answ
 
 // The hosted payment page (checkout_pages.hpp) over the same driver, store and fake consult.
 struct checkout_fixture : api_fixture {
-  checkout_pages pages{{drv, *store, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
+  checkout_pages pages{{drv, db, clock, [this](std::string body) -> asio::awaitable<consult_outcome> {
                           consulted.push_back(std::move(body));
                           co_return consult_reply;
                         }}};
@@ -945,6 +1003,32 @@ TEST_CASE_FIXTURE(checkout_fixture, "a long poll answers as soon as the payment'
   CHECK(b.at("status") == "CANCELLED");  // from the map the commit observer keeps
   CHECK(b.at("final") == true);
   CHECK_FALSE(b.contains("normalUrl"));
+}
+
+// A cache miss reads the row on the store thread: while it is busy the page's status waits and
+// the reactor runs on; a commit of the payment observed while the read is out is not lost.
+TEST_CASE_FIXTURE(checkout_fixture, "a status read on a miss waits for the store thread, not the reactor") {
+  REQUIRE(call("POST", "/v1/payments", create_body("co-busy")).status == 201);
+  const auto id = checkout_of("co-busy");
+  net::request req{"GET", "/pay/" + id + "/status", {}, ""};
+  std::optional<net::response> answer;
+  std::optional<bool> answered_while_busy;
+  {
+    test::store_gate busy(db, io.get_executor());
+    asio::co_spawn(io, pages.handle(req), [&](std::exception_ptr e, net::response r) {
+      if (e) std::rethrow_exception(e);
+      answer = std::move(r);
+    });
+    asio::steady_timer tick(io, std::chrono::milliseconds(30));
+    tick.async_wait([&](boost::system::error_code) { answered_while_busy = answer.has_value(); });
+    REQUIRE(run_until([&] { return answered_while_busy.has_value(); }));
+    CHECK(pages.cached() == 0);
+  }
+  CHECK(answered_while_busy == false);
+  REQUIRE(run_until([&] { return answer.has_value(); }));
+  CHECK(answer->status == 200);
+  CHECK(parse_object(answer->body).at("status") == "IN_PROCESS");
+  CHECK(pages.cached() == 1);
 }
 
 TEST_CASE_FIXTURE(checkout_fixture, "the option follows consult: enabled, disabled, or no answer") {

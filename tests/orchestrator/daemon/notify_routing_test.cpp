@@ -12,6 +12,7 @@
 #include <string>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "orchestrator/alipayplus/signature_header.hpp"
@@ -21,6 +22,7 @@
 #include "orchestrator/daemon/notify_endpoint.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "tests/orchestrator/daemon/inbox_rig.hpp"
+#include "tests/orchestrator/daemon/store_gate.hpp"
 #include "tests/orchestrator/net/net_test_support.hpp"
 #include "tests/state/store/store_fixture.hpp"
 
@@ -76,7 +78,7 @@ struct rig {
   explicit rig(bool with_inbox = true)
       : a(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
         b(io, store::open_sqlite_clustered(dir.file("cashier.db"))),
-        endpoint(notify_endpoint_deps{io, a.drv, *a.store, a.clock, stats}, settings(), acks()) {
+        endpoint(notify_endpoint_deps{io, a.drv, a.db, a.clock, stats}, settings(), acks()) {
     b.take_all("b");
     a.drv.fence_with(*a.store, {});  // holds nothing: any payment commit of A is refused
     if (with_inbox) endpoint.use_inbox(&a.relay);
@@ -145,6 +147,29 @@ TEST_CASE("a notify whose commit the fence refuses (not_owner) is answered 503, 
   CHECK(answer.status == 503);
   CHECK(r.b.store->notifies_of(r.id).empty());
   CHECK(r.b.store->load(r.id)->status != payment_status::success);
+}
+
+// The notify's payment lookup (id_of) is a job on the store thread: while it is busy the reactor
+// runs on (a timer fires) and the notify is not acked; once it is free the notify is recorded and
+// acked as before.
+TEST_CASE("a notify's payment lookup waits for the store thread while the reactor runs on") {
+  rig r;
+  std::optional<net::response> out;
+  std::optional<bool> answered_while_busy;
+  {
+    test::store_gate busy(r.a.db, r.io.get_executor());
+    asio::co_spawn(r.io, r.endpoint.serve(make_notify(true)), [&](std::exception_ptr e, net::response x) {
+      REQUIRE_FALSE(e);
+      out = std::move(x);
+    });
+    asio::steady_timer tick(r.io, std::chrono::milliseconds(30));
+    tick.async_wait([&](boost::system::error_code) { answered_while_busy = out.has_value(); });
+    run_until(r.io, [&] { return answered_while_busy.has_value(); });
+  }
+  CHECK(answered_while_busy == false);
+  run_until(r.io, [&] { return out.has_value(); });
+  CHECK(out->status == 200);
+  CHECK(r.a.inbox().size() == 1);
 }
 
 }  // namespace cashier::daemon

@@ -24,11 +24,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/daemon/webhook_signing.hpp"
 #include "orchestrator/net/http_server.hpp"
 #include "state/machine/schedule.hpp"
 #include "state/store/sqlite_store.hpp"
+#include "tests/orchestrator/daemon/store_gate.hpp"
 #include "tests/orchestrator/net/net_test_support.hpp"
 
 using namespace cashier;
@@ -89,9 +91,12 @@ struct sink {
 
 struct fixture {
   temp_dir dir;
-  std::unique_ptr<store::payment_store> db = store::open_sqlite_store((dir.path / "cashier.db").string());
+  // Serialized as in the daemon (serialized_store.hpp): the test reads it while the sender's jobs run.
+  std::unique_ptr<store::payment_store> db =
+      std::make_unique<daemon::serialized_store>(store::open_sqlite_store((dir.path / "cashier.db").string()));
   manual_clock clock;
   asio::io_context ioc;
+  daemon::store_thread jobs{*db};  // the sender's store thread (after ioc: its completions go there)
   std::shared_ptr<sink> hook = std::make_shared<sink>();
   net::http_server server = listen(nullptr);
   std::vector<daemon::delivery_report> reports;
@@ -124,7 +129,7 @@ struct fixture {
   }
 
   void start(std::vector<daemon::merchant_config> merchants, daemon::webhook_options options = {}) {
-    sender = std::make_unique<daemon::webhook_sender>(ioc.get_executor(), *db, clock, std::move(merchants), options);
+    sender = std::make_unique<daemon::webhook_sender>(ioc.get_executor(), jobs, clock, std::move(merchants), options);
     sender->observe([this](const daemon::delivery_report& r) {
       reports.push_back(r);
       signal.cancel();
@@ -259,9 +264,14 @@ TEST_CASE("a failing merchant is retried on the webhook schedule, the row dies, 
   }
 
   f.hook->status_for = [](const net::request&) { return 204; };
-  CHECK(f.sender->redeliver("evt_p2_nope") == daemon::redeliver_result::not_found);
+  std::optional<daemon::redeliver_result> unknown, known;
   const auto redelivered_at = f.clock.now();
-  CHECK(f.sender->redeliver("evt_p2_1") == daemon::redeliver_result::queued);
+  f.run([&]() -> asio::awaitable<void> {
+    unknown = co_await f.sender->redeliver("evt_p2_nope");
+    known = co_await f.sender->redeliver("evt_p2_1");
+  });
+  CHECK(unknown == daemon::redeliver_result::not_found);
+  CHECK(known == daemon::redeliver_result::queued);
   CHECK(f.row("evt_p2_1").state == store::outbox_state::pending);
   CHECK(f.row("evt_p2_1").attempts == 0);
   f.run([&]() -> asio::awaitable<void> { co_await f.wait_reports(9); });
@@ -274,6 +284,31 @@ TEST_CASE("a failing merchant is retried on the webhook schedule, the row dies, 
   REQUIRE(all.size() == 9);  // the history survives the reset
   CHECK(all[8].at == redelivered_at);
   CHECK(f.hook->header(8, "webhook-id") == "evt_p2_1");
+}
+
+// The sender's store work (the poll's read, the attempt's commit, a redeliver) is jobs on the
+// store thread: while that thread is busy, the reactor runs on (a timer fires) and nothing is
+// read, so nothing is sent; once it is free the row goes out and is recorded as before.
+TEST_CASE("the sender's reads and commits wait for the store thread while the reactor runs on") {
+  fixture f;
+  f.add_payment("pb", "m1", f.url("/hook"), {{"evt_pb_1", 1}});
+  bool ticked = false;
+  {
+    daemon::test::store_gate busy(f.jobs, f.ioc.get_executor());
+    f.start({fixture::merchant("m1", {secret_1})});
+    f.run([&]() -> asio::awaitable<void> {
+      asio::steady_timer tick(f.ioc, 50ms);
+      co_await tick.async_wait(asio::use_awaitable);
+      ticked = true;
+    });
+    CHECK(ticked);
+    CHECK(f.hook->received.empty());
+    CHECK(f.reports.empty());
+  }
+  f.run([&]() -> asio::awaitable<void> { co_await f.wait_reports(1); });
+  CHECK(f.reports[0].result == delivery_result::delivered);
+  REQUIRE(f.hook->received.size() == 1);
+  CHECK(f.hook->header(0, "webhook-id") == "evt_pb_1");
 }
 
 TEST_CASE("during a secret rotation both signatures are sent and each verifies on its own") {
@@ -379,7 +414,13 @@ TEST_CASE("a redeliver while an attempt is under way is not undone by that attem
   f.hook->on_request = [&](const net::request&) {
     if (f.hook->received.size() == 1) {
       CHECK(f.sender->in_flight() == 1);
-      CHECK(f.sender->redeliver("evt_r_1") == daemon::redeliver_result::queued);
+      asio::co_spawn(
+          f.ioc,
+          [&]() -> asio::awaitable<void> {
+            const auto result = co_await f.sender->redeliver("evt_r_1");
+            CHECK(result == daemon::redeliver_result::queued);
+          },
+          asio::detached);
       f.hook->status_for = [](const net::request&) { return 200; };
     }
   };
@@ -520,7 +561,7 @@ TEST_CASE("a fenced sender delivers only the events of the shards it holds") {
   for (const auto& c : all.changed)
     if (c.shard == store::shard_of("p1", n)) held.push_back({c.shard, c.epoch});
   REQUIRE(held.size() == 1);
-  f.sender = std::make_unique<daemon::webhook_sender>(f.ioc.get_executor(), *f.db, f.clock,
+  f.sender = std::make_unique<daemon::webhook_sender>(f.ioc.get_executor(), f.jobs, f.clock,
                                                       std::vector{fixture::merchant("m1", {secret_1})});
   f.sender->fence_with(cluster, [&] { return held; });
   f.sender->observe([&f](const daemon::delivery_report& r) {
@@ -554,9 +595,12 @@ TEST_CASE("a fenced sender whose shard is claimed during an attempt leaves the r
   const auto a = cluster.claim("a", 0, 1h, true, only);
   REQUIRE(a.changed.size() == 1);
   const std::vector<store::shard_epoch> held{{shard, a.changed[0].epoch}};
-  // While the merchant answers, instance b claims the shard.
-  f.hook->on_request = [&](const net::request&) { REQUIRE(cluster.claim("b", 0, 1h, true, only).changed.size() == 1); };
-  f.sender = std::make_unique<daemon::webhook_sender>(f.ioc.get_executor(), *f.db, f.clock,
+  // While the merchant answers, instance b claims the shard, through its own connection (the
+  // sender's store thread may be using the first one).
+  const auto other = store::open_sqlite_store((f.dir.path / "cashier.db").string());
+  auto& b = dynamic_cast<store::cluster_store&>(*other);
+  f.hook->on_request = [&](const net::request&) { REQUIRE(b.claim("b", 0, 1h, true, only).changed.size() == 1); };
+  f.sender = std::make_unique<daemon::webhook_sender>(f.ioc.get_executor(), f.jobs, f.clock,
                                                       std::vector{fixture::merchant("m1", {secret_1})});
   f.sender->fence_with(cluster, [&] { return held; });
   f.sender->observe([&f](const daemon::delivery_report& r) { f.reports.push_back(r); });
