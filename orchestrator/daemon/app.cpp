@@ -230,10 +230,11 @@ int run_daemon(const config& cfg) {
   // like a full disk, instead of SIGXFSZ killing the daemon.
   std::signal(SIGXFSZ, SIG_IGN);
   daemon_parts d(cfg);
+  serialized_store* guard = nullptr;  // d.store, armed before the reactor runs (serialized_store.hpp)
   try {
-    // Interim (serialized_store.hpp): the reactor and the store thread both call it until the
-    // reactor calls the store no more.
-    d.store = std::make_unique<serialized_store>(open_configured_store(cfg, false));
+    auto guarded = std::make_unique<serialized_store>(open_configured_store(cfg, false));
+    guard = guarded.get();
+    d.store = std::move(guarded);
     // The cluster half of the store, when the engine has one (SQLite's: the single owner fences).
     d.cluster = dynamic_cast<store::cluster_store*>(d.store.get());
     d.stats_reader = open_configured_store(cfg, true);
@@ -468,8 +469,11 @@ int run_daemon(const config& cfg) {
       d.io.stop();
     }, asio::detached);
   });
+  // From here only the store thread may call the store (the guard reports any other caller).
+  guard->only_from([&d] { return d.db->on_this_thread(); });
   d.io.run();
   // The jobs still handed to the store thread end now, while everything they use is alive.
+  guard->only_from({});
   d.db.reset();
   net_work.reset();
   d.net_io.stop();
