@@ -355,7 +355,7 @@ int run_daemon(const config& cfg) {
     }
     const auto lc_shards = lc.shards;
     d.member = std::make_unique<cluster_member>(
-        cluster_member_deps{d.io, *d.store, *d.cluster, *d.drv, d.refund_eng.get(), d.stats}, std::move(lc));
+        cluster_member_deps{d.io, *d.store, *d.cluster, *d.db, *d.drv, d.refund_eng.get(), d.stats}, std::move(lc));
     // Refund writes and webhook attempts are fenced like the payments' commits, and a payment's
     // events are sent by its shard's owner alone (in order): both ask the lease manager.
     const auto held = [&d] { return d.member->leases().fence(); };
@@ -365,7 +365,7 @@ int run_daemon(const config& cfg) {
     // its own shards' rows on each claim tick, after each takeover and on each NOTIFY.
     d.relay = std::make_unique<inbox_relay>(inbox_relay_deps{
         d.io, *d.cluster, *d.eng, *d.drv, *d.clock, lc_shards,
-        [&d](store::shard_id shard) { return d.member->leases().acts_for(shard); }});
+        [&d](store::shard_id shard) { return d.member->acts_for(shard); }});
     d.notify->use_inbox(d.relay.get());
     d.api->use_inbox(d.relay.get());
     d.admin->use_inbox(d.relay.get());
@@ -454,7 +454,7 @@ int run_daemon(const config& cfg) {
       co_await asio::co_spawn(d.net_io, std::move(stop_ops), asio::use_awaitable);
       co_await d.drv->drain(std::chrono::milliseconds(d.cfg.alipayplus.request_timeout_ms + 1000));
       if (d.listener) d.listener->stop();
-      if (d.member) d.member->drain();  // the answers are committed: let the shards go
+      if (d.member) co_await d.member->drain();  // the answers are committed: let the shards go
       co_await d.webhooks->drain(std::chrono::seconds(10));
       d.io.stop();
     }, asio::detached);
