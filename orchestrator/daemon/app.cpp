@@ -364,7 +364,7 @@ int run_daemon(const config& cfg) {
     // Inputs for a payment another instance owns go through the inbox; this instance applies
     // its own shards' rows on each claim tick, after each takeover and on each NOTIFY.
     d.relay = std::make_unique<inbox_relay>(inbox_relay_deps{
-        d.io, *d.cluster, *d.eng, *d.drv, *d.clock, lc_shards,
+        d.io, *d.cluster, *d.db, *d.eng, *d.drv, *d.clock, lc_shards,
         [&d](store::shard_id shard) { return d.member->acts_for(shard); }});
     d.notify->use_inbox(d.relay.get());
     d.api->use_inbox(d.relay.get());

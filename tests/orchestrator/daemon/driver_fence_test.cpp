@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,7 +19,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -37,7 +35,9 @@ namespace {
 namespace asio = boost::asio;
 using steady = std::chrono::steady_clock;
 
+using test::block;
 using test::fixed_clock;
+using test::heartbeat;
 using test::quiet_gateway;
 using test::run_until;
 using test::submit;
@@ -132,28 +132,6 @@ void drain(asio::io_context& io, cluster_member& m) {
   run_until(io, [&] { return done; });
 }
 
-/// A job that holds `db`'s thread until `gate` opens (what a slow commit or a failing-over
-/// server does to the store thread).
-void block(asio::io_context& io, store_thread& db, std::shared_future<void> gate) {
-  db.run(io.get_executor(), [gate](store::payment_store&) { gate.wait(); },
-         [](std::exception_ptr, std::optional<std::monostate>) {});
-}
-
-/// A reactor timer firing every millisecond: how many times it fired.
-struct heartbeat {
-  explicit heartbeat(asio::io_context& io) : timer(io) { arm(); }
-  ~heartbeat() { timer.cancel(); }
-  void arm() {
-    timer.expires_after(std::chrono::milliseconds(1));
-    timer.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
-      ++beats;
-      arm();
-    });
-  }
-  asio::steady_timer timer;
-  int beats = 0;
-};
 }  // namespace
 
 TEST_CASE("a cluster member takes the shards it claims over, and a second one gets none while they are held") {
