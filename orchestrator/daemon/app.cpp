@@ -365,13 +365,14 @@ int run_daemon(const config& cfg) {
     // its own shards' rows on each claim tick, after each takeover and on each NOTIFY.
     d.relay = std::make_unique<inbox_relay>(inbox_relay_deps{
         d.io, *d.cluster, *d.db, *d.eng, *d.drv, *d.clock, lc_shards,
-        [&d](store::shard_id shard) { return d.member->acts_for(shard); }});
+        [&d](store::shard_id shard) { return d.member->acts_for(shard); }, &d.stats});
     d.notify->use_inbox(d.relay.get());
     d.api->use_inbox(d.relay.get());
     d.admin->use_inbox(d.relay.get());
     d.member->on_tick([&d] { d.relay->poll_held(); });
     if (cfg.store.engine == store_engine::postgres) {
-      d.listener = std::make_unique<inbox_listener>(d.io, cfg.store.postgres_conninfo, [&d] { d.relay->poll_held(); });
+      d.listener = std::make_unique<inbox_listener>(d.io, cfg.store.postgres_conninfo, [&d] { d.relay->poll_held(); },
+                                                    &d.stats);
       d.listener->start();
     }
     d.member->start();

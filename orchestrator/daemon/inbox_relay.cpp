@@ -54,6 +54,19 @@ struct inbox_relay::state {
   bool closed = false;   // the relay is gone: answers still to come do nothing
 };
 
+namespace {
+/// The relay's counters on /metrics.
+void publish(const inbox_relay_deps& d, const inbox_relay_stats& s) {
+  if (d.stats == nullptr) return;
+  d.stats->set_counter(metric::inbox_rows, {{"result", "posted"}}, static_cast<double>(s.posted));
+  d.stats->set_counter(metric::inbox_rows, {{"result", "submitted"}}, static_cast<double>(s.submitted));
+  d.stats->set_counter(metric::inbox_rows, {{"result", "applied"}}, static_cast<double>(s.applied));
+  d.stats->set_counter(metric::inbox_rows, {{"result", "retried"}}, static_cast<double>(s.retried));
+  d.stats->set_counter(metric::inbox_rows, {{"result", "undecodable"}}, static_cast<double>(s.undecodable));
+  d.stats->set_counter(metric::inbox_poll_failures, {}, static_cast<double>(s.poll_failures));
+}
+}  // namespace
+
 struct inbox_relay::read_rows {
   std::vector<store::inbox_entry> rows;
   bool complete = false;  // every row of the shards read
@@ -104,6 +117,7 @@ asio::awaitable<std::optional<engine::output>> inbox_relay::route(const engine::
   };
   const auto id = co_await d.db.call(std::move(post));
   ++st->stats.posted;
+  publish(d, st->stats);
   log_line(log_level::debug, "inbox: posted for the shard's owner",
            {{"row", id}, {"shard", shard}, {"paymentId", payment_id}, {"kind", kind}});
   co_return out;
@@ -162,6 +176,7 @@ void inbox_relay::start_poll(const std::shared_ptr<state>& st_ptr, std::vector<s
         } else {
           take_rows(st_ptr, std::move(held), std::move(*r));
         }
+        publish(st.deps, st.stats);
         if (auto next = std::exchange(st.next_poll, std::nullopt)) start_poll(st_ptr, std::move(*next));
       });
 }
@@ -247,11 +262,13 @@ asio::awaitable<void> inbox_relay::apply_row(std::shared_ptr<state> st, engine::
   } catch (const std::exception& e) {
     log_line(log_level::warn, "inbox: applying a row failed; the next poll retries", {{"row", id}, {"error", e.what()}});
   }
+  publish(st->deps, st->stats);
   const auto it = st->taken.find(id);
   if (it == st->taken.end() || it->second.token != token) co_return;  // forgotten or taken again since
   if (release) {
     ++st->stats.retried;
     st->taken.erase(it);
+    publish(st->deps, st->stats);
   } else {
     it->second.in_flight = false;
   }

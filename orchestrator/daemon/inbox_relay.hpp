@@ -26,6 +26,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/engine.hpp"
@@ -44,6 +45,7 @@ struct inbox_relay_deps {
   store::shard_id shard_count;  ///< shards in the database
   /// True while this instance acts for the shard (the lease manager's trust).
   std::function<bool(store::shard_id)> acts_for;
+  metrics* stats = nullptr;  ///< where the counters are published (cashierd_inbox_*), if anywhere
 };
 
 /// The relay's counters (metrics, tests).

@@ -1,8 +1,9 @@
 // What the inbox tests share: daemons' drivers on one clustered store (a SQLite file or a
 // PostgreSQL schema), each with its engine, a fixed payment clock, an Alipay+ that answers at
 // once, and an inbox relay that acts for the shards the instance claimed; and a loop that runs
-// the io_context until a condition holds (bounded). The test thread reads an instance's store
-// only through its store thread (load, inbox, ask): its connection is the thread's.
+// the io_context until a condition holds (bounded). The test thread never uses an instance's
+// store connection (it is the store thread's): it reads through a connection of its own (the
+// observer) or as a job on the store thread (ask).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -23,6 +24,7 @@
 
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/inbox_relay.hpp"
+#include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/store_thread.hpp"
 #include "state/store/cluster_store.hpp"
 
@@ -147,15 +149,19 @@ inline void poll(asio::io_context& io, inbox_relay& relay, const std::vector<sto
 /// One daemon on the shared database: its store connection, engine, driver and relay. It acts
 /// for the shards it claimed (all of them, with force, or none).
 struct instance {
-  instance(asio::io_context& io, std::unique_ptr<store::clustered_store> s)
+  /// `observe`: another connection to the same database, for the test's reads (else they are
+  /// jobs on the store thread).
+  instance(asio::io_context& io, std::unique_ptr<store::clustered_store> s,
+           std::unique_ptr<store::clustered_store> observe = nullptr)
       : io_(&io),
         store(std::move(s)),
+        observer(std::move(observe)),
         shard_count(store->shard_count()),
         eng(*store, engine::engine_config{}),
         db(*store),
         drv(io, eng, clock, gw, db),
         relay(inbox_relay_deps{io, *store, db, eng, drv, clock, shard_count,
-                               [this](store::shard_id s) { return holds(s); }}) {}
+                               [this](store::shard_id s) { return holds(s); }, &stats}) {}
   /// Claims every shard with force (a takeover of whoever held them) and fences with them.
   void take_all(const std::string& name) {
     held.clear();
@@ -175,17 +181,20 @@ struct instance {
   std::vector<store::inbox_entry> inbox() {
     std::vector<store::shard_id> all;
     for (store::shard_id s = 0; s < shard_count; ++s) all.push_back(s);
+    if (observer) return observer->inbox_of(all, 0, 1000);
     return ask(*io_, db, [all](store::payment_store& s) {
       return dynamic_cast<store::cluster_store&>(s).inbox_of(all, 0, 1000);
     });
   }
   /// Payment `id` as stored (read on the store thread).
   std::optional<payment> load(std::int64_t id) {
+    if (observer) return observer->load(id);
     return ask(*io_, db, [id](store::payment_store& s) { return s.load(id); });
   }
 
   asio::io_context* io_;
   std::unique_ptr<store::clustered_store> store;
+  std::unique_ptr<store::clustered_store> observer;  ///< the test's own connection, if any
   store::shard_id shard_count;  ///< shards in the database
   engine::engine eng;
   fixed_clock clock;
@@ -193,6 +202,7 @@ struct instance {
   store_thread db;
   driver drv;
   std::vector<store::shard_epoch> held;
+  metrics stats;  // the relay's cashierd_inbox_* counters
   inbox_relay relay;
 };
 
