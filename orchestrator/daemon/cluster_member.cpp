@@ -156,9 +156,10 @@ asio::awaitable<void> cluster_member::drain() {
   leases_.drain(now());
   run();
   // The release (or a claim still out, then its release) is answered later: wait for it, so
-  // the shards are free before the process exits. The timer stands for the wake-up.
+  // the shards are free before the process exits; but not longer than a lease, after which
+  // they lapse anyway (a database that does not answer must not hold the shutdown).
   if (!drained()) {
-    asio::steady_timer wake(deps_.io, asio::steady_timer::time_point::max());
+    asio::steady_timer wake(deps_.io, leases_.config().lease);
     drained_ = [&wake] { wake.cancel(); };
     boost::system::error_code ec;
     co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));

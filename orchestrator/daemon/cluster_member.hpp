@@ -70,8 +70,9 @@ class cluster_member {
   void start();
   /// Shutdown: stops acting on every shard and releases them, so the others claim them at
   /// their next tick instead of after a lease; completes once the release was answered (or
-  /// failed: they lapse then). Call after the driver drained: the release job runs after its
-  /// commits, which were handed to the store thread before it.
+  /// failed, or a lease passed without an answer: they lapse then). Call after the driver
+  /// drained: the release job runs after its commits, which were handed to the store thread
+  /// before it.
   [[nodiscard]] boost::asio::awaitable<void> drain();
   /// A fresh Alipay+ paymentRequestId from `draw` that hashes into a shard this instance acts
   /// for, or nothing when it acts for none (the create is answered 503, like a store outage).

@@ -293,6 +293,31 @@ TEST_CASE("a drain's release waits on the store thread while the reactor keeps r
   for (const auto& row : other->shards().table) CHECK(row.owner.empty());
 }
 
+TEST_CASE("a drain does not wait longer than a lease for a release the database does not answer") {
+  asio::io_context io;
+  store::test::temp_dir dir;
+  const auto path = dir.file("cashier.db");
+  metrics ma;
+  process a(io, path);
+  auto lc = lease_timing(std::chrono::milliseconds(300));
+  lc.instance = "a";
+  lc.shards = a.store->shard_count();
+  cluster_member member(cluster_member_deps{io, *a.store, *a.store, a.db, a.drv, nullptr, ma}, lc);
+  member.start();
+  REQUIRE(member.held() == 64);
+  std::promise<void> gate;
+  block(io, a.db, gate.get_future().share());  // the database stops answering
+  const auto began = steady::now();
+  drain(io, member);
+  const auto waited = steady::now() - began;
+  CHECK(waited >= std::chrono::milliseconds(250));  // waited for the answer ...
+  CHECK(waited < std::chrono::seconds(5));          // ... a lease at most, not forever
+  CHECK(member.held() == 0);
+  gate.set_value();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));  // the release runs once the thread is free
+}
+
 namespace {
 /// Instance b claims shards that another connection held with a short lease, once that lease
 /// ran out; its claim and its takeover read each wait behind a gate on b's store thread.
