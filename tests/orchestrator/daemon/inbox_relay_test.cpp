@@ -31,7 +31,8 @@ using namespace test;
 
 /// An instance on the SQLite file `path`.
 struct process : instance {
-  process(asio::io_context& io, const std::string& path) : instance(io, store::open_sqlite_clustered(path)) {}
+  process(asio::io_context& io, const std::string& path)
+      : instance(io, store::open_sqlite_clustered(path), store::open_sqlite_clustered(path)) {}
 };
 
 /// Creates a payment through `p` (which must act for its shard).
@@ -227,7 +228,9 @@ TEST_CASE("the rows of a shard lost while a poll's read was out are left to its 
 TEST_CASE("polls asked for while a read is out run once, after it") {
   rig r;
   const auto p = create(r.io, r.b, "order-9");
-  REQUIRE(route(r.io, r.a.relay, cancel_of(p), p));
+  // A row of a newer format: kept and said once, nothing submitted (no commit races the reads).
+  const auto shard = store::shard_of(p, r.b.shard_count);
+  r.a.observer->post_inbox(shard, p.id, "refund_v9", "{\"v\":9}");
   std::promise<void> gate;
   block(r.io, r.b.db, gate.get_future().share());
   const auto reads = r.b.relay.stats().reads;
@@ -236,9 +239,9 @@ TEST_CASE("polls asked for while a read is out run once, after it") {
   gate.set_value();
   run_until(r.io, [&] { return !r.b.relay.polling(); });
   CHECK(r.b.relay.stats().reads == reads + 2);  // the first, then one for the other four
-  run_until(r.io, [&] { return r.b.relay.stats().applied == 1; });
-  CHECK(r.b.relay.stats().submitted == 1);  // the row submitted once, whatever the wake-ups
-  CHECK(r.b.inbox().empty());
+  CHECK(r.b.relay.stats().undecodable == 1);     // the row taken once, whatever the wake-ups
+  CHECK(r.b.relay.stats().submitted == 0);
+  CHECK(r.b.inbox().size() == 1);
 }
 
 // A measurement on the wall clock (several seconds of waiting), so it does not run with the
