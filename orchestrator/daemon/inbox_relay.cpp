@@ -58,11 +58,11 @@ namespace {
 /// The relay's counters on /metrics.
 void publish(const inbox_relay_deps& d, const inbox_relay_stats& s) {
   if (d.stats == nullptr) return;
-  d.stats->set_counter(metric::inbox_rows, {{"result", "posted"}}, static_cast<double>(s.posted));
-  d.stats->set_counter(metric::inbox_rows, {{"result", "submitted"}}, static_cast<double>(s.submitted));
-  d.stats->set_counter(metric::inbox_rows, {{"result", "applied"}}, static_cast<double>(s.applied));
-  d.stats->set_counter(metric::inbox_rows, {{"result", "retried"}}, static_cast<double>(s.retried));
-  d.stats->set_counter(metric::inbox_rows, {{"result", "undecodable"}}, static_cast<double>(s.undecodable));
+  d.stats->set_counter(metric::inbox_posted, {}, static_cast<double>(s.posted));
+  d.stats->set_counter(metric::inbox_submitted, {}, static_cast<double>(s.submitted));
+  d.stats->set_counter(metric::inbox_applied, {}, static_cast<double>(s.applied));
+  d.stats->set_counter(metric::inbox_retried, {}, static_cast<double>(s.retried));
+  d.stats->set_counter(metric::inbox_undecodable, {}, static_cast<double>(s.undecodable));
   d.stats->set_counter(metric::inbox_poll_failures, {}, static_cast<double>(s.poll_failures));
 }
 }  // namespace

@@ -92,9 +92,9 @@ TEST_CASE("a cancel reaching a non-owner is posted, the owner's poll applies it 
   poll(r.io, r.b.relay, r.b.shards());  // nothing left: nothing submitted again
   CHECK(r.b.relay.stats().submitted == 1);
   // On /metrics: what each side did.
-  CHECK(r.a.stats.render().find("cashierd_inbox_rows_total{result=\"posted\"} 1") != std::string::npos);
-  CHECK(r.b.stats.render().find("cashierd_inbox_rows_total{result=\"applied\"} 1") != std::string::npos);
-  CHECK(r.b.stats.render().find("cashierd_inbox_rows_total{result=\"posted\"} 0") != std::string::npos);
+  CHECK(r.a.stats.render().find("cashierd_inbox_posted_total 1") != std::string::npos);
+  CHECK(r.b.stats.render().find("cashierd_inbox_applied_total 1") != std::string::npos);
+  CHECK(r.b.stats.render().find("cashierd_inbox_posted_total 0") != std::string::npos);
 }
 
 TEST_CASE("a verified notify reaching a non-owner is posted with its record and applied by the owner") {
