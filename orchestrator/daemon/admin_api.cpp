@@ -78,7 +78,7 @@ asio::awaitable<net::response> admin_api::act(route_id action, const std::string
   else in.ev = inquiry_requested{};
   // Another instance's payment: accepted once the inbox row is durable (the owner applies it).
   std::optional<engine::output> routed;
-  if (inbox_ != nullptr) routed = inbox_->route(in, p);
+  if (inbox_ != nullptr) routed = co_await inbox_->route(in, p);
   if (!routed) routed = co_await deps_.drv.submit(std::move(in));
   const auto& out = *routed;
   // Nothing of it was written (another writer first, or the fence refused it): never a 202.

@@ -359,7 +359,7 @@ int run_daemon(const config& cfg) {
     }
     const auto lc_shards = lc.shards;
     d.member = std::make_unique<cluster_member>(
-        cluster_member_deps{d.io, *d.store, *d.cluster, *d.drv, d.refund_eng.get(), d.stats}, std::move(lc));
+        cluster_member_deps{d.io, *d.store, *d.cluster, *d.db, *d.drv, d.refund_eng.get(), d.stats}, std::move(lc));
     // Refund writes and webhook attempts are fenced like the payments' commits, and a payment's
     // events are sent by its shard's owner alone (in order): both ask the lease manager.
     const auto held = [&d] { return d.member->leases().fence(); };
@@ -368,14 +368,15 @@ int run_daemon(const config& cfg) {
     // Inputs for a payment another instance owns go through the inbox; this instance applies
     // its own shards' rows on each claim tick, after each takeover and on each NOTIFY.
     d.relay = std::make_unique<inbox_relay>(inbox_relay_deps{
-        d.io, *d.cluster, *d.eng, *d.drv, *d.clock, lc_shards,
-        [&d](store::shard_id shard) { return d.member->leases().acts_for(shard); }});
+        d.io, *d.cluster, *d.db, *d.eng, *d.drv, *d.clock, lc_shards,
+        [&d](store::shard_id shard) { return d.member->acts_for(shard); }, &d.stats});
     d.notify->use_inbox(d.relay.get());
     d.api->use_inbox(d.relay.get());
     d.admin->use_inbox(d.relay.get());
     d.member->on_tick([&d] { d.relay->poll_held(); });
     if (cfg.store.engine == store_engine::postgres) {
-      d.listener = std::make_unique<inbox_listener>(d.io, cfg.store.postgres_conninfo, [&d] { d.relay->poll_held(); });
+      d.listener = std::make_unique<inbox_listener>(d.io, cfg.store.postgres_conninfo, [&d] { d.relay->poll_held(); },
+                                                    &d.stats);
       d.listener->start();
     }
     d.member->start();
@@ -464,7 +465,7 @@ int run_daemon(const config& cfg) {
       co_await asio::co_spawn(d.net_io, std::move(stop_ops), asio::use_awaitable);
       co_await d.drv->drain(std::chrono::milliseconds(d.cfg.alipayplus.request_timeout_ms + 1000));
       if (d.listener) d.listener->stop();
-      if (d.member) d.member->drain();  // the answers are committed: let the shards go
+      if (d.member) co_await d.member->drain();  // the answers are committed: let the shards go
       co_await d.webhooks->drain(std::chrono::seconds(10));
       d.io.stop();
     }, asio::detached);

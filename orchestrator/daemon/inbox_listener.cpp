@@ -24,8 +24,8 @@ namespace asio = boost::asio;
 using wait_type = asio::posix::stream_descriptor::wait_type;
 
 struct inbox_listener::state {
-  state(asio::io_context& io, std::string conninfo, std::function<void()> wake)
-      : io(io), conninfo(std::move(conninfo)), wake(std::move(wake)), backoff_timer(io), deadline(io) {}
+  state(asio::io_context& io, std::string conninfo, std::function<void()> wake, metrics* out)
+      : io(io), conninfo(std::move(conninfo)), wake(std::move(wake)), out(out), backoff_timer(io), deadline(io) {}
   // The reactor may stop (a drain ends with io.stop()) before the coroutine resumes to close the
   // connection; whoever drops the last reference closes it then.
   ~state() {
@@ -37,6 +37,7 @@ struct inbox_listener::state {
   asio::io_context& io;
   std::string conninfo;
   std::function<void()> wake;
+  metrics* out;  // the counters' /metrics, if any
   inbox_listener_stats stats;
   bool running = false;
   bool stopped = false;
@@ -125,7 +126,15 @@ struct inbox_listener::state {
 
   void call_wake() {
     ++stats.wakes;
+    publish();
     wake();
+  }
+
+  void publish() {
+    if (out == nullptr) return;
+    out->set_gauge(metric::inbox_listening, {}, listening ? 1 : 0);
+    out->set_counter(metric::inbox_listen_failures, {}, static_cast<double>(stats.failures));
+    out->set_counter(metric::inbox_notifications, {}, static_cast<double>(stats.notifications));
   }
 };
 
@@ -154,6 +163,7 @@ asio::awaitable<void> run(std::shared_ptr<inbox_listener::state> st) {
     const std::string why = st->conn != nullptr ? PQerrorMessage(st->conn) : "out of memory";
     st->close();
     ++st->stats.failures;
+    st->publish();
     log_line(log_level::warn, "inbox: the LISTEN connection failed; polling on claim ticks meanwhile",
              {{"error", why.substr(0, 256)}, {"retryInMs", backoff.count()}});
     st->backoff_timer.expires_after(backoff);
@@ -162,13 +172,15 @@ asio::awaitable<void> run(std::shared_ptr<inbox_listener::state> st) {
     backoff = std::min<std::chrono::milliseconds>(backoff * 2, inbox_listener::max_backoff);
   }
   st->close();
+  st->publish();
   st->running = false;
 }
 
 }  // namespace
 
-inbox_listener::inbox_listener(asio::io_context& io, std::string conninfo, std::function<void()> wake)
-    : st_(std::make_shared<state>(io, std::move(conninfo), std::move(wake))) {}
+inbox_listener::inbox_listener(asio::io_context& io, std::string conninfo, std::function<void()> wake,
+                               metrics* stats)
+    : st_(std::make_shared<state>(io, std::move(conninfo), std::move(wake), stats)) {}
 
 inbox_listener::~inbox_listener() { stop(); }
 

@@ -19,6 +19,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "orchestrator/daemon/metrics.hpp"
+
 namespace cashier::daemon {
 
 /// The channel the store NOTIFYs after an inbox insert (state/store/pg_cluster.cpp).
@@ -40,8 +42,10 @@ class inbox_listener {
   /// How long a connection attempt (connect, authenticate, LISTEN) may take.
   static constexpr auto connect_timeout = std::chrono::seconds(10);
 
-  /// A listener on `conninfo` (secrets stay in it: never logged), calling `wake` on `io`.
-  inbox_listener(boost::asio::io_context& io, std::string conninfo, std::function<void()> wake);
+  /// A listener on `conninfo` (secrets stay in it: never logged), calling `wake` on `io`;
+  /// its counters go to `stats` (cashierd_inbox_listening and the like) when given.
+  inbox_listener(boost::asio::io_context& io, std::string conninfo, std::function<void()> wake,
+                 metrics* stats = nullptr);
   /// Stops (as stop()).
   ~inbox_listener();
   inbox_listener(const inbox_listener&) = delete;

@@ -3,6 +3,8 @@
 // table (a later complete poll no longer sees it) or its submission came back without applying
 // it (released: the next poll submits it again). Each entry carries a token, so the end of a
 // submission made before the row was forgotten and taken again does not touch the new entry.
+// The store statements run on the store thread; what they return is judged on the reactor when
+// it comes back (which shards are acted for then, which rows are taken then).
 #include "orchestrator/daemon/inbox_relay.hpp"
 
 #include <algorithm>
@@ -32,6 +34,9 @@ struct taken_row {
   bool in_flight = false;     // submitted, its commit not yet back
 };
 
+/// The cluster half of the store a job is given (the daemon's store is a clustered_store).
+store::cluster_store& as_cluster(store::payment_store& s) { return dynamic_cast<store::cluster_store&>(s); }
+
 bool is_request(const event& ev) {
   return std::holds_alternative<cancel_requested>(ev) || std::holds_alternative<inquiry_requested>(ev);
 }
@@ -44,21 +49,48 @@ struct inbox_relay::state {
   inbox_relay_stats stats;
   std::unordered_map<std::int64_t, taken_row> taken;
   std::uint64_t next_token = 1;
+  bool reading = false;  // a poll's read is out
+  std::optional<std::vector<store::shard_id>> next_poll;  // the poll asked for while it was
+  bool closed = false;   // the relay is gone: answers still to come do nothing
+};
+
+namespace {
+/// The relay's counters on /metrics.
+void publish(const inbox_relay_deps& d, const inbox_relay_stats& s) {
+  if (d.stats == nullptr) return;
+  d.stats->set_counter(metric::inbox_posted, {}, static_cast<double>(s.posted));
+  d.stats->set_counter(metric::inbox_submitted, {}, static_cast<double>(s.submitted));
+  d.stats->set_counter(metric::inbox_applied, {}, static_cast<double>(s.applied));
+  d.stats->set_counter(metric::inbox_retried, {}, static_cast<double>(s.retried));
+  d.stats->set_counter(metric::inbox_undecodable, {}, static_cast<double>(s.undecodable));
+  d.stats->set_counter(metric::inbox_poll_failures, {}, static_cast<double>(s.poll_failures));
+}
+}  // namespace
+
+struct inbox_relay::read_rows {
+  std::vector<store::inbox_entry> rows;
+  bool complete = false;  // every row of the shards read
 };
 
 inbox_relay::inbox_relay(inbox_relay_deps deps) : st_(std::make_shared<state>(std::move(deps))) {}
 
+inbox_relay::~inbox_relay() { st_->closed = true; }
+
 const inbox_relay_stats& inbox_relay::stats() const { return st_->stats; }
+
+bool inbox_relay::polling() const { return st_->reading; }
 
 bool inbox_relay::acts_for(std::string_view alipay_request_id) const {
   return st_->deps.acts_for(store::shard_of(alipay_request_id, st_->deps.shard_count));
 }
 
-std::optional<engine::output> inbox_relay::route(const engine::input& in, std::string_view alipay_request_id,
-                                                 const payment* stored) {
-  auto& d = st_->deps;
+asio::awaitable<std::optional<engine::output>> inbox_relay::route(const engine::input& in,
+                                                                  std::string_view alipay_request_id,
+                                                                  const payment* stored) {
+  const auto st = st_;  // the relay may be gone when the post comes back
+  auto& d = st->deps;
   const auto shard = store::shard_of(alipay_request_id, d.shard_count);
-  if (in.payment_id == 0 || d.acts_for(shard)) return std::nullopt;
+  if (in.payment_id == 0 || d.acts_for(shard)) co_return std::nullopt;
   engine::output out;
   out.result = engine::outcome::unchanged;
   if (stored != nullptr) {
@@ -69,18 +101,26 @@ std::optional<engine::output> inbox_relay::route(const engine::input& in, std::s
       const auto predicted = step(*stored, in.ev, d.clock.now(), d.eng.params());
       if (predicted.rejected) {
         out.made.rejected = predicted.rejected;
-        return out;
+        co_return out;
       }
     }
   }
   const auto msg = engine::encode_inbox(in);
   const auto* m = std::get_if<engine::inbox_message>(&msg);
-  if (m == nullptr) return std::nullopt;  // cannot travel: the fence refuses it (not_owner) if it must
-  const auto id = d.store.post_inbox(shard, in.payment_id, m->kind, m->body);  // durable on return
-  ++st_->stats.posted;
+  if (m == nullptr) co_return std::nullopt;  // cannot travel: the fence refuses it (not_owner) if it must
+  const auto payment_id = in.payment_id;
+  const auto kind = m->kind;
+  // Durable when the job returns (its own transaction, on the store thread). Named, not a
+  // temporary of the co_await expression: GCC 12 destroys such a temporary twice.
+  auto post = [shard, payment_id, kind, body = m->body](store::payment_store& s) {
+    return as_cluster(s).post_inbox(shard, payment_id, kind, body);
+  };
+  const auto id = co_await d.db.call(std::move(post));
+  ++st->stats.posted;
+  publish(d, st->stats);
   log_line(log_level::debug, "inbox: posted for the shard's owner",
-           {{"row", id}, {"shard", shard}, {"paymentId", in.payment_id}, {"kind", m->kind}});
-  return out;
+           {{"row", id}, {"shard", shard}, {"paymentId", payment_id}, {"kind", kind}});
+  co_return out;
 }
 
 void inbox_relay::poll_held() {
@@ -91,28 +131,70 @@ void inbox_relay::poll_held() {
 }
 
 void inbox_relay::poll(std::span<const store::shard_id> held) {
-  auto& st = *st_;
+  start_poll(st_, std::vector<store::shard_id>(held.begin(), held.end()));
+}
+
+void inbox_relay::start_poll(const std::shared_ptr<state>& st_ptr, std::vector<store::shard_id> held) {
+  auto& st = *st_ptr;
+  if (st.closed) return;
+  if (st.reading) {
+    // One read at a time: a burst of wake-ups (a NOTIFY per post) costs one more read, not one
+    // each, and two reads never settle the taken set against each other.
+    st.next_poll = std::move(held);
+    return;
+  }
   const std::unordered_set<store::shard_id> held_set(held.begin(), held.end());
   // A shard no longer held: its rows are the next owner's; a takeover reads them again.
   std::erase_if(st.taken, [&](const auto& e) { return !held_set.contains(e.second.shard); });
   if (held.empty()) return;
+  st.reading = true;
+  ++st.stats.reads;
+  st.deps.db.run(
+      st.deps.io.get_executor(),
+      [held](store::payment_store& s) {
+        auto& c = as_cluster(s);
+        read_rows r;
+        for (std::int64_t after = 0; !r.complete && r.rows.size() < max_rows_per_poll;) {
+          auto page = c.inbox_of(held, after, page_rows);
+          r.complete = page.size() < page_rows;
+          if (!page.empty()) after = page.back().id;
+          std::move(page.begin(), page.end(), std::back_inserter(r.rows));
+        }
+        return r;
+      },
+      [st_ptr, held](std::exception_ptr e, std::optional<read_rows> r) mutable {
+        auto& st = *st_ptr;
+        st.reading = false;
+        if (st.closed) return;
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const store::store_error& x) {
+            ++st.stats.poll_failures;
+            log_line(log_level::warn, "inbox: reading the inbox failed; the next poll retries", {{"error", x.what()}});
+          }
+        } else {
+          take_rows(st_ptr, std::move(held), std::move(*r));
+        }
+        publish(st.deps, st.stats);
+        if (auto next = std::exchange(st.next_poll, std::nullopt)) start_poll(st_ptr, std::move(*next));
+      });
+}
+
+void inbox_relay::take_rows(const std::shared_ptr<state>& st_ptr, std::vector<store::shard_id> asked, read_rows read) {
+  auto& st = *st_ptr;
+  // Acted for now, not only when the read was handed over: a shard lost or let go meanwhile is
+  // its next owner's, whose takeover reads its rows again.
+  std::unordered_set<store::shard_id> held;
+  for (const auto s : asked)
+    if (st.deps.acts_for(s)) held.insert(s);
+  std::erase_if(st.taken, [&](const auto& e) { return !held.contains(e.second.shard); });
   std::vector<store::inbox_entry> rows;
-  bool complete = false;  // every row of the held shards was read
-  try {
-    for (std::int64_t after = 0; !complete && rows.size() < max_rows_per_poll;) {
-      auto page = st.deps.store.inbox_of(held, after, page_rows);
-      complete = page.size() < page_rows;
-      if (!page.empty()) after = page.back().id;
-      std::move(page.begin(), page.end(), std::back_inserter(rows));
-    }
-  } catch (const store::store_error& e) {
-    ++st.stats.poll_failures;
-    log_line(log_level::warn, "inbox: reading the inbox failed; the next poll retries", {{"error", e.what()}});
-    return;
-  }
+  for (auto& row : read.rows)
+    if (held.contains(row.shard)) rows.push_back(std::move(row));
   // Every row of the held shards was read: entries of rows no longer there were applied. (A
   // backlog beyond one poll's rows is read again from its start once those are applied.)
-  if (complete) {
+  if (read.complete) {
     std::unordered_set<std::int64_t> present;
     for (const auto& row : rows) present.insert(row.id);
     std::erase_if(st.taken, [&](const auto& e) { return !e.second.in_flight && !present.contains(e.first); });
@@ -151,7 +233,7 @@ void inbox_relay::poll(std::span<const store::shard_id> held) {
     in.inbox_id = row.id;
     st.taken.emplace(row.id, taken_row{row.shard, token, true});
     ++st.stats.submitted;
-    asio::co_spawn(st.deps.io, apply_row(st_, std::move(in), token), asio::detached);
+    asio::co_spawn(st.deps.io, apply_row(st_ptr, std::move(in), token), asio::detached);
   }
 }
 
@@ -180,11 +262,13 @@ asio::awaitable<void> inbox_relay::apply_row(std::shared_ptr<state> st, engine::
   } catch (const std::exception& e) {
     log_line(log_level::warn, "inbox: applying a row failed; the next poll retries", {{"row", id}, {"error", e.what()}});
   }
+  publish(st->deps, st->stats);
   const auto it = st->taken.find(id);
   if (it == st->taken.end() || it->second.token != token) co_return;  // forgotten or taken again since
   if (release) {
     ++st->stats.retried;
     st->taken.erase(it);
+    publish(st->deps, st->stats);
   } else {
     it->second.in_flight = false;
   }

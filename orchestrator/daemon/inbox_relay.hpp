@@ -8,6 +8,10 @@
 // conflict, not_owner or store failure releases the row for the next poll. Outside cluster mode
 // (no relay) nothing changes. Who holds which shard is not decided here: the lease executor
 // (cluster_member) gives acts_for() and calls poll() on its claim ticks and at takeovers.
+// Both store statements (the post, the inbox read) are jobs on the store thread: route() is a
+// coroutine that resumes once the row is durable; a poll's rows come back later, one poll read
+// out at a time (a poll asked for meanwhile runs after it), and the rows of a shard no longer
+// acted for by then are left to its next owner.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +26,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/metrics.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "state/store/cluster_store.hpp"
@@ -31,13 +37,15 @@ namespace cashier::daemon {
 /// What the relay works with; everything outlives it.
 struct inbox_relay_deps {
   boost::asio::io_context& io;  ///< the reactor (the applying coroutines run on it)
-  store::cluster_store& store;  ///< the reactor's (writer) connection: post_inbox, inbox_of
+  store::cluster_store& store;  ///< the cluster half of the daemon's store (used by `db`'s jobs only)
+  store_thread& db;             ///< the thread that runs post_inbox and inbox_of
   engine::engine& eng;          ///< the machine's parameters, for answering a posted request
   driver& drv;                  ///< where applied rows' inputs are submitted
   const payment_clock& clock;   ///< the payment clock (the instant a request is judged at)
   store::shard_id shard_count;  ///< shards in the database
   /// True while this instance acts for the shard (the lease manager's trust).
   std::function<bool(store::shard_id)> acts_for;
+  metrics* stats = nullptr;  ///< where the counters are published (cashierd_inbox_*), if anywhere
 };
 
 /// The relay's counters (metrics, tests).
@@ -48,6 +56,8 @@ struct inbox_relay_stats {
   std::uint64_t retried = 0;      ///< rows released after a conflict, not_owner or store failure
   std::uint64_t undecodable = 0;  ///< rows kept because they do not decode (logged; malformed ones as an anomaly)
   std::uint64_t poll_failures = 0;  ///< polls the store failed (the next one retries)
+  std::uint64_t reads = 0;          ///< inbox reads handed to the store thread (polls asked for
+                                    ///< while one is out share the next)
 };
 
 /// Routes inputs to the inbox and applies the inbox rows of the shards held. Reactor thread only.
@@ -59,6 +69,10 @@ class inbox_relay {
   static constexpr std::size_t max_rows_per_poll = 16 * page_rows;
 
   explicit inbox_relay(inbox_relay_deps deps);
+  /// A store answer arriving after this does nothing.
+  ~inbox_relay();
+  inbox_relay(const inbox_relay&) = delete;
+  inbox_relay& operator=(const inbox_relay&) = delete;
 
   /// The decision: when the payment Alipay+ knows as `alipay_request_id` (its shard) is not acted
   /// for, posts `in` (its payment_id set) to the inbox and returns the output to answer with:
@@ -67,12 +81,16 @@ class inbox_relay {
   /// payment: stable whoever owns it) is not posted and comes back refused, as the owner would
   /// answer. Nothing = act for it here: submit `in` as usual. An input the inbox cannot carry is
   /// submitted as usual too (the fence answers not_owner). Throws store::store_error when the
-  /// post fails (nothing written), like a failed commit.
-  std::optional<engine::output> route(const engine::input& in, std::string_view alipay_request_id,
-                                      const payment* stored = nullptr);
+  /// post fails (nothing written), like a failed commit. The post is a store-thread job: the
+  /// caller resumes once the row is durable; `in`, `alipay_request_id` and `stored` must live
+  /// until then (the awaiting coroutine's frame).
+  boost::asio::awaitable<std::optional<engine::output>> route(const engine::input& in,
+                                                              std::string_view alipay_request_id,
+                                                              const payment* stored = nullptr);
   /// route() for a payment in hand.
-  std::optional<engine::output> route(const engine::input& in, const payment& stored) {
-    return route(in, store::alipay_request_id(stored), &stored);
+  boost::asio::awaitable<std::optional<engine::output>> route(const engine::input& in, const payment& stored) {
+    const std::string id(store::alipay_request_id(stored));
+    co_return co_await route(in, id, &stored);
   }
 
   /// True when this instance acts for the shard of the payment Alipay+ knows as
@@ -80,17 +98,27 @@ class inbox_relay {
   bool acts_for(std::string_view alipay_request_id) const;
 
   /// Applies the inbox rows of `held` (the shards acted for): every row not already taken is
-  /// decoded and submitted with inbox_id set. Store failures are logged and counted; the next
-  /// poll retries. Rows of shards not in `held` are forgotten (a later takeover reads them again).
+  /// decoded and submitted with inbox_id set, once the read (a store-thread job) is back; a row
+  /// of a shard acts_for() no longer holds then is not. Store failures are logged and counted;
+  /// the next poll retries. Rows of shards not in `held` are forgotten (a later takeover reads
+  /// them again). While a read is out, the last poll asked for waits and runs after it.
   void poll(std::span<const store::shard_id> held);
   /// poll() of every shard acts_for() says is held (a NOTIFY wake-up).
   void poll_held();
+  /// True while a poll's read is out (tests).
+  bool polling() const;
 
   /// The counters.
   const inbox_relay_stats& stats() const;
 
  private:
   struct state;
+  /// What a poll read: the rows, and whether they are all the rows of its shards.
+  struct read_rows;
+  /// Hands the read of `held`'s rows to the store thread (or queues it behind the one out).
+  static void start_poll(const std::shared_ptr<state>& st, std::vector<store::shard_id> held);
+  /// The read came back: submits the rows not taken whose shard is still acted for.
+  static void take_rows(const std::shared_ptr<state>& st, std::vector<store::shard_id> held, read_rows rows);
   /// Submits a row's input and settles its taken entry from the outcome.
   static boost::asio::awaitable<void> apply_row(std::shared_ptr<state> st, engine::input in, std::uint64_t token);
   std::shared_ptr<state> st_;

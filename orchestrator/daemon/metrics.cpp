@@ -109,6 +109,16 @@ metrics::metrics() {
   describe(metric::cluster_shards_held, "Shards this instance acts for (cluster mode).");
   describe(metric::cluster_takeovers, "Shards this instance took over: claimed, then their open payments armed (cluster mode).");
   describe(metric::cluster_shards_lost, "Shards this instance stopped acting for without releasing them: another instance holds them, or the trust ran out before a renewal (cluster mode).");
+  // Cluster mode only (inbox_relay.cpp, inbox_listener.cpp set them).
+  describe(metric::inbox_posted, "Inbox rows posted for another instance's shard (cluster mode).");
+  describe(metric::inbox_submitted, "Inbox rows of the shards held submitted for applying; a retry counts again (cluster mode).");
+  describe(metric::inbox_applied, "Inbox rows whose input committed, deleting the row (cluster mode).");
+  describe(metric::inbox_retried, "Inbox rows released for the next poll after a conflict, not_owner or store failure (cluster mode).");
+  describe(metric::inbox_undecodable, "Inbox rows kept because they do not decode (cluster mode).");
+  describe(metric::inbox_poll_failures, "Inbox reads the store failed; the next poll retries (cluster mode).");
+  describe(metric::inbox_listening, "1 while LISTEN cashierd_inbox is in force on the listener's connection (cluster mode on PostgreSQL).");
+  describe(metric::inbox_listen_failures, "LISTEN connections lost or refused; the claim tick polls meanwhile (cluster mode on PostgreSQL).");
+  describe(metric::inbox_notifications, "NOTIFYs of inbox posts received (cluster mode on PostgreSQL).");
   // Label-less metrics are exposed as 0 from the start so that rate() and alerts see them.
   for (auto name : {metric::anomalies, metric::store_failures, metric::traffic_limited, metric::ack_signatures,
                     metric::notify_clock_skew, metric::notify_hints_limited})

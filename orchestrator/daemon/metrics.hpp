@@ -68,6 +68,15 @@ inline constexpr gauge_name calls_in_flight{"cashierd_alipayplus_calls_in_flight
 inline constexpr gauge_name cluster_shards_held{"cashierd_cluster_shards_held"};  ///< gauge (cluster mode)
 inline constexpr counter_name cluster_takeovers{"cashierd_cluster_takeovers_total"};  ///< counter (cluster mode)
 inline constexpr counter_name cluster_shards_lost{"cashierd_cluster_shards_lost_total"};  ///< counter (cluster mode)
+inline constexpr counter_name inbox_posted{"cashierd_inbox_posted_total"};  ///< counter (cluster mode)
+inline constexpr counter_name inbox_submitted{"cashierd_inbox_submitted_total"};  ///< counter (cluster mode)
+inline constexpr counter_name inbox_applied{"cashierd_inbox_applied_total"};  ///< counter (cluster mode)
+inline constexpr counter_name inbox_retried{"cashierd_inbox_retried_total"};  ///< counter (cluster mode)
+inline constexpr counter_name inbox_undecodable{"cashierd_inbox_undecodable_total"};  ///< counter (cluster mode)
+inline constexpr counter_name inbox_poll_failures{"cashierd_inbox_poll_failures_total"};  ///< counter (cluster mode)
+inline constexpr gauge_name inbox_listening{"cashierd_inbox_listening"};  ///< gauge: 1/0 (cluster mode, PostgreSQL)
+inline constexpr counter_name inbox_listen_failures{"cashierd_inbox_listen_failures_total"};  ///< counter (PostgreSQL)
+inline constexpr counter_name inbox_notifications{"cashierd_inbox_notifications_total"};  ///< counter (PostgreSQL)
 }  // namespace metric
 
 /// A metrics registry; reactor thread only.

@@ -123,6 +123,13 @@ void shard_leases::claim_answered(const store::lease_answer& a, local_instant no
     auto& last = last_epoch_[row.shard];
     ensure(row.epoch > last, "a claim returned an epoch not above one this instance held");
     last = std::max(last, row.epoch);
+    if (draining_) {
+      // A drain began while the claim was out (the executor's requests wait on the store
+      // thread): never acted for, released with the rest.
+      ++st_.released;
+      to_release_.push_back({row.shard, row.epoch});
+      continue;
+    }
     if (now >= trust) continue;  // confirmed too late to be trusted at all: let it lapse
     if (const auto it = held_.find(row.shard); it != held_.end()) drop(row.shard);  // re-claimed (force)
     held_[row.shard] = {row.epoch, trust, sent_at_};

@@ -112,7 +112,8 @@ class shard_leases {
   void request_failed(local_instant now);
   /// A fenced commit said `shard` is not ours (at `epoch`): stop acting on it now.
   void not_owner(store::shard_id shard, std::int64_t epoch, local_instant now);
-  /// Shutdown: stop acting on every shard and release them all.
+  /// Shutdown: stop acting on every shard and release them all (and those a claim still out
+  /// gets: they are released when it is answered, never acted for).
   void drain(local_instant now);
 
   /// True when this instance acts for `shard` now (held, trusted, not lapsed at the last tick).

@@ -3,7 +3,9 @@
 // The later one owns the file; the earlier one's commits come back not_owner and write nothing.
 // Then the cluster executor (cluster_member) on the same rig and a real SQLite cluster store:
 // its claims take shards over, creates are drawn into them, a refused commit drops the shard,
-// and a drain releases them for the next instance, which re-arms their open payments.
+// and a drain releases them for the next instance, which re-arms their open payments. The
+// member's statements are jobs on the store thread: a job blocking that thread on a gate shows
+// the reactor running meanwhile, and what changed before an answer came back is respected.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -33,8 +35,11 @@ namespace {
 namespace asio = boost::asio;
 using steady = std::chrono::steady_clock;
 
+using test::block;
 using test::fixed_clock;
+using test::heartbeat;
 using test::quiet_gateway;
+using test::run_until;
 using test::submit;
 using test::t0;
 
@@ -102,7 +107,7 @@ std::unique_ptr<cluster_member> member_of(asio::io_context& io, process& p, metr
   auto lc = lease_timing(std::chrono::seconds(10));
   lc.instance = name;
   lc.shards = p.store->shard_count();
-  return std::make_unique<cluster_member>(cluster_member_deps{io, *p.store, *p.store, p.drv, nullptr, m}, lc);
+  return std::make_unique<cluster_member>(cluster_member_deps{io, *p.store, *p.store, p.db, p.drv, nullptr, m}, lc);
 }
 
 /// A create whose Alipay+ id is `alipay_id`.
@@ -116,6 +121,17 @@ engine::input create_with(const std::string& order, const std::string& alipay_id
 
 int counter = 0;
 std::string next_id() { return "cp1-test-" + std::to_string(++counter); }
+
+/// Runs `m`'s drain to its end (the release answered).
+void drain(asio::io_context& io, cluster_member& m) {
+  bool done = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await m.drain();
+    done = true;
+  }, asio::detached);
+  run_until(io, [&] { return done; });
+}
+
 }  // namespace
 
 TEST_CASE("a cluster member takes the shards it claims over, and a second one gets none while they are held") {
@@ -187,7 +203,7 @@ TEST_CASE("a fenced-out commit drops its shard, a drain releases the rest and th
   }
 
   // Drain: every shard released at once (owner cleared), so the next member claims them.
-  ma_member->drain();
+  drain(io, *ma_member);
   CHECK(ma_member->held() == 0);
   for (const auto& row : other->shards().table) CHECK(row.owner.empty());
   process b(io, path);
@@ -247,6 +263,140 @@ TEST_CASE("an input queued for a shard the member stops acting for fails like a 
   CHECK(stored->pending != pending_action::cancel);  // nothing of it was written
   io.restart();
   io.run_for(std::chrono::milliseconds(50));
+}
+
+TEST_CASE("a drain's release waits on the store thread while the reactor keeps running") {
+  asio::io_context io;
+  store::test::temp_dir dir;
+  const auto path = dir.file("cashier.db");
+  metrics ma;
+  process a(io, path);
+  auto member = member_of(io, a, ma, "a");
+  member->start();
+  REQUIRE(member->held() == 64);
+  auto other = store::open_sqlite_clustered(path);  // observes the lease table on its own connection
+
+  std::promise<void> gate;
+  block(io, a.db, gate.get_future().share());
+  bool drained = false;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await member->drain();
+    drained = true;
+  }, asio::detached);
+  heartbeat hb(io);
+  run_until(io, [&] { return hb.beats >= 20; });  // the reactor runs while the release waits
+  CHECK_FALSE(drained);
+  CHECK(member->held() == 0);  // stopped acting at once, before the release is in
+  for (const auto& row : other->shards().table) CHECK(row.owner == "a");  // not released yet
+  gate.set_value();
+  run_until(io, [&] { return drained; });
+  for (const auto& row : other->shards().table) CHECK(row.owner.empty());
+}
+
+TEST_CASE("a drain does not wait longer than a lease for a release the database does not answer") {
+  asio::io_context io;
+  store::test::temp_dir dir;
+  const auto path = dir.file("cashier.db");
+  metrics ma;
+  process a(io, path);
+  auto lc = lease_timing(std::chrono::milliseconds(300));
+  lc.instance = "a";
+  lc.shards = a.store->shard_count();
+  cluster_member member(cluster_member_deps{io, *a.store, *a.store, a.db, a.drv, nullptr, ma}, lc);
+  member.start();
+  REQUIRE(member.held() == 64);
+  std::promise<void> gate;
+  block(io, a.db, gate.get_future().share());  // the database stops answering
+  const auto began = steady::now();
+  drain(io, member);
+  const auto waited = steady::now() - began;
+  CHECK(waited >= std::chrono::milliseconds(250));  // waited for the answer ...
+  CHECK(waited < std::chrono::seconds(5));          // ... a lease at most, not forever
+  CHECK(member.held() == 0);
+  gate.set_value();
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));  // the release runs once the thread is free
+}
+
+namespace {
+/// Instance b claims shards that another connection held with a short lease, once that lease
+/// ran out; its claim and its takeover read each wait behind a gate on b's store thread.
+struct takeover_rig {
+  takeover_rig() : a(io, path), b(io, path), other(store::open_sqlite_clustered(path)) {
+    // An open payment in a low shard (claims take the lowest free shards first).
+    auto ma_member = member_of(io, a, ma, "a");
+    ma_member->start();
+    auto id = ma_member->draw_payment_request_id(next_id);
+    while (id && store::shard_of(*id, 64) >= 16) id = ma_member->draw_payment_request_id(next_id);
+    REQUIRE(id);
+    shard = store::shard_of(*id, 64);
+    REQUIRE(submit(io, a.drv, create_with("order-t", *id)).result == engine::outcome::applied);
+    drain(io, *ma_member);
+    // Every shard held by "x" for 300 ms: b gets none at its start, and claims once it lapsed.
+    REQUIRE(other->claim("x", 0, std::chrono::milliseconds(300), true).changed.size() == 64);
+    member = member_of(io, b, mb, "b");
+    member->start();
+    REQUIRE(member->held() == 0);
+    // "x" lets them go: b's next claim (when x's lease would have run out) finds them free,
+    // whatever the clocks read then.
+    std::vector<store::shard_epoch> xs;
+    for (const auto& row : other->shards().table) xs.push_back({row.shard, row.epoch});
+    REQUIRE(other->release("x", xs).changed.size() == 64);
+    // Gate 1 before b's next claim; gate 2 between that claim and its takeover read.
+    block(io, b.db, gate1.get_future().share());
+    run_until(io, [&] { return member->leases().requesting(); });  // the claim is handed over
+    block(io, b.db, gate2.get_future().share());
+    gate1.set_value();
+    run_until(io, [&] { return member->taking_over() > 0; });  // answered; the read waits
+  }
+  asio::io_context io;
+  store::test::temp_dir dir;
+  std::string path = dir.file("cashier.db");
+  metrics ma;
+  metrics mb;
+  process a;
+  process b;
+  std::unique_ptr<store::clustered_store> other;
+  std::unique_ptr<cluster_member> member;
+  store::shard_id shard = 0;
+  std::promise<void> gate1;
+  std::promise<void> gate2;
+};
+}  // namespace
+
+TEST_CASE("a shard whose takeover read is out is held but not acted for; it is armed when the read comes back") {
+  takeover_rig r;
+  REQUIRE(r.member->leases().acts_for(r.shard));  // the claim committed: held at its epoch
+  CHECK_FALSE(r.member->acts_for(r.shard));       // not taken over yet: the inbox, not the driver
+  CHECK(r.b.drv.stats().armed_deadlines == 0);
+  r.gate2.set_value();
+  run_until(r.io, [&] { return r.member->taking_over() == 0; });
+  CHECK(r.member->acts_for(r.shard));
+  CHECK(r.b.drv.stats().armed_deadlines == 1);  // the open payment, armed by the takeover
+  drain(r.io, *r.member);
+}
+
+TEST_CASE("a shard released before its takeover read came back is not taken over") {
+  takeover_rig r;
+  const auto epoch = r.member->leases().epoch_of(r.shard);
+  REQUIRE(epoch > 0);
+  // The drain stops acting for everything while the read is out; the release queues behind it.
+  bool drained = false;
+  asio::co_spawn(r.io, [&]() -> asio::awaitable<void> {
+    co_await r.member->drain();
+    drained = true;
+  }, asio::detached);
+  r.io.restart();
+  r.io.run_for(std::chrono::milliseconds(10));
+  CHECK_FALSE(drained);
+  r.gate2.set_value();
+  run_until(r.io, [&] { return drained; });
+  CHECK(r.member->taking_over() == 0);
+  CHECK_FALSE(r.member->acts_for(r.shard));
+  CHECK(r.b.drv.stats().armed_deadlines == 0);  // never armed for a shard let go
+  CHECK(r.mb.render().find("cashierd_cluster_shards_held 0") != std::string::npos);
+  for (const auto& row : r.other->shards().table)
+    if (row.shard == r.shard) CHECK(row.owner.empty());
 }
 
 }  // namespace cashier::daemon

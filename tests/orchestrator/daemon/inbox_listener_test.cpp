@@ -40,7 +40,8 @@ std::string unique_name(std::string_view prefix) {
 
 /// An instance on the test's PostgreSQL schema.
 struct process : instance {
-  process(asio::io_context& io, const std::string& conninfo) : instance(io, store::open_postgres_store(conninfo)) {}
+  process(asio::io_context& io, const std::string& conninfo)
+      : instance(io, store::open_postgres_store(conninfo), store::open_postgres_store(conninfo)) {}
 };
 
 }  // namespace
@@ -60,7 +61,8 @@ TEST_CASE("the inbox listener wakes on a post and again after its connection is 
 
   const auto app = unique_name("inbox_listener_test_");
   int woken = 0;
-  inbox_listener listener(io, db.conninfo() + " application_name=" + app, [&] { ++woken; });
+  metrics stats;
+  inbox_listener listener(io, db.conninfo() + " application_name=" + app, [&] { ++woken; }, &stats);
   listener.start();
   run_until(io, [&] { return listener.listening(); });
   CHECK(woken == 1);  // once at connection: rows posted while nobody listened
@@ -77,6 +79,8 @@ TEST_CASE("the inbox listener wakes on a post and again after its connection is 
   run_until(io, [&] { return listener.stats().failures == 1; });
   run_until(io, [&] { return listener.stats().connects == 2; });
   CHECK(listener.listening());
+  CHECK(stats.render().find("cashierd_inbox_listen_failures_total 1") != std::string::npos);
+  CHECK(stats.render().find("cashierd_inbox_listening 1") != std::string::npos);
   const int before = woken;
   CHECK(before >= 3);
   poster->post_inbox(shard, made->after.id, "inquiry", "{}");
@@ -85,6 +89,7 @@ TEST_CASE("the inbox listener wakes on a post and again after its connection is 
   io.restart();
   io.run_for(std::chrono::milliseconds(20));
   CHECK_FALSE(listener.listening());
+  CHECK(stats.render().find("cashierd_inbox_listening 0") != std::string::npos);
 }
 
 TEST_CASE("a post to another instance's shard is applied on the LISTEN wake-up alone") {
@@ -112,7 +117,7 @@ TEST_CASE("a post to another instance's shard is applied on the LISTEN wake-up a
     in.payment_id = p.id;
     in.ev = inquiry_requested{};
     const auto posted = steady::now();
-    REQUIRE(a.relay.route(in, p));
+    REQUIRE(route(io, a.relay, in, p));
     run_until(io, [&] { return b.inbox().empty(); });
     ms.push_back(std::chrono::duration<double, std::milli>(steady::now() - posted).count());
   }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,7 +31,8 @@ using namespace test;
 
 /// An instance on the SQLite file `path`.
 struct process : instance {
-  process(asio::io_context& io, const std::string& path) : instance(io, store::open_sqlite_clustered(path)) {}
+  process(asio::io_context& io, const std::string& path)
+      : instance(io, store::open_sqlite_clustered(path), store::open_sqlite_clustered(path)) {}
 };
 
 /// Creates a payment through `p` (which must act for its shard).
@@ -40,8 +42,8 @@ payment create(asio::io_context& io, process& p, const std::string& id) {
   in.ev = created{};
   const auto out = submit(io, p.drv, in);
   REQUIRE(out.result == engine::outcome::applied);
-  run_until(io, [&] { return p.store->load(out.after.id)->pending != pending_action::pay; });  // pay answered
-  return *p.store->load(out.after.id);
+  run_until(io, [&] { return p.load(out.after.id)->pending != pending_action::pay; });  // pay answered
+  return *p.load(out.after.id);
 }
 
 engine::input cancel_of(const payment& p) {
@@ -67,7 +69,7 @@ struct rig {
 TEST_CASE("a cancel reaching a non-owner is posted, the owner's poll applies it and deletes the row") {
   rig r;
   const auto p = create(r.io, r.b, "order-1");
-  const auto routed = r.a.relay.route(cancel_of(p), p);
+  const auto routed = route(r.io, r.a.relay, cancel_of(p), p);
   REQUIRE(routed);
   CHECK(routed->result == engine::outcome::unchanged);
   CHECK(routed->after == p);  // the payment as stored, for the merchant's 202
@@ -77,18 +79,22 @@ TEST_CASE("a cancel reaching a non-owner is posted, the owner's poll applies it 
   REQUIRE(rows.size() == 1);  // durable when route() returned
   CHECK(rows[0].kind == "cancel");
   CHECK(rows[0].payment_id == p.id);
-  CHECK(rows[0].shard == store::shard_of(p, r.a.store->shard_count()));
-  CHECK(r.a.store->load(p.id)->pending == p.pending);  // nothing applied by the poster
+  CHECK(rows[0].shard == store::shard_of(p, r.a.shard_count));
+  CHECK(r.a.load(p.id)->pending == p.pending);  // nothing applied by the poster
 
-  CHECK_FALSE(r.b.relay.route(cancel_of(p), p));  // the owner submits it itself
-  r.b.relay.poll(r.b.shards());
+  CHECK_FALSE(route(r.io, r.b.relay, cancel_of(p), p));  // the owner submits it itself
+  poll(r.io, r.b.relay, r.b.shards());
   run_until(r.io, [&] { return r.b.inbox().empty(); });
-  const auto after = r.b.store->load(p.id);
+  const auto after = r.b.load(p.id);
   CHECK((after->pending == pending_action::cancel || after->status == payment_status::cancelled));
   CHECK(r.b.relay.stats().submitted == 1);
   run_until(r.io, [&] { return r.b.relay.stats().applied == 1; });
-  r.b.relay.poll(r.b.shards());  // nothing left: nothing submitted again
+  poll(r.io, r.b.relay, r.b.shards());  // nothing left: nothing submitted again
   CHECK(r.b.relay.stats().submitted == 1);
+  // On /metrics: what each side did.
+  CHECK(r.a.stats.render().find("cashierd_inbox_posted_total 1") != std::string::npos);
+  CHECK(r.b.stats.render().find("cashierd_inbox_applied_total 1") != std::string::npos);
+  CHECK(r.b.stats.render().find("cashierd_inbox_posted_total 0") != std::string::npos);
 }
 
 TEST_CASE("a verified notify reaching a non-owner is posted with its record and applied by the owner") {
@@ -105,15 +111,15 @@ TEST_CASE("a verified notify reaching a non-owner is posted with its record and 
   rec.received_at = t0;
   rec.digest = std::string(32, '\x07');
   in.notifies.push_back(rec);
-  const auto routed = r.a.relay.route(in, store::alipay_request_id(p));  // the endpoint has no payment in hand
+  const auto routed = route(r.io, r.a.relay, in, std::string(store::alipay_request_id(p)));  // the endpoint has no payment in hand
   REQUIRE(routed);
   CHECK(routed->after.id == 0);
   REQUIRE(r.a.inbox().size() == 1);
   CHECK(r.a.inbox()[0].kind == "notify");
   r.b.relay.poll_held();
   run_until(r.io, [&] { return r.b.inbox().empty(); });
-  CHECK(r.b.store->load(p.id)->status == payment_status::success);
-  const auto notifies = r.b.store->notifies_of(p.id);
+  CHECK(r.b.load(p.id)->status == payment_status::success);
+  const auto notifies = ask(r.io, r.b.db, [id = p.id](store::payment_store& s) { return s.notifies_of(id); });
   REQUIRE(notifies.size() == 1);
   CHECK(notifies[0].body == rec.body);
   CHECK(notifies[0].digest == rec.digest);
@@ -122,21 +128,21 @@ TEST_CASE("a verified notify reaching a non-owner is posted with its record and 
 TEST_CASE("a poll whose commit comes back not_owner keeps the row, the new owner applies it") {
   rig r;
   const auto p = create(r.io, r.b, "order-3");
-  REQUIRE(r.a.relay.route(cancel_of(p), p));
+  REQUIRE(route(r.io, r.a.relay, cancel_of(p), p));
   // A takes every shard over; B does not know yet and still polls with its old epochs.
   r.a.take_all("a");
-  r.b.relay.poll(r.b.shards());
+  poll(r.io, r.b.relay, r.b.shards());
   run_until(r.io, [&] { return r.b.relay.stats().retried == 1; });
   CHECK(r.b.relay.stats().applied == 0);
   REQUIRE(r.b.inbox().size() == 1);  // kept for the owner
-  CHECK(r.b.store->load(p.id)->pending == p.pending);
+  CHECK(r.b.load(p.id)->pending == p.pending);
   // Released: B's next poll submits it again (and is refused again).
-  r.b.relay.poll(r.b.shards());
+  poll(r.io, r.b.relay, r.b.shards());
   CHECK(r.b.relay.stats().submitted == 2);
   run_until(r.io, [&] { return r.b.relay.stats().retried == 2; });
-  r.a.relay.poll(r.a.shards());
+  poll(r.io, r.a.relay, r.a.shards());
   run_until(r.io, [&] { return r.a.inbox().empty(); });
-  const auto after = r.a.store->load(p.id);
+  const auto after = r.a.load(p.id);
   CHECK((after->pending == pending_action::cancel || after->status == payment_status::cancelled));
 }
 
@@ -147,9 +153,9 @@ TEST_CASE("a request the machine refuses on a final payment is answered without 
   fail.payment_id = p.id;
   fail.ev = notify_verified{aplus_result{"USER_PAYMENT_FAILED", 'F', ""}, p.amount, payment_facts{}};
   REQUIRE(submit(r.io, r.b.drv, fail).result == engine::outcome::applied);
-  const auto failed = *r.b.store->load(p.id);
+  const auto failed = *r.b.load(p.id);
   REQUIRE(failed.status == payment_status::fail);
-  const auto routed = r.a.relay.route(cancel_of(failed), failed);
+  const auto routed = route(r.io, r.a.relay, cancel_of(failed), failed);
   REQUIRE(routed);
   REQUIRE(routed->made.rejected);
   CHECK(*routed->made.rejected == rejection::already_final);
@@ -160,20 +166,82 @@ TEST_CASE("a request the machine refuses on a final payment is answered without 
 TEST_CASE("rows that do not decode are kept, a malformed one is an anomaly, once per process") {
   rig r;
   const auto p = create(r.io, r.b, "order-5");
-  const auto shard = store::shard_of(p, r.b.store->shard_count());
-  r.a.store->post_inbox(shard, p.id, "notify", "{\"v\":1,\"event\":\"garbage\"}");
-  r.a.store->post_inbox(shard, p.id, "refund_v9", "{\"v\":9}");
-  REQUIRE(r.a.relay.route(cancel_of(p), p));  // a good row behind them still goes through
-  r.b.relay.poll(r.b.shards());
+  const auto shard = store::shard_of(p, r.b.shard_count);
+  ask(r.io, r.a.db, [shard, id = p.id](store::payment_store& s) {
+    auto& c = dynamic_cast<store::cluster_store&>(s);
+    c.post_inbox(shard, id, "notify", "{\"v\":1,\"event\":\"garbage\"}");
+    return c.post_inbox(shard, id, "refund_v9", "{\"v\":9}");
+  });
+  REQUIRE(route(r.io, r.a.relay, cancel_of(p), p));  // a good row behind them still goes through
+  poll(r.io, r.b.relay, r.b.shards());
   CHECK(r.b.relay.stats().undecodable == 2);
   run_until(r.io, [&] { return r.b.inbox().size() == 2; });
-  run_until(r.io, [&] { return !r.b.store->anomalies({}).empty(); });
-  const auto anomalies = r.b.store->anomalies({});
+  const auto anomalies_of = [&] { return ask(r.io, r.b.db, [](store::payment_store& s) { return s.anomalies({}); }); };
+  run_until(r.io, [&] { return !anomalies_of().empty(); });
+  const auto anomalies = anomalies_of();
   REQUIRE(anomalies.size() == 1);
   CHECK(anomalies[0].kind == "inbox_undecodable");
-  r.b.relay.poll(r.b.shards());
+  poll(r.io, r.b.relay, r.b.shards());
   CHECK(r.b.relay.stats().undecodable == 2);  // said once
   CHECK(r.b.relay.stats().submitted == 1);
+}
+
+TEST_CASE("route() waits for its post on the store thread while the reactor keeps running") {
+  rig r;
+  const auto p = create(r.io, r.b, "order-7");
+  std::promise<void> gate;
+  block(r.io, r.a.db, gate.get_future().share());  // a slow commit holds A's store thread
+  std::optional<std::optional<engine::output>> routed;
+  const auto cancel = cancel_of(p);
+  asio::co_spawn(r.io, [&]() -> asio::awaitable<void> {
+    routed.emplace(co_await r.a.relay.route(cancel, p));
+  }, asio::detached);
+  {
+    heartbeat hb(r.io);
+    run_until(r.io, [&] { return hb.beats >= 20; });  // the reactor runs while the post waits
+  }
+  CHECK_FALSE(routed.has_value());
+  CHECK(r.a.relay.stats().posted == 0);
+  gate.set_value();
+  run_until(r.io, [&] { return routed.has_value(); });
+  REQUIRE(*routed);
+  CHECK((*routed)->result == engine::outcome::unchanged);
+  CHECK(r.a.relay.stats().posted == 1);
+  CHECK(r.a.inbox().size() == 1);  // durable once route() resumed
+}
+
+TEST_CASE("the rows of a shard lost while a poll's read was out are left to its next owner") {
+  rig r;
+  const auto p = create(r.io, r.b, "order-8");
+  REQUIRE(route(r.io, r.a.relay, cancel_of(p), p));
+  std::promise<void> gate;
+  block(r.io, r.b.db, gate.get_future().share());
+  r.b.relay.poll(r.b.shards());  // the read waits behind the gate
+  const auto shard = store::shard_of(p, r.b.shard_count);
+  std::erase_if(r.b.held, [&](const store::shard_epoch& h) { return h.shard == shard; });  // lost meanwhile
+  gate.set_value();
+  run_until(r.io, [&] { return !r.b.relay.polling(); });
+  CHECK(r.b.relay.stats().submitted == 0);  // not submitted by an instance that lost the shard
+  CHECK(r.b.inbox().size() == 1);           // kept for the next owner
+}
+
+TEST_CASE("polls asked for while a read is out run once, after it") {
+  rig r;
+  const auto p = create(r.io, r.b, "order-9");
+  // A row of a newer format: kept and said once, nothing submitted (no commit races the reads).
+  const auto shard = store::shard_of(p, r.b.shard_count);
+  r.a.observer->post_inbox(shard, p.id, "refund_v9", "{\"v\":9}");
+  std::promise<void> gate;
+  block(r.io, r.b.db, gate.get_future().share());
+  const auto reads = r.b.relay.stats().reads;
+  for (int i = 0; i < 5; ++i) r.b.relay.poll_held();  // a burst of wake-ups
+  CHECK(r.b.relay.polling());
+  gate.set_value();
+  run_until(r.io, [&] { return !r.b.relay.polling(); });
+  CHECK(r.b.relay.stats().reads == reads + 2);  // the first, then one for the other four
+  CHECK(r.b.relay.stats().undecodable == 1);     // the row taken once, whatever the wake-ups
+  CHECK(r.b.relay.stats().submitted == 0);
+  CHECK(r.b.inbox().size() == 1);
 }
 
 // A measurement on the wall clock (several seconds of waiting), so it does not run with the
@@ -190,7 +258,7 @@ TEST_CASE("inbox latency, post -> applied: a 1 s claim-tick poll against a wake-
       tick.expires_after(std::chrono::seconds(1));
       tick.async_wait([&](boost::system::error_code ec) {
         if (ec) return;
-        r.b.relay.poll(r.b.shards());
+        r.b.relay.poll(r.b.shards());  // inside the reactor: the read comes back later
         arm();
       });
     };
@@ -200,7 +268,7 @@ TEST_CASE("inbox latency, post -> applied: a 1 s claim-tick poll against a wake-
       in.payment_id = p.id;
       in.ev = inquiry_requested{};
       const auto posted = steady::now();
-      REQUIRE(r.a.relay.route(in, p));
+      REQUIRE(route(r.io, r.a.relay, in, p));
       if (wake) r.b.relay.poll_held();
       run_until(r.io, [&] { return r.b.inbox().empty(); });
       ms.push_back(std::chrono::duration<double, std::milli>(steady::now() - posted).count());

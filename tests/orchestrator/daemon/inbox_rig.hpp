@@ -1,7 +1,9 @@
 // What the inbox tests share: daemons' drivers on one clustered store (a SQLite file or a
 // PostgreSQL schema), each with its engine, a fixed payment clock, an Alipay+ that answers at
 // once, and an inbox relay that acts for the shards the instance claimed; and a loop that runs
-// the io_context until a condition holds (bounded).
+// the io_context until a condition holds (bounded). The test thread never uses an instance's
+// store connection (it is the store thread's): it reads through a connection of its own (the
+// observer) or as a job on the store thread (ask).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,10 +20,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/daemon/inbox_relay.hpp"
+#include "orchestrator/daemon/metrics.hpp"
+#include "orchestrator/daemon/store_thread.hpp"
 #include "state/store/cluster_store.hpp"
 
 namespace cashier::daemon::test {
@@ -87,16 +93,76 @@ inline engine::output submit(asio::io_context& io, driver& d, engine::input in) 
   return *out;
 }
 
+/// A job that holds `db`'s thread until `gate` opens (what a slow commit or a failing-over
+/// server does to the store thread).
+inline void block(asio::io_context& io, store_thread& db, std::shared_future<void> gate) {
+  db.run(io.get_executor(), [gate](store::payment_store&) { gate.wait(); },
+         [](std::exception_ptr, std::optional<std::monostate>) {});
+}
+
+/// A reactor timer firing every millisecond: how many times it fired.
+struct heartbeat {
+  explicit heartbeat(asio::io_context& io) : timer(io) { arm(); }
+  ~heartbeat() { timer.cancel(); }
+  void arm() {
+    timer.expires_after(std::chrono::milliseconds(1));
+    timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      ++beats;
+      arm();
+    });
+  }
+  asio::steady_timer timer;
+  int beats = 0;
+};
+/// Runs `job` on `db`'s thread and `io` until its result is back.
+template <class F>
+auto ask(asio::io_context& io, store_thread& db, F job) {
+  std::optional<store_thread::result_of<F>> r;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { r.emplace(co_await db.call(job)); }, asio::detached);
+  run_until(io, [&] { return r.has_value(); });
+  return std::move(*r);
+}
+
+/// relay.route(in, ...) run on `io` until the row is durable (or the answer is known).
+inline std::optional<engine::output> route(asio::io_context& io, inbox_relay& relay, engine::input in,
+                                           const payment& stored) {
+  std::optional<std::optional<engine::output>> r;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { r.emplace(co_await relay.route(in, stored)); }, asio::detached);
+  run_until(io, [&] { return r.has_value(); });
+  return *r;
+}
+inline std::optional<engine::output> route(asio::io_context& io, inbox_relay& relay, engine::input in,
+                                           const std::string& alipay_request_id) {
+  std::optional<std::optional<engine::output>> r;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { r.emplace(co_await relay.route(in, alipay_request_id)); },
+                 asio::detached);
+  run_until(io, [&] { return r.has_value(); });
+  return *r;
+}
+
+/// relay.poll(held) run on `io` until its read came back (its rows submitted).
+inline void poll(asio::io_context& io, inbox_relay& relay, const std::vector<store::shard_id>& held) {
+  relay.poll(held);
+  run_until(io, [&] { return !relay.polling(); });
+}
+
 /// One daemon on the shared database: its store connection, engine, driver and relay. It acts
 /// for the shards it claimed (all of them, with force, or none).
 struct instance {
-  instance(asio::io_context& io, std::unique_ptr<store::clustered_store> s)
-      : store(std::make_unique<serialized_store>(std::move(s))),  // as the daemon does (serialized_store.hpp)
+  /// `observe`: another connection to the same database, for the test's reads (else they are
+  /// jobs on the store thread).
+  instance(asio::io_context& io, std::unique_ptr<store::clustered_store> s,
+           std::unique_ptr<store::clustered_store> observe = nullptr)
+      : io_(&io),
+        store(std::make_unique<serialized_store>(std::move(s))),  // as the daemon does (serialized_store.hpp)
+        observer(std::move(observe)),
+        shard_count(store->shard_count()),
         eng(*store, engine::engine_config{}),
         db(*store),
         drv(io, eng, clock, gw, db),
-        relay(inbox_relay_deps{io, *store, eng, drv, clock, store->shard_count(),
-                               [this](store::shard_id s) { return holds(s); }}) {}
+        relay(inbox_relay_deps{io, *store, db, eng, drv, clock, shard_count,
+                               [this](store::shard_id s) { return holds(s); }, &stats}) {}
   /// Claims every shard with force (a takeover of whoever held them) and fences with them.
   void take_all(const std::string& name) {
     held.clear();
@@ -112,20 +178,32 @@ struct instance {
     for (const auto& h : held) out.push_back(h.shard);
     return out;
   }
-  /// Every inbox row of the database.
+  /// Every inbox row of the database (read on the store thread).
   std::vector<store::inbox_entry> inbox() {
     std::vector<store::shard_id> all;
-    for (store::shard_id s = 0; s < store->shard_count(); ++s) all.push_back(s);
-    return store->inbox_of(all, 0, 1000);
+    for (store::shard_id s = 0; s < shard_count; ++s) all.push_back(s);
+    if (observer) return observer->inbox_of(all, 0, 1000);
+    return ask(*io_, db, [all](store::payment_store& s) {
+      return dynamic_cast<store::cluster_store&>(s).inbox_of(all, 0, 1000);
+    });
+  }
+  /// Payment `id` as stored (read on the store thread).
+  std::optional<payment> load(std::int64_t id) {
+    if (observer) return observer->load(id);
+    return ask(*io_, db, [id](store::payment_store& s) { return s.load(id); });
   }
 
+  asio::io_context* io_;
   std::unique_ptr<store::clustered_store> store;
+  std::unique_ptr<store::clustered_store> observer;  ///< the test's own connection, if any
+  store::shard_id shard_count;  ///< shards in the database
   engine::engine eng;
   fixed_clock clock;
   quiet_gateway gw;
   store_thread db;
   driver drv;
   std::vector<store::shard_epoch> held;
+  metrics stats;  // the relay's cashierd_inbox_* counters
   inbox_relay relay;
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -1074,7 +1075,7 @@ TEST_CASE_FIXTURE(api_fixture, "cluster mode: a cancel for another instance's sh
   auto other = store::open_sqlite_clustered(dir.file("cashier.db"));
   other->claim("other", 0, std::chrono::seconds(10), true);  // every shard is the other's now
   drv.fence_with(*mine, {});
-  inbox_relay relay({io, *mine, eng, drv, clock, mine->shard_count(), [](store::shard_id) { return false; }});
+  inbox_relay relay({io, *mine, db, eng, drv, clock, mine->shard_count(), [](store::shard_id) { return false; }});
   api.use_inbox(&relay);
 
   const auto r = call("POST", "/v1/payments/pr-x/cancel", R"({"reason":"changed my mind"})");
@@ -1096,7 +1097,11 @@ TEST_CASE_FIXTURE(api_fixture, "cluster mode: a cancel for another instance's sh
   engine::input again;
   again.payment_id = before.id;
   again.ev = cancel_requested{requester::merchant, ""};
-  const auto refused = relay.route(again, failed);
+  std::optional<std::optional<engine::output>> routed;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { routed.emplace(co_await relay.route(again, failed)); },
+                 asio::detached);
+  REQUIRE(run_until([&] { return routed.has_value(); }));
+  const auto& refused = *routed;
   REQUIRE(refused);
   CHECK(refused->made.rejected);
   CHECK(other->inbox_of(all, 0, 10).size() == 1);

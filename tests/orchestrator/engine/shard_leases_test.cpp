@@ -317,6 +317,33 @@ TEST_CASE("drain stops acting on everything, lowers the share, then releases all
   CHECK(f.leases.held() == 0);
 }
 
+TEST_CASE("a claim answered after a drain began is not acted on: its shards are released too") {
+  // The executor hands requests to the store thread, so a drain can start while a claim is out.
+  lease_config c;
+  c.instance = "a";
+  c.budget = 64;
+  fixture f(c);
+  f.leases.tick(t0);
+  REQUIRE(of<send_claim>(f.take()).size() == 1);
+  f.leases.drain(t0 + 1ms);  // the claim is still out: nothing to release yet
+  CHECK(of<send_release>(f.take()).empty());
+  f.leases.claim_answered(answer("a", range(0, 3), 1), t0 + 2ms);
+  auto acts = f.take();
+  CHECK(of<start_acting>(acts).empty());
+  CHECK(f.leases.held() == 0);
+  CHECK(f.leases.share() == 0);
+  // The next tick releases what the claim got, at the epoch it got.
+  REQUIRE(f.leases.next_tick());
+  f.leases.tick(t0 + 3ms);
+  acts = f.take();
+  REQUIRE(of<send_release>(acts).size() == 1);
+  CHECK(of<send_release>(acts)[0].shards.size() == 3);
+  CHECK(of<send_release>(acts)[0].shards[0].epoch == 1);
+  f.leases.release_answered(answer("a", {}, 0), t0 + 4ms);
+  CHECK_FALSE(f.leases.next_tick());  // drained: nothing more to do
+  CHECK(f.broken.empty());
+}
+
 TEST_CASE("next_tick is the earliest of trust, renewal and claim") {
   fixture f(single_config());
   CHECK(f.leases.next_tick() == local_instant::min());  // never claimed: at once
