@@ -292,7 +292,10 @@ asio::awaitable<void> merchant_api::note_early_answer(const payment& p) {
     engine::input in;
     in.payment_id = payment_id;
     in.ev = create_answered_early{};
-    if (inbox_ != nullptr && co_await inbox_->route(in, p)) co_return;  // the shard was lost since the create
+    if (inbox_ != nullptr) {  // the shard was lost since the create (no co_await in a condition: coding-rules.md)
+      const auto routed = co_await inbox_->route(in, p);
+      if (routed) co_return;
+    }
     const auto out = co_await deps_.drv.submit(std::move(in));
     if (out.result != engine::outcome::conflict) co_return;
   }
@@ -373,8 +376,10 @@ asio::awaitable<response> merchant_api::cancel(const request& req, const merchan
     in.payment_id = p->id;
     in.ev = cancel_requested{requester::merchant, *reason};
     // Another instance's payment: accepted once the inbox row is durable (the owner applies it).
-    if (inbox_ != nullptr)
-      if (auto routed = co_await inbox_->route(in, *p)) co_return cancel_answer(*routed);
+    if (inbox_ != nullptr) {
+      const auto routed = co_await inbox_->route(in, *p);
+      if (routed) co_return cancel_answer(*routed);
+    }
     const auto out = co_await deps_.drv.submit(std::move(in));
     // A conflict means another writer changed the payment between load and commit, not_owner
     // that the shard was lost meanwhile (the next attempt goes to the inbox): resubmit.

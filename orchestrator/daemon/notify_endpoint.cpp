@@ -132,7 +132,10 @@ asio::awaitable<notify_endpoint::notify_answer> notify_endpoint::record(net::req
                               deps_.clock.now()});
     }
     // Another instance's payment: acked once the inbox row is durable (the owner applies it).
-    if (id && inbox_ != nullptr && co_await inbox_->route(in, check.payment_request_id)) co_return notify_answer{};
+    if (id && inbox_ != nullptr) {
+      const auto routed = co_await inbox_->route(in, check.payment_request_id);
+      if (routed) co_return notify_answer{};
+    }
     auto out = co_await deps_.drv.submit_and_hold(std::move(in));
     // Nothing of it was written (not_owner: the fence refused it): Alipay+ must send it again.
     const auto result = out.out.result;

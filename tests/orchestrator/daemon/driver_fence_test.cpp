@@ -364,7 +364,7 @@ struct takeover_rig {
 };
 }  // namespace
 
-TEST_CASE("a shard whose takeover read is out is held but not acted for; it is armed when the read comes back") {
+TEST_CASE("a shard whose takeover read is out is held but not acted for, and armed when the read comes back") {
   takeover_rig r;
   REQUIRE(r.member->leases().acts_for(r.shard));  // the claim committed: held at its epoch
   CHECK_FALSE(r.member->acts_for(r.shard));       // not taken over yet: the inbox, not the driver
