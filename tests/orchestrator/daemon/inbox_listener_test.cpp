@@ -124,7 +124,7 @@ TEST_CASE("a post to another instance's shard is applied on the LISTEN wake-up a
   run_until(io, [&] { return b.relay.stats().applied == 10; });  // the waiters resume after the commit
   CHECK(b.relay.stats().submitted == 10);
   std::sort(ms.begin(), ms.end());
-  std::printf("inbox latency post->applied (PostgreSQL, LISTEN wake-up, debug): p50 %.2f ms, max %.2f ms\n",
+  std::printf("inbox latency post->applied (PostgreSQL, LISTEN wake-up): p50 %.2f ms, max %.2f ms\n",
               ms[ms.size() / 2], ms.back());
   listener.stop();
   io.restart();
