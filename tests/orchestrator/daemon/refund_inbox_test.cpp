@@ -106,6 +106,7 @@ struct daemon_instance {
     for (const auto& row : store->claim(name, 0, std::chrono::seconds(10), true).changed)
       held.push_back({row.shard, row.epoch});
     drv.fence_with(*store, held);
+    refunds.fence_with(*store, [held] { return held; });  // as the daemon does in cluster mode
     owner = true;
   }
 
@@ -149,6 +150,7 @@ struct two_instances {
     b.emplace(io, dir.file("cashier.db"), create_wait_ms);
     b->own_all("b");
     a->drv.fence_with(*a->store, {});  // a holds nothing: its own writes would be not_owner
+    a->refunds.fence_with(*a->store, [] { return std::vector<store::shard_epoch>{}; });
   }
   ~two_instances() {
     a.reset();
@@ -296,6 +298,65 @@ TEST_CASE("cluster mode: a refund row the owner refuses is deleted and the non-o
   CHECK(t.refunds_of_payment().size() == 1);
   CHECK(t.observer->inbox_of(t.all_shards(), 0, 10).empty());
   CHECK(t.b->relay.stats().applied == 2);
+}
+
+/// Posts `body` as a `refund` row of the test's payment (as a non-owner would), on the observer.
+std::int64_t post_row(two_instances& t, const std::string& body) {
+  const auto p = t.observer->load(t.payment_id).value();
+  return t.observer->post_inbox(store::shard_of(p, t.observer->shard_count()), t.payment_id, "refund", body);
+}
+
+engine::refund_order sample_order(std::int64_t payment_id) {
+  engine::refund_order o;
+  o.payment_id = payment_id;
+  o.refund_request_id = "rr-9";
+  o.amount = store::test::usd(300);
+  o.origin = refund_origin::merchant;
+  o.merchant_request = R"({"refundRequestId":"rr-9","refundAmount":{"currency":"USD","value":"300"},"reason":""})";
+  return o;
+}
+
+TEST_CASE("an owner whose shard was taken over keeps a refund row for the next owner, which creates it once") {
+  two_instances t;
+  const auto msg = engine::encode_refund_inbox(sample_order(t.payment_id));
+  const auto row = post_row(t, std::get<engine::inbox_message>(msg).body);
+  // A third process takes every shard: b's fence no longer holds, its create comes back conflict.
+  auto c = store::open_sqlite_clustered(t.dir.file("cashier.db"));
+  c->claim("c", 0, std::chrono::seconds(10), true);
+  test::poll(t.io, t.b->relay, t.all_shards());
+  test::run_until(t.io, [&] { return t.b->relay.stats().retried == 1; });
+  CHECK(t.b->relay.stats().applied == 0);
+  CHECK(t.refunds_of_payment().empty());
+  const auto rows = t.observer->inbox_of(t.all_shards(), 0, 10);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == row);
+  // b claims again (a new epoch): the next poll creates the refund and deletes the row; a second
+  // apply of the same order (the row posted again) is a repeat, deleted too, and creates nothing.
+  t.b->own_all("b");
+  test::poll(t.io, t.b->relay, t.all_shards());
+  test::run_until(t.io, [&] { return t.b->relay.stats().applied == 1; });
+  CHECK(t.observer->inbox_of(t.all_shards(), 0, 10).empty());
+  REQUIRE(t.refunds_of_payment().size() == 1);
+  post_row(t, std::get<engine::inbox_message>(msg).body);
+  test::poll(t.io, t.b->relay, t.all_shards());
+  test::run_until(t.io, [&] { return t.b->relay.stats().applied == 2; });
+  CHECK(t.observer->inbox_of(t.all_shards(), 0, 10).empty());
+  CHECK(t.refunds_of_payment().size() == 1);
+}
+
+TEST_CASE("a malformed refund row is kept and reported, never applied") {
+  two_instances t;
+  const auto row = post_row(t, R"({"v":1,"order":{"refundRequestId":"72","amount":{"minor":-1,"currency":"USD"}}})");
+  test::poll(t.io, t.b->relay, t.all_shards());
+  CHECK(t.b->relay.stats().undecodable == 1);
+  CHECK(t.b->relay.stats().submitted == 0);
+  // Reported once per process: the next poll does not count it again.
+  test::poll(t.io, t.b->relay, t.all_shards());
+  CHECK(t.b->relay.stats().undecodable == 1);
+  const auto rows = t.observer->inbox_of(t.all_shards(), 0, 10);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == row);
+  CHECK(t.refunds_of_payment().empty());
 }
 
 }  // namespace
