@@ -153,6 +153,17 @@ struct two_instances {
     a->refunds.fence_with(*a->store, [] { return std::vector<store::shard_epoch>{}; });
   }
   ~two_instances() {
+    // The owner's refund calls and their settling commits finish first: a call still under way
+    // would resume into a gateway already destroyed. Bounded, and never throwing here.
+    const auto give_up = test::steady::now() + std::chrono::seconds(30);
+    io.restart();
+    while (test::steady::now() < give_up) {
+      bool settled = true;
+      for (const auto& r : observer->refunds_of(payment_id)) settled = settled && r.status != refund_status::processing;
+      if (settled) break;
+      io.run_for(std::chrono::milliseconds(2));
+    }
+    io.run_for(std::chrono::milliseconds(20));  // the settling commit's completion on the reactor
     a.reset();
     b.reset();
     io.restart();
