@@ -98,6 +98,11 @@ class driver {
   /// result's refund is re-read. Rethrows store_error.
   boost::asio::awaitable<engine::refund_order_result> create_refund(engine::refund_order order,
                                                                     std::chrono::milliseconds wait);
+  /// Cluster mode: deletes inbox row `inbox_id` of `shard` in a fenced commit of its own; nothing
+  /// is deleted unless the fence holds the shard at its epoch (the row stays for its owner). For a
+  /// row applied otherwise than by submit() (a `refund` row: create_refund, then this). Not
+  /// fenced (no fence_with): does nothing. Rethrows store_error.
+  boost::asio::awaitable<void> delete_inbox_row(std::int64_t inbox_id, store::shard_id shard);
   /// Called after each refund commit (it may have queued a merchant event).
   void on_refund_commit(std::function<void()> observer);
   /// Queues `in`; resumes after the group commit that includes it (rethrows store_error).

@@ -2,6 +2,8 @@
 // fence, and the scheduler's shard half for the lease manager's executor (cluster_member.hpp).
 #include <exception>
 #include <memory>
+#include <optional>
+#include <span>
 #include <utility>
 
 #include "orchestrator/daemon/driver_core.hpp"
@@ -50,5 +52,19 @@ void driver::stop_acting(store::shard_id shard) {
 }
 
 void driver::set_budget_share(double per_second) { core_->sched.set_budget_share(per_second); }
+
+boost::asio::awaitable<void> driver::delete_inbox_row(std::int64_t inbox_id, store::shard_id shard) {
+  auto core = core_;
+  const auto epochs = core->epochs();
+  if (!core->fence || !epochs) co_return;
+  // An empty batch: the commit is only the fence check and the row's delete (inbox_applied
+  // without a transition), in one transaction.
+  auto drop = [cluster = core->fence->store, fence = *epochs,
+               applied = store::inbox_applied{inbox_id, shard, std::nullopt}](store::payment_store&) {
+    cluster->commit_fenced({}, fence, std::span<const store::inbox_applied>(&applied, 1));
+    return true;
+  };
+  co_await core->db.call(std::move(drop));
+}
 
 }  // namespace cashier::daemon

@@ -4,10 +4,12 @@
 // it (released: the next poll submits it again). Each entry carries a token, so the end of a
 // submission made before the row was forgotten and taken again does not touch the new entry.
 // The store statements run on the store thread; what they return is judged on the reactor when
-// it comes back (which shards are acted for then, which rows are taken then).
+// it comes back (which shards are acted for then, which rows are taken then). A `refund` row is
+// no engine::input: its order goes to driver::create_refund, and the row is deleted afterwards.
 #include "orchestrator/daemon/inbox_relay.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <string>
 #include <unordered_map>
@@ -123,6 +125,30 @@ asio::awaitable<std::optional<engine::output>> inbox_relay::route(const engine::
   co_return out;
 }
 
+store::shard_id inbox_relay::shard_of(std::string_view alipay_request_id) const {
+  return store::shard_of(alipay_request_id, st_->deps.shard_count);
+}
+
+asio::awaitable<std::optional<std::int64_t>> inbox_relay::post_refund(const engine::refund_order& order,
+                                                                      std::string_view alipay_request_id) {
+  const auto st = st_;  // the relay may be gone when the post comes back
+  auto& d = st->deps;
+  const auto shard = store::shard_of(alipay_request_id, d.shard_count);
+  const auto msg = engine::encode_refund_inbox(order);
+  const auto* m = std::get_if<engine::inbox_message>(&msg);
+  if (m == nullptr) co_return std::nullopt;
+  // Named, not a temporary of the co_await expression (proto-docs/coding-rules.md).
+  auto post = [shard, payment_id = order.payment_id, kind = m->kind, body = m->body](store::payment_store& s) {
+    return as_cluster(s).post_inbox(shard, payment_id, kind, body);
+  };
+  const auto id = co_await d.db.call(std::move(post));
+  ++st->stats.posted;
+  publish(d, st->stats);
+  log_line(log_level::debug, "inbox: posted a refund order for the shard's owner",
+           {{"row", id}, {"shard", shard}, {"paymentId", order.payment_id}});
+  co_return id;
+}
+
 void inbox_relay::poll_held() {
   std::vector<store::shard_id> held;
   for (store::shard_id s = 0; s < st_->deps.shard_count; ++s)
@@ -203,29 +229,25 @@ void inbox_relay::take_rows(const std::shared_ptr<state>& st_ptr, std::vector<st
   for (const auto& row : rows) {
     if (st.taken.contains(row.id)) continue;
     const auto token = st.next_token++;
+    if (row.kind == engine::to_string(engine::inbox_kind::refund)) {
+      auto order = engine::decode_refund_inbox(row.body);
+      if (auto* o = std::get_if<engine::refund_order>(&order); o != nullptr && st.deps.drv.serves_refunds()) {
+        o->payment_id = row.payment_id;
+        st.taken.emplace(row.id, taken_row{row.shard, token, true});
+        ++st.stats.submitted;
+        asio::co_spawn(st.deps.io, apply_refund_row(st_ptr, std::move(*o), row.id, row.shard, token), asio::detached);
+        continue;
+      }
+      if (std::holds_alternative<engine::refund_order>(order)) {
+        // Refunds are not served here (no refund engine): kept for an instance that serves them.
+        order = engine::inbox_decode_error{engine::inbox_failure::unknown_format, "refunds are not served here"};
+      }
+      keep_undecodable(st, row, token, std::get<engine::inbox_decode_error>(order));
+      continue;
+    }
     auto decoded = engine::decode_inbox(row.kind, row.body);
     if (const auto* bad = std::get_if<engine::inbox_decode_error>(&decoded)) {
-      // Kept, never deleted: an input that may move money is not dropped, not even a damaged
-      // one. Taken, so this process says it once (again after a restart or a takeover).
-      st.taken.emplace(row.id, taken_row{row.shard, token, false});
-      ++st.stats.undecodable;
-      switch (bad->failure) {
-        case engine::inbox_failure::unknown_format:
-          log_line(log_level::warn, "inbox: a row of a newer format is kept for an instance that knows it",
-                   {{"row", row.id}, {"shard", row.shard}, {"paymentId", row.payment_id}, {"detail", bad->detail}});
-          break;
-        case engine::inbox_failure::malformed: {
-          log_line(log_level::error, "inbox: a row does not decode; kept, an operator must look at it",
-                   {{"row", row.id}, {"shard", row.shard}, {"paymentId", row.payment_id}, {"detail", bad->detail}});
-          engine::input note;  // log-only: an anomaly pages someone (payment named in the detail)
-          note.anomalies.push_back({0, 0, "inbox_undecodable",
-                                    "inbox row " + std::to_string(row.id) + " for payment " +
-                                        std::to_string(row.payment_id) + " does not decode: " + bad->detail,
-                                    st.deps.clock.now()});
-          st.deps.drv.post(std::move(note));
-          break;
-        }
-      }
+      keep_undecodable(st, row, token, *bad);
       continue;
     }
     auto in = std::get<engine::input>(std::move(decoded));
@@ -234,6 +256,31 @@ void inbox_relay::take_rows(const std::shared_ptr<state>& st_ptr, std::vector<st
     st.taken.emplace(row.id, taken_row{row.shard, token, true});
     ++st.stats.submitted;
     asio::co_spawn(st.deps.io, apply_row(st_ptr, std::move(in), token), asio::detached);
+  }
+}
+
+void inbox_relay::keep_undecodable(state& st, const store::inbox_entry& row, std::uint64_t token,
+                                   const engine::inbox_decode_error& bad) {
+  // Kept, never deleted: an input that may move money is not dropped, not even a damaged one.
+  // Taken, so this process says it once (again after a restart or a takeover).
+  st.taken.emplace(row.id, taken_row{row.shard, token, false});
+  ++st.stats.undecodable;
+  switch (bad.failure) {
+    case engine::inbox_failure::unknown_format:
+      log_line(log_level::warn, "inbox: a row of a newer format is kept for an instance that knows it",
+               {{"row", row.id}, {"shard", row.shard}, {"paymentId", row.payment_id}, {"detail", bad.detail}});
+      break;
+    case engine::inbox_failure::malformed: {
+      log_line(log_level::error, "inbox: a row does not decode; kept, an operator must look at it",
+               {{"row", row.id}, {"shard", row.shard}, {"paymentId", row.payment_id}, {"detail", bad.detail}});
+      engine::input note;  // log-only: an anomaly pages someone (payment named in the detail)
+      note.anomalies.push_back({0, 0, "inbox_undecodable",
+                                "inbox row " + std::to_string(row.id) + " for payment " +
+                                    std::to_string(row.payment_id) + " does not decode: " + bad.detail,
+                                st.deps.clock.now()});
+      st.deps.drv.post(std::move(note));
+      break;
+    }
   }
 }
 
@@ -261,6 +308,54 @@ asio::awaitable<void> inbox_relay::apply_row(std::shared_ptr<state> st, engine::
     }
   } catch (const std::exception& e) {
     log_line(log_level::warn, "inbox: applying a row failed; the next poll retries", {{"row", id}, {"error", e.what()}});
+  }
+  publish(st->deps, st->stats);
+  const auto it = st->taken.find(id);
+  if (it == st->taken.end() || it->second.token != token) co_return;  // forgotten or taken again since
+  if (release) {
+    ++st->stats.retried;
+    st->taken.erase(it);
+    publish(st->deps, st->stats);
+  } else {
+    it->second.in_flight = false;
+  }
+}
+
+asio::awaitable<void> inbox_relay::apply_refund_row(std::shared_ptr<state> st, engine::refund_order order,
+                                                    std::int64_t id, store::shard_id shard, std::uint64_t token) {
+  bool release = true;
+  try {
+    const auto res = co_await st->deps.drv.create_refund(std::move(order), std::chrono::milliseconds(0));
+    bool final_for_row = false;
+    switch (res.status) {
+      case engine::refund_order_status::created:
+      case engine::refund_order_status::repeat:
+      case engine::refund_order_status::inconsistent:
+      case engine::refund_order_status::amount_exceed:
+      case engine::refund_order_status::not_refundable:
+        // Durable either way: the refund is stored, or the store says it never will be for this
+        // order (the poster's merchant learns it from a retry's read-only checks).
+        final_for_row = true;
+        break;
+      case engine::refund_order_status::not_found:
+        // As for an input: a row whose payment is gone is kept for an operator to see.
+        log_line(log_level::error, "inbox: a refund row names no payment; kept", {{"row", id}});
+        release = false;
+        break;
+      case engine::refund_order_status::conflict: break;  // another writer, or not_owner: the next poll
+    }
+    if (final_for_row) {
+      // Not deleted in the create's own commit (the refund engine commits the refund alone): a
+      // separate fenced delete. Safe because the create is idempotent by refundRequestId: if
+      // this delete fails or this process dies before it, the row is applied again by the next
+      // poll (or owner) and that create answers `repeat` (or the same refusal), then deletes it.
+      co_await st->deps.drv.delete_inbox_row(id, shard);
+      ++st->stats.applied;
+      release = false;
+    }
+  } catch (const std::exception& e) {
+    log_line(log_level::warn, "inbox: applying a refund row failed; the next poll retries",
+             {{"row", id}, {"error", e.what()}});
   }
   publish(st->deps, st->stats);
   const auto it = st->taken.find(id);

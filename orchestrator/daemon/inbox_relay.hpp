@@ -5,7 +5,9 @@
 // submitted, and the caller answers from what route() returns once the row is durable. poll()
 // is the owner's half: it reads the inbox rows of the shards held and submits each row's input
 // to the driver with inbox_id set, so the row is deleted in the fenced commit that applies it; a
-// conflict, not_owner or store failure releases the row for the next poll. Outside cluster mode
+// conflict, not_owner or store failure releases the row for the next poll. A refund order made on
+// a non-owner travels the same way (post_refund, kind `refund`): the owner creates it with
+// driver::create_refund and then deletes the row in a fenced commit of its own. Outside cluster mode
 // (no relay) nothing changes. Who holds which shard is not decided here: the lease executor
 // (cluster_member) gives acts_for() and calls poll() on its claim ticks and at takeovers.
 // Both store statements (the post, the inbox read) are jobs on the store thread: route() is a
@@ -30,6 +32,8 @@
 #include "orchestrator/daemon/store_thread.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/engine.hpp"
+#include "orchestrator/engine/inbox_codec.hpp"
+#include "orchestrator/engine/refunds.hpp"
 #include "state/store/cluster_store.hpp"
 
 namespace cashier::daemon {
@@ -52,7 +56,8 @@ struct inbox_relay_deps {
 struct inbox_relay_stats {
   std::uint64_t posted = 0;       ///< rows posted by route()
   std::uint64_t submitted = 0;    ///< rows submitted for applying (a retry counts again)
-  std::uint64_t applied = 0;      ///< rows whose input committed (the row deleted with it)
+  std::uint64_t applied = 0;      ///< rows whose input committed (the row deleted with it; a
+                                  ///< refund row: created or refused for good, then deleted)
   std::uint64_t retried = 0;      ///< rows released after a conflict, not_owner or store failure
   std::uint64_t undecodable = 0;  ///< rows kept because they do not decode (logged; malformed ones as an anomaly)
   std::uint64_t poll_failures = 0;  ///< polls the store failed (the next one retries)
@@ -93,6 +98,16 @@ class inbox_relay {
     co_return co_await route(in, id, &stored);
   }
 
+  /// Posts refund order `order` (its payment_id set) as a `refund` row for the owner of the shard
+  /// of the payment Alipay+ knows as `alipay_request_id`, whoever that is, and returns the row id
+  /// once it is durable (a store-thread job; `order` must live until then). Nothing when the
+  /// order cannot travel (engine::encode_refund_inbox refused it; nothing written). Throws
+  /// store::store_error when the post fails (nothing written).
+  boost::asio::awaitable<std::optional<std::int64_t>> post_refund(const engine::refund_order& order,
+                                                                  std::string_view alipay_request_id);
+  /// The shard of the payment Alipay+ knows as `alipay_request_id`.
+  store::shard_id shard_of(std::string_view alipay_request_id) const;
+
   /// True when this instance acts for the shard of the payment Alipay+ knows as
   /// `alipay_request_id` (what a fenced commit of it needs).
   bool acts_for(std::string_view alipay_request_id) const;
@@ -121,6 +136,14 @@ class inbox_relay {
   static void take_rows(const std::shared_ptr<state>& st, std::vector<store::shard_id> held, read_rows rows);
   /// Submits a row's input and settles its taken entry from the outcome.
   static boost::asio::awaitable<void> apply_row(std::shared_ptr<state> st, engine::input in, std::uint64_t token);
+  /// A row that does not decode (or cannot be applied here): kept and taken, logged once (a
+  /// malformed one as an anomaly too).
+  static void keep_undecodable(state& st, const store::inbox_entry& row, std::uint64_t token,
+                               const engine::inbox_decode_error& error);
+  /// Creates a `refund` row's order, deletes the row once the outcome is final, and settles its
+  /// taken entry.
+  static boost::asio::awaitable<void> apply_refund_row(std::shared_ptr<state> st, engine::refund_order order,
+                                                       std::int64_t id, store::shard_id shard, std::uint64_t token);
   std::shared_ptr<state> st_;
 };
 

@@ -299,12 +299,36 @@ std::optional<store::anomaly_record> decode_anomaly(reader& r, const json::value
 }
 
 std::optional<inbox_kind> kind_of(std::string_view kind) {
-  for (const auto k : {inbox_kind::notify, inbox_kind::cancel, inbox_kind::inquiry, inbox_kind::early_answer})
+  for (const auto k : {inbox_kind::notify, inbox_kind::cancel, inbox_kind::inquiry, inbox_kind::early_answer,
+                       inbox_kind::refund})
     if (kind == to_string(k)) return k;
   return std::nullopt;
 }
 
 inbox_decode_error malformed(std::string detail) { return {inbox_failure::malformed, std::move(detail)}; }
+
+/// The body's JSON once its size, syntax and version are right, or why not (the first checks of
+/// every kind: a newer body may have any other shape, so the version is read before the rest).
+std::variant<json::value, inbox_decode_error> parse_body(std::string_view body) {
+  if (body.size() > max_inbox_body_bytes) return malformed("body larger than " + std::to_string(max_inbox_body_bytes) + " bytes");
+  json::parse_options options;
+  options.max_depth = max_depth;
+  boost::system::error_code ec;
+  json::value doc = json::parse(body, ec, {}, options);  // rejects invalid UTF-8 too
+  if (ec) return malformed("not JSON (" + ec.message() + ")");
+  if (!doc.is_object()) return malformed("not a JSON object");
+  const auto* v = doc.get_object().if_contains("v");
+  if (v == nullptr || !v->is_int64()) return malformed("v: missing or not an integer");
+  if (v->get_int64() != inbox_body_version)
+    return inbox_decode_error{inbox_failure::unknown_format, "body version " + std::to_string(v->get_int64())};
+  return doc;
+}
+
+// A refund order's bounds: the merchant API allows a refundRequestId of 64 characters and a
+// reason of 256; the admin API's are shorter. The canonical merchant request is a few hundred
+// bytes. Byte strings travel as hex (an operator's reason is cut at 256 bytes, maybe inside a
+// UTF-8 sequence, and must come back as stored).
+constexpr std::size_t max_refund_key_bytes = 64;
 
 }  // namespace
 
@@ -314,6 +338,7 @@ std::string_view to_string(inbox_kind k) {
     case inbox_kind::cancel: return "cancel";
     case inbox_kind::inquiry: return "inquiry";
     case inbox_kind::early_answer: return "early_answer";
+    case inbox_kind::refund: return "refund";
   }
   return "?";
 }
@@ -354,19 +379,13 @@ std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind_text,
   if (!kind)  // Reported by length only: the column is hostile bytes.
     return inbox_decode_error{inbox_failure::unknown_format,
                               "unknown kind (" + std::to_string(kind_text.size()) + " bytes)"};
-  if (body.size() > max_inbox_body_bytes) return malformed("body larger than " + std::to_string(max_inbox_body_bytes) + " bytes");
-  json::parse_options options;
-  options.max_depth = max_depth;
-  boost::system::error_code ec;
-  const json::value doc = json::parse(body, ec, {}, options);  // rejects invalid UTF-8 too
-  if (ec) return malformed("not JSON (" + ec.message() + ")");
-  if (!doc.is_object()) return malformed("not a JSON object");
+  // A refund order is not an input: the caller reads it with decode_refund_inbox().
+  if (*kind == inbox_kind::refund)
+    return inbox_decode_error{inbox_failure::unknown_format, "a refund order is not an input"};
+  auto parsed = parse_body(body);
+  if (auto* bad = std::get_if<inbox_decode_error>(&parsed)) return std::move(*bad);
+  const json::value doc = std::get<json::value>(std::move(parsed));
   const auto& top = doc.get_object();
-  // The version first: a newer body may have any other shape.
-  const auto* v = top.if_contains("v");
-  if (v == nullptr || !v->is_int64()) return malformed("v: missing or not an integer");
-  if (v->get_int64() != inbox_body_version)
-    return inbox_decode_error{inbox_failure::unknown_format, "body version " + std::to_string(v->get_int64())};
 
   std::string error;
   reader r(error);
@@ -379,6 +398,7 @@ std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind_text,
     case inbox_kind::early_answer:
       ev = decode_empty_event(r, top.if_contains("event"), create_answered_early{});
       break;
+    case inbox_kind::refund: break;  // answered above
   }
   input in;
   if (ev) in.ev = std::move(*ev);
@@ -392,6 +412,51 @@ std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind_text,
     if (auto rec = decode_anomaly(r, a)) in.anomalies.push_back(std::move(*rec));
   if (!r.ok()) return malformed(error);
   return in;
+}
+
+std::variant<inbox_message, inbox_refusal> encode_refund_inbox(const refund_order& order) {
+  if (order.payment_id == 0 || order.amount.minor_units <= 0) return inbox_refusal::not_an_inbox_input;
+  if (order.refund_request_id.empty() || order.refund_request_id.size() > max_refund_key_bytes ||
+      order.reason.size() > max_text_bytes || order.merchant_request.size() > max_wire_bytes)
+    return inbox_refusal::too_large;
+  const json::object body{{"v", inbox_body_version},
+                          {"order", json::object{{"refundRequestId", hex(order.refund_request_id)},
+                                                 {"amount", money_json(order.amount)},
+                                                 {"reason", hex(order.reason)},
+                                                 {"origin", std::string(to_string(order.origin))},
+                                                 {"merchantRequest", hex(order.merchant_request)}}}};
+  auto text = json::serialize(body);
+  if (text.size() > max_inbox_body_bytes) return inbox_refusal::too_large;
+  return inbox_message{std::string(to_string(inbox_kind::refund)), std::move(text)};
+}
+
+std::variant<refund_order, inbox_decode_error> decode_refund_inbox(std::string_view body) {
+  auto parsed = parse_body(body);
+  if (auto* bad = std::get_if<inbox_decode_error>(&parsed)) return std::move(*bad);
+  const json::value doc = std::get<json::value>(std::move(parsed));
+  std::string error;
+  reader r(error);
+  if (r.object(&doc, "body", {"v", "order"}) == nullptr) return malformed(error);
+  const auto* o = r.object(doc.get_object().if_contains("order"), "order",
+                           {"refundRequestId", "amount", "reason", "origin", "merchantRequest"});
+  if (o == nullptr) return malformed(error);
+  auto key = r.bytes(*o, "refundRequestId", "order", max_refund_key_bytes);
+  const auto amount = r.amount(o->if_contains("amount"), "order.amount");
+  auto reason = r.bytes(*o, "reason", "order", max_text_bytes);
+  const auto origin_text = r.text(*o, "origin", "order", 16);
+  auto request = r.bytes(*o, "merchantRequest", "order", max_wire_bytes);
+  if (!key || !amount || !reason || !origin_text || !request) return malformed(error);
+  if (key->empty()) return malformed("order.refundRequestId: empty");
+  if (amount->minor_units <= 0) return malformed("order.amount.minor: not positive");
+  const auto origin = parse_refund_origin(*origin_text);
+  if (!origin) return malformed("order.origin: not merchant, operator or cancel");
+  refund_order order;
+  order.refund_request_id = std::move(*key);
+  order.amount = *amount;
+  order.reason = std::move(*reason);
+  order.origin = *origin;
+  order.merchant_request = std::move(*request);
+  return order;
 }
 
 }  // namespace cashier::engine

@@ -5,6 +5,10 @@
 // notifyPayment with its notify record (and the anomalies found on the way in), a cancel request
 // (merchant, operator or system), an operator's inquiry, and the note that a create was answered
 // early. A create (no payment yet), Alipay+ answers (the owner's own calls) and deadlines do not.
+// A refund order (refunds.hpp) travels too, as the kind `refund`: it is not an engine::input (the
+// owner creates it with driver::create_refund), so it has its own pair encode_refund_inbox() /
+// decode_refund_inbox(); decode_inbox() answers unknown_format for it, as a build without refund
+// rows does (the row is kept, never applied as something else).
 // The body is JSON, versioned ("v": 1), byte strings as lowercase hex; the decoder treats it as
 // hostile (it comes from a shared database): bounded sizes, every field checked, unknown keys
 // refused, and it tells "a newer format" (keep the row for an instance that knows it) from
@@ -17,6 +21,7 @@
 #include <variant>
 
 #include "orchestrator/engine/engine.hpp"
+#include "orchestrator/engine/refunds.hpp"
 
 namespace cashier::engine {
 
@@ -32,9 +37,10 @@ enum class inbox_kind {
   cancel,        ///< a cancel request (cancel_requested)
   inquiry,       ///< the operator's inquiry (inquiry_requested)
   early_answer,  ///< the merchant's create was answered 202 (create_answered_early)
+  refund,        ///< a refund order (engine::refund_order) made on a non-owner
 };
 
-/// The `kind` column's text of `k` ("notify", "cancel", "inquiry", "early_answer").
+/// The `kind` column's text of `k` ("notify", "cancel", "inquiry", "early_answer", "refund").
 std::string_view to_string(inbox_kind k);
 
 /// An input as an inbox row's kind and body.
@@ -66,7 +72,16 @@ struct inbox_decode_error {
 };
 
 /// The input a row carries (payment_id and inbox_id left 0 for the caller to set from the row),
-/// or why not. Never throws.
+/// or why not. Never throws. A `refund` row is not an input: unknown_format (decode_refund_inbox).
 std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind, std::string_view body);
+
+/// The row (kind `refund`) for `order`, or why it cannot travel (too_large; not_an_inbox_input
+/// for an order without a payment or with a non-positive amount). `order.payment_id` is not part
+/// of the body: the row carries it.
+std::variant<inbox_message, inbox_refusal> encode_refund_inbox(const refund_order& order);
+
+/// The refund order a `refund` row's body carries (payment_id left 0 for the caller to set from
+/// the row), or why not, with the same classes of failure as decode_inbox(). Never throws.
+std::variant<refund_order, inbox_decode_error> decode_refund_inbox(std::string_view body);
 
 }  // namespace cashier::engine

@@ -86,18 +86,26 @@ refund_order_result existing(const refund& r, const refund_order& order) {
 
 }  // namespace
 
-refund_order_result refund_engine::create(const refund_order& order, time_point now,
-                                          const std::vector<store::shard_epoch>* epochs) {
-  const auto p = store_.load(order.payment_id);
-  if (!p) return {refund_order_status::not_found, {}, {}};
-  if (auto r = store_.find_refund(p->id, order.refund_request_id)) return existing(*r, order);
+std::optional<refund_order_result> answer_without_creating(store::payment_store& s, const refund_order& order) {
+  const auto p = s.load(order.payment_id);
+  if (!p) return refund_order_result{refund_order_status::not_found, {}, {}};
+  if (auto r = s.find_refund(p->id, order.refund_request_id)) return existing(*r, order);
   if (p->status != payment_status::success || p->pending != pending_action::none) {
-    return {refund_order_status::not_refundable, {}, {}};
+    return refund_order_result{refund_order_status::not_refundable, {}, {}};
   }
   if (order.amount.currency != p->amount.currency || order.amount.minor_units <= 0 ||
-      store_.refunded_or_pending(p->id) + order.amount.minor_units > p->amount.minor_units) {
-    return {refund_order_status::amount_exceed, {}, {}};
+      s.refunded_or_pending(p->id) + order.amount.minor_units > p->amount.minor_units) {
+    return refund_order_result{refund_order_status::amount_exceed, {}, {}};
   }
+  return std::nullopt;
+}
+
+refund_order_result refund_engine::create(const refund_order& order, time_point now,
+                                          const std::vector<store::shard_epoch>* epochs) {
+  if (auto known = answer_without_creating(store_, order)) return std::move(*known);
+  // The checks passed on this read; the commit checks amount and state again (rejected).
+  const auto p = store_.load(order.payment_id);
+  if (!p) return {refund_order_status::not_found, {}, {}};
   refund r;
   r.payment_row = p->id;
   r.refund_request_id = order.refund_request_id;

@@ -58,6 +58,13 @@ struct refund_order_result {
   std::vector<refund_effect> effects;   ///< created: what to execute after the commit
 };
 
+/// What refund_engine::create() answers for `order` without writing anything, read from `s`: not_found,
+/// repeat or inconsistent (an existing refund under the key, `r` set), not_refundable or
+/// amount_exceed; nothing when create() would store a new refund. Read-only, so any instance may
+/// ask it: in cluster mode a non-owner answers from it before it posts the order to the inbox
+/// (merchant_refunds.cpp), as the owner's create() would.
+std::optional<refund_order_result> answer_without_creating(store::payment_store& s, const refund_order& order);
+
 /// The result of apply().
 struct refund_output {
   outcome result = outcome::unchanged;  ///< applied, unchanged, not_found, conflict, rejected

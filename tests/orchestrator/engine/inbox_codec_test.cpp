@@ -235,5 +235,109 @@ TEST_CASE("an error names the field but never echoes the hostile bytes") {
   CHECK(std::get<inbox_decode_error>(k).detail.find("evil") == std::string::npos);
 }
 
+// ---- refund orders (kind `refund`, made on a non-owner, created by the owner) ----
+
+refund_order sample_order() {
+  refund_order o;
+  o.payment_id = 42;
+  o.refund_request_id = "rr-\xe6\x97\xa5-1";
+  o.amount = usd(250);
+  o.reason = std::string("cut at 256 bytes \xe6\x97", 19);  // an operator's reason may end mid-UTF-8
+  o.origin = refund_origin::operator_;
+  o.merchant_request = R"({"refundRequestId":"rr-1","refundAmount":{"currency":"USD","value":"250"},"reason":""})";
+  return o;
+}
+
+std::string refund_body(const refund_order& o) { return std::get<inbox_message>(encode_refund_inbox(o)).body; }
+
+template <class F>
+std::string edited_refund(F edit) {
+  auto v = boost::json::parse(refund_body(sample_order()));
+  edit(v.as_object()["order"].as_object());
+  return boost::json::serialize(v);
+}
+
+inbox_failure refund_failure_of(std::string_view body) {
+  const auto r = decode_refund_inbox(body);
+  REQUIRE(std::holds_alternative<inbox_decode_error>(r));
+  return std::get<inbox_decode_error>(r).failure;
+}
+
+TEST_CASE("a refund order round-trips as kind refund, every origin, without its payment id") {
+  for (const auto origin : {refund_origin::merchant, refund_origin::operator_, refund_origin::cancel}) {
+    auto o = sample_order();
+    o.origin = origin;
+    const auto msg = encode_refund_inbox(o);
+    REQUIRE(std::holds_alternative<inbox_message>(msg));
+    const auto& m = std::get<inbox_message>(msg);
+    CHECK(m.kind == "refund");
+    CHECK(m.body.find("\"v\":1") != std::string::npos);
+    const auto back = decode_refund_inbox(m.body);
+    if (const auto* e = std::get_if<inbox_decode_error>(&back)) FAIL("decode failed: " << e->detail);
+    const auto& got = std::get<refund_order>(back);
+    CHECK(got.payment_id == 0);  // the row's payment_id column is the one that counts
+    CHECK(got.refund_request_id == o.refund_request_id);
+    CHECK(got.amount == o.amount);
+    CHECK(got.reason == o.reason);
+    CHECK(got.origin == origin);
+    CHECK(got.merchant_request == o.merchant_request);  // byte for byte: the repeat check compares it
+  }
+  // An empty reason and the longest key still travel.
+  auto o = sample_order();
+  o.reason.clear();
+  o.refund_request_id.assign(64, 'k');
+  const auto back = decode_refund_inbox(refund_body(o));
+  REQUIRE(std::holds_alternative<refund_order>(back));
+  CHECK(std::get<refund_order>(back).refund_request_id == o.refund_request_id);
+  CHECK(std::get<refund_order>(back).reason.empty());
+}
+
+TEST_CASE("refund orders that cannot come from a valid request are refused at encoding") {
+  auto no_payment = sample_order();
+  no_payment.payment_id = 0;
+  CHECK(std::get<inbox_refusal>(encode_refund_inbox(no_payment)) == inbox_refusal::not_an_inbox_input);
+  auto zero = sample_order();
+  zero.amount = usd(0);
+  CHECK(std::get<inbox_refusal>(encode_refund_inbox(zero)) == inbox_refusal::not_an_inbox_input);
+  auto long_key = sample_order();
+  long_key.refund_request_id.assign(65, 'k');
+  CHECK(std::get<inbox_refusal>(encode_refund_inbox(long_key)) == inbox_refusal::too_large);
+  auto no_key = sample_order();
+  no_key.refund_request_id.clear();
+  CHECK(std::get<inbox_refusal>(encode_refund_inbox(no_key)) == inbox_refusal::too_large);
+}
+
+TEST_CASE("a refund row is not an input, and a damaged refund body is malformed") {
+  // decode_inbox keeps it (as a build without refund rows would): never applied as another input.
+  const auto as_input = decode_inbox("refund", refund_body(sample_order()));
+  REQUIRE(std::holds_alternative<inbox_decode_error>(as_input));
+  CHECK(std::get<inbox_decode_error>(as_input).failure == inbox_failure::unknown_format);
+  // A newer version of the refund body waits for a newer instance.
+  CHECK(refund_failure_of(R"({"v":2,"order":[]})") == inbox_failure::unknown_format);
+  const std::vector<std::string> bodies{
+      "",
+      "[]",
+      R"({"v":1})",
+      refund_body(sample_order()) + " x",
+      edited_refund([](auto& o) { o["extra"] = 1; }),
+      edited_refund([](auto& o) { o.erase("merchantRequest"); }),
+      edited_refund([](auto& o) { o["refundRequestId"] = ""; }),
+      edited_refund([](auto& o) { o["refundRequestId"] = std::string(130, 'a'); }),  // 65 bytes
+      edited_refund([](auto& o) { o["refundRequestId"] = "ABCD"; }),                 // uppercase hex
+      edited_refund([](auto& o) { o["amount"].as_object()["minor"] = 0; }),
+      edited_refund([](auto& o) { o["amount"].as_object()["minor"] = -5; }),
+      edited_refund([](auto& o) { o["amount"].as_object()["currency"] = "XX"; }),
+      edited_refund([](auto& o) { o["origin"] = "alipay"; }),
+      edited_refund([](auto& o) { o["reason"] = std::string(2050, 'a'); }),
+  };
+  for (const auto& b : bodies) {
+    CAPTURE(b.substr(0, 120));
+    CHECK(refund_failure_of(b) == inbox_failure::malformed);
+  }
+  // A notify's body is not a refund order, and a refund order's is not a notify.
+  CHECK(refund_failure_of(body_of(notify_input())) == inbox_failure::malformed);
+  CHECK(failure_of("notify", refund_body(sample_order())) == inbox_failure::malformed);
+}
+
 }  // namespace
 }  // namespace cashier::engine
