@@ -26,6 +26,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "tests/state/store/store_fixture.hpp"
 
@@ -131,7 +132,10 @@ class recording_gateway final : public gateway {
 struct fixture {
   asio::io_context io;  // first: destroyed last, after everything that holds its handlers
   temp_dir dir;
-  std::unique_ptr<store::payment_store> store = store::open_sqlite_store(dir.file("cashier.db"));
+  // Serialized as in the daemon (serialized_store.hpp): the test reads it while the store
+  // thread's jobs may run.
+  std::unique_ptr<store::payment_store> store =
+      std::make_unique<serialized_store>(store::open_sqlite_store(dir.file("cashier.db")));
   engine::engine eng{*store, engine::engine_config{}};
   still_clock clock;
   recording_gateway gw{io};

@@ -188,7 +188,8 @@ json::object merchant_two() {
 struct api_fixture {
   asio::io_context io;  // first: destroyed last, after everything that holds its handlers
   temp_dir dir;
-  // Serialized as in the daemon (serialized_store.hpp): the driver still calls it on the reactor.
+  // Serialized as in the daemon (serialized_store.hpp): the test reads it while the store
+  // thread's jobs may run.
   std::unique_ptr<store::payment_store> store = std::make_unique<serialized_store>(
       store::open_sqlite_store(dir.file("cashier.db"), {.busy_timeout_ms = 100}));
   engine::engine eng{*store, engine::engine_config{}};

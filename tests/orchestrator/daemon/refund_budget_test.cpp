@@ -21,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
+#include "orchestrator/daemon/serialized_store.hpp"
 #include "orchestrator/daemon/refund_gateway.hpp"
 #include "orchestrator/engine/refunds.hpp"
 #include "state/store/sqlite_store.hpp"
@@ -76,7 +77,10 @@ class refund_recorder final : public gateway, public refund_gateway {
 struct fixture {
   asio::io_context io;  // first: destroyed last
   store::test::temp_dir dir;
-  std::unique_ptr<store::payment_store> store = store::open_sqlite_store(dir.file("cashier.db"));
+  // Serialized as in the daemon (serialized_store.hpp): the test reads it while the store
+  // thread's jobs may run.
+  std::unique_ptr<store::payment_store> store =
+      std::make_unique<serialized_store>(store::open_sqlite_store(dir.file("cashier.db")));
   engine::engine eng{*store, engine::engine_config{}};
   int ids = 0;
   engine::refund_engine refunds{*store, engine::refund_engine_config{
