@@ -9,7 +9,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <exception>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -179,6 +181,9 @@ TEST_CASE("a fenced-out commit drops its shard, a drain releases the rest and th
   const auto made = submit(io, a.drv, create_with("order-1", *id));
   REQUIRE(made.result == engine::outcome::applied);
   const auto shard = store::shard_of(*id, 64);
+  // The pay's answer commits before the intruder comes, so the cancel below is the write that is
+  // refused (when the answer's is refused first, the cancel held behind it fails: next case).
+  run_until(io, [&] { return a.drv.stats().calls_in_flight == 0 && a.drv.stats().inputs >= 2; });
 
   // Another process takes that one shard with force (a new epoch): a's next write of it is
   // refused, and a stops acting for it, the others kept.
@@ -218,6 +223,63 @@ TEST_CASE("a fenced-out commit drops its shard, a drain releases the rest and th
   CHECK(b.drv.stats().armed_deadlines == 1);
   io.restart();
   io.run_for(std::chrono::milliseconds(50));
+}
+
+TEST_CASE("a cancel queued behind a commit that is fenced out fails like a store outage, nothing written") {
+  asio::io_context io;
+  store::test::temp_dir dir;
+  const auto path = dir.file("cashier.db");
+  metrics ma;
+  process a(io, path);
+  auto member = member_of(io, a, ma, "a");
+  member->start();
+  const auto id = member->draw_payment_request_id(next_id);
+  REQUIRE(id);
+  a.gw.hold_pays = true;  // the pay goes out and its answer waits
+  const auto made = submit(io, a.drv, create_with("order-h", *id));
+  REQUIRE(made.result == engine::outcome::applied);
+  const auto shard = store::shard_of(*id, 64);
+  run_until(io, [&] { return a.drv.stats().calls_in_flight == 1; });
+
+  // The shard is taken by force while the pay is out. Its answer comes back and its commit goes
+  // out to a store thread held by a gate; the merchant's cancel arrives meanwhile and queues.
+  auto other = store::open_sqlite_clustered(path);
+  const std::vector<store::shard_id> one{shard};
+  REQUIRE(other->claim("intruder", 0, std::chrono::seconds(10), true, one).changed.size() == 1);
+  std::promise<void> gate;
+  block(io, a.db, gate.get_future().share());
+  a.gw.hold_pays = false;
+  run_until(io, [&] { return a.drv.stats().calls_in_flight == 0; });
+  io.restart();
+  io.poll();  // the answer's flush: its commit is out, behind the gate
+  engine::input cancel;
+  cancel.payment_id = made.after.id;
+  cancel.ev = cancel_requested{requester::merchant, "queued"};
+  std::exception_ptr error;
+  bool answered = false;
+  asio::co_spawn(io, a.drv.submit(cancel), [&](std::exception_ptr e, engine::output) {
+    error = e;
+    answered = e == nullptr;
+  });
+  io.restart();
+  io.poll();  // the cancel is queued for the next batch
+
+  // The answer's commit is refused: the scheduler drops the shard with the queued cancel, whose
+  // wait ends with a store_error (the merchant's 503: its retry reaches the new owner), and the
+  // member stops acting for the shard.
+  gate.set_value();
+  run_until(io, [&] { return error != nullptr || answered; });
+  CHECK_FALSE(answered);
+  REQUIRE(error);
+  CHECK_THROWS_AS(std::rethrow_exception(error), store::store_error);
+  run_until(io, [&] { return !member->leases().acts_for(shard); });
+  CHECK(member->held() == 63);
+  const auto stored = other->load(made.after.id);
+  REQUIRE(stored);
+  CHECK(stored->pending != pending_action::cancel);  // neither the answer nor the cancel written
+  CHECK(stored->status == made.after.status);
+  io.restart();
+  io.run_for(std::chrono::milliseconds(20));
 }
 
 TEST_CASE("an input queued for a shard the member stops acting for fails like a store outage") {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <future>
 #include <memory>
@@ -21,6 +22,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/serialized_store.hpp"
@@ -46,10 +49,20 @@ class fixed_clock final : public payment_clock {
   }
 };
 
-/// Alipay+ answering every call at once: pay and inquiry "in process", cancel S.
+/// Alipay+ answering every call at once: pay and inquiry "in process", cancel S. While
+/// `hold_pays` is set, a pay's answer waits until the test clears it (a slow Alipay+).
 class quiet_gateway final : public gateway {
  public:
+  bool hold_pays = false;
+
   asio::awaitable<call_result> pay(const payment& p) override {
+    if (hold_pays) {
+      asio::steady_timer tick(co_await asio::this_coro::executor);
+      while (hold_pays) {
+        tick.expires_after(std::chrono::milliseconds(1));
+        co_await tick.async_wait(asio::use_awaitable);
+      }
+    }
     pay_answer a;
     a.result = {"PAYMENT_IN_PROCESS", 'U', "in process"};
     co_return done(a, "pay", p);
@@ -85,11 +98,18 @@ inline void run_until(asio::io_context& io, const std::function<bool()>& done) {
   }
 }
 
-/// Submits `in` through `d` and runs `io` until its commit is in.
+/// Submits `in` through `d` and runs `io` until its commit is in; a wait that ended with an
+/// error (a store_error: the shard moved, the store is down) is rethrown here, not lost in a
+/// detached coroutine while the caller waits 30 s for an answer that never comes.
 inline engine::output submit(asio::io_context& io, driver& d, engine::input in) {
   std::optional<engine::output> out;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await d.submit(std::move(in)); }, asio::detached);
-  run_until(io, [&] { return out.has_value(); });
+  std::exception_ptr error;
+  asio::co_spawn(io, d.submit(std::move(in)), [&](std::exception_ptr e, engine::output o) {
+    if (e) error = e;
+    else out = std::move(o);
+  });
+  run_until(io, [&] { return out.has_value() || error != nullptr; });
+  if (error) std::rethrow_exception(error);
   return *out;
 }
 
