@@ -309,13 +309,19 @@ asio::awaitable<void> inbox_relay::apply_row(std::shared_ptr<state> st, engine::
   } catch (const std::exception& e) {
     log_line(log_level::warn, "inbox: applying a row failed; the next poll retries", {{"row", id}, {"error", e.what()}});
   }
-  publish(st->deps, st->stats);
-  const auto it = st->taken.find(id);
-  if (it == st->taken.end() || it->second.token != token) co_return;  // forgotten or taken again since
+  settle(*st, id, token, release);
+}
+
+/// After a row's apply: released (taken no more: the next poll, or owner, applies it again) or
+/// kept taken until it is gone; nothing when the entry was forgotten or taken again since.
+void inbox_relay::settle(state& st, std::int64_t id, std::uint64_t token, bool release) {
+  publish(st.deps, st.stats);
+  const auto it = st.taken.find(id);
+  if (it == st.taken.end() || it->second.token != token) return;
   if (release) {
-    ++st->stats.retried;
-    st->taken.erase(it);
-    publish(st->deps, st->stats);
+    ++st.stats.retried;
+    st.taken.erase(it);
+    publish(st.deps, st.stats);
   } else {
     it->second.in_flight = false;
   }
@@ -357,16 +363,7 @@ asio::awaitable<void> inbox_relay::apply_refund_row(std::shared_ptr<state> st, e
     log_line(log_level::warn, "inbox: applying a refund row failed; the next poll retries",
              {{"row", id}, {"error", e.what()}});
   }
-  publish(st->deps, st->stats);
-  const auto it = st->taken.find(id);
-  if (it == st->taken.end() || it->second.token != token) co_return;  // forgotten or taken again since
-  if (release) {
-    ++st->stats.retried;
-    st->taken.erase(it);
-    publish(st->deps, st->stats);
-  } else {
-    it->second.in_flight = false;
-  }
+  settle(*st, id, token, release);
 }
 
 }  // namespace cashier::daemon

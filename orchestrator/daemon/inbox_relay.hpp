@@ -140,6 +140,8 @@ class inbox_relay {
   /// malformed one as an anomaly too).
   static void keep_undecodable(state& st, const store::inbox_entry& row, std::uint64_t token,
                                const engine::inbox_decode_error& error);
+  /// Settles row `id`'s taken entry after its apply (released, or kept taken until it is gone).
+  static void settle(state& st, std::int64_t id, std::uint64_t token, bool release);
   /// Creates a `refund` row's order, deletes the row once the outcome is final, and settles its
   /// taken entry.
   static boost::asio::awaitable<void> apply_refund_row(std::shared_ptr<state> st, engine::refund_order order,
