@@ -9,6 +9,7 @@
 
 #include "orchestrator/alipayplus/json_guard.hpp"
 #include "orchestrator/daemon/merchant_answers.hpp"
+#include "orchestrator/daemon/refund_placement.hpp"
 #include "orchestrator/engine/payment_view.hpp"
 
 namespace cashier::daemon {
@@ -90,8 +91,9 @@ asio::awaitable<net::response> admin_api::act(route_id action, const std::string
 }
 
 /// POST /admin/payments/{id}/refund {"value", "refundRequestId"?, "reason"?}: an operator's
-/// refund in the payment's currency (cashierctl refund), through the driver like a
-/// merchant's; without refundRequestId one is made ("operator-<n>").
+/// refund in the payment's currency (cashierctl refund), placed like a merchant's (the driver, or
+/// in cluster mode the owner's inbox: refund_placement.hpp); without refundRequestId one is made
+/// ("operator-<n>").
 asio::awaitable<net::response> admin_api::refund(const std::string& id, const net::request& req) {
   auto named = co_await named_payment(id, req.target);
   if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
@@ -122,21 +124,16 @@ asio::awaitable<net::response> admin_api::refund(const std::string& id, const ne
   order.reason = text("reason").value_or("operator").substr(0, 256);
   order.origin = refund_origin::operator_;
   order.merchant_request = json::serialize(json::object{{"value", *value}, {"reason", order.reason}});
-  const auto res = co_await deps_.drv.create_refund(order, deps_.create_wait);
-  switch (res.status) {
-    case engine::refund_order_status::created:
-      co_return json_response(is_final(res.r.status) ? 201 : 202, engine::refund_to_json(res.r));
-    case engine::refund_order_status::repeat: co_return json_response(200, engine::refund_to_json(res.r));
-    case engine::refund_order_status::inconsistent:
-      co_return answers::error_response(409, "REPEAT_REQ_INCONSISTENT", "refundRequestId is already used by a different request", "refundRequestId");
-    case engine::refund_order_status::amount_exceed:
-      co_return answers::error_response(400, "REFUND_AMOUNT_EXCEED", "the payment's refunds would exceed its amount", "value");
-    case engine::refund_order_status::not_refundable:
-      co_return answers::error_response(400, "PAYMENT_NOT_REFUNDABLE", "only a SUCCESS payment with no cancel pending can be refunded");
-    case engine::refund_order_status::not_found: co_return answers::error_response(404, "NOT_FOUND", "no payment " + id);
-    case engine::refund_order_status::conflict: break;
-  }
-  co_return answers::error_response(503, "STORE_UNAVAILABLE", "the payment kept changing; retry");
+  const auto key = order.refund_request_id;
+  const auto placed = co_await place_refund({deps_.db, deps_.drv, inbox_, deps_.create_wait}, std::move(order),
+                                            std::string(store::alipay_request_id(p)));
+  // Cluster mode, not created in time by the owner: the key may be one made here, which the
+  // operator must repeat (a repeat without it would make another key: a second refund).
+  if (placed.end == placement_end::accepted)
+    co_return answers::retry_later("the refund was accepted for processing by the instance that drives this payment; "
+                                   "repeat with refundRequestId " + key + " (cashierctl refund --refund-request-id " +
+                                   key + ") to see it, never without it");
+  co_return answer_to(placed, "value", answers::error_response(404, "NOT_FOUND", "no payment " + id));
 }
 
 }  // namespace cashier::daemon

@@ -55,6 +55,12 @@ net::response error_response(int status, std::string_view code, std::string_view
   return json_response(status, json::object{{"error", std::move(e)}});
 }
 
+net::response retry_later(std::string_view message) {
+  auto r = error_response(503, "STORE_UNAVAILABLE", message);
+  r.headers.push_back({"Retry-After", "1"});
+  return r;
+}
+
 net::response server_error_response(int status, std::string_view code, std::string_view message) {
   net::response r;
   r.status = status;

@@ -30,6 +30,9 @@ net::response json_text_response(int status, std::string text);
 /// {"error":{"code","message","field"}} (field left out when empty).
 net::response error_response(int status, std::string_view code, std::string_view message,
                              std::string_view field = {});
+/// 503 STORE_UNAVAILABLE with `message` and Retry-After: 1 (nothing was recorded, or what was
+/// recorded is answered to a retry).
+net::response retry_later(std::string_view message);
 /// {"error":{"code","message"}} as the HTTP server writes its own refusals (net::json_error_body):
 /// the daemon's answers outside the merchant API (notify, admin, health, routing).
 net::response server_error_response(int status, std::string_view code, std::string_view message);

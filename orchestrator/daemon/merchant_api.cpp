@@ -192,11 +192,8 @@ asio::awaitable<response> merchant_api::handle(const request& req, const match_r
     co_return co_await route(req, *m, match);
   } catch (const store::store_error& e) {
     log_line(log_level::error, "merchant API: store unavailable", {{"error", e.what()}});
-    auto r = error_response(503, "STORE_UNAVAILABLE",
-                            "the payment store is unavailable (disk full, read-only or I/O "
-                            "error); nothing was recorded, retry later");
-    r.headers.push_back({"Retry-After", "1"});
-    co_return r;
+    co_return retry_later(
+        "the payment store is unavailable (disk full, read-only or I/O error); nothing was recorded, retry later");
   }
 }
 
@@ -253,10 +250,7 @@ asio::awaitable<response> merchant_api::create(const request& req, const merchan
   const auto alipay_id = deps_.new_alipay_id ? deps_.new_alipay_id() : new_alipay_payment_request_id();
   if (!alipay_id) {
     // Cluster mode, no shard held yet (starting, or cut off from the database): as an outage.
-    auto r = error_response(503, "STORE_UNAVAILABLE",
-                            "this instance cannot take payments yet; nothing was recorded, retry later");
-    r.headers.push_back({"Retry-After", "1"});
-    co_return r;
+    co_return retry_later("this instance cannot take payments yet; nothing was recorded, retry later");
   }
   const create_context ctx{m.id, deps_.cfg.alipayplus.notify_url,
                            std::chrono::minutes(deps_.cfg.payment.default_expiry_minutes), now, *alipay_id};

@@ -112,9 +112,6 @@ class merchant_api {
   // Refunds (merchant_refunds.cpp).
   boost::asio::awaitable<net::response> create_refund(const net::request& req, const merchant_config& m,
                                                       const std::string& id);
-  /// Cluster mode, on a non-owner: the order checked read-only, posted to the inbox, awaited.
-  boost::asio::awaitable<net::response> create_refund_through_inbox(const engine::refund_order& order,
-                                                                    const std::string& alipay_request_id);
   boost::asio::awaitable<net::response> get_refund(const merchant_config& m, const std::string& id,
                                                    const std::string& refund_id);
 

@@ -21,9 +21,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 
+#include "orchestrator/daemon/admin_api.hpp"
 #include "orchestrator/daemon/merchant_api.hpp"
 #include "orchestrator/daemon/refund_gateway.hpp"
 #include "orchestrator/daemon/serialized_store.hpp"
+#include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/engine/refunds.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "tests/orchestrator/daemon/inbox_rig.hpp"
@@ -96,9 +98,12 @@ struct daemon_instance {
         relay(inbox_relay_deps{io, *store, db, eng, drv, clock, shard_count,
                                [this](store::shard_id) { return owner; }, &stats}),
         cfg(one_merchant(create_wait_ms)),
-        api({cfg, drv, db, clock, [](std::string) -> asio::awaitable<consult_outcome> { co_return consult_outcome{}; }}) {
+        api({cfg, drv, db, clock, [](std::string) -> asio::awaitable<consult_outcome> { co_return consult_outcome{}; }}),
+        webhooks(io.get_executor(), db, clock, {}),
+        admin(admin_api_deps{db, drv, webhooks, std::chrono::milliseconds(create_wait_ms)}) {
     drv.serve_refunds(refunds, gw);
     api.use_inbox(&relay);
+    admin.use_inbox(&relay);
   }
   /// Takes every shard (with force) and fences with them: the owner of every payment.
   void own_all(const std::string& name) {
@@ -123,6 +128,8 @@ struct daemon_instance {
   inbox_relay relay;
   config cfg;
   merchant_api api;
+  webhook_sender webhooks;
+  admin_api admin;  // the operator's refund (cashierctl refund)
 };
 
 struct two_instances {
@@ -183,9 +190,23 @@ struct two_instances {
     req.headers.push_back({"Authorization", "Bearer " + std::string(token)});
     req.headers.push_back({"Content-Type", "application/json"});
     const auto match = match_route(req.method, req.target, on.cfg.alipayplus.notify_path);
+    return answer_while_polling(on.api.handle(req, match), poll_every);
+  }
+
+  /// The operator's POST /admin/payments/pr-r/refund on `on` (cashierctl refund), as post_refund.
+  net::response admin_refund(daemon_instance& on, const std::string& body, std::chrono::milliseconds poll_every) {
+    const net::request req{"POST", "/admin/payments/pr-r/refund", {}, body};
+    const auto match = match_route(req.method, req.target, on.cfg.alipayplus.notify_path);
+    const auto* found = std::get_if<route_match>(&match);
+    REQUIRE(found != nullptr);
+    return answer_while_polling(on.admin.handle(*found, req), poll_every);
+  }
+
+  /// Runs `handling` while b polls its inbox every `poll_every` (never, when zero); its answer.
+  net::response answer_while_polling(asio::awaitable<net::response> handling, std::chrono::milliseconds poll_every) {
     std::optional<net::response> answer;
     std::exception_ptr error;
-    asio::co_spawn(io, on.api.handle(req, match), [&](std::exception_ptr e, net::response r) {
+    asio::co_spawn(io, std::move(handling), [&](std::exception_ptr e, net::response r) {
       error = e;
       answer = std::move(r);
     });
@@ -243,6 +264,30 @@ TEST_CASE("cluster mode: a refund created on a non-owner goes through the inbox 
   CHECK(t.refunds_of_payment().size() == 1);
 }
 
+TEST_CASE("cluster mode: the operator's refund on a non-owner goes through the inbox like a merchant's") {
+  two_instances t;
+  const std::string body = R"({"value":"300","refundRequestId":"op-1","reason":"goodwill"})";
+  const auto r = t.admin_refund(*t.a, body, std::chrono::milliseconds(10));
+  INFO(r.body);
+  CHECK((r.status == 201 || r.status == 202));
+  CHECK(json::parse(r.body).as_object().at("refundRequestId") == "op-1");
+  test::run_until(t.io, [&] { return t.observer->inbox_of(t.all_shards(), 0, 10).empty(); });
+  const auto stored = t.refunds_of_payment();
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].origin == refund_origin::operator_);
+  CHECK(stored[0].amount.minor_units == 300);
+  CHECK(t.a->relay.stats().posted == 1);
+  CHECK(t.a->gw.refunds == 0);  // only the owner calls Alipay+
+  test::run_until(t.io, [&] { return t.refunds_of_payment().at(0).status == refund_status::success; });
+  // The operator's repeat on the non-owner answers 200, read-only; more than is left, 400.
+  CHECK(t.admin_refund(*t.a, body, std::chrono::milliseconds(0)).status == 200);
+  const auto over = t.admin_refund(*t.a, R"({"value":"1000000"})", std::chrono::milliseconds(0));
+  CHECK(over.status == 400);
+  CHECK(over.body.find("REFUND_AMOUNT_EXCEED") != std::string::npos);
+  CHECK(t.a->relay.stats().posted == 1);
+  CHECK(t.refunds_of_payment().size() == 1);
+}
+
 TEST_CASE("cluster mode: a non-owner's refund the owner has not created in time answers 503, and the retry finds it") {
   two_instances t(100);  // createWaitMs 100: b does not poll meanwhile
   const auto r = t.post_refund(*t.a, order_body, std::chrono::milliseconds(0));
@@ -276,6 +321,21 @@ TEST_CASE("cluster mode: a non-owner's refund the owner has not created in time 
   CHECK(exceed.body.find("REFUND_AMOUNT_EXCEED") != std::string::npos);
   CHECK(t.a->relay.stats().posted == 1);
   CHECK(t.observer->inbox_of(t.all_shards(), 0, 10).empty());
+}
+
+TEST_CASE("cluster mode: an operator's refund the owner has not created in time names the key to repeat") {
+  two_instances t(100);  // createWaitMs 100: b does not poll meanwhile
+  const auto r = t.admin_refund(*t.a, R"({"value":"200"})", std::chrono::milliseconds(0));
+  INFO(r.body);
+  CHECK(r.status == 503);
+  // The key was made on a (operator-1): a repeat without it would make operator-2, a second refund.
+  CHECK(r.body.find("refundRequestId operator-1") != std::string::npos);
+  test::poll(t.io, t.b->relay, t.all_shards());
+  test::run_until(t.io, [&] { return t.observer->inbox_of(t.all_shards(), 0, 10).empty(); });
+  REQUIRE(t.refunds_of_payment().size() == 1);
+  const auto repeat = t.admin_refund(*t.a, R"({"value":"200","refundRequestId":"operator-1"})", std::chrono::milliseconds(0));
+  CHECK(repeat.status == 200);
+  CHECK(t.refunds_of_payment().size() == 1);
 }
 
 TEST_CASE("cluster mode: a refund row the owner refuses is deleted and the non-owner answers the refusal") {
