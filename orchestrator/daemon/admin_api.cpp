@@ -64,12 +64,7 @@ asio::awaitable<std::variant<payment, net::response>> admin_api::named_payment(c
 
 /// An admin action on payment or event `id` (already percent-decoded by the matcher).
 asio::awaitable<net::response> admin_api::act(route_id action, const std::string& id, std::string_view target) {
-  if (action == route_id::admin_redeliver) {
-    const auto result = co_await deps_.webhooks.redeliver(id);
-    if (result == redeliver_result::not_found)
-      co_return server_error_response(404, "NOT_FOUND", "no merchant event " + id);
-    co_return json_response(202, json::object{{"eventId", id}, {"status", "queued"}});
-  }
+  if (action == route_id::admin_redeliver) co_return co_await redeliver(id);
   auto named = co_await named_payment(id, target);
   if (auto* refusal = std::get_if<net::response>(&named)) co_return std::move(*refusal);
   const auto p = std::get<payment>(std::move(named));
@@ -88,6 +83,34 @@ asio::awaitable<net::response> admin_api::act(route_id action, const std::string
   if (out.made.rejected)
     co_return server_error_response(409, "PAYMENT_FINAL", "payment is final: " + std::string(to_string(*out.made.rejected)));
   co_return json_response(202, engine::payment_to_json(out.after.id ? out.after : p));
+}
+
+/// POST /admin/events/{eventId}/redeliver: the event re-queued by the sender of the instance that
+/// owns its payment's shard; in cluster mode, on another instance, posted to the owner's inbox
+/// (accepted once the row is durable: the owner's sender re-queues it).
+asio::awaitable<net::response> admin_api::redeliver(const std::string& event_id) {
+  const auto queued = json_response(202, json::object{{"eventId", event_id}, {"status", "queued"}});
+  if (inbox_ != nullptr) {
+    // The event's payment, for its shard: one job.
+    const auto find = [event_id](store::payment_store& s) -> std::optional<std::pair<std::int64_t, std::string>> {
+      const auto row = s.outbox_by_event_id(event_id);
+      if (!row) return std::nullopt;
+      const auto p = s.load(row->payment_id);
+      if (!p) return std::nullopt;
+      return std::pair{p->id, std::string(store::alipay_request_id(*p))};
+    };
+    const auto owner = co_await deps_.db.call(find);
+    if (!owner) co_return server_error_response(404, "NOT_FOUND", "no merchant event " + event_id);
+    if (!inbox_->acts_for(owner->second)) {
+      const auto row = co_await inbox_->post_redeliver(event_id, owner->first, owner->second);
+      if (!row) co_return server_error_response(404, "NOT_FOUND", "no merchant event " + event_id);
+      co_return queued;
+    }
+  }
+  const auto result = co_await deps_.webhooks.redeliver(event_id);
+  if (result == redeliver_result::not_found)
+    co_return server_error_response(404, "NOT_FOUND", "no merchant event " + event_id);
+  co_return queued;
 }
 
 /// POST /admin/payments/{id}/refund {"value", "refundRequestId"?, "reason"?}: an operator's

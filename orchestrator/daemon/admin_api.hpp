@@ -48,6 +48,7 @@ class admin_api {
                                                                            std::string_view target);
   boost::asio::awaitable<net::response> act(route_id action, const std::string& id, std::string_view target);
   boost::asio::awaitable<net::response> refund(const std::string& id, const net::request& req);
+  boost::asio::awaitable<net::response> redeliver(const std::string& event_id);
 
   admin_api_deps deps_;
   inbox_relay* inbox_ = nullptr;  // cluster mode only

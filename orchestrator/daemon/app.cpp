@@ -373,6 +373,7 @@ int run_daemon(const config& cfg) {
     d.notify->use_inbox(d.relay.get());
     d.api->use_inbox(d.relay.get());
     d.admin->use_inbox(d.relay.get());
+    d.relay->use_webhooks(*d.webhooks);  // the owner's half of an operator's redeliver
     d.member->on_tick([&d] { d.relay->poll_held(); });
     if (cfg.store.engine == store_engine::postgres) {
       d.listener = std::make_unique<inbox_listener>(d.io, cfg.store.postgres_conninfo, [&d] { d.relay->poll_held(); },

@@ -5,7 +5,8 @@
 // submission made before the row was forgotten and taken again does not touch the new entry.
 // The store statements run on the store thread; what they return is judged on the reactor when
 // it comes back (which shards are acted for then, which rows are taken then). A `refund` row is
-// no engine::input: its order goes to driver::create_refund, and the row is deleted afterwards.
+// no engine::input: its order goes to driver::create_refund, and the row is deleted afterwards;
+// a `redeliver` row goes to the webhook sender, and is deleted afterwards too.
 #include "orchestrator/daemon/inbox_relay.hpp"
 
 #include <algorithm>
@@ -54,6 +55,7 @@ struct inbox_relay::state {
   bool reading = false;  // a poll's read is out
   std::optional<std::vector<store::shard_id>> next_poll;  // the poll asked for while it was
   bool closed = false;   // the relay is gone: answers still to come do nothing
+  webhook_sender* webhooks = nullptr;  // use_webhooks: the owner's half of redeliver rows
 };
 
 namespace {
@@ -110,19 +112,23 @@ asio::awaitable<std::optional<engine::output>> inbox_relay::route(const engine::
   const auto msg = engine::encode_inbox(in);
   const auto* m = std::get_if<engine::inbox_message>(&msg);
   if (m == nullptr) co_return std::nullopt;  // cannot travel: the fence refuses it (not_owner) if it must
-  const auto payment_id = in.payment_id;
-  const auto kind = m->kind;
+  co_await post(st, shard, in.payment_id, *m);
+  co_return out;
+}
+
+asio::awaitable<std::int64_t> inbox_relay::post(std::shared_ptr<state> st, store::shard_id shard,
+                                                std::int64_t payment_id, engine::inbox_message msg) {
   // Durable when the job returns (its own transaction, on the store thread). Named, not a
   // temporary of the co_await expression: GCC 12 destroys such a temporary twice.
-  auto post = [shard, payment_id, kind, body = m->body](store::payment_store& s) {
+  auto job = [shard, payment_id, kind = msg.kind, body = std::move(msg.body)](store::payment_store& s) {
     return as_cluster(s).post_inbox(shard, payment_id, kind, body);
   };
-  const auto id = co_await d.db.call(std::move(post));
+  const auto id = co_await st->deps.db.call(std::move(job));
   ++st->stats.posted;
-  publish(d, st->stats);
+  publish(st->deps, st->stats);
   log_line(log_level::debug, "inbox: posted for the shard's owner",
-           {{"row", id}, {"shard", shard}, {"paymentId", payment_id}, {"kind", kind}});
-  co_return out;
+           {{"row", id}, {"shard", shard}, {"paymentId", payment_id}, {"kind", msg.kind}});
+  co_return id;
 }
 
 store::shard_id inbox_relay::shard_of(std::string_view alipay_request_id) const {
@@ -132,22 +138,24 @@ store::shard_id inbox_relay::shard_of(std::string_view alipay_request_id) const 
 asio::awaitable<std::optional<std::int64_t>> inbox_relay::post_refund(const engine::refund_order& order,
                                                                       std::string_view alipay_request_id) {
   const auto st = st_;  // the relay may be gone when the post comes back
-  auto& d = st->deps;
-  const auto shard = store::shard_of(alipay_request_id, d.shard_count);
-  const auto msg = engine::encode_refund_inbox(order);
-  const auto* m = std::get_if<engine::inbox_message>(&msg);
+  const auto shard = store::shard_of(alipay_request_id, st->deps.shard_count);
+  auto msg = engine::encode_refund_inbox(order);
+  auto* m = std::get_if<engine::inbox_message>(&msg);
   if (m == nullptr) co_return std::nullopt;
-  // Named, not a temporary of the co_await expression (proto-docs/coding-rules.md).
-  auto post = [shard, payment_id = order.payment_id, kind = m->kind, body = m->body](store::payment_store& s) {
-    return as_cluster(s).post_inbox(shard, payment_id, kind, body);
-  };
-  const auto id = co_await d.db.call(std::move(post));
-  ++st->stats.posted;
-  publish(d, st->stats);
-  log_line(log_level::debug, "inbox: posted a refund order for the shard's owner",
-           {{"row", id}, {"shard", shard}, {"paymentId", order.payment_id}});
-  co_return id;
+  co_return co_await post(st, shard, order.payment_id, std::move(*m));
 }
+
+asio::awaitable<std::optional<std::int64_t>> inbox_relay::post_redeliver(std::string event_id, std::int64_t payment_id,
+                                                                         std::string_view alipay_request_id) {
+  const auto st = st_;
+  const auto shard = store::shard_of(alipay_request_id, st->deps.shard_count);
+  auto msg = engine::encode_redeliver_inbox(event_id);
+  auto* m = std::get_if<engine::inbox_message>(&msg);
+  if (m == nullptr || payment_id == 0) co_return std::nullopt;
+  co_return co_await post(st, shard, payment_id, std::move(*m));
+}
+
+void inbox_relay::use_webhooks(webhook_sender& webhooks) { st_->webhooks = &webhooks; }
 
 void inbox_relay::poll_held() {
   std::vector<store::shard_id> held;
@@ -243,6 +251,20 @@ void inbox_relay::take_rows(const std::shared_ptr<state>& st_ptr, std::vector<st
         order = engine::inbox_decode_error{engine::inbox_failure::unknown_format, "refunds are not served here"};
       }
       keep_undecodable(st, row, token, std::get<engine::inbox_decode_error>(order));
+      continue;
+    }
+    if (row.kind == engine::to_string(engine::inbox_kind::redeliver)) {
+      auto event_id = engine::decode_redeliver_inbox(row.body);
+      if (auto* e = std::get_if<std::string>(&event_id); e != nullptr && st.webhooks != nullptr) {
+        st.taken.emplace(row.id, taken_row{row.shard, token, true});
+        ++st.stats.submitted;
+        asio::co_spawn(st.deps.io, apply_redeliver_row(st_ptr, std::move(*e), row.id, row.shard, token), asio::detached);
+        continue;
+      }
+      if (std::holds_alternative<std::string>(event_id)) {
+        event_id = engine::inbox_decode_error{engine::inbox_failure::unknown_format, "no webhook sender here"};
+      }
+      keep_undecodable(st, row, token, std::get<engine::inbox_decode_error>(event_id));
       continue;
     }
     auto decoded = engine::decode_inbox(row.kind, row.body);
@@ -361,6 +383,27 @@ asio::awaitable<void> inbox_relay::apply_refund_row(std::shared_ptr<state> st, e
     }
   } catch (const std::exception& e) {
     log_line(log_level::warn, "inbox: applying a refund row failed; the next poll retries",
+             {{"row", id}, {"error", e.what()}});
+  }
+  settle(*st, id, token, release);
+}
+
+asio::awaitable<void> inbox_relay::apply_redeliver_row(std::shared_ptr<state> st, std::string event_id,
+                                                       std::int64_t id, store::shard_id shard, std::uint64_t token) {
+  bool release = true;
+  try {
+    // Re-queued by this instance's sender (which knows of an attempt under way), then deleted in
+    // a fenced commit of its own. A delete that fails (or a process that dies before it) leaves
+    // the row for the next poll: the event is queued once more, at most a second delivery, which
+    // webhooks allow (at least once; the merchant dedupes by webhook-id).
+    const auto result = co_await st->webhooks->redeliver(event_id);
+    if (result == redeliver_result::not_found)
+      log_line(log_level::warn, "inbox: a redeliver row names no merchant event; deleted", {{"row", id}});
+    co_await st->deps.drv.delete_inbox_row(id, shard);
+    ++st->stats.applied;
+    release = false;
+  } catch (const std::exception& e) {
+    log_line(log_level::warn, "inbox: applying a redeliver row failed; the next poll retries",
              {{"row", id}, {"error", e.what()}});
   }
   settle(*st, id, token, release);

@@ -7,7 +7,9 @@
 // to the driver with inbox_id set, so the row is deleted in the fenced commit that applies it; a
 // conflict, not_owner or store failure releases the row for the next poll. A refund order made on
 // a non-owner travels the same way (post_refund, kind `refund`): the owner creates it with
-// driver::create_refund and then deletes the row in a fenced commit of its own. Outside cluster mode
+// driver::create_refund and then deletes the row in a fenced commit of its own; so does the
+// operator's redeliver of a merchant event (post_redeliver, kind `redeliver`: the owner's webhook
+// sender re-queues it, then the row is deleted). Outside cluster mode
 // (no relay) nothing changes. Who holds which shard is not decided here: the lease executor
 // (cluster_member) gives acts_for() and calls poll() on its claim ticks and at takeovers.
 // Both store statements (the post, the inbox read) are jobs on the store thread: route() is a
@@ -30,6 +32,7 @@
 #include "orchestrator/daemon/driver.hpp"
 #include "orchestrator/daemon/metrics.hpp"
 #include "orchestrator/daemon/store_thread.hpp"
+#include "orchestrator/daemon/webhook_sender.hpp"
 #include "orchestrator/engine/clock.hpp"
 #include "orchestrator/engine/engine.hpp"
 #include "orchestrator/engine/inbox_codec.hpp"
@@ -105,6 +108,17 @@ class inbox_relay {
   /// store::store_error when the post fails (nothing written).
   boost::asio::awaitable<std::optional<std::int64_t>> post_refund(const engine::refund_order& order,
                                                                   std::string_view alipay_request_id);
+  /// Posts the operator's redeliver of merchant event `event_id` (of payment `payment_id`, which
+  /// Alipay+ knows as `alipay_request_id`) as a `redeliver` row for the owner of its shard, and
+  /// returns the row id once it is durable. Nothing when the id cannot travel (nothing written).
+  /// Throws store::store_error when the post fails (nothing written).
+  boost::asio::awaitable<std::optional<std::int64_t>> post_redeliver(std::string event_id, std::int64_t payment_id,
+                                                                     std::string_view alipay_request_id);
+  /// The owner's half of a redeliver row: `webhooks` re-queues the event (webhook_sender::
+  /// redeliver), then the row is deleted in a fenced commit. Without it, such rows are kept for an
+  /// instance that has a sender (as rows of an unknown format).
+  void use_webhooks(webhook_sender& webhooks);
+
   /// The shard of the payment Alipay+ knows as `alipay_request_id`.
   store::shard_id shard_of(std::string_view alipay_request_id) const;
 
@@ -146,6 +160,12 @@ class inbox_relay {
   /// taken entry.
   static boost::asio::awaitable<void> apply_refund_row(std::shared_ptr<state> st, engine::refund_order order,
                                                        std::int64_t id, store::shard_id shard, std::uint64_t token);
+  /// Re-queues a `redeliver` row's event, deletes the row, and settles its taken entry.
+  static boost::asio::awaitable<void> apply_redeliver_row(std::shared_ptr<state> st, std::string event_id,
+                                                          std::int64_t id, store::shard_id shard, std::uint64_t token);
+  /// Posts `msg` for payment `payment_id` in `shard`: the row id once durable (a store-thread job).
+  static boost::asio::awaitable<std::int64_t> post(std::shared_ptr<state> st, store::shard_id shard,
+                                                   std::int64_t payment_id, engine::inbox_message msg);
   std::shared_ptr<state> st_;
 };
 

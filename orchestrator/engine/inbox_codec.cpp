@@ -300,7 +300,7 @@ std::optional<store::anomaly_record> decode_anomaly(reader& r, const json::value
 
 std::optional<inbox_kind> kind_of(std::string_view kind) {
   for (const auto k : {inbox_kind::notify, inbox_kind::cancel, inbox_kind::inquiry, inbox_kind::early_answer,
-                       inbox_kind::refund})
+                       inbox_kind::refund, inbox_kind::redeliver})
     if (kind == to_string(k)) return k;
   return std::nullopt;
 }
@@ -339,6 +339,7 @@ std::string_view to_string(inbox_kind k) {
     case inbox_kind::inquiry: return "inquiry";
     case inbox_kind::early_answer: return "early_answer";
     case inbox_kind::refund: return "refund";
+    case inbox_kind::redeliver: return "redeliver";
   }
   return "?";
 }
@@ -379,9 +380,12 @@ std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind_text,
   if (!kind)  // Reported by length only: the column is hostile bytes.
     return inbox_decode_error{inbox_failure::unknown_format,
                               "unknown kind (" + std::to_string(kind_text.size()) + " bytes)"};
-  // A refund order is not an input: the caller reads it with decode_refund_inbox().
+  // A refund order or a redeliver is not an input: the caller reads it with
+  // decode_refund_inbox() / decode_redeliver_inbox().
   if (*kind == inbox_kind::refund)
     return inbox_decode_error{inbox_failure::unknown_format, "a refund order is not an input"};
+  if (*kind == inbox_kind::redeliver)
+    return inbox_decode_error{inbox_failure::unknown_format, "a redeliver is not an input"};
   auto parsed = parse_body(body);
   if (auto* bad = std::get_if<inbox_decode_error>(&parsed)) return std::move(*bad);
   const json::value doc = std::get<json::value>(std::move(parsed));
@@ -398,7 +402,8 @@ std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind_text,
     case inbox_kind::early_answer:
       ev = decode_empty_event(r, top.if_contains("event"), create_answered_early{});
       break;
-    case inbox_kind::refund: break;  // answered above
+    case inbox_kind::refund:
+    case inbox_kind::redeliver: break;  // answered above
   }
   input in;
   if (ev) in.ev = std::move(*ev);
@@ -457,6 +462,27 @@ std::variant<refund_order, inbox_decode_error> decode_refund_inbox(std::string_v
   order.origin = *origin;
   order.merchant_request = std::move(*request);
   return order;
+}
+
+std::variant<inbox_message, inbox_refusal> encode_redeliver_inbox(std::string_view event_id) {
+  if (event_id.empty()) return inbox_refusal::not_an_inbox_input;
+  if (event_id.size() > max_event_id_bytes) return inbox_refusal::too_large;
+  const json::object body{{"v", inbox_body_version}, {"eventId", hex(event_id)}};
+  return inbox_message{std::string(to_string(inbox_kind::redeliver)), json::serialize(body)};
+}
+
+std::variant<std::string, inbox_decode_error> decode_redeliver_inbox(std::string_view body) {
+  auto parsed = parse_body(body);
+  if (auto* bad = std::get_if<inbox_decode_error>(&parsed)) return std::move(*bad);
+  const json::value doc = std::get<json::value>(std::move(parsed));
+  std::string error;
+  reader r(error);
+  const auto* o = r.object(&doc, "body", {"v", "eventId"});
+  if (o == nullptr) return malformed(error);
+  auto id = r.bytes(*o, "eventId", "body", max_event_id_bytes);
+  if (!id) return malformed(error);
+  if (id->empty()) return malformed("eventId: empty");
+  return std::move(*id);
 }
 
 }  // namespace cashier::engine

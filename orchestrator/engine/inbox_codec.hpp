@@ -38,9 +38,11 @@ enum class inbox_kind {
   inquiry,       ///< the operator's inquiry (inquiry_requested)
   early_answer,  ///< the merchant's create was answered 202 (create_answered_early)
   refund,        ///< a refund order (engine::refund_order) made on a non-owner
+  redeliver,     ///< the operator's redeliver of a merchant event (its event id) made on a non-owner
 };
 
-/// The `kind` column's text of `k` ("notify", "cancel", "inquiry", "early_answer", "refund").
+/// The `kind` column's text of `k` ("notify", "cancel", "inquiry", "early_answer", "refund",
+/// "redeliver").
 std::string_view to_string(inbox_kind k);
 
 /// An input as an inbox row's kind and body.
@@ -72,7 +74,8 @@ struct inbox_decode_error {
 };
 
 /// The input a row carries (payment_id and inbox_id left 0 for the caller to set from the row),
-/// or why not. Never throws. A `refund` row is not an input: unknown_format (decode_refund_inbox).
+/// or why not. Never throws. A `refund` or `redeliver` row is not an input: unknown_format
+/// (decode_refund_inbox, decode_redeliver_inbox).
 std::variant<input, inbox_decode_error> decode_inbox(std::string_view kind, std::string_view body);
 
 /// The row (kind `refund`) for `order`, or why it cannot travel (too_large; not_an_inbox_input
@@ -83,5 +86,15 @@ std::variant<inbox_message, inbox_refusal> encode_refund_inbox(const refund_orde
 /// The refund order a `refund` row's body carries (payment_id left 0 for the caller to set from
 /// the row), or why not, with the same classes of failure as decode_inbox(). Never throws.
 std::variant<refund_order, inbox_decode_error> decode_refund_inbox(std::string_view body);
+
+/// The row (kind `redeliver`) for the operator's redeliver of merchant event `event_id`, or why it
+/// cannot travel (not_an_inbox_input when empty, too_large beyond max_event_id_bytes).
+std::variant<inbox_message, inbox_refusal> encode_redeliver_inbox(std::string_view event_id);
+
+/// The event id a `redeliver` row's body carries, or why not (as decode_inbox()). Never throws.
+std::variant<std::string, inbox_decode_error> decode_redeliver_inbox(std::string_view body);
+
+/// An event id longer than this does not travel (ours are "evt_" + 26 characters).
+inline constexpr std::size_t max_event_id_bytes = 128;
 
 }  // namespace cashier::engine

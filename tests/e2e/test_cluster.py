@@ -222,7 +222,8 @@ class ClusterMode(unittest.TestCase):
         """Every instance's notifyUrl is m0's listener, so Alipay+ notifies the payments m1 and m2
         own at m0: m0 posts each to the inbox and acks once the row is durable; the owner applies
         it (its notify record is stored with the payment). A merchant cancel sent to m0 for a
-        payment m2 owns is answered 202 and the owner cancels it."""
+        payment m2 owns is answered 202 and the owner cancels it; a merchant's and an operator's
+        refund and an operator's redeliver sent to a non-owner are carried out by the owner."""
         store = {"engine": "postgres", "postgres": {"conninfo": self.conninfo},
                  "cluster": {"instanceId": "m0", "leaseSeconds": LEASE_SECONDS}}
         c = Cluster(auto_pay_after="4s", request_timeout_ms=1000, config_extra={"database": None, "store": store})
@@ -274,6 +275,22 @@ class ClusterMode(unittest.TestCase):
             self.assertEqual(psql(self.conninfo, "SELECT count(*) FROM refunds"), "1")
             wait_until(lambda: psql(self.conninfo, "SELECT count(*) FROM inbox") == "0", 10, "the refund row to go")
             wait_until(lambda: all(c.sink.for_payment(p) for p in paid), 30, "a webhook per payment")
+            # The operator's refund and redeliver (cashierctl refund / redeliver) sent to m0 for
+            # payments m2 owns go to m2's inbox too: the refund is created once, by m2, and the
+            # event is delivered again under the same webhook id.
+            code, op = c.admin("/admin/payments/ib-m2-0/refund", {"value": "50", "refundRequestId": "op-1"})
+            self.assertIn(code, (201, 202), op)
+            self.assertEqual(op["refundRequestId"], "op-1", op)
+            self.assertEqual(psql(self.conninfo, "SELECT count(*) FROM refunds"), "2")
+            event = psql(self.conninfo, "SELECT convert_from(o.event_id, 'UTF8') FROM merchant_outbox o JOIN payments p "
+                                        "ON p.id = o.payment_id WHERE p.payment_request_id = 'ib-m2-1' ORDER BY o.seq LIMIT 1")
+            before = len(c.sink.for_payment("ib-m2-1"))
+            code, body = c.admin("/admin/events/%s/redeliver" % event)
+            self.assertEqual(code, 202, body)
+            wait_until(lambda: len(c.sink.for_payment("ib-m2-1")) > before, 30, "the redelivered webhook")
+            again = c.sink.for_payment("ib-m2-1")[before:]
+            self.assertIn(event, [{k.lower(): v for k, v in e["headers"].items()}.get("webhook-id") for e in again])
+            wait_until(lambda: psql(self.conninfo, "SELECT count(*) FROM inbox") == "0", 10, "the operator's rows to go")
         finally:
             for m in members:
                 if m.view.daemon and m.view.daemon.alive():

@@ -4,7 +4,8 @@
 // refusal says why; a decoded input is one that may travel (it encodes again), and encoding is a
 // fixed point after one round (decode(encode(x)) encodes to the same bytes), so what the owner
 // applies is exactly what the poster meant. The body is also read as a refund order's
-// (decode_refund_inbox), with the same properties. A broken property traps.
+// (decode_refund_inbox) and as a redeliver's (decode_redeliver_inbox), with the same properties.
+// A broken property traps.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -44,6 +45,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto* m2 = std::get_if<inbox_message>(&twice);
     if (m2 == nullptr || m2->body != m->body) __builtin_trap();
   } else if (std::get<inbox_decode_error>(order).detail.empty()) {
+    __builtin_trap();
+  }
+  // A redeliver's body: refused with a reason, or a fixed point after one round.
+  if (const auto id = decode_redeliver_inbox(rest); const auto* e = std::get_if<std::string>(&id)) {
+    const auto once = encode_redeliver_inbox(*e);
+    const auto* m = std::get_if<inbox_message>(&once);
+    if (m == nullptr || m->kind != "redeliver") __builtin_trap();
+    const auto again = decode_redeliver_inbox(m->body);
+    if (!std::holds_alternative<std::string>(again) || std::get<std::string>(again) != *e) __builtin_trap();
+  } else if (std::get<inbox_decode_error>(id).detail.empty()) {
     __builtin_trap();
   }
   const auto decoded = decode_inbox(kind, rest);

@@ -1,7 +1,8 @@
 // The admin cancel and inquiry in cluster mode (admin_api.hpp, inbox_relay.hpp), two daemons'
 // drivers on one SQLite file: instance A acts for no shard, B for all. With the inbox, A posts
 // the operator's cancel or inquiry and answers 202 with the payment as stored, and a cancel of
-// a final payment 409 without a row; without it (a process whose file another one took over),
+// a final payment 409 without a row, and the operator's redeliver of B's event goes to B's inbox
+// too (B's sender re-queues it); without it (a process whose file another one took over),
 // a request the fence refuses is answered 503, never 202 with nothing recorded.
 #include <doctest/doctest.h>
 
@@ -93,6 +94,45 @@ TEST_CASE("an admin cancel the fence refuses (not_owner) is answered 503, not 20
   const auto answer = r.post("/admin/payments/order-adm/cancel");
   CHECK(answer.status == 503);
   CHECK(r.b.store->load(r.id)->pending != pending_action::cancel);
+}
+
+TEST_CASE("cluster mode: the operator's redeliver of another instance's event goes to its inbox and its sender re-queues it") {
+  rig r(true);
+  // A final payment with a merchant event (payment.cancelled), given up on (dead) by b's sender.
+  engine::input cancel;
+  cancel.payment_id = r.id;
+  cancel.ev = cancel_requested{requester::merchant, "for an event"};
+  REQUIRE(submit(r.io, r.b.drv, cancel).result == engine::outcome::applied);
+  run_until(r.io, [&] { return !r.b.store->outbox_of(r.id).empty(); });
+  const auto event = r.b.store->outbox_of(r.id).front();
+  store::transition dead;
+  dead.deliveries.push_back({event.event_id, 8, event.next_attempt_at, store::outbox_state::dead, 500, "refused"});
+  REQUIRE(r.b.store->commit_one(dead).status == store::commit_status::committed);
+
+  // On a (no shard): accepted once the row is durable; the event itself is not touched here.
+  const auto answer = r.post("/admin/events/" + event.event_id + "/redeliver");
+  CHECK(answer.status == 202);
+  CHECK(boost::json::parse(answer.body).at("status") == "queued");
+  const auto rows = r.a.inbox();
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].kind == "redeliver");
+  CHECK(rows[0].payment_id == r.id);
+  CHECK(r.b.store->outbox_by_event_id(event.event_id)->state == store::outbox_state::dead);
+
+  // b, the owner, applies it: its sender re-queues the event (pending, attempts from 0) and the
+  // row is deleted.
+  webhook_sender b_webhooks(r.io.get_executor(), r.b.db, r.b.clock, {});
+  r.b.relay.use_webhooks(b_webhooks);
+  r.b.relay.poll(r.b.shards());
+  run_until(r.io, [&] { return r.b.inbox().empty(); });
+  const auto requeued = r.b.store->outbox_by_event_id(event.event_id);
+  REQUIRE(requeued);
+  CHECK(requeued->state == store::outbox_state::pending);
+  CHECK(requeued->attempts == 0);
+  CHECK(r.b.relay.stats().applied == 1);
+  // An unknown event is 404 on the non-owner too, with no row.
+  CHECK(r.post("/admin/events/evt_none/redeliver").status == 404);
+  CHECK(r.a.inbox().empty());
 }
 
 // The admin's store calls (the payment a name resolves to, a redeliver) are jobs on the store

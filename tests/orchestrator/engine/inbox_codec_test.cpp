@@ -340,4 +340,36 @@ TEST_CASE("a refund row is not an input, and a damaged refund body is malformed"
 }
 
 }  // namespace
+TEST_CASE("an operator's redeliver travels as kind redeliver; it is not an input, and a damaged one is malformed") {
+  const auto msg = encode_redeliver_inbox("evt_0123456789abcdefghijklmnop");
+  REQUIRE(std::holds_alternative<inbox_message>(msg));
+  const auto& m = std::get<inbox_message>(msg);
+  CHECK(m.kind == "redeliver");
+  const auto back = decode_redeliver_inbox(m.body);
+  REQUIRE(std::holds_alternative<std::string>(back));
+  CHECK(std::get<std::string>(back) == "evt_0123456789abcdefghijklmnop");
+  // Any bytes of an event id come back as they went (hex on the wire), up to the bound.
+  const std::string odd("evt\x00\xff\"x", 7);
+  CHECK(std::get<std::string>(decode_redeliver_inbox(std::get<inbox_message>(encode_redeliver_inbox(odd)).body)) == odd);
+  CHECK(std::get<inbox_refusal>(encode_redeliver_inbox("")) == inbox_refusal::not_an_inbox_input);
+  CHECK(std::get<inbox_refusal>(encode_redeliver_inbox(std::string(max_event_id_bytes + 1, 'e'))) ==
+        inbox_refusal::too_large);
+  // decode_inbox keeps it, never applied as another input.
+  const auto as_input = decode_inbox("redeliver", m.body);
+  REQUIRE(std::holds_alternative<inbox_decode_error>(as_input));
+  CHECK(std::get<inbox_decode_error>(as_input).failure == inbox_failure::unknown_format);
+  const auto failure = [](std::string_view body) {
+    const auto r = decode_redeliver_inbox(body);
+    REQUIRE(std::holds_alternative<inbox_decode_error>(r));
+    return std::get<inbox_decode_error>(r).failure;
+  };
+  CHECK(failure(R"({"v":2,"eventId":1})") == inbox_failure::unknown_format);
+  for (const std::string b : {"", "[]", R"({"v":1})", R"({"v":1,"eventId":""})", R"({"v":1,"eventId":"ZZ"})",
+                              R"({"v":1,"eventId":"6576","x":1})", R"({"v":1,"eventId":7})"}) {
+    CAPTURE(b);
+    CHECK(failure(b) == inbox_failure::malformed);
+  }
+  CHECK(failure(refund_body(sample_order())) == inbox_failure::malformed);
+}
+
 }  // namespace cashier::engine
