@@ -52,7 +52,8 @@ asio::awaitable<placed_refund> through_inbox(refund_placement_deps deps, engine:
   // The read-only checks first (a repeat answers 200 here; a refusal answers without posting a
   // row the owner would only refuse).
   auto check = [&order](store::payment_store& s) { return engine::answer_without_creating(s, order); };
-  if (auto known = co_await deps.db.call(std::move(check))) co_return answered(std::move(*known));
+  auto known = co_await deps.db.call(std::move(check));
+  if (known) co_return answered(std::move(*known));
   const auto row = co_await deps.inbox->post_refund(order, alipay_request_id);
   if (!row) co_return placed_refund{placement_end::not_posted, {}};
   const auto shard = deps.inbox->shard_of(alipay_request_id);
@@ -60,10 +61,11 @@ asio::awaitable<placed_refund> through_inbox(refund_placement_deps deps, engine:
   const auto give_up = std::chrono::steady_clock::now() + deps.wait;
   for (;;) {
     auto reread = [&order, shard, id = *row](store::payment_store& s) { return read_progress(s, order, shard, id); };
-    if (auto known = co_await deps.db.call(std::move(reread))) {
+    auto progress = co_await deps.db.call(std::move(reread));
+    if (progress) {
       // The row is gone and the checks pass again (an amount freed meanwhile): retry.
-      if (known->status == engine::refund_order_status::conflict) co_return placed_refund{};
-      co_return answered(std::move(*known));
+      if (progress->status == engine::refund_order_status::conflict) co_return placed_refund{};
+      co_return answered(std::move(*progress));
     }
     if (std::chrono::steady_clock::now() >= give_up) co_return placed_refund{placement_end::accepted, {}};
     timer.expires_after(refund_poll_interval);

@@ -340,7 +340,7 @@ TEST_CASE("a refund row is not an input, and a damaged refund body is malformed"
 }
 
 }  // namespace
-TEST_CASE("an operator's redeliver travels as kind redeliver; it is not an input, and a damaged one is malformed") {
+TEST_CASE("an operator's redeliver travels as kind redeliver, is not an input, and a damaged one is malformed") {
   const auto msg = encode_redeliver_inbox("evt_0123456789abcdefghijklmnop");
   REQUIRE(std::holds_alternative<inbox_message>(msg));
   const auto& m = std::get<inbox_message>(msg);
