@@ -237,34 +237,34 @@ void inbox_relay::take_rows(const std::shared_ptr<state>& st_ptr, std::vector<st
   for (const auto& row : rows) {
     if (st.taken.contains(row.id)) continue;
     const auto token = st.next_token++;
+    // A row that is no engine input: `decoded` applied by `apply` when this instance serves its
+    // kind, else kept as a row of an unknown format (for an instance that does).
+    const auto take_other = [&](auto decoded, bool served, const char* not_served, auto apply) {
+      using value = std::variant_alternative_t<0, decltype(decoded)>;
+      if (auto* v = std::get_if<value>(&decoded)) {
+        if (served) {
+          st.taken.emplace(row.id, taken_row{row.shard, token, true});
+          ++st.stats.submitted;
+          asio::co_spawn(st.deps.io, apply(std::move(*v)), asio::detached);
+          return;
+        }
+        decoded = engine::inbox_decode_error{engine::inbox_failure::unknown_format, not_served};
+      }
+      keep_undecodable(st, row, token, std::get<engine::inbox_decode_error>(decoded));
+    };
     if (row.kind == engine::to_string(engine::inbox_kind::refund)) {
-      auto order = engine::decode_refund_inbox(row.body);
-      if (auto* o = std::get_if<engine::refund_order>(&order); o != nullptr && st.deps.drv.serves_refunds()) {
-        o->payment_id = row.payment_id;
-        st.taken.emplace(row.id, taken_row{row.shard, token, true});
-        ++st.stats.submitted;
-        asio::co_spawn(st.deps.io, apply_refund_row(st_ptr, std::move(*o), row.id, row.shard, token), asio::detached);
-        continue;
-      }
-      if (std::holds_alternative<engine::refund_order>(order)) {
-        // Refunds are not served here (no refund engine): kept for an instance that serves them.
-        order = engine::inbox_decode_error{engine::inbox_failure::unknown_format, "refunds are not served here"};
-      }
-      keep_undecodable(st, row, token, std::get<engine::inbox_decode_error>(order));
+      take_other(engine::decode_refund_inbox(row.body), st.deps.drv.serves_refunds(), "refunds are not served here",
+                 [&](engine::refund_order o) {
+                   o.payment_id = row.payment_id;
+                   return apply_refund_row(st_ptr, std::move(o), row.id, row.shard, token);
+                 });
       continue;
     }
     if (row.kind == engine::to_string(engine::inbox_kind::redeliver)) {
-      auto event_id = engine::decode_redeliver_inbox(row.body);
-      if (auto* e = std::get_if<std::string>(&event_id); e != nullptr && st.webhooks != nullptr) {
-        st.taken.emplace(row.id, taken_row{row.shard, token, true});
-        ++st.stats.submitted;
-        asio::co_spawn(st.deps.io, apply_redeliver_row(st_ptr, std::move(*e), row.id, row.shard, token), asio::detached);
-        continue;
-      }
-      if (std::holds_alternative<std::string>(event_id)) {
-        event_id = engine::inbox_decode_error{engine::inbox_failure::unknown_format, "no webhook sender here"};
-      }
-      keep_undecodable(st, row, token, std::get<engine::inbox_decode_error>(event_id));
+      take_other(engine::decode_redeliver_inbox(row.body), st.webhooks != nullptr, "no webhook sender here",
+                 [&](std::string event_id) {
+                   return apply_redeliver_row(st_ptr, std::move(event_id), row.id, row.shard, token);
+                 });
       continue;
     }
     auto decoded = engine::decode_inbox(row.kind, row.body);

@@ -134,6 +134,30 @@ void drain(asio::io_context& io, cluster_member& m) {
   run_until(io, [&] { return done; });
 }
 
+/// One cluster member alone on a fresh file (every shard its own), and a payment it created
+/// (its pay held when `hold_pay`: Alipay+ has not answered it yet).
+struct lone_member {
+  explicit lone_member(const std::string& order, bool hold_pay = false)
+      : path(dir.file("cashier.db")), a(io, path), member(member_of(io, a, stats, "a")) {
+    member->start();
+    const auto id = member->draw_payment_request_id(next_id);
+    REQUIRE(id);
+    a.gw.hold_pays = hold_pay;
+    made = submit(io, a.drv, create_with(order, *id));
+    REQUIRE(made.result == engine::outcome::applied);
+    shard = store::shard_of(*id, 64);
+  }
+
+  asio::io_context io;
+  store::test::temp_dir dir;
+  std::string path;
+  metrics stats;
+  process a;
+  std::unique_ptr<cluster_member> member;
+  engine::output made;
+  store::shard_id shard = 0;
+};
+
 }  // namespace
 
 TEST_CASE("a cluster member takes the shards it claims over, and a second one gets none while they are held") {
@@ -226,24 +250,16 @@ TEST_CASE("a fenced-out commit drops its shard, a drain releases the rest and th
 }
 
 TEST_CASE("a cancel queued behind a commit that is fenced out fails like a store outage, nothing written") {
-  asio::io_context io;
-  store::test::temp_dir dir;
-  const auto path = dir.file("cashier.db");
-  metrics ma;
-  process a(io, path);
-  auto member = member_of(io, a, ma, "a");
-  member->start();
-  const auto id = member->draw_payment_request_id(next_id);
-  REQUIRE(id);
-  a.gw.hold_pays = true;  // the pay goes out and its answer waits
-  const auto made = submit(io, a.drv, create_with("order-h", *id));
-  REQUIRE(made.result == engine::outcome::applied);
-  const auto shard = store::shard_of(*id, 64);
+  lone_member t("order-h", true);  // the pay goes out and its answer waits
+  auto& io = t.io;
+  auto& a = t.a;
+  const auto& made = t.made;
+  const auto shard = t.shard;
   run_until(io, [&] { return a.drv.stats().calls_in_flight == 1; });
 
   // The shard is taken by force while the pay is out. Its answer comes back and its commit goes
   // out to a store thread held by a gate; the merchant's cancel arrives meanwhile and queues.
-  auto other = store::open_sqlite_clustered(path);
+  auto other = store::open_sqlite_clustered(t.path);
   const std::vector<store::shard_id> one{shard};
   REQUIRE(other->claim("intruder", 0, std::chrono::seconds(10), true, one).changed.size() == 1);
   std::promise<void> gate;
@@ -272,8 +288,8 @@ TEST_CASE("a cancel queued behind a commit that is fenced out fails like a store
   CHECK_FALSE(answered);
   REQUIRE(error);
   CHECK_THROWS_AS(std::rethrow_exception(error), store::store_error);
-  run_until(io, [&] { return !member->leases().acts_for(shard); });
-  CHECK(member->held() == 63);
+  run_until(io, [&] { return !t.member->leases().acts_for(shard); });
+  CHECK(t.member->held() == 63);
   const auto stored = other->load(made.after.id);
   REQUIRE(stored);
   CHECK(stored->pending != pending_action::cancel);  // neither the answer nor the cancel written
@@ -283,18 +299,11 @@ TEST_CASE("a cancel queued behind a commit that is fenced out fails like a store
 }
 
 TEST_CASE("an input queued for a shard the member stops acting for fails like a store outage") {
-  asio::io_context io;
-  store::test::temp_dir dir;
-  const auto path = dir.file("cashier.db");
-  metrics ma;
-  process a(io, path);
-  auto member = member_of(io, a, ma, "a");
-  member->start();
-  const auto id = member->draw_payment_request_id(next_id);
-  REQUIRE(id);
-  const auto made = submit(io, a.drv, create_with("order-q", *id));
-  REQUIRE(made.result == engine::outcome::applied);
-  const auto shard = store::shard_of(*id, 64);
+  lone_member t("order-q");
+  auto& io = t.io;
+  auto& a = t.a;
+  const auto& made = t.made;
+  const auto shard = t.shard;
 
   // The cancel is queued (its flush posted after the second coroutine), then the shard is
   // dropped before the flush: the merchant's wait ends with a store_error (503, retry).
