@@ -1,7 +1,7 @@
 // The cluster half of the PostgreSQL store (cluster_store.hpp, proto-docs/cluster.md
 // "PostgreSQL store"): the shard table, presence, the fence of a group commit and the inbox.
 // Every instant is the database's clock (clock_timestamp(), read once per call inside its
-// transaction; postgres_options::clock_offset shifts it in tests only). How the locks order
+// transaction; postgres_options::clock_offset shifts it and ::clock replaces it, in tests only). How the locks order
 // things: a claim takes its rows FOR UPDATE (SKIP LOCKED unless forced), a fenced batch takes its
 // shards' rows FOR KEY SHARE, and the two conflict, so a claim committed before a batch locked
 // the row makes that batch's transitions not_owner, and a claim never bumps an epoch under a
@@ -62,6 +62,7 @@ auto in_transaction(pg_db& db, Body body) {
 
 // The database's clock now (in epoch ms, as every stored instant), plus the test offset.
 time_point pg_store::db_now() {
+  if (clock_) return clock_();
   auto q = db_.query("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint");
   auto now = q.time(0, 0);
   if (clock_offset_) now += clock_offset_();

@@ -157,7 +157,8 @@ pg_store::pg_store(const std::string& conninfo, const postgres_options& options)
       budget_rows_(options.rejected_notify_rows),
       budget_bytes_(options.rejected_notify_bytes),
       pipeline_(options.pipeline),
-      clock_offset_(options.clock_offset) {
+      clock_offset_(options.clock_offset),
+      clock_(options.clock) {
   if (read_only_) {
     pg_check_schema(db_);
   } else {

@@ -32,6 +32,9 @@ struct postgres_options {
   /// (claim, renew, release, shards, post_inbox), so a test moves every connection's view of the
   /// database's time without sleeping. A daemon never sets it (the store's config has no key).
   std::function<duration()> clock_offset{};
+  /// Test hook only: when set, the database's clock for the cluster calls is this instead of
+  /// the server's clock_timestamp() (the simulation's virtual clock, as sqlite_options::clock).
+  std::function<time_point()> clock{};
 };
 
 /// True when `conninfo` parses as a libpq connection string (checked without connecting).

@@ -147,6 +147,7 @@ class pg_store final : public clustered_store {
   bool pipeline_;              // postgres_options::pipeline
   shard_id shard_count_ = 0;   // meta shard_count, read at open
   std::function<duration()> clock_offset_;  // postgres_options::clock_offset (tests)
+  std::function<time_point()> clock_;       // postgres_options::clock (the simulation)
   std::unordered_map<std::uint64_t, std::string> update_sql_;  // by changed-column mask
   std::unordered_map<std::uint64_t, std::string> cas_sql_;     // the same, as a pipelined CAS
   // The index of the transition whose statement broke an invariant in the last plain or careful

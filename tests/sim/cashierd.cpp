@@ -8,7 +8,6 @@
 
 #include "orchestrator/engine/payment_view.hpp"
 #include "state/machine/schedule.hpp"
-#include "state/store/sqlite_store.hpp"
 
 namespace cashier::sim {
 namespace {
@@ -63,10 +62,10 @@ engine::webhook_flaw webhook_flaw_of(injected_bug bug) {
   return engine::webhook_flaw::none;
 }
 
-sim_cashierd::sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, std::string db_path,
+sim_cashierd::sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, const sim_database& database,
                            machine_params params, process_config process, const fault_rates& rates,
                            fault_counts& faults, violation_log& log, injected_bug bug)
-    : queue_(queue), rng_(random), env_(env), db_path_(std::move(db_path)), params_(std::move(params)),
+    : queue_(queue), rng_(random), env_(env), database_(database), params_(std::move(params)),
       process_(process), rates_(rates), faults_(faults), log_(log), bug_(bug) {
   process_.limits.flaw = flaw_of(bug);
   process_.webhooks.flaw = webhook_flaw_of(bug);
@@ -79,8 +78,7 @@ engine::instants sim_cashierd::now() const {
 }
 
 void sim_cashierd::start() {
-  // NORMAL: a commit survives a process crash, which is what the simulation crashes.
-  store_ = store::open_sqlite_store(db_path_, {store::sync_mode::normal, false, 5000});
+  store_ = database_.open();
   engine::engine_config config;
   config.params = params_;
   config.webhook_url = [](const payment&) { return std::string("https://merchant.sim/hooks"); };

@@ -35,6 +35,7 @@
 #include "tests/sim/event_queue.hpp"
 #include "tests/sim/faults.hpp"
 #include "tests/sim/rng.hpp"
+#include "tests/sim/sim_database.hpp"
 
 namespace cashier::sim {
 
@@ -102,8 +103,8 @@ using reply = std::function<void(const engine::output&)>;
 /// The simulated orchestrator process.
 class sim_cashierd {
  public:
-  /// A stopped process over the database file `db_path`.
-  sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, std::string db_path,
+  /// A stopped process over `database` (which outlives it).
+  sim_cashierd(event_queue& queue, rng& random, cashierd_env& env, const sim_database& database,
                machine_params params, process_config process, const fault_rates& rates,
                fault_counts& faults, violation_log& log, injected_bug bug);
 
@@ -198,7 +199,7 @@ class sim_cashierd {
   event_queue& queue_;
   rng& rng_;
   cashierd_env& env_;
-  std::string db_path_;
+  const sim_database& database_;
   machine_params params_;
   process_config process_;
   fault_rates rates_;

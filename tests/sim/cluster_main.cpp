@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tests/sim/cluster_world.hpp"
+#include "tests/sim/sim_database.hpp"
 #include "tests/sim/seed_runner.hpp"
 
 namespace {
@@ -24,12 +25,16 @@ struct cli {
   bool expect_violations = false;
   cluster_bug bug = cluster_bug::none;
   std::string bug_name = "none";
+  std::string postgres_arg;  // --postgres as given ("env", or a conninfo)
+  std::string postgres;      // the conninfo it names
 };
 
 constexpr std::string_view usage =
     "usage: cluster-sim [--seeds N] [--first-seed S] [--seed N] [--payments P] [--instances I]\n"
     "                   [--jobs J] [--verbose] [--inject-bug no-margin|skip-fence|early-share]\n"
-    "                   [--expect-violations]\n";
+    "                   [--expect-violations] [--postgres CONNINFO|env]\n"
+    "  --postgres: run on that PostgreSQL server (a schema per seed) instead of SQLite files;\n"
+    "  `env` takes the conninfo of CASHIER_TEST_PG (the ctest fixture's server)\n";
 
 std::optional<cli> parse(int argc, char** argv) {
   cli c;
@@ -52,7 +57,11 @@ std::optional<cli> parse(int argc, char** argv) {
     else if (a == "--payments") ok = parse_number(v, c.payments) && c.payments > 0;
     else if (a == "--instances") ok = parse_number(v, c.instances) && c.instances > 0 && c.instances <= 16;
     else if (a == "--jobs") ok = parse_number(v, c.jobs) && c.jobs > 0;
-    else if (a == "--inject-bug") {
+    else if (a == "--postgres") {
+      c.postgres_arg = std::string(v);
+      c.postgres = postgres_conninfo(c.postgres_arg);
+      ok = !c.postgres.empty();
+    } else if (a == "--inject-bug") {
       const auto b = parse_cluster_bug(v);
       ok = b.has_value();
       if (b) c.bug = *b, c.bug_name = std::string(v);
@@ -69,6 +78,7 @@ std::string replay_command(const cli& c, std::uint64_t seed) {
   if (c.payments != 40) s += " --payments " + std::to_string(c.payments);
   if (c.instances != 3) s += " --instances " + std::to_string(c.instances);
   if (c.bug != cluster_bug::none) s += " --inject-bug " + c.bug_name;
+  if (!c.postgres_arg.empty()) s += " --postgres '" + c.postgres_arg + "'";
   return s;
 }
 
@@ -82,7 +92,7 @@ int main(int argc, char** argv) {
   }
   const std::string dir = seed_files_dir();
   const auto reports = run_seeds<cluster_report>(c->seeds, c->jobs, c->verbose, [&](std::uint64_t i) {
-    return run_cluster_seed({c->first_seed + i, c->payments, c->instances, c->bug, c->verbose, dir});
+    return run_cluster_seed({c->first_seed + i, c->payments, c->instances, c->bug, c->verbose, dir, c->postgres});
   });
 
   std::uint64_t broken = 0, payments = 0, commits = 0, takeovers = 0, not_owner = 0, inbox = 0, refused = 0;
@@ -113,12 +123,12 @@ int main(int argc, char** argv) {
     cancelled += r.totals.cancelled;
   }
   std::printf(
-      "cluster-sim: %llu seeds x %d instances, %llu payments (%llu SUCCESS, %llu FAIL, %llu CANCELLED), %.1f "
+      "cluster-sim: %llu seeds x %d instances on %s, %llu payments (%llu SUCCESS, %llu FAIL, %llu CANCELLED), %.1f "
       "simulated hours, %llu group commits\n"
       "  kills %d, freezes %d (%d in a commit), database restarts %d; takeovers %llu, fenced-out transitions %llu, "
       "inbox posts %llu, creates refused by a non-owner %llu\n"
       "  seeds with violations: %llu%s\n",
-      static_cast<unsigned long long>(c->seeds), c->instances, static_cast<unsigned long long>(payments),
+      static_cast<unsigned long long>(c->seeds), c->instances, c->postgres.empty() ? "SQLite" : "PostgreSQL", static_cast<unsigned long long>(payments),
       static_cast<unsigned long long>(success), static_cast<unsigned long long>(fail),
       static_cast<unsigned long long>(cancelled), hours, static_cast<unsigned long long>(commits), kills, freezes,
       in_commit, restarts, static_cast<unsigned long long>(takeovers), static_cast<unsigned long long>(not_owner),

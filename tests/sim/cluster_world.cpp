@@ -13,7 +13,6 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -24,10 +23,10 @@
 #include "orchestrator/engine/inbox_codec.hpp"
 #include "orchestrator/engine/scheduler.hpp"
 #include "orchestrator/engine/shard_leases.hpp"
-#include "state/store/sqlite_store.hpp"
 #include "tests/sim/event_queue.hpp"
 #include "tests/sim/fake_aplus.hpp"
 #include "tests/sim/rng.hpp"
+#include "tests/sim/sim_database.hpp"
 
 namespace cashier::sim {
 namespace {
@@ -98,9 +97,9 @@ class cluster_world {
   explicit cluster_world(const cluster_options& o)
       : opt_(o), rng_(o.seed), queue_(sim_start), rates_(draw_rates()), fake_(queue_, rng_, rates_, faults_, log_),
         checker_(queue_, fake_, log_),
-        db_path_(o.dir + "/cashier-cluster-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed) + ".db") {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path_ + suffix);
-    observer_ = store::open_sqlite_clustered(db_path_, options());
+        database_(o.dir, "cashier-cluster-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed), o.postgres,
+                  [this] { return queue_.now(); }) {
+    observer_ = database_.open_clustered();
     shards_ = observer_->shard_count();
     last_epoch_.assign(static_cast<std::size_t>(shards_), 0);
     table_ = table();
@@ -116,20 +115,11 @@ class cluster_world {
   ~cluster_world() {
     for (auto& n : nodes_) kill_memory(n);
     observer_.reset();
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path_ + suffix);
   }
 
   cluster_report run();
 
  private:
-  // The database's clock is the virtual clock; every connection reads it.
-  store::sqlite_options options() {
-    store::sqlite_options o;
-    o.synchronous = store::sync_mode::normal;
-    o.background_checkpoint = false;
-    o.clock = [this] { return queue_.now(); };
-    return o;
-  }
   fault_rates draw_rates() {
     // The business faults of the single-instance world at half intensity; this world's own
     // faults are kills, freezes and database restarts.
@@ -207,7 +197,7 @@ class cluster_world {
   violation_log log_;
   fake_aplus fake_;
   checker checker_;
-  std::string db_path_;
+  sim_database database_;  // its clock, the virtual one, judges every lease
   std::unique_ptr<store::clustered_store> observer_;  // the checks' own connection
   store::shard_id shards_ = 0;
   std::vector<node> nodes_;
@@ -251,7 +241,7 @@ bool cluster_world::db(node& n) {
   if (n.reopen && n.up) {
     n.reopen = false;
     n.eng.reset();
-    n.store = store::open_sqlite_clustered(db_path_, options());
+    n.store = database_.open_clustered();
     engine::engine_config config;
     config.webhook_url = [](const payment&) { return std::string("https://merchant.sim/hooks"); };
     config.new_event_id = [](const payment& p, std::int32_t seq) {

@@ -39,6 +39,7 @@ struct cluster_options {
   cluster_bug bug = cluster_bug::none; ///< a deliberate bug
   bool verbose = false;                ///< print a trace of the run
   std::string dir;                     ///< directory for the SQLite file
+  std::string postgres;                ///< a PostgreSQL conninfo: run on it instead (sim_database.hpp)
 };
 
 /// What one run did and found.

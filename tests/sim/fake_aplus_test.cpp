@@ -173,8 +173,8 @@ TEST_CASE("fake: the usual cancel window ends at 00:15 UTC+8 the next day") {
 
 TEST_CASE("a run replays identically from its seed, and finds nothing wrong") {
   const std::string dir = std::filesystem::temp_directory_path().string();
-  const auto a = run_seed({3, 8, injected_bug::none, false, dir});
-  const auto b = run_seed({3, 8, injected_bug::none, false, dir});
+  const auto a = run_seed({3, 8, injected_bug::none, false, dir, scenario::random, ""});
+  const auto b = run_seed({3, 8, injected_bug::none, false, dir, scenario::random, ""});
   CHECK(a.violations.empty());
   CHECK(a.commits == b.commits);
   CHECK(a.simulated == b.simulated);

@@ -28,6 +28,8 @@ struct cli {
   std::string bug_name = "none";
   scenario world = scenario::random;
   std::string scenario_name = "random";
+  std::string postgres_arg;  // --postgres as given ("env", or a conninfo)
+  std::string postgres;      // the conninfo it names
 };
 
 constexpr std::string_view usage =
@@ -36,7 +38,9 @@ constexpr std::string_view usage =
     "                                 cancel-over-pay|no-last-look|cancel-after-window|leak-token|\n"
     "                                 ignore-cap|fire-early|refund-new-id|refund-skips-budget]\n"
     "                   [--scenario random|downtime|late-evening]\n"
-    "                   [--expect-violations]\n";
+    "                   [--expect-violations] [--postgres CONNINFO|env]\n"
+    "  --postgres: run on that PostgreSQL server (a schema per seed) instead of SQLite files;\n"
+    "  `env` takes the conninfo of CASHIER_TEST_PG (the ctest fixture's server)\n";
 
 std::optional<cli> parse(int argc, char** argv) {
   cli c;
@@ -64,6 +68,10 @@ std::optional<cli> parse(int argc, char** argv) {
       const auto b = parse_bug(v);
       ok = b.has_value();
       if (b) c.bug = *b, c.bug_name = std::string(v);
+    } else if (a == "--postgres") {
+      c.postgres_arg = std::string(v);
+      c.postgres = postgres_conninfo(c.postgres_arg);
+      ok = !c.postgres.empty();
     } else if (a == "--scenario") {
       const auto w = parse_scenario(v);
       ok = w.has_value();
@@ -79,7 +87,7 @@ std::optional<cli> parse(int argc, char** argv) {
 std::vector<run_report> run_all(const cli& c) {
   const std::string dir = seed_files_dir();
   return run_seeds<run_report>(c.seeds, c.jobs, c.verbose, [&](std::uint64_t i) {
-    return run_seed({c.first_seed + i, c.payments, c.bug, c.verbose, dir, c.world});
+    return run_seed({c.first_seed + i, c.payments, c.bug, c.verbose, dir, c.world, c.postgres});
   });
 }
 
@@ -88,6 +96,7 @@ std::string replay_command(const cli& c, std::uint64_t seed) {
   if (c.payments != 50) s += " --payments " + std::to_string(c.payments);
   if (c.bug != injected_bug::none) s += " --inject-bug " + c.bug_name;
   if (c.world != scenario::random) s += " --scenario " + c.scenario_name;
+  if (!c.postgres_arg.empty()) s += " --postgres '" + c.postgres_arg + "'";
   return s;
 }
 
@@ -173,11 +182,11 @@ void print_summary(const cli& c, const std::vector<run_report>& reports, std::si
     t.cancel_failed_events += r.totals.cancel_failed_events;
     latest = std::max(latest, r.totals.latest_final);
   }
-  std::printf("cashier-sim: %llu seeds (%llu..%llu), %llu payments simulated (SUCCESS %llu, FAIL %llu, "
+  std::printf("cashier-sim: %llu seeds (%llu..%llu) on %s, %llu payments simulated (SUCCESS %llu, FAIL %llu, "
               "CANCELLED %llu), %.1f simulated hours, %llu group commits (%llu of several inputs, %llu with "
               "two for one payment)\n",
               static_cast<unsigned long long>(c.seeds), static_cast<unsigned long long>(c.first_seed),
-              static_cast<unsigned long long>(c.first_seed + c.seeds - 1),
+              static_cast<unsigned long long>(c.first_seed + c.seeds - 1), c.postgres.empty() ? "SQLite" : "PostgreSQL",
               static_cast<unsigned long long>(payments), static_cast<unsigned long long>(t.success),
               static_cast<unsigned long long>(t.fail), static_cast<unsigned long long>(t.cancelled),
               std::chrono::duration<double, std::ratio<3600>>(simulated).count(),

@@ -5,12 +5,10 @@
 
 #include <cstdio>
 #include <algorithm>
-#include <filesystem>
 #include <memory>
 #include <tuple>
 #include <utility>
 
-#include "state/store/sqlite_store.hpp"
 
 namespace cashier::sim {
 namespace {
@@ -59,14 +57,13 @@ class world final : public cashierd_env {
   explicit world(const run_options& o)
       : opt_(o), rng_(o.seed), queue_(sim_start), rates_(rates_for(o.world, rng_)),
         fake_(queue_, rng_, rates_, faults_, log_), checker_(queue_, fake_, log_),
-        db_path_(o.dir + "/cashier-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed) + ".db"),
-        cashierd_(queue_, rng_, *this, db_path_, draw_params(rng_), draw_process(rng_, faults_), rates_, faults_,
+        database_(o.dir, "cashier-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed), o.postgres,
+                  [this] { return queue_.now(); }),
+        cashierd_(queue_, rng_, *this, database_, draw_params(rng_), draw_process(rng_, faults_), rates_, faults_,
                   log_, o.bug),
         refunds_(queue_, o.seed, rates_, faults_, log_, cashierd_, fake_, checker_) {}
 
-  ~world() override {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path_ + suffix);
-  }
+  ~world() override = default;
 
   run_report run();
 
@@ -168,7 +165,7 @@ class world final : public cashierd_env {
   violation_log log_;
   fake_aplus fake_;
   checker checker_;
-  std::string db_path_;
+  sim_database database_;  // a SQLite file of its own, or a PostgreSQL schema
   sim_cashierd cashierd_;
   refund_world refunds_;
   std::vector<merchant_payment> merchant_;
@@ -582,7 +579,7 @@ run_report world::run() {
     if (cashierd_.redeliver_dead([this](const store::outbox_record& r) { checker_.on_dead(r); }) == 0) break;
   }
   if (log_.empty()) {
-    auto s = store::open_sqlite_store(db_path_, {store::sync_mode::normal, false, 5000});
+    auto s = database_.open();
     std::vector<std::string> ids;
     for (const auto& m : merchant_) ids.push_back(m.id);
     checker_.at_end(*s, ids);

@@ -35,6 +35,7 @@ struct run_options {
   bool verbose = false;                   ///< print a trace of the run
   std::string dir;                        ///< directory for the SQLite file
   scenario world = scenario::random;      ///< which world
+  std::string postgres;                   ///< a PostgreSQL conninfo: run on it instead (sim_database.hpp)
 };
 
 /// What one run did and found.
