@@ -54,10 +54,8 @@ TEST_CASE("the inbox listener wakes on a post and again after its connection is 
   engine::input create;
   create.create = store::test::sample_payment("order-l", to_epoch_ms(t0));
   create.ev = created{};
-  std::optional<engine::output> made;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { made = co_await owner.drv.submit(create); }, asio::detached);
-  run_until(io, [&] { return made.has_value(); });
-  REQUIRE(made->result == engine::outcome::applied);
+  const auto made = submit(io, owner.drv, create);
+  REQUIRE(made.result == engine::outcome::applied);
 
   const auto app = unique_name("inbox_listener_test_");
   int woken = 0;
@@ -68,8 +66,8 @@ TEST_CASE("the inbox listener wakes on a post and again after its connection is 
   CHECK(woken == 1);  // once at connection: rows posted while nobody listened
 
   const auto poster = store::open_postgres_store(db.conninfo());
-  const auto shard = store::shard_of(made->after, poster->shard_count());
-  poster->post_inbox(shard, made->after.id, "inquiry", "{}");
+  const auto shard = store::shard_of(made.after, poster->shard_count());
+  poster->post_inbox(shard, made.after.id, "inquiry", "{}");
   run_until(io, [&] { return woken >= 2; });
   CHECK(listener.stats().notifications >= 1);
 
@@ -83,7 +81,7 @@ TEST_CASE("the inbox listener wakes on a post and again after its connection is 
   CHECK(stats.render().find("cashierd_inbox_listening 1") != std::string::npos);
   const int before = woken;
   CHECK(before >= 3);
-  poster->post_inbox(shard, made->after.id, "inquiry", "{}");
+  poster->post_inbox(shard, made.after.id, "inquiry", "{}");
   run_until(io, [&] { return woken > before; });
   listener.stop();
   io.restart();
@@ -101,11 +99,9 @@ TEST_CASE("a post to another instance's shard is applied on the LISTEN wake-up a
   engine::input create;
   create.create = store::test::sample_payment("order-w", to_epoch_ms(t0));
   create.ev = created{};
-  std::optional<engine::output> made;
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> { made = co_await b.drv.submit(create); }, asio::detached);
-  run_until(io, [&] { return made.has_value(); });
-  REQUIRE(made->result == engine::outcome::applied);
-  const auto p = made->after;
+  const auto made = submit(io, b.drv, create);
+  REQUIRE(made.result == engine::outcome::applied);
+  const auto p = made.after;
 
   // B polls only when woken: no claim tick in this test.
   inbox_listener listener(io, db.conninfo(), [&] { b.relay.poll_held(); });
