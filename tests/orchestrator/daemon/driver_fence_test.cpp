@@ -134,12 +134,12 @@ void drain(asio::io_context& io, cluster_member& m) {
   run_until(io, [&] { return done; });
 }
 
-/// One cluster member alone on a fresh file (every shard its own), and a payment it created
-/// (its pay held when `hold_pay`: Alipay+ has not answered it yet).
+/// One cluster member alone on a fresh file, started (every shard its own).
 struct lone_member {
-  explicit lone_member(const std::string& order, bool hold_pay = false)
-      : path(dir.file("cashier.db")), a(io, path), member(member_of(io, a, stats, "a")) {
-    member->start();
+  lone_member() : path(dir.file("cashier.db")), a(io, path), member(member_of(io, a, stats, "a")) { member->start(); }
+  /// A payment it creates (`made`, in `shard`); its pay held when `hold_pay` (Alipay+ has not
+  /// answered it yet).
+  void create(const std::string& order, bool hold_pay = false) {
     const auto id = member->draw_payment_request_id(next_id);
     REQUIRE(id);
     a.gw.hold_pays = hold_pay;
@@ -250,7 +250,8 @@ TEST_CASE("a fenced-out commit drops its shard, a drain releases the rest and th
 }
 
 TEST_CASE("a cancel queued behind a commit that is fenced out fails like a store outage, nothing written") {
-  lone_member t("order-h", true);  // the pay goes out and its answer waits
+  lone_member t;
+  t.create("order-h", true);  // the pay goes out and its answer waits
   auto& io = t.io;
   auto& a = t.a;
   const auto& made = t.made;
@@ -299,7 +300,8 @@ TEST_CASE("a cancel queued behind a commit that is fenced out fails like a store
 }
 
 TEST_CASE("an input queued for a shard the member stops acting for fails like a store outage") {
-  lone_member t("order-q");
+  lone_member t;
+  t.create("order-q");
   auto& io = t.io;
   auto& a = t.a;
   const auto& made = t.made;
@@ -337,18 +339,14 @@ TEST_CASE("an input queued for a shard the member stops acting for fails like a 
 }
 
 TEST_CASE("a drain's release waits on the store thread while the reactor keeps running") {
-  asio::io_context io;
-  store::test::temp_dir dir;
-  const auto path = dir.file("cashier.db");
-  metrics ma;
-  process a(io, path);
-  auto member = member_of(io, a, ma, "a");
-  member->start();
+  lone_member t;
+  auto& io = t.io;
+  auto& member = t.member;
   REQUIRE(member->held() == 64);
-  auto other = store::open_sqlite_clustered(path);  // observes the lease table on its own connection
+  auto other = store::open_sqlite_clustered(t.path);  // observes the lease table on its own connection
 
   std::promise<void> gate;
-  block(io, a.db, gate.get_future().share());
+  block(io, t.a.db, gate.get_future().share());
   bool drained = false;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     co_await member->drain();
