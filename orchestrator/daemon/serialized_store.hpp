@@ -27,6 +27,14 @@ namespace cashier::daemon {
 
 /// A clustered store whose every call holds one mutex (see above).
 class serialized_store final : public store::clustered_store {
+  /// `call` (one call of the inner store) with the mutex held, its thread checked first (enter).
+  /// Defined before the overrides that use it: its return type is deduced.
+  template <class Call>
+  decltype(auto) locked(const char* method, Call call) {
+    const auto lock = enter(method);
+    return call();
+  }
+
  public:
   /// Wraps `inner` (a clustered store: SQLite's and PostgreSQL's both are).
   explicit serialized_store(std::unique_ptr<store::payment_store> inner)
@@ -43,190 +51,144 @@ class serialized_store final : public store::clustered_store {
   }
 
   std::vector<store::commit_outcome> commit(std::span<const store::transition> batch) override {
-    const auto lock = enter(__func__);
-    return inner_->commit(batch);
+    return locked(__func__, [&] { return inner_->commit(batch); });
   }
   std::optional<payment> find(std::string_view alipay_payment_request_id) override {
-    const auto lock = enter(__func__);
-    return inner_->find(alipay_payment_request_id);
+    return locked(__func__, [&] { return inner_->find(alipay_payment_request_id); });
   }
   std::optional<std::int64_t> id_of(std::string_view alipay_payment_request_id) override {
-    const auto lock = enter(__func__);
-    return inner_->id_of(alipay_payment_request_id);
+    return locked(__func__, [&] { return inner_->id_of(alipay_payment_request_id); });
   }
   std::optional<payment> find(std::string_view merchant_id, std::string_view payment_request_id) override {
-    const auto lock = enter(__func__);
-    return inner_->find(merchant_id, payment_request_id);
+    return locked(__func__, [&] { return inner_->find(merchant_id, payment_request_id); });
   }
   std::optional<std::int64_t> id_of(std::string_view merchant_id, std::string_view payment_request_id) override {
-    const auto lock = enter(__func__);
-    return inner_->id_of(merchant_id, payment_request_id);
+    return locked(__func__, [&] { return inner_->id_of(merchant_id, payment_request_id); });
   }
   std::vector<payment> find_any_merchant(std::string_view payment_request_id, std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return inner_->find_any_merchant(payment_request_id, limit);
+    return locked(__func__, [&] { return inner_->find_any_merchant(payment_request_id, limit); });
   }
   std::optional<payment> load(std::int64_t id) override {
-    const auto lock = enter(__func__);
-    return inner_->load(id);
+    return locked(__func__, [&] { return inner_->load(id); });
   }
   std::optional<payment> find_by_checkout(std::string_view checkout_id) override {
-    const auto lock = enter(__func__);
-    return inner_->find_by_checkout(checkout_id);
+    return locked(__func__, [&] { return inner_->find_by_checkout(checkout_id); });
   }
   std::vector<store::deadline> open_deadlines() override {
-    const auto lock = enter(__func__);
-    return inner_->open_deadlines();
+    return locked(__func__, [&] { return inner_->open_deadlines(); });
   }
   std::vector<payment> list(const store::list_query& q) override {
-    const auto lock = enter(__func__);
-    return inner_->list(q);
+    return locked(__func__, [&] { return inner_->list(q); });
   }
   std::vector<payment> overdue(time_point now, std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return inner_->overdue(now, limit);
+    return locked(__func__, [&] { return inner_->overdue(now, limit); });
   }
   std::vector<store::event_record> events_of(std::int64_t payment_id) override {
-    const auto lock = enter(__func__);
-    return inner_->events_of(payment_id);
+    return locked(__func__, [&] { return inner_->events_of(payment_id); });
   }
   std::vector<store::call_record> calls_of(std::int64_t payment_id) override {
-    const auto lock = enter(__func__);
-    return inner_->calls_of(payment_id);
+    return locked(__func__, [&] { return inner_->calls_of(payment_id); });
   }
   std::vector<store::notify_record> notifies_of(std::int64_t payment_id) override {
-    const auto lock = enter(__func__);
-    return inner_->notifies_of(payment_id);
+    return locked(__func__, [&] { return inner_->notifies_of(payment_id); });
   }
   std::vector<store::outbox_record> outbox_of(std::int64_t payment_id) override {
-    const auto lock = enter(__func__);
-    return inner_->outbox_of(payment_id);
+    return locked(__func__, [&] { return inner_->outbox_of(payment_id); });
   }
   std::vector<store::webhook_attempt_record> webhook_attempts_of(std::int64_t payment_id) override {
-    const auto lock = enter(__func__);
-    return inner_->webhook_attempts_of(payment_id);
+    return locked(__func__, [&] { return inner_->webhook_attempts_of(payment_id); });
   }
   std::vector<store::anomaly_record> anomalies(const store::anomaly_query& q) override {
-    const auto lock = enter(__func__);
-    return inner_->anomalies(q);
+    return locked(__func__, [&] { return inner_->anomalies(q); });
   }
   std::optional<refund> load_refund(std::int64_t id) override {
-    const auto lock = enter(__func__);
-    return inner_->load_refund(id);
+    return locked(__func__, [&] { return inner_->load_refund(id); });
   }
   std::optional<refund> find_refund(std::int64_t payment_id, std::string_view refund_request_id) override {
-    const auto lock = enter(__func__);
-    return inner_->find_refund(payment_id, refund_request_id);
+    return locked(__func__, [&] { return inner_->find_refund(payment_id, refund_request_id); });
   }
   std::optional<refund> find_refund_by_alipay_id(std::string_view alipay_refund_request_id) override {
-    const auto lock = enter(__func__);
-    return inner_->find_refund_by_alipay_id(alipay_refund_request_id);
+    return locked(__func__, [&] { return inner_->find_refund_by_alipay_id(alipay_refund_request_id); });
   }
   std::vector<refund> refunds_of(std::int64_t payment_id) override {
-    const auto lock = enter(__func__);
-    return inner_->refunds_of(payment_id);
+    return locked(__func__, [&] { return inner_->refunds_of(payment_id); });
   }
   std::vector<store::refund_deadline> open_refund_deadlines() override {
-    const auto lock = enter(__func__);
-    return inner_->open_refund_deadlines();
+    return locked(__func__, [&] { return inner_->open_refund_deadlines(); });
   }
   std::int64_t refunded_or_pending(std::int64_t payment_id) override {
-    const auto lock = enter(__func__);
-    return inner_->refunded_or_pending(payment_id);
+    return locked(__func__, [&] { return inner_->refunded_or_pending(payment_id); });
   }
   std::vector<store::call_record> calls_of_refund(std::int64_t refund_id) override {
-    const auto lock = enter(__func__);
-    return inner_->calls_of_refund(refund_id);
+    return locked(__func__, [&] { return inner_->calls_of_refund(refund_id); });
   }
   std::vector<store::outbox_record> events_feed(std::string_view merchant_id, std::int64_t after, std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return inner_->events_feed(merchant_id, after, limit);
+    return locked(__func__, [&] { return inner_->events_feed(merchant_id, after, limit); });
   }
   std::optional<store::feed_page> events_after(std::string_view cursor, std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return inner_->events_after(cursor, limit);
+    return locked(__func__, [&] { return inner_->events_after(cursor, limit); });
   }
   std::vector<store::outbox_record> due_outbox(time_point now, std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return inner_->due_outbox(now, limit);
+    return locked(__func__, [&] { return inner_->due_outbox(now, limit); });
   }
   std::vector<store::outbox_record> dead_outbox(std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return inner_->dead_outbox(limit);
+    return locked(__func__, [&] { return inner_->dead_outbox(limit); });
   }
   std::optional<store::outbox_record> outbox_by_event_id(std::string_view event_id) override {
-    const auto lock = enter(__func__);
-    return inner_->outbox_by_event_id(event_id);
+    return locked(__func__, [&] { return inner_->outbox_by_event_id(event_id); });
   }
   store::store_stats stats(time_point now) override {
-    const auto lock = enter(__func__);
-    return inner_->stats(now);
+    return locked(__func__, [&] { return inner_->stats(now); });
   }
   std::optional<std::string> meta(std::string_view key) override {
-    const auto lock = enter(__func__);
-    return inner_->meta(key);
+    return locked(__func__, [&] { return inner_->meta(key); });
   }
   void set_meta(std::string_view key, std::string_view value) override {
-    const auto lock = enter(__func__);
-    return inner_->set_meta(key, value);
+    return locked(__func__, [&] { return inner_->set_meta(key, value); });
   }
   std::string meta_or_set(std::string_view key, std::string_view value) override {
-    const auto lock = enter(__func__);
-    return inner_->meta_or_set(key, value);
+    return locked(__func__, [&] { return inner_->meta_or_set(key, value); });
   }
   store::prune_report prune(time_point before, bool apply) override {
-    const auto lock = enter(__func__);
-    return inner_->prune(before, apply);
+    return locked(__func__, [&] { return inner_->prune(before, apply); });
   }
   std::pair<std::int64_t, std::int64_t> rejected_notifies() override {
-    const auto lock = enter(__func__);
-    return inner_->rejected_notifies();
+    return locked(__func__, [&] { return inner_->rejected_notifies(); });
   }
   store::shard_id shard_count() override {
-    const auto lock = enter(__func__);
-    return cluster_->shard_count();
+    return locked(__func__, [&] { return cluster_->shard_count(); });
   }
   store::lease_answer shards() override {
-    const auto lock = enter(__func__);
-    return cluster_->shards();
+    return locked(__func__, [&] { return cluster_->shards(); });
   }
   store::lease_answer claim(std::string_view owner, int want, duration lease, bool force = false,
                      std::span<const store::shard_id> only = {}) override {
-    const auto lock = enter(__func__);
-    return cluster_->claim(owner, want, lease, force, only);
+    return locked(__func__, [&] { return cluster_->claim(owner, want, lease, force, only); });
   }
   store::lease_answer renew(std::string_view owner, std::span<const store::shard_epoch> held, duration lease) override {
-    const auto lock = enter(__func__);
-    return cluster_->renew(owner, held, lease);
+    return locked(__func__, [&] { return cluster_->renew(owner, held, lease); });
   }
   store::lease_answer release(std::string_view owner, std::span<const store::shard_epoch> held) override {
-    const auto lock = enter(__func__);
-    return cluster_->release(owner, held);
+    return locked(__func__, [&] { return cluster_->release(owner, held); });
   }
   std::vector<store::commit_outcome> commit_fenced(std::span<const store::transition> batch, std::span<const store::shard_epoch> fence,
                                             std::span<const store::inbox_applied> applied = {}) override {
-    const auto lock = enter(__func__);
-    return cluster_->commit_fenced(batch, fence, applied);
+    return locked(__func__, [&] { return cluster_->commit_fenced(batch, fence, applied); });
   }
   std::vector<store::deadline> open_deadlines_of(std::span<const store::shard_id> shards) override {
-    const auto lock = enter(__func__);
-    return cluster_->open_deadlines_of(shards);
+    return locked(__func__, [&] { return cluster_->open_deadlines_of(shards); });
   }
   std::vector<store::refund_deadline> open_refund_deadlines_of(std::span<const store::shard_id> shards) override {
-    const auto lock = enter(__func__);
-    return cluster_->open_refund_deadlines_of(shards);
+    return locked(__func__, [&] { return cluster_->open_refund_deadlines_of(shards); });
   }
   std::vector<store::outbox_record> due_outbox_of(std::span<const store::shard_id> shards, time_point now, std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return cluster_->due_outbox_of(shards, now, limit);
+    return locked(__func__, [&] { return cluster_->due_outbox_of(shards, now, limit); });
   }
   std::int64_t post_inbox(store::shard_id shard, std::int64_t payment_id, std::string_view kind, std::string_view body) override {
-    const auto lock = enter(__func__);
-    return cluster_->post_inbox(shard, payment_id, kind, body);
+    return locked(__func__, [&] { return cluster_->post_inbox(shard, payment_id, kind, body); });
   }
   std::vector<store::inbox_entry> inbox_of(std::span<const store::shard_id> shards, std::int64_t after, std::size_t limit) override {
-    const auto lock = enter(__func__);
-    return cluster_->inbox_of(shards, after, limit);
+    return locked(__func__, [&] { return cluster_->inbox_of(shards, after, limit); });
   }
 
  private:
