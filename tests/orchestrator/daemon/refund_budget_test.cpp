@@ -25,6 +25,7 @@
 #include "orchestrator/daemon/refund_gateway.hpp"
 #include "orchestrator/engine/refunds.hpp"
 #include "state/store/sqlite_store.hpp"
+#include "tests/orchestrator/daemon/refund_only_gateway.hpp"
 #include "tests/state/store/store_fixture.hpp"
 
 namespace cashier::daemon {
@@ -44,36 +45,6 @@ class still_clock final : public payment_clock {
   }
 };
 
-/// Alipay+ answering every refund U/UNKNOWN_EXCEPTION a few reactor turns later; payments'
-/// calls are not expected (the payments are settled).
-class refund_recorder final : public gateway, public refund_gateway {
- public:
-  std::vector<steady::time_point> refund_calls;
-  int answered = 0;
-
-  asio::awaitable<call_result> pay(const payment&) override { co_return unexpected("pay"); }
-  asio::awaitable<call_result> inquiry(const payment&) override { co_return unexpected("inquiryPayment"); }
-  asio::awaitable<call_result> cancel(const payment&) override { co_return unexpected("cancelPayment"); }
-  asio::awaitable<refund_call_result> refund(const payment& p, const cashier::refund& r) override {
-    refund_calls.push_back(steady::now());
-    for (int i = 0; i < 3; ++i) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-    ++answered;
-    store::call_record c;
-    c.payment_id = p.id;
-    c.refund_id = r.id;
-    c.api = "refund";
-    c.http_status = 200;
-    c.outcome = "fake";
-    co_return refund_call_result{refund_answer{{"UNKNOWN_EXCEPTION", 'U', "unknown"}, "", "", std::nullopt}, c};
-  }
-
- private:
-  static call_result unexpected(const char* api) {
-    FAIL("unexpected payment call " << api);
-    return call_result{pay_no_answer{no_answer_reason::transport_error}, {}};
-  }
-};
-
 struct fixture {
   asio::io_context io;  // first: destroyed last
   store::test::temp_dir dir;
@@ -90,7 +61,8 @@ struct fixture {
       .webhook_url = {},
       .new_event_id = {}}};
   still_clock clock;
-  refund_recorder gw;
+  // Alipay+ answers every refund U/UNKNOWN_EXCEPTION.
+  test::refund_only_gateway gw{refund_answer{{"UNKNOWN_EXCEPTION", 'U', "unknown"}, "", "", std::nullopt}};
   store_thread db{*store};
   driver drv{io, eng, clock, gw, db};
 
@@ -98,15 +70,7 @@ struct fixture {
   std::int64_t paid(const std::string& name, std::int64_t amount) {
     payment p = store::test::sample_payment(name, to_epoch_ms(t0));
     p.amount = store::test::usd(amount);
-    const payment stored = store::test::insert(*store, p);
-    payment after = stored;
-    after.status = payment_status::success;
-    after.pending = pending_action::none;
-    after.next_action_at = never;
-    after.event_seq = 1;
-    after.payment_id = "pid-" + name;
-    REQUIRE(store->commit_one(store::test::change(stored, after, "pay:S")).status == store::commit_status::committed);
-    return stored.id;
+    return store::test::insert_paid(*store, p, "pid-" + name).id;
   }
 
   /// Orders refund `key` of `amount` on payment `id` the way the merchant API does (no wait).

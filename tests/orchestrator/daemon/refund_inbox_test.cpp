@@ -29,6 +29,7 @@
 #include "orchestrator/engine/refunds.hpp"
 #include "state/store/sqlite_store.hpp"
 #include "tests/orchestrator/daemon/inbox_rig.hpp"
+#include "tests/orchestrator/daemon/refund_only_gateway.hpp"
 #include "tests/state/store/store_fixture.hpp"
 
 namespace cashier::daemon {
@@ -39,34 +40,6 @@ namespace json = boost::json;
 using test::t0;
 
 constexpr std::string_view token = "token-of-merchant-one";
-
-/// Alipay+ answering every refund S a few reactor turns later; payments' calls are not expected
-/// (the payment is settled before the test starts).
-class refund_gateway_s final : public gateway, public refund_gateway {
- public:
-  int refunds = 0;
-  asio::awaitable<call_result> pay(const payment&) override { co_return unexpected("pay"); }
-  asio::awaitable<call_result> inquiry(const payment&) override { co_return unexpected("inquiryPayment"); }
-  asio::awaitable<call_result> cancel(const payment&) override { co_return unexpected("cancelPayment"); }
-  asio::awaitable<refund_call_result> refund(const payment& p, const cashier::refund& r) override {
-    ++refunds;
-    for (int i = 0; i < 3; ++i) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-    store::call_record c;
-    c.payment_id = p.id;
-    c.refund_id = r.id;
-    c.api = "refund";
-    c.http_status = 200;
-    c.outcome = "fake";
-    co_return refund_call_result{refund_answer{{"SUCCESS", 'S', "success"}, "ap-rf-1", "2026-12-06T00:00:00Z", r.amount},
-                                 c};
-  }
-
- private:
-  static call_result unexpected(const char* api) {
-    FAIL("unexpected payment call " << api);
-    return call_result{pay_no_answer{no_answer_reason::transport_error}, {}};
-  }
-};
 
 config one_merchant(int create_wait_ms) {
   config c;
@@ -120,7 +93,8 @@ struct daemon_instance {
   engine::engine eng;
   engine::refund_engine refunds;
   test::fixed_clock clock;
-  refund_gateway_s gw;
+  // Alipay+ answers every refund S.
+  test::refund_only_gateway gw{refund_answer{{"SUCCESS", 'S', "success"}, "ap-rf-1", "2026-12-06T00:00:00Z", std::nullopt}};
   store_thread db;
   driver drv;
   bool owner = false;
@@ -143,16 +117,7 @@ struct two_instances {
   explicit two_instances(int create_wait_ms = 5000) {
     observer = store::open_sqlite_clustered(dir.file("cashier.db"));
     // A SUCCESS payment of merchant m1 (USD 12.34), settled before either instance starts.
-    payment p = store::test::sample_payment("pr-r", to_epoch_ms(t0));
-    const payment stored = store::test::insert(*observer, p);
-    payment after = stored;
-    after.status = payment_status::success;
-    after.pending = pending_action::none;
-    after.next_action_at = never;
-    after.event_seq = 1;
-    after.payment_id = "pid-r";
-    REQUIRE(observer->commit_one(store::test::change(stored, after, "pay:S")).status == store::commit_status::committed);
-    payment_id = stored.id;
+    payment_id = store::test::insert_paid(*observer, store::test::sample_payment("pr-r", to_epoch_ms(t0)), "pid-r").id;
     a.emplace(io, dir.file("cashier.db"), create_wait_ms);
     b.emplace(io, dir.file("cashier.db"), create_wait_ms);
     b->own_all("b");
@@ -246,9 +211,9 @@ TEST_CASE("cluster mode: a refund created on a non-owner goes through the inbox 
   REQUIRE(stored.size() == 1);
   CHECK(t.b->relay.stats().applied == 1);
   CHECK(t.a->relay.stats().posted == 1);
-  CHECK(t.a->gw.refunds == 0);  // only the owner calls Alipay+
+  CHECK(t.a->gw.refund_calls.empty());  // only the owner calls Alipay+
   test::run_until(t.io, [&] { return t.refunds_of_payment().at(0).status == refund_status::success; });
-  CHECK(t.b->gw.refunds == 1);
+  CHECK(t.b->gw.refund_calls.size() == 1);
 
   // The merchant's repeat on the owner is a repeat: 200 with the same refund.
   const auto again = t.post_refund(*t.b, order_body, std::chrono::milliseconds(0));
@@ -277,7 +242,7 @@ TEST_CASE("cluster mode: the operator's refund on a non-owner goes through the i
   CHECK(stored[0].origin == refund_origin::operator_);
   CHECK(stored[0].amount.minor_units == 300);
   CHECK(t.a->relay.stats().posted == 1);
-  CHECK(t.a->gw.refunds == 0);  // only the owner calls Alipay+
+  CHECK(t.a->gw.refund_calls.empty());  // only the owner calls Alipay+
   test::run_until(t.io, [&] { return t.refunds_of_payment().at(0).status == refund_status::success; });
   // The operator's repeat on the non-owner answers 200, read-only; more than is left, 400.
   CHECK(t.admin_refund(*t.a, body, std::chrono::milliseconds(0)).status == 200);

@@ -39,15 +39,7 @@ struct fixture {
   payment paid(std::int64_t amount) {
     payment p = sample_payment("order-1");
     p.amount = usd(amount);
-    const payment stored = insert(*s, p);
-    payment after = stored;
-    after.status = payment_status::success;
-    after.pending = pending_action::none;
-    after.next_action_at = never;
-    after.event_seq = 1;
-    after.payment_id = "pid-1";
-    REQUIRE(s->commit_one(change(stored, after, "pay:S")).status == store::commit_status::committed);
-    return *s->load(stored.id);
+    return insert_paid(*s, p, "pid-1");
   }
 
   refund_order order(const payment& p, const std::string& key, std::int64_t amount) {

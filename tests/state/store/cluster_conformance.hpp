@@ -252,12 +252,7 @@ inline payment paid_with_event(clustered_store& s, std::span<const shard_epoch> 
   const auto created = s.commit_fenced(std::span(&t_create, 1), fence).front();
   REQUIRE(created.status == commit_status::committed);
   const auto stored = *s.load(created.payment_id);
-  auto after = stored;
-  after.status = payment_status::success;
-  after.pending = pending_action::none;
-  after.next_action_at = never;
-  after.event_seq = 1;
-  transition t = change(stored, after, "pay:S");
+  transition t = change(stored, success_of(stored), "pay:S");
   outbox_record o;
   o.event_id = event_id;
   o.seq = 1;

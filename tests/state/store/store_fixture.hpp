@@ -128,6 +128,28 @@ inline payment insert(payment_store& s, const payment& p) {
   return *stored;
 }
 
+/// `stored` as Alipay+'s S settles it: SUCCESS, nothing pending, its first event; with Alipay+'s
+/// paymentId `alipay_payment_id` when one is given.
+inline payment success_of(const payment& stored, const std::string& alipay_payment_id = {}) {
+  payment after = stored;
+  after.status = payment_status::success;
+  after.pending = pending_action::none;
+  after.next_action_at = never;
+  after.event_seq = 1;
+  if (!alipay_payment_id.empty()) after.payment_id = alipay_payment_id;
+  return after;
+}
+
+/// Inserts `p` and settles it SUCCESS (success_of); returns it as stored.
+inline payment insert_paid(payment_store& s, const payment& p, const std::string& alipay_payment_id = {}) {
+  const payment stored = insert(s, p);
+  REQUIRE(s.commit_one(change(stored, success_of(stored, alipay_payment_id), "pay:S")).status ==
+          commit_status::committed);
+  auto paid = s.load(stored.id);
+  REQUIRE(paid);
+  return *paid;
+}
+
 /// Every field of `a` and `b` is equal.
 inline void check_same(const payment& a, const payment& b) {
   CHECK(a.id == b.id);

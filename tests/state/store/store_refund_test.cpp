@@ -20,14 +20,7 @@ namespace {
 payment paid(payment_store& s, const std::string& id, std::int64_t amount) {
   payment p = sample_payment(id);
   p.amount = usd(amount);
-  const payment stored = insert(s, p);
-  payment after = stored;
-  after.status = payment_status::success;
-  after.pending = pending_action::none;
-  after.next_action_at = never;
-  after.event_seq = 1;
-  REQUIRE(s.commit_one(change(stored, after, "pay:S")).status == commit_status::committed);
-  return *s.load(stored.id);
+  return insert_paid(s, p);
 }
 
 refund new_refund(const payment& p, const std::string& key, std::int64_t amount) {
